@@ -1,0 +1,44 @@
+# RunProc module manifest (hand-written). The binary module is built into ./bin by build.ps1.
+@{
+    RootModule           = 'bin/RunProc.Module.dll'
+    ModuleVersion        = '0.1.0'
+    GUID                 = '6f1b7a52-3c1e-4d0f-9a55-0e2f4c7d1b19'
+    Author               = 'RunProc developers'
+    CompanyName          = 'RunProc'
+    Copyright            = '(c) RunProc developers. All rights reserved.'
+    Description          = 'Automatic processing of every new data run of an X-ray facility: run catalog, flat-file processing DB, batch jobs (local, Slurm, LSF) and the pixel_status bad-pixel process.'
+    PowerShellVersion    = '7.4'
+    CompatiblePSEditions = @('Core')
+    FormatsToProcess     = @(
+        'bin/Catalog.Format.ps1xml'
+        'bin/Batch.Format.ps1xml'
+        'bin/Pixels.Format.ps1xml'
+    )
+    CmdletsToExport      = @(
+        'Get-ProcConfig'
+        'Get-PendingRun'
+        'Register-ProcRun'
+        'Get-ProcRun'
+        'Move-ArchivedRun'
+        'Get-ProcExperiment'
+        'Add-ProcExperiment'
+        'Remove-ProcExperiment'
+        'Submit-ProcJob'
+        'Watch-ProcJob'
+        'Get-ProcJob'
+        'Stop-ProcJob'
+        'Invoke-ProcCycle'
+        'Register-ProcSchedule'
+        'Unregister-ProcSchedule'
+        'Invoke-PixelStatus'
+        'New-ProcDemoFacility'
+    )
+    FunctionsToExport    = @()
+    VariablesToExport    = @()
+    AliasesToExport      = @()
+    PrivateData          = @{
+        PSData = @{
+            Tags = @('LCLS', 'XFEL', 'Slurm', 'LSF', 'Detector', 'Calibration')
+        }
+    }
+}

@@ -1,0 +1,171 @@
+#!/usr/bin/env pwsh
+<#
+.SYNOPSIS
+    Build, test, demo and benchmark RunProc.
+.DESCRIPTION
+    Tasks:
+      Build   publish the binary module into ./bin (then: Import-Module ./RunProc.psd1) and fetch Pester from NuGet.
+      Test    Build, install test prerequisites (Debian packages, a one-node Slurm), run xunit and Pester;
+              the last line is 'N passed, N failed' over all suites.
+      Demo    the main job on the embedded default: generate a demo facility and process it.
+      Bench   benchmarks (BenchmarkDotNet kernels, submission and reconciliation costs).
+      Faults  the long fault, crash, concurrency and fuzzing runs, with a table of figures.
+.EXAMPLE
+    dotnet tool restore && dotnet pwsh ./build.ps1 Test
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Position = 0)]
+    [ValidateSet('Build', 'Test', 'Demo', 'Bench', 'Faults', 'Clean')]
+    [string] $Task = 'Build',
+
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release',
+
+    # Demo: where the demo facility is generated.
+    [string] $DemoPath = './demo',
+
+    # Test: skip the xunit or the Pester suite.
+    [switch] $SkipXunit,
+    [switch] $SkipPester,
+
+    # Test: an xunit filter expression (dotnet test --filter) and Pester paths.
+    [string] $Filter,
+    [string[]] $PesterPath
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+$Root = $PSScriptRoot
+$Out = Join-Path $Root 'out'
+$PesterVersion = '5.7.1'
+
+function Get-PwshArgv {
+    # The argv that starts this same pwsh (a dotnet local tool runs as 'dotnet <path>/pwsh.dll').
+    $exe = [Environment]::ProcessPath
+    if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') {
+        return @($exe, [Environment]::GetCommandLineArgs()[0])
+    }
+    return @($exe)
+}
+
+function Invoke-Native {
+    param([string] $Exe, [string[]] $Arguments)
+    Write-Host ">> $Exe $($Arguments -join ' ')" -ForegroundColor DarkGray
+    & $Exe @Arguments
+    if ($LASTEXITCODE -ne 0) { throw "'$Exe $($Arguments -join ' ')' failed with exit code $LASTEXITCODE" }
+}
+
+function Get-PesterModulePath {
+    $pkgRoot = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { Join-Path $HOME '.nuget/packages' }
+    Join-Path $pkgRoot "pester/$PesterVersion/tools/Pester.psd1"
+}
+
+function Invoke-Build {
+    Invoke-Native dotnet @('publish', "$Root/src/RunProc.Module/RunProc.Module.csproj", '-c', $Configuration, '-o', "$Root/bin", '--nologo', '-v', 'q', '-p:GenerateDocumentationFile=false')
+    $helpScript = Join-Path $Root 'src/RunProc.Module/help/Build-Help.ps1'
+    if (Test-Path $helpScript) { & $helpScript -OutputPath (Join-Path $Root 'bin') }
+    if (-not (Test-Path (Get-PesterModulePath))) {
+        Invoke-Native dotnet @('restore', "$Root/tests/tools/tools.csproj", '--nologo', '-v', 'q')
+    }
+    Write-Host "Built: Import-Module $Root/RunProc.psd1" -ForegroundColor Green
+}
+
+function Install-TestPrerequisite {
+    $script = Join-Path $Root 'tests/setup/install-prerequisites.sh'
+    if (Test-Path $script) { Invoke-Native bash @($script) }
+    $slurm = Join-Path $Root 'tests/setup/start-slurm.sh'
+    if (Test-Path $slurm) {
+        & bash $slurm
+        if ($LASTEXITCODE -ne 0) { Write-Warning "Slurm could not be started (exit $LASTEXITCODE); Slurm tests will fail." }
+    }
+}
+
+function Invoke-XunitSuite {
+    $results = Join-Path $Out 'xunit'
+    Remove-Item -Recurse -Force $results -ErrorAction Ignore
+    $arguments = @('test', "$Root/tests/RunProc.Tests/RunProc.Tests.csproj", '-c', $Configuration, '--nologo',
+        '--logger', 'trx;LogFileName=xunit.trx', '--logger', 'console;verbosity=normal', '--results-directory', $results)
+    if ($Filter) { $arguments += @('--filter', $Filter) }
+    Write-Host ">> dotnet $($arguments -join ' ')" -ForegroundColor DarkGray
+    & dotnet @arguments | Where-Object { $_ -notmatch '^\s+Passed ' } | Out-Host
+    $trx = Get-ChildItem -Recurse -Path $results -Filter *.trx -ErrorAction Ignore | Select-Object -First 1
+    if (-not $trx) { Write-Warning 'xunit produced no results (build failure?)'; return [pscustomobject]@{ Suite = 'xunit'; Passed = 0; Failed = 1 } }
+    [xml] $x = Get-Content -Raw $trx.FullName
+    $c = $x.TestRun.ResultSummary.Counters
+    $failed = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted
+    [pscustomobject]@{ Suite = 'xunit'; Passed = [int]$c.passed; Failed = $failed }
+}
+
+function Invoke-PesterSuite {
+    $pester = Get-PesterModulePath
+    $resultFile = Join-Path $Out 'pester.json'
+    Remove-Item -Force $resultFile -ErrorAction Ignore
+    $paths = if ($PesterPath) { $PesterPath } else { @(Join-Path $Root 'Pester') }
+    $script = @'
+param($PesterModule, $ResultFile, [string[]] $Paths)
+$ErrorActionPreference = 'Stop'
+Import-Module $PesterModule
+$cfg = New-PesterConfiguration
+$cfg.Run.Path = $Paths
+$cfg.Run.PassThru = $true
+$cfg.Output.Verbosity = 'Detailed'
+$r = Invoke-Pester -Configuration $cfg
+@{ Passed = $r.PassedCount; Failed = $r.FailedCount + $r.FailedBlocksCount + $r.FailedContainersCount } | ConvertTo-Json | Set-Content $ResultFile
+'@
+    $scriptFile = Join-Path $Out 'run-pester.ps1'
+    Set-Content -Path $scriptFile -Value $script
+    $argv = Get-PwshArgv
+    $rest = @($argv | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', $scriptFile, '-PesterModule', $pester, '-ResultFile', $resultFile, '-Paths', ($paths -join ','))
+    & $argv[0] @rest | Out-Host
+    if (-not (Test-Path $resultFile)) { Write-Warning 'Pester produced no results'; return [pscustomobject]@{ Suite = 'Pester'; Passed = 0; Failed = 1 } }
+    $r = Get-Content -Raw $resultFile | ConvertFrom-Json
+    [pscustomobject]@{ Suite = 'Pester'; Passed = [int]$r.Passed; Failed = [int]$r.Failed }
+}
+
+function Invoke-Test {
+    New-Item -ItemType Directory -Force $Out | Out-Null
+    Invoke-Build
+    Install-TestPrerequisite
+    $suites = @()
+    if (-not $SkipXunit) { $suites += Invoke-XunitSuite }
+    if (-not $SkipPester) { $suites += Invoke-PesterSuite }
+    $suites | Format-Table -AutoSize | Out-Host
+    $passed = ($suites | Measure-Object -Property Passed -Sum).Sum
+    $failed = ($suites | Measure-Object -Property Failed -Sum).Sum
+    $line = "$passed passed, $failed failed"
+    Set-Content -Path (Join-Path $Out 'test-totals.txt') -Value $line
+    Write-Host $line
+    if ($failed -gt 0 -or $passed -eq 0) { exit 1 }
+}
+
+function Invoke-Demo {
+    Invoke-Build
+    $script = Join-Path $Root 'src/scripts/Invoke-Demo.ps1'
+    & $script -Path $DemoPath -Root $Root
+    exit $LASTEXITCODE
+}
+
+function Invoke-Bench {
+    Invoke-Build
+    $script = Join-Path $Root 'tests/RunProc.Benchmarks/Invoke-Bench.ps1'
+    & $script -Root $Root -Configuration Release
+    exit $LASTEXITCODE
+}
+
+function Invoke-Faults {
+    Invoke-Build
+    Install-TestPrerequisite
+    $script = Join-Path $Root 'tests/faults/Invoke-Faults.ps1'
+    & $script -Root $Root
+    exit $LASTEXITCODE
+}
+
+switch ($Task) {
+    'Build' { Invoke-Build }
+    'Test' { Invoke-Test }
+    'Demo' { Invoke-Demo }
+    'Bench' { Invoke-Bench }
+    'Faults' { Invoke-Faults }
+    'Clean' { Remove-Item -Recurse -Force "$Root/bin", "$Root/out" -ErrorAction Ignore; Get-ChildItem $Root -Recurse -Directory -Include bin, obj | Remove-Item -Recurse -Force }
+}

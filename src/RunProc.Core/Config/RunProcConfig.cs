@@ -1,0 +1,287 @@
+using System.Collections;
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace RunProc.Config;
+
+/// <summary>
+/// The site configuration (a PowerShell data file, parsed by the module layer into a dictionary).
+/// Every key has a default; <see cref="FromDictionary"/> validates types and values and names the
+/// file and key in every error.
+/// </summary>
+public sealed class RunProcConfig
+{
+    /// <summary>The 11 instruments of the old tool.</summary>
+    public static readonly IReadOnlyList<string> DefaultInstruments =
+        new[] { "SXR", "AMO", "XPP", "XCS", "CXI", "MEC", "MFX", "DET", "MOB", "USR", "DIA" };
+
+    /// <summary>Lower case, starting with letters; 10+ characters allowed (mfx101332224).</summary>
+    public const string DefaultExperimentPattern = "^[a-z][a-z0-9]{2,39}$";
+
+    private static readonly string[] KnownKeys =
+    {
+        "DataRoot", "DbRoot", "Instruments", "RunDirectory", "ExperimentPattern", "SettleSeconds",
+        "FileMode", "DirectoryMode", "CalibDir", "CalibGroup", "Processes",
+    };
+
+    private static readonly string[] KnownProcessKeys =
+    {
+        "Command", "Scheduler", "Queue", "MaxJobs", "PollSeconds", "Attempts", "TimeLimitMinutes",
+    };
+
+    /// <summary>The file this came from, or "&lt;defaults&gt;".</summary>
+    public string SourcePath { get; init; } = "<defaults>";
+
+    /// <summary>Run files live under <c>&lt;DataRoot&gt;/&lt;INS&gt;/&lt;exp&gt;/&lt;RunDirectory&gt;/</c>.</summary>
+    public string DataRoot { get; init; } = "/reg/d/psdm";
+
+    /// <summary>The processing DB: <c>&lt;DbRoot&gt;/&lt;process&gt;/...</c>.</summary>
+    public string DbRoot { get; init; } = "/reg/g/psdm/logs/run_proc";
+
+    public IReadOnlyList<string> Instruments { get; init; } = DefaultInstruments;
+
+    public string RunDirectory { get; init; } = "xtc";
+
+    public string ExperimentPattern { get; init; } = DefaultExperimentPattern;
+
+    /// <summary>A run is ready only when its newest file is at least this old.</summary>
+    public int SettleSeconds { get; init; } = 120;
+
+    /// <summary>Mode of files the DB creates (old tool: 0664, group-writable for an operator group).</summary>
+    public int FileMode { get; init; } = Convert.ToInt32("664", 8);
+
+    /// <summary>Mode of directories the DB creates (old tool: 02775).</summary>
+    public int DirectoryMode { get; init; } = Convert.ToInt32("2775", 8);
+
+    /// <summary>Calibration store root; placeholders {ins} {exp}; default &lt;DataRoot&gt;/&lt;INS&gt;/&lt;exp&gt;/calib.</summary>
+    public string CalibDir { get; init; } = "";
+
+    /// <summary>Calibration group directory name (old: &lt;Group&gt;::CalibV1, e.g. Epix100a::CalibV1); empty: derived from the detector.</summary>
+    public string CalibGroup { get; init; } = "";
+
+    public IReadOnlyDictionary<string, ProcessDefinition> Processes { get; init; } = DefaultProcesses();
+
+    private Regex? _experimentRegex;
+
+    /// <summary>The compiled <see cref="ExperimentPattern"/>.</summary>
+    public Regex ExperimentRegex => _experimentRegex ??= new Regex(ExperimentPattern, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+
+    public static IReadOnlyDictionary<string, ProcessDefinition> DefaultProcesses() =>
+        new Dictionary<string, ProcessDefinition>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["pixel_status"] = new ProcessDefinition { Name = "pixel_status", Command = ProcessDefinition.PixelStatusCommand },
+        };
+
+    /// <summary>The process definition by name, or an error naming the known ones.</summary>
+    public ProcessDefinition GetProcess(string name)
+    {
+        if (Processes.TryGetValue(name, out var p))
+            return p;
+        throw new ConfigException(SourcePath, "Processes." + name,
+            $"no process named '{name}' is configured; configured: {string.Join(", ", Processes.Keys)}. Add it under Processes = @{{ {name} = @{{ Command = @(...) }} }}.");
+    }
+
+    /// <summary>Validates a parsed data file. <paramref name="data"/> holds strings, numbers, bools, object[] and nested dictionaries.</summary>
+    public static RunProcConfig FromDictionary(IDictionary data, string file)
+    {
+        foreach (var k in data.Keys)
+        {
+            var key = k?.ToString() ?? "";
+            if (!KnownKeys.Contains(key, StringComparer.OrdinalIgnoreCase))
+                throw new ConfigException(file, key, $"unknown key; known keys are {string.Join(", ", KnownKeys)}.");
+        }
+
+        var d = new RunProcConfig();
+        var pattern = GetString(data, file, "ExperimentPattern", d.ExperimentPattern);
+        try { _ = new Regex(pattern); }
+        catch (ArgumentException ex) { throw new ConfigException(file, "ExperimentPattern", $"not a valid regular expression: {ex.Message}"); }
+
+        var instruments = GetStringArray(data, file, "Instruments", d.Instruments);
+        foreach (var ins in instruments)
+            if (!Regex.IsMatch(ins, "^[A-Z][A-Z0-9]{1,15}$"))
+                throw new ConfigException(file, "Instruments", $"'{ins}' is not an instrument name (upper case letters and digits, e.g. CXI).");
+
+        var runDir = GetString(data, file, "RunDirectory", d.RunDirectory);
+        if (!Regex.IsMatch(runDir, "^[A-Za-z0-9_.-]+$") || runDir is "." or "..")
+            throw new ConfigException(file, "RunDirectory", $"'{runDir}' must be a single directory name (e.g. xtc).");
+
+        var settle = GetInt(data, file, "SettleSeconds", d.SettleSeconds);
+        if (settle < 0)
+            throw new ConfigException(file, "SettleSeconds", "must be 0 or more seconds.");
+
+        var cfg = new RunProcConfig
+        {
+            SourcePath = file,
+            DataRoot = GetPath(data, file, "DataRoot", d.DataRoot),
+            DbRoot = GetPath(data, file, "DbRoot", d.DbRoot),
+            Instruments = instruments,
+            RunDirectory = runDir,
+            ExperimentPattern = pattern,
+            SettleSeconds = settle,
+            FileMode = GetMode(data, file, "FileMode", d.FileMode),
+            DirectoryMode = GetMode(data, file, "DirectoryMode", d.DirectoryMode),
+            CalibDir = GetString(data, file, "CalibDir", d.CalibDir),
+            CalibGroup = GetString(data, file, "CalibGroup", d.CalibGroup),
+            Processes = GetProcesses(data, file),
+        };
+        return cfg;
+    }
+
+    private static IReadOnlyDictionary<string, ProcessDefinition> GetProcesses(IDictionary data, string file)
+    {
+        var result = new Dictionary<string, ProcessDefinition>(DefaultProcesses(), StringComparer.OrdinalIgnoreCase);
+        var raw = Find(data, "Processes");
+        if (raw is null)
+            return result;
+        if (raw is not IDictionary procs)
+            throw new ConfigException(file, "Processes", "must be a hashtable: Processes = @{ pixel_status = @{ ... } }.");
+        foreach (DictionaryEntry e in procs)
+        {
+            var name = e.Key?.ToString() ?? "";
+            var key = "Processes." + name;
+            if (!Regex.IsMatch(name, "^[A-Za-z][A-Za-z0-9_-]{0,63}$"))
+                throw new ConfigException(file, key, "a process name is letters, digits, '_' and '-', starting with a letter.");
+            if (e.Value is not IDictionary p)
+                throw new ConfigException(file, key, "must be a hashtable of process settings.");
+            result.TryGetValue(name, out var baseDef);
+            var extra = new Dictionary<string, object?>(StringComparer.OrdinalIgnoreCase);
+            foreach (DictionaryEntry pe in p)
+            {
+                var pk = pe.Key?.ToString() ?? "";
+                if (!KnownProcessKeys.Contains(pk, StringComparer.OrdinalIgnoreCase))
+                    extra[pk] = pe.Value;
+            }
+            IReadOnlyList<string>? defaultCommand = baseDef?.Command;
+            var command = Find(p, "Command") is null && defaultCommand is not null
+                ? defaultCommand
+                : GetStringArray(p, file, key + ".Command", null, "Command");
+            if (command.Count == 0)
+                throw new ConfigException(file, key + ".Command", "must be a non-empty argv array, e.g. @('myprog', '-e', '{exp}', '-r', '{run}').");
+            var schedText = GetString(p, file, key + ".Scheduler", "Local", "Scheduler");
+            if (!Enum.TryParse<SchedulerKind>(schedText, true, out var sched) || int.TryParse(schedText, out _))
+                throw new ConfigException(file, key + ".Scheduler", $"'{schedText}' is not a scheduler; use Local, Slurm or Lsf.");
+            var def = new ProcessDefinition
+            {
+                Name = name,
+                Command = command,
+                Scheduler = sched,
+                Queue = GetString(p, file, key + ".Queue", "", "Queue"),
+                MaxJobs = Positive(p, file, key, "MaxJobs", 2),
+                PollSeconds = Positive(p, file, key, "PollSeconds", 60),
+                Attempts = Positive(p, file, key, "Attempts", 3),
+                TimeLimitMinutes = Positive(p, file, key, "TimeLimitMinutes", 60),
+                Extra = extra,
+            };
+            if (def.Queue.Length > 0 && !Regex.IsMatch(def.Queue, "^[A-Za-z0-9_.-]+$"))
+                throw new ConfigException(file, key + ".Queue", $"'{def.Queue}' is not a queue name (letters, digits, '_', '.', '-').");
+            result[name] = def;
+        }
+        return result;
+    }
+
+    private static int Positive(IDictionary p, string file, string key, string name, int dflt)
+    {
+        var v = GetInt(p, file, key + "." + name, dflt, name);
+        if (v < 1)
+            throw new ConfigException(file, key + "." + name, "must be 1 or more.");
+        return v;
+    }
+
+    private static object? Find(IDictionary data, string key)
+    {
+        foreach (DictionaryEntry e in data)
+            if (string.Equals(e.Key?.ToString(), key, StringComparison.OrdinalIgnoreCase))
+                return e.Value;
+        return null;
+    }
+
+    private static string GetString(IDictionary data, string file, string key, string dflt, string? lookup = null)
+    {
+        var v = Find(data, lookup ?? key);
+        return v switch
+        {
+            null => dflt,
+            string s => s,
+            IConvertible c when v is not bool => c.ToString(CultureInfo.InvariantCulture),
+            _ => throw new ConfigException(file, key, $"must be a string, not {v.GetType().Name}."),
+        };
+    }
+
+    private static string GetPath(IDictionary data, string file, string key, string dflt)
+    {
+        var s = GetString(data, file, key, dflt);
+        if (string.IsNullOrWhiteSpace(s))
+            throw new ConfigException(file, key, "must be a directory path, not empty.");
+        if (s.StartsWith("~/", StringComparison.Ordinal))
+            s = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), s[2..]);
+        if (!Path.IsPathRooted(s))
+        {
+            // Relative paths are relative to the config file, so a config travels with its facility.
+            var baseDir = Path.GetDirectoryName(Path.GetFullPath(file)) ?? Environment.CurrentDirectory;
+            s = Path.GetFullPath(Path.Combine(baseDir, s));
+        }
+        return s;
+    }
+
+    private static int GetInt(IDictionary data, string file, string key, int dflt, string? lookup = null)
+    {
+        var v = Find(data, lookup ?? key);
+        switch (v)
+        {
+            case null: return dflt;
+            case int i: return i;
+            case long l when l is >= int.MinValue and <= int.MaxValue: return (int)l;
+            case double dd when dd == Math.Floor(dd) && Math.Abs(dd) < int.MaxValue: return (int)dd;
+            case string s when int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var si): return si;
+            default: throw new ConfigException(file, key, $"must be a whole number, not '{v}'.");
+        }
+    }
+
+    private static int GetMode(IDictionary data, string file, string key, int dflt)
+    {
+        var v = Find(data, key);
+        if (v is null)
+            return dflt;
+        // Modes are written as octal strings ('0664', '02775'); a number is taken as already decimal.
+        if (v is string s)
+        {
+            try
+            {
+                var m = Convert.ToInt32(s.Trim(), 8);
+                if (m is >= 0 and <= 4095) return m;
+            }
+            catch (FormatException) { }
+            catch (OverflowException) { }
+            throw new ConfigException(file, key, $"'{s}' is not an octal file mode such as '0664' or '02775'.");
+        }
+        var n = GetInt(data, file, key, dflt);
+        if (n is < 0 or > 4095)
+            throw new ConfigException(file, key, $"{n} is not a file mode; write it as an octal string such as '0664'.");
+        return n;
+    }
+
+    private static IReadOnlyList<string> GetStringArray(IDictionary data, string file, string key, IReadOnlyList<string>? dflt, string? lookup = null)
+    {
+        var v = Find(data, lookup ?? key);
+        if (v is null)
+        {
+            if (dflt is null)
+                throw new ConfigException(file, key, "is required.");
+            return dflt;
+        }
+        if (v is string one)
+            return new[] { one };
+        if (v is IEnumerable items and not IDictionary)
+        {
+            var list = new List<string>();
+            foreach (var item in items)
+            {
+                if (item is null or IDictionary or bool)
+                    throw new ConfigException(file, key, $"must be an array of strings; element {list.Count} is {(item is null ? "$null" : item.GetType().Name)}.");
+                list.Add(Convert.ToString(item, CultureInfo.InvariantCulture)!);
+            }
+            return list;
+        }
+        throw new ConfigException(file, key, $"must be an array of strings, e.g. @('a', 'b'), not {v.GetType().Name}.");
+    }
+}

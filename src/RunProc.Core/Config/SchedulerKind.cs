@@ -1,0 +1,9 @@
+namespace RunProc.Config;
+
+/// <summary>Which batch system a process submits to.</summary>
+public enum SchedulerKind
+{
+    Local,
+    Slurm,
+    Lsf,
+}
