@@ -1,0 +1,109 @@
+using System.Text;
+
+namespace RunProc.IO;
+
+/// <summary>
+/// Crash-safe file writes for the flat-file DB: whole-line appends, write-temp-then-rename rewrites,
+/// directories and files created with the configured (group-writable) modes.
+/// </summary>
+public static class SafeFile
+{
+    private static readonly UTF8Encoding Utf8 = new(false);
+
+    /// <summary>Creates a directory (and parents) with <paramref name="mode"/> (e.g. 02775) where it is new.</summary>
+    public static void EnsureDirectory(string path, int mode)
+    {
+        if (Directory.Exists(path))
+            return;
+        var parent = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (!string.IsNullOrEmpty(parent) && !Directory.Exists(parent))
+            EnsureDirectory(parent, mode);
+        Directory.CreateDirectory(path);
+        TrySetMode(path, mode);
+    }
+
+    /// <summary>
+    /// Appends whole lines with one write call on an O_APPEND descriptor, then flushes to disk.
+    /// If the file does not end in a newline (files written by the old tool may not), a newline is
+    /// written first so the new record never joins the last one. Callers that need ordering with
+    /// other writers hold the DB lock.
+    /// </summary>
+    public static void AppendLines(string path, IEnumerable<string> lines, int fileMode)
+    {
+        var sb = new StringBuilder();
+        foreach (var line in lines)
+        {
+            if (line.Contains('\n') || line.Contains('\r'))
+                throw new ArgumentException($"a record must be one line: '{line}'", nameof(lines));
+            sb.Append(line).Append('\n');
+        }
+        if (sb.Length == 0)
+            return;
+        var isNew = !File.Exists(path);
+        using (var fs = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None))
+        {
+            if (!isNew && fs.Length > 0 && !EndsWithNewline(path))
+                sb.Insert(0, '\n');
+            var bytes = Utf8.GetBytes(sb.ToString());
+            fs.Write(bytes, 0, bytes.Length);
+            fs.Flush(true);
+        }
+        if (isNew)
+            TrySetMode(path, fileMode);
+    }
+
+    /// <summary>Replaces a file's content atomically: a reader sees the old or the new file, never a mix.</summary>
+    public static void WriteAllTextAtomic(string path, string content, int fileMode)
+    {
+        var full = Path.GetFullPath(path);
+        var dir = Path.GetDirectoryName(full)!;
+        var tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        try
+        {
+            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                var bytes = Utf8.GetBytes(content);
+                fs.Write(bytes, 0, bytes.Length);
+                fs.Flush(true);
+            }
+            var mode = File.Exists(full) && !OperatingSystem.IsWindows() ? (int)File.GetUnixFileMode(full) : fileMode;
+            TrySetMode(tmp, mode);
+            File.Move(tmp, full, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
+        }
+    }
+
+    /// <summary>Rewrites a file from lines (each ends with a newline), atomically.</summary>
+    public static void WriteAllLinesAtomic(string path, IEnumerable<string> lines, int fileMode)
+    {
+        var sb = new StringBuilder();
+        foreach (var l in lines)
+            sb.Append(l).Append('\n');
+        WriteAllTextAtomic(path, sb.ToString(), fileMode);
+    }
+
+    public static void TrySetMode(string path, int mode)
+    {
+        if (OperatingSystem.IsWindows())
+            return;
+        try
+        {
+            File.SetUnixFileMode(path, (UnixFileMode)mode);
+        }
+        catch (UnauthorizedAccessException) { } // not the owner: leave the mode as it is
+        catch (IOException) { }
+    }
+
+    private static bool EndsWithNewline(string path)
+    {
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        if (fs.Length == 0)
+            return true;
+        fs.Seek(-1, SeekOrigin.End);
+        return fs.ReadByte() == '\n';
+    }
+}
