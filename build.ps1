@@ -8,8 +8,8 @@
       Test    Build, install test prerequisites (Debian packages, a one-node Slurm), run xunit and Pester;
               the last line is 'N passed, N failed' over all suites.
       Demo    the main job on the embedded default: generate a demo facility and process it.
-      Bench   benchmarks (BenchmarkDotNet kernels, submission and reconciliation costs).
-      Faults  the long fault, crash, concurrency and fuzzing runs, with a table of figures.
+      Bench   benchmarks: every tests/bench/*.Bench.ps1 (BenchmarkDotNet kernels, catalog scan, batch costs).
+      Faults  the long fault, crash, concurrency and fuzzing runs: every tests/faults/*.Faults.ps1.
 .EXAMPLE
     dotnet tool restore && dotnet pwsh ./build.ps1 Test
 #>
@@ -146,19 +146,30 @@ function Invoke-Demo {
     exit $LASTEXITCODE
 }
 
+function Invoke-ScriptSet {
+    # Runs every script matching $Pattern under $Dir (each concern owns one); fails if any fails.
+    param([string] $Dir, [string] $Pattern)
+    $failed = @()
+    foreach ($s in Get-ChildItem -Path (Join-Path $Root $Dir) -Filter $Pattern -ErrorAction Ignore | Sort-Object Name) {
+        Write-Host "== $($s.Name)" -ForegroundColor Cyan
+        $global:LASTEXITCODE = 0
+        try { & $s.FullName -Root $Root } catch { Write-Warning "$($s.Name): $_"; $failed += $s.Name; continue }
+        if ($LASTEXITCODE -ne 0) { $failed += $s.Name }
+    }
+    if ($failed) { Write-Warning "failed: $($failed -join ', ')"; exit 1 }
+    exit 0
+}
+
 function Invoke-Bench {
     Invoke-Build
-    $script = Join-Path $Root 'tests/RunProc.Benchmarks/Invoke-Bench.ps1'
-    & $script -Root $Root -Configuration Release
-    exit $LASTEXITCODE
+    Install-TestPrerequisite
+    Invoke-ScriptSet 'tests/bench' '*.Bench.ps1'
 }
 
 function Invoke-Faults {
     Invoke-Build
     Install-TestPrerequisite
-    $script = Join-Path $Root 'tests/faults/Invoke-Faults.ps1'
-    & $script -Root $Root
-    exit $LASTEXITCODE
+    Invoke-ScriptSet 'tests/faults' '*.Faults.ps1'
 }
 
 switch ($Task) {
