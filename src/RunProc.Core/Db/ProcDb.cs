@@ -16,7 +16,7 @@ public readonly record struct ExperimentRef(string Instrument, string Experiment
 /// Writers serialize on one lock file per process tree; appends are whole lines; rewrites are
 /// atomic; malformed lines are reported (file:line), skipped, and kept by every rewrite.
 /// </summary>
-public sealed class ProcDb
+public sealed partial class ProcDb
 {
     /// <summary>The lock file name inside the process directory (hidden).</summary>
     public const string LockFileName = ".runproc-db.lock";
