@@ -229,7 +229,8 @@ public sealed class BatchController
         $"log-{exp}-r{run:0000}-{t.ToString("yyyy-MM-ddTHH:mm:ss", CultureInfo.InvariantCulture)}.txt";
 
     /// <summary>What submitting the run would do, without doing it (for -WhatIf): decision, attempt and the exact argv.</summary>
-    public SubmitOutcome PlanSubmit(string experiment, int run, bool force, int? maxJobs = null)
+    /// <param name="alreadyPlanned">Submissions planned before this one in the same -WhatIf pipeline (they count against MaxJobs).</param>
+    public SubmitOutcome PlanSubmit(string experiment, int run, bool force, int? maxJobs = null, int alreadyPlanned = 0)
     {
         var exp = Names.Experiment(experiment, _config);
         Names.Run(run);
@@ -243,9 +244,9 @@ public sealed class BatchController
         var log = Path.Combine(dir, LogName(exp, run, _env.Now()));
         var spec = BuildSpec(exp, run, e.Attempt, NewJobName(_process.Name, exp, run, e.Attempt), log, Path.Combine(dir, "work"));
         var argv = Scheduler(_process.Scheduler).SubmitArgv(spec);
-        var active = ActiveCount();
+        var active = ActiveCount() + alreadyPlanned;
         if (FreeSlots(limit, active) == 0)
-            return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Deferred, Attempt = e.Attempt, Argv = argv, Message = $"{active} job(s) active, MaxJobs {limit}" };
+            return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Deferred, Attempt = e.Attempt, Argv = argv, Message = $"{active} job(s) of {_process.Name} active, MaxJobs {limit}" };
         return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Submitted, Attempt = e.Attempt, Argv = argv };
     }
 

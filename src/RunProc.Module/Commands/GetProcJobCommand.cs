@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using RunProc.Batch;
+using JobState = RunProc.Batch.JobState;
 
 namespace RunProc.Module.Commands;
 

@@ -15,6 +15,7 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
 {
     private readonly Dictionary<string, BatchController> _controllers = new(StringComparer.OrdinalIgnoreCase);
     private int _deferred;
+    private int _planned; // -WhatIf: submissions shown so far count against MaxJobs
     private string _deferReason = "";
 
     /// <summary>The process (default pixel_status); an empty value from a catalog-only RunInfo means the default.</summary>
@@ -56,7 +57,7 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
         int? max = MyInvocation.BoundParameters.ContainsKey(nameof(MaxJobs)) ? MaxJobs : null;
         try
         {
-            var plan = controller.PlanSubmit(Experiment, Run, Force, max);
+            var plan = controller.PlanSubmit(Experiment, Run, Force, max, _planned);
             if (plan.Decision == SubmitDecision.Skipped)
             {
                 WriteWarning($"{process}: {plan.Message}");
@@ -69,7 +70,10 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
             }
             var action = $"Submit {process} attempt {plan.Attempt} to {controller.Process.Scheduler}: {CommandTemplate.Display(plan.Argv)}";
             if (!ShouldProcess(target, action))
+            {
+                _planned++;
                 return;
+            }
             var outcome = controller.Submit(Experiment, Run, Force, max, Cancel);
             switch (outcome.Decision)
             {

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using RunProc.Batch;
+using JobState = RunProc.Batch.JobState;
 
 namespace RunProc.Module.Commands;
 
@@ -78,20 +79,21 @@ public sealed class WatchProcJobCommand : RunProcCmdlet
         foreach (var (p, set) in watch.Where(w => w.Value is not null).ToList())
         {
             var known = controllers[p].Jobs().ToDictionary(j => j.Name, StringComparer.Ordinal);
-            foreach (var n in set!.ToList())
+            var names = set!;
+            foreach (var n in names.ToList())
             {
                 if (!known.TryGetValue(n, out var j))
                 {
                     WriteInputError(new ItemNotFoundException($"{p}: no job named '{n}' in the journals; see Get-ProcJob."), "JobNotFound", ErrorCategory.ObjectNotFound, n);
-                    set.Remove(n);
+                    names.Remove(n);
                 }
                 else if (!j.State.IsActive())
                 {
                     WriteObject(j);
-                    set.Remove(n);
+                    names.Remove(n);
                 }
             }
-            if (set.Count == 0)
+            if (names.Count == 0)
                 watch.Remove(p);
         }
         if (watch.Count == 0)
@@ -114,6 +116,7 @@ public sealed class WatchProcJobCommand : RunProcCmdlet
                 foreach (var (p, set) in watch.ToList())
                 {
                     var r = controllers[p].Reconcile(Cancel, set);
+                    var watched = set;
                     foreach (var msg in r.Problems)
                         WriteWarning($"{p}: {msg}");
                     foreach (var j in r.Jobs.Concat(r.Finished).GroupBy(j => j.Name).Select(g => g.Last()))
@@ -122,9 +125,9 @@ public sealed class WatchProcJobCommand : RunProcCmdlet
                         if (Once || j.State.IsFinal())
                             WriteObject(j);
                         if (j.State.IsActive()) stillActive++;
-                        else set?.Remove(j.Name);
+                        else watched?.Remove(j.Name);
                     }
-                    if (set is not null && set.Count == 0)
+                    if (watched is not null && watched.Count == 0)
                         watch.Remove(p);
                 }
                 if (Once || stillActive == 0 || watch.Count == 0)

@@ -9,6 +9,8 @@
 # Exit code: 0 on success, 1 if the cmdlet wrote an error, 2 for a usage error.
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
+# Logs are files: no ANSI colour sequences in them.
+if (Get-Variable PSStyle -ErrorAction Ignore) { $PSStyle.OutputRendering = 'PlainText' }
 $argv = @($args | ForEach-Object { [string]$_ })
 if ($argv.Count -lt 2) {
     [Console]::Error.WriteLine('usage: Invoke-RunProcEntry.ps1 <RunProc.psd1> <RunProc-cmdlet> [-Parameter value | -Switch]...')
