@@ -339,22 +339,25 @@ public sealed class BatchController
 
     private string CreateLog(string expDir, string exp, int run, ref DateTime now)
     {
-        // Log names have one-second resolution: a second attempt within the same second takes the next second.
-        for (var i = 0; i < 100; i++)
+        // Log names have one-second resolution: a later attempt within the same second (or one whose
+        // earlier log was renamed -<STATUS>, or whose status file exists) takes the next free second.
+        for (var i = 0; i < 1000; i++, now = now.AddSeconds(1))
         {
-            var path = Path.Combine(expDir, LogName(exp, run, now));
+            var name = LogName(exp, run, now);
+            var path = Path.Combine(expDir, name);
+            if (File.Exists(StatusFileFor(path)) || Directory.EnumerateFiles(expDir, name + "-*").Any())
+                continue;
             try
             {
                 using (new FileStream(path, FileMode.CreateNew, FileAccess.Write)) { }
                 SafeFile.TrySetMode(path, _config.FileMode);
                 return path;
             }
-            catch (IOException) when (File.Exists(path) || File.Exists(path + "-FAILED"))
+            catch (IOException) when (File.Exists(path))
             {
-                now = now.AddSeconds(1);
             }
         }
-        throw new IOException($"cannot create a new log for {exp} run {run} in {expDir}: 100 names taken.");
+        throw new IOException($"cannot create a new log for {exp} run {run} in {expDir}: 1000 names taken.");
     }
 
     private void Step(string step) => StepHook?.Invoke(step);
