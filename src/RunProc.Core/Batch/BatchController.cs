@@ -503,7 +503,9 @@ public sealed class BatchController
     {
         if (job.LogFile.Length == 0)
             return;
-        try { SafeFile.AppendLines(job.LogFile, new[] { line }, _config.FileMode); }
+        // One write on an O_APPEND descriptor, like the job's own output; no fsync: a status line in a
+        // log is not a DB record, and 1,000 fsyncs would dominate a reconciliation pass.
+        try { File.AppendAllText(job.LogFile, line + "\n"); }
         catch (IOException) { } // a log that cannot be written must not stop the accounting
         catch (UnauthorizedAccessException) { }
     }

@@ -11,7 +11,8 @@ namespace RunProc.Batch;
 public sealed class SlurmScheduler : IScheduler
 {
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(90);
-    private const int IdsPerCommand = 500;
+    // One command per pass: 10,000 ids of up to 7 digits stay under Linux's 128 KiB limit for one argument.
+    private const int IdsPerCommand = 10000;
     private readonly ICommandRunner _runner;
 
     public SlurmScheduler(ICommandRunner? runner = null) => _runner = runner ?? ProcessCommandRunner.Instance;

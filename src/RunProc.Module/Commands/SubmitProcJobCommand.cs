@@ -35,7 +35,15 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
     [ValidateRange(1, 100000)]
     public int MaxJobs { get; set; }
 
-    /// <summary>Submit even if the run was processed, cancelled or used up its attempts.</summary>
+    /// <summary>Bound from Get-PendingRun output: a run that is not ready (a file in progress, not settled) is not submitted unless -Force.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true, DontShow = true)]
+    public bool Ready { get; set; } = true;
+
+    /// <summary>Bound from Get-PendingRun output, for the message about a run that is not ready.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true, DontShow = true)]
+    public string? NotReadyReason { get; set; }
+
+    /// <summary>Submit even if the run was processed, cancelled, used up its attempts or is not ready.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 
@@ -52,6 +60,11 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
         catch (RunProc.Config.ConfigException ex)
         {
             WriteInputError(ex, "ProcessUnknown", ErrorCategory.ObjectNotFound, process);
+            return;
+        }
+        if (!Ready && !Force)
+        {
+            WriteWarning($"{process}: {target} is not ready ({NotReadyReason ?? "files still being written or not settled"}); it is left for a later cycle. Use -Force to submit it now.");
             return;
         }
         int? max = MyInvocation.BoundParameters.ContainsKey(nameof(MaxJobs)) ? MaxJobs : null;
