@@ -207,6 +207,33 @@ Invoke-ProcCycle -Process race -ConfigPath '$Config' -WarningAction SilentlyCont
     }
 }
 
+Describe 'Submit-ProcJob input' {
+    It 'leaves a run that is still being written for a later cycle' {
+        $dir = New-Item -ItemType Directory -Force (Join-Path $Base 'data/XPP/xpplive1/xtc')
+        New-Item -ItemType File -Force (Join-Path $dir 'xpplive1-r0001-s00-c00.xtc') | Out-Null
+        New-Item -ItemType File -Force (Join-Path $dir 'xpplive1-r0001-s01-c00.xtc.inprogress') | Out-Null
+        $run = Get-PendingRun -Process l_ok -Experiment xpplive1 -IncludeNotReady -ConfigPath $Config
+        $run.Ready | Should -BeFalse
+        $out = $run | Submit-ProcJob -ConfigPath $Config -WarningVariable w -WarningAction SilentlyContinue
+        $out | Should -BeNullOrEmpty
+        $w | Should -Match 'not ready'
+        @(Get-ProcJob -Process l_ok -Experiment xpplive1 -ConfigPath $Config).Count | Should -Be 0
+    }
+
+    It 'reports a bad run as a non-terminating error and goes on with the next' {
+        $in = @(
+            [pscustomobject]@{ Process = 'l_ok'; Experiment = 'XPP;rm'; Run = 1 }
+            [pscustomobject]@{ Process = 'l_ok'; Experiment = 'xpptut15'; Run = 3 }
+        )
+        $jobs = $in | Submit-ProcJob -ConfigPath $Config -ErrorVariable e -ErrorAction SilentlyContinue
+        $e.Count | Should -Be 1
+        $e[0].FullyQualifiedErrorId | Should -BeLike 'InvalidRun*'
+        $e[0].TargetObject | Should -Be 'XPP;rm run 1'
+        @($jobs).Count | Should -Be 1
+        ($jobs | Watch-ProcJob -PollSeconds 1 -ConfigPath $Config).State | Should -Be 'Done'
+    }
+}
+
 Describe 'Register-ProcSchedule' {
     BeforeAll {
         $script:SavedCrontab = & crontab -l 2>$null

@@ -324,8 +324,19 @@ public sealed class BatchController
                     journal.Append(new JournalEvent { Event = "submitted", Name = name, JobId = found[0].JobId });
                     return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Submitted, Attempt = attempt, Argv = argv, Job = journal.Find(name)!.Clone(), Message = ex.Message };
                 }
-                journal.Append(new JournalEvent { Event = "void", Name = name, Reason = ex.Message });
-                return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Failed, Attempt = attempt, Argv = argv, Job = journal.Find(name)!.Clone(), Error = ex, Message = ex.Message + " The run will be submitted again by the next cycle." };
+                // Refused for good (bad queue, limits): an attempt used, so a broken setup is not resubmitted forever.
+                var job = journal.Find(name)!;
+                journal.Append(new JournalEvent
+                {
+                    Event = "state", Name = name, State = JobState.Failed.ToString(), SchedulerState = "REFUSED", Reason = ex.Message,
+                    Ended = DateTime.UtcNow, Log = RenameLog(job.LogFile, "REFUSED"),
+                });
+                var left = _process.Attempts - attempt;
+                return new SubmitOutcome
+                {
+                    Experiment = exp, Run = run, Decision = SubmitDecision.Failed, Attempt = attempt, Argv = argv, Job = journal.Find(name)!.Clone(), Error = ex,
+                    Message = ex.Message + (left > 0 ? $" The next cycle tries again ({left} attempt(s) left)." : " No attempts left: fix the process settings, then Submit-ProcJob -Force."),
+                };
             }
             catch (SchedulerException) { /* cannot tell: leave the intent for the next pass */ }
         }
@@ -386,7 +397,12 @@ public sealed class BatchController
             {
                 var found = Scheduler(job.Scheduler).FindByName(job.Name, cancel);
                 if (found.Count > 0)
+                {
                     journal.Append(new JournalEvent { Event = "submitted", Name = job.Name, JobId = found[0].JobId });
+                    // Stop-ProcJob was asked while the id was unknown: deliver the cancel now.
+                    if (job.CancelRequested)
+                        Scheduler(job.Scheduler).Cancel(found[0].JobId, cancel);
+                }
                 else
                 {
                     journal.Append(new JournalEvent { Event = "void", Name = job.Name, Reason = "the submission did not create a job (controller stopped or scheduler refused); the run will be submitted again" });

@@ -63,10 +63,12 @@ public class BatchControllerTests
         fx.Scheduler.Mode = FakeScheduler.SubmitMode.FailWithoutJob;
         var o2 = fx.Controller().Submit("xpptut15", 2, false, null, default);
         Assert.Equal(SubmitDecision.Failed, o2.Decision);
-        Assert.Equal(JobState.NotSubmitted, o2.Job!.State);
+        Assert.Equal((JobState.Failed, "REFUSED"), (o2.Job!.State, o2.Job.SchedulerState));
+        Assert.EndsWith("-REFUSED", o2.Job.LogFile);
         fx.Scheduler.Mode = FakeScheduler.SubmitMode.Ok;
         var s = fx.Controller().RunCycle(default);
-        Assert.Equal(1, s.Submitted); // run 2 again, not run 1
+        Assert.Equal(1, s.Submitted); // run 2 again (attempt 2), not run 1
+        Assert.Equal(2, fx.Controller().Jobs("xpptut15").Single(j => j.Run == 2 && j.State.IsActive()).Attempt);
         Assert.Equal(1, fx.Scheduler.CountFor("xpptut15", 1));
         Assert.Equal(1, fx.Scheduler.CountFor("xpptut15", 2));
     }
@@ -213,6 +215,34 @@ public class BatchControllerTests
         var plan = c.PlanSubmit("xpptut15", 1, true);
         Assert.Equal("fake-submit", plan.Argv[0]);
         Assert.Equal(new[] { "/bin/sh", "-c", "exit 0", "xpptut15", "1" }, plan.Argv.Skip(2));
+    }
+
+    [Fact]
+    public void A_refused_submission_uses_an_attempt_so_a_broken_setup_is_not_resubmitted_forever()
+    {
+        using var fx = new BatchFixture(attempts: 2);
+        fx.Runs("xpptut15", 1);
+        fx.Scheduler.Mode = FakeScheduler.SubmitMode.FailWithoutJob;
+        for (var i = 0; i < 4; i++)
+            fx.Controller().RunCycle(default);
+        Assert.Equal(2, fx.Controller().Jobs("xpptut15").Count);
+    }
+
+    [Fact]
+    public void A_cancel_asked_before_the_job_id_was_known_is_delivered_when_it_is_found()
+    {
+        using var fx = new BatchFixture();
+        fx.Runs("xpptut15", 1);
+        var c = fx.Controller();
+        c.StepHook = s => { if (s == "submit") throw new InvalidOperationException("killed"); };
+        Assert.Throws<InvalidOperationException>(() => c.Submit("xpptut15", 1, false, null, default));
+        var job = fx.Controller().Jobs("xpptut15").Single();
+        Assert.Equal(JobState.Submitting, job.State);
+        fx.Controller().Cancel("xpptut15", job.Name, default);
+        fx.Controller().Reconcile(default);
+        fx.Controller().Reconcile(default);
+        Assert.Equal(JobState.Cancelled, fx.Controller().Jobs("xpptut15").Single().State);
+        Assert.Equal(1, fx.Scheduler.CountFor("xpptut15", 1));
     }
 
     [Fact]
