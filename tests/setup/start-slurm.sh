@@ -15,7 +15,7 @@ done
 export PATH="$PATH:/usr/sbin:/sbin"
 [ "$(id -u)" = 0 ] || die "must run as root (it writes /etc/slurm and starts daemons)."
 
-node=$(hostname -s)
+node=$(hostname -s 2>/dev/null || hostname)
 conf=/etc/slurm/slurm.conf
 marker="# Written by RunProc tests/setup/start-slurm.sh"
 
@@ -30,39 +30,17 @@ alive() { # pid file -> the process is running (a zombie counts as dead)
   [ "$st" != Z ]
 }
 
-# Fast path: everything already up.
-if alive /run/munge/munged.pid && alive /run/slurmctld.pid && alive /run/slurmd.pid \
-   && scontrol ping 2>/dev/null | grep -q UP; then
-  case "$(node_state)" in idle|mix|alloc|comp) exit 0 ;; esac
-fi
-
-# --- munge -------------------------------------------------------------------------------------
-if [ ! -s /etc/munge/munge.key ]; then
-  log "creating /etc/munge/munge.key"
-  mkdir -p /etc/munge
-  if command -v mungekey >/dev/null 2>&1 || [ -x /usr/sbin/mungekey ]; then
-    mungekey --create --keyfile=/etc/munge/munge.key --force
-  else
-    dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null
-  fi
-  chown munge:munge /etc/munge/munge.key
-  chmod 0400 /etc/munge/munge.key
-fi
-mkdir -p /run/munge /var/log/munge /var/lib/munge
-chown munge:munge /run/munge /var/log/munge /var/lib/munge
-chmod 0755 /run/munge
-if ! alive /run/munge/munged.pid || ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
-  log "starting munged"
-  # --force survives a stale socket left by a killed munged.
-  runuser -u munge -- munged --force
-  for _ in $(seq 1 50); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
-  munge -n | unmunge >/dev/null || die "munged does not answer (munge -n | unmunge failed)."
-fi
-
 # --- slurm.conf --------------------------------------------------------------------------------
 cpus=$(nproc)
 mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
 mem_mb=$(( mem_kb * 95 / 100 / 1024 ))
+# The node's real topology (slurmd -C): a CPUs= count that disagrees with sockets/cores/threads
+# leaves the node INVAL on machines with hyper-threads. Fall back to CPUs= alone.
+topology="CPUs=${cpus}"
+if hw=$(slurmd -C 2>/dev/null | head -n1) && [ -n "$hw" ]; then
+  t=$(printf '%s\n' "$hw" | tr ' ' '\n' | grep -E '^(CPUs|Boards|SocketsPerBoard|CoresPerSocket|ThreadsPerCore)=' | tr '\n' ' ' | sed 's/ $//')
+  [ -n "$t" ] && topology=$t
+fi
 want=$(cat <<EOF
 $marker (one-node test cluster).
 ClusterName=runproc
@@ -95,7 +73,7 @@ MailProg=/bin/true
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/filetxt
 JobCompLoc=/var/log/slurm/jobcomp.log
-NodeName=${node} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${mem_mb} State=UNKNOWN
+NodeName=${node} NodeAddr=127.0.0.1 ${topology} RealMemory=${mem_mb} State=UNKNOWN
 PartitionName=debug Nodes=${node} Default=YES MaxTime=INFINITE State=UP
 EOF
 )
@@ -103,10 +81,42 @@ restart=0
 if [ -f "$conf" ] && ! grep -qF "$marker" "$conf"; then
   log "keeping the existing $conf (not written by RunProc)."
 elif [ ! -f "$conf" ] || [ "$(cat "$conf")" != "$want" ]; then
+  restart=1
+fi
+
+# Fast path: everything already up.
+if [ "$restart" = 0 ] && alive /run/munge/munged.pid && alive /run/slurmctld.pid && alive /run/slurmd.pid \
+   && scontrol ping 2>/dev/null | grep -q UP; then
+  case "$(node_state)" in idle|mix|alloc|comp) exit 0 ;; esac
+fi
+
+# --- munge -------------------------------------------------------------------------------------
+if [ ! -s /etc/munge/munge.key ]; then
+  log "creating /etc/munge/munge.key"
+  mkdir -p /etc/munge
+  if command -v mungekey >/dev/null 2>&1 || [ -x /usr/sbin/mungekey ]; then
+    mungekey --create --keyfile=/etc/munge/munge.key --force
+  else
+    dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null
+  fi
+  chown munge:munge /etc/munge/munge.key
+  chmod 0400 /etc/munge/munge.key
+fi
+mkdir -p /run/munge /var/log/munge /var/lib/munge
+chown munge:munge /run/munge /var/log/munge /var/lib/munge
+chmod 0755 /run/munge
+if ! alive /run/munge/munged.pid || ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
+  log "starting munged"
+  # --force survives a stale socket left by a killed munged.
+  runuser -u munge -- munged --force
+  for _ in $(seq 1 50); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
+  munge -n | unmunge >/dev/null || die "munged does not answer (munge -n | unmunge failed)."
+fi
+
+if [ "$restart" = 1 ]; then
   mkdir -p /etc/slurm
   printf '%s\n' "$want" > "$conf.tmp.$$" && mv -f "$conf.tmp.$$" "$conf"
   chmod 0644 "$conf"
-  restart=1
 fi
 mkdir -p /var/lib/slurm/slurmctld /var/lib/slurm/slurmd /var/log/slurm
 touch /var/log/slurm/jobcomp.log
