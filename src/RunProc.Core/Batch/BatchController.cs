@@ -318,7 +318,7 @@ public sealed class BatchController
         {
             try
             {
-                var found = Scheduler(_process.Scheduler).FindByName(name, cancel);
+                var found = ex.CommandNotRun ? Array.Empty<SchedulerJobStatus>() : Scheduler(_process.Scheduler).FindByName(name, cancel);
                 if (found.Count > 0)
                 {
                     journal.Append(new JournalEvent { Event = "submitted", Name = name, JobId = found[0].JobId });

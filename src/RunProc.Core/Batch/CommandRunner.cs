@@ -39,7 +39,7 @@ public sealed class ProcessCommandRunner : ICommandRunner
         }
         catch (Win32Exception ex)
         {
-            throw new SchedulerException($"cannot run '{argv[0]}': {ex.Message}; is the scheduler's client installed and on PATH?", transient: false, ex);
+            throw new SchedulerException($"cannot run '{argv[0]}': {ex.Message}; is the scheduler's client installed and on PATH?", transient: false, ex) { CommandNotRun = true };
         }
         using (p)
         {
@@ -71,4 +71,7 @@ public sealed class SchedulerException : Exception
     public SchedulerException(string message, bool transient, Exception? inner = null) : base(message, inner) => Transient = transient;
 
     public bool Transient { get; }
+
+    /// <summary>The command could not even be started: it certainly did nothing (no job can exist).</summary>
+    public bool CommandNotRun { get; init; }
 }

@@ -246,6 +246,19 @@ public class BatchControllerTests
     }
 
     [Fact]
+    public void A_scheduler_client_that_is_not_installed_refuses_the_submission_at_once()
+    {
+        // No LSF here (nor on CI): bsub cannot start, so no job can exist and no lookup is needed.
+        using var fx = new BatchFixture(scheduler: "Lsf", attempts: 1);
+        fx.Runs("xpptut15", 1);
+        var o = fx.Controller(realSchedulers: true).Submit("xpptut15", 1, false, null, default);
+        Assert.Equal(SubmitDecision.Failed, o.Decision);
+        Assert.Contains("cannot run 'bsub'", o.Message);
+        Assert.Equal((JobState.Failed, "REFUSED"), (o.Job!.State, o.Job.SchedulerState));
+        Assert.Equal(0, fx.Controller(realSchedulers: true).ActiveCount());
+    }
+
+    [Fact]
     public void Cancel_is_recorded_and_the_run_is_not_retried()
     {
         using var fx = new BatchFixture();

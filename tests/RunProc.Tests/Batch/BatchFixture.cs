@@ -104,10 +104,10 @@ internal sealed class BatchFixture : IDisposable
 
     public static string Wrapper => Path.Combine(AppContext.BaseDirectory, "scripts", "runproc-job.sh");
 
-    public BatchController Controller(IScheduler? scheduler = null) =>
+    public BatchController Controller(IScheduler? scheduler = null, bool realSchedulers = false) =>
         new(Config, Config.GetProcess("p"), new ProcDbLedger(Db, c => new PendingQuery { All = true, Cancel = c, UseCache = false }),
             new BatchEnvironment { WrapperScript = Wrapper, ConfigPath = Config.SourcePath, RecordCommand = "test" },
-            _ => scheduler ?? Scheduler);
+            realSchedulers ? null : _ => scheduler ?? Scheduler);
 
     /// <summary>Settled runs on disk (pending for every process).</summary>
     public void Runs(string exp, params int[] runs)
