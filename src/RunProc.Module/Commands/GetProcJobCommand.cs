@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using RunProc.Module.Completers;
 using RunProc.Batch;
 using JobState = RunProc.Batch.JobState;
 
@@ -11,11 +12,13 @@ public sealed class GetProcJobCommand : RunProcCmdlet
 {
     /// <summary>Processes to list (default: every configured process).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(ProcessNameCompleter))]
     public string[]? Process { get; set; }
 
     /// <summary>Experiment names; wildcards allowed.</summary>
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
+    [ArgumentCompleter(typeof(ExperimentCompleter))]
     public string[]? Experiment { get; set; }
 
     [Parameter(ValueFromPipelineByPropertyName = true)]

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using RunProc.Module.Completers;
 using RunProc.Batch;
 using RunProc.Db;
 
@@ -14,6 +15,7 @@ namespace RunProc.Module.Commands;
 public sealed class InvokeProcCycleCommand : RunProcCmdlet
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(ProcessNameCompleter))]
     public string Process { get; set; } = "pixel_status";
 
     /// <summary>Every experiment of every instrument (old mode ALL) instead of those in experiments.txt.</summary>

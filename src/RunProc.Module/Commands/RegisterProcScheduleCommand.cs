@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using RunProc.Module.Completers;
 using RunProc.Batch;
 
 namespace RunProc.Module.Commands;
@@ -13,6 +14,7 @@ namespace RunProc.Module.Commands;
 public sealed class RegisterProcScheduleCommand : RunProcCmdlet
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(ProcessNameCompleter))]
     public string Process { get; set; } = "pixel_status";
 
     /// <summary>Cron schedule (default hourly, at minute 0).</summary>

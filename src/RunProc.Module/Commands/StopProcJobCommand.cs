@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using RunProc.Module.Completers;
 using RunProc.Batch;
 
 namespace RunProc.Module.Commands;
@@ -9,9 +10,12 @@ namespace RunProc.Module.Commands;
 public sealed class StopProcJobCommand : RunProcCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(ProcessNameCompleter))]
     public string Process { get; set; } = "";
 
     [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
+
+    [ArgumentCompleter(typeof(ExperimentCompleter))]
     public string Experiment { get; set; } = "";
 
     /// <summary>The job name (from Get-ProcJob / Submit-ProcJob output).</summary>

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using RunProc.Module.Completers;
 using RunProc.Batch;
 
 namespace RunProc.Module.Commands;
@@ -21,9 +22,12 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
     /// <summary>The process (default pixel_status); an empty value from a catalog-only RunInfo means the default.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [AllowEmptyString]
+    [ArgumentCompleter(typeof(ProcessNameCompleter))]
     public string Process { get; set; } = "pixel_status";
 
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+
+    [ArgumentCompleter(typeof(ExperimentCompleter))]
     public string Experiment { get; set; } = "";
 
     [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]

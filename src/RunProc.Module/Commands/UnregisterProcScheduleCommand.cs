@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using RunProc.Module.Completers;
 using RunProc.Batch;
 
 namespace RunProc.Module.Commands;
@@ -8,6 +9,7 @@ namespace RunProc.Module.Commands;
 public sealed class UnregisterProcScheduleCommand : RunProcCmdlet
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(ProcessNameCompleter))]
     public string Process { get; set; } = "pixel_status";
 
     protected override void ProcessRecord()

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using RunProc.Module.Completers;
 using RunProc.Batch;
 using JobState = RunProc.Batch.JobState;
 
@@ -18,9 +19,13 @@ public sealed class WatchProcJobCommand : RunProcCmdlet
     private readonly List<(string Process, string Experiment, string Name)> _input = new();
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
+
+    [ArgumentCompleter(typeof(ProcessNameCompleter))]
     public string? Process { get; set; }
 
     [Parameter(ValueFromPipelineByPropertyName = true, ParameterSetName = "Job")]
+
+    [ArgumentCompleter(typeof(ExperimentCompleter))]
     public string? Experiment { get; set; }
 
     /// <summary>Job names (from Submit-ProcJob / Get-ProcJob output).</summary>
