@@ -14,7 +14,6 @@ public sealed class StopProcJobCommand : RunProcCmdlet
     public string Process { get; set; } = "";
 
     [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
-
     [ArgumentCompleter(typeof(ExperimentCompleter))]
     public string Experiment { get; set; } = "";
 

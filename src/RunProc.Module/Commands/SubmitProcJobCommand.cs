@@ -26,7 +26,6 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
     public string Process { get; set; } = "pixel_status";
 
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
-
     [ArgumentCompleter(typeof(ExperimentCompleter))]
     public string Experiment { get; set; } = "";
 

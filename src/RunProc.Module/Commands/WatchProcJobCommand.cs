@@ -19,12 +19,10 @@ public sealed class WatchProcJobCommand : RunProcCmdlet
     private readonly List<(string Process, string Experiment, string Name)> _input = new();
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
-
     [ArgumentCompleter(typeof(ProcessNameCompleter))]
     public string? Process { get; set; }
 
     [Parameter(ValueFromPipelineByPropertyName = true, ParameterSetName = "Job")]
-
     [ArgumentCompleter(typeof(ExperimentCompleter))]
     public string? Experiment { get; set; }
 
