@@ -127,7 +127,7 @@ public sealed class BatchController
     private JobJournal Journal(string experiment)
     {
         if (!_journals.TryGetValue(experiment, out var j))
-            _journals[experiment] = j = new JobJournal(JobJournal.PathFor(_config.DbRoot, _process.Name, experiment), _process.Name, experiment, _config.FileMode);
+            _journals[experiment] = j = new JobJournal(JobJournal.PathFor(_config.DbRoot, _process.Name, experiment), _process.Name, experiment, _config.FileMode, _config.DirectoryMode);
         return j;
     }
 
@@ -279,6 +279,9 @@ public sealed class BatchController
         var log = CreateLog(expDir, exp, run, ref now);
         var spec = BuildSpec(exp, run, e.Attempt, name, log, workDir);
         var argv = scheduler.SubmitArgv(spec);
+        // Created here with the DB's (group-writable) mode; the wrapper only appends to it.
+        using (new FileStream(spec.StatusFile, FileMode.OpenOrCreate, FileAccess.Write)) { }
+        SafeFile.TrySetMode(spec.StatusFile, _config.FileMode);
         File.AppendAllText(log,
             $"# RunProc {_process.Name}: {exp} run {run} attempt {e.Attempt}, job name {name}, scheduler {scheduler.Kind}\n" +
             $"# command: {CommandTemplate.Display(spec.Command)}\n");

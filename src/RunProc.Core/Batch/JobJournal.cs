@@ -52,11 +52,13 @@ public sealed class JobJournal
     private readonly Dictionary<string, ProcJob> _jobs = new(StringComparer.Ordinal);
     private readonly List<ProcJob> _order = new();
     private readonly int _fileMode;
+    private readonly int _directoryMode;
     private long _offset;
     private string? _firstLine;
 
-    public JobJournal(string path, string process, string experiment, int fileMode = 0x1B4)
+    public JobJournal(string path, string process, string experiment, int fileMode = 0x1B4, int directoryMode = 0x5FD)
     {
+        _directoryMode = directoryMode;
         Path = path;
         Process = Names.Process(process);
         Experiment = Names.Experiment(experiment);
@@ -221,8 +223,7 @@ public sealed class JobJournal
     public void Append(params JournalEvent[] events)
     {
         Refresh();
-        var dir = System.IO.Path.GetDirectoryName(Path)!;
-        Directory.CreateDirectory(dir);
+        SafeFile.EnsureDirectory(System.IO.Path.GetDirectoryName(Path)!, _directoryMode);
         SafeFile.AppendLines(Path, events.Select(e => JsonSerializer.Serialize(e, Json)), _fileMode);
         // Our own lines are read back by the next Refresh; apply now so callers see them at once.
         Refresh();

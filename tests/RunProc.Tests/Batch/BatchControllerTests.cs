@@ -259,6 +259,18 @@ public class BatchControllerTests
     }
 
     [Fact]
+    public void Logs_status_files_and_journals_get_the_configured_group_writable_mode()
+    {
+        using var fx = new BatchFixture();
+        fx.Runs("xpptut15", 1);
+        var job = fx.Controller().RunCycle(default).Jobs.Single();
+        var mode = (UnixFileMode)Convert.ToInt32("664", 8);
+        Assert.Equal(mode, File.GetUnixFileMode(job.LogFile));
+        Assert.Equal(mode, File.GetUnixFileMode(job.StatusFile));
+        Assert.Equal(mode, File.GetUnixFileMode(JobJournal.PathFor(fx.Config.DbRoot, "p", "xpptut15")));
+    }
+
+    [Fact]
     public void Cancel_is_recorded_and_the_run_is_not_retried()
     {
         using var fx = new BatchFixture();
