@@ -443,8 +443,13 @@ public sealed class BatchController
                     result.Finished.Add(updated);
             }
         }
-        foreach (var j in journals.Where(j => j.NeedsCompaction))
+        foreach (var j in journals.Where(j => j.NeedsCompaction || j.BadLines > 0))
+        {
+            // Unreadable lines (a write torn by a crash, a hand edit) are dropped by rewriting the journal from its state.
+            if (j.BadLines > 0)
+                result.Problems.Add($"{j.Path}: {j.BadLines} unreadable line(s) skipped; the journal was rewritten from the jobs it describes.");
             j.Compact();
+        }
         return result;
     }
 

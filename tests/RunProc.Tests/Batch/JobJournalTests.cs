@@ -56,4 +56,20 @@ public class JobJournalTests
         Assert.Single(reader.Jobs);
         Assert.Equal(0, reader.BadLines);
     }
+
+    [Fact]
+    public void A_reconciliation_repairs_a_journal_with_a_torn_line()
+    {
+        using var fx = new BatchFixture();
+        fx.Runs("xpptut15", 1);
+        fx.Controller().RunCycle(default);
+        var path = JobJournal.PathFor(fx.Config.DbRoot, "p", "xpptut15");
+        File.AppendAllText(path, "{\"t\":\"2026-01-01T00:00:00Z\",\"ev\":\"sta\n");
+        var r = fx.Controller().Reconcile(default);
+        Assert.Contains(r.Problems, p => p.Contains("unreadable"));
+        var j = new JobJournal(path, "p", "xpptut15");
+        j.Refresh();
+        Assert.Equal((0, 1), (j.BadLines, j.Jobs.Count));
+        Assert.Empty(fx.Controller().Reconcile(default).Problems);
+    }
 }
