@@ -33,7 +33,13 @@ public sealed class StopProcJobCommand : RunProcCmdlet
             WriteInputError(ex, "ProcessUnknown", ErrorCategory.ObjectNotFound, Process);
             return;
         }
-        var job = c.Jobs(Experiment).FirstOrDefault(j => j.Name == Name);
+        ProcJob? job;
+        try { job = c.Jobs(Experiment).FirstOrDefault(j => j.Name == Name); }
+        catch (ArgumentException ex)
+        {
+            WriteInputError(ex, "InvalidExperiment", ErrorCategory.InvalidArgument, Experiment);
+            return;
+        }
         if (job is null)
         {
             WriteInputError(new ItemNotFoundException($"{Process}: {Experiment} has no job named '{Name}'; see Get-ProcJob -Experiment {Experiment}."),
