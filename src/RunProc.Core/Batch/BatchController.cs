@@ -416,6 +416,7 @@ public sealed class BatchController
             catch (SchedulerException ex)
             {
                 result.Problems.Add($"cannot resolve the unconfirmed submission {job.Name} of {job.Experiment} run {job.Run}: {ex.Message}");
+                result.Jobs.Add(job.Clone()); // still active: watchers keep waiting for it
             }
         }
 
