@@ -284,4 +284,80 @@ public class BatchControllerTests
         Assert.True(j.CancelRequested);
         Assert.EndsWith("-CANCELLED", j.LogFile);
     }
+
+    /// <summary>
+    /// Random kills at random steps, failing queries and random job outcomes over many cycles (fixed
+    /// seeds): no run is ever lost, no attempt ever has two jobs, every run ends Done or out of attempts,
+    /// and -proc-runs.txt records each run once.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Random_kills_failures_and_outcomes_never_lose_or_double_a_run(int seed)
+    {
+        var rnd = new Random(seed);
+        var steps = new[] { "locked", "log", "intent", "proc-runs", "submit", "submitted" };
+        const int runs = 20;
+        using var fx = new BatchFixture(attempts: 3, maxJobs: 3);
+        fx.Runs("xpptut15", Enumerable.Range(1, runs).ToArray());
+        var kills = new Dictionary<string, int>();
+        var nextStep = rnd.Next(steps.Length);
+        for (var cycle = 0; cycle < 300; cycle++)
+        {
+            var c = fx.Controller();
+            if (rnd.Next(2) == 0)
+            {
+                // Steps in turn (a planned kill that is not reached stays planned), at the 1st or 2nd time reached.
+                var step = steps[nextStep % steps.Length];
+                var skip = rnd.Next(2);
+                c.StepHook = st =>
+                {
+                    if (st == step && skip-- == 0)
+                    {
+                        kills[st] = kills.GetValueOrDefault(st) + 1;
+                        nextStep++;
+                        throw new Killed();
+                    }
+                };
+            }
+            fx.Scheduler.FailQueries = rnd.Next(5) == 0;
+            try { c.RunCycle(default); } catch (Killed) { }
+            // Never two live scheduler jobs for one run.
+            Assert.All(fx.Scheduler.Jobs.Values.Where(v => v.State.IsActive()).GroupBy(v => v.Name[..v.Name.IndexOf(".a", StringComparison.Ordinal)]), g => Assert.Single(g));
+            foreach (var id in fx.Scheduler.Jobs.Keys.ToList())
+            {
+                if (!fx.Scheduler.Jobs[id].State.IsActive()) continue;
+                switch (rnd.Next(16))
+                {
+                    case 0: case 1: fx.Scheduler.Set(id, JobState.Failed, "FAILED"); break;
+                    case 2: fx.Scheduler.Jobs.Remove(id); break; // forgotten
+                    case 3: case 4: fx.Scheduler.Set(id, JobState.Done, "COMPLETED"); break;
+                    case 5: case 6: case 7: fx.Scheduler.Set(id, JobState.Running, "RUNNING"); break;
+                }
+            }
+        }
+        // Settle: no more faults.
+        fx.Scheduler.FailQueries = false;
+        for (var i = 0; i < 20; i++)
+        {
+            fx.Controller().RunCycle(default);
+            fx.Scheduler.EndAll(JobState.Done, "COMPLETED", 0);
+        }
+        Assert.All(steps, st => Assert.True(kills.GetValueOrDefault(st) > 0, $"no kill at {st}: the random walk is too short"));
+        var jobs = fx.Controller().Jobs("xpptut15");
+        for (var run = 1; run <= runs; run++)
+        {
+            var mine = jobs.Where(j => j.Run == run).ToList();
+            Assert.DoesNotContain(mine, j => j.State.IsActive());
+            Assert.True(mine.Any(j => j.State == JobState.Done) || mine.Count(j => j.State.CountsAsAttempt()) == 3, $"run {run} lost: {string.Join(", ", mine)}");
+            // One scheduler job per attempt: every job name the scheduler saw is distinct and belongs to one journal entry.
+            var names = fx.Scheduler.Jobs.Values.Select(v => v.Name).Where(n => n.Contains($".xpptut15.r{run:0000}.")).ToList();
+            Assert.Equal(names.Count, names.Distinct().Count());
+            // No job the journal voided or does not know: a voided intent that had a job would be a double submission.
+            Assert.All(names, n => Assert.Contains(mine, j => j.Name == n && j.State != JobState.NotSubmitted));
+            Assert.True(mine.Count(j => j.State == JobState.Done) <= 1);
+        }
+        Assert.Equal(runs, fx.ProcRunsLines("xpptut15").Length);
+    }
 }
