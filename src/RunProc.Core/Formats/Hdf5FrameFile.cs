@@ -174,7 +174,7 @@ public sealed class Hdf5FrameSource : FrameSource
                     catch (Exception) { break; }
                 }
             }
-            var why = ex.Message.Contains("filter", StringComparison.OrdinalIgnoreCase)
+            var why = ex.Message.Contains("Could not find filter", StringComparison.OrdinalIgnoreCase)
                 ? $"{ex.Message} (RunProc reads deflate/gzip, shuffle, fletcher32 and scale-offset; LZF, blosc, bitshuffle or szip data must be converted first)"
                 : ex.Message;
             throw new FrameReadException(File, Dataset, bad, $"cannot be read: {why}", ex);

@@ -291,14 +291,23 @@ public sealed partial class PixelStatusRunner
                     // Compressed chunks decode on all cores: split the block's frames over threads
                     // (PureHDF reads one dataset from two threads byte-identically).
                     var parts = src.Compressed ? Math.Min(threads, count) : 1;
-                    Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts, CancellationToken = stop.Token }, t =>
+                    try
                     {
-                        var a = count * t / parts;
-                        var b = count * (t + 1) / parts;
-                        if (b <= a) return;
-                        if (wide) src.ReadInt32(start + a, b - a, ((int[])buf).AsSpan(a * px, (b - a) * px), mask);
-                        else src.ReadUInt16(start + a, b - a, ((ushort[])buf).AsSpan(a * px, (b - a) * px));
-                    });
+                        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts, CancellationToken = stop.Token }, t =>
+                        {
+                            var a = count * t / parts;
+                            var b = count * (t + 1) / parts;
+                            if (b <= a) return;
+                            if (wide) src.ReadInt32(start + a, b - a, ((int[])buf).AsSpan(a * px, (b - a) * px), mask);
+                            else src.ReadUInt16(start + a, b - a, ((ushort[])buf).AsSpan(a * px, (b - a) * px));
+                        });
+                    }
+                    catch (AggregateException ae)
+                    {
+                        // Report the earliest bad frame of the block.
+                        var first = ae.InnerExceptions.OfType<FrameReadException>().OrderBy(e => e.Frame).FirstOrDefault() ?? ae.InnerExceptions[0];
+                        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
+                    }
                     full.Add((buf, count), stop.Token);
                 }
             }
