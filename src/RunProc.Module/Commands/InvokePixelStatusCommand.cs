@@ -40,7 +40,7 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
     /// <summary>At most this many events (after -SkipEvents).</summary>
     [Parameter]
     [ValidateRange(1, long.MaxValue)]
-    public long Events { get; set; } = long.MaxValue;
+    public new long Events { get; set; } = long.MaxValue;
 
     [Parameter]
     [ValidateRange(0, long.MaxValue)]
