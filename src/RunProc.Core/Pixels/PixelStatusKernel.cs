@@ -293,10 +293,10 @@ public static unsafe class PixelStatusKernel
                         var ltB = Avx2.CompareGreaterThan(lob, xb);
                         var gtA = Avx2.CompareGreaterThan(xa, hib);
                         var gtB = Avx2.CompareGreaterThan(xb, hib);
-                        belowA = Avx2.Add(belowA, ltA); // -1 per event: counts are negated
-                        belowB = Avx2.Add(belowB, ltB);
-                        aboveA = Avx2.Add(aboveA, gtA);
-                        aboveB = Avx2.Add(aboveB, gtB);
+                        belowA = Avx2.Subtract(belowA, ltA); // a true compare is -1
+                        belowB = Avx2.Subtract(belowB, ltB);
+                        aboveA = Avx2.Subtract(aboveA, gtA);
+                        aboveB = Avx2.Subtract(aboveB, gtB);
                         var goodA = Avx2.AndNot(Avx2.Or(ltA, gtA), va.AsInt16()).AsUInt32();
                         var goodB = Avx2.AndNot(Avx2.Or(ltB, gtB), vb.AsInt16()).AsUInt32();
                         maxA = Avx2.Max(maxA, va);
@@ -355,9 +355,8 @@ public static unsafe class PixelStatusKernel
         where TMask : struct, IFlag where TMadd : struct, IFlag
     {
         s.Reset(nv);
-        var bias = Vector512.Create(unchecked((short)0x8000));
-        var lob = Vector512.Create(unchecked((short)(lo ^ 0x8000)));
-        var hib = Vector512.Create(unchecked((short)(hi ^ 0x8000)));
+        var lov = Vector512.Create((ushort)lo);
+        var hiv = Vector512.Create((ushort)hi);
         var maskv = Vector512.Create(mask);
         var low16 = Vector512.Create(0x0000FFFFu);
         var k = ChunkFrames(hi);
@@ -369,8 +368,8 @@ public static unsafe class PixelStatusKernel
                 var f1 = Math.Min(count, f0 + k);
                 for (var i = 0; i < nv; i += 32)
                 {
-                    var below = Vector512.Load(s.Below + i);
-                    var above = Vector512.Load(s.Above + i);
+                    var below = Vector512.Load((ushort*)s.Below + i);
+                    var above = Vector512.Load((ushort*)s.Above + i);
                     var vmax = Vector512.Load(s.Max + i);
                     var vmin = Vector512.Load(s.Min + i);
                     var se = Vector512.Load(s.SumEven + i / 2);
@@ -386,16 +385,16 @@ public static unsafe class PixelStatusKernel
                         Sse.Prefetch2((ushort*)fr0[f + pfDelta] + pfOff);
                         if (default(TMask).Value)
                             v &= maskv;
-                        var x = v.AsInt16() ^ bias;
-                        var lt = Avx512BW.CompareGreaterThan(lob, x);
-                        var gt = Avx512BW.CompareGreaterThan(x, hib);
-                        below += lt;
-                        above += gt;
-                        var good = Vector512.AndNot(v.AsInt16(), lt | gt).AsUInt32();
-                        vmax = Avx512BW.Max(vmax, v);
-                        vmin = Avx512BW.Min(vmin, v);
+                        // Unsigned compares (AVX-512BW has them); a true compare is -1.
+                        var lt = Vector512.LessThan(v, lov);
+                        var gt = Vector512.GreaterThan(v, hiv);
+                        below -= lt;
+                        above -= gt;
+                        var good = Vector512.AndNot(v, lt | gt).AsUInt32();
+                        vmax = Vector512.Max(vmax, v);
+                        vmin = Vector512.Min(vmin, v);
                         var ve = good & low16;
-                        var vo = Avx512F.ShiftRightLogical(good, 16);
+                        var vo = Vector512.ShiftRightLogical(good, 16);
                         se += ve;
                         so += vo;
                         if (default(TMadd).Value)
@@ -409,8 +408,8 @@ public static unsafe class PixelStatusKernel
                             qo += vo * vo;
                         }
                     }
-                    below.Store(s.Below + i);
-                    above.Store(s.Above + i);
+                    below.Store((ushort*)s.Below + i);
+                    above.Store((ushort*)s.Above + i);
                     vmax.Store(s.Max + i);
                     vmin.Store(s.Min + i);
                     se.Store(s.SumEven + i / 2);
@@ -494,10 +493,10 @@ public static unsafe class PixelStatusKernel
             {
                 var p = p0 + i;
                 var j = i >> 1;
-                aBelow[p] += (ushort)-Below[i];
-                aBelow[p + 1] += (ushort)-Below[i + 1];
-                aAbove[p] += (ushort)-Above[i];
-                aAbove[p + 1] += (ushort)-Above[i + 1];
+                aBelow[p] += (ushort)Below[i];
+                aBelow[p + 1] += (ushort)Below[i + 1];
+                aAbove[p] += (ushort)Above[i];
+                aAbove[p + 1] += (ushort)Above[i + 1];
                 aSum[p] += SumEven[j];
                 aSum[p + 1] += SumOdd[j];
                 aSq[p] += SqEven[j];
