@@ -94,7 +94,7 @@ $cmdlet = foreach ($r in $e2e) {
         $best = [Math]::Min($best, $t.TotalSeconds)
     }
     [pscustomobject]@{ File = $r.file; Frames = $r.frames; ReaderGBps = [Math]::Round($r.readerGBps, 2); PipelineGBps = [Math]::Round($r.e2eGBps, 2)
-        PipelineRatio = [Math]::Round($r.ratio, 2); CmdletSeconds = [Math]::Round($best, 3); CmdletRatio = [Math]::Round($r.readerSeconds / $best, 2) }
+        PipelineRatio = [Math]::Round($r.ratio, 2); MappedTouchGBps = if ($null -ne $r.mappedTouchGBps) { [Math]::Round($r.mappedTouchGBps, 2) } else { '-' }; CmdletSeconds = [Math]::Round($best, 3); CmdletRatio = [Math]::Round($r.readerSeconds / $best, 2) }
 }
 
 $np = $numpy | Select-Object -First 1
@@ -108,5 +108,5 @@ $table = foreach ($k in $kernel | Sort-Object method, threads) {
 $table += [pscustomobject]@{ Method = 'numpy np.select float64'; Threads = 1; FramesPerSec = [Math]::Round($np.framesPerSecond, 1); GBps = [Math]::Round($np.gbPerSecond, 3); VsNumpy = 1; VsScalar1T = [Math]::Round($np.framesPerSecond / $scalar1.framesPerSecond, 3) }
 Write-Host '== Kernel: 200 frames x 2,162,688 px uint16 (targets: >= 70x numpy, >= 14 GB/s on 1 thread)' -ForegroundColor Green
 $table | Format-Table -AutoSize | Out-Host
-Write-Host '== End to end (target: Invoke-PixelStatus >= 0.8 of the reader alone)' -ForegroundColor Green
+Write-Host '== End to end (target: Invoke-PixelStatus >= 0.8 of the reader alone = PureHDF reading every frame into a reused buffer; MappedTouch = reading the memory map in place, where RunProc scans contiguous data without PureHDF)' -ForegroundColor Green
 $cmdlet | Format-Table -AutoSize | Out-Host

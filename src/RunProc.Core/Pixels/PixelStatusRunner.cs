@@ -47,6 +47,9 @@ public sealed record PixelStatusRequest
     /// <summary>Threads for decoding and the kernel; default all cores.</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
 
+    /// <summary>Scan memory-mapped uint16 frames in place (false: always read through the buffers; for tests and benchmarks).</summary>
+    public bool ZeroCopy { get; init; } = true;
+
     /// <summary>Bytes per read block (two blocks are in memory: one read while the other is scanned).</summary>
     public long BlockBytes { get; init; } = 128L << 20;
 }
@@ -242,9 +245,12 @@ public sealed partial class PixelStatusRunner
         var blockFrames = (int)Math.Clamp(req.BlockBytes / frameBytes, 1, 4096);
         long done = 0;
 
-        // Zero-copy: a memory-mapped uint16 .npy goes to the kernel in place, all cores on the kernel.
-        if (type == FrameElementType.UInt16 && plan.All(p => p.Source is NpyFrameSource))
+        // Zero copy: memory-mapped uint16 frames (.npy, contiguous HDF5) go to the kernel in place,
+        // with all cores on the kernel.
+        if (type == FrameElementType.UInt16 && req.ZeroCopy && plan.All(p => HasPointer(p.Source)))
         {
+            // Nothing is copied, so blocks can be long: the wide arrays are folded once per block.
+            blockFrames = (int)Math.Clamp(4 * req.BlockBytes / frameBytes, 1, 4096);
             {
                 unsafe
                 {
@@ -347,6 +353,8 @@ public sealed partial class PixelStatusRunner
         }
         return acc;
     }
+
+    private static unsafe bool HasPointer(FrameSource s) => s.FrameCount > 0 && s.TryGetUInt16Pointer(0, 1) != null;
 
     private static List<(FrameSource Source, long Start, long Count)> Plan(DetectorFrames det, long first, long want)
     {

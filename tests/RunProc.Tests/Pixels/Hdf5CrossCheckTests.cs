@@ -99,6 +99,9 @@ print(json.dumps({"A": stats(a), "B": stats(b), "Askip": stats(a[3:13])}))
             Assert.Equal(20, accA.Events);
             Assert.Equal(20, progress[^1].FramesDone);
             AssertArrays(json.GetProperty("A"), PixelStatusSummary.Compute(accA, req.Options), "A");
+            unsafe { Assert.True(a.Parts[0].TryGetUInt16Pointer(0, 1) != null, "contiguous uint16 is scanned in place"); }
+            var accCopy = runner.Accumulate(a, req with { ZeroCopy = false }, null, CancellationToken.None);
+            AssertArrays(json.GetProperty("A"), PixelStatusSummary.Compute(accCopy, req.Options), "A through the read buffers");
 
             var accB = runner.Accumulate(b, req with { BlockBytes = 4 * 17 * 19 * 4 }, null, CancellationToken.None);
             AssertArrays(json.GetProperty("B"), PixelStatusSummary.Compute(accB, req.Options), "B");
