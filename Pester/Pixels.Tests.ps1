@@ -50,6 +50,15 @@ Describe 'Invoke-PixelStatus' {
         ($r | Format-Table | Out-String) | Should -Match 'BadPixels'
     }
 
+    It 'takes runs from Get-PendingRun by property name' {
+        $pending = @(Get-PendingRun -Experiment xpptut15 -ConfigPath $Config)
+        $pending.Count | Should -Be 1
+        $r = $pending | Invoke-PixelStatus -ConfigPath $Config
+        $r.Experiment | Should -Be 'xpptut15'
+        $r.Run | Should -Be 5
+        $r.Events | Should -Be 12
+    }
+
     It '-WhatIf writes nothing' {
         $out = Join-Path $TestDrive 'whatif'
         $hist = Join-Path $DataRoot 'XPP/xpptut15/calib/Epix100a::CalibV1/XppGon.0:Epix100a.0/pixel_datastat/HISTORY'
