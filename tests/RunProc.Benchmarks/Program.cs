@@ -74,6 +74,10 @@ public static class Program
 
     private static void Quick()
     {
+        // Tuning knobs for experiments (the library's defaults are what the numbers report otherwise).
+        if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_TILE"), out var tile)) PixelStatusKernel.TilePixels = tile;
+        if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_K"), out var k)) PixelStatusKernel.MaxChunk = k;
+        if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_PF"), out var pf)) PixelStatusKernel.PrefetchPixels = pf * 32;
         var data = MakeFrames(Frames, Pixels);
         foreach (var path in new[] { KernelPath.Avx512, KernelPath.Avx2, KernelPath.Scalar })
             foreach (var t in new[] { 1, 2 })

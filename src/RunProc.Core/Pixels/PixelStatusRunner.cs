@@ -17,6 +17,9 @@ public sealed record PixelStatusRequest
     public string? Experiment { get; init; }
     public int? Run { get; init; }
 
+    /// <summary>The instrument the catalog found the experiment under; null = the old rule (first 3 letters).</summary>
+    public string? Instrument { get; init; }
+
     /// <summary>Detectors whose dataset path contains any of these (case-insensitive); empty = all.</summary>
     public IReadOnlyList<string> Detectors { get; init; } = Array.Empty<string>();
 
@@ -138,21 +141,21 @@ public sealed partial class PixelStatusRunner
     }
 
     /// <summary>The calibration dir of an experiment: config CalibDir ({ins} {exp} expanded) or &lt;DataRoot&gt;/&lt;INS&gt;/&lt;exp&gt;/calib.</summary>
-    public string CalibDir(string experiment)
+    public string CalibDir(string experiment, string? instrument = null)
     {
-        var ins = Names.InstrumentOf(experiment);
+        var ins = instrument is null ? Names.InstrumentOf(experiment) : Names.Instrument(instrument);
         if (string.IsNullOrWhiteSpace(_config.CalibDir))
             return Path.Combine(_config.DataRoot, ins, experiment, "calib");
         return Path.GetFullPath(_config.CalibDir.Replace("{ins}", ins, StringComparison.Ordinal).Replace("{exp}", experiment, StringComparison.Ordinal));
     }
 
     /// <summary>Where a detector's status would be deployed, and the HISTORY file beside it.</summary>
-    public (string DataFile, string History) DeployPaths(string experiment, int run, string source)
+    public (string DataFile, string History) DeployPaths(string experiment, int run, string source, string? instrument = null)
     {
         var group = string.IsNullOrWhiteSpace(_config.CalibGroup) ? DeriveGroup(source) : _config.CalibGroup;
         if (group.Contains('/') || group.Contains("..") || group.Contains('\0'))
             throw new ArgumentException($"CalibGroup '{Names.Show(group)}' must be a single directory name.");
-        var typeDir = Path.Combine(CalibDir(experiment), group, Names.Detector(source), "pixel_datastat");
+        var typeDir = Path.Combine(CalibDir(experiment, instrument), group, Names.Detector(source), "pixel_datastat");
         return (Path.Combine(typeDir, $"{Names.Run(run)}-end.data"), Path.Combine(typeDir, "HISTORY"));
     }
 
@@ -462,7 +465,7 @@ public sealed partial class PixelStatusRunner
         }
         if (req.Deploy)
         {
-            var (data, history) = DeployPaths(experiment, run, det.Source);
+            var (data, history) = DeployPaths(experiment, run, det.Source, req.Instrument);
             plan?.Add(history + " (append)");
             if (shouldWrite(data, $"deploy the pixel status of {det.Source}"))
             {

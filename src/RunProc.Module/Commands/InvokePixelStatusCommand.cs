@@ -134,7 +134,7 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
                 "RunNotReady", ErrorCategory.ResourceBusy, info, "Wait until the DAQ has finished writing the run.");
             return;
         }
-        Analyse(info.Files, exp, info.Run, info);
+        Analyse(info.Files, exp, info.Run, info, info.Instrument);
     }
 
     protected override void EndProcessing()
@@ -143,7 +143,7 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
             Analyse(_paths, null, null, _paths[0]);
     }
 
-    private void Analyse(IReadOnlyList<string> files, string? experiment, int? run, object target)
+    private void Analyse(IReadOnlyList<string> files, string? experiment, int? run, object target, string? instrument = null)
     {
         var unreadable = files.FirstOrDefault(f => !f.EndsWith(".h5", StringComparison.OrdinalIgnoreCase)
             && !f.EndsWith(".hdf5", StringComparison.OrdinalIgnoreCase) && !f.EndsWith(".nxs", StringComparison.OrdinalIgnoreCase)
@@ -181,7 +181,7 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
         }
         var request = new PixelStatusRequest
         {
-            Files = files, Experiment = experiment, Run = run, Detectors = Detector, SkipEvents = SkipEvents,
+            Files = files, Experiment = experiment, Run = run, Instrument = instrument, Detectors = Detector, SkipEvents = SkipEvents,
             Events = Events == long.MaxValue ? null : Events, DataMask = DataMask == uint.MaxValue ? null : DataMask,
             Options = options, OutputDirectory = OutputDirectory is null ? null : GetUnresolvedProviderPathFromPSPath(OutputDirectory),
             ImageDirectory = ImagePath is null ? null : GetUnresolvedProviderPathFromPSPath(ImagePath),
