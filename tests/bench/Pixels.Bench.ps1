@@ -5,7 +5,7 @@
     200 frames × 2,162,688 px uint16 in memory, 1 and 2 threads; and end-to-end Invoke-PixelStatus
     vs the reader alone on an uncompressed and a gzip HDF5 run written by h5py.
 #>
-param([Parameter(Mandatory)] [string] $Root, [int] $E2eFrames = 60, [int] $NumpyFrames = 20)
+param([Parameter(Mandatory)] [string] $Root, [int] $E2eFrames = 200, [int] $NumpyFrames = 20)
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 
@@ -74,10 +74,13 @@ with h5py.File(f"{d}/benchexp-r0002-s00-c00.h5", "w") as f:
 '@
 $plain = Join-Path $work 'benchexp-r0001-s00-c00.h5'
 $gzip = Join-Path $work 'benchexp-r0002-s00-c00.h5'
-if (-not (Test-Path $gzip)) {
+$stamp = Join-Path $work "runs-$E2eFrames.done"
+if (-not (Test-Path $stamp)) {
     Write-Host "== writing $E2eFrames-frame HDF5 runs with h5py" -ForegroundColor Cyan
     & /usr/bin/python3 $mkScript $work $E2eFrames
     if ($LASTEXITCODE -ne 0) { throw 'h5py could not write the benchmark runs' }
+    Get-ChildItem $work -Filter 'runs-*.done' | Remove-Item
+    Set-Content $stamp ''
 }
 Write-Host '== end to end vs reader alone' -ForegroundColor Cyan
 $e2e = @(Get-Results (& dotnet $exe e2e $plain $gzip))

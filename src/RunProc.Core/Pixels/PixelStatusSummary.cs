@@ -96,24 +96,33 @@ public sealed class PixelStatusSummary
         var flo = new double[n];
         var fhi = new double[n];
         var events = (double)acc.Events;
-        for (var p = 0; p < n; p++)
+        // Per pixel work is independent: split over cores (2M pixels would otherwise cost more than a short run's scan).
+        var parts = Math.Max(1, Math.Min(Environment.ProcessorCount, n / 65536));
+        Parallel.For(0, parts, t =>
         {
-            var good = acc.Good(p);
-            if (good > 0)
+            var a = (int)((long)n * t / parts);
+            var b = (int)((long)n * (t + 1) / parts);
+            for (var p = a; p < b; p++)
             {
-                // The old formula in float64: mean = sum/n, rms = sqrt(sumsq/n - mean²);
-                // a rounding-negative variance is taken as 0 (numpy would give nan there).
-                var m = acc.Sum[p] / (double)good;
-                var v = (double)acc.SumSquares[p] / good - m * m;
-                mean[p] = m;
-                rms[p] = v > 0 ? Math.Sqrt(v) : 0;
+                var good = acc.Good(p);
+                if (good > 0)
+                {
+                    // The old formula in float64: mean = sum/n, rms = sqrt(sumsq/n - mean²);
+                    // a rounding-negative variance is taken as 0 (numpy would give nan there).
+                    var m = acc.Sum[p] / (double)good;
+                    var sq = acc.SumSquares[p];
+                    var sqd = sq <= ulong.MaxValue ? (double)(ulong)sq : (double)sq; // UInt128→double is slow; exact either way
+                    var v = sqd / good - m * m;
+                    mean[p] = m;
+                    rms[p] = v > 0 ? Math.Sqrt(v) : 0;
+                }
+                if (acc.Events > 0)
+                {
+                    flo[p] = acc.BelowLow[p] / events;
+                    fhi[p] = acc.AboveHigh[p] / events;
+                }
             }
-            if (acc.Events > 0)
-            {
-                flo[p] = acc.BelowLow[p] / events;
-                fhi[p] = acc.AboveHigh[p] / events;
-            }
-        }
+        });
 
         (double, double) meanLim, rmsLim;
         if (options.Method == PixelLimitMethod.Absolute)
