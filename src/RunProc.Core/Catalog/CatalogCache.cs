@@ -1,4 +1,5 @@
-using System.Security.Cryptography;
+using System.Buffers.Binary;
+using System.Numerics;
 using System.Text;
 using RunProc.Config;
 using RunProc.IO;
@@ -10,13 +11,13 @@ namespace RunProc.Catalog;
 /// instrument under <c>&lt;DbRoot&gt;/.catalog-cache/</c>. A listing is reused only when the
 /// directory's mtime is unchanged AND the listing began more than <see cref="TimestampGranularity"/>
 /// after that mtime (otherwise a change in the same timestamp tick would be invisible). Runs that
-/// are not ready are re-stat'ed on every use. Files are written atomically and carry a SHA-256;
+/// are not ready are re-stat'ed on every use. Files are written atomically and carry a checksum;
 /// a missing, foreign or corrupt file is ignored (everything is listed again).
 /// </summary>
 public sealed class CatalogCache
 {
     private const uint Magic = 0x43435052; // "RPCC"
-    private const int Version = 1;
+    private const int Version = 2;
 
     private readonly Dictionary<string, InstrumentEntries> _instruments = new(StringComparer.Ordinal);
     private readonly int _fileMode;
@@ -84,6 +85,10 @@ public sealed class CatalogCache
     /// </summary>
     public void Save(Action<string>? verbose = null)
     {
+        // A read-only query must not create a missing DB root (that would hide a wrong DbRoot).
+        var dbRoot = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(Directory)));
+        if (dbRoot is not null && !System.IO.Directory.Exists(dbRoot))
+            return;
         foreach (var (ins, e) in _instruments)
         {
             if (!e.Dirty)
@@ -93,7 +98,7 @@ public sealed class CatalogCache
             {
                 SafeFile.EnsureDirectory(Directory, _directoryMode);
                 var bytes = Serialize(ins, e);
-                WriteAtomic(path, bytes);
+                CacheCodec.WriteAtomic(path, bytes, _fileMode);
                 e.Dirty = false;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -127,149 +132,128 @@ public sealed class CatalogCache
 
     private static byte[] Serialize(string instrument, InstrumentEntries e)
     {
-        using var ms = new MemoryStream();
-        using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
+        var w = new CacheWriter();
+        w.U32(Magic);
+        w.I32(Version);
+        w.I64(0); // checksum placeholder
+        w.Str(instrument);
+        w.I32(e.Scans.Count);
+        foreach (var s in e.Scans.Values)
         {
-            w.Write(Magic);
-            w.Write(Version);
-            w.Write(instrument);
-            w.Write(e.Scans.Count);
-            foreach (var s in e.Scans.Values)
+            w.Str(s.Experiment);
+            w.Str(s.Directory);
+            w.I64(s.DirectoryMtimeTicks);
+            w.I64(s.ListedAtTicks);
+            // Prefixes other than the experiment's own name (old eNNN files): a small string table.
+            var prefixes = s.Patterns.Select(p => p.Prefix).Where(p => p != s.Experiment).Distinct(StringComparer.Ordinal).ToList();
+            w.I32(prefixes.Count);
+            foreach (var p in prefixes)
+                w.Str(p);
+            w.I32(s.Patterns.Length);
+            foreach (var n in s.Patterns)
             {
-                w.Write(s.Experiment);
-                w.Write(s.Directory);
-                w.Write(s.DirectoryMtimeTicks);
-                w.Write(s.ListedAtTicks);
-                // Prefixes other than the experiment's own name (old eNNN files): a small string table.
-                var prefixes = new List<string>();
-                foreach (var r in s.Runs)
-                    foreach (var f in r.Files)
-                        if (!ReferenceEquals(f.Name.Prefix, s.Experiment) && f.Name.Prefix != s.Experiment && !prefixes.Contains(f.Name.Prefix))
-                            prefixes.Add(f.Name.Prefix);
-                w.Write(prefixes.Count);
-                foreach (var p in prefixes)
-                    w.Write(p);
-                w.Write(s.Runs.Count);
-                foreach (var r in s.Runs)
-                {
-                    w.Write(r.Run);
-                    w.Write(r.Files.Length);
-                    foreach (var f in r.Files)
-                    {
-                        var n = f.Name;
-                        w.Write((ushort)(n.Prefix == s.Experiment ? 0 : prefixes.IndexOf(n.Prefix) + 1));
-                        w.Write((byte)n.Kind);
-                        w.Write(n.InProgress);
-                        w.Write(n.RunWidth);
-                        w.Write(n.StreamWidth);
-                        w.Write(n.ChunkWidth);
-                        w.Write((ushort)n.Stream);
-                        w.Write((ushort)n.Chunk);
-                        w.Write(f.Length);
-                        w.Write(f.MtimeTicks);
-                    }
-                }
+                w.U16((ushort)(n.Prefix == s.Experiment ? 0 : prefixes.IndexOf(n.Prefix) + 1));
+                w.U8((byte)n.Kind);
+                w.U8(n.InProgress ? (byte)1 : (byte)0);
+                w.U8(n.RunWidth);
+                w.U8(n.StreamWidth);
+                w.U8(n.ChunkWidth);
+                w.U16((ushort)n.Stream);
+                w.U16((ushort)n.Chunk);
             }
+            w.I32(s.Runs.Count);
+            foreach (var r in s.Runs)
+            {
+                w.I32(r.Run);
+                w.I32(r.FileStart);
+                w.I32(r.FileCount);
+                w.I64(r.Bytes);
+                w.I64(r.NewestTicks);
+                w.I32(r.NewestFile);
+                w.U8(r.InProgress ? (byte)1 : (byte)0);
+            }
+            var wide = s.Patterns.Length > ushort.MaxValue;
+            w.U8(wide ? (byte)1 : (byte)0);
+            w.I32(s.FileIndex.Length);
+            foreach (var i in s.FileIndex)
+                if (wide) w.I32(i); else w.U16((ushort)i);
         }
-        var payload = ms.ToArray();
-        var hash = SHA256.HashData(payload);
-        var all = new byte[payload.Length + hash.Length];
-        payload.CopyTo(all, 0);
-        hash.CopyTo(all, payload.Length);
-        return all;
+        var bytes = w.ToArray();
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(8), CacheCodec.Checksum(bytes.AsSpan(HeaderSize)));
+        return bytes;
     }
+
+    private const int HeaderSize = 16;
 
     private static void Deserialize(byte[] data, string instrument, InstrumentEntries e)
     {
-        if (data.Length < 32 + 8)
-            throw new InvalidDataException("too short");
-        var payload = data.AsSpan(0, data.Length - 32);
-        if (!SHA256.HashData(payload).AsSpan().SequenceEqual(data.AsSpan(data.Length - 32)))
-            throw new InvalidDataException("checksum mismatch");
-        using var r = new BinaryReader(new MemoryStream(data, 0, data.Length - 32, writable: false), Encoding.UTF8);
-        if (r.ReadUInt32() != Magic || r.ReadInt32() != Version)
+        var r = new CacheReader(data);
+        if (data.Length < HeaderSize || r.U32() != Magic || r.I32() != Version)
             throw new InvalidDataException("not a RunProc scan cache of this version");
-        if (r.ReadString() != instrument)
+        if ((ulong)r.I64() != CacheCodec.Checksum(data.AsSpan(HeaderSize)))
+            throw new InvalidDataException("checksum mismatch");
+        if (r.Str() != instrument)
             throw new InvalidDataException("cache of another instrument");
-        var count = Count(r);
+        var count = r.Count();
         for (var i = 0; i < count; i++)
         {
-            var exp = r.ReadString();
-            var dir = r.ReadString();
-            var mtime = r.ReadInt64();
-            var listed = r.ReadInt64();
-            var prefixes = new string[Count(r) + 1];
+            var exp = r.Str();
+            if (!Names.IsExperiment(exp))
+                throw new InvalidDataException("bad experiment name");
+            var dir = r.Str();
+            var mtime = r.I64();
+            var listed = r.I64();
+            var prefixes = new string[r.Count() + 1];
             prefixes[0] = exp;
             for (var p = 1; p < prefixes.Length; p++)
-                prefixes[p] = r.ReadString();
-            var runCount = Count(r);
+                prefixes[p] = r.Str();
+            var patterns = new RunFileName[r.Count()];
+            for (var p = 0; p < patterns.Length; p++)
+            {
+                var pi = r.U16();
+                if (pi >= prefixes.Length)
+                    throw new InvalidDataException("bad prefix index");
+                var prefix = prefixes[pi];
+                var kind = (RunFileKind)r.U8();
+                if (kind is not (RunFileKind.Xtc or RunFileKind.Xtc2 or RunFileKind.H5))
+                    throw new InvalidDataException("bad file kind");
+                var inProgress = r.U8() != 0;
+                byte rw = r.U8(), sw = r.U8(), cw = r.U8();
+                patterns[p] = new RunFileName(prefix, 0, r.U16(), r.U16(), kind, inProgress, rw, sw, cw);
+            }
+            var runCount = r.Count();
             var runs = new List<ScannedRun>(runCount);
             var last = -1;
             for (var k = 0; k < runCount; k++)
             {
-                var run = r.ReadInt32();
-                if (!Names.IsRun(run) || run <= last)
-                    throw new InvalidDataException("bad run entry");
-                last = run;
-                var files = new ScannedFile[Count(r)];
-                for (var f = 0; f < files.Length; f++)
+                var run = new ScannedRun
                 {
-                    var prefix = prefixes[r.ReadUInt16()];
-                    var kind = (RunFileKind)r.ReadByte();
-                    if (!Enum.IsDefined(kind))
-                        throw new InvalidDataException("bad file kind");
-                    var inProgress = r.ReadBoolean();
-                    var rw = r.ReadByte();
-                    var sw = r.ReadByte();
-                    var cw = r.ReadByte();
-                    var stream = r.ReadUInt16();
-                    var chunk = r.ReadUInt16();
-                    files[f] = new ScannedFile
-                    {
-                        Name = new RunFileName(prefix, run, stream, chunk, kind, inProgress, rw, sw, cw),
-                        Length = r.ReadInt64(),
-                        MtimeTicks = r.ReadInt64(),
-                    };
-                }
-                runs.Add(new ScannedRun { Run = run, Files = files });
+                    Run = r.I32(), FileStart = r.I32(), FileCount = r.I32(), Bytes = r.I64(), NewestTicks = r.I64(),
+                    NewestFile = r.I32(), InProgress = r.U8() != 0,
+                };
+                if (!Names.IsRun(run.Run) || run.Run <= last || run.FileCount < 1 || run.NewestFile < 0 || run.NewestFile >= run.FileCount)
+                    throw new InvalidDataException("bad run entry");
+                last = run.Run;
+                runs.Add(run);
             }
-            if (!Names.IsExperiment(exp))
-                throw new InvalidDataException("bad experiment name");
+            var wide = r.U8() != 0;
+            var index = new int[r.Count()];
+            for (var f = 0; f < index.Length; f++)
+            {
+                index[f] = wide ? r.I32() : r.U16();
+                if ((uint)index[f] >= (uint)patterns.Length)
+                    throw new InvalidDataException("bad file entry");
+            }
+            foreach (var run in runs)
+                if (run.FileStart < 0 || run.FileStart + run.FileCount > index.Length)
+                    throw new InvalidDataException("bad run entry");
             e.Scans[exp] = new ExperimentScan
             {
                 Instrument = instrument, Experiment = exp, Directory = dir, DirectoryExists = true,
-                DirectoryMtimeTicks = mtime, ListedAtTicks = listed, Runs = runs,
+                DirectoryMtimeTicks = mtime, ListedAtTicks = listed, Patterns = patterns, FileIndex = index, Runs = runs,
             };
         }
-        if (r.BaseStream.Position != r.BaseStream.Length)
+        if (!r.AtEnd)
             throw new InvalidDataException("trailing data");
-    }
-
-    private static int Count(BinaryReader r)
-    {
-        var n = r.ReadInt32();
-        if (n < 0 || n > 10_000_000)
-            throw new InvalidDataException("bad count");
-        return n;
-    }
-
-    private void WriteAtomic(string path, byte[] bytes)
-    {
-        var tmp = Path.Join(Directory, $".{Path.GetFileName(path)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                fs.Write(bytes);
-                fs.Flush(true);
-            }
-            SafeFile.TrySetMode(tmp, _fileMode);
-            File.Move(tmp, path, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
-        }
     }
 }

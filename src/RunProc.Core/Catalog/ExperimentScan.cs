@@ -2,61 +2,26 @@ using System.Globalization;
 
 namespace RunProc.Catalog;
 
-/// <summary>One run file as listed: parsed name, size and write time (UTC ticks).</summary>
-internal struct ScannedFile
-{
-    public RunFileName Name;
-    public long Length;
-    public long MtimeTicks;
-}
-
-/// <summary>The files of one run number in one listing, sorted in stream/chunk order.</summary>
+/// <summary>
+/// One run number of one listing. File names live in the experiment's pattern table (a run's files
+/// differ from another run's only by the run number), so a cached catalog of 600k files needs no
+/// per-file strings or objects.
+/// </summary>
 internal sealed class ScannedRun
 {
     public required int Run { get; init; }
-    public required ScannedFile[] Files { get; set; }
 
-    public bool InProgress => Files.Any(f => f.Name.InProgress);
+    /// <summary>First index of this run's files in <see cref="ExperimentScan.FileIndex"/>, in stream/chunk order.</summary>
+    public required int FileStart { get; init; }
+    public required int FileCount { get; init; }
 
-    public long NewestTicks
-    {
-        get
-        {
-            long n = 0;
-            foreach (var f in Files)
-                n = Math.Max(n, f.MtimeTicks);
-            return n;
-        }
-    }
+    public long Bytes { get; set; }
+    public long NewestTicks { get; set; }
 
-    /// <summary>Readiness against <paramref name="nowUtc"/>; recomputed on every use so a cached run never has stale readiness.</summary>
-    public (bool Ready, string? Reason) Readiness(DateTime nowUtc, int settleSeconds)
-    {
-        var inProgress = Files.Where(f => f.Name.InProgress).ToList();
-        if (inProgress.Count > 0)
-            return (false, inProgress.Count == 1
-                ? $"file {inProgress[0].Name} is still being written"
-                : $"{inProgress.Count} files are still being written ({inProgress[0].Name}, ...)");
-        var newest = Files.MaxBy(f => f.MtimeTicks);
-        var age = nowUtc - new DateTime(newest.MtimeTicks, DateTimeKind.Utc);
-        if (age < TimeSpan.FromSeconds(settleSeconds))
-            return (false, age < TimeSpan.Zero
-                ? $"newest file {newest.Name} has a write time in the future ({-age.TotalSeconds:0} s ahead; clock skew?)"
-                : string.Create(CultureInfo.InvariantCulture, $"newest file {newest.Name} was written {age.TotalSeconds:0} s ago; settle time is {settleSeconds} s"));
-        return (true, null);
-    }
+    /// <summary>Which of the run's files (0-based) is the newest.</summary>
+    public int NewestFile { get; set; }
 
-    public static int CompareFiles(ScannedFile a, ScannedFile b)
-    {
-        var c = a.Name.Stream.CompareTo(b.Name.Stream);
-        if (c != 0) return c;
-        c = a.Name.Chunk.CompareTo(b.Name.Chunk);
-        if (c != 0) return c;
-        c = a.Name.Kind.CompareTo(b.Name.Kind);
-        if (c != 0) return c;
-        c = a.Name.InProgress.CompareTo(b.Name.InProgress);
-        return c != 0 ? c : string.CompareOrdinal(a.Name.Prefix, b.Name.Prefix);
-    }
+    public bool InProgress { get; init; }
 }
 
 /// <summary>
@@ -79,11 +44,27 @@ internal sealed class ExperimentScan
     /// <summary>UTC ticks taken just before the listing began.</summary>
     public long ListedAtTicks { get; init; }
 
+    /// <summary>Distinct file names with the run number left out (Run = 0).</summary>
+    public required RunFileName[] Patterns { get; init; }
+
+    /// <summary>Pattern index of every file, runs after each other.</summary>
+    public required int[] FileIndex { get; init; }
+
     /// <summary>Runs in ascending run order.</summary>
     public required List<ScannedRun> Runs { get; init; }
 
     /// <summary>True when this scan came from the cache without listing the directory.</summary>
     public bool FromCache { get; set; }
+
+    public static ExperimentScan Missing(string instrument, string experiment, string directory) => new()
+    {
+        Instrument = instrument, Experiment = experiment, Directory = directory, DirectoryExists = false,
+        Patterns = Array.Empty<RunFileName>(), FileIndex = Array.Empty<int>(), Runs = new(),
+    };
+
+    public RunFileName FileName(ScannedRun run, int i) => Patterns[FileIndex[run.FileStart + i]] with { Run = run.Run };
+
+    public string FilePath(ScannedRun run, int i) => Path.Join(Directory, FileName(run, i).ToString());
 
     public ScannedRun? Find(int run)
     {
@@ -98,26 +79,96 @@ internal sealed class ExperimentScan
         return null;
     }
 
+    /// <summary>Readiness against <paramref name="nowUtc"/>; recomputed on every use so a cached run never has stale readiness.</summary>
+    public bool IsReady(ScannedRun run, DateTime nowUtc, int settleSeconds) =>
+        !run.InProgress && nowUtc.Ticks - run.NewestTicks >= TimeSpan.TicksPerSecond * settleSeconds;
+
+    /// <summary>Why a run is not ready, or null.</summary>
+    public string? NotReadyReason(ScannedRun run, DateTime nowUtc, int settleSeconds)
+    {
+        if (run.InProgress)
+        {
+            var names = Enumerable.Range(0, run.FileCount).Select(i => FileName(run, i)).Where(n => n.InProgress).ToList();
+            return names.Count == 1
+                ? $"file {names[0]} is still being written"
+                : $"{names.Count} files are still being written ({names[0]}, ...)";
+        }
+        var age = new TimeSpan(nowUtc.Ticks - run.NewestTicks);
+        if (age >= TimeSpan.FromSeconds(settleSeconds))
+            return null;
+        var newest = FileName(run, run.NewestFile);
+        return age < TimeSpan.Zero
+            ? string.Create(CultureInfo.InvariantCulture, $"newest file {newest} has a write time in the future ({-age.TotalSeconds:0} s ahead; clock skew?)")
+            : string.Create(CultureInfo.InvariantCulture, $"newest file {newest} was written {age.TotalSeconds:0} s ago; settle time is {settleSeconds} s");
+    }
+
     public RunInfo ToRunInfo(ScannedRun run, DateTime nowUtc, int settleSeconds)
     {
-        var files = new string[run.Files.Length];
-        long bytes = 0;
+        var files = new string[run.FileCount];
         for (var i = 0; i < files.Length; i++)
-        {
-            files[i] = Path.Join(Directory, run.Files[i].Name.ToString());
-            bytes += run.Files[i].Length;
-        }
-        var (ready, reason) = run.Readiness(nowUtc, settleSeconds);
+            files[i] = FilePath(run, i);
+        var reason = NotReadyReason(run, nowUtc, settleSeconds);
         return new RunInfo
         {
             Instrument = Instrument,
             Experiment = Experiment,
             Run = run.Run,
             Files = files,
-            Bytes = bytes,
+            Bytes = run.Bytes,
             LastWriteTimeUtc = new DateTime(run.NewestTicks, DateTimeKind.Utc),
-            Ready = ready,
+            Ready = reason is null,
             NotReadyReason = reason,
+        };
+    }
+
+    /// <summary>Builds a scan from listed files (any order).</summary>
+    public static ExperimentScan Build(string instrument, string experiment, string directory, long mtime, long listedAt,
+        List<(RunFileName Name, long Length, long Mtime)> files)
+    {
+        files.Sort((a, b) =>
+        {
+            var c = a.Name.Run.CompareTo(b.Name.Run);
+            if (c != 0) return c;
+            c = a.Name.Stream.CompareTo(b.Name.Stream);
+            if (c != 0) return c;
+            c = a.Name.Chunk.CompareTo(b.Name.Chunk);
+            if (c != 0) return c;
+            c = a.Name.Kind.CompareTo(b.Name.Kind);
+            if (c != 0) return c;
+            c = a.Name.InProgress.CompareTo(b.Name.InProgress);
+            return c != 0 ? c : string.CompareOrdinal(a.Name.Prefix, b.Name.Prefix);
+        });
+        var patterns = new List<RunFileName>();
+        var patternIndex = new Dictionary<RunFileName, int>();
+        var index = new int[files.Count];
+        var runs = new List<ScannedRun>();
+        var i = 0;
+        while (i < files.Count)
+        {
+            var start = i;
+            var run = files[i].Name.Run;
+            long bytes = 0, newest = long.MinValue;
+            int newestFile = 0;
+            var inProgress = false;
+            for (; i < files.Count && files[i].Name.Run == run; i++)
+            {
+                var key = files[i].Name with { Run = 0 };
+                if (!patternIndex.TryGetValue(key, out var p))
+                {
+                    patternIndex[key] = p = patterns.Count;
+                    patterns.Add(key);
+                }
+                index[i] = p;
+                bytes += files[i].Length;
+                if (files[i].Mtime > newest) { newest = files[i].Mtime; newestFile = i - start; }
+                inProgress |= files[i].Name.InProgress;
+            }
+            runs.Add(new ScannedRun { Run = run, FileStart = start, FileCount = i - start, Bytes = bytes, NewestTicks = newest, NewestFile = newestFile, InProgress = inProgress });
+        }
+        return new ExperimentScan
+        {
+            Instrument = instrument, Experiment = experiment, Directory = directory, DirectoryExists = true,
+            DirectoryMtimeTicks = mtime, ListedAtTicks = listedAt, Patterns = patterns.ToArray(), FileIndex = index, Runs = runs,
         };
     }
 }

@@ -112,7 +112,7 @@ public sealed class RunCatalog
             {
                 Cache?.Remove(instrument, experiment);
                 verbose?.Invoke($"Experiment {experiment}: run directory '{dir}' does not exist; no runs.");
-                return new ExperimentScan { Instrument = instrument, Experiment = experiment, Directory = dir, DirectoryExists = false, Runs = new() };
+                return ExperimentScan.Missing(instrument, experiment, dir);
             }
             mtime = info.LastWriteTimeUtc.Ticks;
         }
@@ -149,19 +149,25 @@ public sealed class RunCatalog
         var changed = false;
         foreach (var run in cached.Runs)
         {
-            if (run.Readiness(nowUtc, _config.SettleSeconds).Ready)
+            if (cached.IsReady(run, nowUtc, _config.SettleSeconds))
                 continue;
-            for (var i = 0; i < run.Files.Length; i++)
+            long bytes = 0, newest = long.MinValue;
+            var newestFile = 0;
+            for (var i = 0; i < run.FileCount; i++)
             {
-                var fi = new FileInfo(Path.Join(cached.Directory, run.Files[i].Name.ToString()));
+                var fi = new FileInfo(cached.FilePath(run, i));
                 if (!fi.Exists)
                     return false;
-                if (fi.Length != run.Files[i].Length || fi.LastWriteTimeUtc.Ticks != run.Files[i].MtimeTicks)
-                {
-                    run.Files[i].Length = fi.Length;
-                    run.Files[i].MtimeTicks = fi.LastWriteTimeUtc.Ticks;
-                    changed = true;
-                }
+                bytes += fi.Length;
+                var t = fi.LastWriteTimeUtc.Ticks;
+                if (t > newest) { newest = t; newestFile = i; }
+            }
+            if (bytes != run.Bytes || newest != run.NewestTicks)
+            {
+                run.Bytes = bytes;
+                run.NewestTicks = newest;
+                run.NewestFile = newestFile;
+                changed = true;
             }
         }
         if (changed)
@@ -171,7 +177,7 @@ public sealed class RunCatalog
 
     private ExperimentScan List(string instrument, string experiment, string dir, long mtime, long listedAt, Action<string>? verbose)
     {
-        var byRun = new Dictionary<int, List<ScannedFile>>();
+        var files = new List<(RunFileName, long, long)>();
         var options = new EnumerationOptions { RecurseSubdirectories = false, IgnoreInaccessible = true, AttributesToSkip = 0, ReturnSpecialDirectories = false };
         // Parse inside the enumeration so that only run files are stat'ed (the entry stats lazily).
         var entries = new FileSystemEnumerable<Listed>(dir, (ref FileSystemEntry e) =>
@@ -186,32 +192,13 @@ public sealed class RunCatalog
         foreach (var l in entries)
         {
             if (l.IsDirectory)
-            {
                 verbose?.Invoke($"Ignoring directory '{Path.Join(dir, Names.Show(l.Name))}' in the run directory of {experiment}.");
-                continue;
-            }
-            if (l.Reason is not null)
-            {
+            else if (l.Reason is not null)
                 verbose?.Invoke($"Ignoring '{Path.Join(dir, Names.Show(l.Name))}': {l.Reason}.");
-                continue;
-            }
-            if (!byRun.TryGetValue(l.Parsed.Run, out var files))
-                byRun[l.Parsed.Run] = files = new List<ScannedFile>(4);
-            files.Add(new ScannedFile { Name = l.Parsed, Length = l.Length, MtimeTicks = l.MtimeTicks });
+            else
+                files.Add((l.Parsed, l.Length, l.MtimeTicks));
         }
-        var runs = new List<ScannedRun>(byRun.Count);
-        foreach (var (run, files) in byRun)
-        {
-            var arr = files.ToArray();
-            Array.Sort(arr, ScannedRun.CompareFiles);
-            runs.Add(new ScannedRun { Run = run, Files = arr });
-        }
-        runs.Sort((a, b) => a.Run.CompareTo(b.Run));
-        return new ExperimentScan
-        {
-            Instrument = instrument, Experiment = experiment, Directory = dir, DirectoryExists = true,
-            DirectoryMtimeTicks = mtime, ListedAtTicks = listedAt, Runs = runs,
-        };
+        return ExperimentScan.Build(instrument, experiment, dir, mtime, listedAt, files);
     }
 
     private readonly record struct Listed(string Name, bool IsDirectory, RunFileName Parsed, long Length, long MtimeTicks, string? Reason);

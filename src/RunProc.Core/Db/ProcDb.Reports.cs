@@ -183,11 +183,11 @@ public sealed partial class ProcDb
                 long bytes = 0, newest = 0;
                 foreach (var run in scan.Runs)
                 {
-                    foreach (var file in run.Files) bytes += file.Length;
+                    bytes += run.Bytes;
                     newest = Math.Max(newest, run.NewestTicks);
                     if (processed.ContainsKey(run.Run) || archived.ContainsKey(run.Run))
                         continue;
-                    if (run.Readiness(now, Config.SettleSeconds).Ready) pending++; else notReady++;
+                    if (scan.IsReady(run, now, Config.SettleSeconds)) pending++; else notReady++;
                 }
                 yield return new ExperimentStatus
                 {
