@@ -70,6 +70,8 @@ internal sealed class CacheWriter
     public void I32(int v) => BinaryPrimitives.WriteInt32LittleEndian(Take(4), v);
     public void I64(long v) => BinaryPrimitives.WriteInt64LittleEndian(Take(8), v);
 
+    public void Raw(ReadOnlySpan<byte> bytes) => bytes.CopyTo(Take(bytes.Length));
+
     public void Str(string s)
     {
         var bytes = Encoding.UTF8.GetBytes(s);
@@ -110,4 +112,6 @@ internal sealed class CacheReader(byte[] data)
     }
 
     public string Str() => Encoding.UTF8.GetString(Take(Count()));
+
+    public ReadOnlySpan<byte> Raw(int size) => Take(size);
 }

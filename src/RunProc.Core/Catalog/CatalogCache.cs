@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Numerics;
 using System.Text;
 using RunProc.Config;
@@ -17,7 +19,7 @@ namespace RunProc.Catalog;
 public sealed class CatalogCache
 {
     private const uint Magic = 0x43435052; // "RPCC"
-    private const int Version = 2;
+    private const int Version = 3;
 
     private readonly Dictionary<string, InstrumentEntries> _instruments = new(StringComparer.Ordinal);
     private readonly int _fileMode;
@@ -161,22 +163,11 @@ public sealed class CatalogCache
                 w.U16((ushort)n.Stream);
                 w.U16((ushort)n.Chunk);
             }
-            w.I32(s.Runs.Count);
-            foreach (var r in s.Runs)
-            {
-                w.I32(r.Run);
-                w.I32(r.FileStart);
-                w.I32(r.FileCount);
-                w.I64(r.Bytes);
-                w.I64(r.NewestTicks);
-                w.I32(r.NewestFile);
-                w.U8(r.InProgress ? (byte)1 : (byte)0);
-            }
-            var wide = s.Patterns.Length > ushort.MaxValue;
-            w.U8(wide ? (byte)1 : (byte)0);
+            // Runs and the file index as raw blocks: loading is a copy, not a parse (little-endian only).
+            w.I32(s.Runs.Length);
+            w.Raw(MemoryMarshal.AsBytes(s.Runs.AsSpan()));
             w.I32(s.FileIndex.Length);
-            foreach (var i in s.FileIndex)
-                if (wide) w.I32(i); else w.U16((ushort)i);
+            w.Raw(MemoryMarshal.AsBytes(s.FileIndex.AsSpan()));
         }
         var bytes = w.ToArray();
         BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(8), CacheCodec.Checksum(bytes.AsSpan(HeaderSize)));
@@ -188,6 +179,8 @@ public sealed class CatalogCache
     private static void Deserialize(byte[] data, string instrument, InstrumentEntries e)
     {
         var r = new CacheReader(data);
+        if (!BitConverter.IsLittleEndian)
+            throw new InvalidDataException("the cache format is little-endian only");
         if (data.Length < HeaderSize || r.U32() != Magic || r.I32() != Version)
             throw new InvalidDataException("not a RunProc scan cache of this version");
         if ((ulong)r.I64() != CacheCodec.Checksum(data.AsSpan(HeaderSize)))
@@ -221,32 +214,19 @@ public sealed class CatalogCache
                 byte rw = r.U8(), sw = r.U8(), cw = r.U8();
                 patterns[p] = new RunFileName(prefix, 0, r.U16(), r.U16(), kind, inProgress, rw, sw, cw);
             }
-            var runCount = r.Count();
-            var runs = new List<ScannedRun>(runCount);
+            var runs = MemoryMarshal.Cast<byte, RunRecord>(r.Raw(checked(r.Count() * Unsafe.SizeOf<RunRecord>()))).ToArray();
+            var index = MemoryMarshal.Cast<byte, int>(r.Raw(checked(r.Count() * sizeof(int)))).ToArray();
             var last = -1;
-            for (var k = 0; k < runCount; k++)
+            foreach (ref readonly var run in runs.AsSpan())
             {
-                var run = new ScannedRun
-                {
-                    Run = r.I32(), FileStart = r.I32(), FileCount = r.I32(), Bytes = r.I64(), NewestTicks = r.I64(),
-                    NewestFile = r.I32(), InProgress = r.U8() != 0,
-                };
-                if (!Names.IsRun(run.Run) || run.Run <= last || run.FileCount < 1 || run.NewestFile < 0 || run.NewestFile >= run.FileCount)
+                if (!Names.IsRun(run.Run) || run.Run <= last || run.FileCount < 1 || run.NewestFile < 0 || run.NewestFile >= run.FileCount
+                    || run.FileStart < 0 || run.FileStart > index.Length - run.FileCount)
                     throw new InvalidDataException("bad run entry");
                 last = run.Run;
-                runs.Add(run);
             }
-            var wide = r.U8() != 0;
-            var index = new int[r.Count()];
-            for (var f = 0; f < index.Length; f++)
-            {
-                index[f] = wide ? r.I32() : r.U16();
-                if ((uint)index[f] >= (uint)patterns.Length)
+            foreach (var i2 in index)
+                if ((uint)i2 >= (uint)patterns.Length)
                     throw new InvalidDataException("bad file entry");
-            }
-            foreach (var run in runs)
-                if (run.FileStart < 0 || run.FileStart + run.FileCount > index.Length)
-                    throw new InvalidDataException("bad run entry");
             e.Scans[exp] = new ExperimentScan
             {
                 Instrument = instrument, Experiment = exp, Directory = dir, DirectoryExists = true,

@@ -1,27 +1,30 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 
 namespace RunProc.Catalog;
 
 /// <summary>
 /// One run number of one listing. File names live in the experiment's pattern table (a run's files
 /// differ from another run's only by the run number), so a cached catalog of 600k files needs no
-/// per-file strings or objects.
+/// per-file strings or objects; the record is blittable so the cache stores and loads an
+/// experiment's runs as one block of bytes.
 /// </summary>
-internal sealed class ScannedRun
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+internal struct RunRecord
 {
-    public required int Run { get; init; }
+    public int Run;
 
     /// <summary>First index of this run's files in <see cref="ExperimentScan.FileIndex"/>, in stream/chunk order.</summary>
-    public required int FileStart { get; init; }
-    public required int FileCount { get; init; }
-
-    public long Bytes { get; set; }
-    public long NewestTicks { get; set; }
+    public int FileStart;
+    public int FileCount;
+    public long Bytes;
+    public long NewestTicks;
 
     /// <summary>Which of the run's files (0-based) is the newest.</summary>
-    public int NewestFile { get; set; }
+    public int NewestFile;
 
-    public bool InProgress { get; init; }
+    /// <summary>1 when any file of the run is *.inprogress.</summary>
+    public byte InProgress;
 }
 
 /// <summary>
@@ -51,7 +54,7 @@ internal sealed class ExperimentScan
     public required int[] FileIndex { get; init; }
 
     /// <summary>Runs in ascending run order.</summary>
-    public required List<ScannedRun> Runs { get; init; }
+    public required RunRecord[] Runs { get; init; }
 
     /// <summary>True when this scan came from the cache without listing the directory.</summary>
     public bool FromCache { get; set; }
@@ -59,36 +62,39 @@ internal sealed class ExperimentScan
     public static ExperimentScan Missing(string instrument, string experiment, string directory) => new()
     {
         Instrument = instrument, Experiment = experiment, Directory = directory, DirectoryExists = false,
-        Patterns = Array.Empty<RunFileName>(), FileIndex = Array.Empty<int>(), Runs = new(),
+        Patterns = Array.Empty<RunFileName>(), FileIndex = Array.Empty<int>(), Runs = Array.Empty<RunRecord>(),
     };
 
-    public RunFileName FileName(ScannedRun run, int i) => Patterns[FileIndex[run.FileStart + i]] with { Run = run.Run };
+    public RunFileName FileName(in RunRecord run, int i) => Patterns[FileIndex[run.FileStart + i]] with { Run = run.Run };
 
-    public string FilePath(ScannedRun run, int i) => Path.Join(Directory, FileName(run, i).ToString());
+    public string FilePath(in RunRecord run, int i) => Path.Join(Directory, FileName(run, i).ToString());
 
-    public ScannedRun? Find(int run)
+    /// <summary>Index of <paramref name="run"/> in <see cref="Runs"/>, or -1.</summary>
+    public int Find(int run)
     {
-        int lo = 0, hi = Runs.Count - 1;
+        int lo = 0, hi = Runs.Length - 1;
         while (lo <= hi)
         {
             var mid = (lo + hi) >> 1;
             var r = Runs[mid].Run;
-            if (r == run) return Runs[mid];
+            if (r == run) return mid;
             if (r < run) lo = mid + 1; else hi = mid - 1;
         }
-        return null;
+        return -1;
     }
 
     /// <summary>Readiness against <paramref name="nowUtc"/>; recomputed on every use so a cached run never has stale readiness.</summary>
-    public bool IsReady(ScannedRun run, DateTime nowUtc, int settleSeconds) =>
-        !run.InProgress && nowUtc.Ticks - run.NewestTicks >= TimeSpan.TicksPerSecond * settleSeconds;
+    public static bool IsReady(in RunRecord run, DateTime nowUtc, int settleSeconds) =>
+        run.InProgress == 0 && nowUtc.Ticks - run.NewestTicks >= TimeSpan.TicksPerSecond * settleSeconds;
 
     /// <summary>Why a run is not ready, or null.</summary>
-    public string? NotReadyReason(ScannedRun run, DateTime nowUtc, int settleSeconds)
+    public string? NotReadyReason(in RunRecord run, DateTime nowUtc, int settleSeconds)
     {
-        if (run.InProgress)
+        if (run.InProgress != 0)
         {
-            var names = Enumerable.Range(0, run.FileCount).Select(i => FileName(run, i)).Where(n => n.InProgress).ToList();
+            var names = new List<RunFileName>();
+            for (var i = 0; i < run.FileCount; i++)
+                if (FileName(run, i).InProgress) names.Add(FileName(run, i));
             return names.Count == 1
                 ? $"file {names[0]} is still being written"
                 : $"{names.Count} files are still being written ({names[0]}, ...)";
@@ -102,7 +108,7 @@ internal sealed class ExperimentScan
             : string.Create(CultureInfo.InvariantCulture, $"newest file {newest} was written {age.TotalSeconds:0} s ago; settle time is {settleSeconds} s");
     }
 
-    public RunInfo ToRunInfo(ScannedRun run, DateTime nowUtc, int settleSeconds)
+    public RunInfo ToRunInfo(in RunRecord run, DateTime nowUtc, int settleSeconds)
     {
         var files = new string[run.FileCount];
         for (var i = 0; i < files.Length; i++)
@@ -141,7 +147,7 @@ internal sealed class ExperimentScan
         var patterns = new List<RunFileName>();
         var patternIndex = new Dictionary<RunFileName, int>();
         var index = new int[files.Count];
-        var runs = new List<ScannedRun>();
+        var runs = new List<RunRecord>();
         var i = 0;
         while (i < files.Count)
         {
@@ -163,12 +169,12 @@ internal sealed class ExperimentScan
                 if (files[i].Mtime > newest) { newest = files[i].Mtime; newestFile = i - start; }
                 inProgress |= files[i].Name.InProgress;
             }
-            runs.Add(new ScannedRun { Run = run, FileStart = start, FileCount = i - start, Bytes = bytes, NewestTicks = newest, NewestFile = newestFile, InProgress = inProgress });
+            runs.Add(new RunRecord { Run = run, FileStart = start, FileCount = i - start, Bytes = bytes, NewestTicks = newest, NewestFile = newestFile, InProgress = inProgress ? (byte)1 : (byte)0 });
         }
         return new ExperimentScan
         {
             Instrument = instrument, Experiment = experiment, Directory = directory, DirectoryExists = true,
-            DirectoryMtimeTicks = mtime, ListedAtTicks = listedAt, Patterns = patterns.ToArray(), FileIndex = index, Runs = runs,
+            DirectoryMtimeTicks = mtime, ListedAtTicks = listedAt, Patterns = patterns.ToArray(), FileIndex = index, Runs = runs.ToArray(),
         };
     }
 }

@@ -83,8 +83,8 @@ public sealed class RunCatalog
     {
         var now = nowUtc ?? DateTime.UtcNow;
         var scan = Scan(instrument, experiment, now, verbose);
-        var list = new List<RunInfo>(scan.Runs.Count);
-        foreach (var r in scan.Runs)
+        var list = new List<RunInfo>(scan.Runs.Length);
+        foreach (ref readonly var r in scan.Runs.AsSpan())
             list.Add(scan.ToRunInfo(r, now, _config.SettleSeconds));
         return list;
     }
@@ -95,8 +95,8 @@ public sealed class RunCatalog
         Names.Run(run);
         var now = DateTime.UtcNow;
         var scan = Scan(InstrumentOf(experiment), experiment, now, null);
-        var r = scan.Find(run);
-        return r is null ? null : scan.ToRunInfo(r, now, _config.SettleSeconds);
+        var i = scan.Find(run);
+        return i < 0 ? null : scan.ToRunInfo(scan.Runs[i], now, _config.SettleSeconds);
     }
 
     /// <summary>The listing of one experiment, from the cache when it is still valid.</summary>
@@ -147,9 +147,10 @@ public sealed class RunCatalog
     private bool Recheck(ExperimentScan cached, DateTime nowUtc, string instrument)
     {
         var changed = false;
-        foreach (var run in cached.Runs)
+        for (var k = 0; k < cached.Runs.Length; k++)
         {
-            if (cached.IsReady(run, nowUtc, _config.SettleSeconds))
+            ref var run = ref cached.Runs[k];
+            if (ExperimentScan.IsReady(run, nowUtc, _config.SettleSeconds))
                 continue;
             long bytes = 0, newest = long.MinValue;
             var newestFile = 0;

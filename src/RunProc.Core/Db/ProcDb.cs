@@ -329,16 +329,16 @@ public sealed partial class ProcDb
                 var e = exps[i];
                 progress?.Report(new ScanProgress($"Scanning {Process} runs", e.Experiment, i, exps.Count));
                 var scan = catalog.Scan(e.Instrument, e.Experiment, now, query.Verbose);
-                if (scan.Runs.Count == 0)
+                if (scan.Runs.Length == 0)
                     continue;
                 var done = ReadDoneRunsSorted(e.Experiment, warn, doneCache);
-                foreach (var run in scan.Runs)
+                for (var k = 0; k < scan.Runs.Length; k++)
                 {
-                    if (Array.BinarySearch(done, run.Run) >= 0)
+                    if (Array.BinarySearch(done, scan.Runs[k].Run) >= 0)
                         continue;
-                    if (!query.IncludeNotReady && !scan.IsReady(run, now, Config.SettleSeconds))
+                    if (!query.IncludeNotReady && !ExperimentScan.IsReady(scan.Runs[k], now, Config.SettleSeconds))
                         continue;
-                    yield return scan.ToRunInfo(run, now, Config.SettleSeconds).WithProcess(Process);
+                    yield return scan.ToRunInfo(scan.Runs[k], now, Config.SettleSeconds).WithProcess(Process);
                 }
             }
             progress?.Report(new ScanProgress($"Scanning {Process} runs", null, exps.Count, exps.Count));

@@ -127,4 +127,48 @@ public class CatalogCacheTests
         Directory.Delete(f.RunDir("XPP", "xpptut15"), true);
         Assert.Empty(cat.Runs("xpptut15"));
     }
+
+    [Fact]
+    public void MissingDbRoot_IsNotCreatedByASave()
+    {
+        using var f = new Facility();
+        f.Run("XPP", "xpptut15", 1);
+        Directory.Delete(f.Config.DbRoot);
+        var cache = CatalogCache.ForConfig(f.Config);
+        new RunCatalog(f.Config, cache).Runs("xpptut15");
+        cache.Save();
+        Assert.False(Directory.Exists(f.Config.DbRoot));
+    }
+
+    [Fact]
+    public void ManyRunsAndOldPrefixes_SurviveTheCacheRoundTrip()
+    {
+        using var f = new Facility();
+        var names = new List<string>();
+        for (var r = 1; r <= 50; r++)
+            for (var s = 0; s < 3; s++)
+                names.Add($"xpptut15-r{r:D4}-s{s:D2}-c00.xtc");
+        names.Add("e77-r0051-s00-c00.xtc");
+        names.Add("xpptut15-r0052-s000-c001.xtc2");
+        names.Add("xpptut15-r0052-s000-c000.xtc2.inprogress");
+        f.Files("XPP", "xpptut15", null, names.ToArray());
+        Directory.SetLastWriteTimeUtc(f.RunDir("XPP", "xpptut15"), Facility.Old);
+        var c1 = CatalogCache.ForConfig(f.Config);
+        var listed = new RunCatalog(f.Config, c1).Runs("xpptut15");
+        c1.Save();
+        var c2 = CatalogCache.ForConfig(f.Config);
+        var cached = new RunCatalog(f.Config, c2).Runs("xpptut15");
+        Assert.Equal(1, c2.Hits);
+        Assert.Equal(52, cached.Count);
+        for (var i = 0; i < listed.Count; i++)
+        {
+            Assert.Equal(listed[i].Run, cached[i].Run);
+            Assert.Equal(listed[i].Files, cached[i].Files);
+            Assert.Equal(listed[i].Bytes, cached[i].Bytes);
+            Assert.Equal(listed[i].LastWriteTimeUtc, cached[i].LastWriteTimeUtc);
+            Assert.Equal(listed[i].Ready, cached[i].Ready);
+        }
+        Assert.All(cached.SelectMany(r => r.Files), p => Assert.True(File.Exists(p), p));
+        Assert.False(cached[^1].Ready);
+    }
 }
