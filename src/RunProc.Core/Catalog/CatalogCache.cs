@@ -10,7 +10,7 @@ namespace RunProc.Catalog;
 
 /// <summary>
 /// The incremental scan cache: the last listing of every experiment's run directory, one file per
-/// instrument under <c>&lt;DbRoot&gt;/.catalog-cache/</c>. A listing is reused only when the
+/// shard of an instrument's experiments under <c>&lt;DbRoot&gt;/.catalog-cache/</c>. A listing is reused only when the
 /// directory's mtime is unchanged AND the listing began more than <see cref="TimestampGranularity"/>
 /// after that mtime (otherwise a change in the same timestamp tick would be invisible). Runs that
 /// are not ready are re-stat'ed on every use. Files are written atomically and carry a checksum;
@@ -19,9 +19,9 @@ namespace RunProc.Catalog;
 public sealed class CatalogCache
 {
     private const uint Magic = 0x43435052; // "RPCC"
-    private const int Version = 3;
+    private const int Version = 4;
 
-    private readonly Dictionary<string, InstrumentEntries> _instruments = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ShardEntries> _shards = new(StringComparer.Ordinal);
     private readonly int _fileMode;
     private readonly int _directoryMode;
 
@@ -51,35 +51,51 @@ public sealed class CatalogCache
     /// <summary>Problems met while loading (corrupt or unreadable cache files), for a verbose message.</summary>
     public List<string> LoadMessages { get; } = new();
 
-    private sealed class InstrumentEntries
+    private sealed class ShardEntries
     {
         public Dictionary<string, ExperimentScan> Scans { get; } = new(StringComparer.Ordinal);
         public bool Dirty { get; set; }
     }
 
-    public string FileOf(string instrument) => Path.Join(Directory, Names.Instrument(instrument) + ".cache");
+    /// <summary>
+    /// Experiments are spread over this many files per instrument, so a cycle in which a few
+    /// experiments changed rewrites a few small files, not the whole cache.
+    /// </summary>
+    public const int ShardsPerInstrument = 16;
+
+    /// <summary>The cache file holding an experiment's listing: <c>&lt;INS&gt;-&lt;nn&gt;.cache</c>.</summary>
+    public string FileOf(string instrument, string experiment) => Path.Join(Directory, ShardOf(instrument, experiment) + ".cache");
+
+    private static string ShardOf(string instrument, string experiment)
+    {
+        // FNV-1a: stable across processes (string.GetHashCode is randomized).
+        var h = 2166136261u;
+        foreach (var c in experiment)
+            h = (h ^ c) * 16777619u;
+        return $"{Names.Instrument(instrument)}-{h % ShardsPerInstrument:D2}";
+    }
 
     internal ExperimentScan? TryGet(string instrument, string experiment, string runDirectory)
     {
-        var e = Entries(instrument);
+        var e = Entries(instrument, experiment);
         return e.Scans.TryGetValue(experiment, out var s) && s.Directory == runDirectory ? s : null;
     }
 
     internal void Put(string instrument, ExperimentScan scan)
     {
-        var e = Entries(instrument);
+        var e = Entries(instrument, scan.Experiment);
         e.Scans[scan.Experiment] = scan;
         e.Dirty = true;
     }
 
     internal void Remove(string instrument, string experiment)
     {
-        var e = Entries(instrument);
+        var e = Entries(instrument, experiment);
         if (e.Scans.Remove(experiment))
             e.Dirty = true;
     }
 
-    internal void MarkDirty(string instrument) => Entries(instrument).Dirty = true;
+    internal void MarkDirty(string instrument, string experiment) => Entries(instrument, experiment).Dirty = true;
 
     /// <summary>
     /// Writes every changed instrument file (atomically). A failure to write (read-only DB tree) is
@@ -91,15 +107,15 @@ public sealed class CatalogCache
         var dbRoot = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(Directory)));
         if (dbRoot is not null && !System.IO.Directory.Exists(dbRoot))
             return;
-        foreach (var (ins, e) in _instruments)
+        foreach (var (shard, e) in _shards)
         {
             if (!e.Dirty)
                 continue;
-            var path = FileOf(ins);
+            var path = Path.Join(Directory, shard + ".cache");
             try
             {
                 SafeFile.EnsureDirectory(Directory, _directoryMode);
-                var bytes = Serialize(ins, e);
+                var bytes = Serialize(shard, e);
                 CacheCodec.WriteAtomic(path, bytes, _fileMode);
                 e.Dirty = false;
             }
@@ -110,16 +126,17 @@ public sealed class CatalogCache
         }
     }
 
-    private InstrumentEntries Entries(string instrument)
+    private ShardEntries Entries(string instrument, string experiment)
     {
-        if (_instruments.TryGetValue(instrument, out var e))
+        var shard = ShardOf(instrument, experiment);
+        if (_shards.TryGetValue(shard, out var e))
             return e;
-        e = new InstrumentEntries();
-        var path = FileOf(instrument);
+        e = new ShardEntries();
+        var path = Path.Join(Directory, shard + ".cache");
         try
         {
             if (File.Exists(path))
-                Deserialize(File.ReadAllBytes(path), instrument, e);
+                Deserialize(File.ReadAllBytes(path), shard, instrument, e);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException
                                        or EndOfStreamException or ArgumentException or FormatException or OverflowException)
@@ -128,17 +145,17 @@ public sealed class CatalogCache
             e.Scans.Clear();
             LoadMessages.Add($"Ignoring scan cache '{path}': {ex.Message}");
         }
-        _instruments[instrument] = e;
+        _shards[shard] = e;
         return e;
     }
 
-    private static byte[] Serialize(string instrument, InstrumentEntries e)
+    private static byte[] Serialize(string shard, ShardEntries e)
     {
         var w = new CacheWriter();
         w.U32(Magic);
         w.I32(Version);
         w.I64(0); // checksum placeholder
-        w.Str(instrument);
+        w.Str(shard);
         w.I32(e.Scans.Count);
         foreach (var s in e.Scans.Values)
         {
@@ -176,7 +193,7 @@ public sealed class CatalogCache
 
     private const int HeaderSize = 16;
 
-    private static void Deserialize(byte[] data, string instrument, InstrumentEntries e)
+    private static void Deserialize(byte[] data, string shard, string instrument, ShardEntries e)
     {
         var r = new CacheReader(data);
         if (!BitConverter.IsLittleEndian)
@@ -185,8 +202,8 @@ public sealed class CatalogCache
             throw new InvalidDataException("not a RunProc scan cache of this version");
         if ((ulong)r.I64() != CacheCodec.Checksum(data.AsSpan(HeaderSize)))
             throw new InvalidDataException("checksum mismatch");
-        if (r.Str() != instrument)
-            throw new InvalidDataException("cache of another instrument");
+        if (r.Str() != shard)
+            throw new InvalidDataException("cache of another instrument or shard");
         var count = r.Count();
         for (var i = 0; i < count; i++)
         {

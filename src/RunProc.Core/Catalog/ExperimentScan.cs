@@ -127,54 +127,91 @@ internal sealed class ExperimentScan
         };
     }
 
-    /// <summary>Builds a scan from listed files (any order).</summary>
-    public static ExperimentScan Build(string instrument, string experiment, string directory, long mtime, long listedAt,
-        List<(RunFileName Name, long Length, long Mtime)> files)
+    /// <summary>Run, then stream/chunk order: the order of <see cref="RunInfo.Files"/>.</summary>
+    public static int CompareNames(RunFileName a, RunFileName b)
     {
-        files.Sort((a, b) =>
-        {
-            var c = a.Name.Run.CompareTo(b.Name.Run);
-            if (c != 0) return c;
-            c = a.Name.Stream.CompareTo(b.Name.Stream);
-            if (c != 0) return c;
-            c = a.Name.Chunk.CompareTo(b.Name.Chunk);
-            if (c != 0) return c;
-            c = a.Name.Kind.CompareTo(b.Name.Kind);
-            if (c != 0) return c;
-            c = a.Name.InProgress.CompareTo(b.Name.InProgress);
-            return c != 0 ? c : string.CompareOrdinal(a.Name.Prefix, b.Name.Prefix);
-        });
+        var c = a.Run.CompareTo(b.Run);
+        if (c != 0) return c;
+        c = a.Stream.CompareTo(b.Stream);
+        if (c != 0) return c;
+        c = a.Chunk.CompareTo(b.Chunk);
+        if (c != 0) return c;
+        c = a.Kind.CompareTo(b.Kind);
+        if (c != 0) return c;
+        c = a.InProgress.CompareTo(b.InProgress);
+        return c != 0 ? c : string.CompareOrdinal(a.Prefix, b.Prefix);
+    }
+
+    /// <summary>True when run <paramref name="i"/> has exactly the files <paramref name="names"/>[start..end) (sorted).</summary>
+    public bool SameFiles(int i, List<RunFileName> names, int start, int end)
+    {
+        ref readonly var r = ref Runs[i];
+        if (r.FileCount != end - start)
+            return false;
+        for (var k = 0; k < r.FileCount; k++)
+            if (FileName(r, k) != names[start + k])
+                return false;
+        return true;
+    }
+
+    /// <summary>
+    /// Builds a scan from listed files sorted by <see cref="CompareNames"/>. <paramref name="stat"/>
+    /// gives a file's size and write time (null if it vanished); <paramref name="reuse"/> may supply a
+    /// run's sizes and times from an earlier scan instead (so its files need no stat).
+    /// </summary>
+    public static ExperimentScan Build(string instrument, string experiment, string directory, long mtime, long listedAt,
+        List<RunFileName> sorted, Func<RunFileName, (long Length, long Mtime)?> stat, Func<int, int, RunRecord?>? reuse = null)
+    {
         var patterns = new List<RunFileName>();
         var patternIndex = new Dictionary<RunFileName, int>();
-        var index = new int[files.Count];
+        var index = new List<int>(sorted.Count);
         var runs = new List<RunRecord>();
         var i = 0;
-        while (i < files.Count)
+        while (i < sorted.Count)
         {
             var start = i;
-            var run = files[i].Name.Run;
+            var run = sorted[i].Run;
+            while (i < sorted.Count && sorted[i].Run == run) i++;
+            var fileStart = index.Count;
+            var reused = reuse?.Invoke(start, i);
             long bytes = 0, newest = long.MinValue;
-            int newestFile = 0;
+            int newestFile = 0, count = 0;
             var inProgress = false;
-            for (; i < files.Count && files[i].Name.Run == run; i++)
+            for (var k = start; k < i; k++)
             {
-                var key = files[i].Name with { Run = 0 };
+                long length = 0, fmtime = 0;
+                if (reused is null)
+                {
+                    if (stat(sorted[k]) is not { } st)
+                        continue; // removed between listing and stat
+                    (length, fmtime) = st;
+                }
+                var key = sorted[k] with { Run = 0 };
                 if (!patternIndex.TryGetValue(key, out var p))
                 {
                     patternIndex[key] = p = patterns.Count;
                     patterns.Add(key);
                 }
-                index[i] = p;
-                bytes += files[i].Length;
-                if (files[i].Mtime > newest) { newest = files[i].Mtime; newestFile = i - start; }
-                inProgress |= files[i].Name.InProgress;
+                index.Add(p);
+                bytes += length;
+                if (fmtime > newest) { newest = fmtime; newestFile = count; }
+                inProgress |= sorted[k].InProgress;
+                count++;
             }
-            runs.Add(new RunRecord { Run = run, FileStart = start, FileCount = i - start, Bytes = bytes, NewestTicks = newest, NewestFile = newestFile, InProgress = inProgress ? (byte)1 : (byte)0 });
+            if (count == 0)
+                continue;
+            if (reused is { } rr)
+            {
+                bytes = rr.Bytes;
+                newest = rr.NewestTicks;
+                newestFile = rr.NewestFile;
+            }
+            runs.Add(new RunRecord { Run = run, FileStart = fileStart, FileCount = count, Bytes = bytes, NewestTicks = newest, NewestFile = newestFile, InProgress = inProgress ? (byte)1 : (byte)0 });
         }
         return new ExperimentScan
         {
             Instrument = instrument, Experiment = experiment, Directory = directory, DirectoryExists = true,
-            DirectoryMtimeTicks = mtime, ListedAtTicks = listedAt, Patterns = patterns.ToArray(), FileIndex = index, Runs = runs.ToArray(),
+            DirectoryMtimeTicks = mtime, ListedAtTicks = listedAt, Patterns = patterns.ToArray(), FileIndex = index.ToArray(), Runs = runs.ToArray(),
         };
     }
 }

@@ -121,7 +121,8 @@ public sealed class RunCatalog
             throw new IOException($"Cannot read run directory '{dir}' of experiment {experiment}: {ex.Message} Check its permissions.", ex);
         }
 
-        if (Cache?.TryGet(instrument, experiment, dir) is { } cached
+        var previous = Cache?.TryGet(instrument, experiment, dir);
+        if (previous is { } cached
             && cached.DirectoryMtimeTicks == mtime
             && cached.ListedAtTicks - cached.DirectoryMtimeTicks > Cache.TimestampGranularity.Ticks
             && Recheck(cached, nowUtc, instrument))
@@ -131,7 +132,7 @@ public sealed class RunCatalog
             return cached;
         }
 
-        var scan = List(instrument, experiment, dir, mtime, listedAt, verbose);
+        var scan = List(instrument, experiment, dir, mtime, listedAt, nowUtc, previous, verbose);
         if (Cache is not null)
         {
             Cache.Misses++;
@@ -172,23 +173,29 @@ public sealed class RunCatalog
             }
         }
         if (changed)
-            Cache!.MarkDirty(instrument);
+            Cache!.MarkDirty(instrument, cached.Experiment);
         return true;
     }
 
-    private ExperimentScan List(string instrument, string experiment, string dir, long mtime, long listedAt, Action<string>? verbose)
+    /// <summary>
+    /// Lists a run directory. Files of runs that were ready in <paramref name="previous"/> and still
+    /// have exactly the same names are not stat'ed again (a settled run file is not rewritten in
+    /// place; the same rule lets an unchanged directory be skipped altogether); every other file is.
+    /// </summary>
+    private ExperimentScan List(string instrument, string experiment, string dir, long mtime, long listedAt, DateTime nowUtc,
+        ExperimentScan? previous, Action<string>? verbose)
     {
-        var files = new List<(RunFileName, long, long)>();
+        var names = new List<RunFileName>();
         var options = new EnumerationOptions { RecurseSubdirectories = false, IgnoreInaccessible = true, AttributesToSkip = 0, ReturnSpecialDirectories = false };
-        // Parse inside the enumeration so that only run files are stat'ed (the entry stats lazily).
+        // Names and d_type only: no stat here.
         var entries = new FileSystemEnumerable<Listed>(dir, (ref FileSystemEntry e) =>
         {
             var name = e.FileName.ToString();
             if (e.IsDirectory)
-                return new Listed(name, true, default, 0, 0, null);
-            if (!RunFileName.TryParse(name, experiment, out var parsed, out var reason))
-                return new Listed(name, false, default, 0, 0, reason);
-            return new Listed(name, false, parsed, e.Length, e.LastWriteTimeUtc.UtcTicks, null);
+                return new Listed(name, true, default, null);
+            return RunFileName.TryParse(name, experiment, out var parsed, out var reason)
+                ? new Listed(name, false, parsed, null)
+                : new Listed(name, false, default, reason);
         }, options);
         foreach (var l in entries)
         {
@@ -197,12 +204,28 @@ public sealed class RunCatalog
             else if (l.Reason is not null)
                 verbose?.Invoke($"Ignoring '{Path.Join(dir, Names.Show(l.Name))}': {l.Reason}.");
             else
-                files.Add((l.Parsed, l.Length, l.MtimeTicks));
+                names.Add(l.Parsed);
         }
-        return ExperimentScan.Build(instrument, experiment, dir, mtime, listedAt, files);
+        names.Sort(ExperimentScan.CompareNames);
+        Func<int, int, RunRecord?>? reuse = previous is null ? null : (start, end) =>
+        {
+            var i = previous.Find(names[start].Run);
+            return i >= 0 && ExperimentScan.IsReady(previous.Runs[i], nowUtc, _config.SettleSeconds) && previous.SameFiles(i, names, start, end)
+                ? previous.Runs[i]
+                : null;
+        };
+        return ExperimentScan.Build(instrument, experiment, dir, mtime, listedAt, names, n =>
+        {
+            var fi = new FileInfo(Path.Join(dir, n.ToString()));
+            try
+            {
+                return fi.Exists ? (fi.Length, fi.LastWriteTimeUtc.Ticks) : null;
+            }
+            catch (FileNotFoundException) { return null; }
+        }, reuse);
     }
 
-    private readonly record struct Listed(string Name, bool IsDirectory, RunFileName Parsed, long Length, long MtimeTicks, string? Reason);
+    private readonly record struct Listed(string Name, bool IsDirectory, RunFileName Parsed, string? Reason);
 
     private static IEnumerable<string> EnumerateNames(string dir, bool directories)
     {
