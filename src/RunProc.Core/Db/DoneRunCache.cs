@@ -14,10 +14,14 @@ namespace RunProc.Db;
 internal sealed class DoneRunCache
 {
     private const uint Magic = 0x43445052; // "RPDC"
-    private const int Version = 1;
+    private const int Version = 2;
     private const int HeaderSize = 16;
 
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+
+    // DB instrument directories: mtime and when it was seen, as stored, and as seen by this query.
+    private readonly Dictionary<string, (long Mtime, long SeenAt)> _dirs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (long Mtime, long SeenAt)> _dirsNow = new(StringComparer.Ordinal);
     private readonly string _path;
     private readonly int _fileMode;
     private bool _dirty;
@@ -53,6 +57,40 @@ internal sealed class DoneRunCache
 
     private sealed record Entry(Stamp[] Stamps, long ReadAtTicks, int[] Runs);
 
+    /// <summary>
+    /// The current stamps of an experiment's record files. When their directory is unchanged since
+    /// the cache was written (no file created, removed or renamed in it), files that did not exist
+    /// then still do not, so only the existing ones are stat'ed.
+    /// </summary>
+    public Stamp[] StampsOf(string experiment, string directory, string[] files)
+    {
+        _entries.TryGetValue(experiment, out var e);
+        // The entry's "does not exist" is still true only if it was seen after the directory's last change.
+        var trusted = e is not null && e.Stamps.Length == files.Length
+            && DirectoryUnchanged(directory, out var dirMtime) && e.ReadAtTicks - dirMtime > Granularity.Ticks;
+        var stamps = new Stamp[files.Length];
+        for (var i = 0; i < files.Length; i++)
+            stamps[i] = trusted && !e!.Stamps[i].Exists ? default : Stamp.Of(files[i]);
+        return stamps;
+    }
+
+    private bool DirectoryUnchanged(string directory, out long mtime)
+    {
+        if (!_dirsNow.TryGetValue(directory, out var now))
+        {
+            var seenAt = DateTime.UtcNow.Ticks;
+            var di = new DirectoryInfo(directory);
+            _dirsNow[directory] = now = (di.Exists ? di.LastWriteTimeUtc.Ticks : 0, seenAt);
+            if (!_dirs.TryGetValue(directory, out var old) || old.Mtime != now.Mtime || !Trusted(old))
+                _dirty = true;
+        }
+        mtime = now.Mtime;
+        return now.Mtime != 0 && _dirs.TryGetValue(directory, out var then)
+            && then.Mtime == now.Mtime && then.SeenAt - then.Mtime > Granularity.Ticks;
+    }
+
+    private bool Trusted((long Mtime, long SeenAt) d) => d.SeenAt - d.Mtime > Granularity.Ticks;
+
     /// <summary>The cached sorted run numbers if the files still carry <paramref name="stamps"/> and are old enough.</summary>
     public int[]? TryGet(string experiment, Stamp[] stamps)
     {
@@ -78,12 +116,24 @@ internal sealed class DoneRunCache
     {
         if (!_dirty)
             return;
+        // A directory seen this time replaces the stored one only if it changed (keeping the older
+        // sighting keeps it trusted); a directory whose sighting is not trusted is simply re-seen next time.
+        foreach (var (dir, now) in _dirsNow)
+            if (!_dirs.TryGetValue(dir, out var old) || old.Mtime != now.Mtime || !Trusted(old))
+                _dirs[dir] = now;
         try
         {
             var w = new CacheWriter();
             w.U32(Magic);
             w.I32(Version);
             w.I64(0);
+            w.I32(_dirs.Count);
+            foreach (var (dir, d) in _dirs)
+            {
+                w.Str(dir);
+                w.I64(d.Mtime);
+                w.I64(d.SeenAt);
+            }
             w.I32(_entries.Count);
             foreach (var (exp, e) in _entries)
             {
@@ -118,6 +168,9 @@ internal sealed class DoneRunCache
             throw new InvalidDataException("not a RunProc record cache of this version");
         if ((ulong)r.I64() != CacheCodec.Checksum(data.AsSpan(HeaderSize)))
             throw new InvalidDataException("checksum mismatch");
+        var nd = r.Count();
+        for (var i = 0; i < nd; i++)
+            _dirs[r.Str()] = (r.I64(), r.I64());
         var n = r.Count();
         for (var i = 0; i < n; i++)
         {

@@ -200,7 +200,7 @@ public sealed partial class ProcDb
         DoneRunCache.Stamp[]? stamps = null;
         if (cache is not null)
         {
-            stamps = files.Select(DoneRunCache.Stamp.Of).ToArray();
+            stamps = cache.StampsOf(experiment, InstrumentDirectory(experiment), files);
             if (cache.TryGet(experiment, stamps) is { } hit)
                 return hit;
         }

@@ -77,4 +77,39 @@ public class DoneRunCacheTests
         Assert.Equal(new[] { 2 }, db.PendingRuns(new PendingQuery { All = true, Verbose = verbose.Add }).Select(r => r.Run));
         Assert.Contains(verbose, v => v.Contains("Ignoring record cache"));
     }
+
+    [Fact]
+    public void ArchiveFileCreatedAfterTheEntry_IsSeen_EvenIfTheDirectoryWasSeenUnchangedSince()
+    {
+        using var f = new Facility();
+        var dir = Path.Join(f.Config.DbRoot, "pixel_status", "XPP");
+        Directory.CreateDirectory(dir);
+        string[] Files(string exp) => new[] { Path.Join(dir, exp + "-proc-runs.txt"), Path.Join(dir, exp + "-arch-runs.txt"), Path.Join(dir, exp + "-proc-arch.txt") };
+        var cacheFile = Path.Join(f.Config.DbRoot, "pixel_status", ".done-cache");
+        var g = TimeSpan.FromMilliseconds(20);
+        File.WriteAllText(Files("xpptut15")[0], "0001\n");
+        File.WriteAllText(Files("xppother1")[0], "0001\n");
+        Thread.Sleep(60);
+
+        var c1 = new DoneRunCache(cacheFile, 0x1B4, g);
+        var s1 = c1.StampsOf("xpptut15", dir, Files("xpptut15"));
+        c1.Put("xpptut15", s1, DateTime.UtcNow.Ticks, new[] { 1 });
+        c1.Save(null);
+        Thread.Sleep(60);
+        File.WriteAllText(Files("xpptut15")[1], "0002\n"); // the archive file appears: the directory changes
+        Thread.Sleep(60);
+
+        var c2 = new DoneRunCache(cacheFile, 0x1B4, g);         // a query of another experiment sees the new directory state
+        var s2 = c2.StampsOf("xppother1", dir, Files("xppother1"));
+        c2.Put("xppother1", s2, DateTime.UtcNow.Ticks, new[] { 1 });
+        c2.Save(null);
+        Thread.Sleep(60);
+
+        var c3 = new DoneRunCache(cacheFile, 0x1B4, g);
+        var s3 = c3.StampsOf("xpptut15", dir, Files("xpptut15"));
+        Assert.True(s3[1].Exists);
+        Assert.Null(c3.TryGet("xpptut15", s3));
+        // and an unchanged experiment is served from the cache
+        Assert.Equal(new[] { 1 }, c3.TryGet("xppother1", c3.StampsOf("xppother1", dir, Files("xppother1"))));
+    }
 }
