@@ -64,10 +64,10 @@ internal sealed class DoneRunCache
     /// </summary>
     public Stamp[] StampsOf(string experiment, string directory, string[] files)
     {
+        var unchanged = DirectoryUnchanged(directory, out var dirMtime); // always: records this query's sighting
         _entries.TryGetValue(experiment, out var e);
         // The entry's "does not exist" is still true only if it was seen after the directory's last change.
-        var trusted = e is not null && e.Stamps.Length == files.Length
-            && DirectoryUnchanged(directory, out var dirMtime) && e.ReadAtTicks - dirMtime > Granularity.Ticks;
+        var trusted = unchanged && e is not null && e.Stamps.Length == files.Length && e.ReadAtTicks - dirMtime > Granularity.Ticks;
         var stamps = new Stamp[files.Length];
         for (var i = 0; i < files.Length; i++)
             stamps[i] = trusted && !e!.Stamps[i].Exists ? default : Stamp.Of(files[i]);
