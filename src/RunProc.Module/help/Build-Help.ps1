@@ -186,7 +186,8 @@ foreach ($cmd in $commands | Sort-Object Name) {
         if ($attrs | Where-Object ValueFromPipelineByPropertyName) { $how += 'ByPropertyName' }
         $pipe = if ($how) { "True ($($how -join ', '))" } else { 'False' }
         $isSwitch = $p.ParameterType -eq [Management.Automation.SwitchParameter]
-        [void]$sb.AppendLine("<command:parameter required=`"$($required.ToString().ToLower())`" variableLength=`"true`" globbing=`"false`" pipelineInput=`"$pipe`" position=`"$pos`" aliases=`"$(Esc (($p.Aliases | Sort-Object) -join ', '))`"><maml:name>$($p.Name)</maml:name>")
+        $globbing = [bool]($p.Attributes | Where-Object { $_ -is [Management.Automation.SupportsWildcardsAttribute] })
+        [void]$sb.AppendLine("<command:parameter required=`"$($required.ToString().ToLower())`" variableLength=`"true`" globbing=`"$($globbing.ToString().ToLower())`" pipelineInput=`"$pipe`" position=`"$pos`" aliases=`"$(Esc (($p.Aliases | Sort-Object) -join ', '))`"><maml:name>$($p.Name)</maml:name>")
         [void]$sb.AppendLine('<maml:description>'); Write-Para $sb @($paramDocs[$p.Name]); [void]$sb.AppendLine('</maml:description>')
         $set = $p.Attributes | Where-Object { $_ -is [Management.Automation.ValidateSetAttribute] } | Select-Object -First 1
         if ($set) {
