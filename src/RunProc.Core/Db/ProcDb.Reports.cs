@@ -1,0 +1,207 @@
+using RunProc.Catalog;
+
+namespace RunProc.Db;
+
+/// <summary>A recorded run (processed or archived) and whether its data files still exist: output of Get-ProcRun.</summary>
+public sealed class RecordedRun
+{
+    public required string Process { get; init; }
+
+    /// <summary>The DB instrument directory (first 3 letters of the experiment, upper case).</summary>
+    public required string Instrument { get; init; }
+
+    public required string Experiment { get; init; }
+    public required int Run { get; init; }
+    public required RecordState State { get; init; }
+
+    /// <summary>True when at least one data file of the run is still in the run directory.</summary>
+    public required bool DataExists { get; init; }
+
+    public required ProcRecord Record { get; init; }
+
+    public DateTime? Time => Record.Time;
+    public string? Login => Record.Login;
+    public string? Host => Record.Host;
+    public string? Command => Record.Command;
+    public string? Cwd => Record.Cwd;
+    public string File => Record.File;
+    public int LineNumber => Record.LineNumber;
+    public string DataSetName => RunInfo.DataSetNameOf(Experiment, Run);
+
+    public override string ToString() => $"{Experiment} run {Run} ({State})";
+}
+
+/// <summary>One experiment's counts (Get-ProcExperiment; old codes 0/3/5).</summary>
+public sealed class ExperimentStatus
+{
+    public required string Process { get; init; }
+    public required string Instrument { get; init; }
+    public required string Experiment { get; init; }
+
+    /// <summary>Listed in experiments.txt (processed by default, old LIST mode).</summary>
+    public bool UnderControl { get; init; }
+
+    /// <summary>Runs with data on disk.</summary>
+    public int Runs { get; init; }
+
+    /// <summary>Runs recorded as processed (-proc-runs.txt).</summary>
+    public int Processed { get; init; }
+
+    /// <summary>Ready runs on disk, neither processed nor archived.</summary>
+    public int Pending { get; init; }
+
+    /// <summary>Runs on disk not yet ready (in progress or not settled), neither processed nor archived.</summary>
+    public int NotReady { get; init; }
+
+    /// <summary>Runs in the archive file(s).</summary>
+    public int Archived { get; init; }
+
+    /// <summary>Runs recorded as processed whose data files are gone (Move-ArchivedRun moves them; old code 4).</summary>
+    public int DataMissing { get; init; }
+
+    public long Bytes { get; init; }
+
+    /// <summary>Newest run file write time (null without runs).</summary>
+    public DateTime? LastWriteTime { get; init; }
+
+    public override string ToString() => Experiment;
+}
+
+/// <summary>Per-instrument (or total) statistics over experiments (Get-ProcExperiment -Summary; old code 5).</summary>
+public sealed class InstrumentSummary
+{
+    public required string Process { get; init; }
+
+    /// <summary>The instrument, or "Total" on the total row.</summary>
+    public required string Instrument { get; init; }
+
+    public bool IsTotal { get; init; }
+    public int Experiments { get; init; }
+    public int UnderControl { get; init; }
+    public int Runs { get; init; }
+    public int Processed { get; init; }
+    public int Pending { get; init; }
+    public int NotReady { get; init; }
+    public int Archived { get; init; }
+    public int DataMissing { get; init; }
+    public long Bytes { get; init; }
+
+    /// <summary>Per-instrument rows in config instrument order, then one total row.</summary>
+    public static IReadOnlyList<InstrumentSummary> FromExperiments(string process, IEnumerable<ExperimentStatus> experiments, IReadOnlyList<string> instrumentOrder)
+    {
+        var list = experiments.ToList();
+        var rows = list.GroupBy(e => e.Instrument)
+            .OrderBy(g => { var i = instrumentOrder.ToList().IndexOf(g.Key); return i < 0 ? int.MaxValue : i; })
+            .ThenBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => Sum(process, g.Key, false, g))
+            .ToList();
+        rows.Add(Sum(process, "Total", true, list));
+        return rows;
+    }
+
+    private static InstrumentSummary Sum(string process, string instrument, bool total, IEnumerable<ExperimentStatus> g)
+    {
+        var l = g.ToList();
+        return new InstrumentSummary
+        {
+            Process = process, Instrument = instrument, IsTotal = total,
+            Experiments = l.Count, UnderControl = l.Count(e => e.UnderControl),
+            Runs = l.Sum(e => e.Runs), Processed = l.Sum(e => e.Processed), Pending = l.Sum(e => e.Pending),
+            NotReady = l.Sum(e => e.NotReady), Archived = l.Sum(e => e.Archived), DataMissing = l.Sum(e => e.DataMissing),
+            Bytes = l.Sum(e => e.Bytes),
+        };
+    }
+}
+
+public sealed partial class ProcDb
+{
+    /// <summary>
+    /// The recorded runs of one experiment (first record per run and file kind) with whether their
+    /// data still exists, in run order, processed before archived.
+    /// </summary>
+    public IReadOnlyList<RecordedRun> RecordedRuns(string experiment, RunCatalog catalog, Action<DbWarning>? warn = null)
+    {
+        var scan = catalog.Scan(catalog.InstrumentOf(experiment), experiment, DateTime.UtcNow, null);
+        var ins = Names.InstrumentOf(experiment);
+        RecordedRun Make(ProcRecord r) => new()
+        {
+            Process = Process, Instrument = ins, Experiment = experiment, Run = r.Run, State = r.State,
+            DataExists = scan.Find(r.Run) is not null, Record = r,
+        };
+        return ReadProcessed(experiment, warn).Values.Select(Make)
+            .Concat(ReadArchived(experiment, warn).Values.Select(Make))
+            .OrderBy(r => r.Run).ThenBy(r => r.State)
+            .ToList();
+    }
+
+    /// <summary>
+    /// Runs recorded as processed whose data files are all gone (old code 4). Refuses to answer when
+    /// the data root or the instrument directory is missing: an unmounted file system must not look
+    /// like deleted data.
+    /// </summary>
+    public IReadOnlyList<RecordedRun> ArchiveCandidates(string experiment, RunCatalog catalog, Action<DbWarning>? warn = null)
+    {
+        var ins = catalog.InstrumentOf(experiment);
+        var insDir = Path.Join(Config.DataRoot, ins);
+        if (!Directory.Exists(insDir))
+            throw new DirectoryNotFoundException(
+                $"Data directory '{insDir}' does not exist, so it cannot be told whether the runs of {experiment} were removed; is the file system mounted? (DataRoot in {Config.SourcePath}). Nothing was archived.");
+        return RecordedRuns(experiment, catalog, warn).Where(r => r.State == RecordState.Processed && !r.DataExists).ToList();
+    }
+
+    /// <summary>Counts per experiment for the experiments of <paramref name="query"/> (plus, in ALL mode, experiments with records but no data).</summary>
+    public IEnumerable<ExperimentStatus> ExperimentStatuses(PendingQuery query, Action<DbWarning>? warn = null, IProgress<ScanProgress>? progress = null)
+    {
+        var now = query.NowUtc ?? DateTime.UtcNow;
+        var cache = query.UseCache ? CatalogCache.ForConfig(Config) : null;
+        var catalog = new RunCatalog(Config, cache);
+        try
+        {
+            var exps = ResolveExperiments(query, catalog, warn).ToList();
+            if (query.All && query.Experiments is not { Count: > 0 })
+            {
+                var known = exps.Select(e => e.Experiment).ToHashSet(StringComparer.Ordinal);
+                var listed = ReadExperimentList().ToHashSet(StringComparer.Ordinal);
+                foreach (var exp in RecordedExperiments())
+                {
+                    if (known.Contains(exp) || !Names.IsExperiment(exp, Config))
+                        continue;
+                    var ins = catalog.InstrumentOf(exp);
+                    if (query.Instruments is not { Count: > 0 } f || f.Any(p => Wildcard.IsMatch(ins, p)))
+                        exps.Add(new ExperimentRef(ins, exp, listed.Contains(exp)));
+                }
+            }
+            for (var i = 0; i < exps.Count; i++)
+            {
+                query.Cancel.ThrowIfCancellationRequested();
+                var e = exps[i];
+                progress?.Report(new ScanProgress($"Counting {Process} runs", e.Experiment, i, exps.Count));
+                var scan = catalog.Scan(e.Instrument, e.Experiment, now, query.Verbose);
+                var processed = ReadProcessed(e.Experiment, warn);
+                var archived = ReadArchived(e.Experiment, warn);
+                int pending = 0, notReady = 0;
+                long bytes = 0, newest = 0;
+                foreach (var run in scan.Runs)
+                {
+                    foreach (var file in run.Files) bytes += file.Length;
+                    newest = Math.Max(newest, run.NewestTicks);
+                    if (processed.ContainsKey(run.Run) || archived.ContainsKey(run.Run))
+                        continue;
+                    if (run.Readiness(now, Config.SettleSeconds).Ready) pending++; else notReady++;
+                }
+                yield return new ExperimentStatus
+                {
+                    Process = Process, Instrument = e.Instrument, Experiment = e.Experiment, UnderControl = e.UnderControl,
+                    Runs = scan.Runs.Count, Processed = processed.Count, Pending = pending, NotReady = notReady,
+                    Archived = archived.Count, DataMissing = processed.Keys.Count(r => scan.Find(r) is null),
+                    Bytes = bytes, LastWriteTime = newest == 0 ? null : new DateTime(newest, DateTimeKind.Utc).ToLocalTime(),
+                };
+            }
+            progress?.Report(new ScanProgress($"Counting {Process} runs", null, exps.Count, exps.Count));
+        }
+        finally
+        {
+            cache?.Save(query.Verbose);
+        }
+    }
+}

@@ -1,0 +1,468 @@
+using System.Globalization;
+using System.Text;
+using RunProc.Catalog;
+using RunProc.Config;
+using RunProc.IO;
+
+namespace RunProc.Db;
+
+/// <summary>One experiment a query covers: where its data was found and whether it is in experiments.txt.</summary>
+public readonly record struct ExperimentRef(string Instrument, string Experiment, bool UnderControl);
+
+/// <summary>
+/// The flat-file processing DB of one process, <c>&lt;DbRoot&gt;/&lt;proc&gt;/</c>, in the old tool's
+/// format: experiments.txt, <c>&lt;INS&gt;/&lt;exp&gt;-proc-runs.txt</c>, <c>&lt;INS&gt;/&lt;exp&gt;-arch-runs.txt</c>
+/// (the old <c>-proc-arch.txt</c> is read too), <c>&lt;INS&gt;/&lt;exp&gt;/</c> for logs and <c>work/</c>.
+/// Writers serialize on one lock file per process tree; appends are whole lines; rewrites are
+/// atomic; malformed lines are reported (file:line), skipped, and kept by every rewrite.
+/// </summary>
+public sealed partial class ProcDb
+{
+    /// <summary>The lock file name inside the process directory (hidden).</summary>
+    public const string LockFileName = ".runproc-db.lock";
+
+    public const string ExperimentListName = "experiments.txt";
+
+    /// <summary>Default wait for the write lock in the methods that take it themselves.</summary>
+    public static TimeSpan DefaultLockTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    public ProcDb(RunProcConfig config, string process)
+    {
+        Config = config ?? throw new ArgumentNullException(nameof(config));
+        Process = Names.Process(process);
+        ProcessDirectory = Path.Join(config.DbRoot, Process);
+    }
+
+    public RunProcConfig Config { get; }
+    public string Process { get; }
+
+    /// <summary><c>&lt;DbRoot&gt;/&lt;proc&gt;</c>.</summary>
+    public string ProcessDirectory { get; }
+
+    public string ExperimentListFile => Path.Join(ProcessDirectory, ExperimentListName);
+
+    public string LockFile => Path.Join(ProcessDirectory, LockFileName);
+
+    /// <summary><c>&lt;DbRoot&gt;/&lt;proc&gt;/&lt;INS&gt;</c> with INS = first 3 letters of the experiment, upper case (the old rule).</summary>
+    public string InstrumentDirectory(string experiment) => Path.Join(ProcessDirectory, Names.InstrumentOf(Exp(experiment)));
+
+    public string ProcessedFile(string experiment) => Path.Join(InstrumentDirectory(experiment), experiment + "-proc-runs.txt");
+
+    /// <summary>The archive file RunProc writes (the note's name).</summary>
+    public string ArchiveFile(string experiment) => Path.Join(InstrumentDirectory(experiment), experiment + "-arch-runs.txt");
+
+    /// <summary>The archive file name the old code used; read, never written.</summary>
+    public string LegacyArchiveFile(string experiment) => Path.Join(InstrumentDirectory(experiment), experiment + "-proc-arch.txt");
+
+    /// <summary><c>&lt;DbRoot&gt;/&lt;proc&gt;/&lt;INS&gt;/&lt;exp&gt;/</c> for logs; created (with DirectoryMode) if missing.</summary>
+    public string ExperimentDirectory(string experiment)
+    {
+        var dir = Path.Join(InstrumentDirectory(experiment), experiment);
+        SafeFile.EnsureDirectory(dir, Config.DirectoryMode);
+        return dir;
+    }
+
+    /// <summary><c>&lt;DbRoot&gt;/&lt;proc&gt;/&lt;INS&gt;/&lt;exp&gt;/work/</c>; created if missing.</summary>
+    public string WorkDirectory(string experiment)
+    {
+        var dir = Path.Join(ExperimentDirectory(experiment), "work");
+        SafeFile.EnsureDirectory(dir, Config.DirectoryMode);
+        return dir;
+    }
+
+    /// <summary>Takes the process tree's write lock (an flock, released by the kernel if the holder dies).</summary>
+    public IDisposable AcquireWriteLock(TimeSpan timeout, CancellationToken cancel = default)
+    {
+        SafeFile.EnsureDirectory(ProcessDirectory, Config.DirectoryMode);
+        return FileLock.Acquire(LockFile, timeout, cancel, Config.FileMode);
+    }
+
+    // ---------------------------------------------------------------- experiments.txt
+
+    /// <summary>Experiments under control (experiments.txt): blank and '#' lines ignored; invalid names are warnings.</summary>
+    public IReadOnlyList<string> ReadExperimentList(Action<DbWarning>? warn = null) =>
+        ReadExperimentEntries(warn).Select(e => e.Name).ToList();
+
+    internal List<(string Name, int Line)> ReadExperimentEntries(Action<DbWarning>? warn)
+    {
+        var result = new List<(string, int)>();
+        var lines = ReadLines(ExperimentListFile);
+        if (lines is null)
+            return result;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var name = ParseExperimentLine(lines[i], out var problem);
+            if (problem is not null)
+            {
+                warn?.Invoke(new DbWarning(ExperimentListFile, i + 1, problem, lines[i]));
+                continue;
+            }
+            if (name is not null && seen.Add(name))
+                result.Add((name, i + 1));
+        }
+        return result;
+    }
+
+    /// <summary>The experiment on a line of experiments.txt (null for blank and comment lines).</summary>
+    private string? ParseExperimentLine(string line, out string? problem)
+    {
+        problem = null;
+        var t = line.Trim();
+        if (t.Length == 0 || t[0] == '#')
+            return null;
+        var parts = t.Split((char[]?)null, 2, StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length > 1 && !parts[1].StartsWith('#'))
+        {
+            problem = $"'{Names.Show(t)}' is not one experiment name (one name a line; comments start with '#')";
+            return null;
+        }
+        if (!Names.IsExperiment(parts[0], Config))
+        {
+            problem = $"'{Names.Show(parts[0])}' is not a valid experiment name (ExperimentPattern '{Config.ExperimentPattern}')";
+            return null;
+        }
+        return parts[0];
+    }
+
+    /// <summary>Adds experiments to experiments.txt (appended, one a line; others and comments untouched). Returns those added.</summary>
+    public IReadOnlyList<string> AddExperiments(IEnumerable<string> experiments, Action<DbWarning>? warn = null)
+    {
+        var wanted = experiments.Select(Exp).Distinct(StringComparer.Ordinal).ToList();
+        using var _ = AcquireWriteLock(DefaultLockTimeout);
+        var present = ReadExperimentEntries(warn).Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
+        var added = wanted.Where(e => !present.Contains(e)).ToList();
+        SafeFile.AppendLines(ExperimentListFile, added, Config.FileMode);
+        return added;
+    }
+
+    /// <summary>Removes experiments from experiments.txt (atomic rewrite keeping every other line as is). Returns those removed.</summary>
+    public IReadOnlyList<string> RemoveExperiments(IEnumerable<string> experiments)
+    {
+        var wanted = experiments.Select(Exp).ToHashSet(StringComparer.Ordinal);
+        using var _ = AcquireWriteLock(DefaultLockTimeout);
+        var lines = ReadLines(ExperimentListFile);
+        if (lines is null)
+            return Array.Empty<string>();
+        var keep = new List<string>(lines.Length);
+        var removed = new List<string>();
+        foreach (var line in lines)
+        {
+            var name = ParseExperimentLine(line, out var problem);
+            if (problem is null && name is not null && wanted.Contains(name))
+            {
+                if (!removed.Contains(name)) removed.Add(name);
+                continue;
+            }
+            keep.Add(line);
+        }
+        if (removed.Count > 0)
+            SafeFile.WriteAllLinesAtomic(ExperimentListFile, keep, Config.FileMode);
+        return removed;
+    }
+
+    // ---------------------------------------------------------------- run records
+
+    /// <summary>Processed runs of an experiment (first record of each run); malformed lines are warnings.</summary>
+    public IReadOnlyDictionary<int, ProcRecord> ReadProcessed(string experiment, Action<DbWarning>? warn = null) =>
+        ToMap(ReadRecordFile(ProcessedFile(experiment), RecordState.Processed, warn));
+
+    /// <summary>Archived runs of an experiment (-arch-runs.txt and the old -proc-arch.txt).</summary>
+    public IReadOnlyDictionary<int, ProcRecord> ReadArchived(string experiment, Action<DbWarning>? warn = null) =>
+        ToMap(ReadRecordFile(ArchiveFile(experiment), RecordState.Archived, warn)
+            .Concat(ReadRecordFile(LegacyArchiveFile(experiment), RecordState.Archived, warn)));
+
+    /// <summary>Every record of an experiment, processed then archived, in file order (duplicates included).</summary>
+    public IReadOnlyList<ProcRecord> ReadRecords(string experiment, Action<DbWarning>? warn = null) =>
+        ReadRecordFile(ProcessedFile(experiment), RecordState.Processed, warn)
+            .Concat(ReadRecordFile(ArchiveFile(experiment), RecordState.Archived, warn))
+            .Concat(ReadRecordFile(LegacyArchiveFile(experiment), RecordState.Archived, warn))
+            .ToList();
+
+    /// <summary>Run numbers recorded as processed or archived: the runs that are not pending.</summary>
+    public HashSet<int> ReadDoneRuns(string experiment, Action<DbWarning>? warn = null)
+    {
+        var set = new HashSet<int>();
+        AddRunNumbers(ProcessedFile(experiment), set, warn);
+        AddRunNumbers(ArchiveFile(experiment), set, warn);
+        AddRunNumbers(LegacyArchiveFile(experiment), set, warn);
+        return set;
+    }
+
+    /// <summary>
+    /// Records runs as processed (under the write lock), one line each in the original format, local
+    /// time. Runs already recorded (processed or archived) are skipped. Returns the runs appended.
+    /// </summary>
+    public IReadOnlyList<int> AppendProcessed(string experiment, IEnumerable<int> runs, string command, DateTime? time = null, string? cwd = null)
+    {
+        Exp(experiment);
+        var list = runs.Select(Names.Run).Distinct().ToList();
+        var local = time is { } t ? (t.Kind == DateTimeKind.Utc ? t.ToLocalTime() : t) : DateTime.Now;
+        var login = Environment.UserName;
+        var host = Environment.MachineName;
+        var dir = cwd ?? Environment.CurrentDirectory;
+        using var _ = AcquireWriteLock(DefaultLockTimeout);
+        var done = ReadDoneRuns(experiment);
+        var add = list.Where(r => !done.Contains(r)).ToList();
+        if (add.Count == 0)
+            return add;
+        SafeFile.EnsureDirectory(InstrumentDirectory(experiment), Config.DirectoryMode);
+        SafeFile.AppendLines(ProcessedFile(experiment), add.Select(r => ProcRecord.Format(r, local, login, host, dir, command)), Config.FileMode);
+        return add;
+    }
+
+    /// <summary>
+    /// Moves the processed records of <paramref name="runs"/> to the archive file (code 40), under
+    /// the lock: the lines are appended to -arch-runs.txt first (skipping lines already there, so a
+    /// crash between the two steps is repaired by running again), then -proc-runs.txt is rewritten
+    /// atomically without them. Every other line, malformed ones included, is kept as it was.
+    /// Returns the moved records.
+    /// </summary>
+    public IReadOnlyList<ProcRecord> MoveToArchive(string experiment, IEnumerable<int> runs, Action<DbWarning>? warn = null)
+    {
+        var set = runs.Select(Names.Run).ToHashSet();
+        using var _ = AcquireWriteLock(DefaultLockTimeout);
+        var file = ProcessedFile(experiment);
+        var lines = ReadLines(file);
+        if (lines is null || set.Count == 0)
+            return Array.Empty<ProcRecord>();
+        var keep = new List<string>(lines.Length);
+        var moved = new List<ProcRecord>();
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var rec = ProcRecord.TryParse(lines[i], file, i + 1, RecordState.Processed, out var problem);
+            if (problem is not null)
+                warn?.Invoke(new DbWarning(file, i + 1, problem + "; line kept", lines[i]));
+            if (rec is not null && set.Contains(rec.Run))
+                moved.Add(rec);
+            else
+                keep.Add(lines[i]);
+        }
+        if (moved.Count == 0)
+            return moved;
+        var archive = ArchiveFile(experiment);
+        var existing = (ReadLines(archive) ?? Array.Empty<string>()).Select(l => l.TrimEnd('\r')).ToHashSet(StringComparer.Ordinal);
+        SafeFile.AppendLines(archive, moved.Select(m => m.Line).Where(existing.Add), Config.FileMode);
+        SafeFile.WriteAllLinesAtomic(file, keep, Config.FileMode);
+        return moved.Select(m => new ProcRecord
+        {
+            Run = m.Run, Time = m.Time, Login = m.Login, Host = m.Host, Cwd = m.Cwd, Command = m.Command,
+            Line = m.Line, File = archive, LineNumber = 0, State = RecordState.Archived,
+        }).ToList();
+    }
+
+    /// <summary>Experiments that have a processed or archive file in this process tree, sorted.</summary>
+    public IReadOnlyList<string> RecordedExperiments()
+    {
+        var result = new SortedSet<string>(StringComparer.Ordinal);
+        if (!Directory.Exists(ProcessDirectory))
+            return result.ToList();
+        foreach (var insDir in Directory.EnumerateDirectories(ProcessDirectory))
+        {
+            if (!Names.IsInstrument(Path.GetFileName(insDir)))
+                continue;
+            foreach (var f in Directory.EnumerateFiles(insDir, "*.txt"))
+            {
+                var name = Path.GetFileName(f);
+                foreach (var suffix in new[] { "-proc-runs.txt", "-arch-runs.txt", "-proc-arch.txt" })
+                    if (name.EndsWith(suffix, StringComparison.Ordinal))
+                    {
+                        var exp = name[..^suffix.Length];
+                        if (Names.IsExperiment(exp) && Names.InstrumentOf(exp) == Path.GetFileName(insDir))
+                            result.Add(exp);
+                    }
+            }
+        }
+        return result.ToList();
+    }
+
+    // ---------------------------------------------------------------- pending runs
+
+    /// <summary>
+    /// Ready runs on disk that are neither processed nor archived, for the experiments of
+    /// <paramref name="query"/>, in experiment then run order. Uses the incremental scan cache unless
+    /// the query turns it off.
+    /// </summary>
+    public IReadOnlyList<RunInfo> PendingRuns(PendingQuery query, Action<DbWarning>? warn = null, IProgress<ScanProgress>? progress = null) =>
+        EnumeratePendingRuns(query, warn, progress).ToList();
+
+    /// <summary>As <see cref="PendingRuns"/>, yielding each experiment's runs as soon as it is scanned.</summary>
+    public IEnumerable<RunInfo> EnumeratePendingRuns(PendingQuery query, Action<DbWarning>? warn = null, IProgress<ScanProgress>? progress = null)
+    {
+        var now = query.NowUtc ?? DateTime.UtcNow;
+        var cache = query.UseCache ? CatalogCache.ForConfig(Config) : null;
+        var catalog = new RunCatalog(Config, cache);
+        try
+        {
+            var exps = ResolveExperiments(query, catalog, warn);
+            for (var i = 0; i < exps.Count; i++)
+            {
+                query.Cancel.ThrowIfCancellationRequested();
+                var e = exps[i];
+                progress?.Report(new ScanProgress($"Scanning {Process} runs", e.Experiment, i, exps.Count));
+                var scan = catalog.Scan(e.Instrument, e.Experiment, now, query.Verbose);
+                if (scan.Runs.Count == 0)
+                    continue;
+                var done = ReadDoneRuns(e.Experiment, warn);
+                foreach (var run in scan.Runs)
+                {
+                    if (done.Contains(run.Run))
+                        continue;
+                    if (!query.IncludeNotReady && !run.Readiness(now, Config.SettleSeconds).Ready)
+                        continue;
+                    yield return scan.ToRunInfo(run, now, Config.SettleSeconds).WithProcess(Process);
+                }
+            }
+            progress?.Report(new ScanProgress($"Scanning {Process} runs", null, exps.Count, exps.Count));
+        }
+        finally
+        {
+            if (cache is not null)
+            {
+                foreach (var m in cache.LoadMessages)
+                    query.Verbose?.Invoke(m);
+                query.Verbose?.Invoke($"Scan cache: {cache.Hits} experiment(s) unchanged, {cache.Misses} listed.");
+                cache.Save(query.Verbose);
+            }
+        }
+    }
+
+    /// <summary>The experiments a query covers (see <see cref="PendingQuery"/>), each with the instrument directory it is under.</summary>
+    public IReadOnlyList<ExperimentRef> ResolveExperiments(PendingQuery query, RunCatalog catalog, Action<DbWarning>? warn = null)
+    {
+        var listed = ReadExperimentEntries(warn);
+        var underControl = listed.Select(l => l.Name).ToHashSet(StringComparer.Ordinal);
+        var instruments = Config.Instruments.ToList();
+        if (query.Instruments is { Count: > 0 } insFilter)
+        {
+            var extra = insFilter.Where(f => !Wildcard.Has(f) && Names.IsInstrument(f.ToUpperInvariant()))
+                                 .Select(f => f.ToUpperInvariant());
+            instruments = instruments.Concat(extra).Distinct(StringComparer.Ordinal)
+                .Where(i => insFilter.Any(f => Wildcard.IsMatch(i, f))).ToList();
+        }
+        bool InstrumentOk(string ins) => query.Instruments is not { Count: > 0 } f || f.Any(p => Wildcard.IsMatch(ins, p));
+
+        var result = new List<ExperimentRef>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        void Add(string ins, string exp)
+        {
+            if (InstrumentOk(ins) && seen.Add(ins + "/" + exp))
+                result.Add(new ExperimentRef(ins, exp, underControl.Contains(exp)));
+        }
+
+        if (query.Experiments is { Count: > 0 } names)
+        {
+            List<(string Ins, string Exp)>? onDisk = null;
+            foreach (var n in names)
+            {
+                if (Wildcard.Has(n))
+                {
+                    onDisk ??= instruments.SelectMany(ins => catalog.Experiments(ins, query.Verbose).Select(x => (ins, x))).ToList();
+                    var re = Wildcard.ToRegex(n, ignoreCase: true);
+                    foreach (var (ins, exp) in onDisk)
+                        if (re.IsMatch(exp)) Add(ins, exp);
+                    foreach (var (exp, _) in listed)
+                        if (re.IsMatch(exp)) Add(catalog.InstrumentOf(exp), exp);
+                }
+                else
+                {
+                    var exp = Names.Experiment(n, Config);
+                    Add(catalog.InstrumentOf(exp), exp);
+                }
+            }
+            result.Sort((a, b) => string.CompareOrdinal(a.Experiment, b.Experiment));
+        }
+        else if (query.All)
+        {
+            foreach (var ins in instruments)
+                foreach (var exp in catalog.Experiments(ins, query.Verbose))
+                    Add(ins, exp);
+        }
+        else
+        {
+            foreach (var (exp, line) in listed)
+            {
+                var ins = catalog.InstrumentOf(exp);
+                if (InstrumentOk(ins) && !Directory.Exists(Path.Join(Config.DataRoot, ins, exp)))
+                    warn?.Invoke(new DbWarning(ExperimentListFile, line,
+                        $"experiment {exp} is under control but has no directory under {Config.DataRoot} (instruments {string.Join(", ", Config.Instruments)}); remove it with Remove-ProcExperiment if it is gone"));
+                Add(ins, exp);
+            }
+        }
+        return result;
+    }
+
+    // ---------------------------------------------------------------- file helpers
+
+    private string Exp(string experiment) => Names.Experiment(experiment, Config);
+
+    private static IReadOnlyDictionary<int, ProcRecord> ToMap(IEnumerable<ProcRecord> records)
+    {
+        var map = new Dictionary<int, ProcRecord>();
+        foreach (var r in records)
+            map.TryAdd(r.Run, r);
+        return map;
+    }
+
+    private static List<ProcRecord> ReadRecordFile(string file, RecordState state, Action<DbWarning>? warn)
+    {
+        var list = new List<ProcRecord>();
+        var lines = ReadLines(file);
+        if (lines is null)
+            return list;
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var rec = ProcRecord.TryParse(lines[i], file, i + 1, state, out var problem);
+            if (problem is not null)
+                warn?.Invoke(new DbWarning(file, i + 1, problem + "; line skipped", lines[i]));
+            if (rec is not null)
+                list.Add(rec);
+        }
+        return list;
+    }
+
+    /// <summary>The first field of every line as a run number: the fast path for pending runs.</summary>
+    private static void AddRunNumbers(string file, HashSet<int> set, Action<DbWarning>? warn)
+    {
+        var lines = ReadLines(file);
+        if (lines is null)
+            return;
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var s = lines[i].AsSpan().TrimStart();
+            if (s.IsEmpty || s.Trim().IsEmpty)
+                continue;
+            var n = 0;
+            while (n < s.Length && char.IsAsciiDigit(s[n])) n++;
+            if (n > 0 && n <= 6 && (n == s.Length || char.IsWhiteSpace(s[n]))
+                && int.TryParse(s[..n], NumberStyles.None, CultureInfo.InvariantCulture, out var run) && Names.IsRun(run))
+            {
+                set.Add(run);
+                continue;
+            }
+            ProcRecord.TryParse(lines[i], file, i + 1, RecordState.Processed, out var problem);
+            warn?.Invoke(new DbWarning(file, i + 1, (problem ?? "not a run record") + "; line skipped", lines[i]));
+        }
+    }
+
+    /// <summary>
+    /// A DB file's lines as the old tool wrote them: '\n' separated, '\r' kept for the parser to trim,
+    /// no phantom empty line for a final newline, a missing final newline accepted. Null if absent.
+    /// </summary>
+    internal static string[]? ReadLines(string path)
+    {
+        string text;
+        try
+        {
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan);
+            using var sr = new StreamReader(fs, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+            text = sr.ReadToEnd();
+        }
+        catch (FileNotFoundException) { return null; }
+        catch (DirectoryNotFoundException) { return null; }
+        if (text.Length == 0)
+            return Array.Empty<string>();
+        var lines = text.Split('\n');
+        return text.EndsWith('\n') ? lines[..^1] : lines;
+    }
+}

@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.Management.Automation;
+using RunProc.Db;
+
+namespace RunProc.Module.Commands;
+
+/// <summary>
+/// Shared plumbing of the catalog/DB cmdlets: opening a process tree, validating experiment and
+/// instrument arguments as non-terminating errors, DB warnings and throttled Write-Progress.
+/// </summary>
+public abstract class CatalogCmdletBase : RunProcCmdlet
+{
+    private const int ProgressId = 0x52504330; // "RPC0"
+    private readonly Stopwatch _progressClock = Stopwatch.StartNew();
+    private bool _progressShown;
+
+    /// <summary>The process tree, or null after a non-terminating error when the process is unknown.</summary>
+    protected ProcDb? OpenDb(string process)
+    {
+        if (!Names.IsProcess(process))
+        {
+            WriteInputError(new ArgumentException($"'{Names.Show(process)}' is not a valid process name (letters, digits, '_', '-')."),
+                "InvalidProcessName", ErrorCategory.InvalidArgument, process);
+            return null;
+        }
+        if (!Config.Processes.ContainsKey(process) && !Directory.Exists(Path.Join(Config.DbRoot, process)))
+        {
+            WriteInputError(new ItemNotFoundException(
+                    $"No process '{process}': it is not configured in {Config.SourcePath} and has no DB tree under {Config.DbRoot}. Configured: {string.Join(", ", Config.Processes.Keys)}."),
+                "ProcessNotFound", ErrorCategory.ObjectNotFound, process,
+                $"Use one of: {string.Join(", ", Config.Processes.Keys)}, or add the process under Processes in the config.");
+            return null;
+        }
+        return new ProcDb(Config, process);
+    }
+
+    /// <summary>Experiment names or wildcards, with invalid names reported (InvalidExperimentName) and dropped.</summary>
+    protected List<string> ValidExperiments(IEnumerable<string>? names, bool allowWildcards)
+    {
+        var list = new List<string>();
+        if (names is null) return list;
+        foreach (var n in names)
+        {
+            if (allowWildcards && Wildcard.Has(n) && n.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '*' or '?' or '[' or ']' or '-'))
+                list.Add(n.ToLowerInvariant());
+            else if (Names.IsExperiment(n, Config))
+                list.Add(n);
+            else
+                WriteInputError(new ArgumentException(
+                        $"'{Names.Show(n)}' is not a valid experiment name: lower-case letters and digits matching ExperimentPattern '{Config.ExperimentPattern}' of {Config.SourcePath} (e.g. xpptut15, mfx101332224)."),
+                    "InvalidExperimentName", ErrorCategory.InvalidArgument, n);
+        }
+        return list;
+    }
+
+    /// <summary>Instrument names (upper-cased) or wildcards; invalid ones reported (InvalidInstrumentName) and dropped.</summary>
+    protected List<string> ValidInstruments(IEnumerable<string>? names)
+    {
+        var list = new List<string>();
+        if (names is null) return list;
+        foreach (var n in names)
+        {
+            var u = n.ToUpperInvariant();
+            if (Names.IsInstrument(u) || (Wildcard.Has(u) && u.All(c => char.IsAsciiLetterOrDigit(c) || c is '*' or '?' or '[' or ']' or '-')))
+                list.Add(u);
+            else
+                WriteInputError(new ArgumentException($"'{Names.Show(n)}' is not an instrument name (e.g. XPP); configured: {string.Join(", ", Config.Instruments)}."),
+                    "InvalidInstrumentName", ErrorCategory.InvalidArgument, n);
+        }
+        return list;
+    }
+
+    protected void WriteDbWarning(DbWarning w) => WriteWarning(w.ToString());
+
+    protected IProgress<ScanProgress> ScanProgressReporter() => new Reporter(this);
+
+    protected void CompleteProgress()
+    {
+        if (_progressShown)
+            WriteProgress(new ProgressRecord(ProgressId, "RunProc", "Done") { RecordType = ProgressRecordType.Completed });
+        _progressShown = false;
+    }
+
+    /// <summary>Calls WriteProgress on the pipeline thread (the core reports synchronously), at most 5 times a second.</summary>
+    private sealed class Reporter(CatalogCmdletBase cmdlet) : IProgress<ScanProgress>
+    {
+        private long _last = -1000;
+
+        public void Report(ScanProgress p)
+        {
+            var now = cmdlet._progressClock.ElapsedMilliseconds;
+            if (p.Done < p.Total && now - _last < 200)
+                return;
+            _last = now;
+            var record = new ProgressRecord(ProgressId, p.Activity,
+                p.Experiment is null ? $"{p.Done} of {p.Total} experiments" : $"{p.Experiment} ({p.Done + 1} of {p.Total})")
+            {
+                PercentComplete = p.Total == 0 ? 100 : Math.Min(100, p.Done * 100 / p.Total),
+            };
+            cmdlet._progressShown = true;
+            cmdlet.WriteProgress(record);
+        }
+    }
+
+    /// <summary>Runs <paramref name="action"/>; DB and file system failures become a non-terminating error naming the input.</summary>
+    protected bool Guard(object target, string what, Action action)
+    {
+        try
+        {
+            action();
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            throw new PipelineStoppedException();
+        }
+        catch (TimeoutException ex)
+        {
+            WriteInputError(ex, "DbLockTimeout", ErrorCategory.ResourceBusy, target, "Another RunProc command holds the DB lock; retry when it has finished.");
+        }
+        catch (DirectoryNotFoundException ex)
+        {
+            WriteInputError(ex, "DataDirectoryMissing", ErrorCategory.ObjectNotFound, target);
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            WriteInputError(new UnauthorizedAccessException($"{what}: {ex.Message} Check the permissions of the DB tree ({Config.DbRoot}) and data ({Config.DataRoot}).", ex),
+                "DbAccessDenied", ErrorCategory.PermissionDenied, target);
+        }
+        catch (IOException ex)
+        {
+            WriteInputError(new IOException($"{what}: {ex.Message}", ex), "DbIOError", ErrorCategory.WriteError, target);
+        }
+        return false;
+    }
+}

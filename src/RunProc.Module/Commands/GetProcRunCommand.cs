@@ -1,0 +1,95 @@
+using System.Management.Automation;
+using RunProc.Catalog;
+using RunProc.Db;
+using RunProc.Module.Completers;
+
+namespace RunProc.Module.Commands;
+
+/// <summary>
+/// Get-ProcRun: runs recorded as processed or archived, and whether their data still exists.
+/// <c>Get-ProcRun -DataMissing</c> lists what Move-ArchivedRun would move (old code 4).
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "ProcRun")]
+[OutputType(typeof(RecordedRun))]
+public sealed class GetProcRunCommand : CatalogCmdletBase
+{
+    private CatalogCache? _cache;
+
+    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(ExperimentCompleter))]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string[]? Experiment { get; set; }
+
+    [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
+    [ValidateRange(0, Names.MaxRun)]
+    public int[]? Run { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(ProcessNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Process { get; set; } = "pixel_status";
+
+    [Parameter]
+    [ArgumentCompleter(typeof(InstrumentCompleter))]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string[]? Instrument { get; set; }
+
+    /// <summary>Only records of this state (Processed or Archived).</summary>
+    [Parameter]
+    public RecordState? State { get; set; }
+
+    /// <summary>Only runs recorded as processed whose data files are gone.</summary>
+    [Parameter]
+    public SwitchParameter DataMissing { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var db = OpenDb(Process);
+        if (db is null)
+            return;
+        var patterns = ValidExperiments(Experiment, allowWildcards: true);
+        var instruments = ValidInstruments(Instrument);
+        if ((Experiment is { Length: > 0 } && patterns.Count == 0) || (Instrument is { Length: > 0 } && instruments.Count == 0))
+            return;
+        _cache ??= CatalogCache.ForConfig(Config);
+        var catalog = new RunCatalog(Config, _cache);
+        Guard(Experiment ?? (object)db.ProcessDirectory, $"Reading {db.ProcessDirectory}", () =>
+        {
+            var experiments = SelectRecordedExperiments(db, patterns, instruments);
+            var progress = ScanProgressReporter();
+            var runs = Run?.ToHashSet();
+            for (var i = 0; i < experiments.Count; i++)
+            {
+                Cancel.ThrowIfCancellationRequested();
+                progress.Report(new ScanProgress($"Reading {Process} records", experiments[i], i, experiments.Count));
+                foreach (var rec in db.RecordedRuns(experiments[i], catalog, WriteDbWarning))
+                {
+                    if (runs is not null && !runs.Contains(rec.Run)) continue;
+                    if (State is { } s && rec.State != s) continue;
+                    if (DataMissing && (rec.State != RecordState.Processed || rec.DataExists)) continue;
+                    WriteObject(rec);
+                }
+            }
+        });
+        CompleteProgress();
+    }
+
+    protected override void EndProcessing() => _cache?.Save(WriteVerbose);
+
+    /// <summary>Recorded experiments matching the filters; an exact name without records is an error.</summary>
+    private List<string> SelectRecordedExperiments(ProcDb db, List<string> patterns, List<string> instruments)
+    {
+        var recorded = db.RecordedExperiments();
+        var selected = patterns.Count == 0
+            ? recorded.ToList()
+            : recorded.Where(e => patterns.Any(p => Wildcard.IsMatch(e, p))).ToList();
+        foreach (var p in patterns.Where(p => !Wildcard.Has(p) && !recorded.Contains(p)))
+            WriteInputError(new ItemNotFoundException($"Experiment {p} has no records for process {db.Process} (no {db.ProcessedFile(p)} or archive file)."),
+                "ExperimentNotRecorded", ErrorCategory.ObjectNotFound, p);
+        if (instruments.Count > 0)
+            selected = selected.Where(e => instruments.Any(i => Wildcard.IsMatch(Names.InstrumentOf(e), i))).ToList();
+        return selected;
+    }
+}

@@ -1,0 +1,130 @@
+using RunProc.Catalog;
+using Xunit;
+
+namespace RunProc.Tests.Catalog;
+
+public class CatalogCacheTests
+{
+    private static void Age(Facility f, string ins, string exp) =>
+        Directory.SetLastWriteTimeUtc(f.RunDir(ins, exp), Facility.Old);
+
+    [Fact]
+    public void UnchangedDirectory_IsNotListedAgain_AcrossInstances()
+    {
+        using var f = new Facility();
+        var files = f.Run("XPP", "xpptut15", 1);
+        Age(f, "XPP", "xpptut15");
+        var c1 = CatalogCache.ForConfig(f.Config);
+        Assert.Single(new RunCatalog(f.Config, c1).Runs("xpptut15"));
+        Assert.Equal(1, c1.Misses);
+        c1.Save();
+        Assert.True(File.Exists(c1.FileOf("XPP")));
+
+        // A size change that does not touch the directory is invisible: proof that the listing was reused.
+        File.AppendAllText(files[0], "more");
+        File.SetLastWriteTimeUtc(files[0], Facility.Old);
+        var c2 = CatalogCache.ForConfig(f.Config);
+        var run = Assert.Single(new RunCatalog(f.Config, c2).Runs("xpptut15"));
+        Assert.Equal(1, c2.Hits);
+        Assert.Equal(0, c2.Misses);
+        Assert.Equal(files.Sum(p => new FileInfo(p).Length) - 4, run.Bytes);
+        Assert.Equal(files, run.Files);
+    }
+
+    [Fact]
+    public void ChangedDirectory_IsListedAgain()
+    {
+        using var f = new Facility();
+        f.Run("XPP", "xpptut15", 1);
+        Age(f, "XPP", "xpptut15");
+        var c1 = CatalogCache.ForConfig(f.Config);
+        new RunCatalog(f.Config, c1).Runs("xpptut15");
+        c1.Save();
+
+        f.Run("XPP", "xpptut15", 2);          // new files change the directory's mtime
+        var c2 = CatalogCache.ForConfig(f.Config);
+        Assert.Equal(new[] { 1, 2 }, new RunCatalog(f.Config, c2).Runs("xpptut15").Select(r => r.Run));
+        Assert.Equal(1, c2.Misses);
+
+        File.Delete(f.Run("XPP", "xpptut15", 1)[0]);
+        foreach (var p in Directory.GetFiles(f.RunDir("XPP", "xpptut15"), "*-r0001-*")) File.Delete(p);
+        Assert.Equal(new[] { 2 }, new RunCatalog(f.Config, c2).Runs("xpptut15").Select(r => r.Run));
+    }
+
+    [Fact]
+    public void DirectoryModifiedWithinGranularityOfTheListing_IsListedAgain()
+    {
+        using var f = new Facility();
+        f.Run("XPP", "xpptut15", 1);
+        Directory.SetLastWriteTimeUtc(f.RunDir("XPP", "xpptut15"), DateTime.UtcNow);
+        var cache = CatalogCache.ForConfig(f.Config);
+        var cat = new RunCatalog(f.Config, cache);
+        cat.Runs("xpptut15");
+        cat.Runs("xpptut15");
+        Assert.Equal(2, cache.Misses);
+        Assert.Equal(0, cache.Hits);
+    }
+
+    [Fact]
+    public void NotReadyRuns_AreRechecked_EvenWhenTheDirectoryIsUnchanged()
+    {
+        using var f = new Facility(settleSeconds: 600);
+        var now = DateTime.UtcNow;
+        var files = f.Files("XPP", "xpptut15", now.AddSeconds(-10), "xpptut15-r0001-s00-c00.xtc");
+        Age(f, "XPP", "xpptut15");
+        var cache = CatalogCache.ForConfig(f.Config);
+        var cat = new RunCatalog(f.Config, cache);
+        var r = Assert.Single(cat.Runs("xpptut15", now));
+        Assert.False(r.Ready);
+
+        // The file keeps growing (no directory change), then settles.
+        File.AppendAllText(files[0], "0123456789");
+        File.SetLastWriteTimeUtc(files[0], now.AddSeconds(-900));
+        r = Assert.Single(cat.Runs("xpptut15", now));
+        Assert.Equal(1, cache.Hits);
+        Assert.True(r.Ready);
+        Assert.Equal(new FileInfo(files[0]).Length, r.Bytes);
+    }
+
+    [Fact]
+    public void CorruptOrForeignCache_IsIgnored()
+    {
+        using var f = new Facility();
+        f.Run("XPP", "xpptut15", 1);
+        Age(f, "XPP", "xpptut15");
+        var c1 = CatalogCache.ForConfig(f.Config);
+        new RunCatalog(f.Config, c1).Runs("xpptut15");
+        c1.Save();
+        var path = c1.FileOf("XPP");
+        var bytes = File.ReadAllBytes(path);
+        bytes[bytes.Length / 2] ^= 0x5A;
+        File.WriteAllBytes(path, bytes);
+
+        var c2 = CatalogCache.ForConfig(f.Config);
+        Assert.Single(new RunCatalog(f.Config, c2).Runs("xpptut15"));
+        Assert.Equal(1, c2.Misses);
+        Assert.Contains(c2.LoadMessages, m => m.Contains("checksum"));
+
+        File.WriteAllText(path, "garbage");
+        var c3 = CatalogCache.ForConfig(f.Config);
+        Assert.Single(new RunCatalog(f.Config, c3).Runs("xpptut15"));
+        Assert.Equal(1, c3.Misses);
+        c3.Save();
+        var c4 = CatalogCache.ForConfig(f.Config);
+        Assert.Single(new RunCatalog(f.Config, c4).Runs("xpptut15"));
+        Assert.Equal(1, c4.Hits);
+    }
+
+    [Fact]
+    public void RemovedExperimentDirectory_HasNoRuns()
+    {
+        using var f = new Facility();
+        f.Run("XPP", "xpptut15", 1);
+        Age(f, "XPP", "xpptut15");
+        var cache = CatalogCache.ForConfig(f.Config);
+        var cat = new RunCatalog(f.Config, cache);
+        Assert.Single(cat.Runs("xpptut15"));
+        Directory.Delete(f.RunDir("XPP", "xpptut15"), true);
+        Assert.Empty(cat.Runs("xpptut15"));
+    }
+}
