@@ -1,5 +1,7 @@
 using System.Text.RegularExpressions;
 using PureHDF;
+using RunProc.Catalog;
+using RunProc.Db;
 using RunProc.Demo;
 using RunProc.Module;
 using Xunit;
@@ -48,6 +50,24 @@ public class DemoFacilityGeneratorTests : IClassFixture<DemoFacilityFixture>
             Assert.Equal(run.InProgress, run.Files.Any(f => f.EndsWith(".inprogress", StringComparison.Ordinal)));
         }
         Assert.Empty(Directory.EnumerateFiles(_f.Path, "*.tmp-*", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public void TheCatalog_SeesEveryRun_TheInProgressOneNotReady_AndOnlyControlledOnesPending()
+    {
+        var cfg = ConfigLoader.Load(_f.ConfigPath);
+        foreach (var run in _f.Runs)
+            foreach (var file in run.Files)
+                Assert.True(RunFileName.TryParse(Path.GetFileName(file), run.Experiment, out var name, out var reason), reason);
+        var catalog = new RunCatalog(cfg);
+        var seen = _f.Experiments.SelectMany(e => catalog.Runs(e.Instrument, e.Experiment)).ToList();
+        Assert.Equal(_f.Runs.Select(r => $"{r.Experiment}/{r.Run}").Order(), seen.Select(r => $"{r.Experiment}/{r.Run}").Order());
+        Assert.Equal(_f.Runs.Where(r => r.InProgress).Select(r => r.Run), seen.Where(r => !r.Ready).Select(r => r.Run));
+        Assert.Equal(_f.Runs.Sum(r => r.Files.Count), seen.Sum(r => r.Files.Count));
+
+        var pending = new ProcDb(cfg, _f.Process).EnumeratePendingRuns(new PendingQuery { UseCache = false }, null, null).ToList();
+        Assert.Equal(_f.Runs.Where(r => r.ShouldBeProcessed).Select(r => $"{r.Experiment}/{r.Run}").Order(),
+            pending.Select(r => $"{r.Experiment}/{r.Run}").Order());
     }
 
     [Fact]
