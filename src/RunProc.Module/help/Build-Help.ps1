@@ -98,6 +98,8 @@ $commonParameters = [Management.Automation.PSCmdlet]::CommonParameters + [Manage
 $standardParameterText = @{
     WhatIf  = 'Shows what would happen if the cmdlet runs: every change it would make, exactly. Nothing is changed.'
     Confirm = 'Prompts you for confirmation before each change.'
+    # Every RunProc cmdlet inherits -ConfigPath from its base class.
+    ConfigPath = 'The site configuration file (.psd1). When omitted: $env:RUNPROC_CONFIG, then ~/.config/runproc/runproc.psd1.'
 }
 
 # Load the built cmdlets in a runspace of their own, so this build session stays clean.
