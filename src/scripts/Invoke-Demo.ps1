@@ -43,30 +43,39 @@ try {
         (($facility.Detectors | ForEach-Object { "$($_.Name) $($_.ShapeText)" }) -join ', '), $facility.InjectedPixels.Count, $cfgPath)
 
     Write-Step '2. What the catalog sees (Get-PendingRun -All -IncludeNotReady)'
-    Get-PendingRun -All -IncludeNotReady -Process $process -ConfigPath $cfgPath | Format-Table | Out-Host
+    Get-PendingRun -All -IncludeNotReady -Process $process -ConfigPath $cfgPath | Format-Table | Out-String -Width 160 | Out-Host
 
     Write-Step "3. Processing: Invoke-ProcCycle -Process $process, once a second, until every ready run is done"
     $expected = @($facility.Runs | Where-Object ShouldBeProcessed)
+    $attempts = $config.Processes[$process].Attempts
     $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
     $cycles = 0
     $finished = $false
+    $latest = @{}
     while ($true) {
         $cycles++
-        $summary = Invoke-ProcCycle -Process $process -ConfigPath $cfgPath
-        # The newest job of each run decides its state (earlier attempts may have failed).
+        # MaxJobs deferral is expected here (7 runs, 2 at a time): it shows in the status line, not as a warning each second.
+        $summary = Invoke-ProcCycle -Process $process -ConfigPath $cfgPath -WarningAction SilentlyContinue -WarningVariable cycleWarnings
+        foreach ($w in $cycleWarnings) { if ("$w" -notmatch 'stay pending for the next cycle') { Write-Warning "$w" } }
+        # The newest attempt of each run decides its state.
         $latest = @{}
-        foreach ($j in @(Get-ProcJob -Process $process -ConfigPath $cfgPath)) {
-            $key = "$($j.Experiment)/$($j.Run)"
-            if (-not $latest.ContainsKey($key) -or $j.Attempt -gt $latest[$key].Attempt) { $latest[$key] = $j }
+        foreach ($j in @(Get-ProcJob -Process $process -ConfigPath $cfgPath -Latest)) { $latest["$($j.Experiment)/$($j.Run)"] = $j }
+        $count = @{ Done = 0; Failed = 0; Active = 0; Waiting = 0 }
+        foreach ($r in $expected) {
+            $j = $latest["$($r.Experiment)/$($r.Run)"]
+            $state = if ($j) { "$($j.State)" } else { 'Waiting' }
+            # A failed, timed-out or lost run with attempts left is retried by a later cycle: not finished yet.
+            if ($state -eq 'Done') { $count.Done++ }
+            elseif ($state -in 'Failed', 'TimedOut', 'Lost' -and $j.Attempt -ge $attempts) { $count.Failed++ }
+            elseif ($state -in 'Cancelled', 'NotSubmitted') { $count.Failed++ }
+            elseif ($state -in 'Submitting', 'Pending', 'Running', 'Suspended') { $count.Active++ }
+            else { $count.Waiting++ }
         }
-        $states = foreach ($r in $expected) { $j = $latest["$($r.Experiment)/$($r.Run)"]; if ($j) { $j.State.ToString() } else { 'Waiting' } }
-        $final = @($states | Where-Object { $_ -notin 'Waiting', 'Submitting', 'Pending', 'Running', 'Suspended' }).Count
-        $done = @($states | Where-Object { $_ -eq 'Done' }).Count
-        $pending = @(Get-PendingRun -Process $process -ConfigPath $cfgPath).Count
-        $status = "cycle $cycles : $done done, $($final - $done) ended otherwise, $($expected.Count - $final) to go; submitted $($summary.Submitted) this cycle"
-        Write-Progress -Activity "Processing $($expected.Count) runs with $process (local scheduler, 2 at a time)" -Status $status -PercentComplete ([int](100 * $final / [Math]::Max(1, $expected.Count)))
+        $ended = $count.Done + $count.Failed
+        $status = "cycle $cycles, $([int]$clock.Elapsed.TotalSeconds) s: $($count.Done) done, $($count.Failed) failed, $($count.Active) running, $($count.Waiting) waiting (submitted $($summary.Submitted), retried $($summary.Retried) this cycle)"
+        Write-Progress -Activity "Processing $($expected.Count) runs with $process (local scheduler, $($config.Processes[$process].MaxJobs) at a time)" -Status $status -PercentComplete ([int](100 * $ended / [Math]::Max(1, $expected.Count)))
         Write-Host "   $status"
-        if ($final -eq $expected.Count -and $pending -eq 0) { $finished = $true; break }
+        if ($ended -eq $expected.Count) { $finished = $true; break }
         if ([DateTime]::UtcNow -gt $deadline) { break }
         Start-Sleep -Seconds 1
     }
@@ -79,37 +88,46 @@ try {
     foreach ($r in @(Get-PendingRun -All -IncludeNotReady -Process $process -ConfigPath $cfgPath | Where-Object { -not $_.Ready })) {
         $notReady["$($r.Experiment)/$($r.Run)"] = $r.NotReadyReason
     }
+    $notes = [Collections.Generic.List[string]]::new()
     $rows = foreach ($r in $facility.Runs) {
         $key = "$($r.Experiment)/$($r.Run)"
         $job = $latest[$key]
-        $state = if ($job) { $job.State.ToString() }
+        $state = if ($job) { "$($job.State)" }
         elseif (-not $r.UnderControl) { 'not under control' }
-        elseif ($notReady.ContainsKey($key)) { "not ready: $($notReady[$key])" }
+        elseif ($notReady.ContainsKey($key)) { $notes.Add("$($r.Experiment) run $($r.Run) is not ready: $($notReady[$key])"); 'not ready' }
         else { 'not processed' }
         $row = [ordered]@{
             Experiment = $r.Experiment
             Run        = $r.Run
             Events     = $r.Events
             State      = $state
-            Attempts   = if ($job) { $job.Attempt } else { '' }
+            Attempt    = if ($job) { $job.Attempt } else { $null }
         }
         foreach ($d in $facility.Detectors) {
             $c = $checks | Where-Object { $_.Experiment -eq $r.Experiment -and $_.Run -eq $r.Run -and $_.Detector -eq $d.Name }
-            $row["Bad $($d.Name)"] = if ($c -and -not $c.Problem) { $c.BadPixels } else { '' }
+            $row["Bad $($d.Name)"] = if ($c -and -not $c.Problem) { $c.BadPixels } else { $null }
         }
         [pscustomobject]$row
     }
-    $rows | Format-Table -AutoSize | Out-Host
+    $rows | Format-Table -AutoSize | Out-String -Width 200 | Out-Host
+    foreach ($n in $notes) { Write-Host "   $n" }
+    Write-Host "   xppc00121 is not in experiments.txt: only Get-PendingRun -All sees its runs."
+    foreach ($j in $latest.Values | Where-Object { "$($_.State)" -ne 'Done' } | Select-Object -First 2) {
+        $log = @($j.LogFile, "$($j.LogFile)-$($j.State.ToString().ToUpperInvariant())") + @(Get-ChildItem "$($j.LogFile)*" -ErrorAction Ignore | ForEach-Object FullName) |
+            Where-Object { $_ -and (Test-Path -LiteralPath $_ -PathType Leaf) } | Select-Object -First 1
+        Write-Host "   $($j.Experiment) run $($j.Run) ended $($j.State) (exit code $($j.ExitCode)); the end of its log $log :" -ForegroundColor Yellow
+        if ($log) { Get-Content -LiteralPath $log -Tail 6 | ForEach-Object { Write-Host "      $_" -ForegroundColor DarkGray } }
+    }
 
     Write-Step '5. Where the results are'
     $show = {
         param($Title, $Files)
-        $Files = @($Files)
+        $Files = @($Files | Where-Object { $_ })
         Write-Host ("   {0,-28} {1,3} file(s)" -f $Title, $Files.Count)
         $Files | Group-Object DirectoryName | Select-Object -First 4 | ForEach-Object { Write-Host "      $($_.Name)/  ($($_.Count))" -ForegroundColor DarkGray }
     }
     & $show 'Calibration (status) files' (Get-ChildItem $facility.DataRoot -Recurse -File -Filter '*-end.data' -ErrorAction Ignore)
-    & $show 'Job logs' (Get-ChildItem (Join-Path $facility.DbRoot $process) -Recurse -File -Filter 'log-*' -ErrorAction Ignore)
+    & $show 'Job logs' (Get-ChildItem (Join-Path $facility.DbRoot $process) -Recurse -File -Filter 'log-*.txt*' -ErrorAction Ignore)
     & $show 'PNG maps' (Get-ChildItem $facility.Path -Recurse -File -Filter '*.png' -ErrorAction Ignore)
     & $show 'Text arrays (ave, rms, sta...)' (Get-ChildItem (Join-Path $facility.DbRoot $process) -Recurse -File -Filter 'nda-*.txt' -ErrorAction Ignore)
     Write-Host "   Processed-run records: $(Join-Path $facility.DbRoot $process)/<INS>/<exp>-proc-runs.txt"
