@@ -153,7 +153,9 @@ public static class DemoFacilityGenerator
                 SettleSeconds = 1             # a run is ready 1 s after its newest file was written
                 Processes     = @{
                     {{f.Process}} = @{
-                        # Command: the built-in default (Invoke-PixelStatus for the run, -Deploy).
+                        # The built-in default command plus PNG maps in the work folder's png/ subfolder.
+                        Command     = @('{runproc}', 'Invoke-PixelStatus', '-Experiment', '{exp}', '-Run', '{run}',
+                                        '-OutputDirectory', '{workdir}', '-ImagePath', '{workdir}/png', '-Deploy', '-ConfigPath', '{config}')
                         Scheduler   = 'Local'
                         MaxJobs     = 2
                         PollSeconds = 1

@@ -92,6 +92,9 @@ public class DemoFacilityGeneratorTests : IClassFixture<DemoFacilityFixture>
         Assert.Equal(2, p.MaxJobs);
         Assert.Equal(1, p.PollSeconds);
         Assert.Equal(2, p.Attempts);
+        // The built-in command, plus PNG maps.
+        Assert.Equal(RunProc.Config.ProcessDefinition.PixelStatusCommand, p.Command.Where((_, i) => p.Command[i] != "-ImagePath" && (i == 0 || p.Command[i - 1] != "-ImagePath")));
+        Assert.Equal("{workdir}/png", p.Command[p.Command.ToList().IndexOf("-ImagePath") + 1]);
     }
 
     [Fact]
