@@ -26,6 +26,47 @@ BeforeAll {
     }
 }
 
+Describe 'New-ProcDemoFacility' {
+    BeforeAll {
+        Import-Module (Join-Path $Root 'RunProc.psd1') -Force
+    }
+
+    It 'writes a facility whose config the other cmdlets use, and returns where everything is' {
+        $d = New-ProcDemoFacility -Path (Join-Path $TestDrive 'f1') -FramesPerFile 10
+        $d.ConfigPath | Should -Exist
+        $d.InjectedPixels.Count | Should -Be 32
+        @($d.InjectedPixels.Class | Sort-Object -Unique) | Should -Be @('Dead', 'Hot', 'Noisy', 'Saturating')
+        $cfg = Get-ProcConfig -ConfigPath $d.ConfigPath
+        $cfg.DataRoot | Should -Be $d.DataRoot
+        $cfg.Processes['pixel_status'].Scheduler | Should -Be 'Local'
+        Get-Content (Join-Path $d.DbRoot 'pixel_status/experiments.txt') | Should -Contain 'xpptut15'
+        @(Get-ChildItem $d.DataRoot -Recurse -File -Filter '*.inprogress').Count | Should -Be 1
+    }
+
+    It '-WhatIf writes nothing' {
+        $p = Join-Path $TestDrive 'f2'
+        New-ProcDemoFacility -Path $p -WhatIf | Should -BeNullOrEmpty
+        $p | Should -Not -Exist
+    }
+
+    It 'refuses a folder that is not a demo facility, even with -Force, and leaves it alone' {
+        $p = Join-Path $TestDrive 'f3'
+        New-Item -ItemType Directory $p | Out-Null
+        Set-Content (Join-Path $p 'notes.txt') 'keep me'
+        New-ProcDemoFacility -Path $p -Force -FramesPerFile 10 -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'DemoPathInUse*'
+        $err[0].TargetObject | Should -Be $p
+        @(Get-ChildItem $p).Name | Should -Be 'notes.txt'
+    }
+
+    It 'replaces an earlier demo only with -Force' {
+        $p = Join-Path $TestDrive 'f4'
+        $null = New-ProcDemoFacility -Path $p -FramesPerFile 10
+        { New-ProcDemoFacility -Path $p -FramesPerFile 10 -ErrorAction Stop } | Should -Throw '*-Force*'
+        (New-ProcDemoFacility -Path $p -FramesPerFile 10 -Force).Path | Should -Be $p
+    }
+}
+
 Describe 'README Quick start' {
     It 'shows the main job first and the tests second, in one sh block' {
         $cmds = Get-QuickStartCommand
