@@ -164,7 +164,14 @@ foreach ($cmd in $commands | Sort-Object Name) {
     [void]$sb.AppendLine('<command:syntax>')
     foreach ($set in $cmd.ParameterSets) {
         [void]$sb.AppendLine("<command:syntaxItem><maml:name>$(Esc $cmd.Name)</maml:name>")
-        foreach ($sp in $set.Parameters | Where-Object { $commonParameters -notcontains $_.Name -or $_.Name -in 'WhatIf', 'Confirm' } | Sort-Object { if ($_.Position -ge 0) { $_.Position } else { 1000 } }, { -not $_.IsMandatory }) {
+        # Positional parameters by position, then mandatory ones, then the rest in declaration order;
+        # -ConfigPath, -WhatIf and -Confirm last (Sort-Object is not stable, hence the index).
+        $i = 0
+        $ordered = foreach ($sp in $set.Parameters | Where-Object { $commonParameters -notcontains $_.Name -or $_.Name -in 'WhatIf', 'Confirm' }) {
+            $late = [array]::IndexOf(@('ConfigPath', 'WhatIf', 'Confirm'), $sp.Name)
+            [pscustomobject]@{ P = $sp; Key = '{0:D4}{1}{2:D4}{3:D4}' -f $(if ($sp.Position -ge 0) { $sp.Position } else { 9999 }), $(if ($sp.IsMandatory) { 0 } else { 1 }), $(if ($late -ge 0) { 1000 + $late } else { 0 }), $i++ }
+        }
+        foreach ($sp in ($ordered | Sort-Object Key).P) {
             $pos = if ($sp.Position -ge 0) { $sp.Position + 1 } else { 'named' }
             $isSwitch = $sp.ParameterType -eq [Management.Automation.SwitchParameter]
             [void]$sb.AppendLine("<command:parameter required=`"$($sp.IsMandatory.ToString().ToLower())`" position=`"$pos`" pipelineInput=`"false`" globbing=`"false`"><maml:name>$($sp.Name)</maml:name>")
@@ -192,9 +199,13 @@ foreach ($cmd in $commands | Sort-Object Name) {
         [void]$sb.AppendLine("<command:parameter required=`"$($required.ToString().ToLower())`" variableLength=`"true`" globbing=`"$($globbing.ToString().ToLower())`" pipelineInput=`"$pipe`" position=`"$pos`" aliases=`"$(Esc (($p.Aliases | Sort-Object) -join ', '))`"><maml:name>$($p.Name)</maml:name>")
         [void]$sb.AppendLine('<maml:description>'); Write-Para $sb @($paramDocs[$p.Name]); [void]$sb.AppendLine('</maml:description>')
         $set = $p.Attributes | Where-Object { $_ -is [Management.Automation.ValidateSetAttribute] } | Select-Object -First 1
-        if ($set) {
+        $values = if ($set) { $set.ValidValues } else {
+            $t = if ($p.ParameterType.IsArray) { $p.ParameterType.GetElementType() } else { $p.ParameterType }
+            if ($t.IsEnum) { [Enum]::GetNames($t) }
+        }
+        if ($values) {
             [void]$sb.AppendLine('<command:parameterValueGroup>')
-            foreach ($v in $set.ValidValues) { [void]$sb.AppendLine("<command:parameterValue required=`"false`" variableLength=`"false`">$(Esc $v)</command:parameterValue>") }
+            foreach ($v in $values) { [void]$sb.AppendLine("<command:parameterValue required=`"false`" variableLength=`"false`">$(Esc $v)</command:parameterValue>") }
             [void]$sb.AppendLine('</command:parameterValueGroup>')
         }
         if (-not $isSwitch) { [void]$sb.AppendLine("<command:parameterValue required=`"true`" variableLength=`"false`">$(Esc $p.ParameterType.Name)</command:parameterValue>") }
