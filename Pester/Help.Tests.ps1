@@ -11,6 +11,28 @@ BeforeAll {
     $script:Root = Split-Path -Parent $PSScriptRoot
     Import-Module (Join-Path $Root 'RunProc.psd1') -Force
     $script:Common = [Management.Automation.PSCmdlet]::CommonParameters + [Management.Automation.PSCmdlet]::OptionalCommonParameters
+
+    function Test-RunProcUsage {
+        # Parses PowerShell code and returns a problem for every RunProc cmdlet call that uses a
+        # parameter the cmdlet does not have (names, unambiguous prefixes and aliases count), so
+        # examples cannot drift from the code.
+        param([string] $Code, [string] $Where)
+        $tokens = $errors = $null
+        $ast = [Management.Automation.Language.Parser]::ParseInput($Code, [ref]$tokens, [ref]$errors)
+        if ($errors) { return "${Where}: does not parse: $($errors[0].Message)" }
+        $module = Get-Module RunProc
+        foreach ($call in $ast.FindAll({ param($a) $a -is [Management.Automation.Language.CommandAst] }, $true)) {
+            $name = $call.GetCommandName()
+            if (-not $name -or -not $module.ExportedCmdlets.ContainsKey($name)) { continue }
+            $cmd = Get-Command $name
+            $names = @($cmd.Parameters.Values | ForEach-Object { $_.Name; $_.Aliases })
+            foreach ($p in $call.CommandElements | Where-Object { $_ -is [Management.Automation.Language.CommandParameterAst] }) {
+                $hits = @($names | Where-Object { $_ -eq $p.ParameterName })
+                if (-not $hits) { $hits = @($cmd.Parameters.Keys | Where-Object { $_ -like "$($p.ParameterName)*" }) }
+                if ($hits.Count -ne 1) { "${Where}: $name has no parameter -$($p.ParameterName)" }
+            }
+        }
+    }
 }
 
 Describe 'Help of <Name>' -ForEach $Cmdlets {
@@ -53,10 +75,29 @@ Describe 'Help of <Name>' -ForEach $Cmdlets {
         }
     }
 
+    It 'uses only real parameters in its examples' {
+        $problems = foreach ($e in @($Help.examples.example)) { Test-RunProcUsage -Code $e.code -Where "$Name $($e.title.Trim('- '))" }
+        $problems | Should -BeNullOrEmpty
+    }
+
     It 'names its output type' {
         if ($Cmd.OutputType.Count -gt 0) {
             ($Help.returnValues.returnValue.type.name -join ' ') | Should -Not -BeNullOrEmpty
         }
+    }
+}
+
+Describe 'README' {
+    It 'uses only real parameters of RunProc cmdlets in its PowerShell blocks' {
+        $text = Get-Content -Raw (Join-Path $Root 'README.md')
+        $blocks = [regex]::Matches($text, '(?ms)^```powershell\r?\n(.*?)^```')
+        $blocks.Count | Should -BeGreaterThan 5
+        $problems = foreach ($b in $blocks) {
+            # The config block is a data file, not commands.
+            if ($b.Groups[1].Value.TrimStart().StartsWith('@{')) { continue }
+            Test-RunProcUsage -Code $b.Groups[1].Value -Where "README.md, block at line $(($text.Substring(0, $b.Index) -split "`n").Count)"
+        }
+        $problems | Should -BeNullOrEmpty
     }
 }
 
