@@ -56,6 +56,8 @@ Describe 'Help of <Name>' -ForEach $Cmdlets {
         foreach ($p in @($Help.parameters.parameter)) { if ($p) { $documented[$p.name] = ($p.description.Text -join ' ').Trim() } }
         $missing = foreach ($p in $Cmd.Parameters.Keys) {
             if ($Common -contains $p -and $p -notin 'WhatIf', 'Confirm') { continue }
+            # DontShow parameters are pipeline plumbing, hidden from help as from tab completion.
+            if ($Cmd.Parameters[$p].Attributes | Where-Object { $_ -is [Management.Automation.ParameterAttribute] -and $_.DontShow }) { continue }
             if (-not $documented[$p]) { $p }
         }
         $missing | Should -BeNullOrEmpty -Because "every parameter of $Name needs a description in src/RunProc.Module/help/en-US/$Name.md"

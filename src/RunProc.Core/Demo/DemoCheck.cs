@@ -80,7 +80,7 @@ public static class DemoCheck
             string? problem = null;
             try
             {
-                status = PsanaTextArray.Read(file).Values;
+                status = Array.ConvertAll(RunProc.Formats.PsanaTextArray.Read(file).Values, v => (long)v);
             }
             catch (Exception ex) when (ex is IOException or FormatException or InvalidDataException)
             {
@@ -122,43 +122,5 @@ public static class DemoCheck
             if (!injectedIdx.Contains(i)) unexpected++;
         }
         return new DemoDetectorCheck(run.Experiment, run.Run, d.Name, file, injected.Count, found, wrong, missed, unexpected, bad, null);
-    }
-}
-
-/// <summary>Reads a psana text array ("save_txt": '#' header lines with SHAPE, then rows of numbers).</summary>
-public static class PsanaTextArray
-{
-    /// <summary>The shape from the '# SHAPE (a,b,c)' header (empty if absent) and the values in row order.</summary>
-    public static (int[] Shape, long[] Values) Read(string path)
-    {
-        var values = new List<long>();
-        int[] shape = Array.Empty<int>();
-        var lineNo = 0;
-        foreach (var line in File.ReadLines(path))
-        {
-            lineNo++;
-            var t = line.Trim();
-            if (t.Length == 0) continue;
-            if (t[0] == '#')
-            {
-                var m = Regex.Match(t, @"^#\s*SHAPE\s*\(([\d,\s]*)\)");
-                if (m.Success)
-                    shape = m.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                        .Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray();
-                continue;
-            }
-            foreach (var tok in t.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries))
-            {
-                if (long.TryParse(tok, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v))
-                    values.Add(v);
-                else if (double.TryParse(tok, NumberStyles.Float, CultureInfo.InvariantCulture, out var dv) && dv == Math.Floor(dv))
-                    values.Add((long)dv);
-                else
-                    throw new FormatException($"{path}, line {lineNo}: '{tok}' is not an integer status value.");
-            }
-        }
-        if (shape.Length > 0 && shape.Aggregate(1L, (a, b) => a * b) != values.Count)
-            throw new InvalidDataException($"{path}: SHAPE ({string.Join(",", shape)}) does not match its {values.Count} values.");
-        return (shape, values.ToArray());
     }
 }

@@ -134,7 +134,9 @@ foreach ($cmd in $commands | Sort-Object Name) {
     if (-not $synopsis) { Write-Warning "Build-Help: $($cmd.Name) has no SYNOPSIS." }
     if (-not $description) { Write-Warning "Build-Help: $($cmd.Name) has no DESCRIPTION." }
 
-    $params = @($cmd.Parameters.Values | Where-Object { $commonParameters -notcontains $_.Name -or $_.Name -in 'WhatIf', 'Confirm' })
+    # DontShow parameters are pipeline plumbing (e.g. Ready bound from Get-PendingRun output): hidden from help as from completion.
+    $hidden = @($cmd.Parameters.Values | Where-Object { $_.Attributes | Where-Object { $_ -is [Management.Automation.ParameterAttribute] -and $_.DontShow } } | ForEach-Object Name)
+    $params = @($cmd.Parameters.Values | Where-Object { ($commonParameters -notcontains $_.Name -or $_.Name -in 'WhatIf', 'Confirm') -and $hidden -notcontains $_.Name })
     $paramDocs = @{}
     $defaults = @{}
     foreach ($p in $params) {
@@ -167,7 +169,7 @@ foreach ($cmd in $commands | Sort-Object Name) {
         # Positional parameters by position, then mandatory ones, then the rest in declaration order;
         # -ConfigPath, -WhatIf and -Confirm last (Sort-Object is not stable, hence the index).
         $i = 0
-        $ordered = foreach ($sp in $set.Parameters | Where-Object { $commonParameters -notcontains $_.Name -or $_.Name -in 'WhatIf', 'Confirm' }) {
+        $ordered = foreach ($sp in $set.Parameters | Where-Object { ($commonParameters -notcontains $_.Name -or $_.Name -in 'WhatIf', 'Confirm') -and $hidden -notcontains $_.Name }) {
             $late = [array]::IndexOf(@('ConfigPath', 'WhatIf', 'Confirm'), $sp.Name)
             [pscustomobject]@{ P = $sp; Key = '{0:D4}{1}{2:D4}{3:D4}' -f $(if ($sp.Position -ge 0) { $sp.Position } else { 9999 }), $(if ($sp.IsMandatory) { 0 } else { 1 }), $(if ($late -ge 0) { 1000 + $late } else { 0 }), $i++ }
         }
