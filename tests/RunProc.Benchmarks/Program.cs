@@ -46,6 +46,9 @@ public static class Program
                 foreach (var file in args.Skip(1))
                     EndToEnd(file);
                 return 0;
+            case "parts":
+                Parts(args[1]);
+                return 0;
             case "quick":
                 Quick();
                 return 0;
@@ -92,6 +95,30 @@ public static class Program
                 }
                 Console.WriteLine($"{path,-7} threads={t}: {Frames / best,8:F0} frames/s {2.0 * Frames * Pixels / best / 1e9,6:F2} GB/s");
             }
+    }
+
+    private static void Parts(string file)
+    {
+        var runner = new PixelStatusRunner(new RunProcConfig());
+        for (var rep = 0; rep < 3; rep++)
+        {
+            var sw = Stopwatch.StartNew();
+            var (dets, handle) = PixelStatusRunner.OpenDetectors(new[] { file }, Array.Empty<string>());
+            var open = sw.Elapsed.TotalMilliseconds;
+            using (handle)
+            {
+                sw.Restart();
+                var acc0 = new PixelStatusAccumulator(dets[0].Parts[0].FramePixels, 1, 16000);
+                var alloc = sw.Elapsed.TotalMilliseconds;
+                sw.Restart();
+                var acc = runner.Accumulate(dets[0], new PixelStatusRequest { Files = new[] { file } }, null, CancellationToken.None);
+                var scan = sw.Elapsed.TotalMilliseconds;
+                sw.Restart();
+                _ = PixelStatusSummary.Compute(acc, new PixelStatusOptions());
+                var sum = sw.Elapsed.TotalMilliseconds;
+                Console.WriteLine($"open {open:F1} ms, alloc {alloc:F1} ms, accumulate {scan:F1} ms, summary {sum:F1} ms");
+            }
+        }
     }
 
     /// <summary>Reader alone (same blocks, same parallel decode, no kernel) vs the full pipeline with summary.</summary>
