@@ -116,7 +116,31 @@ public static class Program
                 sw.Restart();
                 _ = PixelStatusSummary.Compute(acc, new PixelStatusOptions());
                 var sum = sw.Elapsed.TotalMilliseconds;
-                Console.WriteLine($"open {open:F1} ms, alloc {alloc:F1} ms, accumulate {scan:F1} ms, summary {sum:F1} ms");
+                var src = dets[0].Parts[0];
+                var px = src.FramePixels;
+                var nf = (int)src.FrameCount;
+                double mapped = -1, heap = -1, mapped1 = -1;
+                unsafe
+                {
+                    var ptr = src.TryGetUInt16Pointer(0, nf);
+                    if (ptr != null)
+                    {
+                        var ptrs = new nint[nf];
+                        for (var i = 0; i < nf; i++) ptrs[i] = (nint)(ptr + (long)i * px);
+                        var a2 = new PixelStatusAccumulator(px, 1, 16000);
+                        sw.Restart();
+                        PixelStatusKernel.AccumulateUInt16(a2, ptrs, 0xFFFF, 2, KernelPath.Auto);
+                        mapped = sw.Elapsed.TotalMilliseconds;
+                        sw.Restart();
+                        PixelStatusKernel.AccumulateUInt16(a2, ptrs, 0xFFFF, 1, KernelPath.Auto);
+                        mapped1 = sw.Elapsed.TotalMilliseconds;
+                        var copy = new ReadOnlySpan<ushort>(ptr, nf * px).ToArray();
+                        sw.Restart();
+                        PixelStatusKernel.Accumulate(a2, copy, 0xFFFF, 1, KernelPath.Auto);
+                        heap = sw.Elapsed.TotalMilliseconds;
+                    }
+                }
+                Console.WriteLine($"open {open:F1} ms, alloc {alloc:F1} ms, accumulate {scan:F1} ms, summary {sum:F1} ms; kernel on map 2T {mapped:F1} ms, 1T {mapped1:F1} ms, on heap copy 1T {heap:F1} ms");
             }
         }
     }
