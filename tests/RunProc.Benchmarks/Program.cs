@@ -81,15 +81,16 @@ public static class Program
         if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_TILE"), out var tile)) PixelStatusKernel.TilePixels = tile;
         if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_K"), out var k)) PixelStatusKernel.MaxChunk = k;
         if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_PF"), out var pf)) PixelStatusKernel.PrefetchPixels = pf * 32;
-        var data = MakeFrames(Frames, Pixels);
+        var pixels = int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_PX"), out var px) ? px : Pixels;
+        var data = MakeFrames(Frames, pixels);
         foreach (var path in new[] { KernelPath.Avx512, KernelPath.Avx2, KernelPath.Scalar })
             foreach (var t in new[] { 1, 2 })
             {
                 var best = double.MaxValue;
                 var bestCpu = double.MaxValue;
-                for (var rep = 0; rep < (path == KernelPath.Scalar ? 1 : 3); rep++)
+                for (var rep = 0; rep < (path == KernelPath.Scalar ? 1 : pixels < 100000 ? 200 : 3); rep++)
                 {
-                    var acc = new PixelStatusAccumulator(Pixels, 1, 16000);
+                    var acc = new PixelStatusAccumulator(pixels, 1, 16000);
                     var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                     var sw = Stopwatch.StartNew();
                     PixelStatusKernel.Accumulate(acc, data, 0xFFFF, t, path);
@@ -97,7 +98,7 @@ public static class Program
                     bestCpu = Math.Min(bestCpu, (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds / t);
                 }
                 // CPU time per thread is shown too: on a shared machine it is the steadier measure.
-                Console.WriteLine($"{path,-7} threads={t}: {Frames / best,8:F0} frames/s {2.0 * Frames * Pixels / best / 1e9,6:F2} GB/s wall, {2.0 * Frames * Pixels / bestCpu / 1e9,6:F2} GB/s per CPU-second");
+                Console.WriteLine($"{path,-7} threads={t}: {Frames / best,8:F0} frames/s {2.0 * Frames * pixels / best / 1e9,6:F2} GB/s wall, {2.0 * Frames * pixels / bestCpu / 1e9,6:F2} GB/s per CPU-second");
                 if (Environment.GetEnvironmentVariable("RUNPROC_ONLY1") == "1") return;
             }
     }

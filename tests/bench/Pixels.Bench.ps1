@@ -110,6 +110,6 @@ $table = foreach ($k in $kernel | Sort-Object method, threads) {
 }
 $table += [pscustomobject]@{ Method = 'numpy np.select float64'; Threads = 1; FramesPerSec = [Math]::Round($np.framesPerSecond, 1); GBps = [Math]::Round($np.gbPerSecond, 3); VsNumpy = 1; VsScalar1T = [Math]::Round($np.framesPerSecond / $scalar1.framesPerSecond, 3) }
 Write-Host '== Kernel: 200 frames x 2,162,688 px uint16 (targets: >= 70x numpy, >= 14 GB/s on 1 thread)' -ForegroundColor Green
-$table | Format-Table -AutoSize | Out-Host
+$table | Format-Table -AutoSize | Out-String -Width 300 | Out-Host
 Write-Host '== End to end (target: Invoke-PixelStatus >= 0.8 of the reader alone = PureHDF reading every frame into a reused buffer; MappedTouch = reading the memory map in place, where RunProc scans contiguous data without PureHDF)' -ForegroundColor Green
-$cmdlet | Format-Table -AutoSize | Out-Host
+$cmdlet | Format-Table -AutoSize | Out-String -Width 300 | Out-Host

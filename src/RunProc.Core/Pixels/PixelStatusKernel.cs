@@ -16,10 +16,12 @@ internal enum KernelPath
 
 /// <summary>
 /// Adds blocks of frames to a <see cref="PixelStatusAccumulator"/>. The uint16 path is the fast
-/// one: pixel tiles × frame blocks, AVX2, narrow accumulators kept in registers across a short run
-/// of frames and in an L1-sized scratch across the block, so memory sees each frame once and the
-/// wide per-pixel arrays once per block. A scalar path gives bit-identical results (everything is
-/// exact integer arithmetic). Pixel tiles are split over threads; no allocation per frame.
+/// one: pixel tiles × frame blocks; for 32 pixels (one cache line of each frame) the narrow
+/// accumulators stay in registers across a run of up to 16 frames (AVX-512BW where present, else
+/// AVX2), then in a per-tile scratch that stays in L2 across the block, so memory sees each frame
+/// once and the wide per-pixel arrays once per block. A scalar path gives bit-identical results
+/// (everything is exact integer arithmetic). Pixel tiles are split over threads; nothing is
+/// allocated per frame.
 /// </summary>
 public static unsafe class PixelStatusKernel
 {
@@ -35,7 +37,7 @@ public static unsafe class PixelStatusKernel
     /// <summary>16-bit event counters in the scratch: a kernel call handles at most this many frames.</summary>
     internal const int MaxFramesPerPass = 32767;
 
-    /// <summary>True where the AVX2 path runs.</summary>
+    /// <summary>True where a SIMD path (AVX2 or AVX-512BW) runs.</summary>
     public static bool IsAccelerated => Avx2.IsSupported;
 
     /// <summary>Adds <c>frames.Length / PixelCount</c> uint16 frames (contiguous) with an optional data-bit mask.</summary>
@@ -242,8 +244,8 @@ public static unsafe class PixelStatusKernel
     }
 
     /// <summary>
-    /// One tile of <paramref name="nv"/> pixels (a multiple of 16) over all frames of the pass.
-    /// Per 16 pixels the registers hold: below/above counts and max/min (16-bit lanes), sums of
+    /// One tile of <paramref name="nv"/> pixels (a multiple of 32) over all frames of the pass (AVX2).
+    /// Per 32 pixels the registers hold: below/above counts and max/min (16-bit lanes), sums of
     /// even and odd pixels (32-bit lanes: ≤ 32767 frames × 65535 fits) and squares of even and odd
     /// pixels (32-bit lanes, flushed to 64-bit every k frames, k·hi² &lt; 2^32).
     /// </summary>
