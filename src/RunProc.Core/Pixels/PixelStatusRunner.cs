@@ -268,6 +268,7 @@ public sealed partial class PixelStatusRunner
                     // kernel scans this one (a first touch costs a fault per 4 KiB page otherwise).
                     var frameBytesZc = px * 2L;
                     Task populate = Task.Run(() => MappedPages.Populate((void*)zc[0].Ptr, zc[0].Count * frameBytesZc));
+                    acc.Touch();
                     for (var b = 0; b < zc.Count; b++)
                     {
                         cancel.ThrowIfCancellationRequested();
@@ -343,6 +344,7 @@ public sealed partial class PixelStatusRunner
         // The kernel uses the cores the reader leaves: one while an uncompressed block is being
         // read (the reader is the bottleneck there), all of them otherwise.
         var kernelThreads = det.Parts.Any(p => p.Compressed) ? 1 : Math.Max(1, threads - 1);
+        acc.Touch(); // while the reader reads the first block
         try
         {
             foreach (var (buf, count) in full.GetConsumingEnumerable(stop.Token))
