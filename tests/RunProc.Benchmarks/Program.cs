@@ -216,18 +216,19 @@ public static class Program
         long bytes = 0, frames = 0;
         for (var rep = 0; rep < 3; rep++)
         {
+            // Reader alone and pipeline each on a fresh open (a fresh memory map: its page tables
+            // are part of the cost), both timed from the open.
+            var sw = Stopwatch.StartNew();
             var (dets, handle) = PixelStatusRunner.OpenDetectors(new[] { file }, Array.Empty<string>());
             using (handle)
             {
-                var det = dets[0];
-                var src = det.Parts[0];
+                var src = dets[0].Parts[0];
                 var px = src.FramePixels;
                 frames = src.FrameCount;
                 bytes = frames * px * 2L;
                 var blockFrames = (int)Math.Clamp(request.BlockBytes / (px * 2L), 1, 4096);
                 var buf = GC.AllocateUninitializedArray<ushort>(blockFrames * px);
                 var threads = Environment.ProcessorCount;
-                var sw = Stopwatch.StartNew();
                 for (long f = 0; f < frames; f += blockFrames)
                 {
                     var n = (int)Math.Min(blockFrames, frames - f);
@@ -256,12 +257,16 @@ public static class Program
                         GC.KeepAlive(m.ToString());
                     }
                 }
-
-                sw.Restart();
-                var acc = runner.Accumulate(det, request, null, CancellationToken.None);
-                _ = PixelStatusSummary.Compute(acc, request.Options);
-                e2eSeconds = Math.Min(e2eSeconds, sw.Elapsed.TotalSeconds);
             }
+
+            sw.Restart();
+            (dets, handle) = PixelStatusRunner.OpenDetectors(new[] { file }, Array.Empty<string>());
+            using (handle)
+            {
+                var acc = runner.Accumulate(dets[0], request, null, CancellationToken.None);
+                _ = PixelStatusSummary.Compute(acc, request.Options);
+            }
+            e2eSeconds = Math.Min(e2eSeconds, sw.Elapsed.TotalSeconds);
         }
         Console.WriteLine("RESULT " + JsonSerializer.Serialize(new
         {

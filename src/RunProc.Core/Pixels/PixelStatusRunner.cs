@@ -259,10 +259,13 @@ public sealed partial class PixelStatusRunner
                 {
                     var zc = new List<(nint Ptr, int Count)>();
                     foreach (var (src, start, count) in plan)
-                        for (long f = 0; f < count; f += blockFrames)
+                        for (long f = 0; f < count;)
                         {
-                            var n = (int)Math.Min(blockFrames, count - f);
+                            // A short first block: its page tables are filled before the scan
+                            // starts; every later block's are filled during the previous scan.
+                            var n = (int)Math.Min(zc.Count == 0 ? Math.Min(16, blockFrames) : blockFrames, count - f);
                             zc.Add(((nint)src.TryGetUInt16Pointer(start + f, n), n));
+                            f += n;
                         }
                     // The page tables of the next block are filled on a helper thread while the
                     // kernel scans this one (a first touch costs a fault per 4 KiB page otherwise).
