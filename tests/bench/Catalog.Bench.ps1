@@ -4,8 +4,9 @@
     Catalog scan benchmark: a full Get-PendingRun -All versus incremental rescans, in one run.
 .DESCRIPTION
     Generates a facility of -Instruments x -Experiments x -Runs x -Files empty run files (default
-    10 x 100 x 200 x 3 = 600,000 files) with a processing DB in which every run but the last of each
-    experiment is recorded as processed (so each scan returns one pending run per experiment).
+    10 x 100 x 200 x 3 = 600,000 files) with a processing DB in which every run but the last
+    -Unprocessed (default 1) of each experiment is recorded as processed, so each scan returns that
+    many pending runs per experiment (-Unprocessed 0: an up-to-date DB, the hourly cron's usual state).
     Then, with the built module imported in this process:
       full         Get-PendingRun -All with the scan cache deleted first (every directory listed);
       incremental  Get-PendingRun -All after new runs were added to -ChangedPercent of the
@@ -25,7 +26,9 @@ param(
     [int] $Runs = 200,
     [int] $Files = 3,
     [double] $ChangedPercent = 1,
-    [int] $Repeat = 3,
+    # Runs per experiment left unrecorded in the DB (pending in every scan); 0 = the DB is up to date.
+    [int] $Unprocessed = 1,
+    [int] $Repeat = 5,
     # Where the facility is generated (default: a new temp directory, removed afterwards).
     [string] $Path,
     [switch] $Keep
@@ -43,7 +46,7 @@ using System.IO;
 using System.Text;
 public static class CatalogBenchGenerator
 {
-    public static long Generate(string dataRoot, string dbRoot, string[] instruments, int experiments, int runs, int files)
+    public static long Generate(string dataRoot, string dbRoot, string[] instruments, int experiments, int runs, int files, int unprocessed)
     {
         long n = 0;
         var utf8 = new UTF8Encoding(false);
@@ -63,7 +66,7 @@ public static class CatalogBenchGenerator
                         n++;
                     }
                 var sb = new StringBuilder();
-                for (int r = 1; r < runs; r++)
+                for (int r = 1; r <= runs - unprocessed; r++)
                     sb.AppendFormat("{0:D4} 2026-01-01T00:00:00 bench benchhost cwd:/bench cmd:proc_new_datasets\n", r);
                 File.WriteAllText(Path.Combine(dbIns, exp + "-proc-runs.txt"), sb.ToString(), utf8);
             }
@@ -98,13 +101,17 @@ try {
     $total = $Instruments * $Experiments * $Runs * $Files
     Write-Host ("Generating {0} instruments x {1} experiments x {2} runs x {3} files = {4:N0} files in {5} ..." -f $Instruments, $Experiments, $Runs, $Files, $total, $base)
     $gen = [Diagnostics.Stopwatch]::StartNew()
-    $null = [CatalogBenchGenerator]::Generate($dataRoot, $dbRoot, $ins, $Experiments, $Runs, $Files)
+    $null = [CatalogBenchGenerator]::Generate($dataRoot, $dbRoot, $ins, $Experiments, $Runs, $Files, $Unprocessed)
     Write-Host ("  generated in {0:N1} s" -f $gen.Elapsed.TotalSeconds)
     # Directories modified within the timestamp granularity (2 s) of a scan are listed again by design; let them age.
     Start-Sleep -Seconds 3
 
     $expected = [Collections.Generic.HashSet[string]]::new()
-    foreach ($i in $ins) { foreach ($e in 0..($Experiments - 1)) { $null = $expected.Add("$([CatalogBenchGenerator]::Experiment($i, $e))/$Runs") } }
+    foreach ($i in $ins) {
+        foreach ($e in 0..($Experiments - 1)) {
+            for ($r = $Runs - $Unprocessed + 1; $r -le $Runs; $r++) { $null = $expected.Add("$([CatalogBenchGenerator]::Experiment($i, $e))/$r") }
+        }
+    }
 
     function Test-Scan([object[]] $result, [string] $what) {
         $got = [Collections.Generic.HashSet[string]]::new()

@@ -6,7 +6,9 @@ namespace RunProc.Db;
 /// <summary>
 /// Remembers, per experiment, the processed+archived run numbers together with the size and mtime
 /// of the three record files they were read from (<c>&lt;DbRoot&gt;/&lt;proc&gt;/.done-cache</c>), so an
-/// incremental Get-PendingRun stats those files instead of reading them. An entry is used only when
+/// incremental Get-PendingRun stats those files instead of reading them; and the runs that were not
+/// done then, with their files, so an experiment whose run directory and records are both unchanged
+/// costs two stats and no listing or catalog cache load at all. An entry is used only when
 /// every stamp is unchanged and the files were last written more than the timestamp granularity
 /// before they were read (a same-size rewrite in the same tick would otherwise be missed). Files with
 /// malformed lines are never cached, so their warnings repeat. A corrupt cache file is ignored.
@@ -14,7 +16,7 @@ namespace RunProc.Db;
 internal sealed class DoneRunCache
 {
     private const uint Magic = 0x43445052; // "RPDC"
-    private const int Version = 2;
+    private const int Version = 4;
     private const int HeaderSize = 16;
 
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
@@ -55,7 +57,11 @@ internal sealed class DoneRunCache
         }
     }
 
-    private sealed record Entry(Stamp[] Stamps, long ReadAtTicks, int[] Runs);
+    private sealed record Entry(Stamp[] Stamps, long ReadAtTicks, int[] Runs)
+    {
+        /// <summary>The experiment's runs that were not done, with their files, as of a trusted listing (null: not known).</summary>
+        public ExperimentScan? Pending { get; set; }
+    }
 
     /// <summary>
     /// The current stamps of an experiment's record files. When their directory is unchanged since
@@ -112,6 +118,26 @@ internal sealed class DoneRunCache
         _dirty = true;
     }
 
+    /// <summary>
+    /// The remembered not-done runs of an experiment, valid while its record files keep
+    /// <paramref name="stamps"/> (same rules as <see cref="TryGet"/>); the caller still checks the
+    /// listing itself (directory mtime, not-ready runs) with <see cref="RunCatalog.Reusable"/>.
+    /// </summary>
+    public ExperimentScan? TryGetPending(string experiment, Stamp[] stamps) =>
+        TryGet(experiment, stamps) is not null ? _entries[experiment].Pending : null;
+
+    /// <summary>Remembers the not-done runs next to the done set read with <paramref name="stamps"/>.</summary>
+    public void SetPending(string experiment, Stamp[] stamps, ExperimentScan pending)
+    {
+        if (_entries.TryGetValue(experiment, out var e) && e.Stamps.AsSpan().SequenceEqual(stamps))
+        {
+            e.Pending = pending;
+            _dirty = true;
+        }
+    }
+
+    public void MarkDirty() => _dirty = true;
+
     public void Save(Action<string>? verbose)
     {
         if (!_dirty)
@@ -149,6 +175,9 @@ internal sealed class DoneRunCache
                 w.I32(e.Runs.Length);
                 foreach (var r in e.Runs)
                     w.I32(r);
+                w.U8(e.Pending is null ? (byte)0 : (byte)1);
+                if (e.Pending is not null)
+                    CacheCodec.WriteScan(w, e.Pending);
             }
             var bytes = w.ToArray();
             BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(8), CacheCodec.Checksum(bytes.AsSpan(HeaderSize)));
@@ -188,7 +217,14 @@ internal sealed class DoneRunCache
                 if (!Names.IsRun(runs[k]) || (k > 0 && runs[k] <= runs[k - 1]))
                     throw new InvalidDataException("bad run list");
             }
-            _entries[exp] = new Entry(stamps, readAt, runs);
+            var entry = new Entry(stamps, readAt, runs);
+            if (r.U8() != 0)
+            {
+                entry.Pending = CacheCodec.ReadScan(r, null);
+                if (entry.Pending.Experiment != exp)
+                    throw new InvalidDataException("pending runs of another experiment");
+            }
+            _entries[exp] = entry;
         }
         if (!r.AtEnd)
             throw new InvalidDataException("trailing data");

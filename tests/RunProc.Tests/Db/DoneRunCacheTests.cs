@@ -112,4 +112,49 @@ public class DoneRunCacheTests
         // and an unchanged experiment is served from the cache
         Assert.Equal(new[] { 1 }, c3.TryGet("xppother1", c3.StampsOf("xppother1", dir, Files("xppother1"))));
     }
+
+    [Fact]
+    public void UnchangedDataAndRecords_AreServedFromThePendingMemo_AndEveryChangeIsSeen()
+    {
+        using var f = new Facility(settleSeconds: 600);
+        var now = DateTime.UtcNow;
+        f.Run("XPP", "xpptut15", 1);
+        var run2 = f.Files("XPP", "xpptut15", now.AddSeconds(-30), "xpptut15-r0002-s00-c00.xtc");
+        Directory.SetLastWriteTimeUtc(f.RunDir("XPP", "xpptut15"), Facility.Old);
+        var db = new ProcDb(f.Config, "pixel_status");
+        var file = db.ProcessedFile("xpptut15");
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        File.WriteAllText(file, "0001 2017-10-05T15:19:21 a b cwd:/ cmd:x\n");
+        File.SetLastWriteTimeUtc(file, Facility.Old);
+
+        (int[] Runs, string Verbose) Q(DateTime at, bool notReady = false)
+        {
+            var v = new List<string>();
+            var runs = db.PendingRuns(new PendingQuery { All = true, NowUtc = at, IncludeNotReady = notReady, Verbose = v.Add }).Select(r => r.Run).ToArray();
+            return (runs, string.Join("\n", v));
+        }
+
+        Assert.Empty(Q(now).Runs);
+        var second = Q(now, notReady: true);
+        Assert.Equal(new[] { 2 }, second.Runs);
+        Assert.Contains("1 experiment(s) with unchanged data and records", second.Verbose);
+
+        // Run 2 keeps growing, then settles: the memo re-stats it.
+        File.AppendAllText(run2[0], "more");
+        File.SetLastWriteTimeUtc(run2[0], now.AddSeconds(-20));
+        var later = Q(now.AddSeconds(700));
+        Assert.Equal(new[] { 2 }, later.Runs);
+        Assert.Contains("1 experiment(s) with unchanged data and records", later.Verbose);
+        Assert.Equal(new FileInfo(run2[0]).Length, db.PendingRuns(new PendingQuery { All = true, NowUtc = now.AddSeconds(700) }).Single().Bytes);
+
+        // A new run (directory changes) and a new record (file grows) are both seen.
+        f.Run("XPP", "xpptut15", 3);
+        Assert.Equal(new[] { 2, 3 }, Q(now.AddSeconds(700)).Runs);
+        File.AppendAllText(file, "0003 2017-10-05T15:19:21 a b cwd:/ cmd:x\n");
+        File.SetLastWriteTimeUtc(file, Facility.Old);
+        Assert.Equal(new[] { 2 }, Q(now.AddSeconds(700)).Runs);
+        // Run 1's data removed: nothing pending changes, and the run directory change is noticed.
+        foreach (var p in Directory.GetFiles(f.RunDir("XPP", "xpptut15"), "*-r0002-*")) File.Delete(p);
+        Assert.Empty(Q(now.AddSeconds(700)).Runs);
+    }
 }
