@@ -8,7 +8,8 @@
     -Unprocessed (default 1) of each experiment is recorded as processed, so each scan returns that
     many pending runs per experiment (-Unprocessed 0: an up-to-date DB, the hourly cron's usual state).
     Then, with the built module imported in this process:
-      full         Get-PendingRun -All with the scan cache deleted first (every directory listed);
+      full         Get-PendingRun -All with the caches deleted first (every directory listed, every
+                   file stat'ed, every record file read; the caches are written);
       incremental  Get-PendingRun -All after new runs were added to -ChangedPercent of the
                    experiments (default 1%) 2.5 s earlier: unchanged directories and record
                    files come from the caches; the changed directories are listed.
@@ -132,12 +133,13 @@ try {
         $sw.Elapsed.TotalMilliseconds
     }
 
-    $cacheDir = Join-Path $dbRoot '.catalog-cache'
+    # The two caches an incremental scan uses: the run-directory listings and the per-process record/pending cache.
+    $caches = @((Join-Path $dbRoot '.catalog-cache'), (Join-Path $dbRoot 'pixel_status/.done-cache'))
     # Warm-up: JIT and module load, on one experiment.
     $null = Get-PendingRun -ConfigPath $config -Experiment ([CatalogBenchGenerator]::Experiment($ins[0], 0)) -NoCache
 
     $full = foreach ($k in 1..$Repeat) {
-        Remove-Item -Recurse -Force $cacheDir -ErrorAction Ignore
+        Remove-Item -Recurse -Force $caches -ErrorAction Ignore
         Measure-Scan "full #$k"
     }
     $changed = [Math]::Max(1, [int][Math]::Floor($Instruments * $Experiments * $ChangedPercent / 100))

@@ -189,8 +189,8 @@ public sealed partial class ProcDb
         return set;
     }
 
-    /// <summary>The hidden cache of done-run sets (see <see cref="DoneRunCache"/>).</summary>
-    public string DoneCacheFile => Path.Join(ProcessDirectory, ".done-cache");
+    /// <summary>The hidden cache of done-run sets and pending runs (see <see cref="DoneRunCache"/>).</summary>
+    public string DoneCacheDirectory => Path.Join(ProcessDirectory, ".done-cache");
 
     /// <summary>Sorted done runs (processed or archived), from <paramref name="cache"/> when the record files are unchanged.</summary>
     internal int[] ReadDoneRunsSorted(string experiment, Action<DbWarning>? warn, DoneRunCache? cache) =>
@@ -329,7 +329,7 @@ public sealed partial class ProcDb
     {
         var now = query.NowUtc ?? DateTime.UtcNow;
         var cache = query.UseCache ? CatalogCache.ForConfig(Config) : null;
-        var doneCache = query.UseCache ? new DoneRunCache(DoneCacheFile, Config.FileMode, cache!.TimestampGranularity) : null;
+        var doneCache = query.UseCache ? new DoneRunCache(DoneCacheDirectory, Config.FileMode, Config.DirectoryMode, cache!.TimestampGranularity) : null;
         var catalog = new RunCatalog(Config, cache);
         var memoHits = 0;
         try
@@ -348,7 +348,7 @@ public sealed partial class ProcDb
                     && catalog.Reusable(memo, now, out var changed))
                 {
                     if (changed)
-                        doneCache.MarkDirty();
+                        doneCache.MarkDirty(e.Experiment);
                     memoHits++;
                     foreach (var run in memo.Runs)
                         if (query.IncludeNotReady || ExperimentScan.IsReady(run, now, Config.SettleSeconds))
@@ -379,8 +379,8 @@ public sealed partial class ProcDb
             {
                 foreach (var m in cache.LoadMessages)
                     query.Verbose?.Invoke(m);
-                if (doneCache?.LoadMessage is { } dm)
-                    query.Verbose?.Invoke(dm);
+                foreach (var m in doneCache?.LoadMessages ?? Array.Empty<string>())
+                    query.Verbose?.Invoke(m);
                 query.Verbose?.Invoke($"Scan cache: {memoHits} experiment(s) with unchanged data and records, {cache.Hits} with unchanged data, {cache.Misses} listed.");
                 cache.Save(query.Verbose);
                 if (Directory.Exists(ProcessDirectory))

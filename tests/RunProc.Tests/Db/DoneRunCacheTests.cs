@@ -30,7 +30,7 @@ public class DoneRunCacheTests
         File.SetLastWriteTimeUtc(file, Facility.Old);
         Assert.Equal(new[] { 2 }, Pending(db));
         Assert.Equal(new[] { 2 }, Pending(db));
-        Assert.True(File.Exists(db.DoneCacheFile));
+        Assert.NotEmpty(Directory.GetFiles(db.DoneCacheDirectory, "XPP-*.cache"));
 
         File.AppendAllText(file, "0002 2017-10-05T15:19:22 a b cwd:/ cmd:x\n");
         File.SetLastWriteTimeUtc(file, Facility.Old); // even with an unchanged mtime, the size tells
@@ -70,9 +70,12 @@ public class DoneRunCacheTests
         File.WriteAllText(file, "0001 2017-10-05T15:19:21 a b cwd:/ cmd:x\n");
         File.SetLastWriteTimeUtc(file, Facility.Old);
         Assert.Equal(new[] { 2 }, Pending(db));
-        var bytes = File.ReadAllBytes(db.DoneCacheFile);
-        bytes[^1] ^= 0xFF;
-        File.WriteAllBytes(db.DoneCacheFile, bytes);
+        foreach (var cacheFile in Directory.GetFiles(db.DoneCacheDirectory))
+        {
+            var bytes = File.ReadAllBytes(cacheFile);
+            bytes[^1] ^= 0xFF;
+            File.WriteAllBytes(cacheFile, bytes);
+        }
         var verbose = new List<string>();
         Assert.Equal(new[] { 2 }, db.PendingRuns(new PendingQuery { All = true, Verbose = verbose.Add }).Select(r => r.Run));
         Assert.Contains(verbose, v => v.Contains("Ignoring record cache"));
@@ -85,13 +88,13 @@ public class DoneRunCacheTests
         var dir = Path.Join(f.Config.DbRoot, "pixel_status", "XPP");
         Directory.CreateDirectory(dir);
         string[] Files(string exp) => new[] { Path.Join(dir, exp + "-proc-runs.txt"), Path.Join(dir, exp + "-arch-runs.txt"), Path.Join(dir, exp + "-proc-arch.txt") };
-        var cacheFile = Path.Join(f.Config.DbRoot, "pixel_status", ".done-cache");
+        var cacheDir = Path.Join(f.Config.DbRoot, "pixel_status", ".done-cache");
         var g = TimeSpan.FromMilliseconds(20);
         File.WriteAllText(Files("xpptut15")[0], "0001\n");
         File.WriteAllText(Files("xppother1")[0], "0001\n");
         Thread.Sleep(60);
 
-        var c1 = new DoneRunCache(cacheFile, 0x1B4, g);
+        var c1 = new DoneRunCache(cacheDir, 0x1B4, 0x5FD, g);
         var s1 = c1.StampsOf("xpptut15", dir, Files("xpptut15"));
         c1.Put("xpptut15", s1, DateTime.UtcNow.Ticks, new[] { 1 });
         c1.Save(null);
@@ -99,13 +102,13 @@ public class DoneRunCacheTests
         File.WriteAllText(Files("xpptut15")[1], "0002\n"); // the archive file appears: the directory changes
         Thread.Sleep(60);
 
-        var c2 = new DoneRunCache(cacheFile, 0x1B4, g);         // a query of another experiment sees the new directory state
+        var c2 = new DoneRunCache(cacheDir, 0x1B4, 0x5FD, g);         // a query of another experiment sees the new directory state
         var s2 = c2.StampsOf("xppother1", dir, Files("xppother1"));
         c2.Put("xppother1", s2, DateTime.UtcNow.Ticks, new[] { 1 });
         c2.Save(null);
         Thread.Sleep(60);
 
-        var c3 = new DoneRunCache(cacheFile, 0x1B4, g);
+        var c3 = new DoneRunCache(cacheDir, 0x1B4, 0x5FD, g);
         var s3 = c3.StampsOf("xpptut15", dir, Files("xpptut15"));
         Assert.True(s3[1].Exists);
         Assert.Null(c3.TryGet("xpptut15", s3));
