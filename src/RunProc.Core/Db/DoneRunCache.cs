@@ -174,7 +174,11 @@ internal sealed class DoneRunCache
         try
         {
             if (_dirsDirty || _shards.Values.Any(s => s.Dirty))
+            {
+                if (File.Exists(_directory))
+                    File.Delete(_directory); // the single-file cache of an earlier RunProc version
                 SafeFile.EnsureDirectory(_directory, _directoryMode);
+            }
             if (_dirsDirty)
             {
                 var w = Header();
