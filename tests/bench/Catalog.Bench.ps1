@@ -177,7 +177,8 @@ try {
     Write-Host ("  full        {0,9:N1} ms wall {1,9:N1} ms CPU (median of {2})" -f $fullMs, $fullCpu, $Repeat)
     Write-Host ("  incremental {0,9:N1} ms wall {1,9:N1} ms CPU (median of {2})" -f $incrMs, $incrCpu, $Repeat)
     Write-Host ("  ratio       {0,9:N1} x wall {1,7:N1} x CPU (target >= 50 x)" -f $ratio, $ratioCpu) -ForegroundColor $(if ($ratio -ge 50) { 'Green' } else { 'Yellow' })
-    Write-Host ("  load average: {0}" -f ((Get-Content /proc/loadavg -ErrorAction Ignore) -split ' ' | Select-Object -First 3) -join ' ')
+    $load = ((Get-Content /proc/loadavg -ErrorAction Ignore) -split ' ' | Select-Object -First 3) -join ' '
+    Write-Host "  load average: $load (2 cores shared; wall times of short scans suffer most)"
 }
 finally {
     if (-not $Keep -and -not $Path) {

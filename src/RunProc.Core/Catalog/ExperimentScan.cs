@@ -114,7 +114,7 @@ internal sealed class ExperimentScan
             : string.Create(CultureInfo.InvariantCulture, $"newest file {newest} was written {age.TotalSeconds:0} s ago; settle time is {settleSeconds} s");
     }
 
-    public RunInfo ToRunInfo(in RunRecord run, DateTime nowUtc, int settleSeconds)
+    public RunInfo ToRunInfo(in RunRecord run, DateTime nowUtc, int settleSeconds, string process = "")
     {
         var files = new string[run.FileCount];
         for (var i = 0; i < files.Length; i++)
@@ -122,6 +122,7 @@ internal sealed class ExperimentScan
         var reason = NotReadyReason(run, nowUtc, settleSeconds);
         return new RunInfo
         {
+            Process = process,
             Instrument = Instrument,
             Experiment = Experiment,
             Run = run.Run,

@@ -74,6 +74,10 @@ public sealed class RunCatalog
     public string RunDirectoryOf(string instrument, string experiment) =>
         Path.Join(_config.DataRoot, Names.Instrument(instrument), Names.Experiment(experiment, _config), _config.RunDirectory);
 
+    /// <summary>As <see cref="RunDirectoryOf"/> for names already validated (hot path of incremental scans).</summary>
+    internal string RunDirectoryOfValid(string instrument, string experiment) =>
+        Path.Join(_config.DataRoot, instrument, experiment, _config.RunDirectory);
+
     /// <summary>All runs of an experiment, ascending, with readiness as of <paramref name="nowUtc"/> (default now).</summary>
     public IReadOnlyList<RunInfo> Runs(string experiment, DateTime? nowUtc = null, Action<string>? verbose = null) =>
         Runs(InstrumentOf(experiment), experiment, nowUtc, verbose);

@@ -22,7 +22,8 @@ internal sealed class DoneRunCache
     private const uint Magic = 0x43445052; // "RPDC"
     private const int Version = 5;
     private const int HeaderSize = 16;
-    private const int Shards = 16;
+    // Entries are small (runs as ranges), so few shards: fewer files to open on every scan.
+    private const int Shards = 4;
     private const string DirsFile = "dirs.cache";
 
     private readonly Dictionary<string, Shard> _shards = new(StringComparer.Ordinal);

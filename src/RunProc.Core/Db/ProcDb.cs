@@ -234,12 +234,22 @@ public sealed partial class ProcDb
     public IReadOnlyList<int> AppendProcessed(string experiment, IEnumerable<int> runs, string command, DateTime? time = null, string? cwd = null)
     {
         Exp(experiment);
+        using var _ = AcquireWriteLock(DefaultLockTimeout);
+        return AppendProcessedUnderLock(experiment, runs, command, time, cwd);
+    }
+
+    /// <summary>
+    /// As <see cref="AppendProcessed"/> for a caller that already holds <see cref="AcquireWriteLock"/>
+    /// (flock is not re-entrant across descriptors, so taking it again would wait for itself).
+    /// </summary>
+    public IReadOnlyList<int> AppendProcessedUnderLock(string experiment, IEnumerable<int> runs, string command, DateTime? time = null, string? cwd = null)
+    {
+        Exp(experiment);
         var list = runs.Select(Names.Run).Distinct().ToList();
         var local = time is { } t ? (t.Kind == DateTimeKind.Utc ? t.ToLocalTime() : t) : DateTime.Now;
         var login = Environment.UserName;
         var host = Environment.MachineName;
         var dir = cwd ?? Environment.CurrentDirectory;
-        using var _ = AcquireWriteLock(DefaultLockTimeout);
         var done = ReadDoneRuns(experiment);
         var add = list.Where(r => !done.Contains(r)).ToList();
         if (add.Count == 0)
@@ -344,7 +354,7 @@ public sealed partial class ProcDb
 
                 // Run directory and records both unchanged: the remembered not-done runs are the answer.
                 if (stamps is not null && doneCache!.TryGetPending(e.Experiment, stamps) is { } memo
-                    && memo.Instrument == e.Instrument && memo.Directory == catalog.RunDirectoryOf(e.Instrument, e.Experiment)
+                    && memo.Instrument == e.Instrument && memo.Directory == catalog.RunDirectoryOfValid(e.Instrument, e.Experiment)
                     && catalog.Reusable(memo, now, out var changed))
                 {
                     if (changed)
@@ -352,7 +362,7 @@ public sealed partial class ProcDb
                     memoHits++;
                     foreach (var run in memo.Runs)
                         if (query.IncludeNotReady || ExperimentScan.IsReady(run, now, Config.SettleSeconds))
-                            yield return memo.ToRunInfo(run, now, Config.SettleSeconds).WithProcess(Process);
+                            yield return memo.ToRunInfo(run, now, Config.SettleSeconds, Process);
                     continue;
                 }
 
@@ -368,7 +378,7 @@ public sealed partial class ProcDb
                         continue;
                     if (!query.IncludeNotReady && !ExperimentScan.IsReady(scan.Runs[k], now, Config.SettleSeconds))
                         continue;
-                    yield return scan.ToRunInfo(scan.Runs[k], now, Config.SettleSeconds).WithProcess(Process);
+                    yield return scan.ToRunInfo(scan.Runs[k], now, Config.SettleSeconds, Process);
                 }
             }
             progress?.Report(new ScanProgress($"Scanning {Process} runs", null, exps.Count, exps.Count));
