@@ -65,13 +65,43 @@ public static class SafeFile
         var isNew = !File.Exists(path);
         using (var fs = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None))
         {
-            if (!isNew && fs.Length > 0 && !EndsWithNewline(path))
+            var before = fs.Length;
+            if (!isNew && before > 0 && !EndsWithNewline(path))
                 bytes = [(byte)'\n', .. bytes];
-            fs.Write(bytes, 0, bytes.Length);
-            fs.Flush(true);
+            try
+            {
+                fs.Write(bytes, 0, bytes.Length);
+                fs.Flush(true);
+            }
+            catch (IOException)
+            {
+                // A full disk can take part of the write (a short write, then ENOSPC): cut the
+                // partial record off again, or it would be read as a record (its run number may be whole).
+                RemovePartialAppend(path, before, bytes);
+                throw;
+            }
         }
         if (isNew)
             TrySetMode(path, fileMode);
+    }
+
+    /// <summary>Truncates <paramref name="path"/> back to <paramref name="before"/> if what follows is a prefix of our own bytes.</summary>
+    private static void RemovePartialAppend(string path, long before, byte[] bytes)
+    {
+        try
+        {
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, 1);
+            var extra = fs.Length - before;
+            if (extra <= 0 || extra > bytes.Length)
+                return;
+            var tail = new byte[extra];
+            fs.Position = before;
+            fs.ReadExactly(tail);
+            if (tail.AsSpan().SequenceEqual(bytes.AsSpan(0, (int)extra)))
+                fs.SetLength(before);
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
     }
 
     /// <summary>Replaces a file's content atomically: a reader sees the old or the new file, never a mix.</summary>
