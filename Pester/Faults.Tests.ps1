@@ -1,0 +1,201 @@
+# Short CI versions of the fault runs that need the built module: hostile names, binary DB lines,
+# a read-only DB directory and a full disk through the cmdlets. (The long runs: tests/faults.)
+# Read-only and full-disk cases use real mounts (a read-only bind mount, a small tmpfs): the tests
+# run as root, where permission bits do not stop writes.
+
+BeforeAll {
+    $script:Root = Split-Path -Parent $PSScriptRoot
+    Import-Module (Join-Path $Root 'RunProc.psd1') -Force
+
+    function script:New-Facility {
+        $dir = Join-Path ([IO.Path]::GetTempPath()) ("runproc-faults-" + [guid]::NewGuid().ToString('N'))
+        New-Item -ItemType Directory -Force "$dir/data", "$dir/db" | Out-Null
+        $cfg = Join-Path $dir 'runproc.psd1'
+        Set-Content $cfg "@{ DataRoot = '$dir/data'; DbRoot = '$dir/db'; SettleSeconds = 0 }"
+        [pscustomobject]@{ Root = $dir; Data = "$dir/data"; Db = "$dir/db"; Config = $cfg; Proc = "$dir/db/pixel_status" }
+    }
+
+    function script:New-Run([string] $Data, [string] $Exp, [int] $Run, [int] $Streams = 2) {
+        $ins = $Exp.Substring(0, 3).ToUpperInvariant()
+        $d = Join-Path $Data "$ins/$Exp/xtc"
+        New-Item -ItemType Directory -Force $d | Out-Null
+        foreach ($s in 0..($Streams - 1)) {
+            $f = Join-Path $d ('{0}-r{1:D4}-s{2:D2}-c00.xtc' -f $Exp, $Run, $s)
+            [IO.File]::WriteAllText($f, 'x')
+            (Get-Item $f).LastWriteTimeUtc = [datetime]::UtcNow.AddHours(-2)
+        }
+    }
+
+    function script:Invoke-Mount([string[]] $Arguments) {
+        & mount @Arguments 2>&1 | Out-String | Write-Verbose
+        if ($LASTEXITCODE -ne 0) { throw "mount $($Arguments -join ' ') failed: these tests need root" }
+    }
+
+    function script:Get-Snapshot([string] $Dir) {
+        $h = @{}
+        Get-ChildItem -Recurse -File -Force $Dir | Where-Object Name -ne '.runproc-db.lock' | Where-Object FullName -notlike '*.catalog-cache*' |
+            ForEach-Object { $h[$_.FullName] = [Convert]::ToHexString([IO.File]::ReadAllBytes($_.FullName)) }
+        $h
+    }
+
+    $script:Hostile = @('../x', 'a;rm -rf ~', '$(id)', '`id`', 'xpp tut15', 'xppé15', ('x' * 300), 'XPPTUT15', "xpp`ttut")
+}
+
+Describe 'Faults: hostile experiment names' {
+    BeforeEach {
+        $script:F = New-Facility
+        New-Run $F.Data 'xpptut15' 1
+    }
+    AfterEach { Remove-Item -Recurse -Force $F.Root -ErrorAction Ignore }
+
+    It 'Add-ProcExperiment rejects <_> with InvalidExperimentName and writes nothing' -ForEach @('../x', 'a;rm -rf ~', '$(id)', 'xppé15', ('x' * 300)) {
+        $err = $null
+        Add-ProcExperiment -Experiment $_ -ConfigPath $F.Config -ErrorVariable err -ErrorAction SilentlyContinue
+        $err.Count | Should -Be 1
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'InvalidExperimentName,*'
+        $err[0].TargetObject | Should -Be $_
+        $err[0].Exception.Message.Length | Should -BeLessThan 400
+        Test-Path (Join-Path $F.Proc 'experiments.txt') | Should -BeFalse
+        Test-Path (Join-Path $F.Root 'x') | Should -BeFalse
+    }
+
+    It 'hostile lines in experiments.txt are warnings with file:line; only the valid experiment is used' {
+        New-Item -ItemType Directory -Force $F.Proc | Out-Null
+        $list = Join-Path $F.Proc 'experiments.txt'
+        Set-Content $list -Value (@($Hostile) + 'xpptut15')
+        $warn = $null
+        $runs = @(Get-PendingRun -ConfigPath $F.Config -WarningVariable warn -WarningAction SilentlyContinue)
+        $runs.Experiment | Sort-Object -Unique | Should -Be 'xpptut15'
+        $runs.Run | Should -Be 1
+        $warn.Count | Should -Be $Hostile.Count
+        foreach ($i in 1..$Hostile.Count) { ($warn | Where-Object { "$_" -like "*experiments.txt:${i}:*" }) | Should -Not -BeNullOrEmpty }
+        # Recording through the pipeline records only the valid runs.
+        $runs | Register-ProcRun -ConfigPath $F.Config
+        (Get-ChildItem -Recurse -File $F.Db | Where-Object Name -like '*-proc-runs.txt').Name | Should -Be 'xpptut15-proc-runs.txt'
+    }
+
+    It 'hostile experiment directories on disk are ignored by -All (and reported with -Verbose)' {
+        foreach ($n in @('a;rm -rf ~', '$(id)', '`id`', 'xpp tut15', 'xppé15')) {
+            New-Item -ItemType Directory -Force (Join-Path $F.Data "XPP/$n/xtc") | Out-Null
+            [IO.File]::WriteAllText((Join-Path $F.Data "XPP/$n/xtc/$n-r0001-s00-c00.xtc"), 'x')
+        }
+        # The longest directory name the file system allows (NAME_MAX 255 bytes; 300 characters cannot exist on disk).
+        New-Item -ItemType Directory -Force (Join-Path $F.Data ("XPP/xpp" + '1' * 252 + "/xtc")) | Out-Null
+        $verbose = Get-PendingRun -All -ConfigPath $F.Config -Verbose 4>&1 | Where-Object { $_ -is [Management.Automation.VerboseRecord] }
+        $runs = @(Get-PendingRun -All -ConfigPath $F.Config)
+        $runs.Experiment | Should -Be 'xpptut15'
+        @($verbose | Where-Object Message -like 'Ignoring*not an experiment name*').Count | Should -Be 6
+        $runs | Register-ProcRun -ConfigPath $F.Config
+        @(Get-ChildItem -Recurse $F.Db | Where-Object { $_.Name -match '[;$`]' }).Count | Should -Be 0
+    }
+
+    It 'Register-ProcRun and Get-PendingRun refuse a hostile -Experiment with an error and no file' -ForEach @('../x', '$(id)', 'a;rm -rf ~') {
+        $err = $null
+        Register-ProcRun -Experiment $_ -Run 1 -ConfigPath $F.Config -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'InvalidExperimentName,*'
+        Get-PendingRun -Experiment $_ -ConfigPath $F.Config -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'InvalidExperimentName,*'
+        @(Get-ChildItem -Recurse -File $F.Db -ErrorAction Ignore | Where-Object Name -like '*proc-runs*').Count | Should -Be 0
+    }
+}
+
+Describe 'Faults: binary and malformed DB lines through the cmdlets' {
+    BeforeEach { $script:F = New-Facility }
+    AfterEach { Remove-Item -Recurse -Force $F.Root -ErrorAction Ignore }
+
+    It 'Get-ProcRun warns with file:line, and Move-ArchivedRun keeps every other line byte for byte' {
+        New-Run $F.Data 'xpptut15' 2
+        $file = Join-Path $F.Proc 'XPP/xpptut15-proc-runs.txt'
+        New-Item -ItemType Directory -Force (Split-Path $file) | Out-Null
+        $enc = [Text.Encoding]::UTF8
+        $lines = @(
+            [byte[]](0xFF, 0xFE, 0x00, 0x41),
+            $enc.GetBytes('0001 2017-10-05T15:19:21 dubrovin psanaphi106 cwd:/reg cmd:proc_new_datasets'),
+            [byte[]](0x30, 0x30, 0x30, 0x32, 0x20, 0xC3, 0x28),
+            [byte[]](0x00, 0x01, 0x1B, 0x5B, 0x32, 0x4A),
+            $enc.GetBytes('0003 2017-10-05T15:19:21 dubrovin psanaphi106 cwd:/reg cmd:proc_new_datasets')
+        )
+        $bytes = [Collections.Generic.List[byte]]::new()
+        foreach ($l in $lines) { $bytes.AddRange($l); $bytes.Add(10) }
+        [IO.File]::WriteAllBytes($file, $bytes.ToArray())
+        $warn = $null
+        $recs = @(Get-ProcRun -Experiment xpptut15 -ConfigPath $F.Config -WarningVariable warn -WarningAction SilentlyContinue)
+        ($recs.Run | Sort-Object) | Should -Be @(1, 2, 3)
+        @($warn).Count | Should -Be 2
+        "$($warn[0])" | Should -BeLike "*xpptut15-proc-runs.txt:1:*"
+        "$($warn[1])" | Should -BeLike "*xpptut15-proc-runs.txt:4:*"
+
+        # Runs 1 and 3 have no data: they move; the binary lines and run 2 stay exactly as they were.
+        Move-ArchivedRun -Experiment xpptut15 -ConfigPath $F.Config -WarningAction SilentlyContinue
+        $kept = [Collections.Generic.List[byte]]::new()
+        foreach ($l in $lines[0], $lines[2], $lines[3]) { $kept.AddRange($l); $kept.Add(10) }
+        [Convert]::ToHexString([IO.File]::ReadAllBytes($file)) | Should -Be ([Convert]::ToHexString($kept.ToArray()))
+        (Get-Content (Join-Path $F.Proc 'XPP/xpptut15-arch-runs.txt')).Count | Should -Be 2
+    }
+}
+
+Describe 'Faults: read-only DB directory and full disk' {
+    BeforeEach {
+        $script:F = New-Facility
+        New-Run $F.Data 'xpptut15' 1
+        New-Run $F.Data 'xpptut15' 2
+        Add-ProcExperiment xpptut15 -ConfigPath $F.Config
+        Register-ProcRun -Experiment xpptut15 -Run 1, 9 -ConfigPath $F.Config
+    }
+    AfterEach {
+        & umount $F.Db 2>$null
+        Remove-Item -Recurse -Force $F.Root -ErrorAction Ignore
+    }
+
+    It 'a read-only DB gives at once an error naming the DB and the cause; nothing changes; reading still works' {
+        $before = Get-Snapshot $F.Db
+        Invoke-Mount @('--bind', $F.Db, $F.Db)
+        Invoke-Mount @('-o', 'remount,ro,bind', $F.Db)
+        $errs = @()
+        $err = $null
+        Register-ProcRun -Experiment xpptut15 -Run 2 -ConfigPath $F.Config -ErrorVariable err -ErrorAction SilentlyContinue; $errs += $err
+        Move-ArchivedRun -Experiment xpptut15 -ConfigPath $F.Config -ErrorVariable err -ErrorAction SilentlyContinue; $errs += $err
+        Remove-ProcExperiment xpptut15 -ConfigPath $F.Config -ErrorVariable err -ErrorAction SilentlyContinue; $errs += $err
+        Add-ProcExperiment xpptut16 -ConfigPath $F.Config -ErrorVariable err -ErrorAction SilentlyContinue; $errs += $err
+        $errs.Count | Should -Be 4
+        foreach ($e in $errs) {
+            $e.Exception.Message | Should -BeLike "*Read-only file system*$($F.Proc)*"
+            $e.FullyQualifiedErrorId | Should -Not -BeLike 'DbLockTimeout*'
+        }
+        (Get-PendingRun -ConfigPath $F.Config).Run | Should -Be 2
+        & umount $F.Db
+        $after = Get-Snapshot $F.Db
+        $after.Count | Should -Be $before.Count
+        foreach ($k in $before.Keys) { $after[$k] | Should -Be $before[$k] }
+    }
+
+    It 'a full disk gives an error naming the file; no half-written record; it works again once there is room' {
+        # Move the DB onto a 256 KiB tmpfs and fill it.
+        Add-ProcExperiment xpptut16 -ConfigPath $F.Config -WarningAction SilentlyContinue
+        $saved = Join-Path $F.Root 'db-saved'
+        Copy-Item -Recurse $F.Db $saved
+        Invoke-Mount @('-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', $F.Db)
+        Copy-Item -Recurse "$saved/*" $F.Db
+        $filler = Join-Path $F.Db 'filler.bin'
+        $fs = [IO.FileStream]::new($filler, 'Create', 'Write', 'None', 1)
+        try { while ($true) { $fs.Write([byte[]]::new(512), 0, 512) } } catch { }
+        try { while ($true) { $fs.WriteByte(1) } } catch { }
+        $fs.Dispose()
+        $file = Join-Path $F.Proc 'XPP/xpptut15-proc-runs.txt'
+        $before = [IO.File]::ReadAllBytes($file)
+        $err = $null
+        # 2,000 runs' records cannot fit.
+        Register-ProcRun -Experiment xpptut15 -Run (1000..2999) -ConfigPath $F.Config -ErrorVariable err -ErrorAction SilentlyContinue
+        $err.Count | Should -Be 1
+        $err[0].Exception.Message | Should -BeLike "*No space left on device*xpptut15-proc-runs.txt*"
+        [Convert]::ToHexString([IO.File]::ReadAllBytes($file)) | Should -Be ([Convert]::ToHexString($before))
+        Remove-ProcExperiment xpptut16 -ConfigPath $F.Config -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].Exception.Message | Should -BeLike '*No space left on device*'
+        @(Get-ChildItem -Force -Recurse $F.Db | Where-Object Name -like '*.tmp-*').Count | Should -Be 0
+        (Get-Content (Join-Path $F.Proc 'experiments.txt')) | Should -Be @('xpptut15', 'xpptut16')
+        Remove-Item $filler
+        Register-ProcRun -Experiment xpptut15 -Run (1000..1999) -ConfigPath $F.Config
+        (Get-ProcRun -Experiment xpptut15 -ConfigPath $F.Config -WarningVariable warn).Count | Should -Be 1002
+        @($warn).Count | Should -Be 0
+    }
+}
