@@ -34,18 +34,203 @@ function Get-PwshArgv {
     @($exe)
 }
 
-function Start-Pwsh {
-    <# Starts a detached pwsh running -Command $Script; stdout/stderr to files; returns the Process. #>
-    param([Parameter(Mandatory)] [string] $Script, [Parameter(Mandatory)] [string] $LogPrefix, [hashtable] $Environment = @{})
+
+# ------------------------------------------------------------------ batch: facility, concurrency, crash
+
+function New-FaultFacility {
+    <#
+    A facility for the batch fault runs: <Path>/data, <Path>/db and a config whose process 'fz' runs
+    a trivial command on the local scheduler that appends "<exp> <run>" to exec.log, so every
+    execution of every run is counted. Runs are added with Add-FaultRun.
+    #>
+    param(
+        [Parameter(Mandatory)] [string] $Path,
+        [int] $MaxJobs = 1000,
+        [int] $Attempts = 3,
+        [string] $Scheduler = 'Local'
+    )
+    New-Item -ItemType Directory -Force "$Path/data", "$Path/db" | Out-Null
+    $exec = Join-Path $Path 'exec.log'
+    $cfg = Join-Path $Path 'runproc.psd1'
+    Set-Content -Path $cfg -Value @"
+@{
+    DataRoot = '$Path/data'
+    DbRoot = '$Path/db'
+    SettleSeconds = 0
+    Processes = @{
+        fz = @{ Command = @('/bin/sh', '-c', 'echo "`$0 `$1" >> $exec', '{exp}', '{run}'); Scheduler = '$Scheduler'; MaxJobs = $MaxJobs; Attempts = $Attempts; PollSeconds = 1; TimeLimitMinutes = 30 }
+    }
+}
+"@
+    [pscustomobject]@{ Path = $Path; Data = "$Path/data"; Db = "$Path/db"; Config = $cfg; ExecLog = $exec; Process = 'fz'; Runs = [Collections.Generic.List[string]]::new() }
+}
+
+function Add-FaultRun {
+    <# Adds settled runs (one .xtc file each) to an experiment of the facility. #>
+    param([Parameter(Mandatory)] $Facility, [Parameter(Mandatory)] [string] $Experiment, [Parameter(Mandatory)] [int[]] $Run)
+    $ins = $Experiment.Substring(0, 3).ToUpperInvariant()
+    $dir = Join-Path $Facility.Data "$ins/$Experiment/xtc"
+    New-Item -ItemType Directory -Force $dir | Out-Null
+    $old = [datetime]::UtcNow.AddHours(-2)
+    foreach ($r in $Run) {
+        $f = Join-Path $dir ('{0}-r{1:D4}-s00-c00.xtc' -f $Experiment, $r)
+        [IO.File]::WriteAllText($f, 'x')
+        [IO.File]::SetLastWriteTimeUtc($f, $old)
+        $Facility.Runs.Add("$Experiment $r")
+    }
+}
+
+function Start-FaultPwsh {
+    <#
+    Starts a pwsh that imports the module and runs $Body (output to <LogPrefix>.out). With
+    -Barrier it first writes <Barrier>.ready-<Index> and waits for <Barrier>.go, so several can start
+    at the same instant. With -Marker it writes the marker file right before $Body (the moment a
+    crash trial counts its random delay from).
+    #>
+    param(
+        [Parameter(Mandatory)] [string] $Manifest,
+        [Parameter(Mandatory)] [string] $Body,
+        [Parameter(Mandatory)] [string] $LogPrefix,
+        [string] $Barrier, [int] $Index = 0, [string] $Marker
+    )
+    $pre = "`$ErrorActionPreference = 'Continue'; Import-Module '$Manifest';"
+    if ($Barrier) {
+        $pre += " [IO.File]::WriteAllText('$Barrier.ready-$Index', ''); while (-not [IO.File]::Exists('$Barrier.go')) { [Threading.Thread]::Sleep(2) };"
+    }
+    if ($Marker) { $pre += " [IO.File]::WriteAllText('$Marker', ''); " }
+    $script = "$pre & { $Body } *> '$LogPrefix.out'"
     $argv = Get-PwshArgv
     $psi = [Diagnostics.ProcessStartInfo]::new($argv[0])
-    foreach ($a in @($argv | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-Command', $Script)) { $psi.ArgumentList.Add($a) }
-    $psi.RedirectStandardOutput = $false
-    $psi.RedirectStandardError = $false
+    foreach ($a in @($argv | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-Command', $script)) { $psi.ArgumentList.Add($a) }
     $psi.UseShellExecute = $false
-    foreach ($k in $Environment.Keys) { $psi.Environment[$k] = [string]$Environment[$k] }
-    # Output to files through the shell-free redirection of a wrapper: simplest is to let the script redirect itself.
     [Diagnostics.Process]::Start($psi)
 }
 
-Export-ModuleMember -Function Get-FaultFigureFile, Add-FaultFigure, Get-PwshArgv, Start-Pwsh
+function Invoke-ConcurrentController {
+    <#
+    Starts $Count controllers at the same instant over one DB (a file barrier after module import)
+    and waits for all. Mode Cycle: Invoke-ProcCycle -All. Mode Submit: Get-PendingRun -All |
+    Submit-ProcJob (no cycle lock: the DB lock and the intent protocol alone must prevent duplicates).
+    #>
+    param([Parameter(Mandatory)] $Facility, [Parameter(Mandatory)] [string] $Manifest, [int] $Count = 8,
+        [ValidateSet('Cycle', 'Submit')] [string] $Mode = 'Cycle', [int] $Trial = 0)
+    $barrier = Join-Path $Facility.Path "barrier-$Trial-$Mode"
+    $body = if ($Mode -eq 'Cycle') {
+        "Invoke-ProcCycle -Process $($Facility.Process) -All -ConfigPath '$($Facility.Config)' -WarningAction Continue | Select-Object Ran, Submitted, Deferred, Errors | ConvertTo-Json -Compress"
+    } else {
+        "Get-PendingRun -Process $($Facility.Process) -All -ConfigPath '$($Facility.Config)' | Submit-ProcJob -ConfigPath '$($Facility.Config)' -MaxJobs 100000 | Measure-Object | ForEach-Object { '{""Submitted"":' + `$_.Count + '}' }"
+    }
+    $procs = foreach ($i in 1..$Count) {
+        Start-FaultPwsh -Manifest $Manifest -Body $body -LogPrefix "$barrier-$i" -Barrier $barrier -Index $i
+    }
+    $deadline = [datetime]::UtcNow.AddMinutes(5)
+    while (@(Get-ChildItem -Path "$barrier.ready-*" -ErrorAction Ignore).Count -lt $Count) {
+        if ([datetime]::UtcNow -gt $deadline -or @($procs | Where-Object HasExited).Count -gt 0) { break }
+        Start-Sleep -Milliseconds 20
+    }
+    [IO.File]::WriteAllText("$barrier.go", '')
+    foreach ($p in $procs) { $p.WaitForExit() }
+    foreach ($i in 1..$Count) {
+        $out = Get-Content -Raw "$barrier-$i.out" -ErrorAction Ignore
+        [pscustomobject]@{ Index = $i; ExitCode = $procs[$i - 1].ExitCode; Output = $out }
+    }
+}
+
+function Wait-FaultQuiet {
+    <#
+    Runs cycles in this process until every run of the facility has a final job and nothing is active
+    or pending (a cap of $Minutes only so a bug fails instead of hanging). Returns the cycles run.
+    #>
+    param([Parameter(Mandatory)] $Facility, [int] $Minutes = 20)
+    $deadline = [datetime]::UtcNow.AddMinutes($Minutes)
+    $cycles = 0
+    while ($true) {
+        $s = Invoke-ProcCycle -Process $Facility.Process -All -ConfigPath $Facility.Config -WarningAction SilentlyContinue
+        $cycles++
+        $active = @(Get-ProcJob -Process $Facility.Process -Active -ConfigPath $Facility.Config -WarningAction SilentlyContinue).Count
+        $pending = @(Get-PendingRun -Process $Facility.Process -All -ConfigPath $Facility.Config -WarningAction SilentlyContinue).Count
+        if ($s.Ran -and $active -eq 0 -and $pending -eq 0 -and $s.Submitted -eq 0) { return $cycles }
+        if ([datetime]::UtcNow -gt $deadline) { throw "jobs still active ($active) or runs pending ($pending) after $Minutes min" }
+        Start-Sleep -Milliseconds 300
+    }
+}
+
+function Measure-FaultOutcome {
+    <#
+    Counts what happened to every run of the facility: executions (exec.log), jobs (journal),
+    records (-proc-runs.txt) and DB problems (warnings of Get-ProcRun / Get-ProcJob, journal lines
+    that do not parse). Duplicates = executions or submissions beyond one; lost = runs never executed
+    or without a Done job.
+    #>
+    param([Parameter(Mandatory)] $Facility)
+    $exec = @{}
+    if (Test-Path $Facility.ExecLog) {
+        foreach ($l in [IO.File]::ReadAllLines($Facility.ExecLog)) { if ($l) { $exec[$l] = 1 + [int]$exec[$l] } }
+    }
+    $warn = $null
+    $jobs = @(Get-ProcJob -Process $Facility.Process -ConfigPath $Facility.Config -WarningVariable warn -WarningAction SilentlyContinue)
+    $jobWarnings = @($warn).Count
+    $records = @(Get-ProcRun -Process $Facility.Process -ConfigPath $Facility.Config -WarningVariable warn -WarningAction SilentlyContinue)
+    $recordWarnings = @($warn).Count
+    $byRun = $jobs | Group-Object { "$($_.Experiment) $($_.Run)" } -AsHashTable -AsString
+    if (-not $byRun) { $byRun = @{} }
+    $recByRun = $records | Group-Object { "$($_.Experiment) $($_.Run)" } -AsHashTable -AsString
+    if (-not $recByRun) { $recByRun = @{} }
+    $dupExec = 0; $dupSubmit = 0; $lost = 0; $notDone = 0; $dupRecords = 0; $unknown = 0
+    foreach ($r in $Facility.Runs) {
+        $n = [int]$exec[$r]
+        if ($n -gt 1) { $dupExec += $n - 1 }
+        if ($n -eq 0) { $lost++ }
+        $js = @($byRun[$r] | Where-Object { $_ })
+        $real = @($js | Where-Object { "$($_.State)" -ne 'NotSubmitted' })
+        if ($real.Count -gt 1) { $dupSubmit += $real.Count - 1 }
+        if (@($js | Where-Object { "$($_.State)" -eq 'Done' }).Count -ne 1) { $notDone++ }
+        $rc = @($recByRun[$r] | Where-Object { $_ }).Count
+        if ($rc -gt 1) { $dupRecords += $rc - 1 }
+    }
+    foreach ($k in $exec.Keys) { if (-not $Facility.Runs.Contains($k)) { $unknown++ } }
+    # Journal lines that do not parse as JSON (a torn write would show here).
+    $badJournal = 0
+    foreach ($j in Get-ChildItem -Recurse -File -Path $Facility.Db -Filter '*-jobs.txt' -ErrorAction Ignore) {
+        foreach ($l in [IO.File]::ReadAllLines($j.FullName)) {
+            if (-not $l.Trim()) { continue }
+            try { $null = $l | ConvertFrom-Json -ErrorAction Stop } catch { $badJournal++ }
+        }
+    }
+    [pscustomobject]@{
+        Runs = $Facility.Runs.Count; Executions = ($exec.Values | Measure-Object -Sum).Sum; Jobs = $jobs.Count
+        DuplicateExecutions = $dupExec; DuplicateSubmissions = $dupSubmit; DuplicateRecords = $dupRecords
+        Lost = $lost; NotDone = $notDone; UnknownExecutions = $unknown
+        DbWarnings = $jobWarnings + $recordWarnings; BadJournalLines = $badJournal
+    }
+}
+
+function Invoke-CrashTrial {
+    <#
+    Starts a controller (Mode Cycle: Invoke-ProcCycle; Mode SubmitWatch: Get-PendingRun |
+    Submit-ProcJob | Watch-ProcJob) and kills it with SIGKILL $DelayMs after it starts its work.
+    Returns whether the kill landed while it was still running, and how long its work ran.
+    #>
+    param([Parameter(Mandatory)] $Facility, [Parameter(Mandatory)] [string] $Manifest, [Parameter(Mandatory)] [int] $Trial,
+        [ValidateSet('Cycle', 'SubmitWatch')] [string] $Mode = 'Cycle', [int] $DelayMs = -1)
+    $marker = Join-Path $Facility.Path "crash-$Trial.started"
+    $body = if ($Mode -eq 'Cycle') {
+        "Invoke-ProcCycle -Process $($Facility.Process) -All -ConfigPath '$($Facility.Config)' | Out-Null"
+    } else {
+        "Get-PendingRun -Process $($Facility.Process) -All -ConfigPath '$($Facility.Config)' | Submit-ProcJob -ConfigPath '$($Facility.Config)' -MaxJobs 100000 | Watch-ProcJob -ConfigPath '$($Facility.Config)' -PollSeconds 1 | Out-Null"
+    }
+    $p = Start-FaultPwsh -Manifest $Manifest -Body $body -LogPrefix (Join-Path $Facility.Path "crash-$Trial") -Marker $marker
+    while (-not (Test-Path $marker) -and -not $p.HasExited) { Start-Sleep -Milliseconds 2 }
+    $sw = [Diagnostics.Stopwatch]::StartNew()
+    $killed = $false
+    if ($DelayMs -ge 0) {
+        if (-not $p.WaitForExit($DelayMs)) {
+            & kill -9 $p.Id
+            $killed = $true
+        }
+    }
+    $p.WaitForExit()
+    [pscustomobject]@{ Trial = $Trial; Mode = $Mode; Killed = $killed; DelayMs = $DelayMs; WorkMs = $sw.ElapsedMilliseconds; ExitCode = $p.ExitCode }
+}
+
+Export-ModuleMember -Function Get-FaultFigureFile, Add-FaultFigure, Get-PwshArgv, New-FaultFacility, Add-FaultRun, Start-FaultPwsh, Invoke-ConcurrentController, Wait-FaultQuiet, Measure-FaultOutcome, Invoke-CrashTrial
