@@ -199,3 +199,78 @@ Describe 'Faults: read-only DB directory and full disk' {
         @($warn).Count | Should -Be 0
     }
 }
+
+Describe 'Faults: batch on the local scheduler (short versions of tests/faults/Batch.Faults.ps1)' {
+    BeforeAll {
+        Import-Module (Join-Path $Root 'tests/faults/FaultKit.psm1') -Force
+        $script:Manifest = Join-Path $Root 'RunProc.psd1'
+        $script:Work = Join-Path ([IO.Path]::GetTempPath()) ("runproc-faults-batch-" + [guid]::NewGuid().ToString('N'))
+    }
+    AfterAll { Remove-Item -Recurse -Force $Work -ErrorAction Ignore }
+
+    It '8 controllers started at the same instant (<_>) submit each of 120 runs exactly once and lose none' -ForEach 'Cycle', 'Submit' {
+        $f = New-FaultFacility -Path (Join-Path $Work "conc-$_")
+        Add-FaultRun $f 'xppconc001' (1..60)
+        Add-FaultRun $f 'xppconc002' (1..60)
+        $out = Invoke-ConcurrentController -Facility $f -Manifest $Manifest -Count 8 -Mode $_
+        @($out | Where-Object ExitCode -ne 0).Count | Should -Be 0
+        if ($_ -eq 'Cycle') { @($out | Where-Object { $_.Output -match '"Ran":true' }).Count | Should -Be 1 }
+        Wait-FaultQuiet $f -Minutes 5 | Out-Null
+        $m = Measure-FaultOutcome $f
+        $m.Executions | Should -Be 120
+        $m.DuplicateSubmissions | Should -Be 0
+        $m.DuplicateExecutions | Should -Be 0
+        $m.DuplicateRecords | Should -Be 0
+        $m.Lost | Should -Be 0
+        $m.NotDone | Should -Be 0
+        $m.DbWarnings + $m.BadJournalLines | Should -Be 0
+    }
+
+    It 'a controller killed with SIGKILL at random instants neither loses nor duplicates a run; the DB still parses' {
+        $f = New-FaultFacility -Path (Join-Path $Work 'crash')
+        $rng = [Random]::new(20261124)
+        Add-FaultRun $f 'xppcrash01' (1..5)
+        $cal = Invoke-CrashTrial -Facility $f -Manifest $Manifest -Trial 0 -Mode Cycle
+        $killed = 0
+        foreach ($t in 1..4) {
+            Add-FaultRun $f 'xppcrash01' ((5 * $t + 1)..(5 * $t + 5))
+            $mode = ('Cycle', 'SubmitWatch')[$t % 2]
+            $r = Invoke-CrashTrial -Facility $f -Manifest $Manifest -Trial $t -Mode $mode -DelayMs ($rng.Next(0, [Math]::Max(200, $cal.WorkMs)))
+            if ($r.Killed) { $killed++ }
+            $m = Measure-FaultOutcome $f
+            $m.DbWarnings + $m.BadJournalLines | Should -Be 0
+        }
+        Wait-FaultQuiet $f -Minutes 5 | Out-Null
+        $m = Measure-FaultOutcome $f
+        $m.Runs | Should -Be 25
+        $m.DuplicateSubmissions + $m.DuplicateExecutions + $m.DuplicateRecords | Should -Be 0
+        $m.Lost + $m.NotDone | Should -Be 0
+        $m.DbWarnings + $m.BadJournalLines | Should -Be 0
+    }
+
+    It 'runs a command for no hostile name (experiments.txt, directories on disk, -Experiment)' {
+        $f = New-FaultFacility -Path (Join-Path $Work 'names')
+        $pwned = Join-Path $Work 'pwned'
+        Add-FaultRun $f 'xppsafe01' (1..2)
+        $bad = @('../x', ('a;touch ' + $pwned), ('$(touch ' + $pwned + ')'), ('`touch ' + $pwned + '`'), 'xppé15', ('x' * 300))
+        New-Item -ItemType Directory -Force (Join-Path $f.Db 'fz') | Out-Null
+        Set-Content (Join-Path $f.Db 'fz/experiments.txt') (@($bad) + 'xppsafe01')
+        foreach ($n in @('a;touch x', '$(touch x)', 'xppé15')) {
+            New-Item -ItemType Directory -Force (Join-Path $f.Data "XPP/$n/xtc") | Out-Null
+            [IO.File]::WriteAllText((Join-Path $f.Data "XPP/$n/xtc/$n-r0001-s00-c00.xtc"), 'x')
+        }
+        foreach ($n in $bad) {
+            $err = $null
+            Submit-ProcJob -Process fz -Experiment $n -Run 1 -ConfigPath $f.Config -ErrorVariable err -ErrorAction SilentlyContinue | Out-Null
+            @($err).Count | Should -BeGreaterThan 0 -Because "Submit-ProcJob -Experiment '$n' must be refused"
+        }
+        Invoke-ProcCycle -Process fz -ConfigPath $f.Config -WarningAction SilentlyContinue | Out-Null
+        Invoke-ProcCycle -Process fz -All -ConfigPath $f.Config -WarningAction SilentlyContinue | Out-Null
+        Wait-FaultQuiet $f -Minutes 5 | Out-Null
+        $m = Measure-FaultOutcome $f
+        $m.UnknownExecutions | Should -Be 0
+        $m.Executions | Should -Be 2
+        Test-Path $pwned | Should -BeFalse
+        Test-Path (Join-Path $f.Path 'x') | Should -BeFalse
+    }
+}
