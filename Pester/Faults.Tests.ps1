@@ -274,3 +274,71 @@ Describe 'Faults: batch on the local scheduler (short versions of tests/faults/B
         Test-Path (Join-Path $f.Path 'x') | Should -BeFalse
     }
 }
+
+Describe 'Faults: job faults on the real Slurm (short versions of tests/faults/Slurm.Faults.ps1)' {
+    BeforeAll {
+        Import-Module (Join-Path $Root 'tests/faults/FaultKit.psm1') -Force
+        Start-SlurmAgain -Root $Root
+        $script:SF = New-SlurmFaultFacility -Path (Join-Path ([IO.Path]::GetTempPath()) ("runproc-faults-slurm-" + [guid]::NewGuid().ToString('N'))) -OkSeconds 6
+        Add-ProcExperiment -Process s_ok -Experiment xppslurm02 -ConfigPath $SF.Config -WarningAction SilentlyContinue
+    }
+    AfterAll {
+        # Whatever a test did to the daemons, leave Slurm running for the other tests.
+        Start-SlurmAgain -Root $Root
+        Remove-Item -Recurse -Force $SF.Path -ErrorAction Ignore
+    }
+
+    It 'a job that exits 3 ends Failed with exit code 3 and a -FAILED log' {
+        $null = Submit-FaultJob $SF s_exit3 xppslurm01 1
+        $j = Wait-FaultJob $SF s_exit3 xppslurm01 1 -Final -Seconds 180
+        "$($j.State)" | Should -Be 'Failed'
+        $j.ExitCode | Should -Be 3
+        $j.LogFile | Should -BeLike '*-FAILED'
+    }
+
+    It 'a job cancelled with scancel outside RunProc ends Cancelled' {
+        $null = Submit-FaultJob $SF s_sleep xppslurm01 2
+        $j = Wait-FaultJob $SF s_sleep xppslurm01 2 -State Running -Seconds 180
+        & scancel $j.JobId
+        "$((Wait-FaultJob $SF s_sleep xppslurm01 2 -Final -Seconds 180).State)" | Should -Be 'Cancelled'
+    }
+
+    It 'a job whose slurmd is killed keeps its state meanwhile and ends Done exactly once after the restart' {
+        $null = Submit-FaultJob $SF s_ok xppslurm02 3
+        $null = Wait-FaultJob $SF s_ok xppslurm02 3 -State Running -Seconds 180
+        try {
+            $null = Stop-SlurmDaemon slurmd -Kill
+            Start-Sleep -Seconds 2
+            $j = Get-FaultJob $SF s_ok xppslurm02 3
+            ($j.IsActive -or "$($j.State)" -eq 'Done') | Should -BeTrue -Because "state $($j.State) while slurmd is down"
+        }
+        finally { Start-SlurmAgain -Root $Root }
+        "$((Wait-FaultJob $SF s_ok xppslurm02 3 -Final -Seconds 300).State)" | Should -Be 'Done'
+        @(Get-ProcJob -Process s_ok -Experiment xppslurm02 -Run 3 -ConfigPath $SF.Config | Where-Object { "$($_.State)" -eq 'Done' }).Count | Should -Be 1
+    }
+
+    It 'slurmctld stopped: a failed query never marks a job Failed, the submission is retried, all ends Done once' {
+        $null = Submit-FaultJob $SF s_ok xppslurm02 4
+        $null = Wait-FaultJob $SF s_ok xppslurm02 4 -State Running -Seconds 180
+        try {
+            $null = Stop-SlurmDaemon slurmctld
+            Add-FaultRun $SF xppslurm02 5
+            $w = $null
+            Invoke-ProcCycle -Process s_ok -ConfigPath $SF.Config -WarningVariable w -WarningAction SilentlyContinue | Out-Null
+            @($w).Count | Should -BeGreaterThan 0 -Because 'the failed query and submission are reported'
+            $j = Get-ProcJob -Process s_ok -Experiment xppslurm02 -Run 4 -Latest -ConfigPath $SF.Config
+            $j.IsActive | Should -BeTrue -Because "a failed query must not end the job (it is $($j.State))"
+            @(Get-ProcJob -Process s_ok -ConfigPath $SF.Config | Where-Object { "$($_.State)" -in 'Failed', 'Lost' }).Count | Should -Be 0
+        }
+        finally { Start-SlurmAgain -Root $Root }
+        "$((Wait-FaultJob $SF s_ok xppslurm02 4 -Final -Seconds 300).State)" | Should -Be 'Done'
+        $deadline = [datetime]::UtcNow.AddMinutes(5)
+        do {
+            Invoke-ProcCycle -Process s_ok -ConfigPath $SF.Config -WarningAction SilentlyContinue | Out-Null
+            $j5 = Get-ProcJob -Process s_ok -Experiment xppslurm02 -Run 5 -Latest -ConfigPath $SF.Config
+            Start-Sleep -Milliseconds 500
+        } while ((-not $j5 -or $j5.IsActive) -and [datetime]::UtcNow -lt $deadline)
+        "$($j5.State)" | Should -Be 'Done'
+        @(Get-Content $SF.ExecLog | Where-Object { $_ -eq 'xppslurm02 5' }).Count | Should -Be 1
+    }
+}

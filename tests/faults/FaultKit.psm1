@@ -233,4 +233,86 @@ function Invoke-CrashTrial {
     [pscustomobject]@{ Trial = $Trial; Mode = $Mode; Killed = $killed; DelayMs = $DelayMs; WorkMs = $sw.ElapsedMilliseconds; ExitCode = $p.ExitCode }
 }
 
-Export-ModuleMember -Function Get-FaultFigureFile, Add-FaultFigure, Get-PwshArgv, New-FaultFacility, Add-FaultRun, Start-FaultPwsh, Invoke-ConcurrentController, Wait-FaultQuiet, Measure-FaultOutcome, Invoke-CrashTrial
+
+
+# ------------------------------------------------------------------ Slurm job faults
+
+function New-SlurmFaultFacility {
+    <#
+    A facility whose processes run on the real Slurm: s_exit3 (exits 3), s_sleep (sleeps, to be
+    cancelled), s_tl (over a 1-minute time limit), s_ok (sleeps $OkSeconds, then appends to exec.log).
+    #>
+    param([Parameter(Mandatory)] [string] $Path, [int] $OkSeconds = 8)
+    New-Item -ItemType Directory -Force "$Path/data", "$Path/db" | Out-Null
+    $exec = Join-Path $Path 'exec.log'
+    $cfg = Join-Path $Path 'runproc.psd1'
+    Set-Content -Path $cfg -Value @"
+@{
+    DataRoot = '$Path/data'
+    DbRoot = '$Path/db'
+    SettleSeconds = 0
+    Processes = @{
+        s_exit3 = @{ Command = @('/bin/sh', '-c', 'exit 3'); Scheduler = 'Slurm'; Attempts = 1; PollSeconds = 1 }
+        s_sleep = @{ Command = @('/bin/sleep', '600'); Scheduler = 'Slurm'; Attempts = 1; PollSeconds = 1 }
+        s_tl    = @{ Command = @('/bin/sleep', '600'); Scheduler = 'Slurm'; Attempts = 1; PollSeconds = 1; TimeLimitMinutes = 1 }
+        s_ok    = @{ Command = @('/bin/sh', '-c', 'sleep $OkSeconds; echo "`$0 `$1" >> $exec', '{exp}', '{run}'); Scheduler = 'Slurm'; Attempts = 3; PollSeconds = 1; MaxJobs = 100 }
+    }
+}
+"@
+    [pscustomobject]@{ Path = $Path; Data = "$Path/data"; Db = "$Path/db"; Config = $cfg; ExecLog = $exec; Process = 's_ok'; Runs = [Collections.Generic.List[string]]::new() }
+}
+
+function Submit-FaultJob {
+    <# Submits one run of a process (its data file is created) and returns the job. #>
+    param([Parameter(Mandatory)] $Facility, [Parameter(Mandatory)] [string] $Process, [Parameter(Mandatory)] [string] $Experiment, [Parameter(Mandatory)] [int] $Run)
+    Add-FaultRun $Facility $Experiment $Run
+    $j = Submit-ProcJob -Process $Process -Experiment $Experiment -Run $Run -ConfigPath $Facility.Config -ErrorAction Stop
+    if (-not $j -or -not $j.JobId) { throw "no job for $Process $Experiment $Run" }
+    $j
+}
+
+function Get-FaultJob {
+    <# The latest job of a run after one reconciliation pass (Watch-ProcJob -Once); warnings are returned in .Warnings. #>
+    param([Parameter(Mandatory)] $Facility, [Parameter(Mandatory)] [string] $Process, [Parameter(Mandatory)] [string] $Experiment, [Parameter(Mandatory)] [int] $Run)
+    $w = $null
+    Watch-ProcJob -Process $Process -Once -ConfigPath $Facility.Config -WarningVariable w -WarningAction SilentlyContinue | Out-Null
+    $j = Get-ProcJob -Process $Process -Experiment $Experiment -Run $Run -Latest -ConfigPath $Facility.Config
+    $j | Add-Member -NotePropertyName Warnings -NotePropertyValue @($w) -Force -PassThru
+}
+
+function Wait-FaultJob {
+    <# Polls until the run's latest job is in one of $State (or final, with -Final); returns it. Caps at $Seconds so a bug fails instead of hanging. #>
+    param([Parameter(Mandatory)] $Facility, [Parameter(Mandatory)] [string] $Process, [Parameter(Mandatory)] [string] $Experiment, [Parameter(Mandatory)] [int] $Run,
+        [string[]] $State, [switch] $Final, [int] $Seconds = 300, [scriptblock] $Each)
+    $deadline = [datetime]::UtcNow.AddSeconds($Seconds)
+    while ($true) {
+        $j = Get-FaultJob $Facility $Process $Experiment $Run
+        if ($Each) { & $Each $j }
+        if (($Final -and -not $j.IsActive) -or ($State -and "$($j.State)" -in $State)) { return $j }
+        if ([datetime]::UtcNow -gt $deadline) { throw "$Process $Experiment run ${Run}: still $($j.State) after $Seconds s (wanted $(if ($Final) { 'a final state' } else { $State -join '/' }))" }
+        Start-Sleep -Milliseconds 500
+    }
+}
+
+function Stop-SlurmDaemon {
+    <# Stops slurmctld (SIGTERM) or kills slurmd (SIGKILL) by the PID in its pid file, never by name. #>
+    param([Parameter(Mandatory)] [ValidateSet('slurmctld', 'slurmd')] [string] $Daemon, [switch] $Kill)
+    $pidFile = "/run/$Daemon.pid"
+    $daemonPid = [int](Get-Content $pidFile -ErrorAction Stop | Select-Object -First 1)
+    & kill $(if ($Kill) { '-KILL' } else { '-TERM' }) $daemonPid
+    # Wait until it is gone (a zombie counts as gone).
+    foreach ($i in 1..100) {
+        $stat = Get-Content "/proc/$daemonPid/stat" -ErrorAction Ignore
+        if (-not $stat -or ($stat -split ' ')[2] -eq 'Z') { return $daemonPid }
+        Start-Sleep -Milliseconds 100
+    }
+    throw "$Daemon ($daemonPid) did not stop"
+}
+
+function Start-SlurmAgain {
+    <# Restarts whatever is down with the project's idempotent tests/setup/start-slurm.sh. #>
+    param([Parameter(Mandatory)] [string] $Root)
+    & bash (Join-Path $Root 'tests/setup/start-slurm.sh') 2>&1 | Out-String | Write-Verbose
+    if ($LASTEXITCODE -ne 0) { throw "tests/setup/start-slurm.sh failed ($LASTEXITCODE)" }
+}
+Export-ModuleMember -Function Get-FaultFigureFile, Add-FaultFigure, Get-PwshArgv, New-FaultFacility, Add-FaultRun, Start-FaultPwsh, Invoke-ConcurrentController, Wait-FaultQuiet, Measure-FaultOutcome, Invoke-CrashTrial, New-SlurmFaultFacility, Submit-FaultJob, Get-FaultJob, Wait-FaultJob, Stop-SlurmDaemon, Start-SlurmAgain
