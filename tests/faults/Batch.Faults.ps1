@@ -81,17 +81,24 @@ try {
         Add-FaultRun $f $e ($next[$e]..($next[$e] + $RunsPerCrashTrial - 1))
         $next[$e] += $RunsPerCrashTrial
     }
-    Add-TrialRuns
-    $cal = Invoke-CrashTrial -Facility $f -Manifest $Manifest -Trial 0 -Mode Cycle
-    $work0 = [Math]::Max(200, $cal.WorkMs)
+    # The kill instant is uniform over the controller's working time, learnt per mode from the
+    # trials the kill missed (calibrated once without a kill).
+    $durations = @{ Cycle = [Collections.Generic.List[double]]::new(); SubmitWatch = [Collections.Generic.List[double]]::new() }
+    foreach ($mode in 'Cycle', 'SubmitWatch') {
+        Add-TrialRuns
+        $cal = Invoke-CrashTrial -Facility $f -Manifest $Manifest -Trial (100000 + $durations[$mode].Count + ($mode -eq 'Cycle' ? 0 : 50000)) -Mode $mode
+        $durations[$mode].Add([Math]::Max(100, $cal.WorkMs))
+    }
     $landed = @{ Cycle = 0; SubmitWatch = 0 }; $parseFailures = 0; $trialsRun = 0
     foreach ($t in 1..$CrashTrials) {
         Add-TrialRuns
         $mode = if ($rng.Next(2) -eq 0) { 'Cycle' } else { 'SubmitWatch' }
-        $delay = $rng.Next(0, [int]($work0 * 1.5) + 1)
+        $recent = @($durations[$mode] | Select-Object -Last 5)
+        $window = ($recent | Measure-Object -Average).Average
+        $delay = $rng.Next(0, [int]$window + 1)
         $r = Invoke-CrashTrial -Facility $f -Manifest $Manifest -Trial $t -Mode $mode -DelayMs $delay
         $trialsRun++
-        if ($r.Killed) { $landed[$mode]++ } elseif ($mode -eq 'Cycle') { $work0 = [Math]::Max($work0, $r.WorkMs) }
+        if ($r.Killed) { $landed[$mode]++ } else { $durations[$mode].Add([Math]::Max(100, $r.WorkMs)) }
         # Every DB file still parses after every kill.
         if ($t % 10 -eq 0 -or $t -eq $CrashTrials) {
             $m = Measure-FaultOutcome $f

@@ -225,8 +225,8 @@ function Invoke-CrashTrial {
     $killed = $false
     if ($DelayMs -ge 0) {
         if (-not $p.WaitForExit($DelayMs)) {
-            & kill -9 $p.Id
-            $killed = $true
+            & kill -9 $p.Id 2>$null
+            $killed = $LASTEXITCODE -eq 0
         }
     }
     $p.WaitForExit()
