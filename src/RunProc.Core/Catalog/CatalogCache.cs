@@ -1,4 +1,7 @@
-using System.Security.Cryptography;
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Numerics;
 using System.Text;
 using RunProc.Config;
 using RunProc.IO;
@@ -7,18 +10,18 @@ namespace RunProc.Catalog;
 
 /// <summary>
 /// The incremental scan cache: the last listing of every experiment's run directory, one file per
-/// instrument under <c>&lt;DbRoot&gt;/.catalog-cache/</c>. A listing is reused only when the
+/// shard of an instrument's experiments under <c>&lt;DbRoot&gt;/.catalog-cache/</c>. A listing is reused only when the
 /// directory's mtime is unchanged AND the listing began more than <see cref="TimestampGranularity"/>
 /// after that mtime (otherwise a change in the same timestamp tick would be invisible). Runs that
-/// are not ready are re-stat'ed on every use. Files are written atomically and carry a SHA-256;
+/// are not ready are re-stat'ed on every use. Files are written atomically and carry a checksum;
 /// a missing, foreign or corrupt file is ignored (everything is listed again).
 /// </summary>
 public sealed class CatalogCache
 {
     private const uint Magic = 0x43435052; // "RPCC"
-    private const int Version = 1;
+    private const int Version = 4;
 
-    private readonly Dictionary<string, InstrumentEntries> _instruments = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ShardEntries> _shards = new(StringComparer.Ordinal);
     private readonly int _fileMode;
     private readonly int _directoryMode;
 
@@ -48,35 +51,51 @@ public sealed class CatalogCache
     /// <summary>Problems met while loading (corrupt or unreadable cache files), for a verbose message.</summary>
     public List<string> LoadMessages { get; } = new();
 
-    private sealed class InstrumentEntries
+    private sealed class ShardEntries
     {
         public Dictionary<string, ExperimentScan> Scans { get; } = new(StringComparer.Ordinal);
         public bool Dirty { get; set; }
     }
 
-    public string FileOf(string instrument) => Path.Join(Directory, Names.Instrument(instrument) + ".cache");
+    /// <summary>
+    /// Experiments are spread over this many files per instrument, so a cycle in which a few
+    /// experiments changed rewrites a few small files, not the whole cache.
+    /// </summary>
+    public const int ShardsPerInstrument = 16;
+
+    /// <summary>The cache file holding an experiment's listing: <c>&lt;INS&gt;-&lt;nn&gt;.cache</c>.</summary>
+    public string FileOf(string instrument, string experiment) => Path.Join(Directory, ShardOf(instrument, experiment) + ".cache");
+
+    private static string ShardOf(string instrument, string experiment)
+    {
+        // FNV-1a: stable across processes (string.GetHashCode is randomized).
+        var h = 2166136261u;
+        foreach (var c in experiment)
+            h = (h ^ c) * 16777619u;
+        return $"{Names.Instrument(instrument)}-{h % ShardsPerInstrument:D2}";
+    }
 
     internal ExperimentScan? TryGet(string instrument, string experiment, string runDirectory)
     {
-        var e = Entries(instrument);
+        var e = Entries(instrument, experiment);
         return e.Scans.TryGetValue(experiment, out var s) && s.Directory == runDirectory ? s : null;
     }
 
     internal void Put(string instrument, ExperimentScan scan)
     {
-        var e = Entries(instrument);
+        var e = Entries(instrument, scan.Experiment);
         e.Scans[scan.Experiment] = scan;
         e.Dirty = true;
     }
 
     internal void Remove(string instrument, string experiment)
     {
-        var e = Entries(instrument);
+        var e = Entries(instrument, experiment);
         if (e.Scans.Remove(experiment))
             e.Dirty = true;
     }
 
-    internal void MarkDirty(string instrument) => Entries(instrument).Dirty = true;
+    internal void MarkDirty(string instrument, string experiment) => Entries(instrument, experiment).Dirty = true;
 
     /// <summary>
     /// Writes every changed instrument file (atomically). A failure to write (read-only DB tree) is
@@ -84,16 +103,20 @@ public sealed class CatalogCache
     /// </summary>
     public void Save(Action<string>? verbose = null)
     {
-        foreach (var (ins, e) in _instruments)
+        // A read-only query must not create a missing DB root (that would hide a wrong DbRoot).
+        var dbRoot = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(Directory)));
+        if (dbRoot is not null && !System.IO.Directory.Exists(dbRoot))
+            return;
+        foreach (var (shard, e) in _shards)
         {
             if (!e.Dirty)
                 continue;
-            var path = FileOf(ins);
+            var path = Path.Join(Directory, shard + ".cache");
             try
             {
                 SafeFile.EnsureDirectory(Directory, _directoryMode);
-                var bytes = Serialize(ins, e);
-                WriteAtomic(path, bytes);
+                var bytes = Serialize(shard, e);
+                CacheCodec.WriteAtomic(path, bytes, _fileMode);
                 e.Dirty = false;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -103,16 +126,17 @@ public sealed class CatalogCache
         }
     }
 
-    private InstrumentEntries Entries(string instrument)
+    private ShardEntries Entries(string instrument, string experiment)
     {
-        if (_instruments.TryGetValue(instrument, out var e))
+        var shard = ShardOf(instrument, experiment);
+        if (_shards.TryGetValue(shard, out var e))
             return e;
-        e = new InstrumentEntries();
-        var path = FileOf(instrument);
+        e = new ShardEntries();
+        var path = Path.Join(Directory, shard + ".cache");
         try
         {
             if (File.Exists(path))
-                Deserialize(File.ReadAllBytes(path), instrument, e);
+                Deserialize(File.ReadAllBytes(path), shard, instrument, e);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException
                                        or EndOfStreamException or ArgumentException or FormatException or OverflowException)
@@ -121,155 +145,112 @@ public sealed class CatalogCache
             e.Scans.Clear();
             LoadMessages.Add($"Ignoring scan cache '{path}': {ex.Message}");
         }
-        _instruments[instrument] = e;
+        _shards[shard] = e;
         return e;
     }
 
-    private static byte[] Serialize(string instrument, InstrumentEntries e)
+    private static byte[] Serialize(string shard, ShardEntries e)
     {
-        using var ms = new MemoryStream();
-        using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
+        var w = new CacheWriter();
+        w.U32(Magic);
+        w.I32(Version);
+        w.I64(0); // checksum placeholder
+        w.Str(shard);
+        w.I32(e.Scans.Count);
+        foreach (var s in e.Scans.Values)
         {
-            w.Write(Magic);
-            w.Write(Version);
-            w.Write(instrument);
-            w.Write(e.Scans.Count);
-            foreach (var s in e.Scans.Values)
+            w.Str(s.Experiment);
+            w.Str(s.Directory);
+            w.I64(s.DirectoryMtimeTicks);
+            w.I64(s.ListedAtTicks);
+            // Prefixes other than the experiment's own name (old eNNN files): a small string table.
+            var prefixes = s.Patterns.Select(p => p.Prefix).Where(p => p != s.Experiment).Distinct(StringComparer.Ordinal).ToList();
+            w.I32(prefixes.Count);
+            foreach (var p in prefixes)
+                w.Str(p);
+            w.I32(s.Patterns.Length);
+            foreach (var n in s.Patterns)
             {
-                w.Write(s.Experiment);
-                w.Write(s.Directory);
-                w.Write(s.DirectoryMtimeTicks);
-                w.Write(s.ListedAtTicks);
-                // Prefixes other than the experiment's own name (old eNNN files): a small string table.
-                var prefixes = new List<string>();
-                foreach (var r in s.Runs)
-                    foreach (var f in r.Files)
-                        if (!ReferenceEquals(f.Name.Prefix, s.Experiment) && f.Name.Prefix != s.Experiment && !prefixes.Contains(f.Name.Prefix))
-                            prefixes.Add(f.Name.Prefix);
-                w.Write(prefixes.Count);
-                foreach (var p in prefixes)
-                    w.Write(p);
-                w.Write(s.Runs.Count);
-                foreach (var r in s.Runs)
-                {
-                    w.Write(r.Run);
-                    w.Write(r.Files.Length);
-                    foreach (var f in r.Files)
-                    {
-                        var n = f.Name;
-                        w.Write((ushort)(n.Prefix == s.Experiment ? 0 : prefixes.IndexOf(n.Prefix) + 1));
-                        w.Write((byte)n.Kind);
-                        w.Write(n.InProgress);
-                        w.Write(n.RunWidth);
-                        w.Write(n.StreamWidth);
-                        w.Write(n.ChunkWidth);
-                        w.Write((ushort)n.Stream);
-                        w.Write((ushort)n.Chunk);
-                        w.Write(f.Length);
-                        w.Write(f.MtimeTicks);
-                    }
-                }
+                w.U16((ushort)(n.Prefix == s.Experiment ? 0 : prefixes.IndexOf(n.Prefix) + 1));
+                w.U8((byte)n.Kind);
+                w.U8(n.InProgress ? (byte)1 : (byte)0);
+                w.U8(n.RunWidth);
+                w.U8(n.StreamWidth);
+                w.U8(n.ChunkWidth);
+                w.U16((ushort)n.Stream);
+                w.U16((ushort)n.Chunk);
             }
+            // Runs and the file index as raw blocks: loading is a copy, not a parse (little-endian only).
+            w.I32(s.Runs.Length);
+            w.Raw(MemoryMarshal.AsBytes(s.Runs.AsSpan()));
+            w.I32(s.FileIndex.Length);
+            w.Raw(MemoryMarshal.AsBytes(s.FileIndex.AsSpan()));
         }
-        var payload = ms.ToArray();
-        var hash = SHA256.HashData(payload);
-        var all = new byte[payload.Length + hash.Length];
-        payload.CopyTo(all, 0);
-        hash.CopyTo(all, payload.Length);
-        return all;
+        var bytes = w.ToArray();
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(8), CacheCodec.Checksum(bytes.AsSpan(HeaderSize)));
+        return bytes;
     }
 
-    private static void Deserialize(byte[] data, string instrument, InstrumentEntries e)
+    private const int HeaderSize = 16;
+
+    private static void Deserialize(byte[] data, string shard, string instrument, ShardEntries e)
     {
-        if (data.Length < 32 + 8)
-            throw new InvalidDataException("too short");
-        var payload = data.AsSpan(0, data.Length - 32);
-        if (!SHA256.HashData(payload).AsSpan().SequenceEqual(data.AsSpan(data.Length - 32)))
-            throw new InvalidDataException("checksum mismatch");
-        using var r = new BinaryReader(new MemoryStream(data, 0, data.Length - 32, writable: false), Encoding.UTF8);
-        if (r.ReadUInt32() != Magic || r.ReadInt32() != Version)
+        var r = new CacheReader(data);
+        if (!BitConverter.IsLittleEndian)
+            throw new InvalidDataException("the cache format is little-endian only");
+        if (data.Length < HeaderSize || r.U32() != Magic || r.I32() != Version)
             throw new InvalidDataException("not a RunProc scan cache of this version");
-        if (r.ReadString() != instrument)
-            throw new InvalidDataException("cache of another instrument");
-        var count = Count(r);
+        if ((ulong)r.I64() != CacheCodec.Checksum(data.AsSpan(HeaderSize)))
+            throw new InvalidDataException("checksum mismatch");
+        if (r.Str() != shard)
+            throw new InvalidDataException("cache of another instrument or shard");
+        var count = r.Count();
         for (var i = 0; i < count; i++)
         {
-            var exp = r.ReadString();
-            var dir = r.ReadString();
-            var mtime = r.ReadInt64();
-            var listed = r.ReadInt64();
-            var prefixes = new string[Count(r) + 1];
-            prefixes[0] = exp;
-            for (var p = 1; p < prefixes.Length; p++)
-                prefixes[p] = r.ReadString();
-            var runCount = Count(r);
-            var runs = new List<ScannedRun>(runCount);
-            var last = -1;
-            for (var k = 0; k < runCount; k++)
-            {
-                var run = r.ReadInt32();
-                if (!Names.IsRun(run) || run <= last)
-                    throw new InvalidDataException("bad run entry");
-                last = run;
-                var files = new ScannedFile[Count(r)];
-                for (var f = 0; f < files.Length; f++)
-                {
-                    var prefix = prefixes[r.ReadUInt16()];
-                    var kind = (RunFileKind)r.ReadByte();
-                    if (!Enum.IsDefined(kind))
-                        throw new InvalidDataException("bad file kind");
-                    var inProgress = r.ReadBoolean();
-                    var rw = r.ReadByte();
-                    var sw = r.ReadByte();
-                    var cw = r.ReadByte();
-                    var stream = r.ReadUInt16();
-                    var chunk = r.ReadUInt16();
-                    files[f] = new ScannedFile
-                    {
-                        Name = new RunFileName(prefix, run, stream, chunk, kind, inProgress, rw, sw, cw),
-                        Length = r.ReadInt64(),
-                        MtimeTicks = r.ReadInt64(),
-                    };
-                }
-                runs.Add(new ScannedRun { Run = run, Files = files });
-            }
+            var exp = r.Str();
             if (!Names.IsExperiment(exp))
                 throw new InvalidDataException("bad experiment name");
+            var dir = r.Str();
+            var mtime = r.I64();
+            var listed = r.I64();
+            var prefixes = new string[r.Count() + 1];
+            prefixes[0] = exp;
+            for (var p = 1; p < prefixes.Length; p++)
+                prefixes[p] = r.Str();
+            var patterns = new RunFileName[r.Count()];
+            for (var p = 0; p < patterns.Length; p++)
+            {
+                var pi = r.U16();
+                if (pi >= prefixes.Length)
+                    throw new InvalidDataException("bad prefix index");
+                var prefix = prefixes[pi];
+                var kind = (RunFileKind)r.U8();
+                if (kind is not (RunFileKind.Xtc or RunFileKind.Xtc2 or RunFileKind.H5))
+                    throw new InvalidDataException("bad file kind");
+                var inProgress = r.U8() != 0;
+                byte rw = r.U8(), sw = r.U8(), cw = r.U8();
+                patterns[p] = new RunFileName(prefix, 0, r.U16(), r.U16(), kind, inProgress, rw, sw, cw);
+            }
+            var runs = MemoryMarshal.Cast<byte, RunRecord>(r.Raw(checked(r.Count() * Unsafe.SizeOf<RunRecord>()))).ToArray();
+            var index = MemoryMarshal.Cast<byte, int>(r.Raw(checked(r.Count() * sizeof(int)))).ToArray();
+            var last = -1;
+            foreach (ref readonly var run in runs.AsSpan())
+            {
+                if (!Names.IsRun(run.Run) || run.Run <= last || run.FileCount < 1 || run.NewestFile < 0 || run.NewestFile >= run.FileCount
+                    || run.FileStart < 0 || run.FileStart > index.Length - run.FileCount)
+                    throw new InvalidDataException("bad run entry");
+                last = run.Run;
+            }
+            foreach (var i2 in index)
+                if ((uint)i2 >= (uint)patterns.Length)
+                    throw new InvalidDataException("bad file entry");
             e.Scans[exp] = new ExperimentScan
             {
                 Instrument = instrument, Experiment = exp, Directory = dir, DirectoryExists = true,
-                DirectoryMtimeTicks = mtime, ListedAtTicks = listed, Runs = runs,
+                DirectoryMtimeTicks = mtime, ListedAtTicks = listed, Patterns = patterns, FileIndex = index, Runs = runs,
             };
         }
-        if (r.BaseStream.Position != r.BaseStream.Length)
+        if (!r.AtEnd)
             throw new InvalidDataException("trailing data");
-    }
-
-    private static int Count(BinaryReader r)
-    {
-        var n = r.ReadInt32();
-        if (n < 0 || n > 10_000_000)
-            throw new InvalidDataException("bad count");
-        return n;
-    }
-
-    private void WriteAtomic(string path, byte[] bytes)
-    {
-        var tmp = Path.Join(Directory, $".{Path.GetFileName(path)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                fs.Write(bytes);
-                fs.Flush(true);
-            }
-            SafeFile.TrySetMode(tmp, _fileMode);
-            File.Move(tmp, path, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
-        }
     }
 }

@@ -1,62 +1,30 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 
 namespace RunProc.Catalog;
 
-/// <summary>One run file as listed: parsed name, size and write time (UTC ticks).</summary>
-internal struct ScannedFile
+/// <summary>
+/// One run number of one listing. File names live in the experiment's pattern table (a run's files
+/// differ from another run's only by the run number), so a cached catalog of 600k files needs no
+/// per-file strings or objects; the record is blittable so the cache stores and loads an
+/// experiment's runs as one block of bytes.
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+internal struct RunRecord
 {
-    public RunFileName Name;
-    public long Length;
-    public long MtimeTicks;
-}
+    public int Run;
 
-/// <summary>The files of one run number in one listing, sorted in stream/chunk order.</summary>
-internal sealed class ScannedRun
-{
-    public required int Run { get; init; }
-    public required ScannedFile[] Files { get; set; }
+    /// <summary>First index of this run's files in <see cref="ExperimentScan.FileIndex"/>, in stream/chunk order.</summary>
+    public int FileStart;
+    public int FileCount;
+    public long Bytes;
+    public long NewestTicks;
 
-    public bool InProgress => Files.Any(f => f.Name.InProgress);
+    /// <summary>Which of the run's files (0-based) is the newest.</summary>
+    public int NewestFile;
 
-    public long NewestTicks
-    {
-        get
-        {
-            long n = 0;
-            foreach (var f in Files)
-                n = Math.Max(n, f.MtimeTicks);
-            return n;
-        }
-    }
-
-    /// <summary>Readiness against <paramref name="nowUtc"/>; recomputed on every use so a cached run never has stale readiness.</summary>
-    public (bool Ready, string? Reason) Readiness(DateTime nowUtc, int settleSeconds)
-    {
-        var inProgress = Files.Where(f => f.Name.InProgress).ToList();
-        if (inProgress.Count > 0)
-            return (false, inProgress.Count == 1
-                ? $"file {inProgress[0].Name} is still being written"
-                : $"{inProgress.Count} files are still being written ({inProgress[0].Name}, ...)");
-        var newest = Files.MaxBy(f => f.MtimeTicks);
-        var age = nowUtc - new DateTime(newest.MtimeTicks, DateTimeKind.Utc);
-        if (age < TimeSpan.FromSeconds(settleSeconds))
-            return (false, age < TimeSpan.Zero
-                ? $"newest file {newest.Name} has a write time in the future ({-age.TotalSeconds:0} s ahead; clock skew?)"
-                : string.Create(CultureInfo.InvariantCulture, $"newest file {newest.Name} was written {age.TotalSeconds:0} s ago; settle time is {settleSeconds} s"));
-        return (true, null);
-    }
-
-    public static int CompareFiles(ScannedFile a, ScannedFile b)
-    {
-        var c = a.Name.Stream.CompareTo(b.Name.Stream);
-        if (c != 0) return c;
-        c = a.Name.Chunk.CompareTo(b.Name.Chunk);
-        if (c != 0) return c;
-        c = a.Name.Kind.CompareTo(b.Name.Kind);
-        if (c != 0) return c;
-        c = a.Name.InProgress.CompareTo(b.Name.InProgress);
-        return c != 0 ? c : string.CompareOrdinal(a.Name.Prefix, b.Name.Prefix);
-    }
+    /// <summary>1 when any file of the run is *.inprogress.</summary>
+    public byte InProgress;
 }
 
 /// <summary>
@@ -79,45 +47,171 @@ internal sealed class ExperimentScan
     /// <summary>UTC ticks taken just before the listing began.</summary>
     public long ListedAtTicks { get; init; }
 
+    /// <summary>Distinct file names with the run number left out (Run = 0).</summary>
+    public required RunFileName[] Patterns { get; init; }
+
+    /// <summary>Pattern index of every file, runs after each other.</summary>
+    public required int[] FileIndex { get; init; }
+
     /// <summary>Runs in ascending run order.</summary>
-    public required List<ScannedRun> Runs { get; init; }
+    public required RunRecord[] Runs { get; init; }
 
     /// <summary>True when this scan came from the cache without listing the directory.</summary>
     public bool FromCache { get; set; }
 
-    public ScannedRun? Find(int run)
+    public static ExperimentScan Missing(string instrument, string experiment, string directory) => new()
     {
-        int lo = 0, hi = Runs.Count - 1;
+        Instrument = instrument, Experiment = experiment, Directory = directory, DirectoryExists = false,
+        Patterns = Array.Empty<RunFileName>(), FileIndex = Array.Empty<int>(), Runs = Array.Empty<RunRecord>(),
+    };
+
+    public RunFileName FileName(in RunRecord run, int i) => Patterns[FileIndex[run.FileStart + i]] with { Run = run.Run };
+
+    public string FilePath(in RunRecord run, int i) => Path.Join(Directory, FileName(run, i).ToString());
+
+    /// <summary>Index of <paramref name="run"/> in <see cref="Runs"/>, or -1.</summary>
+    public int Find(int run)
+    {
+        int lo = 0, hi = Runs.Length - 1;
         while (lo <= hi)
         {
             var mid = (lo + hi) >> 1;
             var r = Runs[mid].Run;
-            if (r == run) return Runs[mid];
+            if (r == run) return mid;
             if (r < run) lo = mid + 1; else hi = mid - 1;
         }
-        return null;
+        return -1;
     }
 
-    public RunInfo ToRunInfo(ScannedRun run, DateTime nowUtc, int settleSeconds)
+    /// <summary>Readiness against <paramref name="nowUtc"/>; recomputed on every use so a cached run never has stale readiness.</summary>
+    public static bool IsReady(in RunRecord run, DateTime nowUtc, int settleSeconds) =>
+        run.InProgress == 0 && nowUtc.Ticks - run.NewestTicks >= TimeSpan.TicksPerSecond * settleSeconds;
+
+    /// <summary>Why a run is not ready, or null.</summary>
+    public string? NotReadyReason(in RunRecord run, DateTime nowUtc, int settleSeconds)
     {
-        var files = new string[run.Files.Length];
-        long bytes = 0;
-        for (var i = 0; i < files.Length; i++)
+        if (run.InProgress != 0)
         {
-            files[i] = Path.Join(Directory, run.Files[i].Name.ToString());
-            bytes += run.Files[i].Length;
+            var names = new List<RunFileName>();
+            for (var i = 0; i < run.FileCount; i++)
+                if (FileName(run, i).InProgress) names.Add(FileName(run, i));
+            return names.Count == 1
+                ? $"file {names[0]} is still being written"
+                : $"{names.Count} files are still being written ({names[0]}, ...)";
         }
-        var (ready, reason) = run.Readiness(nowUtc, settleSeconds);
+        var age = new TimeSpan(nowUtc.Ticks - run.NewestTicks);
+        if (age >= TimeSpan.FromSeconds(settleSeconds))
+            return null;
+        var newest = FileName(run, run.NewestFile);
+        return age < TimeSpan.Zero
+            ? string.Create(CultureInfo.InvariantCulture, $"newest file {newest} has a write time in the future ({-age.TotalSeconds:0} s ahead; clock skew?)")
+            : string.Create(CultureInfo.InvariantCulture, $"newest file {newest} was written {age.TotalSeconds:0} s ago; settle time is {settleSeconds} s");
+    }
+
+    public RunInfo ToRunInfo(in RunRecord run, DateTime nowUtc, int settleSeconds)
+    {
+        var files = new string[run.FileCount];
+        for (var i = 0; i < files.Length; i++)
+            files[i] = FilePath(run, i);
+        var reason = NotReadyReason(run, nowUtc, settleSeconds);
         return new RunInfo
         {
             Instrument = Instrument,
             Experiment = Experiment,
             Run = run.Run,
             Files = files,
-            Bytes = bytes,
+            Bytes = run.Bytes,
             LastWriteTimeUtc = new DateTime(run.NewestTicks, DateTimeKind.Utc),
-            Ready = ready,
+            Ready = reason is null,
             NotReadyReason = reason,
+        };
+    }
+
+    /// <summary>Run, then stream/chunk order: the order of <see cref="RunInfo.Files"/>.</summary>
+    public static int CompareNames(RunFileName a, RunFileName b)
+    {
+        var c = a.Run.CompareTo(b.Run);
+        if (c != 0) return c;
+        c = a.Stream.CompareTo(b.Stream);
+        if (c != 0) return c;
+        c = a.Chunk.CompareTo(b.Chunk);
+        if (c != 0) return c;
+        c = a.Kind.CompareTo(b.Kind);
+        if (c != 0) return c;
+        c = a.InProgress.CompareTo(b.InProgress);
+        return c != 0 ? c : string.CompareOrdinal(a.Prefix, b.Prefix);
+    }
+
+    /// <summary>True when run <paramref name="i"/> has exactly the files <paramref name="names"/>[start..end) (sorted).</summary>
+    public bool SameFiles(int i, List<RunFileName> names, int start, int end)
+    {
+        ref readonly var r = ref Runs[i];
+        if (r.FileCount != end - start)
+            return false;
+        for (var k = 0; k < r.FileCount; k++)
+            if (FileName(r, k) != names[start + k])
+                return false;
+        return true;
+    }
+
+    /// <summary>
+    /// Builds a scan from listed files sorted by <see cref="CompareNames"/>. <paramref name="stat"/>
+    /// gives a file's size and write time (null if it vanished); <paramref name="reuse"/> may supply a
+    /// run's sizes and times from an earlier scan instead (so its files need no stat).
+    /// </summary>
+    public static ExperimentScan Build(string instrument, string experiment, string directory, long mtime, long listedAt,
+        List<RunFileName> sorted, Func<RunFileName, (long Length, long Mtime)?> stat, Func<int, int, RunRecord?>? reuse = null)
+    {
+        var patterns = new List<RunFileName>();
+        var patternIndex = new Dictionary<RunFileName, int>();
+        var index = new List<int>(sorted.Count);
+        var runs = new List<RunRecord>();
+        var i = 0;
+        while (i < sorted.Count)
+        {
+            var start = i;
+            var run = sorted[i].Run;
+            while (i < sorted.Count && sorted[i].Run == run) i++;
+            var fileStart = index.Count;
+            var reused = reuse?.Invoke(start, i);
+            long bytes = 0, newest = long.MinValue;
+            int newestFile = 0, count = 0;
+            var inProgress = false;
+            for (var k = start; k < i; k++)
+            {
+                long length = 0, fmtime = 0;
+                if (reused is null)
+                {
+                    if (stat(sorted[k]) is not { } st)
+                        continue; // removed between listing and stat
+                    (length, fmtime) = st;
+                }
+                var key = sorted[k] with { Run = 0 };
+                if (!patternIndex.TryGetValue(key, out var p))
+                {
+                    patternIndex[key] = p = patterns.Count;
+                    patterns.Add(key);
+                }
+                index.Add(p);
+                bytes += length;
+                if (fmtime > newest) { newest = fmtime; newestFile = count; }
+                inProgress |= sorted[k].InProgress;
+                count++;
+            }
+            if (count == 0)
+                continue;
+            if (reused is { } rr)
+            {
+                bytes = rr.Bytes;
+                newest = rr.NewestTicks;
+                newestFile = rr.NewestFile;
+            }
+            runs.Add(new RunRecord { Run = run, FileStart = fileStart, FileCount = count, Bytes = bytes, NewestTicks = newest, NewestFile = newestFile, InProgress = inProgress ? (byte)1 : (byte)0 });
+        }
+        return new ExperimentScan
+        {
+            Instrument = instrument, Experiment = experiment, Directory = directory, DirectoryExists = true,
+            DirectoryMtimeTicks = mtime, ListedAtTicks = listedAt, Patterns = patterns.ToArray(), FileIndex = index.ToArray(), Runs = runs.ToArray(),
         };
     }
 }

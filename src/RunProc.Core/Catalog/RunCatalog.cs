@@ -83,8 +83,8 @@ public sealed class RunCatalog
     {
         var now = nowUtc ?? DateTime.UtcNow;
         var scan = Scan(instrument, experiment, now, verbose);
-        var list = new List<RunInfo>(scan.Runs.Count);
-        foreach (var r in scan.Runs)
+        var list = new List<RunInfo>(scan.Runs.Length);
+        foreach (ref readonly var r in scan.Runs.AsSpan())
             list.Add(scan.ToRunInfo(r, now, _config.SettleSeconds));
         return list;
     }
@@ -95,8 +95,8 @@ public sealed class RunCatalog
         Names.Run(run);
         var now = DateTime.UtcNow;
         var scan = Scan(InstrumentOf(experiment), experiment, now, null);
-        var r = scan.Find(run);
-        return r is null ? null : scan.ToRunInfo(r, now, _config.SettleSeconds);
+        var i = scan.Find(run);
+        return i < 0 ? null : scan.ToRunInfo(scan.Runs[i], now, _config.SettleSeconds);
     }
 
     /// <summary>The listing of one experiment, from the cache when it is still valid.</summary>
@@ -112,7 +112,7 @@ public sealed class RunCatalog
             {
                 Cache?.Remove(instrument, experiment);
                 verbose?.Invoke($"Experiment {experiment}: run directory '{dir}' does not exist; no runs.");
-                return new ExperimentScan { Instrument = instrument, Experiment = experiment, Directory = dir, DirectoryExists = false, Runs = new() };
+                return ExperimentScan.Missing(instrument, experiment, dir);
             }
             mtime = info.LastWriteTimeUtc.Ticks;
         }
@@ -121,7 +121,8 @@ public sealed class RunCatalog
             throw new IOException($"Cannot read run directory '{dir}' of experiment {experiment}: {ex.Message} Check its permissions.", ex);
         }
 
-        if (Cache?.TryGet(instrument, experiment, dir) is { } cached
+        var previous = Cache?.TryGet(instrument, experiment, dir);
+        if (previous is { } cached
             && cached.DirectoryMtimeTicks == mtime
             && cached.ListedAtTicks - cached.DirectoryMtimeTicks > Cache.TimestampGranularity.Ticks
             && Recheck(cached, nowUtc, instrument))
@@ -131,7 +132,7 @@ public sealed class RunCatalog
             return cached;
         }
 
-        var scan = List(instrument, experiment, dir, mtime, listedAt, verbose);
+        var scan = List(instrument, experiment, dir, mtime, listedAt, nowUtc, previous, verbose);
         if (Cache is not null)
         {
             Cache.Misses++;
@@ -147,74 +148,84 @@ public sealed class RunCatalog
     private bool Recheck(ExperimentScan cached, DateTime nowUtc, string instrument)
     {
         var changed = false;
-        foreach (var run in cached.Runs)
+        for (var k = 0; k < cached.Runs.Length; k++)
         {
-            if (run.Readiness(nowUtc, _config.SettleSeconds).Ready)
+            ref var run = ref cached.Runs[k];
+            if (ExperimentScan.IsReady(run, nowUtc, _config.SettleSeconds))
                 continue;
-            for (var i = 0; i < run.Files.Length; i++)
+            long bytes = 0, newest = long.MinValue;
+            var newestFile = 0;
+            for (var i = 0; i < run.FileCount; i++)
             {
-                var fi = new FileInfo(Path.Join(cached.Directory, run.Files[i].Name.ToString()));
+                var fi = new FileInfo(cached.FilePath(run, i));
                 if (!fi.Exists)
                     return false;
-                if (fi.Length != run.Files[i].Length || fi.LastWriteTimeUtc.Ticks != run.Files[i].MtimeTicks)
-                {
-                    run.Files[i].Length = fi.Length;
-                    run.Files[i].MtimeTicks = fi.LastWriteTimeUtc.Ticks;
-                    changed = true;
-                }
+                bytes += fi.Length;
+                var t = fi.LastWriteTimeUtc.Ticks;
+                if (t > newest) { newest = t; newestFile = i; }
+            }
+            if (bytes != run.Bytes || newest != run.NewestTicks)
+            {
+                run.Bytes = bytes;
+                run.NewestTicks = newest;
+                run.NewestFile = newestFile;
+                changed = true;
             }
         }
         if (changed)
-            Cache!.MarkDirty(instrument);
+            Cache!.MarkDirty(instrument, cached.Experiment);
         return true;
     }
 
-    private ExperimentScan List(string instrument, string experiment, string dir, long mtime, long listedAt, Action<string>? verbose)
+    /// <summary>
+    /// Lists a run directory. Files of runs that were ready in <paramref name="previous"/> and still
+    /// have exactly the same names are not stat'ed again (a settled run file is not rewritten in
+    /// place; the same rule lets an unchanged directory be skipped altogether); every other file is.
+    /// </summary>
+    private ExperimentScan List(string instrument, string experiment, string dir, long mtime, long listedAt, DateTime nowUtc,
+        ExperimentScan? previous, Action<string>? verbose)
     {
-        var byRun = new Dictionary<int, List<ScannedFile>>();
+        var names = new List<RunFileName>();
         var options = new EnumerationOptions { RecurseSubdirectories = false, IgnoreInaccessible = true, AttributesToSkip = 0, ReturnSpecialDirectories = false };
-        // Parse inside the enumeration so that only run files are stat'ed (the entry stats lazily).
+        // Names and d_type only: no stat here.
         var entries = new FileSystemEnumerable<Listed>(dir, (ref FileSystemEntry e) =>
         {
             var name = e.FileName.ToString();
             if (e.IsDirectory)
-                return new Listed(name, true, default, 0, 0, null);
-            if (!RunFileName.TryParse(name, experiment, out var parsed, out var reason))
-                return new Listed(name, false, default, 0, 0, reason);
-            return new Listed(name, false, parsed, e.Length, e.LastWriteTimeUtc.UtcTicks, null);
+                return new Listed(name, true, default, null);
+            return RunFileName.TryParse(name, experiment, out var parsed, out var reason)
+                ? new Listed(name, false, parsed, null)
+                : new Listed(name, false, default, reason);
         }, options);
         foreach (var l in entries)
         {
             if (l.IsDirectory)
-            {
                 verbose?.Invoke($"Ignoring directory '{Path.Join(dir, Names.Show(l.Name))}' in the run directory of {experiment}.");
-                continue;
-            }
-            if (l.Reason is not null)
-            {
+            else if (l.Reason is not null)
                 verbose?.Invoke($"Ignoring '{Path.Join(dir, Names.Show(l.Name))}': {l.Reason}.");
-                continue;
-            }
-            if (!byRun.TryGetValue(l.Parsed.Run, out var files))
-                byRun[l.Parsed.Run] = files = new List<ScannedFile>(4);
-            files.Add(new ScannedFile { Name = l.Parsed, Length = l.Length, MtimeTicks = l.MtimeTicks });
+            else
+                names.Add(l.Parsed);
         }
-        var runs = new List<ScannedRun>(byRun.Count);
-        foreach (var (run, files) in byRun)
+        names.Sort(ExperimentScan.CompareNames);
+        Func<int, int, RunRecord?>? reuse = previous is null ? null : (start, end) =>
         {
-            var arr = files.ToArray();
-            Array.Sort(arr, ScannedRun.CompareFiles);
-            runs.Add(new ScannedRun { Run = run, Files = arr });
-        }
-        runs.Sort((a, b) => a.Run.CompareTo(b.Run));
-        return new ExperimentScan
-        {
-            Instrument = instrument, Experiment = experiment, Directory = dir, DirectoryExists = true,
-            DirectoryMtimeTicks = mtime, ListedAtTicks = listedAt, Runs = runs,
+            var i = previous.Find(names[start].Run);
+            return i >= 0 && ExperimentScan.IsReady(previous.Runs[i], nowUtc, _config.SettleSeconds) && previous.SameFiles(i, names, start, end)
+                ? previous.Runs[i]
+                : null;
         };
+        return ExperimentScan.Build(instrument, experiment, dir, mtime, listedAt, names, n =>
+        {
+            var fi = new FileInfo(Path.Join(dir, n.ToString()));
+            try
+            {
+                return fi.Exists ? (fi.Length, fi.LastWriteTimeUtc.Ticks) : null;
+            }
+            catch (FileNotFoundException) { return null; }
+        }, reuse);
     }
 
-    private readonly record struct Listed(string Name, bool IsDirectory, RunFileName Parsed, long Length, long MtimeTicks, string? Reason);
+    private readonly record struct Listed(string Name, bool IsDirectory, RunFileName Parsed, string? Reason);
 
     private static IEnumerable<string> EnumerateNames(string dir, bool directories)
     {

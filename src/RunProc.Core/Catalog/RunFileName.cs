@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 
 namespace RunProc.Catalog;
 
@@ -23,12 +22,9 @@ public readonly record struct RunFileName(
     string Prefix, int Run, int Stream, int Chunk, RunFileKind Kind, bool InProgress,
     byte RunWidth, byte StreamWidth, byte ChunkWidth)
 {
-    // Digits widths are kept so the name can be rebuilt exactly (the scan cache stores no strings).
-    private static readonly Regex Pattern = new(
-        @"^(?<prefix>[a-z0-9][a-z0-9_]{0,63})-r(?<run>[0-9]{4,5})-s(?<s>[0-9]{2,3})-c(?<c>[0-9]{2,3})\.(?<ext>xtc2|xtc|h5)(?<ip>\.inprogress)?\z",
-        RegexOptions.CultureInvariant | RegexOptions.ExplicitCapture);
-
-    private static readonly Regex OldPrefix = new("^e[0-9]{1,6}$", RegexOptions.CultureInvariant);
+    // Digit widths are kept so the name can be rebuilt exactly (the scan cache stores no strings).
+    // A hand-written parser, not a regex: a rescan parses every name of a changed directory.
+    private const string Expected = "not a run file name (<exp>-rNNNN-sNN-cNN.xtc/.xtc2/.h5)";
 
     /// <summary>
     /// Parses <paramref name="fileName"/> (no directory). The prefix must be the experiment's name or
@@ -38,42 +34,105 @@ public readonly record struct RunFileName(
     public static bool TryParse(string fileName, string experiment, out RunFileName name, out string? reason)
     {
         name = default;
-        var m = Pattern.Match(fileName);
-        if (!m.Success)
-        {
-            reason = "not a run file name (<exp>-rNNNN-sNN-cNN.xtc/.xtc2/.h5)";
+        reason = Expected;
+        var s = fileName.AsSpan();
+        var dash = s.IndexOf('-');
+        if (dash < 1 || dash > 64)
             return false;
-        }
-        var prefix = m.Groups["prefix"].Value;
-        if (prefix != experiment && !OldPrefix.IsMatch(prefix))
+        var prefix = s[..dash];
+        foreach (var c in prefix)
+            if (!(char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '_'))
+                return false;
+        if (prefix[0] == '_')
+            return false;
+        var p = dash;
+        if (!Digits(s, ref p, "-r", 4, 5, out var run, out var rw)
+            || !Digits(s, ref p, "-s", 2, 3, out var stream, out var sw)
+            || !Digits(s, ref p, "-c", 2, 3, out var chunk, out var cw))
+            return false;
+        var rest = s[p..];
+        var inProgress = rest.EndsWith(".inprogress", StringComparison.Ordinal);
+        if (inProgress)
+            rest = rest[..^".inprogress".Length];
+        RunFileKind kind;
+        if (rest.SequenceEqual(".xtc")) kind = RunFileKind.Xtc;
+        else if (rest.SequenceEqual(".xtc2")) kind = RunFileKind.Xtc2;
+        else if (rest.SequenceEqual(".h5")) kind = RunFileKind.H5;
+        else return false;
+        string prefixText;
+        if (prefix.SequenceEqual(experiment))
+            prefixText = experiment;
+        else if (prefix.Length is >= 2 and <= 7 && prefix[0] == 'e' && AllDigits(prefix[1..]))
+            prefixText = prefix.ToString();
+        else
         {
             reason = $"belongs to '{prefix}', not to experiment '{experiment}'";
             return false;
         }
-        var run = int.Parse(m.Groups["run"].ValueSpan, NumberStyles.None, CultureInfo.InvariantCulture);
         if (!Names.IsRun(run))
         {
             reason = $"run number {run} is out of range";
             return false;
         }
-        var ext = m.Groups["ext"].Value;
-        name = new RunFileName(
-            prefix == experiment ? experiment : prefix,
-            run,
-            int.Parse(m.Groups["s"].ValueSpan, NumberStyles.None, CultureInfo.InvariantCulture),
-            int.Parse(m.Groups["c"].ValueSpan, NumberStyles.None, CultureInfo.InvariantCulture),
-            ext switch { "xtc" => RunFileKind.Xtc, "xtc2" => RunFileKind.Xtc2, _ => RunFileKind.H5 },
-            m.Groups["ip"].Success,
-            (byte)m.Groups["run"].Length, (byte)m.Groups["s"].Length, (byte)m.Groups["c"].Length);
+        name = new RunFileName(prefixText, run, stream, chunk, kind, inProgress, (byte)rw, (byte)sw, (byte)cw);
         reason = null;
         return true;
+    }
+
+    private static bool AllDigits(ReadOnlySpan<char> s)
+    {
+        foreach (var c in s)
+            if (!char.IsAsciiDigit(c)) return false;
+        return true;
+    }
+
+    /// <summary>Reads <paramref name="tag"/> then min..max digits at <paramref name="p"/>.</summary>
+    private static bool Digits(ReadOnlySpan<char> s, ref int p, string tag, int min, int max, out int value, out int width)
+    {
+        value = 0;
+        width = 0;
+        if (!s[p..].StartsWith(tag, StringComparison.Ordinal))
+            return false;
+        p += tag.Length;
+        while (p < s.Length && char.IsAsciiDigit(s[p]) && width <= max)
+        {
+            value = value * 10 + (s[p] - '0');
+            p++;
+            width++;
+        }
+        return width >= min && width <= max;
     }
 
     /// <summary>The file name this was parsed from.</summary>
     public override string ToString()
     {
-        var ext = Kind switch { RunFileKind.Xtc => "xtc", RunFileKind.Xtc2 => "xtc2", _ => "h5" };
-        return string.Create(CultureInfo.InvariantCulture,
-            $"{Prefix}-r{Run.ToString(new string('0', RunWidth), CultureInfo.InvariantCulture)}-s{Stream.ToString(new string('0', StreamWidth), CultureInfo.InvariantCulture)}-c{Chunk.ToString(new string('0', ChunkWidth), CultureInfo.InvariantCulture)}.{ext}{(InProgress ? ".inprogress" : "")}");
+        var length = Prefix.Length + 2 + RunWidth + 2 + StreamWidth + 2 + ChunkWidth
+            + (Kind switch { RunFileKind.Xtc => 4, RunFileKind.Xtc2 => 5, _ => 3 }) + (InProgress ? 11 : 0);
+        return string.Create(length, this, (span, n) =>
+        {
+            var p = 0;
+            n.Prefix.CopyTo(span);
+            p += n.Prefix.Length;
+            Put(span, ref p, "-r", n.Run, n.RunWidth);
+            Put(span, ref p, "-s", n.Stream, n.StreamWidth);
+            Put(span, ref p, "-c", n.Chunk, n.ChunkWidth);
+            var e = n.Kind switch { RunFileKind.Xtc => ".xtc", RunFileKind.Xtc2 => ".xtc2", _ => ".h5" };
+            e.CopyTo(span[p..]);
+            p += e.Length;
+            if (n.InProgress)
+                ".inprogress".CopyTo(span[p..]);
+        });
+    }
+
+    private static void Put(Span<char> span, ref int p, string tag, int value, int width)
+    {
+        tag.CopyTo(span[p..]);
+        p += tag.Length;
+        for (var i = width - 1; i >= 0; i--)
+        {
+            span[p + i] = (char)('0' + value % 10);
+            value /= 10;
+        }
+        p += width;
     }
 }

@@ -126,7 +126,7 @@ public sealed partial class ProcDb
         RecordedRun Make(ProcRecord r) => new()
         {
             Process = Process, Instrument = ins, Experiment = experiment, Run = r.Run, State = r.State,
-            DataExists = scan.Find(r.Run) is not null, Record = r,
+            DataExists = scan.Find(r.Run) >= 0, Record = r,
         };
         return ReadProcessed(experiment, warn).Values.Select(Make)
             .Concat(ReadArchived(experiment, warn).Values.Select(Make))
@@ -181,19 +181,19 @@ public sealed partial class ProcDb
                 var archived = ReadArchived(e.Experiment, warn);
                 int pending = 0, notReady = 0;
                 long bytes = 0, newest = 0;
-                foreach (var run in scan.Runs)
+                foreach (ref readonly var run in scan.Runs.AsSpan())
                 {
-                    foreach (var file in run.Files) bytes += file.Length;
+                    bytes += run.Bytes;
                     newest = Math.Max(newest, run.NewestTicks);
                     if (processed.ContainsKey(run.Run) || archived.ContainsKey(run.Run))
                         continue;
-                    if (run.Readiness(now, Config.SettleSeconds).Ready) pending++; else notReady++;
+                    if (ExperimentScan.IsReady(run, now, Config.SettleSeconds)) pending++; else notReady++;
                 }
                 yield return new ExperimentStatus
                 {
                     Process = Process, Instrument = e.Instrument, Experiment = e.Experiment, UnderControl = e.UnderControl,
-                    Runs = scan.Runs.Count, Processed = processed.Count, Pending = pending, NotReady = notReady,
-                    Archived = archived.Count, DataMissing = processed.Keys.Count(r => scan.Find(r) is null),
+                    Runs = scan.Runs.Length, Processed = processed.Count, Pending = pending, NotReady = notReady,
+                    Archived = archived.Count, DataMissing = processed.Keys.Count(r => scan.Find(r) < 0),
                     Bytes = bytes, LastWriteTime = newest == 0 ? null : new DateTime(newest, DateTimeKind.Utc).ToLocalTime(),
                 };
             }

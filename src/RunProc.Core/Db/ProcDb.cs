@@ -190,6 +190,33 @@ public sealed partial class ProcDb
         return set;
     }
 
+    /// <summary>The hidden cache of done-run sets (see <see cref="DoneRunCache"/>).</summary>
+    public string DoneCacheFile => Path.Join(ProcessDirectory, ".done-cache");
+
+    /// <summary>Sorted done runs (processed or archived), from <paramref name="cache"/> when the record files are unchanged.</summary>
+    internal int[] ReadDoneRunsSorted(string experiment, Action<DbWarning>? warn, DoneRunCache? cache)
+    {
+        var files = new[] { ProcessedFile(experiment), ArchiveFile(experiment), LegacyArchiveFile(experiment) };
+        var readAt = DateTime.UtcNow.Ticks;
+        DoneRunCache.Stamp[]? stamps = null;
+        if (cache is not null)
+        {
+            stamps = cache.StampsOf(experiment, InstrumentDirectory(experiment), files);
+            if (cache.TryGet(experiment, stamps) is { } hit)
+                return hit;
+        }
+        var set = new HashSet<int>();
+        var warned = false;
+        void Warn(DbWarning w) { warned = true; warn?.Invoke(w); }
+        foreach (var f in files)
+            AddRunNumbers(f, set, Warn);
+        var sorted = set.ToArray();
+        Array.Sort(sorted);
+        if (cache is not null && !warned)
+            cache.Put(experiment, stamps!, readAt, sorted);
+        return sorted;
+    }
+
     /// <summary>
     /// Records runs as processed (under the write lock), one line each in the original format, local
     /// time. Runs already recorded (processed or archived) are skipped. Returns the runs appended.
@@ -301,6 +328,7 @@ public sealed partial class ProcDb
     {
         var now = query.NowUtc ?? DateTime.UtcNow;
         var cache = query.UseCache ? CatalogCache.ForConfig(Config) : null;
+        var doneCache = query.UseCache ? new DoneRunCache(DoneCacheFile, Config.FileMode, cache!.TimestampGranularity) : null;
         var catalog = new RunCatalog(Config, cache);
         try
         {
@@ -311,16 +339,16 @@ public sealed partial class ProcDb
                 var e = exps[i];
                 progress?.Report(new ScanProgress($"Scanning {Process} runs", e.Experiment, i, exps.Count));
                 var scan = catalog.Scan(e.Instrument, e.Experiment, now, query.Verbose);
-                if (scan.Runs.Count == 0)
+                if (scan.Runs.Length == 0)
                     continue;
-                var done = ReadDoneRuns(e.Experiment, warn);
-                foreach (var run in scan.Runs)
+                var done = ReadDoneRunsSorted(e.Experiment, warn, doneCache);
+                for (var k = 0; k < scan.Runs.Length; k++)
                 {
-                    if (done.Contains(run.Run))
+                    if (Array.BinarySearch(done, scan.Runs[k].Run) >= 0)
                         continue;
-                    if (!query.IncludeNotReady && !run.Readiness(now, Config.SettleSeconds).Ready)
+                    if (!query.IncludeNotReady && !ExperimentScan.IsReady(scan.Runs[k], now, Config.SettleSeconds))
                         continue;
-                    yield return scan.ToRunInfo(run, now, Config.SettleSeconds).WithProcess(Process);
+                    yield return scan.ToRunInfo(scan.Runs[k], now, Config.SettleSeconds).WithProcess(Process);
                 }
             }
             progress?.Report(new ScanProgress($"Scanning {Process} runs", null, exps.Count, exps.Count));
@@ -331,8 +359,12 @@ public sealed partial class ProcDb
             {
                 foreach (var m in cache.LoadMessages)
                     query.Verbose?.Invoke(m);
+                if (doneCache?.LoadMessage is { } dm)
+                    query.Verbose?.Invoke(dm);
                 query.Verbose?.Invoke($"Scan cache: {cache.Hits} experiment(s) unchanged, {cache.Misses} listed.");
                 cache.Save(query.Verbose);
+                if (Directory.Exists(ProcessDirectory))
+                    doneCache?.Save(query.Verbose);
             }
         }
     }
@@ -431,27 +463,48 @@ public sealed partial class ProcDb
         return list;
     }
 
-    /// <summary>The first field of every line as a run number: the fast path for pending runs.</summary>
+    /// <summary>
+    /// The first field of every line as a run number: the fast path for pending runs (bytes, no
+    /// strings, except for a malformed line, which is decoded for its warning).
+    /// </summary>
     private static void AddRunNumbers(string file, HashSet<int> set, Action<DbWarning>? warn)
     {
-        var lines = ReadLines(file);
-        if (lines is null)
-            return;
-        for (var i = 0; i < lines.Length; i++)
+        byte[] data;
+        try
         {
-            var s = lines[i].AsSpan().TrimStart();
-            if (s.IsEmpty || s.Trim().IsEmpty)
-                continue;
-            var n = 0;
-            while (n < s.Length && char.IsAsciiDigit(s[n])) n++;
-            if (n > 0 && n <= 6 && (n == s.Length || char.IsWhiteSpace(s[n]))
-                && int.TryParse(s[..n], NumberStyles.None, CultureInfo.InvariantCulture, out var run) && Names.IsRun(run))
+            using var fs = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan);
+            data = new byte[fs.Length];
+            fs.ReadExactly(data);
+        }
+        catch (FileNotFoundException) { return; }
+        catch (DirectoryNotFoundException) { return; }
+        catch (EndOfStreamException) { return; } // truncated by a concurrent rewrite's rename? the rename is atomic; read again next time
+        var span = data.AsSpan();
+        if (span.StartsWith("\uFEFF"u8))
+            span = span[3..];
+        var lineNo = 0;
+        while (!span.IsEmpty)
+        {
+            lineNo++;
+            var nl = span.IndexOf((byte)'\n');
+            var line = nl < 0 ? span : span[..nl];
+            span = nl < 0 ? default : span[(nl + 1)..];
+            var s = 0;
+            while (s < line.Length && line[s] is (byte)' ' or (byte)'\t' or (byte)'\r') s++;
+            if (s == line.Length)
+                continue; // blank
+            var n = s;
+            var run = 0;
+            while (n < line.Length && n - s < 7 && line[n] is >= (byte)'0' and <= (byte)'9')
+                run = run * 10 + (line[n++] - '0');
+            if (n > s && n - s <= 6 && (n == line.Length || line[n] is (byte)' ' or (byte)'\t' or (byte)'\r') && Names.IsRun(run))
             {
                 set.Add(run);
                 continue;
             }
-            ProcRecord.TryParse(lines[i], file, i + 1, RecordState.Processed, out var problem);
-            warn?.Invoke(new DbWarning(file, i + 1, (problem ?? "not a run record") + "; line skipped", lines[i]));
+            var text = Encoding.UTF8.GetString(line).TrimEnd('\r');
+            ProcRecord.TryParse(text, file, lineNo, RecordState.Processed, out var problem);
+            warn?.Invoke(new DbWarning(file, lineNo, (problem ?? "not a run record") + "; line skipped", text));
         }
     }
 

@@ -17,8 +17,9 @@ public sealed class AddProcExperimentCommand : CatalogCmdletBase
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(ProcessNameCompleter))]
-    [ValidateNotNullOrEmpty]
-    public string Process { get; set; } = "pixel_status";
+    public string Process { get => _process; set => _process = string.IsNullOrEmpty(value) ? DefaultProcess : value; }
+
+    private string _process = DefaultProcess;
 
     [Parameter]
     public SwitchParameter PassThru { get; set; }

@@ -10,6 +10,9 @@ namespace RunProc.Module.Commands;
 /// </summary>
 public abstract class CatalogCmdletBase : RunProcCmdlet
 {
+    /// <summary>The process when -Process is not given (or bound empty from a pipeline object).</summary>
+    public const string DefaultProcess = "pixel_status";
+
     private const int ProgressId = 0x52504330; // "RPC0"
     private readonly Stopwatch _progressClock = Stopwatch.StartNew();
     private bool _progressShown;

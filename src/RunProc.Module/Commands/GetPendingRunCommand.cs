@@ -22,8 +22,9 @@ public sealed class GetPendingRunCommand : CatalogCmdletBase
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(ProcessNameCompleter))]
-    [ValidateNotNullOrEmpty]
-    public string Process { get; set; } = "pixel_status";
+    public string Process { get => _process; set => _process = string.IsNullOrEmpty(value) ? DefaultProcess : value; }
+
+    private string _process = DefaultProcess;
 
     /// <summary>Every experiment of every configured instrument, not only those in experiments.txt.</summary>
     [Parameter]
@@ -62,6 +63,8 @@ public sealed class GetPendingRunCommand : CatalogCmdletBase
             Cancel = Cancel,
             Verbose = WriteVerbose,
         };
+        if (!All && Experiment is null && !File.Exists(db.ExperimentListFile))
+            WriteWarning($"No experiments are under control for {db.Process}: {db.ExperimentListFile} does not exist. Add some with Add-ProcExperiment, or use -All or -Experiment.");
         var target = (object?)Experiment ?? (All ? "-All" : db.ExperimentListFile);
         Guard(target, $"Scanning {Process} runs", () =>
         {

@@ -24,8 +24,9 @@ public sealed class GetProcExperimentCommand : CatalogCmdletBase
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(ProcessNameCompleter))]
-    [ValidateNotNullOrEmpty]
-    public string Process { get; set; } = "pixel_status";
+    public string Process { get => _process; set => _process = string.IsNullOrEmpty(value) ? DefaultProcess : value; }
+
+    private string _process = DefaultProcess;
 
     [Parameter]
     [ArgumentCompleter(typeof(InstrumentCompleter))]

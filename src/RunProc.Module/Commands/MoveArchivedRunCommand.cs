@@ -30,8 +30,9 @@ public sealed class MoveArchivedRunCommand : CatalogCmdletBase
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(ProcessNameCompleter))]
-    [ValidateNotNullOrEmpty]
-    public string Process { get; set; } = "pixel_status";
+    public string Process { get => _process; set => _process = string.IsNullOrEmpty(value) ? DefaultProcess : value; }
+
+    private string _process = DefaultProcess;
 
     [Parameter]
     [ArgumentCompleter(typeof(InstrumentCompleter))]

@@ -21,8 +21,9 @@ public sealed class RemoveProcExperimentCommand : CatalogCmdletBase
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(ProcessNameCompleter))]
-    [ValidateNotNullOrEmpty]
-    public string Process { get; set; } = "pixel_status";
+    public string Process { get => _process; set => _process = string.IsNullOrEmpty(value) ? DefaultProcess : value; }
+
+    private string _process = DefaultProcess;
 
     protected override void ProcessRecord()
     {

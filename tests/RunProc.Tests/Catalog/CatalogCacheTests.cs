@@ -18,7 +18,7 @@ public class CatalogCacheTests
         Assert.Single(new RunCatalog(f.Config, c1).Runs("xpptut15"));
         Assert.Equal(1, c1.Misses);
         c1.Save();
-        Assert.True(File.Exists(c1.FileOf("XPP")));
+        Assert.True(File.Exists(c1.FileOf("XPP", "xpptut15")));
 
         // A size change that does not touch the directory is invisible: proof that the listing was reused.
         File.AppendAllText(files[0], "more");
@@ -95,7 +95,7 @@ public class CatalogCacheTests
         var c1 = CatalogCache.ForConfig(f.Config);
         new RunCatalog(f.Config, c1).Runs("xpptut15");
         c1.Save();
-        var path = c1.FileOf("XPP");
+        var path = c1.FileOf("XPP", "xpptut15");
         var bytes = File.ReadAllBytes(path);
         bytes[bytes.Length / 2] ^= 0x5A;
         File.WriteAllBytes(path, bytes);
@@ -126,5 +126,76 @@ public class CatalogCacheTests
         Assert.Single(cat.Runs("xpptut15"));
         Directory.Delete(f.RunDir("XPP", "xpptut15"), true);
         Assert.Empty(cat.Runs("xpptut15"));
+    }
+
+    [Fact]
+    public void MissingDbRoot_IsNotCreatedByASave()
+    {
+        using var f = new Facility();
+        f.Run("XPP", "xpptut15", 1);
+        Directory.Delete(f.Config.DbRoot);
+        var cache = CatalogCache.ForConfig(f.Config);
+        new RunCatalog(f.Config, cache).Runs("xpptut15");
+        cache.Save();
+        Assert.False(Directory.Exists(f.Config.DbRoot));
+    }
+
+    [Fact]
+    public void ManyRunsAndOldPrefixes_SurviveTheCacheRoundTrip()
+    {
+        using var f = new Facility();
+        var names = new List<string>();
+        for (var r = 1; r <= 50; r++)
+            for (var s = 0; s < 3; s++)
+                names.Add($"xpptut15-r{r:D4}-s{s:D2}-c00.xtc");
+        names.Add("e77-r0051-s00-c00.xtc");
+        names.Add("xpptut15-r0052-s000-c001.xtc2");
+        names.Add("xpptut15-r0052-s000-c000.xtc2.inprogress");
+        f.Files("XPP", "xpptut15", null, names.ToArray());
+        Directory.SetLastWriteTimeUtc(f.RunDir("XPP", "xpptut15"), Facility.Old);
+        var c1 = CatalogCache.ForConfig(f.Config);
+        var listed = new RunCatalog(f.Config, c1).Runs("xpptut15");
+        c1.Save();
+        var c2 = CatalogCache.ForConfig(f.Config);
+        var cached = new RunCatalog(f.Config, c2).Runs("xpptut15");
+        Assert.Equal(1, c2.Hits);
+        Assert.Equal(52, cached.Count);
+        for (var i = 0; i < listed.Count; i++)
+        {
+            Assert.Equal(listed[i].Run, cached[i].Run);
+            Assert.Equal(listed[i].Files, cached[i].Files);
+            Assert.Equal(listed[i].Bytes, cached[i].Bytes);
+            Assert.Equal(listed[i].LastWriteTimeUtc, cached[i].LastWriteTimeUtc);
+            Assert.Equal(listed[i].Ready, cached[i].Ready);
+        }
+        Assert.All(cached.SelectMany(r => r.Files), p => Assert.True(File.Exists(p), p));
+        Assert.False(cached[^1].Ready);
+    }
+
+    [Fact]
+    public void ChangedDirectory_RestatsNewFilesAndNotReadyRuns()
+    {
+        using var f = new Facility(settleSeconds: 600);
+        var now = DateTime.UtcNow;
+        f.Files("XPP", "xpptut15", Facility.Old, "xpptut15-r0001-s00-c00.xtc");
+        var run2 = f.Files("XPP", "xpptut15", now.AddSeconds(-30), "xpptut15-r0002-s00-c00.xtc");
+        Directory.SetLastWriteTimeUtc(f.RunDir("XPP", "xpptut15"), Facility.Old);
+        var cache = CatalogCache.ForConfig(f.Config);
+        var cat = new RunCatalog(f.Config, cache);
+        var runs = cat.Runs("xpptut15", now);
+        Assert.True(runs[0].Ready);
+        Assert.False(runs[1].Ready);
+
+        // A late chunk for run 1 (new file: stat'ed, run 1 is no longer settled) and run 2 growing.
+        f.Files("XPP", "xpptut15", now.AddSeconds(-5), "xpptut15-r0001-s00-c01.xtc");
+        File.AppendAllText(run2[0], "more data");
+        File.SetLastWriteTimeUtc(run2[0], now.AddSeconds(-1));
+        runs = cat.Runs("xpptut15", now);
+        Assert.Equal(2, cache.Misses);
+        Assert.Equal(2, runs[0].Files.Count);
+        Assert.False(runs[0].Ready);
+        Assert.Equal(runs[0].Files.Sum(p => new FileInfo(p).Length), runs[0].Bytes);
+        Assert.Equal(new FileInfo(run2[0]).Length, runs[1].Bytes);
+        Assert.Contains("1 s ago", runs[1].NotReadyReason);
     }
 }

@@ -19,6 +19,7 @@ internal sealed class Facility : IDisposable
         if (extra is not null)
             foreach (DictionaryEntry e in extra) data[e.Key] = e.Value;
         Config = RunProcConfig.FromDictionary(data, Path.Join(Root, "runproc.psd1"));
+        Directory.CreateDirectory(Config.DbRoot);
     }
 
     public string Root { get; }

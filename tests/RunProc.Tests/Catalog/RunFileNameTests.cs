@@ -34,6 +34,14 @@ public class RunFileNameTests
     [InlineData("xpptut15-r0260-s01-c00.XTC")]
     [InlineData("xpptut15-r0260-s01-c00.smd.xtc2")]
     [InlineData("xpptut15-r0260-s01-c00.xtc\n")]
+    [InlineData("xpptut15-r0260-s01-c00.xtc.inprogress.inprogress")]
+    [InlineData("-r0260-s01-c00.xtc")]
+    [InlineData("e1234567-r0260-s01-c00.xtc")]
+    [InlineData("xpptut15-r123456-s01-c00.xtc")]
+    [InlineData("xpptut15-r0260-s0001-c00.xtc")]
+    [InlineData("xpptut15-r0260-s01-c00")]
+    [InlineData("xpptut15-r0260-c00-s01.xtc")]
+    [InlineData("Xpptut15-r0260-s01-c00.xtc")]
     public void Rejects_OtherNames(string file)
     {
         Assert.False(RunFileName.TryParse(file, "xpptut15", out _, out var reason));

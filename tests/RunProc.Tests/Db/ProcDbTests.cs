@@ -1,4 +1,5 @@
 using System.Globalization;
+using RunProc.Catalog;
 using RunProc.Db;
 using RunProc.Tests.Catalog;
 using Xunit;
@@ -137,7 +138,7 @@ public class ProcDbTests
         Assert.Empty(db.PendingRuns(q));
         f.Run("XPP", "xpptut15", 2);
         Assert.Equal(2, Assert.Single(db.PendingRuns(q)).Run);
-        Assert.True(File.Exists(Path.Join(f.Config.DbRoot, ".catalog-cache", "XPP.cache")));
+        Assert.True(File.Exists(CatalogCache.ForConfig(f.Config).FileOf("XPP", "xpptut15")));
     }
 
     [Fact]

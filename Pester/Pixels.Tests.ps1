@@ -1,0 +1,97 @@
+BeforeAll {
+    $script:Root = Split-Path -Parent $PSScriptRoot
+    Import-Module (Join-Path $Root 'RunProc.psd1') -Force
+
+    $script:DataRoot = Join-Path $TestDrive 'data'
+    $script:Xtc = Join-Path $DataRoot 'XPP/xpptut15/xtc'
+    New-Item -ItemType Directory -Force $Xtc | Out-Null
+    $script:Config = Join-Path $TestDrive 'runproc.psd1'
+    Set-Content $Config "@{ DataRoot = '$DataRoot'; DbRoot = '$(Join-Path $TestDrive 'db')'; SettleSeconds = 0 }"
+
+    # A two-stream HDF5 run and a .npy stack, written by h5py/numpy (independent of RunProc).
+    $py = @'
+import sys, numpy as np, h5py
+d = sys.argv[1]
+rng = np.random.default_rng(3)
+x = rng.integers(900, 1100, size=(12, 2, 16, 16), dtype=np.uint16)
+x[:, 0, 0, 0] = 20000          # saturated in every event
+x[:, 1, 3, 3] = 1000           # dead (rms 0)
+for i, s in enumerate([slice(0, 7), slice(7, 12)]):
+    with h5py.File(f"{d}/xpptut15-r0005-s{i:02d}-c00.h5", "w") as f:
+        f.create_dataset("XppGon.0:Epix100a.0", data=x[s], chunks=(1, 2, 16, 16), compression="gzip")
+np.save(f"{d}/../frames.npy", x)
+'@
+    $pyFile = Join-Path $TestDrive 'make.py'
+    Set-Content $pyFile $py
+    & /usr/bin/python3 $pyFile $Xtc
+    if ($LASTEXITCODE -ne 0) { throw 'python3 with h5py/numpy is needed for these tests' }
+    $script:Npy = Join-Path $DataRoot 'XPP/xpptut15/frames.npy'
+}
+
+Describe 'Invoke-PixelStatus' {
+    It 'analyses a run found by experiment and run, bound by property name, and deploys it' {
+        $out = Join-Path $TestDrive 'work'
+        $r = [pscustomobject]@{ Experiment = 'xpptut15'; Run = 5 } |
+            Invoke-PixelStatus -ConfigPath $Config -OutputDirectory $out -Deploy -ImagePath (Join-Path $TestDrive 'img')
+        $r | Should -HaveCount 1
+        $r.Detector | Should -Be 'XppGon.0:Epix100a.0'
+        $r.Events | Should -Be 12
+        $r.Shape | Should -Be @(2, 16, 16)
+        $r.CountPerBit[1] | Should -Be 1      # saturated (no good event: also rms 0 and mean 0)
+        $r.CountPerBit[3] | Should -Be 2      # dead: the constant pixel and the saturated one
+        $r.CountPerBit[6] | Should -Be 1
+        $r.BadPixels | Should -Be 2
+        $deployed = Join-Path $DataRoot 'XPP/xpptut15/calib/Epix100a::CalibV1/XppGon.0:Epix100a.0/pixel_datastat/5-end.data'
+        [IO.File]::Exists($deployed) | Should -BeTrue -Because $deployed
+        [IO.File]::Exists([IO.Path]::Combine([IO.Path]::GetDirectoryName($deployed), 'HISTORY')) | Should -BeTrue
+        [IO.File]::Exists((Join-Path $out 'nda-xpptut15-r0005-XppGon.0:Epix100a.0-e000012-sta.txt')) | Should -BeTrue
+        (Get-ChildItem (Join-Path $TestDrive 'img') -Filter *.png).Count | Should -Be 4
+        $r.Files | ForEach-Object { [IO.File]::Exists($_) | Should -BeTrue -Because $_ }
+        ($r | Format-Table | Out-String) | Should -Match 'BadPixels'
+    }
+
+    It 'takes runs from Get-PendingRun by property name' {
+        $pending = @(Get-PendingRun -Experiment xpptut15 -ConfigPath $Config)
+        $pending.Count | Should -Be 1
+        $r = $pending | Invoke-PixelStatus -ConfigPath $Config
+        $r.Experiment | Should -Be 'xpptut15'
+        $r.Run | Should -Be 5
+        $r.Events | Should -Be 12
+    }
+
+    It '-WhatIf writes nothing' {
+        $out = Join-Path $TestDrive 'whatif'
+        $hist = Join-Path $DataRoot 'XPP/xpptut15/calib/Epix100a::CalibV1/XppGon.0:Epix100a.0/pixel_datastat/HISTORY'
+        $before = @(Get-Content $hist -ErrorAction Ignore).Count
+        $r = Invoke-PixelStatus -Experiment xpptut15 -Run 5 -ConfigPath $Config -OutputDirectory $out -Deploy -ImagePath $out -WhatIf
+        $r | Should -BeNullOrEmpty
+        $out | Should -Not -Exist
+        @(Get-Content $hist -ErrorAction Ignore).Count | Should -Be $before
+    }
+
+    It 'reads a .npy stack by -Path with -SkipEvents, -Events and -Method Robust' {
+        $r = Invoke-PixelStatus -Path $Npy -SkipEvents 2 -Events 5 -Method Robust -ConfigPath $Config
+        $r.Events | Should -Be 5
+        $r.Detector | Should -Be 'frames'
+        $r.Files | Should -BeNullOrEmpty
+    }
+
+    It 'gives a non-terminating error with a stable id for a damaged file and goes on' {
+        $junk = Join-Path $TestDrive 'junk.h5'
+        [IO.File]::WriteAllBytes($junk, [byte[]](1..4000 | ForEach-Object { $_ % 251 }))
+        $r = Invoke-PixelStatus -Path $junk -ConfigPath $Config -ErrorVariable errs -ErrorAction SilentlyContinue
+        $r | Should -BeNullOrEmpty
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'PixelFileDamaged,*'
+        $errs[0].Exception.Message | Should -Match 'junk.h5'
+    }
+
+    It 'reports a run without files as RunNotFound' {
+        Invoke-PixelStatus -Experiment xpptut15 -Run 99 -ConfigPath $Config -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'RunNotFound,*'
+    }
+
+    It 'selects detectors by name substring' {
+        Invoke-PixelStatus -Experiment xpptut15 -Run 5 -Detector jungfrau -ConfigPath $Config -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'NoDetector,*'
+    }
+}

@@ -1,0 +1,275 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using RunProc.Config;
+using RunProc.IO;
+
+namespace RunProc.Batch;
+
+/// <summary>One line of the job journal (JSON). Only the fields of its event are set.</summary>
+public sealed class JournalEvent
+{
+    [JsonPropertyName("t")] public DateTime Time { get; set; } = DateTime.UtcNow;
+
+    /// <summary>intent | submitted | state | void | cancel | job (a compaction snapshot).</summary>
+    [JsonPropertyName("ev")] public string Event { get; set; } = "";
+    [JsonPropertyName("name")] public string Name { get; set; } = "";
+    [JsonPropertyName("run")] public int? Run { get; set; }
+    [JsonPropertyName("attempt")] public int? Attempt { get; set; }
+    [JsonPropertyName("sched")] public string? Scheduler { get; set; }
+    [JsonPropertyName("queue")] public string? Queue { get; set; }
+    [JsonPropertyName("log")] public string? Log { get; set; }
+    [JsonPropertyName("status")] public string? Status { get; set; }
+    [JsonPropertyName("argv")] public string[]? Argv { get; set; }
+    [JsonPropertyName("id")] public string? JobId { get; set; }
+    [JsonPropertyName("state")] public string? State { get; set; }
+    [JsonPropertyName("sstate")] public string? SchedulerState { get; set; }
+    [JsonPropertyName("exit")] public int? ExitCode { get; set; }
+    [JsonPropertyName("reason")] public string? Reason { get; set; }
+    [JsonPropertyName("polls")] public int? Polls { get; set; }
+    [JsonPropertyName("started")] public DateTime? Started { get; set; }
+    [JsonPropertyName("ended")] public DateTime? Ended { get; set; }
+    [JsonPropertyName("submitted")] public DateTime? Submitted { get; set; }
+    [JsonPropertyName("cancel")] public bool? CancelRequested { get; set; }
+}
+
+/// <summary>
+/// The job journal of one experiment and process: <c>&lt;DbRoot&gt;/&lt;proc&gt;/&lt;INS&gt;/&lt;exp&gt;-jobs.txt</c>,
+/// beside <c>-proc-runs.txt</c>. Append-only whole JSON lines (intent, submitted, state, void,
+/// cancel), replayed to the current state of every job; a torn or foreign line is skipped and
+/// counted. Replay is incremental (from the last offset) unless the file was compacted. Writers hold
+/// the DB write lock.
+/// </summary>
+public sealed class JobJournal
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        WriteIndented = false,
+    };
+
+    private readonly Dictionary<string, ProcJob> _jobs = new(StringComparer.Ordinal);
+    private readonly List<ProcJob> _order = new();
+    private readonly int _fileMode;
+    private readonly int _directoryMode;
+    private long _offset;
+    private string? _firstLine;
+
+    public JobJournal(string path, string process, string experiment, int fileMode = 0x1B4, int directoryMode = 0x5FD)
+    {
+        _directoryMode = directoryMode;
+        Path = path;
+        Process = Names.Process(process);
+        Experiment = Names.Experiment(experiment);
+        _fileMode = fileMode;
+    }
+
+    public string Path { get; }
+    public string Process { get; }
+    public string Experiment { get; }
+
+    /// <summary>Lines that could not be read (torn writes, foreign text); they are skipped.</summary>
+    public int BadLines { get; private set; }
+
+    /// <summary>Lines replayed since the last compaction (for the compaction decision).</summary>
+    public int Lines { get; private set; }
+
+    /// <summary>Every job, in submission order (after <see cref="Refresh"/>).</summary>
+    public IReadOnlyList<ProcJob> Jobs => _order;
+
+    public ProcJob? Find(string name) => _jobs.GetValueOrDefault(name);
+
+    /// <summary>The journal path of an experiment: beside its -proc-runs.txt.</summary>
+    public static string PathFor(string dbRoot, string process, string experiment) =>
+        System.IO.Path.Combine(dbRoot, Names.Process(process), Names.InstrumentOf(experiment), Names.Experiment(experiment) + "-jobs.txt");
+
+    /// <summary>Reads what was appended since the last call (everything after a compaction).</summary>
+    public void Refresh()
+    {
+        FileStream fs;
+        try
+        {
+            fs = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (FileNotFoundException) { Reset(); return; }
+        catch (DirectoryNotFoundException) { Reset(); return; }
+        using (fs)
+        {
+            var first = ReadFirstLine(fs);
+            if (fs.Length < _offset || first != _firstLine)
+                Reset();
+            _firstLine = first;
+            if (fs.Length == _offset)
+                return;
+            fs.Seek(_offset, SeekOrigin.Begin);
+            var buffer = new byte[fs.Length - _offset];
+            fs.ReadExactly(buffer);
+            // Only complete lines: a line still being written is read next time.
+            var lastNewline = Array.LastIndexOf(buffer, (byte)'\n');
+            if (lastNewline < 0)
+                return;
+            var text = Encoding.UTF8.GetString(buffer, 0, lastNewline + 1);
+            _offset += lastNewline + 1;
+            foreach (var line in text.Split('\n'))
+                if (line.Length > 0)
+                    ApplyLine(line);
+        }
+    }
+
+    private void Reset()
+    {
+        _jobs.Clear();
+        _order.Clear();
+        _offset = 0;
+        _firstLine = null;
+        BadLines = 0;
+        Lines = 0;
+    }
+
+    private static string? ReadFirstLine(FileStream fs)
+    {
+        var buf = new byte[Math.Min(fs.Length, 4096)];
+        fs.Seek(0, SeekOrigin.Begin);
+        var n = fs.Read(buf, 0, buf.Length);
+        var nl = Array.IndexOf(buf, (byte)'\n', 0, n);
+        return nl < 0 ? null : Encoding.UTF8.GetString(buf, 0, nl);
+    }
+
+    private void ApplyLine(string line)
+    {
+        JournalEvent? e;
+        try { e = JsonSerializer.Deserialize<JournalEvent>(line, Json); }
+        catch (JsonException) { BadLines++; return; }
+        if (e is null || e.Name.Length == 0) { BadLines++; return; }
+        Lines++;
+        if (e.Event == "compacted")
+            return;
+        Apply(e);
+    }
+
+    /// <summary>Folds one event into the state (also used right after appending it).</summary>
+    private void Apply(JournalEvent e)
+    {
+        _jobs.TryGetValue(e.Name, out var job);
+        switch (e.Event)
+        {
+            case "intent":
+            case "job":
+                if (e.Run is not { } run || job is not null)
+                {
+                    if (job is null) BadLines++;
+                    else if (e.Event == "job") Fill(job, e);
+                    return;
+                }
+                job = new ProcJob { Process = Process, Experiment = Experiment, Run = run, Name = e.Name, Submitted = e.Submitted ?? e.Time, Updated = e.Time };
+                _jobs[e.Name] = job;
+                _order.Add(job);
+                Fill(job, e);
+                if (e.Event == "intent")
+                {
+                    job.State = JobState.Submitting;
+                    job.SchedulerState = "SUBMITTING";
+                }
+                return;
+        }
+        if (job is null) { BadLines++; return; }
+        job.Updated = e.Time;
+        switch (e.Event)
+        {
+            case "submitted":
+                job.JobId = e.JobId ?? job.JobId;
+                if (job.State == JobState.Submitting)
+                {
+                    job.State = JobState.Pending;
+                    job.SchedulerState = "SUBMITTED";
+                }
+                break;
+            case "state":
+                Fill(job, e);
+                break;
+            case "void":
+                job.State = JobState.NotSubmitted;
+                job.SchedulerState = "NOTSUBMITTED";
+                job.Reason = e.Reason ?? job.Reason;
+                break;
+            case "cancel":
+                job.CancelRequested = true;
+                break;
+        }
+    }
+
+    private static void Fill(ProcJob job, JournalEvent e)
+    {
+        if (e.Attempt is { } a) job.Attempt = a;
+        if (e.Scheduler is { } s && Enum.TryParse<SchedulerKind>(s, true, out var k)) job.Scheduler = k;
+        if (e.Queue is not null) job.Queue = e.Queue;
+        if (e.Log is not null) job.LogFile = e.Log;
+        if (e.Status is not null) job.StatusFile = e.Status;
+        if (e.Argv is not null) job.Command = e.Argv;
+        if (e.JobId is not null) job.JobId = e.JobId;
+        if (e.State is not null && Enum.TryParse<JobState>(e.State, true, out var st)) job.State = st;
+        if (e.SchedulerState is not null) job.SchedulerState = e.SchedulerState;
+        if (e.ExitCode is not null) job.ExitCode = e.ExitCode;
+        if (e.Reason is not null) job.Reason = e.Reason.Length == 0 ? null : e.Reason;
+        if (e.Polls is not null) job.Polls = e.Polls.Value;
+        if (e.Started is not null) job.Started = e.Started;
+        if (e.Ended is not null) job.Ended = e.Ended;
+        if (e.CancelRequested == true) job.CancelRequested = true;
+        job.Updated = e.Time;
+    }
+
+    /// <summary>Appends events as whole lines (one write, fsync'd) and applies them. The caller holds the DB write lock.</summary>
+    public void Append(params JournalEvent[] events)
+    {
+        Refresh();
+        SafeFile.EnsureDirectory(System.IO.Path.GetDirectoryName(Path)!, _directoryMode);
+        SafeFile.AppendLines(Path, events.Select(e => JsonSerializer.Serialize(e, Json)), _fileMode);
+        // Our own lines are read back by the next Refresh; apply now so callers see them at once.
+        Refresh();
+    }
+
+    /// <summary>The event that records a job's current state in full (a compaction snapshot line).</summary>
+    public static JournalEvent Snapshot(ProcJob j) => new()
+    {
+        Time = j.Updated,
+        Event = "job",
+        Name = j.Name,
+        Run = j.Run,
+        Attempt = j.Attempt,
+        Scheduler = j.Scheduler.ToString(),
+        Queue = j.Queue,
+        Log = j.LogFile,
+        Status = j.StatusFile,
+        Argv = j.Command.ToArray(),
+        JobId = j.JobId,
+        State = j.State.ToString(),
+        SchedulerState = j.SchedulerState,
+        ExitCode = j.ExitCode,
+        Reason = j.Reason ?? "",
+        Polls = j.Polls,
+        Started = j.Started,
+        Ended = j.Ended,
+        Submitted = j.Submitted,
+        CancelRequested = j.CancelRequested ? true : null,
+    };
+
+    /// <summary>Whether the file has grown well past one line per job.</summary>
+    public bool NeedsCompaction => Lines > 200 && Lines > 4 * _order.Count;
+
+    /// <summary>Rewrites the journal as one snapshot line per job (write-temp-then-rename). The caller holds the DB write lock.</summary>
+    public void Compact()
+    {
+        Refresh();
+        var sb = new StringBuilder();
+        // A unique first line: a reader holding an offset into the old file sees the change and replays from the start.
+        sb.Append(JsonSerializer.Serialize(new JournalEvent { Event = "compacted", Name = "-", Reason = Guid.NewGuid().ToString("N") }, Json)).Append('\n');
+        foreach (var j in _order)
+            sb.Append(JsonSerializer.Serialize(Snapshot(j), Json)).Append('\n');
+        SafeFile.WriteAllTextAtomic(Path, sb.ToString(), _fileMode);
+        Reset();
+        Refresh();
+    }
+
+    internal static string Serialize(JournalEvent e) => JsonSerializer.Serialize(e, Json);
+}

@@ -1,0 +1,116 @@
+using System.Globalization;
+using RunProc.Config;
+
+namespace RunProc.Batch;
+
+/// <summary>
+/// Slurm: <c>sbatch --parsable</c> to submit, one <c>squeue -h -t all -j id,id,...</c> per pass for
+/// every active job, <c>sacct -c</c> (the job-completion file, works without slurmdbd) for jobs that
+/// left the queue, <c>scancel</c> to cancel. A job unknown to both is Lost, never Done.
+/// </summary>
+public sealed class SlurmScheduler : IScheduler
+{
+    private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(90);
+    // One command per pass: 10,000 ids of up to 7 digits stay under Linux's 128 KiB limit for one argument.
+    private const int IdsPerCommand = 10000;
+    private readonly ICommandRunner _runner;
+
+    public SlurmScheduler(ICommandRunner? runner = null) => _runner = runner ?? ProcessCommandRunner.Instance;
+
+    public SchedulerKind Kind => SchedulerKind.Slurm;
+
+    public IReadOnlyList<string> SubmitArgv(JobSpec spec)
+    {
+        var argv = new List<string>
+        {
+            "sbatch", "--parsable", "-J", spec.Name, "-o", spec.LogFile,
+            // Append: RunProc writes the log's header and status lines around the job's own output.
+            "--open-mode=append", "-D", spec.WorkDirectory,
+            "-t", spec.TimeLimitMinutes.ToString(CultureInfo.InvariantCulture),
+            // A requeued job would run again under the same log and attempt: RunProc retries instead.
+            "--no-requeue",
+        };
+        if (spec.Queue.Length > 0)
+            argv.AddRange(new[] { "-p", spec.Queue });
+        // Slurm sends output to the log and enforces the time limit: the wrapper does neither.
+        argv.AddRange(new[] { spec.WrapperScript, spec.StatusFile, "-", "0", "-", "0", "--" });
+        argv.AddRange(spec.Command);
+        return argv;
+    }
+
+    public string Submit(JobSpec spec, CancellationToken cancel)
+    {
+        var r = _runner.Run(SubmitArgv(spec), CommandTimeout, cancel);
+        var id = r.ExitCode == 0 ? SlurmOutput.ParseSbatch(r.StdOut) : null;
+        if (id is not null)
+            return id;
+        var msg = FirstLine(r.StdErr) ?? FirstLine(r.StdOut) ?? $"exit code {r.ExitCode}";
+        var transient = msg.Contains("temporarily", StringComparison.OrdinalIgnoreCase) || msg.Contains("timed out", StringComparison.OrdinalIgnoreCase)
+            || msg.Contains("Unable to contact", StringComparison.OrdinalIgnoreCase) || r.ExitCode == 0;
+        throw new SchedulerException($"sbatch failed for job '{spec.Name}': {msg}", transient);
+    }
+
+    public SchedulerQuery Query(IReadOnlyCollection<string> jobIds, CancellationToken cancel)
+    {
+        var known = new Dictionary<string, SchedulerJobStatus>(StringComparer.Ordinal);
+        var unanswered = new HashSet<string>(StringComparer.Ordinal);
+        string? problem = null;
+        var commands = 0;
+        var ids = jobIds.Distinct().ToList();
+        foreach (var chunk in ids.Chunk(IdsPerCommand))
+        {
+            commands++;
+            var r = _runner.Run(new[] { "squeue", "-h", "-t", "all", "-j", string.Join(",", chunk), "-o", "%i %T %r" }, CommandTimeout, cancel);
+            if (r.ExitCode != 0 && !SlurmOutput.IsInvalidJobId(r.StdErr))
+            {
+                problem = $"squeue failed: {FirstLine(r.StdErr) ?? "exit code " + r.ExitCode}";
+                unanswered.UnionWith(chunk);
+                continue;
+            }
+            foreach (var s in SlurmOutput.ParseSqueue(r.StdOut))
+                known[s.JobId] = s;
+        }
+        var gone = ids.Where(i => !known.ContainsKey(i) && !unanswered.Contains(i)).ToList();
+        foreach (var chunk in gone.Chunk(IdsPerCommand))
+        {
+            commands++;
+            var r = _runner.Run(new[] { "sacct", "-c", "-n", "-P", "-j", string.Join(",", chunk), "-o", "JobID,State,ExitCode" }, CommandTimeout, cancel);
+            if (r.ExitCode != 0)
+            {
+                // Without the completion file nothing proves the job is gone: keep it as it was.
+                problem = $"sacct -c failed: {FirstLine(r.StdErr) ?? "exit code " + r.ExitCode}";
+                unanswered.UnionWith(chunk);
+                continue;
+            }
+            foreach (var s in SlurmOutput.ParseSacct(r.StdOut))
+                if (chunk.Contains(s.JobId))
+                    known[s.JobId] = s;
+        }
+        return new SchedulerQuery { Known = known, Unanswered = unanswered, Problem = problem, Commands = commands };
+    }
+
+    public IReadOnlyList<SchedulerJobStatus> FindByName(string name, CancellationToken cancel)
+    {
+        var r = _runner.Run(new[] { "squeue", "-h", "-t", "all", "--name=" + name, "-o", "%i %T %r" }, CommandTimeout, cancel);
+        if (r.ExitCode != 0)
+            throw new SchedulerException($"squeue --name={name} failed: {FirstLine(r.StdErr) ?? "exit code " + r.ExitCode}", transient: true);
+        var found = SlurmOutput.ParseSqueue(r.StdOut).Select(s => s with { Name = name }).ToList();
+        if (found.Count > 0)
+            return found;
+        // sacct -c ignores --name: read the completion records and filter by name here.
+        r = _runner.Run(new[] { "sacct", "-c", "-n", "-P", "-o", "JobID,State,ExitCode,JobName" }, CommandTimeout, cancel);
+        if (r.ExitCode != 0)
+            throw new SchedulerException($"sacct -c failed: {FirstLine(r.StdErr) ?? "exit code " + r.ExitCode}", transient: true);
+        return SlurmOutput.ParseSacct(r.StdOut).Where(s => s.Name == name).ToList();
+    }
+
+    public void Cancel(string jobId, CancellationToken cancel)
+    {
+        var r = _runner.Run(new[] { "scancel", jobId }, CommandTimeout, cancel);
+        if (r.ExitCode != 0)
+            throw new SchedulerException($"scancel {jobId} failed: {FirstLine(r.StdErr) ?? "exit code " + r.ExitCode}", transient: false);
+    }
+
+    internal static string? FirstLine(string text) =>
+        text.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.Length > 0);
+}

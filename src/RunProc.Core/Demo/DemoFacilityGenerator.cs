@@ -1,0 +1,317 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using PureHDF;
+using PureHDF.Filters;
+using PureHDF.VOL.Native;
+
+namespace RunProc.Demo;
+
+/// <summary>
+/// Generates the demo facility: 2 instruments, 3 experiments (one not under control), 10 runs of
+/// HDF5 detector frames (a 4-segment and a 1-segment detector, uint16, one compressed) with bad
+/// pixels injected at known places, one run still being written, a processing DB with
+/// experiments.txt, and a config file pointing at all of it. Deterministic for a given seed.
+/// </summary>
+public static class DemoFacilityGenerator
+{
+    /// <summary>The process the demo config sets up.</summary>
+    public const string ProcessName = "pixel_status";
+
+    /// <summary>Directory of run files under each experiment (LCLS keeps HDF5 run files in hdf5/).</summary>
+    public const string RunDirectory = "hdf5";
+
+    /// <summary>The demo's detectors: a multi-segment one (compressed, chunked by frame) and a single-segment one (contiguous).</summary>
+    public static readonly IReadOnlyList<DemoDetector> Detectors = new[]
+    {
+        new DemoDetector("epix10ka", "/entry/data/epix10ka", 4, 176, 192, Compressed: true),
+        new DemoDetector("jungfrau", "/entry/data/jungfrau", 1, 352, 384, Compressed: false),
+    };
+
+    // (instrument, experiment, under control, runs as (run, chunk files, last chunk in progress)).
+    private static readonly (string Ins, string Exp, bool Control, (int Run, int Chunks, bool InProgress)[] Runs)[] Layout =
+    {
+        ("XPP", "xpptut15", true, new[] { (1, 1, false), (2, 1, false), (3, 1, false), (4, 2, true) }),
+        ("MFX", "mfx101332224", true, new[] { (7, 1, false), (8, 2, false), (9, 1, false), (10, 1, false) }),
+        ("XPP", "xppc00121", false, new[] { (1, 1, false), (2, 1, false) }),
+    };
+
+    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+
+    /// <summary>The facility that <see cref="Generate"/> would write at <paramref name="path"/>, without touching the disk.</summary>
+    public static DemoFacility Plan(string path, DemoFacilityOptions? options = null)
+    {
+        options ??= new DemoFacilityOptions();
+        if (options.FramesPerFile < 10)
+            throw new ArgumentOutOfRangeException(nameof(options), options.FramesPerFile, "FramesPerFile must be at least 10 (the noisy pixel's pattern repeats every 10 frames).");
+        if (options.PerClass is < 1 or > 1000)
+            throw new ArgumentOutOfRangeException(nameof(options), options.PerClass, "PerClass must be 1..1000.");
+        var root = System.IO.Path.GetFullPath(path);
+        var dataRoot = System.IO.Path.Combine(root, "data");
+        var dbRoot = System.IO.Path.Combine(root, "db");
+        var runs = new List<DemoRun>();
+        var experiments = new List<DemoExperiment>();
+        foreach (var (ins, exp, control, expRuns) in Layout)
+        {
+            experiments.Add(new DemoExperiment(ins, exp, control));
+            var dir = System.IO.Path.Combine(dataRoot, ins, exp, RunDirectory);
+            foreach (var (run, chunks, inProgress) in expRuns)
+            {
+                var files = new List<string>();
+                for (var c = 0; c < chunks; c++)
+                {
+                    var name = string.Create(CultureInfo.InvariantCulture, $"{exp}-r{run:D4}-s00-c{c:D2}.h5");
+                    if (inProgress && c == chunks - 1)
+                        name += ".inprogress";
+                    files.Add(System.IO.Path.Combine(dir, name));
+                }
+                runs.Add(new DemoRun(ins, exp, run, chunks * options.FramesPerFile, files, inProgress, control));
+            }
+        }
+        return new DemoFacility
+        {
+            Path = root,
+            ConfigPath = System.IO.Path.Combine(root, DemoFacility.ConfigFileName),
+            DataRoot = dataRoot,
+            DbRoot = dbRoot,
+            Process = ProcessName,
+            RunDirectory = RunDirectory,
+            Instruments = Layout.Select(l => l.Ins).Distinct().ToArray(),
+            Experiments = experiments,
+            Runs = runs,
+            Detectors = Detectors,
+            InjectedPixels = Detectors.SelectMany(d => PlaceBadPixels(d, options.Seed, options.PerClass)).ToArray(),
+            Seed = options.Seed,
+            Created = DateTime.UtcNow,
+        };
+    }
+
+    /// <summary>
+    /// Writes the facility at <paramref name="path"/>. An existing folder must be empty, or a demo
+    /// facility (it holds demo-facility.json) and <see cref="DemoFacilityOptions.Force"/> set; any
+    /// other folder is never touched.
+    /// </summary>
+    /// <exception cref="IOException">The folder exists and may not be replaced.</exception>
+    public static DemoFacility Generate(string path, DemoFacilityOptions? options = null, Action<DemoProgress>? progress = null, CancellationToken cancel = default)
+    {
+        options ??= new DemoFacilityOptions();
+        var facility = Plan(path, options);
+        PrepareFolder(facility.Path, options.Force);
+
+        // The manifest goes first so that a half-written facility is still recognised (and -Force can replace it).
+        File.WriteAllText(facility.ManifestPath, JsonSerializer.Serialize(facility, JsonOptions));
+
+        var files = facility.Runs
+            .SelectMany(r => r.Files.Select((f, i) => (Run: r, File: f, Chunk: i)))
+            .ToArray();
+        var done = 0;
+        var pedestals = Detectors.ToDictionary(d => d.Name, d => Pedestals(d, options.Seed));
+        var bad = facility.InjectedPixels.GroupBy(p => p.Detector).ToDictionary(g => g.Key, g => g.ToArray());
+        var noise = NoiseTable(options.Seed);
+        // Runs were "taken" earlier today, 10 minutes apart; the file being written is new.
+        var start = DateTime.UtcNow.AddMinutes(-10 * (files.Length + 1));
+        Parallel.ForEach(
+            files.Select((f, i) => (f.Run, f.File, f.Chunk, Order: i)),
+            new ParallelOptions { MaxDegreeOfParallelism = options.Parallelism, CancellationToken = cancel },
+            f =>
+            {
+                Directory.CreateDirectory(System.IO.Path.GetDirectoryName(f.File)!);
+                var firstEvent = f.Chunk * options.FramesPerFile;
+                WriteRunFile(f.File, f.Run, firstEvent, options.FramesPerFile, pedestals, bad, noise);
+                var inProgress = f.File.EndsWith(".inprogress", StringComparison.Ordinal);
+                File.SetLastWriteTimeUtc(f.File, inProgress ? DateTime.UtcNow : start.AddMinutes(10 * f.Order));
+                progress?.Invoke(new DemoProgress(Interlocked.Increment(ref done), files.Length, f.File));
+            });
+
+        WriteDb(facility);
+        File.WriteAllText(facility.ConfigPath, ConfigText(facility), new UTF8Encoding(false));
+        return facility;
+    }
+
+    /// <summary>Reads a facility's manifest (demo-facility.json) back.</summary>
+    public static DemoFacility Load(string pathOrManifest)
+    {
+        var manifest = Directory.Exists(pathOrManifest) ? System.IO.Path.Combine(pathOrManifest, DemoFacility.ManifestFileName) : pathOrManifest;
+        if (!File.Exists(manifest))
+            throw new FileNotFoundException($"'{manifest}' does not exist; generate the facility with New-ProcDemoFacility.", manifest);
+        return JsonSerializer.Deserialize<DemoFacility>(File.ReadAllText(manifest), JsonOptions)
+            ?? throw new InvalidDataException($"'{manifest}' is not a demo facility manifest.");
+    }
+
+    /// <summary>The config file text: relative DataRoot/DbRoot (relative to the config file) so the folder can be moved.</summary>
+    public static string ConfigText(DemoFacility f)
+    {
+        var ins = string.Join(", ", f.Instruments.Select(i => $"'{i}'"));
+        return $$"""
+            # RunProc configuration of the demo facility, written by New-ProcDemoFacility.
+            # Relative paths are relative to this file. Use it with -ConfigPath, or set $env:RUNPROC_CONFIG.
+            @{
+                DataRoot      = 'data'        # <DataRoot>/<INS>/<exp>/<RunDirectory>/<exp>-rNNNN-sNN-cNN.h5
+                DbRoot        = 'db'          # <DbRoot>/<process>/experiments.txt, <INS>/<exp>-proc-runs.txt, logs
+                Instruments   = @({{ins}})
+                RunDirectory  = '{{f.RunDirectory}}'
+                SettleSeconds = 1             # a run is ready 1 s after its newest file was written
+                Processes     = @{
+                    {{f.Process}} = @{
+                        # The built-in default command plus PNG maps in the work folder's png/ subfolder.
+                        Command     = @('{runproc}', 'Invoke-PixelStatus', '-Experiment', '{exp}', '-Run', '{run}',
+                                        '-OutputDirectory', '{workdir}', '-ImagePath', '{workdir}/png', '-Deploy', '-ConfigPath', '{config}')
+                        Scheduler   = 'Local'
+                        MaxJobs     = 2
+                        PollSeconds = 1
+                        Attempts    = 2
+                    }
+                }
+            }
+
+            """;
+    }
+
+    private static void PrepareFolder(string root, bool force)
+    {
+        if (File.Exists(root))
+            throw new IOException($"'{root}' is a file; give a folder for the demo facility.");
+        if (Directory.Exists(root) && Directory.EnumerateFileSystemEntries(root).Any())
+        {
+            var isDemo = File.Exists(System.IO.Path.Combine(root, DemoFacility.ManifestFileName));
+            if (!isDemo)
+                throw new IOException($"'{root}' is not empty and is not a demo facility (no {DemoFacility.ManifestFileName}); choose another folder. It was left untouched.");
+            if (!force)
+                throw new IOException($"'{root}' already holds a demo facility; use -Force to replace it.");
+            Directory.Delete(root, recursive: true);
+        }
+        Directory.CreateDirectory(root);
+    }
+
+    private static void WriteDb(DemoFacility f)
+    {
+        var procDir = System.IO.Path.Combine(f.DbRoot, f.Process);
+        Directory.CreateDirectory(procDir);
+        var sb = new StringBuilder();
+        sb.Append("# Experiments under control of the ").Append(f.Process).Append(" process, one a line ('#' starts a comment).\n");
+        foreach (var e in f.Experiments.Where(e => !e.UnderControl))
+            sb.Append("# ").Append(e.Experiment).Append(" is deliberately not listed: only Get-PendingRun -All sees its runs.\n");
+        foreach (var e in f.Experiments.Where(e => e.UnderControl))
+            sb.Append(e.Experiment).Append('\n');
+        File.WriteAllText(System.IO.Path.Combine(procDir, "experiments.txt"), sb.ToString(), new UTF8Encoding(false));
+    }
+
+    private static void WriteRunFile(string path, DemoRun run, int firstEvent, int frames,
+        Dictionary<string, ushort[]> pedestals, Dictionary<string, InjectedPixel[]> bad, short[] noise)
+    {
+        var data = new H5Group();
+        foreach (var d in Detectors)
+        {
+            var buffer = Frames(d, run, firstEvent, frames, pedestals[d.Name], bad.GetValueOrDefault(d.Name) ?? Array.Empty<InjectedPixel>(), noise);
+            var dims = new[] { (ulong)frames }.Concat(d.Shape.Select(s => (ulong)s)).ToArray();
+            data[d.Name] = d.Compressed
+                ? new H5Dataset(buffer,
+                    chunks: new[] { 1u }.Concat(d.Shape.Select(s => (uint)s)).ToArray(),
+                    fileDims: dims,
+                    datasetCreation: new H5DatasetCreation(Filters: new List<H5Filter>
+                    {
+                        new(ShuffleFilter.Id),
+                        new(DeflateFilter.Id, new Dictionary<string, object> { [DeflateFilter.COMPRESSION_LEVEL] = 1 }),
+                    }))
+                : new H5Dataset(buffer, fileDims: dims);
+        }
+        var file = new H5File
+        {
+            ["entry"] = new H5Group
+            {
+                ["data"] = data,
+                ["experiment"] = new H5Dataset(run.Experiment),
+                ["run"] = new H5Dataset(run.Run),
+            },
+        };
+        // Temp name then rename: a file that has its final name is complete.
+        var tmp = path + ".tmp-" + Environment.ProcessId;
+        try
+        {
+            file.Write(tmp);
+            File.Move(tmp, path, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+    }
+
+    /// <summary>The frames of one detector in one file: pedestal + common mode + noise, with the bad pixels overwritten.</summary>
+    internal static ushort[] Frames(DemoDetector d, DemoRun run, int firstEvent, int frames, ushort[] pedestal, InjectedPixel[] bad, short[] noise)
+    {
+        var px = d.Pixels;
+        var buffer = new ushort[(long)frames * px];
+        var runSalt = (uint)run.Run * 0x27D4EB2Fu ^ Fnv(run.Experiment); // each run gets its own noise
+        for (var f = 0; f < frames; f++)
+        {
+            var evt = firstEvent + f;
+            var hEvt = (uint)evt * 0x85EBCA77u + runSalt;
+            var commonMode = noise[(int)((hEvt * 0xC2B2AE3Du) >> 16)] / 8; // ±3 ADU shared by the frame
+            var frame = buffer.AsSpan(f * px, px);
+            for (var p = 0; p < px; p++)
+            {
+                var n = noise[(int)(((uint)p * 0x9E3779B1u + hEvt) >> 16)];
+                frame[p] = (ushort)(pedestal[p] + commonMode + n);
+            }
+            foreach (var b in bad)
+                frame[b.Index] = DemoBadPixels.Value(b.Class, evt, noise[(int)(((uint)b.Index * 0x9E3779B1u + hEvt) >> 16)]);
+        }
+        return buffer;
+    }
+
+    /// <summary>Per-pixel dark levels: ~900–1500 ADU, a step per segment, a gentle gradient and pixel-to-pixel spread.</summary>
+    internal static ushort[] Pedestals(DemoDetector d, int seed)
+    {
+        var rng = new Random(seed ^ (int)Fnv(d.Name));
+        var ped = new ushort[d.Pixels];
+        for (var s = 0; s < d.Segments; s++)
+            for (var r = 0; r < d.Rows; r++)
+                for (var c = 0; c < d.Columns; c++)
+                    ped[(s * d.Rows + r) * d.Columns + c] = (ushort)(900 + 120 * s + (r + c) / 4 + rng.Next(0, 120));
+        return ped;
+    }
+
+    /// <summary>65,536 Gaussian noise samples, sigma 6 ADU, clipped to ±30, so a normal pixel never leaves [1, 16000].</summary>
+    internal static short[] NoiseTable(int seed)
+    {
+        var rng = new Random(seed);
+        var t = new short[65536];
+        for (var i = 0; i < t.Length; i++)
+        {
+            var u1 = 1.0 - rng.NextDouble();
+            var u2 = rng.NextDouble();
+            var g = Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
+            t[i] = (short)Math.Clamp(Math.Round(6 * g), -30, 30);
+        }
+        return t;
+    }
+
+    private static IEnumerable<InjectedPixel> PlaceBadPixels(DemoDetector d, int seed, int perClass)
+    {
+        var rng = new Random(seed * 31 + (int)Fnv(d.Name));
+        var taken = new HashSet<int>();
+        var list = new List<InjectedPixel>();
+        foreach (var c in Enum.GetValues<BadPixelClass>())
+        {
+            for (var i = 0; i < perClass; i++)
+            {
+                int idx;
+                do idx = rng.Next(d.Pixels); while (!taken.Add(idx));
+                var col = idx % d.Columns;
+                var row = idx / d.Columns % d.Rows;
+                var seg = idx / (d.Columns * d.Rows);
+                list.Add(new InjectedPixel(d.Name, c, seg, row, col, idx, DemoBadPixels.ExpectedStatus(c)));
+            }
+        }
+        return list.OrderBy(p => p.Index);
+    }
+
+    // A stable string hash (string.GetHashCode is randomized per process).
+    private static uint Fnv(string s)
+    {
+        var h = 2166136261u;
+        foreach (var ch in s) h = (h ^ ch) * 16777619u;
+        return h;
+    }
+}

@@ -1,0 +1,520 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace RunProc.Pixels;
+
+/// <summary>Which implementation of the kernel to run (tests pin one; users get <see cref="Auto"/>).</summary>
+internal enum KernelPath
+{
+    Auto,
+    Scalar,
+    Avx2,
+    Avx512,
+}
+
+/// <summary>
+/// Adds blocks of frames to a <see cref="PixelStatusAccumulator"/>. The uint16 path is the fast
+/// one: pixel tiles × frame blocks, AVX2, narrow accumulators kept in registers across a short run
+/// of frames and in an L1-sized scratch across the block, so memory sees each frame once and the
+/// wide per-pixel arrays once per block. A scalar path gives bit-identical results (everything is
+/// exact integer arithmetic). Pixel tiles are split over threads; no allocation per frame.
+/// </summary>
+public static unsafe class PixelStatusKernel
+{
+    /// <summary>Pixels per tile: its scratch (20 B/px, 320 KiB) stays in L2 while each frame is read as a 32 KiB stream.</summary>
+    internal static int TilePixels = 16384;
+
+    /// <summary>Software prefetch distance in pixels (32 lines ahead in each frame's stream).</summary>
+    internal static int PrefetchPixels = 32 * 32;
+
+    /// <summary>Most frames per register run (concurrent frame streams); fewer if hi² needs it.</summary>
+    internal static int MaxChunk = 16;
+
+    /// <summary>16-bit event counters in the scratch: a kernel call handles at most this many frames.</summary>
+    internal const int MaxFramesPerPass = 32767;
+
+    /// <summary>True where the AVX2 path runs.</summary>
+    public static bool IsAccelerated => Avx2.IsSupported;
+
+    /// <summary>Adds <c>frames.Length / PixelCount</c> uint16 frames (contiguous) with an optional data-bit mask.</summary>
+    public static void Accumulate(PixelStatusAccumulator acc, ReadOnlySpan<ushort> frames, ushort dataMask = 0xFFFF, int threads = 1) =>
+        Accumulate(acc, frames, dataMask, threads, KernelPath.Auto);
+
+    /// <summary>Adds <c>frames.Length / PixelCount</c> int32 frames (int16, uint32 and float32 data converted by the reader).</summary>
+    public static void Accumulate(PixelStatusAccumulator acc, ReadOnlySpan<int> frames, int threads = 1)
+    {
+        var n = FrameCount(acc, frames.Length);
+        fixed (int* p = frames)
+        {
+            var ptrs = new nint[n];
+            for (var f = 0; f < n; f++)
+                ptrs[f] = (nint)(p + (long)f * acc.PixelCount);
+            AccumulateInt32(acc, ptrs, threads);
+        }
+    }
+
+    internal static void Accumulate(PixelStatusAccumulator acc, ReadOnlySpan<ushort> frames, ushort dataMask, int threads, KernelPath path)
+    {
+        var n = FrameCount(acc, frames.Length);
+        fixed (ushort* p = frames)
+        {
+            var ptrs = new nint[n];
+            for (var f = 0; f < n; f++)
+                ptrs[f] = (nint)(p + (long)f * acc.PixelCount);
+            AccumulateUInt16(acc, ptrs, dataMask, threads, path);
+        }
+    }
+
+    private static int FrameCount(PixelStatusAccumulator acc, int length)
+    {
+        ArgumentNullException.ThrowIfNull(acc);
+        if (length % acc.PixelCount != 0)
+            throw new ArgumentException($"{length} values are not a whole number of {acc.PixelCount}-pixel frames.", nameof(length));
+        return length / acc.PixelCount;
+    }
+
+    /// <summary>
+    /// Adds uint16 frames given as pointers (each to PixelCount values; frames need not be
+    /// contiguous, so a reader's ring of buffers can be passed as one block). The caller keeps the
+    /// memory alive and fixed for the call.
+    /// </summary>
+    internal static void AccumulateUInt16(PixelStatusAccumulator acc, ReadOnlySpan<nint> frames, ushort dataMask, int threads, KernelPath path)
+    {
+        acc.CheckEventBudget(frames.Length);
+        var simd = Resolve(path);
+        // Gates outside 0..65535 are expressible in the SIMD compare only after clamping, which
+        // changes nothing for uint16 values, except a low gate above 65535 (everything is "below").
+        if (acc.GateLow > 65535 || acc.GateHigh < 0)
+            simd = KernelPath.Scalar;
+        var ptrs = frames.ToArray();
+        for (var f0 = 0; f0 < ptrs.Length; f0 += MaxFramesPerPass)
+        {
+            var n = Math.Min(MaxFramesPerPass, ptrs.Length - f0);
+            var pass = new ArraySegment<nint>(ptrs, f0, n);
+            RunParallel(acc, threads, (start, end) => RangeUInt16(acc, pass, dataMask, start, end, simd));
+            acc.Events += n;
+        }
+    }
+
+    /// <summary>Adds int32 frames given as pointers (scalar: the wide types are not the fast path).</summary>
+    internal static void AccumulateInt32(PixelStatusAccumulator acc, ReadOnlySpan<nint> frames, int threads)
+    {
+        acc.CheckEventBudget(frames.Length);
+        var ptrs = frames.ToArray();
+        RunParallel(acc, threads, (start, end) =>
+        {
+            for (var p0 = start; p0 < end; p0 += TilePixels)
+                TileScalarInt32(acc, ptrs, p0, Math.Min(TilePixels, end - p0));
+        });
+        acc.Events += ptrs.Length;
+    }
+
+    private static void RunParallel(PixelStatusAccumulator acc, int threads, Action<int, int> range)
+    {
+        var total = acc.PixelCount;
+        threads = Math.Clamp(threads, 1, Math.Max(1, total / TilePixels));
+        if (threads == 1)
+        {
+            range(0, total);
+            return;
+        }
+        // Contiguous pixel ranges per thread, cut on 32-pixel boundaries (one cache line of uint16).
+        var per = (total / threads + 31) & ~31;
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        {
+            var start = Math.Min(total, t * per);
+            var end = t == threads - 1 ? total : Math.Min(total, start + per);
+            if (end > start)
+                range(start, end);
+        });
+    }
+
+    /// <summary>The path to run: AVX-512BW where present (half the instructions per pixel), else AVX2, else scalar.</summary>
+    internal static KernelPath Resolve(KernelPath path) => path switch
+    {
+        KernelPath.Scalar => KernelPath.Scalar,
+        KernelPath.Avx2 => Avx2.IsSupported ? KernelPath.Avx2 : throw new PlatformNotSupportedException("AVX2 is not available on this CPU."),
+        KernelPath.Avx512 => Avx512BW.IsSupported ? KernelPath.Avx512 : throw new PlatformNotSupportedException("AVX-512BW is not available on this CPU."),
+        _ => Avx512BW.IsSupported && !PreferAvx2 ? KernelPath.Avx512 : Avx2.IsSupported ? KernelPath.Avx2 : KernelPath.Scalar,
+    };
+
+    /// <summary>Set by benchmarks to measure the AVX2 path on an AVX-512 machine.</summary>
+    internal static bool PreferAvx2;
+
+    private static void RangeUInt16(PixelStatusAccumulator acc, ArraySegment<nint> frames, ushort mask, int start, int end, KernelPath path)
+    {
+        var simd = path != KernelPath.Scalar;
+        using var scratch = simd ? new Scratch(TilePixels) : null;
+        var lo = Math.Max(acc.GateLow, 0);
+        var hi = Math.Min(acc.GateHigh, 65535);
+        for (var p0 = start; p0 < end; p0 += TilePixels)
+        {
+            var n = Math.Min(TilePixels, end - p0);
+            var nv = simd ? n & ~31 : 0;
+            if (nv > 0)
+            {
+                // Squares of values up to 32767 fit the signed 16-bit multiply-add; above that use a 32-bit multiply.
+                var madd = hi <= 32767;
+                if (path == KernelPath.Avx512)
+                {
+                    if (mask == 0xFFFF)
+                    {
+                        if (madd) TileAvx512<No, Yes>(acc, frames, p0, nv, mask, lo, hi, scratch!);
+                        else TileAvx512<No, No>(acc, frames, p0, nv, mask, lo, hi, scratch!);
+                    }
+                    else
+                    {
+                        if (madd) TileAvx512<Yes, Yes>(acc, frames, p0, nv, mask, lo, hi, scratch!);
+                        else TileAvx512<Yes, No>(acc, frames, p0, nv, mask, lo, hi, scratch!);
+                    }
+                }
+                else if (mask == 0xFFFF)
+                {
+                    if (madd) TileAvx2<No, Yes>(acc, frames, p0, nv, mask, lo, hi, scratch!);
+                    else TileAvx2<No, No>(acc, frames, p0, nv, mask, lo, hi, scratch!);
+                }
+                else
+                {
+                    if (madd) TileAvx2<Yes, Yes>(acc, frames, p0, nv, mask, lo, hi, scratch!);
+                    else TileAvx2<Yes, No>(acc, frames, p0, nv, mask, lo, hi, scratch!);
+                }
+            }
+            if (n > nv)
+                TileScalarUInt16(acc, frames, p0 + nv, n - nv, mask);
+        }
+    }
+
+    /// <summary>The scalar reference of one tile (also the tail of a SIMD tile).</summary>
+    private static void TileScalarUInt16(PixelStatusAccumulator acc, ArraySegment<nint> frames, int p0, int n, ushort mask)
+    {
+        int lo = acc.GateLow, hi = acc.GateHigh;
+        var below = acc.BelowLow; var above = acc.AboveHigh; var sum = acc.Sum; var sq = acc.SumSquares; var max = acc.Max; var min = acc.Min;
+        foreach (var fp in frames)
+        {
+            var frame = (ushort*)fp + p0;
+            for (var i = 0; i < n; i++)
+            {
+                int v = frame[i] & mask;
+                var p = p0 + i;
+                if (v < lo) below[p]++;
+                else if (v > hi) above[p]++;
+                else { sum[p] += v; sq[p] += (ulong)((long)v * v); }
+                if (v > max[p]) max[p] = v;
+                if (v < min[p]) min[p] = v;
+            }
+        }
+    }
+
+    private static void TileScalarInt32(PixelStatusAccumulator acc, nint[] frames, int p0, int n)
+    {
+        int lo = acc.GateLow, hi = acc.GateHigh;
+        var below = acc.BelowLow; var above = acc.AboveHigh; var sum = acc.Sum; var sq = acc.SumSquares; var max = acc.Max; var min = acc.Min;
+        foreach (var fp in frames)
+        {
+            var frame = (int*)fp + p0;
+            for (var i = 0; i < n; i++)
+            {
+                var v = frame[i];
+                var p = p0 + i;
+                if (v < lo) below[p]++;
+                else if (v > hi) above[p]++;
+                else { sum[p] += v; sq[p] += (ulong)((long)v * v); }
+                if (v > max[p]) max[p] = v;
+                if (v < min[p]) min[p] = v;
+            }
+        }
+    }
+
+    /// <summary>
+    /// One tile of <paramref name="nv"/> pixels (a multiple of 16) over all frames of the pass.
+    /// Per 16 pixels the registers hold: below/above counts and max/min (16-bit lanes), sums of
+    /// even and odd pixels (32-bit lanes: ≤ 32767 frames × 65535 fits) and squares of even and odd
+    /// pixels (32-bit lanes, flushed to 64-bit every k frames, k·hi² &lt; 2^32).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TileAvx2<TMask, TMadd>(PixelStatusAccumulator acc, ArraySegment<nint> frames, int p0, int nv, ushort mask, int lo, int hi, Scratch s)
+        where TMask : struct, IFlag where TMadd : struct, IFlag
+    {
+        s.Reset(nv);
+        var bias = Vector256.Create(unchecked((short)0x8000));
+        var lob = Vector256.Create(unchecked((short)(lo ^ 0x8000)));
+        var hib = Vector256.Create(unchecked((short)(hi ^ 0x8000)));
+        var maskv = Vector256.Create(mask);
+        var low16 = Vector256.Create(0x0000FFFFu);
+        var k = ChunkFrames(hi);
+
+        var count = frames.Count;
+        fixed (nint* fr0 = &frames.Array![frames.Offset])
+        {
+            for (var f0 = 0; f0 < count; f0 += k)
+            {
+                var f1 = Math.Min(count, f0 + k);
+                for (var i = 0; i < nv; i += 32)
+                {
+                    // Two vectors = 32 pixels = one 64-byte line of every frame, so each line is
+                    // loaded once; frames a multiple of 4 KiB apart all map to one L1 set, and
+                    // half-line strips would evict the line before its second half is used.
+                    var belowA = Avx.LoadVector256(s.Below + i);
+                    var belowB = Avx.LoadVector256(s.Below + i + 16);
+                    var aboveA = Avx.LoadVector256(s.Above + i);
+                    var aboveB = Avx.LoadVector256(s.Above + i + 16);
+                    var maxA = Avx.LoadVector256(s.Max + i);
+                    var maxB = Avx.LoadVector256(s.Max + i + 16);
+                    var minA = Avx.LoadVector256(s.Min + i);
+                    var minB = Avx.LoadVector256(s.Min + i + 16);
+                    var seA = Avx.LoadVector256(s.SumEven + i / 2);
+                    var seB = Avx.LoadVector256(s.SumEven + i / 2 + 8);
+                    var soA = Avx.LoadVector256(s.SumOdd + i / 2);
+                    var soB = Avx.LoadVector256(s.SumOdd + i / 2 + 8);
+                    Vector256<uint> qeA = default, qeB = default, qoA = default, qoB = default;
+                    var off = p0 + i;
+                    // Software prefetch PrefetchLines lines ahead in every frame of the chunk, and
+                    // past the tile's end into the next chunk's frames: one 2 KiB-ish slice per
+                    // frame is too short a stream for the hardware prefetcher to ramp up on.
+                    var pj = i + PrefetchPixels;
+                    var pfOff = pj < nv ? off + PrefetchPixels : p0 + pj - nv;
+                    var pfDelta = pj < nv || f1 + (f1 - f0) > count ? 0 : f1 - f0;
+                    for (var f = f0; f < f1; f++)
+                    {
+                        var src = (ushort*)fr0[f] + off;
+                        Sse.Prefetch2((ushort*)fr0[f + pfDelta] + pfOff);
+                        var va = Avx.LoadVector256(src);
+                        var vb = Avx.LoadVector256(src + 16);
+                        if (default(TMask).Value)
+                        {
+                            va = Avx2.And(va, maskv);
+                            vb = Avx2.And(vb, maskv);
+                        }
+                        var xa = Avx2.Xor(va.AsInt16(), bias); // unsigned order as signed order
+                        var xb = Avx2.Xor(vb.AsInt16(), bias);
+                        var ltA = Avx2.CompareGreaterThan(lob, xa);
+                        var ltB = Avx2.CompareGreaterThan(lob, xb);
+                        var gtA = Avx2.CompareGreaterThan(xa, hib);
+                        var gtB = Avx2.CompareGreaterThan(xb, hib);
+                        belowA = Avx2.Subtract(belowA, ltA); // a true compare is -1
+                        belowB = Avx2.Subtract(belowB, ltB);
+                        aboveA = Avx2.Subtract(aboveA, gtA);
+                        aboveB = Avx2.Subtract(aboveB, gtB);
+                        var goodA = Avx2.AndNot(Avx2.Or(ltA, gtA), va.AsInt16()).AsUInt32();
+                        var goodB = Avx2.AndNot(Avx2.Or(ltB, gtB), vb.AsInt16()).AsUInt32();
+                        maxA = Avx2.Max(maxA, va);
+                        maxB = Avx2.Max(maxB, vb);
+                        minA = Avx2.Min(minA, va);
+                        minB = Avx2.Min(minB, vb);
+                        var veA = Avx2.And(goodA, low16);
+                        var veB = Avx2.And(goodB, low16);
+                        var voA = Avx2.ShiftRightLogical(goodA, 16);
+                        var voB = Avx2.ShiftRightLogical(goodB, 16);
+                        seA = Avx2.Add(seA, veA);
+                        seB = Avx2.Add(seB, veB);
+                        soA = Avx2.Add(soA, voA);
+                        soB = Avx2.Add(soB, voB);
+                        if (default(TMadd).Value)
+                        {
+                            qeA = Avx2.Add(qeA, Avx2.MultiplyAddAdjacent(veA.AsInt16(), veA.AsInt16()).AsUInt32());
+                            qeB = Avx2.Add(qeB, Avx2.MultiplyAddAdjacent(veB.AsInt16(), veB.AsInt16()).AsUInt32());
+                            qoA = Avx2.Add(qoA, Avx2.MultiplyAddAdjacent(voA.AsInt16(), voA.AsInt16()).AsUInt32());
+                            qoB = Avx2.Add(qoB, Avx2.MultiplyAddAdjacent(voB.AsInt16(), voB.AsInt16()).AsUInt32());
+                        }
+                        else
+                        {
+                            qeA = Avx2.Add(qeA, Avx2.MultiplyLow(veA, veA));
+                            qeB = Avx2.Add(qeB, Avx2.MultiplyLow(veB, veB));
+                            qoA = Avx2.Add(qoA, Avx2.MultiplyLow(voA, voA));
+                            qoB = Avx2.Add(qoB, Avx2.MultiplyLow(voB, voB));
+                        }
+                    }
+                    Avx.Store(s.Below + i, belowA);
+                    Avx.Store(s.Below + i + 16, belowB);
+                    Avx.Store(s.Above + i, aboveA);
+                    Avx.Store(s.Above + i + 16, aboveB);
+                    Avx.Store(s.Max + i, maxA);
+                    Avx.Store(s.Max + i + 16, maxB);
+                    Avx.Store(s.Min + i, minA);
+                    Avx.Store(s.Min + i + 16, minB);
+                    Avx.Store(s.SumEven + i / 2, seA);
+                    Avx.Store(s.SumEven + i / 2 + 8, seB);
+                    Avx.Store(s.SumOdd + i / 2, soA);
+                    Avx.Store(s.SumOdd + i / 2 + 8, soB);
+                    AddWidened(s.SqEven + i / 2, qeA);
+                    AddWidened(s.SqEven + i / 2 + 8, qeB);
+                    AddWidened(s.SqOdd + i / 2, qoA);
+                    AddWidened(s.SqOdd + i / 2 + 8, qoB);
+                }
+            }
+        }
+
+        s.Fold(acc, p0, nv);
+    }
+
+    /// <summary>The same tile with AVX-512BW: one 512-bit vector = 32 pixels = one line per frame.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TileAvx512<TMask, TMadd>(PixelStatusAccumulator acc, ArraySegment<nint> frames, int p0, int nv, ushort mask, int lo, int hi, Scratch s)
+        where TMask : struct, IFlag where TMadd : struct, IFlag
+    {
+        s.Reset(nv);
+        var lov = Vector512.Create((ushort)lo);
+        var hiv = Vector512.Create((ushort)hi);
+        var maskv = Vector512.Create(mask);
+        var low16 = Vector512.Create(0x0000FFFFu);
+        var k = ChunkFrames(hi);
+        var count = frames.Count;
+        fixed (nint* fr0 = &frames.Array![frames.Offset])
+        {
+            for (var f0 = 0; f0 < count; f0 += k)
+            {
+                var f1 = Math.Min(count, f0 + k);
+                for (var i = 0; i < nv; i += 32)
+                {
+                    var below = Vector512.Load((ushort*)s.Below + i);
+                    var above = Vector512.Load((ushort*)s.Above + i);
+                    var vmax = Vector512.Load(s.Max + i);
+                    var vmin = Vector512.Load(s.Min + i);
+                    var se = Vector512.Load(s.SumEven + i / 2);
+                    var so = Vector512.Load(s.SumOdd + i / 2);
+                    Vector512<uint> qe = default, qo = default;
+                    var off = p0 + i;
+                    var pj = i + PrefetchPixels;
+                    var pfOff = pj < nv ? off + PrefetchPixels : p0 + pj - nv;
+                    var pfDelta = pj < nv || f1 + (f1 - f0) > count ? 0 : f1 - f0;
+                    for (var f = f0; f < f1; f++)
+                    {
+                        var v = Vector512.Load((ushort*)fr0[f] + off);
+                        Sse.Prefetch2((ushort*)fr0[f + pfDelta] + pfOff);
+                        if (default(TMask).Value)
+                            v &= maskv;
+                        // Unsigned compares (AVX-512BW has them); a true compare is -1.
+                        var lt = Vector512.LessThan(v, lov);
+                        var gt = Vector512.GreaterThan(v, hiv);
+                        below -= lt;
+                        above -= gt;
+                        var good = Vector512.AndNot(v, lt | gt).AsUInt32();
+                        vmax = Vector512.Max(vmax, v);
+                        vmin = Vector512.Min(vmin, v);
+                        var ve = good & low16;
+                        var vo = Vector512.ShiftRightLogical(good, 16);
+                        se += ve;
+                        so += vo;
+                        if (default(TMadd).Value)
+                        {
+                            qe += Avx512BW.MultiplyAddAdjacent(ve.AsInt16(), ve.AsInt16()).AsUInt32();
+                            qo += Avx512BW.MultiplyAddAdjacent(vo.AsInt16(), vo.AsInt16()).AsUInt32();
+                        }
+                        else
+                        {
+                            qe += ve * ve;
+                            qo += vo * vo;
+                        }
+                    }
+                    below.Store((ushort*)s.Below + i);
+                    above.Store((ushort*)s.Above + i);
+                    vmax.Store(s.Max + i);
+                    vmin.Store(s.Min + i);
+                    se.Store(s.SumEven + i / 2);
+                    so.Store(s.SumOdd + i / 2);
+                    var (el, eh) = Vector512.Widen(qe);
+                    var (ol, oh) = Vector512.Widen(qo);
+                    var qp = s.SqEven + i / 2;
+                    (Vector512.Load(qp) + el).Store(qp);
+                    (Vector512.Load(qp + 8) + eh).Store(qp + 8);
+                    qp = s.SqOdd + i / 2;
+                    (Vector512.Load(qp) + ol).Store(qp);
+                    (Vector512.Load(qp + 8) + oh).Store(qp + 8);
+                }
+            }
+        }
+        s.Fold(acc, p0, nv);
+    }
+
+    /// <summary>Frames per register run: k·hi² must stay below 2^32 in the 32-bit square accumulators.</summary>
+    private static int ChunkFrames(int hi)
+    {
+        var hiSq = (ulong)hi * (ulong)hi;
+        return hiSq == 0 ? MaxChunk : (int)Math.Clamp(uint.MaxValue / hiSq, 1UL, (ulong)MaxChunk);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddWidened(ulong* dst, Vector256<uint> q)
+    {
+        var (lo, hi) = Vector256.Widen(q);
+        Avx.Store(dst, Avx2.Add(Avx.LoadVector256(dst), lo));
+        Avx.Store(dst + 4, Avx2.Add(Avx.LoadVector256(dst + 4), hi));
+    }
+
+    /// <summary>A compile-time flag: the JIT specialises the kernel per struct and drops the dead branch.</summary>
+    private interface IFlag { bool Value { get; } }
+    private readonly struct Yes : IFlag { public bool Value => true; }
+    private readonly struct No : IFlag { public bool Value => false; }
+
+    /// <summary>Per-thread tile scratch, 64-byte aligned native memory.</summary>
+    private sealed class Scratch : IDisposable
+    {
+        private void* _block;
+        public readonly short* Below, Above;
+        public readonly ushort* Max, Min;
+        public readonly uint* SumEven, SumOdd;
+        public readonly ulong* SqEven, SqOdd;
+
+        public Scratch(int pixels)
+        {
+            var bytes = (nuint)pixels * 20 + 8 * 64;
+            _block = NativeMemory.AlignedAlloc(bytes, 64);
+            var b = (byte*)_block;
+            SqEven = (ulong*)b; b += pixels * 4;
+            SqOdd = (ulong*)b; b += pixels * 4;
+            SumEven = (uint*)b; b += pixels * 2;
+            SumOdd = (uint*)b; b += pixels * 2;
+            Below = (short*)b; b += pixels * 2;
+            Above = (short*)b; b += pixels * 2;
+            Max = (ushort*)b; b += pixels * 2;
+            Min = (ushort*)b;
+        }
+
+        public void Reset(int nv)
+        {
+            var half = nv / 2;
+            new Span<short>(Below, nv).Clear();
+            new Span<short>(Above, nv).Clear();
+            new Span<ushort>(Max, nv).Clear();
+            new Span<ushort>(Min, nv).Fill(0xFFFF);
+            new Span<uint>(SumEven, half).Clear();
+            new Span<uint>(SumOdd, half).Clear();
+            new Span<ulong>(SqEven, half).Clear();
+            new Span<ulong>(SqOdd, half).Clear();
+        }
+
+        /// <summary>Adds the tile into the wide per-pixel arrays (once per pass; pixel q even ↔ SumEven[q/2]).</summary>
+        public void Fold(PixelStatusAccumulator acc, int p0, int nv)
+        {
+            var aBelow = acc.BelowLow; var aAbove = acc.AboveHigh; var aSum = acc.Sum; var aSq = acc.SumSquares; var aMax = acc.Max; var aMin = acc.Min;
+            for (var i = 0; i < nv; i += 2)
+            {
+                var p = p0 + i;
+                var j = i >> 1;
+                aBelow[p] += (ushort)Below[i];
+                aBelow[p + 1] += (ushort)Below[i + 1];
+                aAbove[p] += (ushort)Above[i];
+                aAbove[p + 1] += (ushort)Above[i + 1];
+                aSum[p] += SumEven[j];
+                aSum[p + 1] += SumOdd[j];
+                aSq[p] += SqEven[j];
+                aSq[p + 1] += SqOdd[j];
+                if (Max[i] > aMax[p]) aMax[p] = Max[i];
+                if (Max[i + 1] > aMax[p + 1]) aMax[p + 1] = Max[i + 1];
+                if (Min[i] < aMin[p]) aMin[p] = Min[i];
+                if (Min[i + 1] < aMin[p + 1]) aMin[p + 1] = Min[i + 1];
+            }
+        }
+
+        public void Dispose()
+        {
+            if (_block != null)
+            {
+                NativeMemory.AlignedFree(_block);
+                _block = null;
+            }
+        }
+    }
+}

@@ -1,0 +1,255 @@
+using System.Management.Automation;
+using RunProc.Catalog;
+using RunProc.Formats;
+using RunProc.Pixels;
+
+namespace RunProc.Module.Commands;
+
+/// <summary>
+/// Invoke-PixelStatus: the pixel_status process (the old det_ndarr_data_status). Reads a run's
+/// detector frames, finds bad pixels and writes the arrays, pictures and the deployed status.
+/// One result object per detector.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "PixelStatus", SupportsShouldProcess = true, DefaultParameterSetName = RunSet)]
+[OutputType(typeof(PixelStatusResult))]
+public sealed class InvokePixelStatusCommand : RunProcCmdlet
+{
+    private const string RunSet = "Run";
+    private const string PathSet = "Path";
+
+    /// <summary>The experiment (binds from Get-PendingRun output).</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = RunSet, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Experiment { get; set; } = "";
+
+    /// <summary>The run number (binds from Get-PendingRun output).</summary>
+    [Parameter(Mandatory = true, Position = 1, ParameterSetName = RunSet, ValueFromPipelineByPropertyName = true)]
+    [ValidateRange(0, Names.MaxRun)]
+    public int Run { get; set; }
+
+    /// <summary>Run files (.h5 / .npy) in stream/chunk order; all files of one call are one run.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName")]
+    [ValidateNotNullOrEmpty]
+    public string[] Path { get; set; } = Array.Empty<string>();
+
+    /// <summary>Detectors whose dataset path contains any of these (the old -s).</summary>
+    [Parameter]
+    public string[] Detector { get; set; } = Array.Empty<string>();
+
+    /// <summary>At most this many events (after -SkipEvents).</summary>
+    [Parameter]
+    [ValidateRange(1, long.MaxValue)]
+    public new long Events { get; set; } = long.MaxValue;
+
+    [Parameter]
+    [ValidateRange(0, long.MaxValue)]
+    public long SkipEvents { get; set; }
+
+    /// <summary>Directory for the text arrays and the HDF5 file.</summary>
+    [Parameter]
+    public string? OutputDirectory { get; set; }
+
+    /// <summary>Text arrays to write (default all).</summary>
+    [Parameter]
+    [ValidateSet("ave", "rms", "sta", "msk", "max", "min")]
+    public string[] ArrayType { get; set; } = PixelStatusRunner.AllArrayTypes.ToArray();
+
+    /// <summary>Deploy the status into the calibration store.</summary>
+    [Parameter]
+    public SwitchParameter Deploy { get; set; }
+
+    /// <summary>Directory for PNG pictures (status, mean, rms, histogram).</summary>
+    [Parameter]
+    public string? ImagePath { get; set; }
+
+    [Parameter]
+    public PixelLimitMethod Method { get; set; } = PixelLimitMethod.Absolute;
+
+    [Parameter] public double SnrMax { get; set; } = 8;
+    [Parameter] public double IntensityLow { get; set; } = 1;
+    [Parameter] public double IntensityHigh { get; set; } = 16000;
+    [Parameter] public double RmsLow { get; set; } = 0.1;
+    [Parameter] public double RmsHigh { get; set; } = 16000;
+    [Parameter] [ValidateRange(0.0, 1.0)] public double FractionLimit { get; set; } = 0.2;
+    [Parameter] [ValidateRange(0.0, double.MaxValue)] public double IntensityLowSigma { get; set; }
+    [Parameter] [ValidateRange(0.0, double.MaxValue)] public double IntensityHighSigma { get; set; }
+    [Parameter] [ValidateRange(0.0, double.MaxValue)] public double RmsLowSigma { get; set; }
+    [Parameter] [ValidateRange(0.0, double.MaxValue)] public double RmsHighSigma { get; set; }
+
+    /// <summary>Data bits kept before analysis, e.g. 0x3FFF for gain-switching detectors.</summary>
+    [Parameter]
+    public uint DataMask { get; set; } = uint.MaxValue;
+
+    /// <summary>Threads for decoding and the kernel (default: all cores).</summary>
+    [Parameter]
+    [ValidateRange(1, 1024)]
+    public int ThrottleLimit { get; set; } = Environment.ProcessorCount;
+
+    private readonly List<string> _paths = new();
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName == PathSet)
+        {
+            // Files may arrive one by one from the pipeline: they are one run, analysed at the end.
+            foreach (var p in Path)
+            {
+                try
+                {
+                    var resolved = SessionState.Path.GetResolvedProviderPathFromPSPath(p, out _);
+                    _paths.AddRange(resolved);
+                }
+                catch (ItemNotFoundException ex)
+                {
+                    WriteInputError(ex, "PixelFileNotFound", ErrorCategory.ObjectNotFound, p, "Check the path of the run file.");
+                }
+            }
+            return;
+        }
+
+        string exp;
+        try { exp = Names.Experiment(Experiment, Config); }
+        catch (ArgumentException ex)
+        {
+            WriteInputError(ex, "InvalidExperiment", ErrorCategory.InvalidArgument, Experiment);
+            return;
+        }
+        RunInfo? info;
+        try { info = new RunCatalog(Config).Run(exp, Run); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            WriteInputError(ex, "RunCatalogFailed", ErrorCategory.ReadError, $"{exp}:{Run}");
+            return;
+        }
+        if (info is null)
+        {
+            WriteInputError(new ItemNotFoundException($"Run {Run} of experiment {exp} has no files under {Config.DataRoot}."),
+                "RunNotFound", ErrorCategory.ObjectNotFound, $"{exp}:{Run}", "Check the experiment and run with Get-ProcRun or Get-PendingRun.");
+            return;
+        }
+        if (!info.Ready)
+        {
+            WriteInputError(new InvalidOperationException($"Run {Run} of {exp} is not ready: {info.NotReadyReason}"),
+                "RunNotReady", ErrorCategory.ResourceBusy, info, "Wait until the DAQ has finished writing the run.");
+            return;
+        }
+        Analyse(info.Files, exp, info.Run, info, info.Instrument);
+    }
+
+    protected override void EndProcessing()
+    {
+        if (ParameterSetName == PathSet && _paths.Count > 0)
+            Analyse(_paths, null, null, _paths[0]);
+    }
+
+    private void Analyse(IReadOnlyList<string> files, string? experiment, int? run, object target, string? instrument = null)
+    {
+        var unreadable = files.FirstOrDefault(f => !f.EndsWith(".h5", StringComparison.OrdinalIgnoreCase)
+            && !f.EndsWith(".hdf5", StringComparison.OrdinalIgnoreCase) && !f.EndsWith(".nxs", StringComparison.OrdinalIgnoreCase)
+            && !f.EndsWith(".npy", StringComparison.OrdinalIgnoreCase));
+        if (unreadable is not null)
+        {
+            WriteInputError(new NotSupportedException($"'{unreadable}' is not a frame file RunProc reads (HDF5 .h5/.hdf5/.nxs or NumPy .npy); XTC runs need a converter first."),
+                "PixelFileNotSupported", ErrorCategory.InvalidType, target);
+            return;
+        }
+        if (experiment is null)
+        {
+            var parsed = PixelStatusRunner.ParseRunFileName(files[0]);
+            experiment = parsed?.Experiment;
+            run = parsed?.Run;
+        }
+        if (Deploy && (experiment is null || run is null || !Names.IsExperiment(experiment)))
+        {
+            WriteInputError(new ArgumentException($"-Deploy needs the experiment and run: use -Experiment/-Run, or run files named <exp>-rNNNN-sNN-cNN.h5 (got '{System.IO.Path.GetFileName(files[0])}')."),
+                "DeployNeedsRun", ErrorCategory.InvalidArgument, target);
+            return;
+        }
+        var exp = experiment ?? "unknown";
+        var runNo = run ?? 0;
+        var options = new PixelStatusOptions
+        {
+            Method = Method, SnrMax = SnrMax, IntensityLow = IntensityLow, IntensityHigh = IntensityHigh, RmsLow = RmsLow, RmsHigh = RmsHigh,
+            FractionLimit = FractionLimit, IntensityLowSigma = IntensityLowSigma, IntensityHighSigma = IntensityHighSigma,
+            RmsLowSigma = RmsLowSigma, RmsHighSigma = RmsHighSigma,
+        };
+        try { options.Validate(); }
+        catch (ArgumentException ex)
+        {
+            ThrowTerminatingError(new ErrorRecord(ex, "InvalidLimits", ErrorCategory.InvalidArgument, options));
+        }
+        var request = new PixelStatusRequest
+        {
+            Files = files, Experiment = experiment, Run = run, Instrument = instrument, Detectors = Detector, SkipEvents = SkipEvents,
+            Events = Events == long.MaxValue ? null : Events, DataMask = DataMask == uint.MaxValue ? null : DataMask,
+            Options = options, OutputDirectory = OutputDirectory is null ? null : GetUnresolvedProviderPathFromPSPath(OutputDirectory),
+            ImageDirectory = ImagePath is null ? null : GetUnresolvedProviderPathFromPSPath(ImagePath),
+            ArrayTypes = ArrayType, Deploy = Deploy, Threads = ThrottleLimit,
+        };
+        var runner = new PixelStatusRunner(Config);
+        List<PixelStatusRunner.DetectorFrames> detectors;
+        IDisposable handle;
+        try { (detectors, handle) = PixelStatusRunner.OpenDetectors(files, Detector); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            WriteInputError(ex, ex is FrameReadException ? "PixelFileDamaged" : "PixelFileUnreadable", ErrorCategory.ReadError, target,
+                "Check that the file is a complete HDF5/.npy file; re-copy it if it was truncated.");
+            return;
+        }
+        using (handle)
+        {
+            if (detectors.Count == 0)
+            {
+                WriteInputError(new ItemNotFoundException($"No detector frame stacks (datasets of rank >= 3) {(Detector.Length > 0 ? $"matching '{string.Join("', '", Detector)}' " : "")}in {files.Count} file(s) of {exp}:{runNo}."),
+                    "NoDetector", ErrorCategory.ObjectNotFound, target, "List the file's datasets (h5ls -r) and pass a matching -Detector.");
+                return;
+            }
+            var activity = 0;
+            foreach (var det in detectors)
+            {
+                activity++;
+                var action = $"Analyse {det.FrameCount} frames of {det.Dataset} ({exp} run {runNo})";
+                // One confirmation per detector, naming every file it would write.
+                var planned = runner.PlannedOutputs(det, request, exp, runNo);
+                var what = $"analyse {runner.SelectedEvents(det, request)} events and write {(planned.Count == 0 ? "nothing" : string.Join(", ", planned))}";
+                if (!ShouldProcess(det.Dataset, what))
+                    continue;
+                var record = new ProgressRecord(activity, "Invoke-PixelStatus", action);
+                var last = DateTime.MinValue;
+                try
+                {
+                    var acc = runner.Accumulate(det, request, p =>
+                    {
+                        // Progress is written from the pipeline thread only (the runner calls back there).
+                        if ((DateTime.UtcNow - last).TotalMilliseconds < 200 && p.FramesDone < p.FramesTotal) return;
+                        last = DateTime.UtcNow;
+                        record.PercentComplete = (int)(100 * p.FramesDone / Math.Max(1, p.FramesTotal));
+                        record.StatusDescription = $"{p.FramesDone}/{p.FramesTotal} frames";
+                        WriteProgress(record);
+                    }, Cancel);
+                    var result = runner.Finish(det, acc, request, exp, runNo);
+                    WriteObject(result);
+                }
+                catch (FrameReadException ex)
+                {
+                    WriteInputError(ex, "PixelFrameUnreadable", ErrorCategory.ReadError, target,
+                        $"Frame {ex.Frame} of {ex.Dataset} in {ex.File} cannot be read; nothing was written for this detector. Re-copy or repair the file, or limit -Events.");
+                }
+                catch (OperationCanceledException) when (Cancel.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
+                {
+                    WriteInputError(ex, "PixelStatusFailed", ErrorCategory.WriteError, target);
+                }
+                finally
+                {
+                    record.RecordType = ProgressRecordType.Completed;
+                    WriteProgress(record);
+                }
+            }
+        }
+    }
+}

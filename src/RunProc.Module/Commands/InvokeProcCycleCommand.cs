@@ -1,0 +1,69 @@
+using System.Management.Automation;
+using RunProc.Module.Completers;
+using RunProc.Batch;
+using RunProc.Db;
+
+namespace RunProc.Module.Commands;
+
+/// <summary>
+/// Invoke-ProcCycle: one cron cycle of a process: takes the process's cycle lock (if another cycle
+/// holds it, returns at once saying so), reconciles the active jobs, retries failed runs and
+/// submits ready pending runs within MaxJobs. Returns a summary. Archiving stays Move-ArchivedRun.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "ProcCycle", SupportsShouldProcess = true)]
+[OutputType(typeof(ProcCycleSummary))]
+public sealed class InvokeProcCycleCommand : RunProcCmdlet
+{
+    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(ProcessNameCompleter))]
+    public string Process { get; set; } = "pixel_status";
+
+    /// <summary>Every experiment of every instrument (old mode ALL) instead of those in experiments.txt.</summary>
+    [Parameter]
+    public SwitchParameter All { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 100000)]
+    public int MaxJobs { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        RunProc.Config.ProcessDefinition def;
+        try { def = Config.GetProcess(Process); }
+        catch (RunProc.Config.ConfigException ex)
+        {
+            WriteInputError(ex, "ProcessUnknown", ErrorCategory.ObjectNotFound, Process);
+            return;
+        }
+        var db = new ProcDb(Config, def.Name);
+        var all = All.IsPresent;
+        var ledger = new ProcDbLedger(db, c => new PendingQuery { All = all, Cancel = c });
+        var controller = new BatchController(Config, def, ledger, new BatchEnvironment
+        {
+            WrapperScript = BatchSupport.WrapperScript,
+            RunProcArgv = BatchSupport.RunProcArgv(this),
+            ConfigPath = Config.SourcePath,
+            RecordCommand = "Invoke-ProcCycle",
+        });
+        if (!ShouldProcess($"process {def.Name} ({def.Scheduler}, MaxJobs {(MaxJobs > 0 ? MaxJobs : def.MaxJobs)})",
+                "Reconcile active jobs, retry failed runs and submit ready pending runs"))
+            return;
+        try
+        {
+            var s = controller.RunCycle(Cancel, MaxJobs > 0 ? MaxJobs : null);
+            foreach (var p in s.Problems)
+                WriteWarning($"{def.Name}: {p}");
+            if (s.Deferred > 0)
+                WriteWarning($"{def.Name}: {s.Deferred} run(s) stay pending for the next cycle (MaxJobs {(MaxJobs > 0 ? MaxJobs : def.MaxJobs)} reached).");
+            WriteObject(s);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or TimeoutException)
+        {
+            ThrowTerminatingError(new ErrorRecord(ex, "CycleFailed", ErrorCategory.WriteError, def.Name));
+        }
+        catch (OperationCanceledException)
+        {
+            throw new PipelineStoppedException();
+        }
+    }
+}

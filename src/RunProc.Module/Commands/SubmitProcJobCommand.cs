@@ -1,0 +1,139 @@
+using System.Management.Automation;
+using RunProc.Module.Completers;
+using RunProc.Batch;
+
+namespace RunProc.Module.Commands;
+
+/// <summary>
+/// Submit-ProcJob: submits the process's command for each run from the pipeline
+/// (<c>Get-PendingRun -All | Submit-ProcJob</c>): creates the log, records the intent in the job
+/// journal, appends the run to -proc-runs.txt and submits, exactly once. Runs over MaxJobs stay
+/// pending for the next cycle (one warning says how many). Outputs the submitted jobs.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Submit, "ProcJob", SupportsShouldProcess = true)]
+[OutputType(typeof(ProcJob))]
+public sealed class SubmitProcJobCommand : RunProcCmdlet
+{
+    private readonly Dictionary<string, BatchController> _controllers = new(StringComparer.OrdinalIgnoreCase);
+    private int _deferred;
+    private int _planned; // -WhatIf: submissions shown so far count against MaxJobs
+    private string _deferReason = "";
+
+    /// <summary>The process (default pixel_status); an empty value from a catalog-only RunInfo means the default.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [AllowEmptyString]
+    [ArgumentCompleter(typeof(ProcessNameCompleter))]
+    public string Process { get; set; } = "pixel_status";
+
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(ExperimentCompleter))]
+    public string Experiment { get; set; } = "";
+
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
+    [ValidateRange(0, RunProc.Names.MaxRun)]
+    public int Run { get; set; }
+
+    /// <summary>Most active jobs of the process, counting those already running (default: the process's MaxJobs).</summary>
+    [Parameter]
+    [ValidateRange(1, 100000)]
+    public int MaxJobs { get; set; }
+
+    /// <summary>Bound from Get-PendingRun output: a run that is not ready (a file in progress, not settled) is not submitted unless -Force.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true, DontShow = true)]
+    public bool Ready { get; set; } = true;
+
+    /// <summary>Bound from Get-PendingRun output, for the message about a run that is not ready.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true, DontShow = true)]
+    public string? NotReadyReason { get; set; }
+
+    /// <summary>Submit even if the run was processed, cancelled, used up its attempts or is not ready.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var process = string.IsNullOrEmpty(Process) ? "pixel_status" : Process;
+        var target = $"{Experiment} run {Run}";
+        BatchController controller;
+        try
+        {
+            if (!_controllers.TryGetValue(process, out controller!))
+                _controllers[process] = controller = BatchSupport.Controller(this, Config, process, "Submit-ProcJob");
+        }
+        catch (RunProc.Config.ConfigException ex)
+        {
+            WriteInputError(ex, "ProcessUnknown", ErrorCategory.ObjectNotFound, process);
+            return;
+        }
+        if (!Ready && !Force)
+        {
+            WriteWarning($"{process}: {target} is not ready ({NotReadyReason ?? "files still being written or not settled"}); it is left for a later cycle. Use -Force to submit it now.");
+            return;
+        }
+        int? max = MyInvocation.BoundParameters.ContainsKey(nameof(MaxJobs)) ? MaxJobs : null;
+        try
+        {
+            var plan = controller.PlanSubmit(Experiment, Run, Force, max, _planned);
+            if (plan.Decision == SubmitDecision.Skipped)
+            {
+                WriteWarning($"{process}: {plan.Message}");
+                return;
+            }
+            if (plan.Decision == SubmitDecision.Deferred)
+            {
+                Defer(plan);
+                return;
+            }
+            var action = $"Submit {process} attempt {plan.Attempt} to {controller.Process.Scheduler}: {CommandTemplate.Display(plan.Argv)}";
+            if (!ShouldProcess(target, action))
+            {
+                _planned++;
+                return;
+            }
+            var outcome = controller.Submit(Experiment, Run, Force, max, Cancel);
+            switch (outcome.Decision)
+            {
+                case SubmitDecision.Submitted:
+                    WriteVerbose($"{target}: {CommandTemplate.Display(outcome.Argv)}");
+                    WriteObject(outcome.Job);
+                    break;
+                case SubmitDecision.Skipped:
+                    WriteWarning($"{process}: {outcome.Message}");
+                    break;
+                case SubmitDecision.Deferred:
+                    Defer(outcome);
+                    break;
+                case SubmitDecision.Failed:
+                    WriteInputError(outcome.Error ?? new InvalidOperationException(outcome.Message), "SubmitFailed", ErrorCategory.ResourceUnavailable,
+                        target, "Check the scheduler (sinfo / bqueues) and the log; the run is submitted again by the next Invoke-ProcCycle.");
+                    if (outcome.Job is not null)
+                        WriteObject(outcome.Job);
+                    break;
+            }
+        }
+        catch (ArgumentException ex)
+        {
+            WriteInputError(ex, "InvalidRun", ErrorCategory.InvalidArgument, target);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or TimeoutException)
+        {
+            WriteInputError(ex, "SubmitIOError", ErrorCategory.WriteError, target, "Check that the DbRoot is writable and no other RunProc holds its lock.");
+        }
+        catch (OperationCanceledException)
+        {
+            throw new PipelineStoppedException();
+        }
+    }
+
+    private void Defer(SubmitOutcome o)
+    {
+        _deferred++;
+        _deferReason = o.Message;
+    }
+
+    protected override void EndProcessing()
+    {
+        if (_deferred > 0)
+            WriteWarning($"{_deferred} run(s) stay pending for the next cycle: {_deferReason}.");
+    }
+}

@@ -1,0 +1,123 @@
+using System.Collections;
+using RunProc.Batch;
+using RunProc.Config;
+using RunProc.Db;
+using RunProc.Tests.Catalog;
+
+namespace RunProc.Tests.Batch;
+
+/// <summary>A scheduler double whose jobs the test moves through their states; used to kill the controller at exact steps.</summary>
+internal sealed class FakeScheduler : IScheduler
+{
+    public enum SubmitMode { Ok, FailWithoutJob, CreateThenTransientError, CreateThenPermanentError }
+
+    private readonly object _gate = new();
+    private int _next = 100;
+
+    public Dictionary<string, (string Name, JobState State, string Word, int? Exit)> Jobs { get; } = new();
+    public SubmitMode Mode { get; set; } = SubmitMode.Ok;
+    public bool FailQueries { get; set; }
+    public int QueryCalls { get; private set; }
+    public SchedulerKind Kind => SchedulerKind.Slurm;
+
+    public IReadOnlyList<string> SubmitArgv(JobSpec spec) => new[] { "fake-submit", spec.Name }.Concat(spec.Command).ToList();
+
+    public string Submit(JobSpec spec, CancellationToken cancel)
+    {
+        lock (_gate)
+        {
+            if (Mode == SubmitMode.FailWithoutJob)
+                throw new SchedulerException("refused", transient: false);
+            var id = (_next++).ToString();
+            Jobs[id] = (spec.Name, JobState.Pending, "PENDING", null);
+            if (Mode == SubmitMode.CreateThenTransientError)
+                throw new SchedulerException("Socket timed out on send/recv operation", transient: true);
+            if (Mode == SubmitMode.CreateThenPermanentError)
+                throw new SchedulerException("odd error after creating the job", transient: false);
+            return id;
+        }
+    }
+
+    public SchedulerQuery Query(IReadOnlyCollection<string> jobIds, CancellationToken cancel)
+    {
+        lock (_gate)
+        {
+            QueryCalls++;
+            if (FailQueries)
+                return new SchedulerQuery { Unanswered = jobIds.ToHashSet(), Problem = "controller down", Commands = 1 };
+            var known = jobIds.Where(Jobs.ContainsKey).ToDictionary(i => i, i => new SchedulerJobStatus(i, Jobs[i].State, Jobs[i].Word, null, Jobs[i].Exit, Jobs[i].Name));
+            return new SchedulerQuery { Known = known, Commands = 1 };
+        }
+    }
+
+    public IReadOnlyList<SchedulerJobStatus> FindByName(string name, CancellationToken cancel)
+    {
+        lock (_gate)
+            return Jobs.Where(j => j.Value.Name == name).Select(j => new SchedulerJobStatus(j.Key, j.Value.State, j.Value.Word, null, null, name)).ToList();
+    }
+
+    public void Cancel(string jobId, CancellationToken cancel)
+    {
+        lock (_gate)
+            Jobs[jobId] = Jobs[jobId] with { State = JobState.Cancelled, Word = "CANCELLED" };
+    }
+
+    /// <summary>Ends every active job with the given state.</summary>
+    public void EndAll(JobState state, string word, int? exit = null)
+    {
+        lock (_gate)
+            foreach (var k in Jobs.Keys.ToList())
+                if (Jobs[k].State.IsActive())
+                    Jobs[k] = Jobs[k] with { State = state, Word = word, Exit = exit };
+    }
+
+    public void Set(string id, JobState state, string word) { lock (_gate) Jobs[id] = Jobs[id] with { State = state, Word = word }; }
+
+    public int CountFor(string exp, int run) { lock (_gate) return Jobs.Values.Count(j => j.Name.Contains($".{exp}.r{run:0000}.")); }
+}
+
+/// <summary>A temp facility with one process 'p' (Slurm kind, served by a <see cref="FakeScheduler"/>) and the real ProcDb.</summary>
+internal sealed class BatchFixture : IDisposable
+{
+    public BatchFixture(int attempts = 3, int maxJobs = 2, string scheduler = "Slurm", object[]? command = null)
+    {
+        Facility = new Facility(settleSeconds: 0, new Hashtable
+        {
+            ["Processes"] = new Hashtable
+            {
+                ["p"] = new Hashtable
+                {
+                    ["Command"] = command ?? new object[] { "/bin/sh", "-c", "exit 0", "{exp}", "{run}" },
+                    ["Scheduler"] = scheduler,
+                    ["Attempts"] = attempts,
+                    ["MaxJobs"] = maxJobs,
+                },
+            },
+        });
+        Db = new ProcDb(Config, "p");
+    }
+
+    public Facility Facility { get; }
+    public RunProcConfig Config => Facility.Config;
+    public ProcDb Db { get; }
+    public FakeScheduler Scheduler { get; } = new();
+
+    public static string Wrapper => Path.Combine(AppContext.BaseDirectory, "scripts", "runproc-job.sh");
+
+    public BatchController Controller(IScheduler? scheduler = null, bool realSchedulers = false) =>
+        new(Config, Config.GetProcess("p"), new ProcDbLedger(Db, c => new PendingQuery { All = true, Cancel = c, UseCache = false }),
+            new BatchEnvironment { WrapperScript = Wrapper, ConfigPath = Config.SourcePath, RecordCommand = "test" },
+            realSchedulers ? null : _ => scheduler ?? Scheduler);
+
+    /// <summary>Settled runs on disk (pending for every process).</summary>
+    public void Runs(string exp, params int[] runs)
+    {
+        foreach (var r in runs)
+            Facility.Run(exp[..3].ToUpperInvariant(), exp, r, streams: 1);
+    }
+
+    public string[] ProcRunsLines(string exp) =>
+        File.Exists(Db.ProcessedFile(exp)) ? File.ReadAllLines(Db.ProcessedFile(exp)) : Array.Empty<string>();
+
+    public void Dispose() => Facility.Dispose();
+}

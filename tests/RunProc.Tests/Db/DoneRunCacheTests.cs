@@ -1,0 +1,115 @@
+using RunProc.Db;
+using RunProc.Tests.Catalog;
+using Xunit;
+
+namespace RunProc.Tests.Db;
+
+/// <summary>The cached done-run sets behind incremental Get-PendingRun must never hide a record change.</summary>
+public class DoneRunCacheTests
+{
+    private static Facility Setup(out ProcDb db, out string procFile)
+    {
+        var f = new Facility();
+        f.Run("XPP", "xpptut15", 1);
+        f.Run("XPP", "xpptut15", 2);
+        Directory.SetLastWriteTimeUtc(f.RunDir("XPP", "xpptut15"), Facility.Old);
+        db = new ProcDb(f.Config, "pixel_status");
+        procFile = db.ProcessedFile("xpptut15");
+        Directory.CreateDirectory(Path.GetDirectoryName(procFile)!);
+        return f;
+    }
+
+    private static int[] Pending(ProcDb db, List<DbWarning>? w = null) =>
+        db.PendingRuns(new PendingQuery { All = true }, w is null ? null : w.Add).Select(r => r.Run).ToArray();
+
+    [Fact]
+    public void AppendedAndRewrittenRecords_AreSeen()
+    {
+        using var f = Setup(out var db, out var file);
+        File.WriteAllText(file, "0001 2017-10-05T15:19:21 a b cwd:/ cmd:x\n");
+        File.SetLastWriteTimeUtc(file, Facility.Old);
+        Assert.Equal(new[] { 2 }, Pending(db));
+        Assert.Equal(new[] { 2 }, Pending(db));
+        Assert.True(File.Exists(db.DoneCacheFile));
+
+        File.AppendAllText(file, "0002 2017-10-05T15:19:22 a b cwd:/ cmd:x\n");
+        File.SetLastWriteTimeUtc(file, Facility.Old); // even with an unchanged mtime, the size tells
+        Assert.Empty(Pending(db));
+
+        File.WriteAllText(file, "");
+        Assert.Equal(new[] { 1, 2 }, Pending(db));
+        File.WriteAllText(db.LegacyArchiveFile("xpptut15"), "0001 2017-10-05T15:19:21 a b cwd:/ cmd:x");
+        Assert.Equal(new[] { 2 }, Pending(db));
+    }
+
+    [Fact]
+    public void RecordFileWrittenWithinGranularityOfTheRead_IsReadAgain()
+    {
+        using var f = Setup(out var db, out var file);
+        File.WriteAllText(file, "0001 2017-10-05T15:19:21 a b cwd:/ cmd:x\n");
+        var mtime = File.GetLastWriteTimeUtc(file);
+        Assert.Equal(new[] { 2 }, Pending(db));
+        // Same size, same mtime (a coarse-timestamp file system): only the granularity rule catches it.
+        File.WriteAllText(file, "0002 2017-10-05T15:19:21 a b cwd:/ cmd:x\n");
+        File.SetLastWriteTimeUtc(file, mtime);
+        Assert.Equal(new[] { 1 }, Pending(db));
+    }
+
+    [Fact]
+    public void MalformedLines_AreWarnedOnEveryScan_AndACorruptCacheIsIgnored()
+    {
+        using var f = Setup(out var db, out var file);
+        File.WriteAllText(file, "0001 2017-10-05T15:19:21 a b cwd:/ cmd:x\nbroken\n");
+        File.SetLastWriteTimeUtc(file, Facility.Old);
+        for (var i = 0; i < 2; i++)
+        {
+            var w = new List<DbWarning>();
+            Assert.Equal(new[] { 2 }, Pending(db, w));
+            Assert.Equal(2, Assert.Single(w).Line);
+        }
+        File.WriteAllText(file, "0001 2017-10-05T15:19:21 a b cwd:/ cmd:x\n");
+        File.SetLastWriteTimeUtc(file, Facility.Old);
+        Assert.Equal(new[] { 2 }, Pending(db));
+        var bytes = File.ReadAllBytes(db.DoneCacheFile);
+        bytes[^1] ^= 0xFF;
+        File.WriteAllBytes(db.DoneCacheFile, bytes);
+        var verbose = new List<string>();
+        Assert.Equal(new[] { 2 }, db.PendingRuns(new PendingQuery { All = true, Verbose = verbose.Add }).Select(r => r.Run));
+        Assert.Contains(verbose, v => v.Contains("Ignoring record cache"));
+    }
+
+    [Fact]
+    public void ArchiveFileCreatedAfterTheEntry_IsSeen_EvenIfTheDirectoryWasSeenUnchangedSince()
+    {
+        using var f = new Facility();
+        var dir = Path.Join(f.Config.DbRoot, "pixel_status", "XPP");
+        Directory.CreateDirectory(dir);
+        string[] Files(string exp) => new[] { Path.Join(dir, exp + "-proc-runs.txt"), Path.Join(dir, exp + "-arch-runs.txt"), Path.Join(dir, exp + "-proc-arch.txt") };
+        var cacheFile = Path.Join(f.Config.DbRoot, "pixel_status", ".done-cache");
+        var g = TimeSpan.FromMilliseconds(20);
+        File.WriteAllText(Files("xpptut15")[0], "0001\n");
+        File.WriteAllText(Files("xppother1")[0], "0001\n");
+        Thread.Sleep(60);
+
+        var c1 = new DoneRunCache(cacheFile, 0x1B4, g);
+        var s1 = c1.StampsOf("xpptut15", dir, Files("xpptut15"));
+        c1.Put("xpptut15", s1, DateTime.UtcNow.Ticks, new[] { 1 });
+        c1.Save(null);
+        Thread.Sleep(60);
+        File.WriteAllText(Files("xpptut15")[1], "0002\n"); // the archive file appears: the directory changes
+        Thread.Sleep(60);
+
+        var c2 = new DoneRunCache(cacheFile, 0x1B4, g);         // a query of another experiment sees the new directory state
+        var s2 = c2.StampsOf("xppother1", dir, Files("xppother1"));
+        c2.Put("xppother1", s2, DateTime.UtcNow.Ticks, new[] { 1 });
+        c2.Save(null);
+        Thread.Sleep(60);
+
+        var c3 = new DoneRunCache(cacheFile, 0x1B4, g);
+        var s3 = c3.StampsOf("xpptut15", dir, Files("xpptut15"));
+        Assert.True(s3[1].Exists);
+        Assert.Null(c3.TryGet("xpptut15", s3));
+        // and an unchanged experiment is served from the cache
+        Assert.Equal(new[] { 1 }, c3.TryGet("xppother1", c3.StampsOf("xppother1", dir, Files("xppother1"))));
+    }
+}

@@ -1,0 +1,202 @@
+using System.Text;
+using RunProc.Config;
+using RunProc.Formats;
+using RunProc.Pixels;
+using RunProc.Tests.Pixels;
+using Xunit;
+
+namespace RunProc.Tests.Formats;
+
+public sealed class PixelFormatsTests : IDisposable
+{
+    private readonly string _dir = Python.TempDir();
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private static readonly PsanaTextArray.Metadata Meta = new()
+    {
+        Host = "psanaphi106", WorkDir = "/reg/neh/home/dubrovin", User = "dubrovin", Time = new DateTime(2017, 10, 5, 15, 19, 21),
+    };
+
+    [Fact]
+    public void TextArrayHasPsanasExactHeaderAndBody()
+    {
+        var text = PsanaTextArray.Format(new long[] { 111, 112, 113, 121, 122, 123, 211, 212, 213, 221, 222, 223 }, new[] { 2, 2, 3 }, "nda.txt",
+            new[] { "DATASET exp=xpptut15:run=260", "STATISTICS 1000", "ARR_TYPE status" }, Meta);
+        const string expected =
+            "# DATASET exp=xpptut15:run=260\n# STATISTICS 1000\n# ARR_TYPE status\n\n" +
+            "# HOST        psanaphi106\n# WORK_DIR    /reg/neh/home/dubrovin\n# FILE_NAME   nda.txt\n# DATE_TIME   2017-10-05T15:19:21\n" +
+            "# UID         dubrovin\n# SHAPE       (2,2,3)\n# DATATYPE    int64\n\n# DTYPE       int64\n# NDIM        3\n" +
+            "# DIM:0       2\n# DIM:1       2\n# DIM:2       3\n\n" +
+            "111 112 113\n121 122 123\n211 212 213\n221 222 223\n";
+        Assert.Equal(expected, text);
+
+        var f = PsanaTextArray.Format(new[] { 1.0, 2.5, -0.0004, 1234.56789 }, new[] { 2, 2 }, "a.txt", Array.Empty<string>(), 3, Meta);
+        Assert.EndsWith("\n\n1.000 2.500\n-0.000 1234.568\n", f);
+    }
+
+    [Fact]
+    public void TextArrayRoundTripsThroughTheReader()
+    {
+        var path = Path.Combine(_dir, "rt.txt");
+        var rng = new Random(3);
+        var values = Enumerable.Range(0, 3 * 5 * 7).Select(_ => Math.Round(rng.NextDouble() * 1000, 3)).ToArray();
+        File.WriteAllText(path, PsanaTextArray.Format(values, new[] { 3, 5, 7 }, path, new[] { "ARR_TYPE average" }));
+        var (back, shape, dtype, comments) = PsanaTextArray.Read(path);
+        Assert.Equal(new[] { 3, 5, 7 }, shape);
+        Assert.Equal("float64", dtype);
+        Assert.Equal(values, back);
+        Assert.Contains("# ARR_TYPE average", comments);
+
+        // Files psana's loader would reject are rejected too.
+        File.WriteAllText(path, "# SHAPE       (2,2)\n1 2 3\n");
+        Assert.Throws<InvalidDataException>(() => PsanaTextArray.Read(path));
+    }
+
+    /// <summary>A .npy file as numpy writes it (version 1.0, header padded to 64 bytes).</summary>
+    internal static void WriteNpy<T>(string path, string descr, int[] shape, T[] data) where T : unmanaged
+    {
+        var dict = $"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({string.Join(", ", shape)}{(shape.Length == 1 ? "," : "")}), }}";
+        var total = 10 + dict.Length + 1;
+        var pad = (64 - total % 64) % 64;
+        var header = dict + new string(' ', pad) + "\n";
+        using var fs = File.Create(path);
+        fs.Write(new byte[] { 0x93 }.Concat(Encoding.ASCII.GetBytes("NUMPY")).Concat(new byte[] { 1, 0 }).ToArray());
+        fs.Write(BitConverter.GetBytes((ushort)header.Length));
+        fs.Write(Encoding.ASCII.GetBytes(header));
+        fs.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(data.AsSpan()));
+    }
+
+    [Fact]
+    public void NpyStacksAreReadInPlaceAndTruncationNamesTheFrame()
+    {
+        const int px = 2 * 9 * 11, n = 13;
+        var data = PixelKernelTests.Frames(px, n, 1, 16000, 11);
+        var path = Path.Combine(_dir, "cam.npy");
+        WriteNpy(path, "<u2", new[] { n, 2, 9, 11 }, data);
+        var runner = new PixelStatusRunner(new RunProcConfig());
+        var (dets, handle) = PixelStatusRunner.OpenDetectors(new[] { path }, Array.Empty<string>());
+        using (handle)
+        {
+            var det = Assert.Single(dets);
+            Assert.Equal("cam", det.Source);
+            Assert.Equal(new[] { 2, 9, 11 }, det.FrameShape);
+            var acc = runner.Accumulate(det, new PixelStatusRequest { Files = new[] { path }, BlockBytes = 4 * px * 2 }, null, CancellationToken.None);
+            PixelKernelTests.AssertSame(PixelKernelTests.Reference(data, px, 1, 16000), acc, "npy");
+        }
+
+        // int16 with negatives goes through the wide path: negatives are below the low gate.
+        var signed = Enumerable.Range(0, px * 3).Select(i => (short)(i % 5 == 0 ? -7 : 1000 + i % 13)).ToArray();
+        var spath = Path.Combine(_dir, "signed.npy");
+        WriteNpy(spath, "<i2", new[] { 3, 2, 9, 11 }, signed);
+        (dets, handle) = PixelStatusRunner.OpenDetectors(new[] { spath }, Array.Empty<string>());
+        using (handle)
+        {
+            var acc = runner.Accumulate(dets[0], new PixelStatusRequest { Files = new[] { spath } }, null, CancellationToken.None);
+            Assert.Equal(1, acc.BelowLow[0]);
+            Assert.Equal(-7, acc.Min[0]);
+            Assert.Equal(1003 + 1006, acc.Sum[0]);  // frames: -7 (below), 1003, 1006
+        }
+
+        // Float32: rounded to the nearest integer; NaN counts below every gate.
+        var floats = new float[] { 1.4f, 2.5f, float.NaN, 16000.6f };
+        var fpath = Path.Combine(_dir, "f.npy");
+        WriteNpy(fpath, "<f4", new[] { 1, 1, 2, 2 }, floats);
+        (dets, handle) = PixelStatusRunner.OpenDetectors(new[] { fpath }, Array.Empty<string>());
+        using (handle)
+        {
+            var acc = runner.Accumulate(dets[0], new PixelStatusRequest { Files = new[] { fpath } }, null, CancellationToken.None);
+            Assert.Equal(new long[] { 1, 2, 0, 0 }, acc.Sum);
+            Assert.Equal(new[] { 0, 0, 1, 0 }, acc.BelowLow);
+            Assert.Equal(new[] { 0, 0, 0, 1 }, acc.AboveHigh);
+        }
+
+        // Truncated: the declared frames do not fit the file.
+        var bytes = File.ReadAllBytes(path);
+        var cut = Path.Combine(_dir, "cut.npy");
+        File.WriteAllBytes(cut, bytes[..(bytes.Length - px * 2 * 3 - 5)]);
+        var ex = Assert.Throws<FrameReadException>(() => PixelStatusRunner.OpenDetectors(new[] { cut }, Array.Empty<string>()));
+        Assert.Equal(9, ex.Frame);
+        Assert.Contains("cut.npy", ex.Message);
+        Assert.Contains("truncated", ex.Message);
+
+        // A huge declared shape is refused before anything is allocated.
+        var huge = Path.Combine(_dir, "huge.npy");
+        WriteNpy(huge, "<u2", new[] { 1000000000, 4096, 4096 }, new ushort[4]);
+        Assert.Throws<FrameReadException>(() => PixelStatusRunner.OpenDetectors(new[] { huge }, Array.Empty<string>()));
+    }
+
+    [Fact]
+    public void DeployWritesTheStatusFileAndAHistoryLine()
+    {
+        const int px = 4 * 6;
+        var data = PixelKernelTests.Frames(px, 10, 1, 16000, 5);
+        var path = Path.Combine(_dir, "xpptut15-r0007-s00-c00.npy");
+        WriteNpy(path, "<u2", new[] { 10, 4, 6 }, data);
+        var config = new RunProcConfig { DataRoot = Path.Combine(_dir, "data") };
+        var runner = new PixelStatusRunner(config);
+        var req = new PixelStatusRequest { Files = new[] { path }, Deploy = true, ImageDirectory = Path.Combine(_dir, "img"), ArrayTypes = new[] { "sta" } };
+        var (dets, handle) = PixelStatusRunner.OpenDetectors(new[] { path }, Array.Empty<string>());
+        using (handle)
+        {
+            var planned = runner.PlannedOutputs(dets[0], req, "xpptut15", 7);
+            Assert.Empty(Directory.GetFiles(_dir, "*.data", SearchOption.AllDirectories));
+            var acc = runner.Accumulate(dets[0], req, null, CancellationToken.None);
+            var r1 = runner.Finish(dets[0], acc, req, "xpptut15", 7);
+            var r2 = runner.Finish(dets[0], acc, req, "xpptut15", 7);
+            Assert.Equal("xpptut15-r0007-s00-c00", dets[0].Source);
+            var typeDir = Path.Combine(_dir, "data", "XPP", "xpptut15", "calib", "Xpptut15r0007s00c00::CalibV1", "xpptut15-r0007-s00-c00", "pixel_datastat");
+            var deployed = Path.Combine(typeDir, "7-end.data");
+            Assert.Contains(deployed, r1.Files);
+            Assert.Contains(deployed, planned);
+            var (values, shape, _, comments) = PsanaTextArray.Read(deployed);
+            Assert.Equal(new[] { 4, 6 }, shape);
+            Assert.Equal(r1.Summary.Status.Select(v => (double)v), values);
+            Assert.Contains("# ARR_TYPE status", comments);
+            var history = File.ReadAllLines(Path.Combine(typeDir, "HISTORY"));
+            Assert.Equal(2, history.Length);
+            Assert.StartsWith("file: 7-end.data", history[0]);
+            Assert.Equal(4, r1.Files.Count(f => f.EndsWith(".png", StringComparison.Ordinal)));
+            foreach (var png in r1.Files.Where(f => f.EndsWith(".png", StringComparison.Ordinal)))
+                Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(png)[..4]);
+            Assert.Empty(Directory.GetFiles(typeDir, ".*"));
+        }
+        var configured = new PixelStatusRunner(new RunProcConfig { DataRoot = "/d", CalibDir = Path.Combine(_dir, "{ins}", "{exp}", "c"), CalibGroup = "Epix100a::CalibV1" });
+        Assert.Equal(Path.Combine(_dir, "XPP", "xpptut15", "c", "Epix100a::CalibV1", "cam", "pixel_datastat", "12-end.data"), configured.DeployPaths("xpptut15", 12, "cam").DataFile);
+    }
+
+    [Theory]
+    [InlineData("/data/XppGon.0:Epix100a.0", "data.XppGon.0:Epix100a.0", "Epix100a::CalibV1")]
+    [InlineData("/entry/instrument/jungfrau/data", "entry.instrument.jungfrau.data", "Jungfrau::CalibV1")]
+    [InlineData("/a b/../c;rm -rf", "a_b.c_rm_-rf", "C_rm_rf::CalibV1")]
+    public void SourceNamesAreSafeAndGroupsDerivedLikeTheOldTool(string dataset, string source, string group)
+    {
+        Assert.Equal(source, PixelStatusRunner.SourceName(dataset));
+        Assert.True(Names.IsDetector(source));
+        Assert.Equal(group, PixelStatusRunner.DeriveGroup(source));
+    }
+
+    [Fact]
+    public void NexusMaskRejectsExactlyTheBadPixelsAndKeepsTheStatus()
+    {
+        for (var s = 0; s < 256; s++)
+        {
+            var m = PixelStatusHdf5.NexusMask(s);
+            Assert.Equal(s != 0, (m & 0xFFFF) != 0);
+            Assert.Equal((uint)s, m >> 16);
+        }
+        Assert.Equal(1u << 4, PixelStatusHdf5.NexusMask(1) & 0xFFFF);  // noisy
+        Assert.Equal(1u << 1, PixelStatusHdf5.NexusMask(8) & 0xFFFF);  // dead
+        Assert.Equal(1u << 3, PixelStatusHdf5.NexusMask(2) & 0xFFFF);  // over-responding
+        Assert.Equal(1u << 2, PixelStatusHdf5.NexusMask(4) & 0xFFFF);  // under-responding
+    }
+
+    [Fact]
+    public void RunFileNamesGiveExperimentAndRun()
+    {
+        Assert.Equal(("xpptut15", 260), PixelStatusRunner.ParseRunFileName("/x/xpptut15-r0260-s01-c00.h5"));
+        Assert.Equal(("mfx101332224", 7), PixelStatusRunner.ParseRunFileName("mfx101332224-r0007-s000-c000.h5"));
+        Assert.Null(PixelStatusRunner.ParseRunFileName("frames.npy"));
+        Assert.Equal("nda-xpptut15-r0260-XppGon.0:Epix100a.0-e001000", PixelStatusRunner.OutputBase("xpptut15", 260, "XppGon.0:Epix100a.0", 1000));
+    }
+}
