@@ -502,9 +502,14 @@ public sealed partial class ProcDb
                 set.Add(run);
                 continue;
             }
+            // Not the common form: the full parser decides, so this path and ReadRecords always agree
+            // (a run followed by another white space, e.g. NBSP, is a record; a line of white space is blank).
             var text = Encoding.UTF8.GetString(line).TrimEnd('\r');
-            ProcRecord.TryParse(text, file, lineNo, RecordState.Processed, out var problem);
-            warn?.Invoke(new DbWarning(file, lineNo, (problem ?? "not a run record") + "; line skipped", text));
+            var rec = ProcRecord.TryParse(text, file, lineNo, RecordState.Processed, out var problem);
+            if (rec is not null)
+                set.Add(rec.Run);
+            else if (problem is not null)
+                warn?.Invoke(new DbWarning(file, lineNo, problem + "; line skipped", text));
         }
     }
 
