@@ -342,3 +342,55 @@ Describe 'Faults: job faults on the real Slurm (short versions of tests/faults/S
         @(Get-Content $SF.ExecLog | Where-Object { $_ -eq 'xppslurm02 5' }).Count | Should -Be 1
     }
 }
+
+Describe 'Faults: damaged and unusual HDF5 runs in Invoke-PixelStatus' {
+    BeforeAll {
+        $script:PF = New-Facility
+        $script:RunDir = Join-Path $PF.Data 'XPP/xppfault01/xtc'
+        $made = & /usr/bin/python3 (Join-Path $Root 'tests/faults/make_bad_hdf5.py') $RunDir xppfault01
+        if ($LASTEXITCODE -ne 0) { throw "make_bad_hdf5.py failed: $made" }
+        Get-ChildItem $RunDir | ForEach-Object { $_.LastWriteTimeUtc = [datetime]::UtcNow.AddHours(-2) }
+        $script:Calib = Join-Path $PF.Data 'XPP/xppfault01/calib'
+        function script:Invoke-Case([int] $Run) {
+            $out = Join-Path $PF.Root "out-$Run"
+            $err = $null
+            $res = @(Invoke-PixelStatus -Experiment xppfault01 -Run $Run -Deploy -OutputDirectory $out -ConfigPath $PF.Config -ErrorVariable err -ErrorAction SilentlyContinue)
+            [pscustomobject]@{ Results = $res; Errors = @($err); Out = $out; Written = @(Get-ChildItem -Recurse -File $out -ErrorAction Ignore) }
+        }
+    }
+    AfterAll { Remove-Item -Recurse -Force $PF.Root -ErrorAction Ignore }
+
+    It 'a good run is analysed and deployed (the control case)' {
+        $c = Invoke-Case 1
+        $c.Errors.Count | Should -Be 0
+        $c.Results.Count | Should -Be 1
+        $c.Results[0].Events | Should -Be 20
+        @(Get-ChildItem -Recurse -File $Calib -Filter '1-end.data').Count | Should -Be 1
+    }
+
+    It '<Case>: <Id> naming <Expect>; nothing written or deployed' -ForEach @(
+        @{ Run = 2; Case = 'truncated contiguous data'; Id = 'PixelFileDamaged'; Expect = @('r0002-s00-c00.h5:/entry/data/epix: frame 13', 'truncated') }
+        @{ Run = 3; Case = 'corrupted gzip chunk'; Id = 'PixelFrameUnreadable'; Expect = @('r0003-s00-c00.h5:/entry/data/epix: frame ', 'cannot be read') }
+        @{ Run = 4; Case = 'empty file'; Id = 'PixelFileDamaged'; Expect = @('r0004-s00-c00.h5', 'too small') }
+        @{ Run = 5; Case = 'random bytes'; Id = 'PixelFileDamaged'; Expect = @('r0005-s00-c00.h5', 'not a readable HDF5 file') }
+        @{ Run = 6; Case = 'rank-2 dataset'; Id = 'NoDetector'; Expect = @('r0006-s00-c00.h5', '/entry/data/epix is uint16 of rank 2') }
+        @{ Run = 7; Case = 'float64 frames'; Id = 'NoDetector'; Expect = @('r0007-s00-c00.h5', '/entry/data/epix is float64 of rank 3') }
+        @{ Run = 8; Case = 'no frames'; Id = 'PixelFrameUnreadable'; Expect = @('r0008-s00-c00.h5:/entry/data/epix', 'no frames') }
+        @{ Run = 9; Case = 'chunks never written'; Id = 'PixelFileDamaged'; Expect = @('r0009-s00-c00.h5:/entry/data/epix', 'never written') }
+        @{ Run = 10; Case = 'damaged huge dimensions'; Id = 'PixelFileDamaged'; Expect = @('r0010-s00-c00.h5:/entry/data/epix', '(1000000000,1000,1000)') }
+        @{ Run = 11; Case = 'second stream truncated'; Id = 'PixelFrameUnreadable'; Expect = @('r0011-s01-c00.h5:/entry/data/epix: frame ') }
+        @{ Run = 12; Case = 'truncated header'; Id = 'PixelFileDamaged'; Expect = @('r0012-s00-c00.h5') }
+        @{ Run = 13; Case = 'int8 frames'; Id = 'NoDetector'; Expect = @('r0013-s00-c00.h5', 'int8 of rank 3') }
+        @{ Run = 14; Case = 'strings, no frames'; Id = 'NoDetector'; Expect = @('r0014-s00-c00.h5', '/entry/data/names') }
+    ) {
+        $c = Invoke-Case $Run
+        $c.Results.Count | Should -Be 0
+        $c.Errors.Count | Should -Be 1
+        $c.Errors[0].FullyQualifiedErrorId | Should -BeLike "$Id,*"
+        foreach ($e in $Expect) { $c.Errors[0].Exception.Message | Should -BeLike "*$([WildcardPattern]::Escape($e))*" }
+        $c.Written.Count | Should -Be 0 -Because 'no partial outputs'
+        @(Get-ChildItem -Recurse -File $Calib -Filter "$Run-end.data" -ErrorAction Ignore).Count | Should -Be 0 -Because 'nothing deployed'
+        $history = @(Get-ChildItem -Recurse -File $Calib -Filter HISTORY -ErrorAction Ignore | Get-Content)
+        @($history | Where-Object { $_ -like "file: $Run-end.data*" }).Count | Should -Be 0
+    }
+}

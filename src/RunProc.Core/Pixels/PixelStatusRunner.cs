@@ -239,8 +239,10 @@ public sealed partial class PixelStatusRunner
         var total = det.FrameCount;
         var first = Math.Min(Math.Max(0, req.SkipEvents), total);
         var want = Math.Min(total - first, req.Events ?? long.MaxValue);
+        // No frames is an error: an "analysis" of nothing would flag every pixel and be deployed.
         if (want <= 0)
-            return acc;
+            throw new FrameReadException(det.Parts[0].File, det.Dataset, first,
+                $"no frames to analyse ({total} event(s) in {det.Parts.Count} file(s), {first} skipped, -Events {(req.Events is { } e ? e : "all")}); nothing was written.");
         var plan = Plan(det, first, want);
         var type = det.Parts[0].ElementType;
         var threads = Math.Max(1, req.Threads);
