@@ -121,6 +121,16 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
         if (layout is H5DataLayoutClass.Contiguous or H5DataLayoutClass.Compact && bytes > fileLength)
             throw new FrameReadException(owner.Path, name, (long)Math.Min(dims[0], (ulong)(fileLength / (frame * FrameSource.ElementSize(et.Value)))),
                 $"the file is truncated or the dataset's dimensions are damaged: ({string.Join(",", dims)}) needs {bytes} bytes, the file has {fileLength}.");
+        // Chunked data is checked too: unwritten chunks read as fill values (zeros) and a damaged
+        // dimension can claim petabytes, which would be "read" for days. Without filters every chunk
+        // takes its full size in the file; deflate cannot compress more than ~1032:1.
+        if (layout == H5DataLayoutClass.Chunked && dims[0] > 0)
+        {
+            var limit = HasFilters(ds) ? fileLength * 1100m : fileLength;
+            if (bytes > limit)
+                throw new FrameReadException(owner.Path, name, -1,
+                    $"the dataset's dimensions are damaged or its chunks were never written (a truncated or unfinished file): ({string.Join(",", dims)}) needs {bytes} bytes{(HasFilters(ds) ? " uncompressed" : "")}, the file has {fileLength}.");
+        }
         if (dims[0] > int.MaxValue)
             throw new FrameReadException(owner.Path, name, -1, $"{dims[0]} events is not a plausible frame count (damaged dimensions?).");
         var src = new Hdf5FrameSource(ds)
@@ -135,6 +145,21 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
         if (layout == H5DataLayoutClass.Contiguous && et == FrameElementType.UInt16 && dims[0] > 0)
             src.Direct = owner.DirectPointer(ds, src, (long)bytes);
         return src;
+    }
+
+    // Whether a chunked dataset has a filter pipeline (PureHDF 2.2.0 keeps it internal; if it cannot
+    // be seen, assume filters: the looser bound).
+    private static bool HasFilters(NativeDataset ds)
+    {
+        try
+        {
+            var prop = typeof(NativeDataset).GetProperty("InternalFilterPipeline", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
+            return prop is null || prop.GetValue(ds) is not null;
+        }
+        catch (Exception ex) when (ex is System.Reflection.TargetInvocationException or MemberAccessException)
+        {
+            return true;
+        }
     }
 
     /// <summary>
