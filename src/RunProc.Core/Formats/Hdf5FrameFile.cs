@@ -42,6 +42,9 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
 
     public IReadOnlyList<FrameSource> Sources { get; private set; } = Array.Empty<FrameSource>();
 
+    /// <summary>Datasets that are not frame stacks, each with the reason (for an error that says why nothing was found).</summary>
+    public List<string> Skipped { get; } = new();
+
     /// <summary>Opens a run file and lists its frame stacks, checking their sizes against the file.</summary>
     public static Hdf5FrameFile Open(string path)
     {
@@ -86,8 +89,32 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
             var path = prefix + "/" + child.Name;
             if (child is IH5Group g)
                 Walk(owner, g, path, fileLength, sources);
-            else if (child is NativeDataset ds && TryDescribe(owner, ds, path, fileLength) is { } src)
-                sources.Add(src);
+            else if (child is NativeDataset ds)
+            {
+                if (TryDescribe(owner, ds, path, fileLength) is { } src)
+                    sources.Add(src);
+                else
+                    owner.Skipped.Add(Describe(ds, path));
+            }
+        }
+    }
+
+    private static string Describe(NativeDataset ds, string name)
+    {
+        try
+        {
+            var t = ds.Type;
+            var type = t.Class switch
+            {
+                H5DataTypeClass.FixedPoint => $"{(t.FixedPoint.IsSigned ? "int" : "uint")}{8 * t.Size}",
+                H5DataTypeClass.FloatingPoint => $"float{8 * t.Size}",
+                _ => t.Class.ToString(),
+            };
+            return $"{name} is {type} of rank {ds.Space.Dimensions.Length}";
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            return $"{name} cannot be described ({ex.Message})";
         }
     }
 

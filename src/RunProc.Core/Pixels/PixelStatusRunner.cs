@@ -170,7 +170,11 @@ public sealed partial class PixelStatusRunner
     }
 
     /// <summary>Opens the files and groups their frame stacks by detector (disposed with the returned handle).</summary>
-    public static (List<DetectorFrames> Detectors, IDisposable Handle) OpenDetectors(IReadOnlyList<string> files, IReadOnlyList<string> filter)
+    public static (List<DetectorFrames> Detectors, IDisposable Handle) OpenDetectors(IReadOnlyList<string> files, IReadOnlyList<string> filter) =>
+        OpenDetectors(files, filter, null);
+
+    /// <summary>As above; <paramref name="skipped"/> receives "file: dataset is TYPE of rank N" for datasets that are not frame stacks.</summary>
+    public static (List<DetectorFrames> Detectors, IDisposable Handle) OpenDetectors(IReadOnlyList<string> files, IReadOnlyList<string> filter, List<string>? skipped)
     {
         var handles = new List<IDisposable>();
         var byName = new Dictionary<string, DetectorFrames>(StringComparer.Ordinal);
@@ -192,6 +196,7 @@ public sealed partial class PixelStatusRunner
                     var h = Hdf5FrameFile.Open(file);
                     handles.Add(h);
                     sources = h.Sources;
+                    skipped?.AddRange(h.Skipped.Select(x => $"{h.Path}: {x}"));
                 }
                 foreach (var s in sources)
                 {
