@@ -58,7 +58,11 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
         try
         {
             view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            try { file = H5File.Open(view); }
+            // PureHDF reads through a FileStream, not the map: its memory-mapped driver copies from
+            // whatever address a damaged file names, and an address past the mapping kills the process
+            // (AccessViolationException cannot be caught). A FileStream read past the end is just short.
+            // The map serves only RunProc's own bounds-checked zero-copy path (DirectPointer).
+            try { file = H5File.Open(new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, 1), false); }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
                 throw new FrameReadException(full, "", -1, $"not a readable HDF5 file: {ex.Message}", ex);
