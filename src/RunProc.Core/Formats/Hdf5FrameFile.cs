@@ -52,6 +52,9 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
         var length = new FileInfo(full).Length;
         if (length < 8)
             throw new FrameReadException(full, "", -1, $"the file is too small to be HDF5 ({length} bytes).");
+        if (StoredEndOfFile(full, length) is { } eof && eof > length)
+            throw new FrameReadException(full, "", -1,
+                $"the file is truncated: its HDF5 superblock says it ends at byte {eof}, but it has {length} bytes (still being copied or written?). Frames past the end would read as zeros.");
         var map = MemoryMappedFile.CreateFromFile(full, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
         MemoryMappedViewAccessor? view = null;
         NativeFile? file = null;
@@ -84,6 +87,60 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
             map.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The end-of-file address the HDF5 superblock records (base address included), or null if it
+    /// cannot be read. HDF5 itself refuses a file shorter than this; PureHDF does not, and reads the
+    /// missing bytes of a truncated file as zeros.
+    /// </summary>
+    internal static long? StoredEndOfFile(string path, long length)
+    {
+        ReadOnlySpan<byte> signature = [0x89, (byte)'H', (byte)'D', (byte)'F', 0x0D, 0x0A, 0x1A, 0x0A];
+        try
+        {
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1);
+            var buf = new byte[128];
+            // The superblock is at 0, 512, 1024, 2048, ... (after a user block).
+            for (long at = 0; at + 48 <= length; at = at == 0 ? 512 : at * 2)
+            {
+                fs.Position = at;
+                var n = fs.ReadAtLeast(buf, buf.Length, throwOnEndOfStream: false);
+                if (n < 48 || !buf.AsSpan(0, 8).SequenceEqual(signature))
+                    continue;
+                var version = buf[8];
+                int offsets, pos;
+                if (version is 0 or 1)
+                {
+                    offsets = buf[13];
+                    pos = 24 + (version == 1 ? 4 : 0); // base address follows the fixed fields
+                }
+                else if (version is 2 or 3)
+                {
+                    offsets = buf[9];
+                    pos = 12;
+                }
+                else
+                    return null;
+                if (offsets is not (2 or 4 or 8) || pos + 4 * offsets > n)
+                    return null;
+                var baseAddress = ReadOffset(buf, pos, offsets);
+                var eof = ReadOffset(buf, pos + 2 * offsets, offsets);
+                if (baseAddress is null || eof is null)
+                    return null;
+                return baseAddress.Value + eof.Value;
+            }
+        }
+        catch (IOException) { }
+        return null;
+    }
+
+    private static long? ReadOffset(byte[] b, int at, int size)
+    {
+        ulong v = 0;
+        for (var i = size - 1; i >= 0; i--) v = (v << 8) | b[at + i];
+        // All ones is HDF5's "undefined address".
+        return v == (size == 8 ? ulong.MaxValue : (1UL << (8 * size)) - 1) || v > long.MaxValue / 2 ? null : (long)v;
     }
 
     private static void Walk(Hdf5FrameFile owner, IH5Group group, string prefix, long fileLength, List<FrameSource> sources)
