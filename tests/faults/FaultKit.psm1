@@ -315,4 +315,101 @@ function Start-SlurmAgain {
     & bash (Join-Path $Root 'tests/setup/start-slurm.sh') 2>&1 | Out-String | Write-Verbose
     if ($LASTEXITCODE -ne 0) { throw "tests/setup/start-slurm.sh failed ($LASTEXITCODE)" }
 }
-Export-ModuleMember -Function Get-FaultFigureFile, Add-FaultFigure, Get-PwshArgv, New-FaultFacility, Add-FaultRun, Start-FaultPwsh, Invoke-ConcurrentController, Wait-FaultQuiet, Measure-FaultOutcome, Invoke-CrashTrial, New-SlurmFaultFacility, Submit-FaultJob, Get-FaultJob, Wait-FaultJob, Stop-SlurmDaemon, Start-SlurmAgain
+
+# ------------------------------------------------------------------ HDF5 corruption fuzz
+
+function Invoke-Hdf5CorruptionFuzz {
+    <#
+    Damages undamaged HDF5 run files at random (truncation, overwritten bytes, zeroed or duplicated
+    blocks) and runs Invoke-PixelStatus -Path on each, in a runspace watched for hangs. Every case
+    must end either in a result (the damage missed what is read, or hit raw uncompressed pixels,
+    which no format check can see: counted as 'undetectable') or in ONE non-terminating error of a
+    known id whose message names the file, with nothing written. Returns the counts and the failures.
+    #>
+    param([Parameter(Mandatory)] [string] $Root, [Parameter(Mandatory)] [string] $Work, [int] $Count = 200, [int] $Seed = 1, [int] $TimeoutSeconds = 120)
+    $base = Join-Path $Work 'base'
+    $made = & /usr/bin/python3 (Join-Path $PSScriptRoot 'make_base_hdf5.py') $base
+    if ($LASTEXITCODE -ne 0) { throw "make_base_hdf5.py failed: $made" }
+    $cfg = Join-Path $Work 'runproc.psd1'
+    Set-Content $cfg "@{ DataRoot = '$Work/data'; DbRoot = '$Work/db' }"
+    $iss = [Management.Automation.Runspaces.InitialSessionState]::CreateDefault2()
+    $iss.ImportPSModule((Join-Path $Root 'RunProc.psd1'))
+    $newRunspace = { $r = [runspacefactory]::CreateRunspace($iss); $r.Open(); $r }
+    $rs = & $newRunspace
+    $script = {
+        param($Path, $Out, $Config)
+        $err = $null
+        $res = @(Invoke-PixelStatus -Path $Path -OutputDirectory $Out -ConfigPath $Config -ErrorVariable err -ErrorAction SilentlyContinue)
+        [pscustomobject]@{
+            Key = ($res | ForEach-Object { "$($_.Dataset) $($_.Events) $($_.BadPixels) $($_.CountPerBit -join ',')" }) -join ' | '
+            Errors = @($err | ForEach-Object { [pscustomobject]@{ Id = $_.FullyQualifiedErrorId; Message = $_.Exception.Message; Type = $_.Exception.GetType().FullName } })
+        }
+    }
+    $run = {
+        param($Path, $Out)
+        $ps = [powershell]::Create()
+        $ps.Runspace = $rs
+        $null = $ps.AddScript($script).AddArgument($Path).AddArgument($Out).AddArgument($cfg)
+        $h = $ps.BeginInvoke()
+        if (-not $h.AsyncWaitHandle.WaitOne([TimeSpan]::FromSeconds($TimeoutSeconds))) {
+            $ps.Stop(); $ps.Dispose(); $rs.Dispose(); $script:rs = & $newRunspace
+            return 'HANG'
+        }
+        try { $o = $ps.EndInvoke($h) } catch { $o = [pscustomobject]@{ Key = ''; Errors = @([pscustomobject]@{ Id = 'TERMINATING'; Message = "$_"; Type = $_.Exception.GetType().FullName }) } }
+        $ps.Dispose()
+        $o | Select-Object -Last 1
+    }
+    $baseline = @{}
+    foreach ($f in Get-ChildItem $base -Filter *.h5) {
+        $o = & $run $f.FullName (Join-Path $Work 'out-base')
+        if (-not $o.Key -or $o.Errors.Count) { throw "base file $($f.Name) does not analyse: $($o.Errors.Message)" }
+        $baseline[$f.Name] = $o.Key
+    }
+    $Known = 'PixelFileDamaged', 'PixelFrameUnreadable', 'NoDetector', 'PixelFileUnreadable'
+    $rng = [Random]::new($Seed)
+    $stats = [ordered]@{ Cases = 0; Unaffected = 0; Undetectable = 0; Detected = 0; Hangs = 0; BadErrors = 0; PartialOutputs = 0 }
+    $failures = [Collections.Generic.List[string]]::new()
+    $undetected = @{}
+    $silentCompressed = [Collections.Generic.List[string]]::new()
+    $files = @(Get-ChildItem $base -Filter *.h5)
+    $case = Join-Path $Work 'case'
+    New-Item -ItemType Directory -Force $case | Out-Null
+    for ($i = 0; $i -lt $Count; $i++) {
+        $src = $files[$rng.Next($files.Count)]
+        $bytes = [IO.File]::ReadAllBytes($src.FullName)
+        $kind = $rng.Next(4)
+        switch ($kind) {
+            0 { $bytes = $bytes[0..($rng.Next(1, $bytes.Length) - 1)] }                                  # truncate
+            1 { $n = $rng.Next(1, 65); $at = $rng.Next(0, $bytes.Length - $n); for ($k = 0; $k -lt $n; $k++) { $bytes[$at + $k] = [byte]$rng.Next(256) } } # overwrite
+            2 { $n = [Math]::Min(4096, $bytes.Length); $at = $rng.Next(0, $bytes.Length - $n + 1); [Array]::Clear($bytes, $at, $n) }   # zero a block
+            3 { $n = $rng.Next(16, 512); $from = $rng.Next(0, $bytes.Length - $n); $to = $rng.Next(0, $bytes.Length - $n); [Array]::Copy($bytes, $from, $bytes, $to, $n) } # misplaced block
+        }
+        $path = Join-Path $case ('c{0:D6}-{1}' -f $i, $src.Name)
+        [IO.File]::WriteAllBytes($path, $bytes)
+        $out = Join-Path $Work "out-$i"
+        $o = & $run $path $out
+        $stats.Cases++
+        $what = "case $i ($(('truncated', 'overwritten', 'zeroed', 'misplaced')[$kind]) $($src.Name), seed $Seed)"
+        if ($o -eq 'HANG') { $stats.Hangs++; $failures.Add("${what}: no answer within $TimeoutSeconds s"); Copy-Item $path $Work; continue }
+        $written = @(Get-ChildItem -Recurse -File $out -ErrorAction Ignore).Count
+        if ($o.Errors.Count -eq 0) {
+            if ($o.Key -eq $baseline[$src.Name]) { $stats.Unaffected++ }
+            else {
+                $stats.Undetectable++
+                $undetected[$src.Name] = 1 + [int]$undetected[$src.Name]
+                if ($src.Name -like '*gzip*') { $silentCompressed.Add($what) }
+            }
+        }
+        else {
+            $stats.Detected++
+            $e = $o.Errors[0]
+            $ok = $o.Errors.Count -eq 1 -and ($Known | Where-Object { $e.Id -like "$_,*" }) -and $e.Message.Contains($path)
+            if (-not $ok) { $stats.BadErrors++; $failures.Add("${what}: $($o.Errors.Count) error(s), first $($e.Id) $($e.Type): $($e.Message)"); Copy-Item $path $Work }
+            if ($written -gt 0) { $stats.PartialOutputs++; $failures.Add("${what}: $written file(s) written despite the error") }
+        }
+        Remove-Item -Recurse -Force $out, $path -ErrorAction Ignore
+    }
+    $rs.Dispose()
+    [pscustomobject]@{ Stats = [pscustomobject]$stats; Failures = $failures; UndetectedByFile = $undetected; SilentCompressed = $silentCompressed }
+}
+Export-ModuleMember -Function Get-FaultFigureFile, Add-FaultFigure, Get-PwshArgv, New-FaultFacility, Add-FaultRun, Start-FaultPwsh, Invoke-ConcurrentController, Wait-FaultQuiet, Measure-FaultOutcome, Invoke-CrashTrial, New-SlurmFaultFacility, Submit-FaultJob, Get-FaultJob, Wait-FaultJob, Stop-SlurmDaemon, Start-SlurmAgain, Invoke-Hdf5CorruptionFuzz
