@@ -394,3 +394,18 @@ Describe 'Faults: damaged and unusual HDF5 runs in Invoke-PixelStatus' {
         @($history | Where-Object { $_ -like "file: $Run-end.data*" }).Count | Should -Be 0
     }
 }
+
+Describe 'Faults: HDF5 corruption fuzz (short version of tests/faults/Pixels.Faults.ps1)' {
+    It '150 randomly damaged run files: each a result or one error naming the file; no crash, hang or partial output' {
+        Import-Module (Join-Path $Root 'tests/faults/FaultKit.psm1') -Force
+        $w = Join-Path ([IO.Path]::GetTempPath()) ("runproc-faults-h5fuzz-" + [guid]::NewGuid().ToString('N'))
+        New-Item -ItemType Directory -Force $w | Out-Null
+        try {
+            $r = Invoke-Hdf5CorruptionFuzz -Root $Root -Work $w -Count 150 -Seed 20261124
+            $r.Failures | Should -BeNullOrEmpty
+            $r.Stats.Cases | Should -Be 150
+            $r.Stats.Detected | Should -BeGreaterThan 0
+        }
+        finally { Remove-Item -Recurse -Force $w -ErrorAction Ignore }
+    }
+}
