@@ -96,6 +96,9 @@ public class ProcRecordFuzzTests
                 content.Add(b.Select(x => x == (byte)'\n' ? (byte)' ' : x).ToArray());
             }
             var finalNewline = m.Random.Next(4) != 0;
+            // An empty last line without a final newline does not exist in a file: "a\n" is one line.
+            if (!finalNewline && content[^1].Length == 0)
+                content[^1] = Encoding.UTF8.GetBytes(Seeds[4]);
             var bytes = Join(content, finalNewline);
             File.WriteAllBytes(path, bytes);
             lines += content.Count;
