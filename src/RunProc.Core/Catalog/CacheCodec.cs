@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text;
 using RunProc.IO;
 
@@ -27,6 +29,90 @@ internal static class CacheCodec
         var h = h1 ^ BitOperations.RotateLeft(h2, 17);
         h ^= h >> 33; h *= P2; h ^= h >> 29;
         return h;
+    }
+
+    /// <summary>One experiment listing: names, times, pattern table, then runs and file index as raw blocks.</summary>
+    public static void WriteScan(CacheWriter w, ExperimentScan s)
+    {
+        w.Str(s.Experiment);
+        w.Str(s.Instrument);
+        w.Str(s.Directory);
+        w.I64(s.DirectoryMtimeTicks);
+        w.I64(s.ListedAtTicks);
+        // Prefixes other than the experiment's own name (old eNNN files): a small string table.
+        var prefixes = s.Patterns.Select(p => p.Prefix).Where(p => p != s.Experiment).Distinct(StringComparer.Ordinal).ToList();
+        w.I32(prefixes.Count);
+        foreach (var p in prefixes)
+            w.Str(p);
+        w.I32(s.Patterns.Length);
+        foreach (var n in s.Patterns)
+        {
+            w.U16((ushort)(n.Prefix == s.Experiment ? 0 : prefixes.IndexOf(n.Prefix) + 1));
+            w.U8((byte)n.Kind);
+            w.U8(n.InProgress ? (byte)1 : (byte)0);
+            w.U8(n.RunWidth);
+            w.U8(n.StreamWidth);
+            w.U8(n.ChunkWidth);
+            w.U16((ushort)n.Stream);
+            w.U16((ushort)n.Chunk);
+        }
+        // Runs and the file index as raw blocks: loading is a copy, not a parse (little-endian only).
+        w.I32(s.Runs.Length);
+        w.Raw(MemoryMarshal.AsBytes(s.Runs.AsSpan()));
+        w.I32(s.FileIndex.Length);
+        w.Raw(MemoryMarshal.AsBytes(s.FileIndex.AsSpan()));
+    }
+
+    /// <summary>Reads what <see cref="WriteScan"/> wrote, validating every field (a bad value is <see cref="InvalidDataException"/>).</summary>
+    public static ExperimentScan ReadScan(CacheReader r, string? expectedInstrument)
+    {
+        if (!BitConverter.IsLittleEndian)
+            throw new InvalidDataException("the cache format is little-endian only");
+        var exp = r.Str();
+        if (!Names.IsExperiment(exp))
+            throw new InvalidDataException("bad experiment name");
+        var instrument = r.Str();
+        if (!Names.IsInstrument(instrument) || (expectedInstrument is not null && instrument != expectedInstrument))
+            throw new InvalidDataException("bad instrument");
+        var dir = r.Str();
+        var mtime = r.I64();
+        var listed = r.I64();
+        var prefixes = new string[r.Count() + 1];
+        prefixes[0] = exp;
+        for (var p = 1; p < prefixes.Length; p++)
+            prefixes[p] = r.Str();
+        var patterns = new RunFileName[r.Count()];
+        for (var p = 0; p < patterns.Length; p++)
+        {
+            var pi = r.U16();
+            if (pi >= prefixes.Length)
+                throw new InvalidDataException("bad prefix index");
+            var prefix = prefixes[pi];
+            var kind = (RunFileKind)r.U8();
+            if (kind is not (RunFileKind.Xtc or RunFileKind.Xtc2 or RunFileKind.H5))
+                throw new InvalidDataException("bad file kind");
+            var inProgress = r.U8() != 0;
+            byte rw = r.U8(), sw = r.U8(), cw = r.U8();
+            patterns[p] = new RunFileName(prefix, 0, r.U16(), r.U16(), kind, inProgress, rw, sw, cw);
+        }
+        var runs = MemoryMarshal.Cast<byte, RunRecord>(r.Raw(checked(r.Count() * Unsafe.SizeOf<RunRecord>()))).ToArray();
+        var index = MemoryMarshal.Cast<byte, int>(r.Raw(checked(r.Count() * sizeof(int)))).ToArray();
+        var last = -1;
+        foreach (ref readonly var run in runs.AsSpan())
+        {
+            if (!Names.IsRun(run.Run) || run.Run <= last || run.FileCount < 1 || run.NewestFile < 0 || run.NewestFile >= run.FileCount
+                || run.FileStart < 0 || run.FileStart > index.Length - run.FileCount)
+                throw new InvalidDataException("bad run entry");
+            last = run.Run;
+        }
+        foreach (var i in index)
+            if ((uint)i >= (uint)patterns.Length)
+                throw new InvalidDataException("bad file entry");
+        return new ExperimentScan
+        {
+            Instrument = instrument, Experiment = exp, Directory = dir, DirectoryExists = true,
+            DirectoryMtimeTicks = mtime, ListedAtTicks = listed, Patterns = patterns, FileIndex = index, Runs = runs,
+        };
     }
 
     /// <summary>Temp file + rename. No fsync: after a crash a torn or empty cache fails its checksum and is ignored.</summary>

@@ -19,7 +19,7 @@ namespace RunProc.Catalog;
 public sealed class CatalogCache
 {
     private const uint Magic = 0x43435052; // "RPCC"
-    private const int Version = 4;
+    private const int Version = 5;
 
     private readonly Dictionary<string, ShardEntries> _shards = new(StringComparer.Ordinal);
     private readonly int _fileMode;
@@ -42,7 +42,9 @@ public sealed class CatalogCache
     /// The coarsest directory timestamp granularity expected (2 s covers FAT and 1 s file systems;
     /// Linux local file systems tick at a few ms).
     /// </summary>
-    public TimeSpan TimestampGranularity { get; set; } = TimeSpan.FromSeconds(2);
+    public TimeSpan TimestampGranularity { get; set; } = DefaultTimestampGranularity;
+
+    public static readonly TimeSpan DefaultTimestampGranularity = TimeSpan.FromSeconds(2);
 
     /// <summary>Experiments served from the cache / listed, since this object was created.</summary>
     public int Hits { get; internal set; }
@@ -158,34 +160,7 @@ public sealed class CatalogCache
         w.Str(shard);
         w.I32(e.Scans.Count);
         foreach (var s in e.Scans.Values)
-        {
-            w.Str(s.Experiment);
-            w.Str(s.Directory);
-            w.I64(s.DirectoryMtimeTicks);
-            w.I64(s.ListedAtTicks);
-            // Prefixes other than the experiment's own name (old eNNN files): a small string table.
-            var prefixes = s.Patterns.Select(p => p.Prefix).Where(p => p != s.Experiment).Distinct(StringComparer.Ordinal).ToList();
-            w.I32(prefixes.Count);
-            foreach (var p in prefixes)
-                w.Str(p);
-            w.I32(s.Patterns.Length);
-            foreach (var n in s.Patterns)
-            {
-                w.U16((ushort)(n.Prefix == s.Experiment ? 0 : prefixes.IndexOf(n.Prefix) + 1));
-                w.U8((byte)n.Kind);
-                w.U8(n.InProgress ? (byte)1 : (byte)0);
-                w.U8(n.RunWidth);
-                w.U8(n.StreamWidth);
-                w.U8(n.ChunkWidth);
-                w.U16((ushort)n.Stream);
-                w.U16((ushort)n.Chunk);
-            }
-            // Runs and the file index as raw blocks: loading is a copy, not a parse (little-endian only).
-            w.I32(s.Runs.Length);
-            w.Raw(MemoryMarshal.AsBytes(s.Runs.AsSpan()));
-            w.I32(s.FileIndex.Length);
-            w.Raw(MemoryMarshal.AsBytes(s.FileIndex.AsSpan()));
-        }
+            CacheCodec.WriteScan(w, s);
         var bytes = w.ToArray();
         BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(8), CacheCodec.Checksum(bytes.AsSpan(HeaderSize)));
         return bytes;
@@ -207,48 +182,8 @@ public sealed class CatalogCache
         var count = r.Count();
         for (var i = 0; i < count; i++)
         {
-            var exp = r.Str();
-            if (!Names.IsExperiment(exp))
-                throw new InvalidDataException("bad experiment name");
-            var dir = r.Str();
-            var mtime = r.I64();
-            var listed = r.I64();
-            var prefixes = new string[r.Count() + 1];
-            prefixes[0] = exp;
-            for (var p = 1; p < prefixes.Length; p++)
-                prefixes[p] = r.Str();
-            var patterns = new RunFileName[r.Count()];
-            for (var p = 0; p < patterns.Length; p++)
-            {
-                var pi = r.U16();
-                if (pi >= prefixes.Length)
-                    throw new InvalidDataException("bad prefix index");
-                var prefix = prefixes[pi];
-                var kind = (RunFileKind)r.U8();
-                if (kind is not (RunFileKind.Xtc or RunFileKind.Xtc2 or RunFileKind.H5))
-                    throw new InvalidDataException("bad file kind");
-                var inProgress = r.U8() != 0;
-                byte rw = r.U8(), sw = r.U8(), cw = r.U8();
-                patterns[p] = new RunFileName(prefix, 0, r.U16(), r.U16(), kind, inProgress, rw, sw, cw);
-            }
-            var runs = MemoryMarshal.Cast<byte, RunRecord>(r.Raw(checked(r.Count() * Unsafe.SizeOf<RunRecord>()))).ToArray();
-            var index = MemoryMarshal.Cast<byte, int>(r.Raw(checked(r.Count() * sizeof(int)))).ToArray();
-            var last = -1;
-            foreach (ref readonly var run in runs.AsSpan())
-            {
-                if (!Names.IsRun(run.Run) || run.Run <= last || run.FileCount < 1 || run.NewestFile < 0 || run.NewestFile >= run.FileCount
-                    || run.FileStart < 0 || run.FileStart > index.Length - run.FileCount)
-                    throw new InvalidDataException("bad run entry");
-                last = run.Run;
-            }
-            foreach (var i2 in index)
-                if ((uint)i2 >= (uint)patterns.Length)
-                    throw new InvalidDataException("bad file entry");
-            e.Scans[exp] = new ExperimentScan
-            {
-                Instrument = instrument, Experiment = exp, Directory = dir, DirectoryExists = true,
-                DirectoryMtimeTicks = mtime, ListedAtTicks = listed, Patterns = patterns, FileIndex = index, Runs = runs,
-            };
+            var scan = CacheCodec.ReadScan(r, instrument);
+            e.Scans[scan.Experiment] = scan;
         }
         if (!r.AtEnd)
             throw new InvalidDataException("trailing data");

@@ -25,6 +25,12 @@ internal struct RunRecord
 
     /// <summary>1 when any file of the run is *.inprogress.</summary>
     public byte InProgress;
+
+    /// <summary>
+    /// 1 when the run was ready when its files were last stat'ed. Only such runs are trusted without a
+    /// new stat; a run that was not ready is re-checked (its files may have grown since).
+    /// </summary>
+    public byte Settled;
 }
 
 /// <summary>
@@ -108,7 +114,7 @@ internal sealed class ExperimentScan
             : string.Create(CultureInfo.InvariantCulture, $"newest file {newest} was written {age.TotalSeconds:0} s ago; settle time is {settleSeconds} s");
     }
 
-    public RunInfo ToRunInfo(in RunRecord run, DateTime nowUtc, int settleSeconds)
+    public RunInfo ToRunInfo(in RunRecord run, DateTime nowUtc, int settleSeconds, string process = "")
     {
         var files = new string[run.FileCount];
         for (var i = 0; i < files.Length; i++)
@@ -116,6 +122,7 @@ internal sealed class ExperimentScan
         var reason = NotReadyReason(run, nowUtc, settleSeconds);
         return new RunInfo
         {
+            Process = process,
             Instrument = Instrument,
             Experiment = Experiment,
             Run = run.Run,
@@ -124,6 +131,38 @@ internal sealed class ExperimentScan
             LastWriteTimeUtc = new DateTime(run.NewestTicks, DateTimeKind.Utc),
             Ready = reason is null,
             NotReadyReason = reason,
+        };
+    }
+
+    /// <summary>The same listing restricted to the runs <paramref name="keep"/> selects (own pattern table and file index).</summary>
+    public ExperimentScan Subset(Func<RunRecord, bool> keep)
+    {
+        var patterns = new List<RunFileName>();
+        var map = new Dictionary<int, int>();
+        var index = new List<int>();
+        var runs = new List<RunRecord>();
+        foreach (var r in Runs)
+        {
+            if (!keep(r))
+                continue;
+            var start = index.Count;
+            for (var k = 0; k < r.FileCount; k++)
+            {
+                var old = FileIndex[r.FileStart + k];
+                if (!map.TryGetValue(old, out var neu))
+                {
+                    map[old] = neu = patterns.Count;
+                    patterns.Add(Patterns[old]);
+                }
+                index.Add(neu);
+            }
+            runs.Add(r with { FileStart = start });
+        }
+        return new ExperimentScan
+        {
+            Instrument = Instrument, Experiment = Experiment, Directory = Directory, DirectoryExists = DirectoryExists,
+            DirectoryMtimeTicks = DirectoryMtimeTicks, ListedAtTicks = ListedAtTicks,
+            Patterns = patterns.ToArray(), FileIndex = index.ToArray(), Runs = runs.ToArray(),
         };
     }
 
@@ -160,7 +199,8 @@ internal sealed class ExperimentScan
     /// run's sizes and times from an earlier scan instead (so its files need no stat).
     /// </summary>
     public static ExperimentScan Build(string instrument, string experiment, string directory, long mtime, long listedAt,
-        List<RunFileName> sorted, Func<RunFileName, (long Length, long Mtime)?> stat, Func<int, int, RunRecord?>? reuse = null)
+        List<RunFileName> sorted, Func<RunFileName, (long Length, long Mtime)?> stat, DateTime nowUtc, int settleSeconds,
+        Func<int, int, RunRecord?>? reuse = null)
     {
         var patterns = new List<RunFileName>();
         var patternIndex = new Dictionary<RunFileName, int>();
@@ -200,13 +240,15 @@ internal sealed class ExperimentScan
             }
             if (count == 0)
                 continue;
+            var record = new RunRecord { Run = run, FileStart = fileStart, FileCount = count, Bytes = bytes, NewestTicks = newest, NewestFile = newestFile, InProgress = inProgress ? (byte)1 : (byte)0 };
             if (reused is { } rr)
             {
-                bytes = rr.Bytes;
-                newest = rr.NewestTicks;
-                newestFile = rr.NewestFile;
+                record.Bytes = rr.Bytes;
+                record.NewestTicks = rr.NewestTicks;
+                record.NewestFile = rr.NewestFile;
             }
-            runs.Add(new RunRecord { Run = run, FileStart = fileStart, FileCount = count, Bytes = bytes, NewestTicks = newest, NewestFile = newestFile, InProgress = inProgress ? (byte)1 : (byte)0 });
+            record.Settled = IsReady(record, nowUtc, settleSeconds) ? (byte)1 : (byte)0;
+            runs.Add(record);
         }
         return new ExperimentScan
         {

@@ -74,6 +74,10 @@ public sealed class RunCatalog
     public string RunDirectoryOf(string instrument, string experiment) =>
         Path.Join(_config.DataRoot, Names.Instrument(instrument), Names.Experiment(experiment, _config), _config.RunDirectory);
 
+    /// <summary>As <see cref="RunDirectoryOf"/> for names already validated (hot path of incremental scans).</summary>
+    internal string RunDirectoryOfValid(string instrument, string experiment) =>
+        Path.Join(_config.DataRoot, instrument, experiment, _config.RunDirectory);
+
     /// <summary>All runs of an experiment, ascending, with readiness as of <paramref name="nowUtc"/> (default now).</summary>
     public IReadOnlyList<RunInfo> Runs(string experiment, DateTime? nowUtc = null, Action<string>? verbose = null) =>
         Runs(InstrumentOf(experiment), experiment, nowUtc, verbose);
@@ -99,37 +103,29 @@ public sealed class RunCatalog
         return i < 0 ? null : scan.ToRunInfo(scan.Runs[i], now, _config.SettleSeconds);
     }
 
+    /// <summary>The granularity rule's width: the cache's, or the default 2 s.</summary>
+    internal TimeSpan TimestampGranularity => Cache?.TimestampGranularity ?? CatalogCache.DefaultTimestampGranularity;
+
     /// <summary>The listing of one experiment, from the cache when it is still valid.</summary>
     internal ExperimentScan Scan(string instrument, string experiment, DateTime nowUtc, Action<string>? verbose)
     {
         var dir = RunDirectoryOf(instrument, experiment);
         var listedAt = DateTime.UtcNow.Ticks;
-        long mtime;
-        try
+        if (!StatDirectory(dir, experiment, out var mtime))
         {
-            var info = new DirectoryInfo(dir);
-            if (!info.Exists)
-            {
-                Cache?.Remove(instrument, experiment);
-                verbose?.Invoke($"Experiment {experiment}: run directory '{dir}' does not exist; no runs.");
-                return ExperimentScan.Missing(instrument, experiment, dir);
-            }
-            mtime = info.LastWriteTimeUtc.Ticks;
-        }
-        catch (UnauthorizedAccessException ex)
-        {
-            throw new IOException($"Cannot read run directory '{dir}' of experiment {experiment}: {ex.Message} Check its permissions.", ex);
+            Cache?.Remove(instrument, experiment);
+            verbose?.Invoke($"Experiment {experiment}: run directory '{dir}' does not exist; no runs.");
+            return ExperimentScan.Missing(instrument, experiment, dir);
         }
 
         var previous = Cache?.TryGet(instrument, experiment, dir);
-        if (previous is { } cached
-            && cached.DirectoryMtimeTicks == mtime
-            && cached.ListedAtTicks - cached.DirectoryMtimeTicks > Cache.TimestampGranularity.Ticks
-            && Recheck(cached, nowUtc, instrument))
+        if (previous is not null && StillValid(previous, mtime, nowUtc, out var changed))
         {
-            cached.FromCache = true;
-            Cache.Hits++;
-            return cached;
+            if (changed)
+                Cache!.MarkDirty(instrument, experiment);
+            previous.FromCache = true;
+            Cache!.Hits++;
+            return previous;
         }
 
         var scan = List(instrument, experiment, dir, mtime, listedAt, nowUtc, previous, verbose);
@@ -142,16 +138,54 @@ public sealed class RunCatalog
     }
 
     /// <summary>
+    /// A remembered listing (or part of one) that is still valid now: its directory exists with the
+    /// same mtime, it was listed more than the timestamp granularity after that mtime, and its
+    /// not-ready runs, re-stat'ed, still have all their files. <paramref name="changed"/>: a re-stat
+    /// changed sizes or times (the memo should be saved again).
+    /// </summary>
+    internal bool Reusable(ExperimentScan memo, DateTime nowUtc, out bool changed)
+    {
+        changed = false;
+        return StatDirectory(memo.Directory, memo.Experiment, out var mtime) && StillValid(memo, mtime, nowUtc, out changed);
+    }
+
+    private bool StillValid(ExperimentScan cached, long mtime, DateTime nowUtc, out bool changed)
+    {
+        changed = false;
+        return cached.DirectoryMtimeTicks == mtime
+            && cached.ListedAtTicks - cached.DirectoryMtimeTicks > TimestampGranularity.Ticks
+            && Recheck(cached, nowUtc, out changed);
+    }
+
+    /// <summary>The run directory's mtime (UTC ticks); false if it does not exist.</summary>
+    private static bool StatDirectory(string dir, string experiment, out long mtime)
+    {
+        mtime = 0;
+        try
+        {
+            var info = new DirectoryInfo(dir);
+            if (!info.Exists)
+                return false;
+            mtime = info.LastWriteTimeUtc.Ticks;
+            return true;
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw new IOException($"Cannot read run directory '{dir}' of experiment {experiment}: {ex.Message} Check its permissions.", ex);
+        }
+    }
+
+    /// <summary>
     /// Re-stats the files of runs that are not ready now (they may still grow without the directory
     /// changing). False when a file has gone, so the directory must be listed again.
     /// </summary>
-    private bool Recheck(ExperimentScan cached, DateTime nowUtc, string instrument)
+    private bool Recheck(ExperimentScan cached, DateTime nowUtc, out bool changed)
     {
-        var changed = false;
+        changed = false;
         for (var k = 0; k < cached.Runs.Length; k++)
         {
             ref var run = ref cached.Runs[k];
-            if (ExperimentScan.IsReady(run, nowUtc, _config.SettleSeconds))
+            if (run.Settled != 0 && ExperimentScan.IsReady(run, nowUtc, _config.SettleSeconds))
                 continue;
             long bytes = 0, newest = long.MinValue;
             var newestFile = 0;
@@ -171,9 +205,12 @@ public sealed class RunCatalog
                 run.NewestFile = newestFile;
                 changed = true;
             }
+            if (ExperimentScan.IsReady(run, nowUtc, _config.SettleSeconds))
+            {
+                run.Settled = 1;
+                changed = true;
+            }
         }
-        if (changed)
-            Cache!.MarkDirty(instrument, cached.Experiment);
         return true;
     }
 
@@ -210,7 +247,8 @@ public sealed class RunCatalog
         Func<int, int, RunRecord?>? reuse = previous is null ? null : (start, end) =>
         {
             var i = previous.Find(names[start].Run);
-            return i >= 0 && ExperimentScan.IsReady(previous.Runs[i], nowUtc, _config.SettleSeconds) && previous.SameFiles(i, names, start, end)
+            return i >= 0 && previous.Runs[i].Settled != 0 && ExperimentScan.IsReady(previous.Runs[i], nowUtc, _config.SettleSeconds)
+                && previous.SameFiles(i, names, start, end)
                 ? previous.Runs[i]
                 : null;
         };
@@ -222,7 +260,7 @@ public sealed class RunCatalog
                 return fi.Exists ? (fi.Length, fi.LastWriteTimeUtc.Ticks) : null;
             }
             catch (FileNotFoundException) { return null; }
-        }, reuse);
+        }, nowUtc, _config.SettleSeconds, reuse);
     }
 
     private readonly record struct Listed(string Name, bool IsDirectory, RunFileName Parsed, string? Reason);

@@ -146,7 +146,12 @@ public sealed partial class ProcDb
         if (!Directory.Exists(insDir))
             throw new DirectoryNotFoundException(
                 $"Data directory '{insDir}' does not exist, so it cannot be told whether the runs of {experiment} were removed; is the file system mounted? (DataRoot in {Config.SourcePath}). Nothing was archived.");
-        return RecordedRuns(experiment, catalog, warn).Where(r => r.State == RecordState.Processed && !r.DataExists).ToList();
+        var candidates = RecordedRuns(experiment, catalog, warn).Where(r => r.State == RecordState.Processed && !r.DataExists).ToList();
+        if (candidates.Count == 0 || catalog.Cache is null)
+            return candidates;
+        // Archiving acts on the answer: confirm it with a fresh listing rather than the scan cache.
+        var fresh = new RunCatalog(Config).Scan(ins, experiment, DateTime.UtcNow, null);
+        return candidates.Where(c => fresh.Find(c.Run) < 0).ToList();
     }
 
     /// <summary>Counts per experiment for the experiments of <paramref name="query"/> (plus, in ALL mode, experiments with records but no data).</summary>

@@ -190,30 +190,41 @@ public sealed partial class ProcDb
         return set;
     }
 
-    /// <summary>The hidden cache of done-run sets (see <see cref="DoneRunCache"/>).</summary>
-    public string DoneCacheFile => Path.Join(ProcessDirectory, ".done-cache");
+    /// <summary>The hidden cache of done-run sets and pending runs (see <see cref="DoneRunCache"/>).</summary>
+    public string DoneCacheDirectory => Path.Join(ProcessDirectory, ".done-cache");
 
     /// <summary>Sorted done runs (processed or archived), from <paramref name="cache"/> when the record files are unchanged.</summary>
-    internal int[] ReadDoneRunsSorted(string experiment, Action<DbWarning>? warn, DoneRunCache? cache)
+    internal int[] ReadDoneRunsSorted(string experiment, Action<DbWarning>? warn, DoneRunCache? cache) =>
+        ReadDoneRunsSorted(experiment, warn, cache, cache is null ? null : DoneStamps(experiment, cache), out _);
+
+    private string[] RecordFiles(string experiment) => new[] { ProcessedFile(experiment), ArchiveFile(experiment), LegacyArchiveFile(experiment) };
+
+    internal DoneRunCache.Stamp[] DoneStamps(string experiment, DoneRunCache cache) =>
+        cache.StampsOf(experiment, InstrumentDirectory(experiment), RecordFiles(experiment));
+
+    /// <param name="stamps">The record files' stamps taken before reading (required with a cache).</param>
+    /// <param name="cached">The result is in the cache (no malformed lines), so pending runs may be remembered with it.</param>
+    internal int[] ReadDoneRunsSorted(string experiment, Action<DbWarning>? warn, DoneRunCache? cache, DoneRunCache.Stamp[]? stamps, out bool cached)
     {
-        var files = new[] { ProcessedFile(experiment), ArchiveFile(experiment), LegacyArchiveFile(experiment) };
+        cached = false;
         var readAt = DateTime.UtcNow.Ticks;
-        DoneRunCache.Stamp[]? stamps = null;
-        if (cache is not null)
+        if (cache is not null && cache.TryGet(experiment, stamps!) is { } hit)
         {
-            stamps = cache.StampsOf(experiment, InstrumentDirectory(experiment), files);
-            if (cache.TryGet(experiment, stamps) is { } hit)
-                return hit;
+            cached = true;
+            return hit;
         }
         var set = new HashSet<int>();
         var warned = false;
         void Warn(DbWarning w) { warned = true; warn?.Invoke(w); }
-        foreach (var f in files)
+        foreach (var f in RecordFiles(experiment))
             AddRunNumbers(f, set, Warn);
         var sorted = set.ToArray();
         Array.Sort(sorted);
         if (cache is not null && !warned)
+        {
             cache.Put(experiment, stamps!, readAt, sorted);
+            cached = true;
+        }
         return sorted;
     }
 
@@ -224,12 +235,22 @@ public sealed partial class ProcDb
     public IReadOnlyList<int> AppendProcessed(string experiment, IEnumerable<int> runs, string command, DateTime? time = null, string? cwd = null)
     {
         Exp(experiment);
+        using var _ = AcquireWriteLock(DefaultLockTimeout);
+        return AppendProcessedUnderLock(experiment, runs, command, time, cwd);
+    }
+
+    /// <summary>
+    /// As <see cref="AppendProcessed"/> for a caller that already holds <see cref="AcquireWriteLock"/>
+    /// (flock is not re-entrant across descriptors, so taking it again would wait for itself).
+    /// </summary>
+    public IReadOnlyList<int> AppendProcessedUnderLock(string experiment, IEnumerable<int> runs, string command, DateTime? time = null, string? cwd = null)
+    {
+        Exp(experiment);
         var list = runs.Select(Names.Run).Distinct().ToList();
         var local = time is { } t ? (t.Kind == DateTimeKind.Utc ? t.ToLocalTime() : t) : DateTime.Now;
         var login = Environment.UserName;
         var host = Environment.MachineName;
         var dir = cwd ?? Environment.CurrentDirectory;
-        using var _ = AcquireWriteLock(DefaultLockTimeout);
         var done = ReadDoneRuns(experiment);
         var add = list.Where(r => !done.Contains(r)).ToList();
         if (add.Count == 0)
@@ -328,8 +349,9 @@ public sealed partial class ProcDb
     {
         var now = query.NowUtc ?? DateTime.UtcNow;
         var cache = query.UseCache ? CatalogCache.ForConfig(Config) : null;
-        var doneCache = query.UseCache ? new DoneRunCache(DoneCacheFile, Config.FileMode, cache!.TimestampGranularity) : null;
+        var doneCache = query.UseCache ? new DoneRunCache(DoneCacheDirectory, Config.FileMode, Config.DirectoryMode, cache!.TimestampGranularity) : null;
         var catalog = new RunCatalog(Config, cache);
+        var memoHits = 0;
         try
         {
             var exps = ResolveExperiments(query, catalog, warn);
@@ -338,17 +360,35 @@ public sealed partial class ProcDb
                 query.Cancel.ThrowIfCancellationRequested();
                 var e = exps[i];
                 progress?.Report(new ScanProgress($"Scanning {Process} runs", e.Experiment, i, exps.Count));
-                var scan = catalog.Scan(e.Instrument, e.Experiment, now, query.Verbose);
-                if (scan.Runs.Length == 0)
+                var stamps = doneCache is null ? null : DoneStamps(e.Experiment, doneCache);
+
+                // Run directory and records both unchanged: the remembered not-done runs are the answer.
+                if (stamps is not null && doneCache!.TryGetPending(e.Experiment, stamps) is { } memo
+                    && memo.Instrument == e.Instrument && memo.Directory == catalog.RunDirectoryOfValid(e.Instrument, e.Experiment)
+                    && catalog.Reusable(memo, now, out var changed))
+                {
+                    if (changed)
+                        doneCache.MarkDirty(e.Experiment);
+                    memoHits++;
+                    foreach (var run in memo.Runs)
+                        if (query.IncludeNotReady || ExperimentScan.IsReady(run, now, Config.SettleSeconds))
+                            yield return memo.ToRunInfo(run, now, Config.SettleSeconds, Process);
                     continue;
-                var done = ReadDoneRunsSorted(e.Experiment, warn, doneCache);
+                }
+
+                var scan = catalog.Scan(e.Instrument, e.Experiment, now, query.Verbose);
+                if (!scan.DirectoryExists)
+                    continue;
+                var done = ReadDoneRunsSorted(e.Experiment, warn, doneCache, stamps, out var cachedDone);
+                if (doneCache is not null && cachedDone && scan.ListedAtTicks - scan.DirectoryMtimeTicks > catalog.TimestampGranularity.Ticks)
+                    doneCache.SetPending(e.Experiment, stamps!, scan.Subset(r => Array.BinarySearch(done, r.Run) < 0));
                 for (var k = 0; k < scan.Runs.Length; k++)
                 {
                     if (Array.BinarySearch(done, scan.Runs[k].Run) >= 0)
                         continue;
                     if (!query.IncludeNotReady && !ExperimentScan.IsReady(scan.Runs[k], now, Config.SettleSeconds))
                         continue;
-                    yield return scan.ToRunInfo(scan.Runs[k], now, Config.SettleSeconds).WithProcess(Process);
+                    yield return scan.ToRunInfo(scan.Runs[k], now, Config.SettleSeconds, Process);
                 }
             }
             progress?.Report(new ScanProgress($"Scanning {Process} runs", null, exps.Count, exps.Count));
@@ -359,9 +399,9 @@ public sealed partial class ProcDb
             {
                 foreach (var m in cache.LoadMessages)
                     query.Verbose?.Invoke(m);
-                if (doneCache?.LoadMessage is { } dm)
-                    query.Verbose?.Invoke(dm);
-                query.Verbose?.Invoke($"Scan cache: {cache.Hits} experiment(s) unchanged, {cache.Misses} listed.");
+                foreach (var m in doneCache?.LoadMessages ?? Array.Empty<string>())
+                    query.Verbose?.Invoke(m);
+                query.Verbose?.Invoke($"Scan cache: {memoHits} experiment(s) with unchanged data and records, {cache.Hits} with unchanged data, {cache.Misses} listed.");
                 cache.Save(query.Verbose);
                 if (Directory.Exists(ProcessDirectory))
                     doneCache?.Save(query.Verbose);

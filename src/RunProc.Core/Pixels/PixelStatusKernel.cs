@@ -16,10 +16,12 @@ internal enum KernelPath
 
 /// <summary>
 /// Adds blocks of frames to a <see cref="PixelStatusAccumulator"/>. The uint16 path is the fast
-/// one: pixel tiles × frame blocks, AVX2, narrow accumulators kept in registers across a short run
-/// of frames and in an L1-sized scratch across the block, so memory sees each frame once and the
-/// wide per-pixel arrays once per block. A scalar path gives bit-identical results (everything is
-/// exact integer arithmetic). Pixel tiles are split over threads; no allocation per frame.
+/// one: pixel tiles × frame blocks; for 32 pixels (one cache line of each frame) the narrow
+/// accumulators stay in registers across a run of up to 16 frames (AVX-512BW where present, else
+/// AVX2), then in a per-tile scratch that stays in L2 across the block, so memory sees each frame
+/// once and the wide per-pixel arrays once per block. A scalar path gives bit-identical results
+/// (everything is exact integer arithmetic). Pixel tiles are split over threads; nothing is
+/// allocated per frame.
 /// </summary>
 public static unsafe class PixelStatusKernel
 {
@@ -35,7 +37,7 @@ public static unsafe class PixelStatusKernel
     /// <summary>16-bit event counters in the scratch: a kernel call handles at most this many frames.</summary>
     internal const int MaxFramesPerPass = 32767;
 
-    /// <summary>True where the AVX2 path runs.</summary>
+    /// <summary>True where a SIMD path (AVX2 or AVX-512BW) runs.</summary>
     public static bool IsAccelerated => Avx2.IsSupported;
 
     /// <summary>Adds <c>frames.Length / PixelCount</c> uint16 frames (contiguous) with an optional data-bit mask.</summary>
@@ -88,14 +90,28 @@ public static unsafe class PixelStatusKernel
         // changes nothing for uint16 values, except a low gate above 65535 (everything is "below").
         if (acc.GateLow > 65535 || acc.GateHigh < 0)
             simd = KernelPath.Scalar;
+        // Frames a constant distance apart (a block of one buffer or one mapped file: the normal
+        // case) are walked with one pointer increment; other lists are cut into such runs.
         var ptrs = frames.ToArray();
-        for (var f0 = 0; f0 < ptrs.Length; f0 += MaxFramesPerPass)
+        for (var i = 0; i < ptrs.Length;)
         {
-            var n = Math.Min(MaxFramesPerPass, ptrs.Length - f0);
-            var pass = new ArraySegment<nint>(ptrs, f0, n);
+            var j = i + 1;
+            var stride = j < ptrs.Length ? ptrs[j] - ptrs[i] : 0;
+            while (j < ptrs.Length && ptrs[j] - ptrs[j - 1] == stride && j - i < MaxFramesPerPass)
+                j++;
+            var pass = new FramePass((byte*)ptrs[i], stride, j - i);
             RunParallel(acc, threads, (start, end) => RangeUInt16(acc, pass, dataMask, start, end, simd));
-            acc.Events += n;
+            acc.Events += pass.Count;
+            i = j;
         }
+    }
+
+    /// <summary>A run of frames: the first frame and the byte distance between consecutive frames.</summary>
+    private readonly struct FramePass(byte* first, nint stride, int count)
+    {
+        public nint Stride { get; } = stride;
+        public int Count { get; } = count;
+        public ushort* Frame(int f) => (ushort*)(first + f * Stride);
     }
 
     /// <summary>Adds int32 frames given as pointers (scalar: the wide types are not the fast path).</summary>
@@ -143,7 +159,7 @@ public static unsafe class PixelStatusKernel
     /// <summary>Set by benchmarks to measure the AVX2 path on an AVX-512 machine.</summary>
     internal static bool PreferAvx2;
 
-    private static void RangeUInt16(PixelStatusAccumulator acc, ArraySegment<nint> frames, ushort mask, int start, int end, KernelPath path)
+    private static void RangeUInt16(PixelStatusAccumulator acc, FramePass frames, ushort mask, int start, int end, KernelPath path)
     {
         var simd = path != KernelPath.Scalar;
         using var scratch = simd ? new Scratch(TilePixels) : null;
@@ -187,13 +203,13 @@ public static unsafe class PixelStatusKernel
     }
 
     /// <summary>The scalar reference of one tile (also the tail of a SIMD tile).</summary>
-    private static void TileScalarUInt16(PixelStatusAccumulator acc, ArraySegment<nint> frames, int p0, int n, ushort mask)
+    private static void TileScalarUInt16(PixelStatusAccumulator acc, FramePass frames, int p0, int n, ushort mask)
     {
         int lo = acc.GateLow, hi = acc.GateHigh;
         var below = acc.BelowLow; var above = acc.AboveHigh; var sum = acc.Sum; var sq = acc.SumSquares; var max = acc.Max; var min = acc.Min;
-        foreach (var fp in frames)
+        for (var f = 0; f < frames.Count; f++)
         {
-            var frame = (ushort*)fp + p0;
+            var frame = frames.Frame(f) + p0;
             for (var i = 0; i < n; i++)
             {
                 int v = frame[i] & mask;
@@ -228,204 +244,214 @@ public static unsafe class PixelStatusKernel
     }
 
     /// <summary>
-    /// One tile of <paramref name="nv"/> pixels (a multiple of 16) over all frames of the pass.
-    /// Per 16 pixels the registers hold: below/above counts and max/min (16-bit lanes), sums of
+    /// One tile of <paramref name="nv"/> pixels (a multiple of 32) over all frames of the pass (AVX2).
+    /// Per 32 pixels the registers hold: below/above counts and max/min (16-bit lanes), sums of
     /// even and odd pixels (32-bit lanes: ≤ 32767 frames × 65535 fits) and squares of even and odd
     /// pixels (32-bit lanes, flushed to 64-bit every k frames, k·hi² &lt; 2^32).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TileAvx2<TMask, TMadd>(PixelStatusAccumulator acc, ArraySegment<nint> frames, int p0, int nv, ushort mask, int lo, int hi, Scratch s)
+    private static void TileAvx2<TMask, TMadd>(PixelStatusAccumulator acc, FramePass frames, int p0, int nv, ushort mask, int lo, int hi, Scratch s)
         where TMask : struct, IFlag where TMadd : struct, IFlag
     {
         s.Reset(nv);
+        var k = ChunkFrames(hi);
+        var count = frames.Count;
+        for (var f0 = 0; f0 < count; f0 += k)
+        {
+            var f1 = Math.Min(count, f0 + k);
+            for (var i = 0; i < nv; i += 32)
+                StripAvx2<TMask, TMadd>(s, i, frames.Frame(f0) + p0 + i, frames.Stride, f1 - f0,
+                    PrefetchOffset(i, nv, f0, f1, count, frames.Stride), lo, hi, mask);
+        }
+        s.Fold(acc, p0, nv);
+    }
+
+    /// <summary>32 pixels (two vectors = one 64-byte line of every frame) over <paramref name="n"/> frames, accumulators in registers.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void StripAvx2<TMask, TMadd>(Scratch s, int i, ushort* src, nint stride, int n, nint pf, int lo, int hi, ushort mask)
+        where TMask : struct, IFlag where TMadd : struct, IFlag
+    {
+        // Two vectors = 32 pixels = one 64-byte line of every frame, so each line is
+        // loaded once; frames a multiple of 4 KiB apart all map to one L1 set, and
+        // half-line strips would evict the line before its second half is used.
+        var belowA = Avx.LoadVector256(s.Below + i);
+        var belowB = Avx.LoadVector256(s.Below + i + 16);
+        var aboveA = Avx.LoadVector256(s.Above + i);
+        var aboveB = Avx.LoadVector256(s.Above + i + 16);
+        var maxA = Avx.LoadVector256(s.Max + i);
+        var maxB = Avx.LoadVector256(s.Max + i + 16);
+        var minA = Avx.LoadVector256(s.Min + i);
+        var minB = Avx.LoadVector256(s.Min + i + 16);
+        var seA = Avx.LoadVector256(s.SumEven + i / 2);
+        var seB = Avx.LoadVector256(s.SumEven + i / 2 + 8);
+        var soA = Avx.LoadVector256(s.SumOdd + i / 2);
+        var soB = Avx.LoadVector256(s.SumOdd + i / 2 + 8);
+        Vector256<uint> qeA = default, qeB = default, qoA = default, qoB = default;
         var bias = Vector256.Create(unchecked((short)0x8000));
         var lob = Vector256.Create(unchecked((short)(lo ^ 0x8000)));
         var hib = Vector256.Create(unchecked((short)(hi ^ 0x8000)));
         var maskv = Vector256.Create(mask);
         var low16 = Vector256.Create(0x0000FFFFu);
-        var k = ChunkFrames(hi);
-
-        var count = frames.Count;
-        fixed (nint* fr0 = &frames.Array![frames.Offset])
+        for (; n > 0; n--, src = (ushort*)((byte*)src + stride))
         {
-            for (var f0 = 0; f0 < count; f0 += k)
+            Sse.Prefetch2((byte*)src + pf);
+            var va = Avx.LoadVector256(src);
+            var vb = Avx.LoadVector256(src + 16);
+            if (default(TMask).Value)
             {
-                var f1 = Math.Min(count, f0 + k);
-                for (var i = 0; i < nv; i += 32)
-                {
-                    // Two vectors = 32 pixels = one 64-byte line of every frame, so each line is
-                    // loaded once; frames a multiple of 4 KiB apart all map to one L1 set, and
-                    // half-line strips would evict the line before its second half is used.
-                    var belowA = Avx.LoadVector256(s.Below + i);
-                    var belowB = Avx.LoadVector256(s.Below + i + 16);
-                    var aboveA = Avx.LoadVector256(s.Above + i);
-                    var aboveB = Avx.LoadVector256(s.Above + i + 16);
-                    var maxA = Avx.LoadVector256(s.Max + i);
-                    var maxB = Avx.LoadVector256(s.Max + i + 16);
-                    var minA = Avx.LoadVector256(s.Min + i);
-                    var minB = Avx.LoadVector256(s.Min + i + 16);
-                    var seA = Avx.LoadVector256(s.SumEven + i / 2);
-                    var seB = Avx.LoadVector256(s.SumEven + i / 2 + 8);
-                    var soA = Avx.LoadVector256(s.SumOdd + i / 2);
-                    var soB = Avx.LoadVector256(s.SumOdd + i / 2 + 8);
-                    Vector256<uint> qeA = default, qeB = default, qoA = default, qoB = default;
-                    var off = p0 + i;
-                    // Software prefetch PrefetchLines lines ahead in every frame of the chunk, and
-                    // past the tile's end into the next chunk's frames: one 2 KiB-ish slice per
-                    // frame is too short a stream for the hardware prefetcher to ramp up on.
-                    var pj = i + PrefetchPixels;
-                    var pfOff = pj < nv ? off + PrefetchPixels : p0 + pj - nv;
-                    var pfDelta = pj < nv || f1 + (f1 - f0) > count ? 0 : f1 - f0;
-                    for (var f = f0; f < f1; f++)
-                    {
-                        var src = (ushort*)fr0[f] + off;
-                        Sse.Prefetch2((ushort*)fr0[f + pfDelta] + pfOff);
-                        var va = Avx.LoadVector256(src);
-                        var vb = Avx.LoadVector256(src + 16);
-                        if (default(TMask).Value)
-                        {
-                            va = Avx2.And(va, maskv);
-                            vb = Avx2.And(vb, maskv);
-                        }
-                        var xa = Avx2.Xor(va.AsInt16(), bias); // unsigned order as signed order
-                        var xb = Avx2.Xor(vb.AsInt16(), bias);
-                        var ltA = Avx2.CompareGreaterThan(lob, xa);
-                        var ltB = Avx2.CompareGreaterThan(lob, xb);
-                        var gtA = Avx2.CompareGreaterThan(xa, hib);
-                        var gtB = Avx2.CompareGreaterThan(xb, hib);
-                        belowA = Avx2.Subtract(belowA, ltA); // a true compare is -1
-                        belowB = Avx2.Subtract(belowB, ltB);
-                        aboveA = Avx2.Subtract(aboveA, gtA);
-                        aboveB = Avx2.Subtract(aboveB, gtB);
-                        var goodA = Avx2.AndNot(Avx2.Or(ltA, gtA), va.AsInt16()).AsUInt32();
-                        var goodB = Avx2.AndNot(Avx2.Or(ltB, gtB), vb.AsInt16()).AsUInt32();
-                        maxA = Avx2.Max(maxA, va);
-                        maxB = Avx2.Max(maxB, vb);
-                        minA = Avx2.Min(minA, va);
-                        minB = Avx2.Min(minB, vb);
-                        var veA = Avx2.And(goodA, low16);
-                        var veB = Avx2.And(goodB, low16);
-                        var voA = Avx2.ShiftRightLogical(goodA, 16);
-                        var voB = Avx2.ShiftRightLogical(goodB, 16);
-                        seA = Avx2.Add(seA, veA);
-                        seB = Avx2.Add(seB, veB);
-                        soA = Avx2.Add(soA, voA);
-                        soB = Avx2.Add(soB, voB);
-                        if (default(TMadd).Value)
-                        {
-                            qeA = Avx2.Add(qeA, Avx2.MultiplyAddAdjacent(veA.AsInt16(), veA.AsInt16()).AsUInt32());
-                            qeB = Avx2.Add(qeB, Avx2.MultiplyAddAdjacent(veB.AsInt16(), veB.AsInt16()).AsUInt32());
-                            qoA = Avx2.Add(qoA, Avx2.MultiplyAddAdjacent(voA.AsInt16(), voA.AsInt16()).AsUInt32());
-                            qoB = Avx2.Add(qoB, Avx2.MultiplyAddAdjacent(voB.AsInt16(), voB.AsInt16()).AsUInt32());
-                        }
-                        else
-                        {
-                            qeA = Avx2.Add(qeA, Avx2.MultiplyLow(veA, veA));
-                            qeB = Avx2.Add(qeB, Avx2.MultiplyLow(veB, veB));
-                            qoA = Avx2.Add(qoA, Avx2.MultiplyLow(voA, voA));
-                            qoB = Avx2.Add(qoB, Avx2.MultiplyLow(voB, voB));
-                        }
-                    }
-                    Avx.Store(s.Below + i, belowA);
-                    Avx.Store(s.Below + i + 16, belowB);
-                    Avx.Store(s.Above + i, aboveA);
-                    Avx.Store(s.Above + i + 16, aboveB);
-                    Avx.Store(s.Max + i, maxA);
-                    Avx.Store(s.Max + i + 16, maxB);
-                    Avx.Store(s.Min + i, minA);
-                    Avx.Store(s.Min + i + 16, minB);
-                    Avx.Store(s.SumEven + i / 2, seA);
-                    Avx.Store(s.SumEven + i / 2 + 8, seB);
-                    Avx.Store(s.SumOdd + i / 2, soA);
-                    Avx.Store(s.SumOdd + i / 2 + 8, soB);
-                    AddWidened(s.SqEven + i / 2, qeA);
-                    AddWidened(s.SqEven + i / 2 + 8, qeB);
-                    AddWidened(s.SqOdd + i / 2, qoA);
-                    AddWidened(s.SqOdd + i / 2 + 8, qoB);
-                }
+                va = Avx2.And(va, maskv);
+                vb = Avx2.And(vb, maskv);
+            }
+            var xa = Avx2.Xor(va.AsInt16(), bias); // unsigned order as signed order
+            var xb = Avx2.Xor(vb.AsInt16(), bias);
+            var ltA = Avx2.CompareGreaterThan(lob, xa);
+            var ltB = Avx2.CompareGreaterThan(lob, xb);
+            var gtA = Avx2.CompareGreaterThan(xa, hib);
+            var gtB = Avx2.CompareGreaterThan(xb, hib);
+            belowA = Avx2.Subtract(belowA, ltA); // a true compare is -1
+            belowB = Avx2.Subtract(belowB, ltB);
+            aboveA = Avx2.Subtract(aboveA, gtA);
+            aboveB = Avx2.Subtract(aboveB, gtB);
+            var goodA = Avx2.AndNot(Avx2.Or(ltA, gtA), va.AsInt16()).AsUInt32();
+            var goodB = Avx2.AndNot(Avx2.Or(ltB, gtB), vb.AsInt16()).AsUInt32();
+            maxA = Avx2.Max(maxA, va);
+            maxB = Avx2.Max(maxB, vb);
+            minA = Avx2.Min(minA, va);
+            minB = Avx2.Min(minB, vb);
+            var veA = Avx2.And(goodA, low16);
+            var veB = Avx2.And(goodB, low16);
+            var voA = Avx2.ShiftRightLogical(goodA, 16);
+            var voB = Avx2.ShiftRightLogical(goodB, 16);
+            seA = Avx2.Add(seA, veA);
+            seB = Avx2.Add(seB, veB);
+            soA = Avx2.Add(soA, voA);
+            soB = Avx2.Add(soB, voB);
+            if (default(TMadd).Value)
+            {
+                qeA = Avx2.Add(qeA, Avx2.MultiplyAddAdjacent(veA.AsInt16(), veA.AsInt16()).AsUInt32());
+                qeB = Avx2.Add(qeB, Avx2.MultiplyAddAdjacent(veB.AsInt16(), veB.AsInt16()).AsUInt32());
+                qoA = Avx2.Add(qoA, Avx2.MultiplyAddAdjacent(voA.AsInt16(), voA.AsInt16()).AsUInt32());
+                qoB = Avx2.Add(qoB, Avx2.MultiplyAddAdjacent(voB.AsInt16(), voB.AsInt16()).AsUInt32());
+            }
+            else
+            {
+                qeA = Avx2.Add(qeA, Avx2.MultiplyLow(veA, veA));
+                qeB = Avx2.Add(qeB, Avx2.MultiplyLow(veB, veB));
+                qoA = Avx2.Add(qoA, Avx2.MultiplyLow(voA, voA));
+                qoB = Avx2.Add(qoB, Avx2.MultiplyLow(voB, voB));
             }
         }
-
-        s.Fold(acc, p0, nv);
+        Avx.Store(s.Below + i, belowA);
+        Avx.Store(s.Below + i + 16, belowB);
+        Avx.Store(s.Above + i, aboveA);
+        Avx.Store(s.Above + i + 16, aboveB);
+        Avx.Store(s.Max + i, maxA);
+        Avx.Store(s.Max + i + 16, maxB);
+        Avx.Store(s.Min + i, minA);
+        Avx.Store(s.Min + i + 16, minB);
+        Avx.Store(s.SumEven + i / 2, seA);
+        Avx.Store(s.SumEven + i / 2 + 8, seB);
+        Avx.Store(s.SumOdd + i / 2, soA);
+        Avx.Store(s.SumOdd + i / 2 + 8, soB);
+        AddWidened(s.SqEven + i / 2, qeA);
+        AddWidened(s.SqEven + i / 2 + 8, qeB);
+        AddWidened(s.SqOdd + i / 2, qoA);
+        AddWidened(s.SqOdd + i / 2 + 8, qoB);
     }
 
     /// <summary>The same tile with AVX-512BW: one 512-bit vector = 32 pixels = one line per frame.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TileAvx512<TMask, TMadd>(PixelStatusAccumulator acc, ArraySegment<nint> frames, int p0, int nv, ushort mask, int lo, int hi, Scratch s)
+    private static void TileAvx512<TMask, TMadd>(PixelStatusAccumulator acc, FramePass frames, int p0, int nv, ushort mask, int lo, int hi, Scratch s)
         where TMask : struct, IFlag where TMadd : struct, IFlag
     {
         s.Reset(nv);
-        var lov = Vector512.Create((ushort)lo);
-        var hiv = Vector512.Create((ushort)hi);
-        var maskv = Vector512.Create(mask);
-        var low16 = Vector512.Create(0x0000FFFFu);
         var k = ChunkFrames(hi);
         var count = frames.Count;
-        fixed (nint* fr0 = &frames.Array![frames.Offset])
+        for (var f0 = 0; f0 < count; f0 += k)
         {
-            for (var f0 = 0; f0 < count; f0 += k)
-            {
-                var f1 = Math.Min(count, f0 + k);
-                for (var i = 0; i < nv; i += 32)
-                {
-                    var below = Vector512.Load((ushort*)s.Below + i);
-                    var above = Vector512.Load((ushort*)s.Above + i);
-                    var vmax = Vector512.Load(s.Max + i);
-                    var vmin = Vector512.Load(s.Min + i);
-                    var se = Vector512.Load(s.SumEven + i / 2);
-                    var so = Vector512.Load(s.SumOdd + i / 2);
-                    Vector512<uint> qe = default, qo = default;
-                    var off = p0 + i;
-                    var pj = i + PrefetchPixels;
-                    var pfOff = pj < nv ? off + PrefetchPixels : p0 + pj - nv;
-                    var pfDelta = pj < nv || f1 + (f1 - f0) > count ? 0 : f1 - f0;
-                    for (var f = f0; f < f1; f++)
-                    {
-                        var v = Vector512.Load((ushort*)fr0[f] + off);
-                        Sse.Prefetch2((ushort*)fr0[f + pfDelta] + pfOff);
-                        if (default(TMask).Value)
-                            v &= maskv;
-                        // Unsigned compares (AVX-512BW has them); a true compare is -1.
-                        var lt = Vector512.LessThan(v, lov);
-                        var gt = Vector512.GreaterThan(v, hiv);
-                        below -= lt;
-                        above -= gt;
-                        var good = Vector512.AndNot(v, lt | gt).AsUInt32();
-                        vmax = Vector512.Max(vmax, v);
-                        vmin = Vector512.Min(vmin, v);
-                        var ve = good & low16;
-                        var vo = Vector512.ShiftRightLogical(good, 16);
-                        se += ve;
-                        so += vo;
-                        if (default(TMadd).Value)
-                        {
-                            qe += Avx512BW.MultiplyAddAdjacent(ve.AsInt16(), ve.AsInt16()).AsUInt32();
-                            qo += Avx512BW.MultiplyAddAdjacent(vo.AsInt16(), vo.AsInt16()).AsUInt32();
-                        }
-                        else
-                        {
-                            qe += ve * ve;
-                            qo += vo * vo;
-                        }
-                    }
-                    below.Store((ushort*)s.Below + i);
-                    above.Store((ushort*)s.Above + i);
-                    vmax.Store(s.Max + i);
-                    vmin.Store(s.Min + i);
-                    se.Store(s.SumEven + i / 2);
-                    so.Store(s.SumOdd + i / 2);
-                    var (el, eh) = Vector512.Widen(qe);
-                    var (ol, oh) = Vector512.Widen(qo);
-                    var qp = s.SqEven + i / 2;
-                    (Vector512.Load(qp) + el).Store(qp);
-                    (Vector512.Load(qp + 8) + eh).Store(qp + 8);
-                    qp = s.SqOdd + i / 2;
-                    (Vector512.Load(qp) + ol).Store(qp);
-                    (Vector512.Load(qp + 8) + oh).Store(qp + 8);
-                }
-            }
+            var f1 = Math.Min(count, f0 + k);
+            for (var i = 0; i < nv; i += 32)
+                StripAvx512<TMask, TMadd>(s, i, frames.Frame(f0) + p0 + i, frames.Stride, f1 - f0,
+                    PrefetchOffset(i, nv, f0, f1, count, frames.Stride), (ushort)lo, (ushort)hi, mask);
         }
         s.Fold(acc, p0, nv);
+    }
+
+    /// <summary>
+    /// 32 pixels over <paramref name="n"/> frames with every accumulator in a register (a method
+    /// of its own so the JIT keeps them there).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void StripAvx512<TMask, TMadd>(Scratch s, int i, ushort* src, nint stride, int n, nint pf, ushort lo, ushort hi, ushort mask)
+        where TMask : struct, IFlag where TMadd : struct, IFlag
+    {
+        var lov = Vector512.Create(lo);
+        var hiv = Vector512.Create(hi);
+        var maskv = Vector512.Create(mask);
+        var low16 = Vector512.Create(0x0000FFFFu);
+        var below = Vector512.Load((ushort*)s.Below + i);
+        var above = Vector512.Load((ushort*)s.Above + i);
+        var vmax = Vector512.Load(s.Max + i);
+        var vmin = Vector512.Load(s.Min + i);
+        var se = Vector512.Load(s.SumEven + i / 2);
+        var so = Vector512.Load(s.SumOdd + i / 2);
+        Vector512<uint> qe = default, qo = default;
+        for (; n > 0; n--)
+        {
+            var v = Vector512.Load(src);
+            Sse.Prefetch2((byte*)src + pf);
+            src = (ushort*)((byte*)src + stride);
+            if (default(TMask).Value)
+                v &= maskv;
+            // Unsigned compares (AVX-512BW has them); a true compare is -1.
+            var lt = Vector512.LessThan(v, lov);
+            var gt = Vector512.GreaterThan(v, hiv);
+            below -= lt;
+            above -= gt;
+            var good = Vector512.AndNot(v, lt | gt).AsUInt32();
+            vmax = Vector512.Max(vmax, v);
+            vmin = Vector512.Min(vmin, v);
+            var ve = good & low16;
+            var vo = Vector512.ShiftRightLogical(good, 16);
+            se += ve;
+            so += vo;
+            if (default(TMadd).Value)
+            {
+                qe += Avx512BW.MultiplyAddAdjacent(ve.AsInt16(), ve.AsInt16()).AsUInt32();
+                qo += Avx512BW.MultiplyAddAdjacent(vo.AsInt16(), vo.AsInt16()).AsUInt32();
+            }
+            else
+            {
+                qe += ve * ve;
+                qo += vo * vo;
+            }
+        }
+        below.Store((ushort*)s.Below + i);
+        above.Store((ushort*)s.Above + i);
+        vmax.Store(s.Max + i);
+        vmin.Store(s.Min + i);
+        se.Store(s.SumEven + i / 2);
+        so.Store(s.SumOdd + i / 2);
+        var (el, eh) = Vector512.Widen(qe);
+        var (ol, oh) = Vector512.Widen(qo);
+        var qp = s.SqEven + i / 2;
+        (Vector512.Load(qp) + el).Store(qp);
+        (Vector512.Load(qp + 8) + eh).Store(qp + 8);
+        qp = s.SqOdd + i / 2;
+        (Vector512.Load(qp) + ol).Store(qp);
+        (Vector512.Load(qp + 8) + oh).Store(qp + 8);
+    }
+
+    /// <summary>
+    /// Byte offset from a strip's data to the line to prefetch: PrefetchPixels ahead in the same
+    /// frame, or, near the tile's end, the start of the tile in the next register run's frames
+    /// (one ~32 KiB slice per frame is too short a stream for the hardware prefetcher to ramp up).
+    /// </summary>
+    private static nint PrefetchOffset(int i, int nv, int f0, int f1, int count, nint stride)
+    {
+        var pj = i + PrefetchPixels;
+        if (pj < nv || f1 + (f1 - f0) > count)
+            return PrefetchPixels * 2;
+        return (f1 - f0) * stride + (pj - nv - i) * 2;
     }
 
     /// <summary>Frames per register run: k·hi² must stay below 2^32 in the 32-bit square accumulators.</summary>

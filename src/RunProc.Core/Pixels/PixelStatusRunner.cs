@@ -264,20 +264,38 @@ public sealed partial class PixelStatusRunner
             {
                 unsafe
                 {
+                    var zc = new List<(nint Ptr, int Count)>();
                     foreach (var (src, start, count) in plan)
-                    {
-                        for (long f = 0; f < count; f += blockFrames)
+                        for (long f = 0; f < count;)
                         {
-                            cancel.ThrowIfCancellationRequested();
-                            var n = (int)Math.Min(blockFrames, count - f);
-                            var p = src.TryGetUInt16Pointer(start + f, n);
-                            var ptrs = new nint[n];
-                            for (var i = 0; i < n; i++) ptrs[i] = (nint)(p + (long)i * px);
-                            PixelStatusKernel.AccumulateUInt16(acc, ptrs, (ushort)(req.DataMask ?? 0xFFFF), threads, KernelPath.Auto);
-                            done += n;
-                            progress?.Invoke(new PixelStatusProgress(det.Dataset, done, want));
+                            // A short first block: its page tables are filled before the scan
+                            // starts; every later block's are filled during the previous scan.
+                            var n = (int)Math.Min(zc.Count == 0 ? Math.Min(16, blockFrames) : blockFrames, count - f);
+                            zc.Add(((nint)src.TryGetUInt16Pointer(start + f, n), n));
+                            f += n;
                         }
+                    // The page tables of the next block are filled on a helper thread while the
+                    // kernel scans this one (a first touch costs a fault per 4 KiB page otherwise).
+                    var frameBytesZc = px * 2L;
+                    Task populate = Task.Run(() => MappedPages.Populate((void*)zc[0].Ptr, zc[0].Count * frameBytesZc));
+                    acc.Touch();
+                    for (var b = 0; b < zc.Count; b++)
+                    {
+                        cancel.ThrowIfCancellationRequested();
+                        populate.Wait(cancel);
+                        if (b + 1 < zc.Count)
+                        {
+                            var next = zc[b + 1];
+                            populate = Task.Run(() => MappedPages.Populate((void*)next.Ptr, next.Count * frameBytesZc));
+                        }
+                        var (ptr, n) = zc[b];
+                        var ptrs = new nint[n];
+                        for (var i = 0; i < n; i++) ptrs[i] = ptr + (nint)(i * frameBytesZc);
+                        PixelStatusKernel.AccumulateUInt16(acc, ptrs, (ushort)(req.DataMask ?? 0xFFFF), threads, KernelPath.Auto);
+                        done += n;
+                        progress?.Invoke(new PixelStatusProgress(det.Dataset, done, want));
                     }
+                    populate.Wait(cancel);
                 }
                 return acc;
             }
@@ -336,6 +354,7 @@ public sealed partial class PixelStatusRunner
         // The kernel uses the cores the reader leaves: one while an uncompressed block is being
         // read (the reader is the bottleneck there), all of them otherwise.
         var kernelThreads = det.Parts.Any(p => p.Compressed) ? 1 : Math.Max(1, threads - 1);
+        acc.Touch(); // while the reader reads the first block
         try
         {
             foreach (var (buf, count) in full.GetConsumingEnumerable(stop.Token))

@@ -146,27 +146,44 @@ public sealed class PixelStatusSummary
         long bad = 0;
         var max = (int[])acc.Max.Clone();
         var min = (int[])acc.Min.Clone();
-        for (var p = 0; p < n; p++)
+        var any = acc.Events > 0;
+        var (rmsLo, rmsHi) = rmsLim;
+        var (meanLo, meanHi) = meanLim;
+        var frac = options.FractionLimit;
+        var gate = new object();
+        Parallel.For(0, parts, t =>
         {
-            var s = 0;
-            if (rms[p] > rmsLim.Item2) s |= 1;
-            if (fhi[p] > options.FractionLimit) s |= 2;
-            if (flo[p] > options.FractionLimit) s |= 4;
-            if (rms[p] < rmsLim.Item1) s |= 8;
-            if (mean[p] > meanLim.Item2) s |= 16;
-            if (mean[p] < meanLim.Item1) s |= 32;
-            if (acc.Events > 0 && max[p] > extHi) s |= 64;
-            if (acc.Events > 0 && min[p] < extLo) s |= 128;
-            status[p] = s;
-            mask[p] = s == 0 ? 1 : 0;
-            if (s != 0)
+            var a = (int)((long)n * t / parts);
+            var b = (int)((long)n * (t + 1) / parts);
+            var localBits = new long[8];
+            long localBad = 0;
+            for (var p = a; p < b; p++)
             {
-                bad++;
-                for (var b = 0; b < 8; b++)
-                    if ((s & (1 << b)) != 0) perBit[b]++;
+                var s = 0;
+                if (rms[p] > rmsHi) s |= 1;
+                if (fhi[p] > frac) s |= 2;
+                if (flo[p] > frac) s |= 4;
+                if (rms[p] < rmsLo) s |= 8;
+                if (mean[p] > meanHi) s |= 16;
+                if (mean[p] < meanLo) s |= 32;
+                if (any && max[p] > extHi) s |= 64;
+                if (any && min[p] < extLo) s |= 128;
+                status[p] = s;
+                mask[p] = s == 0 ? 1 : 0;
+                if (s != 0)
+                {
+                    localBad++;
+                    for (var bit = 0; bit < 8; bit++)
+                        localBits[bit] += (s >> bit) & 1;
+                }
+                if (!any) { max[p] = 0; min[p] = 0; }
             }
-            if (acc.Events == 0) { max[p] = 0; min[p] = 0; }
-        }
+            lock (gate)
+            {
+                bad += localBad;
+                for (var bit = 0; bit < 8; bit++) perBit[bit] += localBits[bit];
+            }
+        });
         return new PixelStatusSummary
         {
             Events = acc.Events, Mean = mean, Rms = rms, FractionLow = flo, FractionHigh = fhi, Max = max, Min = min,

@@ -77,7 +77,7 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
     [Parameter] [ValidateRange(0.0, double.MaxValue)] public double RmsLowSigma { get; set; }
     [Parameter] [ValidateRange(0.0, double.MaxValue)] public double RmsHighSigma { get; set; }
 
-    /// <summary>Data bits kept before analysis, e.g. 0x3FFF for gain-switching detectors.</summary>
+    /// <summary>Data bits kept before analysis, e.g. 0x3FFF for gain-switching detectors (integer data only; float32 frames are rounded, not masked).</summary>
     [Parameter]
     public uint DataMask { get; set; } = uint.MaxValue;
 

@@ -79,7 +79,18 @@ public sealed class MoveArchivedRunCommand : CatalogCmdletBase
 
     protected override void EndProcessing()
     {
-        using var _ = new ProgressScope(this);
+        try
+        {
+            MoveAll();
+        }
+        finally
+        {
+            CompleteProgress();
+        }
+    }
+
+    private void MoveAll()
+    {
         var cache = CatalogCache.ForConfig(Config);
         var catalog = new RunCatalog(Config, cache);
         var progress = ScanProgressReporter();
@@ -128,10 +139,5 @@ public sealed class MoveArchivedRunCommand : CatalogCmdletBase
                     WriteObject(new RecordedRun { Process = process, Instrument = Names.InstrumentOf(exp), Experiment = exp, Run = m.Run, State = RecordState.Archived, DataExists = false, Record = m });
         }
         cache.Save(WriteVerbose);
-    }
-
-    private sealed class ProgressScope(CatalogCmdletBase cmdlet) : IDisposable
-    {
-        public void Dispose() => ((MoveArchivedRunCommand)cmdlet).CompleteProgress();
     }
 }

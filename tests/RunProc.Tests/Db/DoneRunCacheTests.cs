@@ -30,7 +30,7 @@ public class DoneRunCacheTests
         File.SetLastWriteTimeUtc(file, Facility.Old);
         Assert.Equal(new[] { 2 }, Pending(db));
         Assert.Equal(new[] { 2 }, Pending(db));
-        Assert.True(File.Exists(db.DoneCacheFile));
+        Assert.NotEmpty(Directory.GetFiles(db.DoneCacheDirectory, "XPP-*.cache"));
 
         File.AppendAllText(file, "0002 2017-10-05T15:19:22 a b cwd:/ cmd:x\n");
         File.SetLastWriteTimeUtc(file, Facility.Old); // even with an unchanged mtime, the size tells
@@ -70,9 +70,12 @@ public class DoneRunCacheTests
         File.WriteAllText(file, "0001 2017-10-05T15:19:21 a b cwd:/ cmd:x\n");
         File.SetLastWriteTimeUtc(file, Facility.Old);
         Assert.Equal(new[] { 2 }, Pending(db));
-        var bytes = File.ReadAllBytes(db.DoneCacheFile);
-        bytes[^1] ^= 0xFF;
-        File.WriteAllBytes(db.DoneCacheFile, bytes);
+        foreach (var cacheFile in Directory.GetFiles(db.DoneCacheDirectory))
+        {
+            var bytes = File.ReadAllBytes(cacheFile);
+            bytes[^1] ^= 0xFF;
+            File.WriteAllBytes(cacheFile, bytes);
+        }
         var verbose = new List<string>();
         Assert.Equal(new[] { 2 }, db.PendingRuns(new PendingQuery { All = true, Verbose = verbose.Add }).Select(r => r.Run));
         Assert.Contains(verbose, v => v.Contains("Ignoring record cache"));
@@ -85,13 +88,13 @@ public class DoneRunCacheTests
         var dir = Path.Join(f.Config.DbRoot, "pixel_status", "XPP");
         Directory.CreateDirectory(dir);
         string[] Files(string exp) => new[] { Path.Join(dir, exp + "-proc-runs.txt"), Path.Join(dir, exp + "-arch-runs.txt"), Path.Join(dir, exp + "-proc-arch.txt") };
-        var cacheFile = Path.Join(f.Config.DbRoot, "pixel_status", ".done-cache");
+        var cacheDir = Path.Join(f.Config.DbRoot, "pixel_status", ".done-cache");
         var g = TimeSpan.FromMilliseconds(20);
         File.WriteAllText(Files("xpptut15")[0], "0001\n");
         File.WriteAllText(Files("xppother1")[0], "0001\n");
         Thread.Sleep(60);
 
-        var c1 = new DoneRunCache(cacheFile, 0x1B4, g);
+        var c1 = new DoneRunCache(cacheDir, 0x1B4, 0x5FD, g);
         var s1 = c1.StampsOf("xpptut15", dir, Files("xpptut15"));
         c1.Put("xpptut15", s1, DateTime.UtcNow.Ticks, new[] { 1 });
         c1.Save(null);
@@ -99,17 +102,62 @@ public class DoneRunCacheTests
         File.WriteAllText(Files("xpptut15")[1], "0002\n"); // the archive file appears: the directory changes
         Thread.Sleep(60);
 
-        var c2 = new DoneRunCache(cacheFile, 0x1B4, g);         // a query of another experiment sees the new directory state
+        var c2 = new DoneRunCache(cacheDir, 0x1B4, 0x5FD, g);         // a query of another experiment sees the new directory state
         var s2 = c2.StampsOf("xppother1", dir, Files("xppother1"));
         c2.Put("xppother1", s2, DateTime.UtcNow.Ticks, new[] { 1 });
         c2.Save(null);
         Thread.Sleep(60);
 
-        var c3 = new DoneRunCache(cacheFile, 0x1B4, g);
+        var c3 = new DoneRunCache(cacheDir, 0x1B4, 0x5FD, g);
         var s3 = c3.StampsOf("xpptut15", dir, Files("xpptut15"));
         Assert.True(s3[1].Exists);
         Assert.Null(c3.TryGet("xpptut15", s3));
         // and an unchanged experiment is served from the cache
         Assert.Equal(new[] { 1 }, c3.TryGet("xppother1", c3.StampsOf("xppother1", dir, Files("xppother1"))));
+    }
+
+    [Fact]
+    public void UnchangedDataAndRecords_AreServedFromThePendingMemo_AndEveryChangeIsSeen()
+    {
+        using var f = new Facility(settleSeconds: 600);
+        var now = DateTime.UtcNow;
+        f.Run("XPP", "xpptut15", 1);
+        var run2 = f.Files("XPP", "xpptut15", now.AddSeconds(-30), "xpptut15-r0002-s00-c00.xtc");
+        Directory.SetLastWriteTimeUtc(f.RunDir("XPP", "xpptut15"), Facility.Old);
+        var db = new ProcDb(f.Config, "pixel_status");
+        var file = db.ProcessedFile("xpptut15");
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        File.WriteAllText(file, "0001 2017-10-05T15:19:21 a b cwd:/ cmd:x\n");
+        File.SetLastWriteTimeUtc(file, Facility.Old);
+
+        (int[] Runs, string Verbose) Q(DateTime at, bool notReady = false)
+        {
+            var v = new List<string>();
+            var runs = db.PendingRuns(new PendingQuery { All = true, NowUtc = at, IncludeNotReady = notReady, Verbose = v.Add }).Select(r => r.Run).ToArray();
+            return (runs, string.Join("\n", v));
+        }
+
+        Assert.Empty(Q(now).Runs);
+        var second = Q(now, notReady: true);
+        Assert.Equal(new[] { 2 }, second.Runs);
+        Assert.Contains("1 experiment(s) with unchanged data and records", second.Verbose);
+
+        // Run 2 keeps growing, then settles: the memo re-stats it.
+        File.AppendAllText(run2[0], "more");
+        File.SetLastWriteTimeUtc(run2[0], now.AddSeconds(-20));
+        var later = Q(now.AddSeconds(700));
+        Assert.Equal(new[] { 2 }, later.Runs);
+        Assert.Contains("1 experiment(s) with unchanged data and records", later.Verbose);
+        Assert.Equal(new FileInfo(run2[0]).Length, db.PendingRuns(new PendingQuery { All = true, NowUtc = now.AddSeconds(700) }).Single().Bytes);
+
+        // A new run (directory changes) and a new record (file grows) are both seen.
+        f.Run("XPP", "xpptut15", 3);
+        Assert.Equal(new[] { 2, 3 }, Q(now.AddSeconds(700)).Runs);
+        File.AppendAllText(file, "0003 2017-10-05T15:19:21 a b cwd:/ cmd:x\n");
+        File.SetLastWriteTimeUtc(file, Facility.Old);
+        Assert.Equal(new[] { 2 }, Q(now.AddSeconds(700)).Runs);
+        // Run 1's data removed: nothing pending changes, and the run directory change is noticed.
+        foreach (var p in Directory.GetFiles(f.RunDir("XPP", "xpptut15"), "*-r0002-*")) File.Delete(p);
+        Assert.Empty(Q(now.AddSeconds(700)).Runs);
     }
 }

@@ -21,6 +21,19 @@ public class ProcDbConcurrencyTests
     }
 
     [Fact]
+    public void AppendProcessedUnderLock_WorksWhileTheCallerHoldsTheLock()
+    {
+        using var f = new Facility();
+        var db = new ProcDb(f.Config, "pixel_status");
+        using (db.AcquireWriteLock(TimeSpan.FromSeconds(5)))
+        {
+            Assert.Equal(new[] { 5 }, db.AppendProcessedUnderLock("xpptut15", new[] { 5 }, "x"));
+            Assert.Empty(db.AppendProcessedUnderLock("xpptut15", new[] { 5 }, "x"));
+        }
+        Assert.Equal(new[] { 5 }, db.ReadDoneRuns("xpptut15"));
+    }
+
+    [Fact]
     public async Task TwoWritersAppendingAtOnce_LoseNothing()
     {
         using var f = new Facility();
