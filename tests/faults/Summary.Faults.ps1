@@ -17,6 +17,7 @@ if (-not (Test-Path $file)) { Write-Warning "No figures were recorded ($file).";
 $rows = Get-Content $file | Where-Object { $_ } | ForEach-Object { $_ | ConvertFrom-Json }
 Write-Host ''
 Write-Host 'RunProc fault, load and fuzzing figures' -ForegroundColor Cyan
-$rows | Format-Table -AutoSize -Wrap @{ n = 'Figure'; e = { $_.Figure } }, @{ n = 'Value'; e = { $_.Value }; a = 'Right' }, @{ n = 'Note'; e = { $_.Note } } | Out-Host
+$rows | Format-Table -AutoSize @{ n = 'Figure'; e = { $_.Figure } }, @{ n = 'Value'; e = { $_.Value }; a = 'Right' }, @{ n = 'Note'; e = { $_.Note } } |
+    Out-String -Width 250 | Write-Host
 $md = @('| Figure | Value | Note |', '|---|---:|---|') + ($rows | ForEach-Object { "| $($_.Figure) | $($_.Value) | $($_.Note) |" })
 Set-Content -Path (Join-Path (Split-Path $file) 'figures.md') -Value $md
