@@ -17,6 +17,7 @@ namespace RunProc.Benchmarks;
 /// memory (RunProc's kernel on its best path and on AVX2, a plain scalar C# loop; 1 and 2
 /// threads). `numpy`: the original np.select float64 formulation in /usr/bin/python3.
 /// `e2e FILE...`: reader alone vs the end-to-end pipeline (read + kernel + summary) per file.
+/// `lab`: where the 1-thread kernel's time goes (sequential read, access pattern, L1-resident compute).
 /// Every mode prints one JSON line "RESULT {...}" for tests/bench/Pixels.Bench.ps1.
 /// </summary>
 public static class Program
@@ -48,6 +49,9 @@ public static class Program
                 return 0;
             case "parts":
                 Parts(args[1]);
+                return 0;
+            case "lab":
+                Lab.Run();
                 return 0;
             case "quick":
                 Quick();
@@ -139,7 +143,7 @@ public static class Program
             return;
         }
         var data = MakeFrames(Frames, pixels);
-        foreach (var path in new[] { KernelPath.Avx512, KernelPath.Avx2, KernelPath.Scalar })
+        foreach (var path in new[] { KernelPath.Avx512, KernelPath.Avx512Previous, KernelPath.Avx2, KernelPath.Scalar })
             foreach (var t in new[] { 1, 2 })
             {
                 var best = double.MaxValue;
@@ -309,6 +313,14 @@ public class KernelBench
     public long RunProc()
     {
         PixelStatusKernel.Accumulate(_acc, _data, 0xFFFF, Threads, KernelPath.Auto);
+        return _acc.Events;
+    }
+
+    /// <summary>The AVX-512 tile before the fast-path/mask-register rewrite, for same-run old/new ratios (skipped without AVX-512).</summary>
+    [Benchmark(Description = "RunProc kernel (previous AVX-512 tile)")]
+    public long RunProcAvx512Previous()
+    {
+        PixelStatusKernel.Accumulate(_acc, _data, 0xFFFF, Threads, System.Runtime.Intrinsics.X86.Avx512BW.IsSupported ? KernelPath.Avx512Previous : KernelPath.Auto);
         return _acc.Events;
     }
 
