@@ -46,15 +46,16 @@ internal static unsafe class Lab
                             }
                     Report($"pattern k={k} tile={tile} pf={pfKind}/{pfd}", gb, sw, m);
                 }
-                foreach (var path in new[] { KernelPath.Avx512Previous, KernelPath.Avx512, KernelPath.Avx2 })
+                foreach (var (path, wide) in new[] { (KernelPath.Avx512Previous, false), (KernelPath.Avx512, false), (KernelPath.Avx512, true) })
                     foreach (var (k, tile, pf) in Configs)
                     {
-                        PixelStatusKernel.MaxChunk = path == KernelPath.Avx512 ? 16 : k; PixelStatusKernel.ShortChunk = k; PixelStatusKernel.TilePixels = tile; PixelStatusKernel.PrefetchPixels = pf * 32;
+                        PixelStatusKernel.MaxChunk = path == KernelPath.Avx512 ? 16 : k;
+                        PixelStatusKernel.WideStrips = wide; PixelStatusKernel.ShortChunk = k; PixelStatusKernel.TilePixels = tile; PixelStatusKernel.PrefetchPixels = pf * 32;
                         sw.Restart();
                         var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                         PixelStatusKernel.Accumulate(acc, data, 0xFFFF, 1, path);
                         Console.Write($"  cpu {gb / (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds,6:F2} GB/s/cpu-s");
-                        Report($"kernel {path} k={k} tile={tile} pf={pf}", gb, sw, default);
+                        Report($"kernel {path}{(wide ? " wide" : "")} k={k} tile={tile} pf={pf}", gb, sw, default);
                         var same = new nint[frames]; Array.Fill(same, (nint)p);
                         sw.Restart();
                         PixelStatusKernel.AccumulateUInt16(acc, same, 0xFFFF, 1, path);

@@ -540,13 +540,120 @@ public static unsafe class PixelStatusKernel
             for (var f0 = w0; f0 < w1; f0 += k)
             {
                 var f1 = Math.Min(w1, f0 + k);
-                for (var i = 0; i < nv; i += 32)
+                var i = 0;
+                if (WideStrips)
+                    for (; i + 64 <= nv; i += 64)
+                        StripAvx512Wide<TMask, TMadd>(s, i, frames.Frame(f0) + p0 + i, frames.Stride, f1 - f0,
+                            PrefetchOffset(i, nv, f0, f1, count, frames.Stride), (ushort)lo, (ushort)hi, mask);
+                for (; i < nv; i += 32)
                     StripAvx512Masked<TMask, TMadd>(s, i, frames.Frame(f0) + p0 + i, frames.Stride, f1 - f0,
                         PrefetchOffset(i, nv, f0, f1, count, frames.Stride), (ushort)lo, (ushort)hi, mask);
             }
             s.WidenSquares(nv);
         }
         s.Fold(acc, p0, nv);
+    }
+
+    /// <summary>Use 64-pixel strips (two lines of every frame per step) where they fit.</summary>
+    internal static bool WideStrips = true;
+
+    /// <summary>
+    /// <see cref="StripAvx512Masked{TMask,TMadd}"/> over 64 pixels: two adjacent lines of each
+    /// frame per step, so twice the loads are in flight per frame stream (16 accumulators in
+    /// zmm registers).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void StripAvx512Wide<TMask, TMadd>(Scratch s, int i, ushort* src, nint stride, int n, nint pf, ushort lo, ushort hi, ushort mask)
+        where TMask : struct, IFlag where TMadd : struct, IFlag
+    {
+        var lov = Vector512.Create(lo);
+        var hiv = Vector512.Create(hi);
+        var maskv = Vector512.Create(mask);
+        var low16 = Vector512.Create(0x0000FFFFu);
+        var one = Vector512.Create((ushort)1);
+        var span = Vector512.Create((ushort)(hi - lo));
+        var belowA = Vector512.Load((ushort*)s.Below + i);
+        var belowB = Vector512.Load((ushort*)s.Below + i + 32);
+        var aboveA = Vector512.Load((ushort*)s.Above + i);
+        var aboveB = Vector512.Load((ushort*)s.Above + i + 32);
+        var maxA = Vector512.Load(s.Max + i);
+        var maxB = Vector512.Load(s.Max + i + 32);
+        var minA = Vector512.Load(s.Min + i);
+        var minB = Vector512.Load(s.Min + i + 32);
+        var seA = Vector512.Load(s.SumEven + i / 2);
+        var seB = Vector512.Load(s.SumEven + i / 2 + 16);
+        var soA = Vector512.Load(s.SumOdd + i / 2);
+        var soB = Vector512.Load(s.SumOdd + i / 2 + 16);
+        var qeA = Vector512.Load(s.SqEvenPart + i / 2);
+        var qeB = Vector512.Load(s.SqEvenPart + i / 2 + 16);
+        var qoA = Vector512.Load(s.SqOddPart + i / 2);
+        var qoB = Vector512.Load(s.SqOddPart + i / 2 + 16);
+        for (; n > 0; n--)
+        {
+            var va = Vector512.Load(src);
+            var vb = Vector512.Load(src + 32);
+            Sse.Prefetch2((byte*)src + pf);
+            Sse.Prefetch2((byte*)src + pf + 64);
+            src = (ushort*)((byte*)src + stride);
+            if (default(TMask).Value)
+            {
+                va &= maskv;
+                vb &= maskv;
+            }
+            maxA = Vector512.Max(maxA, va);
+            maxB = Vector512.Max(maxB, vb);
+            minA = Vector512.Min(minA, va);
+            minB = Vector512.Min(minB, vb);
+            var ga = va;
+            var gb = vb;
+            if (Vector512.GreaterThanAny(va - lov, span) || Vector512.GreaterThanAny(vb - lov, span))
+            {
+                belowA = Avx512BW.BlendVariable(belowA, belowA + one, Vector512.LessThan(va, lov));
+                belowB = Avx512BW.BlendVariable(belowB, belowB + one, Vector512.LessThan(vb, lov));
+                aboveA = Avx512BW.BlendVariable(aboveA, aboveA + one, Vector512.GreaterThan(va, hiv));
+                aboveB = Avx512BW.BlendVariable(aboveB, aboveB + one, Vector512.GreaterThan(vb, hiv));
+                ga = Avx512BW.BlendVariable(Vector512<ushort>.Zero, va, Vector512.LessThanOrEqual(va - lov, span));
+                gb = Avx512BW.BlendVariable(Vector512<ushort>.Zero, vb, Vector512.LessThanOrEqual(vb - lov, span));
+            }
+            var veA = ga.AsUInt32() & low16;
+            var veB = gb.AsUInt32() & low16;
+            var voA = Vector512.ShiftRightLogical(ga.AsUInt32(), 16);
+            var voB = Vector512.ShiftRightLogical(gb.AsUInt32(), 16);
+            seA += veA;
+            seB += veB;
+            soA += voA;
+            soB += voB;
+            if (default(TMadd).Value)
+            {
+                qeA += Avx512BW.MultiplyAddAdjacent(veA.AsInt16(), veA.AsInt16()).AsUInt32();
+                qeB += Avx512BW.MultiplyAddAdjacent(veB.AsInt16(), veB.AsInt16()).AsUInt32();
+                qoA += Avx512BW.MultiplyAddAdjacent(voA.AsInt16(), voA.AsInt16()).AsUInt32();
+                qoB += Avx512BW.MultiplyAddAdjacent(voB.AsInt16(), voB.AsInt16()).AsUInt32();
+            }
+            else
+            {
+                qeA += veA * veA;
+                qeB += veB * veB;
+                qoA += voA * voA;
+                qoB += voB * voB;
+            }
+        }
+        belowA.Store((ushort*)s.Below + i);
+        belowB.Store((ushort*)s.Below + i + 32);
+        aboveA.Store((ushort*)s.Above + i);
+        aboveB.Store((ushort*)s.Above + i + 32);
+        maxA.Store(s.Max + i);
+        maxB.Store(s.Max + i + 32);
+        minA.Store(s.Min + i);
+        minB.Store(s.Min + i + 32);
+        seA.Store(s.SumEven + i / 2);
+        seB.Store(s.SumEven + i / 2 + 16);
+        soA.Store(s.SumOdd + i / 2);
+        soB.Store(s.SumOdd + i / 2 + 16);
+        qeA.Store(s.SqEvenPart + i / 2);
+        qeB.Store(s.SqEvenPart + i / 2 + 16);
+        qoA.Store(s.SqOddPart + i / 2);
+        qoB.Store(s.SqOddPart + i / 2 + 16);
     }
 
     /// <summary>Frames per register run in <see cref="TileAvx512Short{TMask,TMadd}"/> (concurrent frame streams).</summary>
