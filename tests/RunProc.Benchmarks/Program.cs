@@ -45,7 +45,16 @@ public static class Program
                 return 0;
             case "e2e":
                 foreach (var file in args.Skip(1))
+                {
+                    // RUNPROC_E2E_PREVIOUS=1: the same pipeline on the previous AVX-512 tile too, in the same process, for old/new ratios.
+                    if (Environment.GetEnvironmentVariable("RUNPROC_E2E_PREVIOUS") == "1" && System.Runtime.Intrinsics.X86.Avx512BW.IsSupported)
+                    {
+                        PixelStatusKernel.AutoPath = KernelPath.Avx512Previous;
+                        EndToEnd(file, "previous");
+                        PixelStatusKernel.AutoPath = KernelPath.Auto;
+                    }
                     EndToEnd(file);
+                }
                 return 0;
             case "parts":
                 Parts(args[1]);
@@ -212,7 +221,7 @@ public static class Program
     }
 
     /// <summary>Reader alone (same blocks, same parallel decode, no kernel) vs the full pipeline with summary.</summary>
-    private static void EndToEnd(string file)
+    private static void EndToEnd(string file, string kernel = "current")
     {
         var runner = new PixelStatusRunner(new RunProcConfig());
         var request = new PixelStatusRequest { Files = new[] { file } };
@@ -274,7 +283,7 @@ public static class Program
         }
         Console.WriteLine("RESULT " + JsonSerializer.Serialize(new
         {
-            kind = "e2e", file = Path.GetFileName(file), frames, readerSeconds, e2eSeconds,
+            kind = "e2e", kernel, file = Path.GetFileName(file), frames, readerSeconds, e2eSeconds,
             readerGBps = bytes / readerSeconds / 1e9, e2eGBps = bytes / e2eSeconds / 1e9, ratio = readerSeconds / e2eSeconds,
             mappedTouchGBps = touchSeconds == double.MaxValue ? (double?)null : bytes / touchSeconds / 1e9,
         }));

@@ -156,8 +156,12 @@ public static unsafe class PixelStatusKernel
         KernelPath.Scalar => KernelPath.Scalar,
         KernelPath.Avx2 => Avx2.IsSupported ? KernelPath.Avx2 : throw new PlatformNotSupportedException("AVX2 is not available on this CPU."),
         KernelPath.Avx512 or KernelPath.Avx512Previous => Avx512BW.IsSupported ? path : throw new PlatformNotSupportedException("AVX-512BW is not available on this CPU."),
-        _ => Avx512BW.IsSupported && !PreferAvx2 ? KernelPath.Avx512 : Avx2.IsSupported ? KernelPath.Avx2 : KernelPath.Scalar,
+        _ => AutoPath != KernelPath.Auto ? Resolve(AutoPath)
+            : Avx512BW.IsSupported && !PreferAvx2 ? KernelPath.Avx512 : Avx2.IsSupported ? KernelPath.Avx2 : KernelPath.Scalar,
     };
+
+    /// <summary>Set by benchmarks to run the whole pipeline on one path (e.g. the previous AVX-512 tile) for same-run ratios.</summary>
+    internal static KernelPath AutoPath = KernelPath.Auto;
 
     /// <summary>Set by benchmarks to measure the AVX2 path on an AVX-512 machine.</summary>
     internal static bool PreferAvx2;
