@@ -141,7 +141,8 @@ public sealed class JobJournal
         JournalEvent? e;
         try { e = JsonSerializer.Deserialize<JournalEvent>(line, Json); }
         catch (JsonException) { BadLines++; return; }
-        if (e is null || e.Name.Length == 0) { BadLines++; return; }
+        // Valid JSON is not yet a valid event: a foreign or damaged line may hold nulls or an impossible run.
+        if (e is null || string.IsNullOrEmpty(e.Name) || e.Event is null || e.Run is { } run && !Names.IsRun(run)) { BadLines++; return; }
         Lines++;
         if (e.Event == "compacted")
             return;

@@ -141,23 +141,24 @@ public sealed partial class ProcDb
     {
         var wanted = experiments.Select(Exp).ToHashSet(StringComparer.Ordinal);
         using var _ = AcquireWriteLock(DefaultLockTimeout);
-        var lines = ReadLines(ExperimentListFile);
+        var lines = DbLines.Read(ExperimentListFile);
         if (lines is null)
             return Array.Empty<string>();
-        var keep = new List<string>(lines.Length);
+        // Kept lines are copied as bytes: a rewrite never alters a line it does not remove.
+        var keep = new List<byte[]>(lines.Count);
         var removed = new List<string>();
-        foreach (var line in lines)
+        for (var i = 0; i < lines.Count; i++)
         {
-            var name = ParseExperimentLine(line, out var problem);
+            var name = ParseExperimentLine(lines.Text[i], out var problem);
             if (problem is null && name is not null && wanted.Contains(name))
             {
                 if (!removed.Contains(name)) removed.Add(name);
                 continue;
             }
-            keep.Add(line);
+            keep.Add(lines.Raw(i).ToArray());
         }
         if (removed.Count > 0)
-            SafeFile.WriteAllLinesAtomic(ExperimentListFile, keep, Config.FileMode);
+            SafeFile.WriteAllBytesAtomic(ExperimentListFile, DbLines.Join(keep), Config.FileMode);
         return removed;
     }
 
@@ -271,27 +272,36 @@ public sealed partial class ProcDb
         var set = runs.Select(Names.Run).ToHashSet();
         using var _ = AcquireWriteLock(DefaultLockTimeout);
         var file = ProcessedFile(experiment);
-        var lines = ReadLines(file);
+        var lines = DbLines.Read(file);
         if (lines is null || set.Count == 0)
             return Array.Empty<ProcRecord>();
-        var keep = new List<string>(lines.Length);
+        // Lines are moved and kept as bytes: a rewrite never alters a line (binary garbage included).
+        var keep = new List<byte[]>(lines.Count);
         var moved = new List<ProcRecord>();
-        for (var i = 0; i < lines.Length; i++)
+        var movedRaw = new List<byte[]>();
+        for (var i = 0; i < lines.Count; i++)
         {
-            var rec = ProcRecord.TryParse(lines[i], file, i + 1, RecordState.Processed, out var problem);
+            var rec = ProcRecord.TryParse(lines.Text[i], file, i + 1, RecordState.Processed, out var problem);
             if (problem is not null)
-                warn?.Invoke(new DbWarning(file, i + 1, problem + "; line kept", lines[i]));
+                warn?.Invoke(new DbWarning(file, i + 1, problem + "; line kept", lines.Text[i]));
             if (rec is not null && set.Contains(rec.Run))
+            {
                 moved.Add(rec);
+                var raw = WithoutCr(lines.Raw(i));
+                movedRaw.Add((i == 0 && raw.StartsWith("\uFEFF"u8) ? raw[3..] : raw).ToArray()); // a BOM belongs to the file, not the record
+            }
             else
-                keep.Add(lines[i]);
+                keep.Add(lines.Raw(i).ToArray());
         }
         if (moved.Count == 0)
             return moved;
         var archive = ArchiveFile(experiment);
-        var existing = (ReadLines(archive) ?? Array.Empty<string>()).Select(l => l.TrimEnd('\r')).ToHashSet(StringComparer.Ordinal);
-        SafeFile.AppendLines(archive, moved.Select(m => m.Line).Where(existing.Add), Config.FileMode);
-        SafeFile.WriteAllLinesAtomic(file, keep, Config.FileMode);
+        var old = DbLines.Read(archive);
+        var existing = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < (old?.Count ?? 0); i++)
+            existing.Add(Convert.ToBase64String(WithoutCr(old!.Raw(i))));
+        SafeFile.AppendLines(archive, movedRaw.Where(r => existing.Add(Convert.ToBase64String(r))), Config.FileMode);
+        SafeFile.WriteAllBytesAtomic(file, DbLines.Join(keep), Config.FileMode);
         return moved.Select(m => new ProcRecord
         {
             Run = m.Run, Time = m.Time, Login = m.Login, Host = m.Host, Cwd = m.Cwd, Command = m.Command,
@@ -532,9 +542,14 @@ public sealed partial class ProcDb
                 set.Add(run);
                 continue;
             }
+            // Not the common form: the full parser decides, so this path and ReadRecords always agree
+            // (a run followed by another white space, e.g. NBSP, is a record; a line of white space is blank).
             var text = Encoding.UTF8.GetString(line).TrimEnd('\r');
-            ProcRecord.TryParse(text, file, lineNo, RecordState.Processed, out var problem);
-            warn?.Invoke(new DbWarning(file, lineNo, (problem ?? "not a run record") + "; line skipped", text));
+            var rec = ProcRecord.TryParse(text, file, lineNo, RecordState.Processed, out var problem);
+            if (rec is not null)
+                set.Add(rec.Run);
+            else if (problem is not null)
+                warn?.Invoke(new DbWarning(file, lineNo, problem + "; line skipped", text));
         }
     }
 
@@ -542,20 +557,8 @@ public sealed partial class ProcDb
     /// A DB file's lines as the old tool wrote them: '\n' separated, '\r' kept for the parser to trim,
     /// no phantom empty line for a final newline, a missing final newline accepted. Null if absent.
     /// </summary>
-    internal static string[]? ReadLines(string path)
-    {
-        string text;
-        try
-        {
-            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan);
-            using var sr = new StreamReader(fs, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
-            text = sr.ReadToEnd();
-        }
-        catch (FileNotFoundException) { return null; }
-        catch (DirectoryNotFoundException) { return null; }
-        if (text.Length == 0)
-            return Array.Empty<string>();
-        var lines = text.Split('\n');
-        return text.EndsWith('\n') ? lines[..^1] : lines;
-    }
+    internal static string[]? ReadLines(string path) => DbLines.Read(path)?.Text;
+
+    private static ReadOnlySpan<byte> WithoutCr(ReadOnlySpan<byte> line) =>
+        line.Length > 0 && line[^1] == (byte)'\r' ? line[..^1] : line;
 }

@@ -83,10 +83,16 @@ public sealed class ProcRecord
         };
     }
 
-    // Login and host are single space-separated fields in the record.
+    // Login and host are single fields of the record, which the parser splits on any white space
+    // (not only ' '), so every white-space character becomes '_'.
     private static string Field(string s)
     {
-        var t = OneLine(s).Trim().Replace(' ', '_');
+        var one = OneLine(s).Trim();
+        var t = string.Create(one.Length, one, (dst, src) =>
+        {
+            for (var i = 0; i < src.Length; i++)
+                dst[i] = char.IsWhiteSpace(src[i]) ? '_' : src[i];
+        });
         return t.Length == 0 ? "-" : t;
     }
 

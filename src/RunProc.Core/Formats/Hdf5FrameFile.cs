@@ -42,6 +42,9 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
 
     public IReadOnlyList<FrameSource> Sources { get; private set; } = Array.Empty<FrameSource>();
 
+    /// <summary>Datasets that are not frame stacks, each with the reason (for an error that says why nothing was found).</summary>
+    public List<string> Skipped { get; } = new();
+
     /// <summary>Opens a run file and lists its frame stacks, checking their sizes against the file.</summary>
     public static Hdf5FrameFile Open(string path)
     {
@@ -49,13 +52,20 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
         var length = new FileInfo(full).Length;
         if (length < 8)
             throw new FrameReadException(full, "", -1, $"the file is too small to be HDF5 ({length} bytes).");
+        if (StoredEndOfFile(full, length) is { } eof && eof > length)
+            throw new FrameReadException(full, "", -1,
+                $"the file is truncated: its HDF5 superblock says it ends at byte {eof}, but it has {length} bytes (still being copied or written?). Frames past the end would read as zeros.");
         var map = MemoryMappedFile.CreateFromFile(full, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
         MemoryMappedViewAccessor? view = null;
         NativeFile? file = null;
         try
         {
             view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            try { file = H5File.Open(view); }
+            // PureHDF reads through a FileStream, not the map: its memory-mapped driver copies from
+            // whatever address a damaged file names, and an address past the mapping kills the process
+            // (AccessViolationException cannot be caught). A FileStream read past the end is just short.
+            // The map serves only RunProc's own bounds-checked zero-copy path (DirectPointer).
+            try { file = H5File.Open(new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, 1), false); }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
                 throw new FrameReadException(full, "", -1, $"not a readable HDF5 file: {ex.Message}", ex);
@@ -79,6 +89,60 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
         }
     }
 
+    /// <summary>
+    /// The end-of-file address the HDF5 superblock records (base address included), or null if it
+    /// cannot be read. HDF5 itself refuses a file shorter than this; PureHDF does not, and reads the
+    /// missing bytes of a truncated file as zeros.
+    /// </summary>
+    internal static long? StoredEndOfFile(string path, long length)
+    {
+        ReadOnlySpan<byte> signature = [0x89, (byte)'H', (byte)'D', (byte)'F', 0x0D, 0x0A, 0x1A, 0x0A];
+        try
+        {
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1);
+            var buf = new byte[128];
+            // The superblock is at 0, 512, 1024, 2048, ... (after a user block).
+            for (long at = 0; at + 48 <= length; at = at == 0 ? 512 : at * 2)
+            {
+                fs.Position = at;
+                var n = fs.ReadAtLeast(buf, buf.Length, throwOnEndOfStream: false);
+                if (n < 48 || !buf.AsSpan(0, 8).SequenceEqual(signature))
+                    continue;
+                var version = buf[8];
+                int offsets, pos;
+                if (version is 0 or 1)
+                {
+                    offsets = buf[13];
+                    pos = 24 + (version == 1 ? 4 : 0); // base address follows the fixed fields
+                }
+                else if (version is 2 or 3)
+                {
+                    offsets = buf[9];
+                    pos = 12;
+                }
+                else
+                    return null;
+                if (offsets is not (2 or 4 or 8) || pos + 4 * offsets > n)
+                    return null;
+                var baseAddress = ReadOffset(buf, pos, offsets);
+                var eof = ReadOffset(buf, pos + 2 * offsets, offsets);
+                if (baseAddress is null || eof is null)
+                    return null;
+                return baseAddress.Value + eof.Value;
+            }
+        }
+        catch (IOException) { }
+        return null;
+    }
+
+    private static long? ReadOffset(byte[] b, int at, int size)
+    {
+        ulong v = 0;
+        for (var i = size - 1; i >= 0; i--) v = (v << 8) | b[at + i];
+        // All ones is HDF5's "undefined address".
+        return v == (size == 8 ? ulong.MaxValue : (1UL << (8 * size)) - 1) || v > long.MaxValue / 2 ? null : (long)v;
+    }
+
     private static void Walk(Hdf5FrameFile owner, IH5Group group, string prefix, long fileLength, List<FrameSource> sources)
     {
         foreach (var child in group.Children())
@@ -86,8 +150,32 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
             var path = prefix + "/" + child.Name;
             if (child is IH5Group g)
                 Walk(owner, g, path, fileLength, sources);
-            else if (child is NativeDataset ds && TryDescribe(owner, ds, path, fileLength) is { } src)
-                sources.Add(src);
+            else if (child is NativeDataset ds)
+            {
+                if (TryDescribe(owner, ds, path, fileLength) is { } src)
+                    sources.Add(src);
+                else
+                    owner.Skipped.Add(Describe(ds, path));
+            }
+        }
+    }
+
+    private static string Describe(NativeDataset ds, string name)
+    {
+        try
+        {
+            var t = ds.Type;
+            var type = t.Class switch
+            {
+                H5DataTypeClass.FixedPoint => $"{(t.FixedPoint.IsSigned ? "int" : "uint")}{8 * t.Size}",
+                H5DataTypeClass.FloatingPoint => $"float{8 * t.Size}",
+                _ => t.Class.ToString(),
+            };
+            return $"{name} is {type} of rank {ds.Space.Dimensions.Length}";
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            return $"{name} cannot be described ({ex.Message})";
         }
     }
 
@@ -121,6 +209,16 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
         if (layout is H5DataLayoutClass.Contiguous or H5DataLayoutClass.Compact && bytes > fileLength)
             throw new FrameReadException(owner.Path, name, (long)Math.Min(dims[0], (ulong)(fileLength / (frame * FrameSource.ElementSize(et.Value)))),
                 $"the file is truncated or the dataset's dimensions are damaged: ({string.Join(",", dims)}) needs {bytes} bytes, the file has {fileLength}.");
+        // Chunked data is checked too: unwritten chunks read as fill values (zeros) and a damaged
+        // dimension can claim petabytes, which would be "read" for days. Without filters every chunk
+        // takes its full size in the file; deflate cannot compress more than ~1032:1.
+        if (layout == H5DataLayoutClass.Chunked && dims[0] > 0)
+        {
+            var limit = HasFilters(ds) ? fileLength * 1100m : fileLength;
+            if (bytes > limit)
+                throw new FrameReadException(owner.Path, name, -1,
+                    $"the dataset's dimensions are damaged or its chunks were never written (a truncated or unfinished file): ({string.Join(",", dims)}) needs {bytes} bytes{(HasFilters(ds) ? " uncompressed" : "")}, the file has {fileLength}.");
+        }
         if (dims[0] > int.MaxValue)
             throw new FrameReadException(owner.Path, name, -1, $"{dims[0]} events is not a plausible frame count (damaged dimensions?).");
         var src = new Hdf5FrameSource(ds)
@@ -135,6 +233,21 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
         if (layout == H5DataLayoutClass.Contiguous && et == FrameElementType.UInt16 && dims[0] > 0)
             src.Direct = owner.DirectPointer(ds, src, (long)bytes);
         return src;
+    }
+
+    // Whether a chunked dataset has a filter pipeline (PureHDF 2.2.0 keeps it internal; if it cannot
+    // be seen, assume filters: the looser bound).
+    private static bool HasFilters(NativeDataset ds)
+    {
+        try
+        {
+            var prop = typeof(NativeDataset).GetProperty("InternalFilterPipeline", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
+            return prop is null || prop.GetValue(ds) is not null;
+        }
+        catch (Exception ex) when (ex is System.Reflection.TargetInvocationException or MemberAccessException)
+        {
+            return true;
+        }
     }
 
     /// <summary>

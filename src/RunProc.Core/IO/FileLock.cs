@@ -27,11 +27,17 @@ public sealed class FileLock : IDisposable
                 SafeFile.TrySetMode(path, fileMode);
             return new FileLock(fs, path);
         }
-        catch (IOException) when (File.Exists(path))
+        catch (IOException ex) when (IsHeldByAnother(ex) && File.Exists(path))
         {
             return null;
         }
     }
+
+    // Only "locked by someone else" means wait: flock's EWOULDBLOCK (Linux 11, macOS 35) or a
+    // Windows sharing violation. Any other error (a read-only or full file system, EIO) is the
+    // real cause and must be reported now, not after the timeout as "held by another process".
+    private static bool IsHeldByAnother(IOException ex) =>
+        ex.HResult is 11 or 35 or unchecked((int)0x80070020) or unchecked((int)0x80070021);
 
     /// <summary>Waits for the lock up to <paramref name="timeout"/>; throws <see cref="TimeoutException"/> naming the file.</summary>
     public static FileLock Acquire(string path, TimeSpan timeout, CancellationToken cancel = default, int fileMode = 0x1B4)

@@ -39,21 +39,77 @@ public static class SafeFile
         }
         if (sb.Length == 0)
             return;
+        AppendBytes(path, Utf8.GetBytes(sb.ToString()), fileMode);
+    }
+
+    /// <summary>
+    /// As <see cref="AppendLines(string, IEnumerable{string}, int)"/> for lines given as exact bytes
+    /// (a DB rewrite moving lines it must not re-encode).
+    /// </summary>
+    public static void AppendLines(string path, IEnumerable<byte[]> lines, int fileMode)
+    {
+        var ms = new MemoryStream();
+        foreach (var line in lines)
+        {
+            if (line.AsSpan().Contains((byte)'\n'))
+                throw new ArgumentException("a record must be one line", nameof(lines));
+            ms.Write(line);
+            ms.WriteByte((byte)'\n');
+        }
+        if (ms.Length > 0)
+            AppendBytes(path, ms.ToArray(), fileMode);
+    }
+
+    private static void AppendBytes(string path, byte[] bytes, int fileMode)
+    {
         var isNew = !File.Exists(path);
         using (var fs = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None))
         {
-            if (!isNew && fs.Length > 0 && !EndsWithNewline(path))
-                sb.Insert(0, '\n');
-            var bytes = Utf8.GetBytes(sb.ToString());
-            fs.Write(bytes, 0, bytes.Length);
-            fs.Flush(true);
+            var before = fs.Length;
+            if (!isNew && before > 0 && !EndsWithNewline(path))
+                bytes = [(byte)'\n', .. bytes];
+            try
+            {
+                fs.Write(bytes, 0, bytes.Length);
+                fs.Flush(true);
+            }
+            catch (IOException)
+            {
+                // A full disk can take part of the write (a short write, then ENOSPC): cut the
+                // partial record off again, or it would be read as a record (its run number may be whole).
+                RemovePartialAppend(path, before, bytes);
+                throw;
+            }
         }
         if (isNew)
             TrySetMode(path, fileMode);
     }
 
+    /// <summary>Truncates <paramref name="path"/> back to <paramref name="before"/> if what follows is a prefix of our own bytes.</summary>
+    private static void RemovePartialAppend(string path, long before, byte[] bytes)
+    {
+        try
+        {
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, 1);
+            var extra = fs.Length - before;
+            if (extra <= 0 || extra > bytes.Length)
+                return;
+            var tail = new byte[extra];
+            fs.Position = before;
+            fs.ReadExactly(tail);
+            if (tail.AsSpan().SequenceEqual(bytes.AsSpan(0, (int)extra)))
+                fs.SetLength(before);
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+
     /// <summary>Replaces a file's content atomically: a reader sees the old or the new file, never a mix.</summary>
-    public static void WriteAllTextAtomic(string path, string content, int fileMode)
+    public static void WriteAllTextAtomic(string path, string content, int fileMode) =>
+        WriteAllBytesAtomic(path, Utf8.GetBytes(content), fileMode);
+
+    /// <summary>Replaces a file's content with exact bytes, atomically (temp file, fsync, rename).</summary>
+    public static void WriteAllBytesAtomic(string path, byte[] content, int fileMode)
     {
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full)!;
@@ -62,8 +118,7 @@ public static class SafeFile
         {
             using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
-                var bytes = Utf8.GetBytes(content);
-                fs.Write(bytes, 0, bytes.Length);
+                fs.Write(content, 0, content.Length);
                 fs.Flush(true);
             }
             var mode = File.Exists(full) && !OperatingSystem.IsWindows() ? (int)File.GetUnixFileMode(full) : fileMode;

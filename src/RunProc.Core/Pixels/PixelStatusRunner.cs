@@ -170,7 +170,11 @@ public sealed partial class PixelStatusRunner
     }
 
     /// <summary>Opens the files and groups their frame stacks by detector (disposed with the returned handle).</summary>
-    public static (List<DetectorFrames> Detectors, IDisposable Handle) OpenDetectors(IReadOnlyList<string> files, IReadOnlyList<string> filter)
+    public static (List<DetectorFrames> Detectors, IDisposable Handle) OpenDetectors(IReadOnlyList<string> files, IReadOnlyList<string> filter) =>
+        OpenDetectors(files, filter, null);
+
+    /// <summary>As above; <paramref name="skipped"/> receives "file: dataset is TYPE of rank N" for datasets that are not frame stacks.</summary>
+    public static (List<DetectorFrames> Detectors, IDisposable Handle) OpenDetectors(IReadOnlyList<string> files, IReadOnlyList<string> filter, List<string>? skipped)
     {
         var handles = new List<IDisposable>();
         var byName = new Dictionary<string, DetectorFrames>(StringComparer.Ordinal);
@@ -192,6 +196,7 @@ public sealed partial class PixelStatusRunner
                     var h = Hdf5FrameFile.Open(file);
                     handles.Add(h);
                     sources = h.Sources;
+                    skipped?.AddRange(h.Skipped.Select(x => $"{h.Path}: {x}"));
                 }
                 foreach (var s in sources)
                 {
@@ -239,8 +244,10 @@ public sealed partial class PixelStatusRunner
         var total = det.FrameCount;
         var first = Math.Min(Math.Max(0, req.SkipEvents), total);
         var want = Math.Min(total - first, req.Events ?? long.MaxValue);
+        // No frames is an error: an "analysis" of nothing would flag every pixel and be deployed.
         if (want <= 0)
-            return acc;
+            throw new FrameReadException(det.Parts[0].File, det.Dataset, first,
+                $"no frames to analyse ({total} event(s) in {det.Parts.Count} file(s), {first} skipped, -Events {(req.Events is { } e ? e : "all")}); nothing was written.");
         var plan = Plan(det, first, want);
         var type = det.Parts[0].ElementType;
         var threads = Math.Max(1, req.Threads);

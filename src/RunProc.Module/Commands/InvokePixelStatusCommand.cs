@@ -190,7 +190,8 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
         var runner = new PixelStatusRunner(Config);
         List<PixelStatusRunner.DetectorFrames> detectors;
         IDisposable handle;
-        try { (detectors, handle) = PixelStatusRunner.OpenDetectors(files, Detector); }
+        var skipped = new List<string>();
+        try { (detectors, handle) = PixelStatusRunner.OpenDetectors(files, Detector, skipped); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             WriteInputError(ex, ex is FrameReadException ? "PixelFileDamaged" : "PixelFileUnreadable", ErrorCategory.ReadError, target,
@@ -201,7 +202,9 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
         {
             if (detectors.Count == 0)
             {
-                WriteInputError(new ItemNotFoundException($"No detector frame stacks (datasets of rank >= 3) {(Detector.Length > 0 ? $"matching '{string.Join("', '", Detector)}' " : "")}in {files.Count} file(s) of {exp}:{runNo}."),
+                // Name the files and say what each dataset is, so a wrong rank or type is obvious.
+                var seen = skipped.Count == 0 ? "no datasets" : string.Join("; ", skipped.Take(10)) + (skipped.Count > 10 ? $"; ... ({skipped.Count} in all)" : "");
+                WriteInputError(new ItemNotFoundException($"No detector frame stacks (uint8/uint16/int16/uint32/int32/float32 datasets of rank >= 3) {(Detector.Length > 0 ? $"matching '{string.Join("', '", Detector)}' " : "")}in {string.Join(", ", files)} ({exp}:{runNo}): {seen}."),
                     "NoDetector", ErrorCategory.ObjectNotFound, target, "List the file's datasets (h5ls -r) and pass a matching -Detector.");
                 return;
             }
