@@ -17,7 +17,7 @@ internal static unsafe class Lab
         double gb = 2.0 * frames * pixels / 1e9;
         fixed (ushort* p = data)
         {
-            for (var rep = 0; rep < 2; rep++)
+            for (var rep = 0; rep < (int.TryParse(Environment.GetEnvironmentVariable("LAB_REPS"), out var reps) ? reps : 2); rep++)
             {
                 Console.WriteLine($"rep {rep}");
                 var sw = Stopwatch.StartNew();
@@ -49,7 +49,7 @@ internal static unsafe class Lab
                 foreach (var (path, wide) in new[] { (KernelPath.Avx512Previous, false), (KernelPath.Avx512, true) })
                     foreach (var (k, tile, pf) in Configs)
                     {
-                        PixelStatusKernel.MaxChunk = path == KernelPath.Avx512 ? 16 : k;
+                        PixelStatusKernel.MaxChunk = path == KernelPath.Avx512 ? 16 : 16;
                         PixelStatusKernel.WideStrips = wide; PixelStatusKernel.ShortChunk = k; PixelStatusKernel.TilePixels = tile; PixelStatusKernel.PrefetchPixels = pf * 32;
                         sw.Restart();
                         var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;

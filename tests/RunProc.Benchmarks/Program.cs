@@ -47,13 +47,17 @@ public static class Program
                 foreach (var file in args.Skip(1))
                 {
                     // RUNPROC_E2E_PREVIOUS=1: the same pipeline on the previous AVX-512 tile too, in the same process, for old/new ratios.
+                    // Two rounds, alternating, so neither kernel gets the process's warm-up (JIT, first map) alone.
                     if (Environment.GetEnvironmentVariable("RUNPROC_E2E_PREVIOUS") == "1" && System.Runtime.Intrinsics.X86.Avx512BW.IsSupported)
-                    {
-                        PixelStatusKernel.AutoPath = KernelPath.Avx512Previous;
-                        EndToEnd(file, "previous");
-                        PixelStatusKernel.AutoPath = KernelPath.Auto;
-                    }
-                    EndToEnd(file);
+                        for (var round = 0; round < 2; round++)
+                        {
+                            PixelStatusKernel.AutoPath = KernelPath.Avx512Previous;
+                            EndToEnd(file, "previous");
+                            PixelStatusKernel.AutoPath = KernelPath.Auto;
+                            EndToEnd(file);
+                        }
+                    else
+                        EndToEnd(file);
                 }
                 return 0;
             case "parts":

@@ -22,7 +22,10 @@ internal enum KernelPath
 /// one: pixel tiles × frame blocks; for 32 pixels (one cache line of each frame) the narrow
 /// accumulators stay in registers across a run of up to 16 frames (AVX-512BW where present, else
 /// AVX2), then in a per-tile scratch that stays in L2 across the block, so memory sees each frame
-/// once and the wide per-pixel arrays once per block. A scalar path gives bit-identical results
+/// once and the wide per-pixel arrays once per block. The AVX-512 tile walks 64-pixel strips,
+/// skips the gate counters for lines whose values are all inside the gates (one range compare),
+/// keeps compares in mask registers, and widens its 32-bit square partials every w frames
+/// (w·hi² &lt; 2^32) rather than per register run. A scalar path gives bit-identical results
 /// (everything is exact integer arithmetic). Pixel tiles are split over threads; nothing is
 /// allocated per frame.
 /// </summary>
