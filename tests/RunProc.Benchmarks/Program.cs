@@ -17,6 +17,7 @@ namespace RunProc.Benchmarks;
 /// memory (RunProc's kernel on its best path and on AVX2, a plain scalar C# loop; 1 and 2
 /// threads). `numpy`: the original np.select float64 formulation in /usr/bin/python3.
 /// `e2e FILE...`: reader alone vs the end-to-end pipeline (read + kernel + summary) per file.
+/// `lab`: where the 1-thread kernel's time goes (sequential read, access pattern, L1-resident compute).
 /// Every mode prints one JSON line "RESULT {...}" for tests/bench/Pixels.Bench.ps1.
 /// </summary>
 public static class Program
@@ -44,10 +45,26 @@ public static class Program
                 return 0;
             case "e2e":
                 foreach (var file in args.Skip(1))
-                    EndToEnd(file);
+                {
+                    // RUNPROC_E2E_PREVIOUS=1: the same pipeline on the previous AVX-512 tile too, in the same process, for old/new ratios.
+                    // Two rounds, alternating, so neither kernel gets the process's warm-up (JIT, first map) alone.
+                    if (Environment.GetEnvironmentVariable("RUNPROC_E2E_PREVIOUS") == "1" && System.Runtime.Intrinsics.X86.Avx512BW.IsSupported)
+                        for (var round = 0; round < 2; round++)
+                        {
+                            PixelStatusKernel.AutoPath = KernelPath.Avx512Previous;
+                            EndToEnd(file, "previous");
+                            PixelStatusKernel.AutoPath = KernelPath.Auto;
+                            EndToEnd(file);
+                        }
+                    else
+                        EndToEnd(file);
+                }
                 return 0;
             case "parts":
                 Parts(args[1]);
+                return 0;
+            case "lab":
+                Lab.Run();
                 return 0;
             case "quick":
                 Quick();
@@ -139,7 +156,7 @@ public static class Program
             return;
         }
         var data = MakeFrames(Frames, pixels);
-        foreach (var path in new[] { KernelPath.Avx512, KernelPath.Avx2, KernelPath.Scalar })
+        foreach (var path in new[] { KernelPath.Avx512, KernelPath.Avx512Previous, KernelPath.Avx2, KernelPath.Scalar })
             foreach (var t in new[] { 1, 2 })
             {
                 var best = double.MaxValue;
@@ -208,7 +225,7 @@ public static class Program
     }
 
     /// <summary>Reader alone (same blocks, same parallel decode, no kernel) vs the full pipeline with summary.</summary>
-    private static void EndToEnd(string file)
+    private static void EndToEnd(string file, string kernel = "current")
     {
         var runner = new PixelStatusRunner(new RunProcConfig());
         var request = new PixelStatusRequest { Files = new[] { file } };
@@ -270,7 +287,7 @@ public static class Program
         }
         Console.WriteLine("RESULT " + JsonSerializer.Serialize(new
         {
-            kind = "e2e", file = Path.GetFileName(file), frames, readerSeconds, e2eSeconds,
+            kind = "e2e", kernel, file = Path.GetFileName(file), frames, readerSeconds, e2eSeconds,
             readerGBps = bytes / readerSeconds / 1e9, e2eGBps = bytes / e2eSeconds / 1e9, ratio = readerSeconds / e2eSeconds,
             mappedTouchGBps = touchSeconds == double.MaxValue ? (double?)null : bytes / touchSeconds / 1e9,
         }));
@@ -309,6 +326,14 @@ public class KernelBench
     public long RunProc()
     {
         PixelStatusKernel.Accumulate(_acc, _data, 0xFFFF, Threads, KernelPath.Auto);
+        return _acc.Events;
+    }
+
+    /// <summary>The AVX-512 tile before the fast-path/mask-register rewrite, for same-run old/new ratios (skipped without AVX-512).</summary>
+    [Benchmark(Description = "RunProc kernel (previous AVX-512 tile)")]
+    public long RunProcAvx512Previous()
+    {
+        PixelStatusKernel.Accumulate(_acc, _data, 0xFFFF, Threads, System.Runtime.Intrinsics.X86.Avx512BW.IsSupported ? KernelPath.Avx512Previous : KernelPath.Auto);
         return _acc.Events;
     }
 

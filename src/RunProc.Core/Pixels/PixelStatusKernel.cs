@@ -12,6 +12,9 @@ internal enum KernelPath
     Scalar,
     Avx2,
     Avx512,
+
+    /// <summary>The previous AVX-512 tile (16-frame register runs, compares as vectors): kept for same-run benchmark ratios and tests.</summary>
+    Avx512Previous,
 }
 
 /// <summary>
@@ -19,7 +22,10 @@ internal enum KernelPath
 /// one: pixel tiles × frame blocks; for 32 pixels (one cache line of each frame) the narrow
 /// accumulators stay in registers across a run of up to 16 frames (AVX-512BW where present, else
 /// AVX2), then in a per-tile scratch that stays in L2 across the block, so memory sees each frame
-/// once and the wide per-pixel arrays once per block. A scalar path gives bit-identical results
+/// once and the wide per-pixel arrays once per block. The AVX-512 tile walks 64-pixel strips,
+/// skips the gate counters for lines whose values are all inside the gates (one range compare),
+/// keeps compares in mask registers, and widens its 32-bit square partials every w frames
+/// (w·hi² &lt; 2^32) rather than per register run. A scalar path gives bit-identical results
 /// (everything is exact integer arithmetic). Pixel tiles are split over threads; nothing is
 /// allocated per frame.
 /// </summary>
@@ -152,9 +158,13 @@ public static unsafe class PixelStatusKernel
     {
         KernelPath.Scalar => KernelPath.Scalar,
         KernelPath.Avx2 => Avx2.IsSupported ? KernelPath.Avx2 : throw new PlatformNotSupportedException("AVX2 is not available on this CPU."),
-        KernelPath.Avx512 => Avx512BW.IsSupported ? KernelPath.Avx512 : throw new PlatformNotSupportedException("AVX-512BW is not available on this CPU."),
-        _ => Avx512BW.IsSupported && !PreferAvx2 ? KernelPath.Avx512 : Avx2.IsSupported ? KernelPath.Avx2 : KernelPath.Scalar,
+        KernelPath.Avx512 or KernelPath.Avx512Previous => Avx512BW.IsSupported ? path : throw new PlatformNotSupportedException("AVX-512BW is not available on this CPU."),
+        _ => AutoPath != KernelPath.Auto ? Resolve(AutoPath)
+            : Avx512BW.IsSupported && !PreferAvx2 ? KernelPath.Avx512 : Avx2.IsSupported ? KernelPath.Avx2 : KernelPath.Scalar,
     };
+
+    /// <summary>Set by benchmarks to run the whole pipeline on one path (e.g. the previous AVX-512 tile) for same-run ratios.</summary>
+    internal static KernelPath AutoPath = KernelPath.Auto;
 
     /// <summary>Set by benchmarks to measure the AVX2 path on an AVX-512 machine.</summary>
     internal static bool PreferAvx2;
@@ -173,17 +183,18 @@ public static unsafe class PixelStatusKernel
             {
                 // Squares of values up to 32767 fit the signed 16-bit multiply-add; above that use a 32-bit multiply.
                 var madd = hi <= 32767;
-                if (path == KernelPath.Avx512)
+                if (path is KernelPath.Avx512 or KernelPath.Avx512Previous)
                 {
+                    var prev = path == KernelPath.Avx512Previous;
                     if (mask == 0xFFFF)
                     {
-                        if (madd) TileAvx512<No, Yes>(acc, frames, p0, nv, mask, lo, hi, scratch!);
-                        else TileAvx512<No, No>(acc, frames, p0, nv, mask, lo, hi, scratch!);
+                        if (madd) TileAvx512<No, Yes>(acc, frames, p0, nv, mask, lo, hi, scratch!, prev);
+                        else TileAvx512<No, No>(acc, frames, p0, nv, mask, lo, hi, scratch!, prev);
                     }
                     else
                     {
-                        if (madd) TileAvx512<Yes, Yes>(acc, frames, p0, nv, mask, lo, hi, scratch!);
-                        else TileAvx512<Yes, No>(acc, frames, p0, nv, mask, lo, hi, scratch!);
+                        if (madd) TileAvx512<Yes, Yes>(acc, frames, p0, nv, mask, lo, hi, scratch!, prev);
+                        else TileAvx512<Yes, No>(acc, frames, p0, nv, mask, lo, hi, scratch!, prev);
                     }
                 }
                 else if (mask == 0xFFFF)
@@ -360,9 +371,14 @@ public static unsafe class PixelStatusKernel
     }
 
     /// <summary>The same tile with AVX-512BW: one 512-bit vector = 32 pixels = one line per frame.</summary>
-    private static void TileAvx512<TMask, TMadd>(PixelStatusAccumulator acc, FramePass frames, int p0, int nv, ushort mask, int lo, int hi, Scratch s)
+    private static void TileAvx512<TMask, TMadd>(PixelStatusAccumulator acc, FramePass frames, int p0, int nv, ushort mask, int lo, int hi, Scratch s, bool previous)
         where TMask : struct, IFlag where TMadd : struct, IFlag
     {
+        if (!previous)
+        {
+            TileAvx512Short<TMask, TMadd>(acc, frames, p0, nv, mask, lo, hi, s);
+            return;
+        }
         s.Reset(nv);
         var k = ChunkFrames(hi);
         var count = frames.Count;
@@ -442,6 +458,215 @@ public static unsafe class PixelStatusKernel
     }
 
     /// <summary>
+    /// <see cref="StripAvx512{TMask,TMadd}"/> with the compares kept in mask registers: the
+    /// counters take a masked add and the gated value a masked blend, which saves three of the
+    /// loop's eighteen 512-bit operations (no mask-to-vector moves, no or/and-not).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void StripAvx512Masked<TMask, TMadd>(Scratch s, int i, ushort* src, nint stride, int n, nint pf, ushort lo, ushort hi, ushort mask)
+        where TMask : struct, IFlag where TMadd : struct, IFlag
+    {
+        var lov = Vector512.Create(lo);
+        var hiv = Vector512.Create(hi);
+        var maskv = Vector512.Create(mask);
+        var low16 = Vector512.Create(0x0000FFFFu);
+        var one = Vector512.Create((ushort)1);
+        var span = Vector512.Create((ushort)(hi - lo)); // lo <= v <= hi  <=>  (ushort)(v - lo) <= hi - lo
+        var below = Vector512.Load((ushort*)s.Below + i);
+        var above = Vector512.Load((ushort*)s.Above + i);
+        var vmax = Vector512.Load(s.Max + i);
+        var vmin = Vector512.Load(s.Min + i);
+        var se = Vector512.Load(s.SumEven + i / 2);
+        var so = Vector512.Load(s.SumOdd + i / 2);
+        var qe = Vector512.Load(s.SqEvenPart + i / 2);
+        var qo = Vector512.Load(s.SqOddPart + i / 2);
+        for (; n > 0; n--)
+        {
+            var v = Vector512.Load(src);
+            Sse.Prefetch2((byte*)src + pf);
+            src = (ushort*)((byte*)src + stride);
+            if (default(TMask).Value)
+                v &= maskv;
+            vmax = Vector512.Max(vmax, v);
+            vmin = Vector512.Min(vmin, v);
+            // Values outside the gates are rare (dead, hot or saturated pixels): one range
+            // compare decides whether this line needs the counters at all. Each compare in the
+            // rare path has one consumer, so the JIT keeps it in a mask register (masked add and
+            // zero-masking blend, no mask-to-vector moves).
+            var gv = v;
+            if (Vector512.GreaterThanAny(v - lov, span))
+            {
+                below = Avx512BW.BlendVariable(below, below + one, Vector512.LessThan(v, lov));
+                above = Avx512BW.BlendVariable(above, above + one, Vector512.GreaterThan(v, hiv));
+                gv = Avx512BW.BlendVariable(Vector512<ushort>.Zero, v, Vector512.LessThanOrEqual(v - lov, span));
+            }
+            var good = gv.AsUInt32();
+            var ve = good & low16;
+            var vo = Vector512.ShiftRightLogical(good, 16);
+            se += ve;
+            so += vo;
+            if (default(TMadd).Value)
+            {
+                qe += Avx512BW.MultiplyAddAdjacent(ve.AsInt16(), ve.AsInt16()).AsUInt32();
+                qo += Avx512BW.MultiplyAddAdjacent(vo.AsInt16(), vo.AsInt16()).AsUInt32();
+            }
+            else
+            {
+                qe += ve * ve;
+                qo += vo * vo;
+            }
+        }
+        below.Store((ushort*)s.Below + i);
+        above.Store((ushort*)s.Above + i);
+        vmax.Store(s.Max + i);
+        vmin.Store(s.Min + i);
+        se.Store(s.SumEven + i / 2);
+        so.Store(s.SumOdd + i / 2);
+        qe.Store(s.SqEvenPart + i / 2);
+        qo.Store(s.SqOddPart + i / 2);
+    }
+
+    /// <summary>
+    /// The AVX-512 tile with short register runs: each strip covers only <see cref="ShortChunk"/>
+    /// frames, so few frame streams are in flight at once (frames a multiple of 128 KiB apart
+    /// share L1 and L2 sets; 16 concurrent streams thrash them, 4 do not). The price, a flush of
+    /// the strip's registers per run, is kept to plain loads and stores: the 32-bit square
+    /// partials stay in the scratch and are widened to 64 bits only every w frames
+    /// (w·hi² &lt; 2^32).
+    /// </summary>
+    private static void TileAvx512Short<TMask, TMadd>(PixelStatusAccumulator acc, FramePass frames, int p0, int nv, ushort mask, int lo, int hi, Scratch s)
+        where TMask : struct, IFlag where TMadd : struct, IFlag
+    {
+        s.Reset(nv);
+        var w = ChunkFrames(hi, int.MaxValue);
+        var k = Math.Min(w, ShortChunk);
+        var count = frames.Count;
+        for (var w0 = 0; w0 < count; w0 += w)
+        {
+            var w1 = Math.Min(count, w0 + w);
+            for (var f0 = w0; f0 < w1; f0 += k)
+            {
+                var f1 = Math.Min(w1, f0 + k);
+                var i = 0;
+                if (WideStrips)
+                    for (; i + 64 <= nv; i += 64)
+                        StripAvx512Wide<TMask, TMadd>(s, i, frames.Frame(f0) + p0 + i, frames.Stride, f1 - f0,
+                            PrefetchOffset(i, nv, f0, f1, count, frames.Stride), (ushort)lo, (ushort)hi, mask);
+                for (; i < nv; i += 32)
+                    StripAvx512Masked<TMask, TMadd>(s, i, frames.Frame(f0) + p0 + i, frames.Stride, f1 - f0,
+                        PrefetchOffset(i, nv, f0, f1, count, frames.Stride), (ushort)lo, (ushort)hi, mask);
+            }
+            s.WidenSquares(nv);
+        }
+        s.Fold(acc, p0, nv);
+    }
+
+    /// <summary>Use 64-pixel strips (two lines of every frame per step) where they fit.</summary>
+    internal static bool WideStrips = true;
+
+    /// <summary>
+    /// <see cref="StripAvx512Masked{TMask,TMadd}"/> over 64 pixels: two adjacent lines of each
+    /// frame per step, so twice the loads are in flight per frame stream (16 accumulators in
+    /// zmm registers).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void StripAvx512Wide<TMask, TMadd>(Scratch s, int i, ushort* src, nint stride, int n, nint pf, ushort lo, ushort hi, ushort mask)
+        where TMask : struct, IFlag where TMadd : struct, IFlag
+    {
+        var lov = Vector512.Create(lo);
+        var hiv = Vector512.Create(hi);
+        var maskv = Vector512.Create(mask);
+        var low16 = Vector512.Create(0x0000FFFFu);
+        var one = Vector512.Create((ushort)1);
+        var span = Vector512.Create((ushort)(hi - lo));
+        var belowA = Vector512.Load((ushort*)s.Below + i);
+        var belowB = Vector512.Load((ushort*)s.Below + i + 32);
+        var aboveA = Vector512.Load((ushort*)s.Above + i);
+        var aboveB = Vector512.Load((ushort*)s.Above + i + 32);
+        var maxA = Vector512.Load(s.Max + i);
+        var maxB = Vector512.Load(s.Max + i + 32);
+        var minA = Vector512.Load(s.Min + i);
+        var minB = Vector512.Load(s.Min + i + 32);
+        var seA = Vector512.Load(s.SumEven + i / 2);
+        var seB = Vector512.Load(s.SumEven + i / 2 + 16);
+        var soA = Vector512.Load(s.SumOdd + i / 2);
+        var soB = Vector512.Load(s.SumOdd + i / 2 + 16);
+        var qeA = Vector512.Load(s.SqEvenPart + i / 2);
+        var qeB = Vector512.Load(s.SqEvenPart + i / 2 + 16);
+        var qoA = Vector512.Load(s.SqOddPart + i / 2);
+        var qoB = Vector512.Load(s.SqOddPart + i / 2 + 16);
+        for (; n > 0; n--)
+        {
+            var va = Vector512.Load(src);
+            var vb = Vector512.Load(src + 32);
+            Sse.Prefetch2((byte*)src + pf);
+            Sse.Prefetch2((byte*)src + pf + 64);
+            src = (ushort*)((byte*)src + stride);
+            if (default(TMask).Value)
+            {
+                va &= maskv;
+                vb &= maskv;
+            }
+            maxA = Vector512.Max(maxA, va);
+            maxB = Vector512.Max(maxB, vb);
+            minA = Vector512.Min(minA, va);
+            minB = Vector512.Min(minB, vb);
+            var ga = va;
+            var gb = vb;
+            if (Vector512.GreaterThanAny(va - lov, span) || Vector512.GreaterThanAny(vb - lov, span))
+            {
+                belowA = Avx512BW.BlendVariable(belowA, belowA + one, Vector512.LessThan(va, lov));
+                belowB = Avx512BW.BlendVariable(belowB, belowB + one, Vector512.LessThan(vb, lov));
+                aboveA = Avx512BW.BlendVariable(aboveA, aboveA + one, Vector512.GreaterThan(va, hiv));
+                aboveB = Avx512BW.BlendVariable(aboveB, aboveB + one, Vector512.GreaterThan(vb, hiv));
+                ga = Avx512BW.BlendVariable(Vector512<ushort>.Zero, va, Vector512.LessThanOrEqual(va - lov, span));
+                gb = Avx512BW.BlendVariable(Vector512<ushort>.Zero, vb, Vector512.LessThanOrEqual(vb - lov, span));
+            }
+            var veA = ga.AsUInt32() & low16;
+            var veB = gb.AsUInt32() & low16;
+            var voA = Vector512.ShiftRightLogical(ga.AsUInt32(), 16);
+            var voB = Vector512.ShiftRightLogical(gb.AsUInt32(), 16);
+            seA += veA;
+            seB += veB;
+            soA += voA;
+            soB += voB;
+            if (default(TMadd).Value)
+            {
+                qeA += Avx512BW.MultiplyAddAdjacent(veA.AsInt16(), veA.AsInt16()).AsUInt32();
+                qeB += Avx512BW.MultiplyAddAdjacent(veB.AsInt16(), veB.AsInt16()).AsUInt32();
+                qoA += Avx512BW.MultiplyAddAdjacent(voA.AsInt16(), voA.AsInt16()).AsUInt32();
+                qoB += Avx512BW.MultiplyAddAdjacent(voB.AsInt16(), voB.AsInt16()).AsUInt32();
+            }
+            else
+            {
+                qeA += veA * veA;
+                qeB += veB * veB;
+                qoA += voA * voA;
+                qoB += voB * voB;
+            }
+        }
+        belowA.Store((ushort*)s.Below + i);
+        belowB.Store((ushort*)s.Below + i + 32);
+        aboveA.Store((ushort*)s.Above + i);
+        aboveB.Store((ushort*)s.Above + i + 32);
+        maxA.Store(s.Max + i);
+        maxB.Store(s.Max + i + 32);
+        minA.Store(s.Min + i);
+        minB.Store(s.Min + i + 32);
+        seA.Store(s.SumEven + i / 2);
+        seB.Store(s.SumEven + i / 2 + 16);
+        soA.Store(s.SumOdd + i / 2);
+        soB.Store(s.SumOdd + i / 2 + 16);
+        qeA.Store(s.SqEvenPart + i / 2);
+        qeB.Store(s.SqEvenPart + i / 2 + 16);
+        qoA.Store(s.SqOddPart + i / 2);
+        qoB.Store(s.SqOddPart + i / 2 + 16);
+    }
+
+    /// <summary>Frames per register run in <see cref="TileAvx512Short{TMask,TMadd}"/> (concurrent frame streams).</summary>
+    internal static int ShortChunk = 16;
+
+    /// <summary>
     /// Byte offset from a strip's data to the line to prefetch: PrefetchPixels ahead in the same
     /// frame, or, near the tile's end, the start of the tile in the next register run's frames
     /// (one ~32 KiB slice per frame is too short a stream for the hardware prefetcher to ramp up).
@@ -455,10 +680,12 @@ public static unsafe class PixelStatusKernel
     }
 
     /// <summary>Frames per register run: k·hi² must stay below 2^32 in the 32-bit square accumulators.</summary>
-    private static int ChunkFrames(int hi)
+    private static int ChunkFrames(int hi) => ChunkFrames(hi, MaxChunk);
+
+    private static int ChunkFrames(int hi, int cap)
     {
         var hiSq = (ulong)hi * (ulong)hi;
-        return hiSq == 0 ? MaxChunk : (int)Math.Clamp(uint.MaxValue / hiSq, 1UL, (ulong)MaxChunk);
+        return hiSq == 0 ? cap : (int)Math.Clamp(uint.MaxValue / hiSq, 1UL, (ulong)cap);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -480,18 +707,20 @@ public static unsafe class PixelStatusKernel
         private void* _block;
         public readonly short* Below, Above;
         public readonly ushort* Max, Min;
-        public readonly uint* SumEven, SumOdd;
+        public readonly uint* SumEven, SumOdd, SqEvenPart, SqOddPart;
         public readonly ulong* SqEven, SqOdd;
 
         public Scratch(int pixels)
         {
-            var bytes = (nuint)pixels * 20 + 8 * 64;
+            var bytes = (nuint)pixels * 24 + 10 * 64;
             _block = NativeMemory.AlignedAlloc(bytes, 64);
             var b = (byte*)_block;
             SqEven = (ulong*)b; b += pixels * 4;
             SqOdd = (ulong*)b; b += pixels * 4;
             SumEven = (uint*)b; b += pixels * 2;
             SumOdd = (uint*)b; b += pixels * 2;
+            SqEvenPart = (uint*)b; b += pixels * 2;
+            SqOddPart = (uint*)b; b += pixels * 2;
             Below = (short*)b; b += pixels * 2;
             Above = (short*)b; b += pixels * 2;
             Max = (ushort*)b; b += pixels * 2;
@@ -509,6 +738,25 @@ public static unsafe class PixelStatusKernel
             new Span<uint>(SumOdd, half).Clear();
             new Span<ulong>(SqEven, half).Clear();
             new Span<ulong>(SqOdd, half).Clear();
+            new Span<uint>(SqEvenPart, half).Clear();
+            new Span<uint>(SqOddPart, half).Clear();
+        }
+
+        /// <summary>Adds the 32-bit square partials into the 64-bit sums and clears them.</summary>
+        public void WidenSquares(int nv)
+        {
+            var half = nv / 2;
+            for (var j = 0; j < half; j += 16)
+            {
+                var (el, eh) = Vector512.Widen(Vector512.Load(SqEvenPart + j));
+                var (ol, oh) = Vector512.Widen(Vector512.Load(SqOddPart + j));
+                (Vector512.Load(SqEven + j) + el).Store(SqEven + j);
+                (Vector512.Load(SqEven + j + 8) + eh).Store(SqEven + j + 8);
+                (Vector512.Load(SqOdd + j) + ol).Store(SqOdd + j);
+                (Vector512.Load(SqOdd + j + 8) + oh).Store(SqOdd + j + 8);
+                Vector512<uint>.Zero.Store(SqEvenPart + j);
+                Vector512<uint>.Zero.Store(SqOddPart + j);
+            }
         }
 
         /// <summary>Adds the tile into the wide per-pixel arrays (once per pass; pixel q even ↔ SumEven[q/2]).</summary>

@@ -15,11 +15,6 @@ public sealed class AddProcExperimentCommand : CatalogCmdletBase
     [ValidateNotNullOrEmpty]
     public string[] Experiment { get; set; } = Array.Empty<string>();
 
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ArgumentCompleter(typeof(ProcessNameCompleter))]
-    public string Process { get => _process; set => _process = string.IsNullOrEmpty(value) ? DefaultProcess : value; }
-
-    private string _process = DefaultProcess;
 
     [Parameter]
     public SwitchParameter PassThru { get; set; }

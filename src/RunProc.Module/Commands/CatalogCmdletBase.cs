@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Management.Automation;
 using RunProc.Db;
+using RunProc.Module.Completers;
 
 namespace RunProc.Module.Commands;
 
@@ -16,6 +17,12 @@ public abstract class CatalogCmdletBase : RunProcCmdlet
     private const int ProgressId = 0x52504330; // "RPC0"
     private readonly Stopwatch _progressClock = Stopwatch.StartNew();
     private bool _progressShown;
+    private string _process = DefaultProcess;
+
+    /// <summary>The process whose DB tree is used; bound empty from a pipeline object, it falls back to the default.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(ProcessNameCompleter))]
+    public string Process { get => _process; set => _process = string.IsNullOrEmpty(value) ? DefaultProcess : value; }
 
     /// <summary>The process tree, or null after a non-terminating error when the process is unknown.</summary>
     protected ProcDb? OpenDb(string process)
@@ -71,6 +78,17 @@ public abstract class CatalogCmdletBase : RunProcCmdlet
                     "InvalidInstrumentName", ErrorCategory.InvalidArgument, n);
         }
         return list;
+    }
+
+    /// <summary>
+    /// Validates the -Experiment (wildcards allowed) and -Instrument filters. False when a filter was
+    /// given but every value in it was invalid (each reported): the caller must not widen the query.
+    /// </summary>
+    protected bool TryFilters(string[]? experiment, string[]? instrument, out List<string> experiments, out List<string> instruments)
+    {
+        experiments = ValidExperiments(experiment, allowWildcards: true);
+        instruments = ValidInstruments(instrument);
+        return !((experiment is { Length: > 0 } && experiments.Count == 0) || (instrument is { Length: > 0 } && instruments.Count == 0));
     }
 
     protected void WriteDbWarning(DbWarning w) => WriteWarning(w.ToString());

@@ -20,11 +20,6 @@ public sealed class GetPendingRunCommand : CatalogCmdletBase
     [ValidateNotNullOrEmpty]
     public string[]? Experiment { get; set; }
 
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ArgumentCompleter(typeof(ProcessNameCompleter))]
-    public string Process { get => _process; set => _process = string.IsNullOrEmpty(value) ? DefaultProcess : value; }
-
-    private string _process = DefaultProcess;
 
     /// <summary>Every experiment of every configured instrument, not only those in experiments.txt.</summary>
     [Parameter]
@@ -49,9 +44,7 @@ public sealed class GetPendingRunCommand : CatalogCmdletBase
         var db = OpenDb(Process);
         if (db is null)
             return;
-        var experiments = ValidExperiments(Experiment, allowWildcards: true);
-        var instruments = ValidInstruments(Instrument);
-        if ((Experiment is { Length: > 0 } && experiments.Count == 0) || (Instrument is { Length: > 0 } && instruments.Count == 0))
+        if (!TryFilters(Experiment, Instrument, out var experiments, out var instruments))
             return; // every filter value was invalid (reported): do not fall back to a wider query
         var query = new PendingQuery
         {

@@ -22,11 +22,6 @@ public sealed class GetProcExperimentCommand : CatalogCmdletBase
     [ValidateNotNullOrEmpty]
     public string[]? Experiment { get; set; }
 
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ArgumentCompleter(typeof(ProcessNameCompleter))]
-    public string Process { get => _process; set => _process = string.IsNullOrEmpty(value) ? DefaultProcess : value; }
-
-    private string _process = DefaultProcess;
 
     [Parameter]
     [ArgumentCompleter(typeof(InstrumentCompleter))]
@@ -50,10 +45,8 @@ public sealed class GetProcExperimentCommand : CatalogCmdletBase
         var db = OpenDb(Process);
         if (db is null)
             return;
-        var experiments = ValidExperiments(Experiment, allowWildcards: true);
-        var instruments = ValidInstruments(Instrument);
-        if ((Experiment is { Length: > 0 } && experiments.Count == 0) || (Instrument is { Length: > 0 } && instruments.Count == 0))
-            return;
+        if (!TryFilters(Experiment, Instrument, out var experiments, out var instruments))
+            return; // every filter value was invalid (reported): do not fall back to a wider query
         var query = new PendingQuery
         {
             All = !UnderControl,

@@ -25,11 +25,6 @@ public sealed class GetProcRunCommand : CatalogCmdletBase
     [ValidateRange(0, Names.MaxRun)]
     public int[]? Run { get; set; }
 
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ArgumentCompleter(typeof(ProcessNameCompleter))]
-    public string Process { get => _process; set => _process = string.IsNullOrEmpty(value) ? DefaultProcess : value; }
-
-    private string _process = DefaultProcess;
 
     [Parameter]
     [ArgumentCompleter(typeof(InstrumentCompleter))]
@@ -50,10 +45,8 @@ public sealed class GetProcRunCommand : CatalogCmdletBase
         var db = OpenDb(Process);
         if (db is null)
             return;
-        var patterns = ValidExperiments(Experiment, allowWildcards: true);
-        var instruments = ValidInstruments(Instrument);
-        if ((Experiment is { Length: > 0 } && patterns.Count == 0) || (Instrument is { Length: > 0 } && instruments.Count == 0))
-            return;
+        if (!TryFilters(Experiment, Instrument, out var patterns, out var instruments))
+            return; // every filter value was invalid (reported): do not fall back to a wider query
         _cache ??= CatalogCache.ForConfig(Config);
         var catalog = new RunCatalog(Config, _cache);
         Guard(Experiment ?? (object)db.ProcessDirectory, $"Reading {db.ProcessDirectory}", () =>

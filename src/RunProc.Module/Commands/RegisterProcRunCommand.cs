@@ -26,11 +26,6 @@ public sealed class RegisterProcRunCommand : CatalogCmdletBase
     [ValidateRange(0, Names.MaxRun)]
     public int[] Run { get; set; } = Array.Empty<int>();
 
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ArgumentCompleter(typeof(ProcessNameCompleter))]
-    public string Process { get => _process; set => _process = string.IsNullOrEmpty(value) ? DefaultProcess : value; }
-
-    private string _process = DefaultProcess;
 
     /// <summary>The cmd: field of the record (the old tool wrote its program name).</summary>
     [Parameter]

@@ -19,11 +19,6 @@ public sealed class RemoveProcExperimentCommand : CatalogCmdletBase
     [ValidateNotNullOrEmpty]
     public string[] Experiment { get; set; } = Array.Empty<string>();
 
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ArgumentCompleter(typeof(ProcessNameCompleter))]
-    public string Process { get => _process; set => _process = string.IsNullOrEmpty(value) ? DefaultProcess : value; }
-
-    private string _process = DefaultProcess;
 
     protected override void ProcessRecord()
     {

@@ -1,0 +1,100 @@
+using System.Runtime.Intrinsics.X86;
+using RunProc.Pixels;
+using Xunit;
+
+namespace RunProc.Tests.Pixels;
+
+/// <summary>
+/// The AVX-512 tile skips the gate counters for lines with every value inside the gates and
+/// keeps 32-bit square partials across register runs: realistic data (almost every value in
+/// range, sparse outliers) takes the fast path, which the edge-heavy data of
+/// <see cref="PixelKernelTests"/> rarely does. Both AVX-512 tiles and AVX2 must equal the reference.
+/// </summary>
+public class PixelKernelFastPathTests
+{
+    public static IEnumerable<object[]> SimdPaths()
+    {
+        if (Avx2.IsSupported) yield return new object[] { nameof(KernelPath.Avx2) };
+        if (Avx512BW.IsSupported)
+        {
+            yield return new object[] { nameof(KernelPath.Avx512) };
+            yield return new object[] { nameof(KernelPath.Avx512Previous) };
+        }
+    }
+
+    /// <summary>Values around 1000 with sparse outliers (each of 0, lo-1, hi+1, 65535 and the gates themselves).</summary>
+    private static ushort[] MostlyInRange(int px, int n, int lo, int hi, int seed, int outlierOneIn)
+    {
+        var rng = new Random(seed);
+        var rare = new[] { 0, lo - 1, lo, hi, hi + 1, 65535 }.Where(v => v is >= 0 and <= 65535).ToArray();
+        var data = new ushort[px * n];
+        for (var i = 0; i < data.Length; i++)
+            data[i] = (ushort)(rng.Next(outlierOneIn) == 0 ? rare[rng.Next(rare.Length)] : 900 + rng.Next(300));
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(SimdPaths))]
+    public void SparseOutliersManyFramesEqualTheReference(string pathName)
+    {
+        var path = Enum.Parse<KernelPath>(pathName);
+        // 16000² bounds a 32-bit square partial to 16 frames: 53 and 100 frames cross several
+        // partial windows and register runs, with a short last one.
+        var cases = new (int Px, int Frames, int Lo, int Hi, ushort Mask, int OneIn)[]
+        {
+            (16384 + 96 + 5, 53, 1, 16000, 0xFFFF, 5000), // whole tile, a second SIMD tile, a tail; mostly fast path
+            (4099, 100, 1, 16000, 0xFFFF, 50),             // fast and slow lines mixed within strips
+            (1024, 37, 1, 16000, 0x3FFF, 200),             // data-bit mask on the fast path
+            (2048, 21, 900, 1199, 0xFFFF, 1000000),        // every value exactly inside [lo, hi] incl. both gates
+            (2048, 20, 1000, 1100, 0xFFFF, 1000000),       // most values outside: counters only
+            (512, 70, 1, 40000, 0xFFFF, 100),              // hi above 32767: 32-bit multiply, 2-frame partials
+        };
+        var seed = 100;
+        foreach (var (px, n, lo, hi, mask, oneIn) in cases)
+        {
+            var data = MostlyInRange(px, n, lo, hi, seed++, oneIn);
+            var expected = PixelKernelTests.Reference(data, px, lo, hi, mask);
+            foreach (var threads in new[] { 1, 2 })
+            {
+                var acc = new PixelStatusAccumulator(px, lo, hi);
+                PixelStatusKernel.Accumulate(acc, data, mask, threads, path);
+                PixelKernelTests.AssertSame(expected, acc, $"{path} px={px} frames={n} gates=[{lo},{hi}] mask={mask:X} threads={threads}");
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(SimdPaths))]
+    public void AccumulatingInSeveralCallsEqualsOneCall(string pathName)
+    {
+        // The runner feeds blocks of frames: per-call state (scratch, partial windows) must not leak.
+        var path = Enum.Parse<KernelPath>(pathName);
+        const int px = 3000, n = 45;
+        var data = MostlyInRange(px, n, 1, 16000, 7, 300);
+        var expected = PixelKernelTests.Reference(data, px, 1, 16000);
+        var acc = new PixelStatusAccumulator(px, 1, 16000);
+        foreach (var (a, b) in new[] { (0, 7), (7, 24), (24, 25), (25, 45) })
+            PixelStatusKernel.Accumulate(acc, data.AsSpan(a * px, (b - a) * px), 0xFFFF, 1, path);
+        PixelKernelTests.AssertSame(expected, acc, $"{path} in four calls");
+    }
+
+    [Theory]
+    [MemberData(nameof(SimdPaths))]
+    public void SquarePartialsAtTheHighGateDoNotWrap(string pathName)
+    {
+        // Every value at the high gate: 17 frames of 16000² already exceed 2^32, so a 32-bit
+        // partial kept one frame too long wraps and this fails.
+        var path = Enum.Parse<KernelPath>(pathName);
+        foreach (var hi in new[] { 16000, 32767, 20000 })
+        {
+            const int px = 96, n = 70;
+            var data = new ushort[px * n];
+            Array.Fill(data, (ushort)hi);
+            var expected = PixelKernelTests.Reference(data, px, 1, hi);
+            var acc = new PixelStatusAccumulator(px, 1, hi);
+            PixelStatusKernel.Accumulate(acc, data, 0xFFFF, 1, path);
+            PixelKernelTests.AssertSame(expected, acc, $"{path} hi={hi}");
+            Assert.Equal((UInt128)n * (ulong)hi * (ulong)hi, acc.SumSquares[5]);
+        }
+    }
+}
