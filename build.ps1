@@ -103,11 +103,12 @@ function Invoke-PesterSuite {
     Remove-Item -Force $resultFile -ErrorAction Ignore
     $paths = if ($PesterPath) { $PesterPath } else { @(Join-Path $Root 'Pester') }
     $script = @'
-param($PesterModule, $ResultFile, [string[]] $Paths)
+param($PesterModule, $ResultFile, [string] $Paths)
 $ErrorActionPreference = 'Stop'
 Import-Module $PesterModule
 $cfg = New-PesterConfiguration
-$cfg.Run.Path = $Paths
+# -File passes one string: the paths arrive joined by ','.
+$cfg.Run.Path = @($Paths -split ',' | Where-Object { $_ })
 $cfg.Run.PassThru = $true
 $cfg.Output.Verbosity = 'Detailed'
 $r = Invoke-Pester -Configuration $cfg
