@@ -11,7 +11,9 @@ internal static unsafe class Lab
     {
         var frames = Program.Frames;
         var pixels = Program.Pixels;
-        var data = Program.MakeFrames(frames, pixels);
+        var pad = int.TryParse(Environment.GetEnvironmentVariable("LAB_PADPX"), out var pp) ? pp : 0;
+        var stride = pixels + pad; // frame stride in elements (LAB_PADPX breaks the 128 KiB multiple)
+        var data = Program.MakeFrames(frames, stride);
         var acc = new PixelStatusAccumulator(pixels, 1, 16000);
         acc.Touch();
         double gb = 2.0 * frames * pixels / 1e9;
@@ -35,8 +37,8 @@ internal static unsafe class Lab
                         for (var f0 = 0; f0 < frames; f0 += k)
                             for (var i = 0; i < tile; i += 32)
                             {
-                                var s = p + (long)f0 * pixels + p0 + i;
-                                for (var f = f0; f < Math.Min(frames, f0 + k); f++, s += pixels)
+                                var s = p + (long)f0 * stride + p0 + i;
+                                for (var f = f0; f < Math.Min(frames, f0 + k); f++, s += stride)
                                 {
                                     if (pfKind == 0) System.Runtime.Intrinsics.X86.Sse.Prefetch0((byte*)s + pfb);
                                     else if (pfKind == 2) System.Runtime.Intrinsics.X86.Sse.Prefetch2((byte*)s + pfb);
@@ -53,7 +55,9 @@ internal static unsafe class Lab
                         PixelStatusKernel.WideStrips = wide; PixelStatusKernel.ShortChunk = k; PixelStatusKernel.TilePixels = tile; PixelStatusKernel.PrefetchPixels = pf * 32;
                         sw.Restart();
                         var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-                        PixelStatusKernel.Accumulate(acc, data, 0xFFFF, 1, path);
+                        var fptrs = new nint[frames];
+                        for (var f = 0; f < frames; f++) fptrs[f] = (nint)(p + (long)f * stride);
+                        PixelStatusKernel.AccumulateUInt16(acc, fptrs, 0xFFFF, 1, path);
                         Console.Write($"  cpu {gb / (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds,6:F2} GB/s/cpu-s");
                         Report($"kernel {path}{(wide ? " wide" : "")} k={k} tile={tile} pf={pf}", gb, sw, default);
                         var same = new nint[frames]; Array.Fill(same, (nint)p);

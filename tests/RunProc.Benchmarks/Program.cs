@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.Intrinsics;
 using System.Text.Json;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
@@ -342,6 +343,52 @@ public class KernelBench
     {
         PixelStatusKernel.Accumulate(_acc, _data, 0xFFFF, Threads, KernelPath.Avx2);
         return _acc.Events;
+    }
+
+    /// <summary>
+    /// The machine's read ceiling for this data: one pass over the same frames with the widest
+    /// vector loads and four independent max chains (no other work), split over threads in
+    /// contiguous halves. The kernel's GB/s over this one is its share of what memory gives.
+    /// </summary>
+    [Benchmark(Description = "sequential read (memory ceiling)")]
+    public unsafe long SequentialRead()
+    {
+        long total = _data.LongLength;
+        var results = new ushort[Threads];
+        fixed (ushort* p = _data)
+        {
+            var basePtr = (nint)p;
+            Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, t =>
+            {
+                var q = (ushort*)basePtr;
+                long a = total * t / Threads & ~127L, b = t == Threads - 1 ? total & ~127L : total * (t + 1) / Threads & ~127L;
+                if (Vector512.IsHardwareAccelerated)
+                {
+                    Vector512<ushort> m0 = default, m1 = default, m2 = default, m3 = default;
+                    for (var i = a; i < b; i += 128)
+                    {
+                        m0 = Vector512.Max(m0, Vector512.Load(q + i));
+                        m1 = Vector512.Max(m1, Vector512.Load(q + i + 32));
+                        m2 = Vector512.Max(m2, Vector512.Load(q + i + 64));
+                        m3 = Vector512.Max(m3, Vector512.Load(q + i + 96));
+                    }
+                    results[t] = Vector512.Max(Vector512.Max(m0, m1), Vector512.Max(m2, m3)).ToScalar();
+                }
+                else
+                {
+                    Vector256<ushort> m0 = default, m1 = default, m2 = default, m3 = default;
+                    for (var i = a; i < b; i += 64)
+                    {
+                        m0 = Vector256.Max(m0, Vector256.Load(q + i));
+                        m1 = Vector256.Max(m1, Vector256.Load(q + i + 16));
+                        m2 = Vector256.Max(m2, Vector256.Load(q + i + 32));
+                        m3 = Vector256.Max(m3, Vector256.Load(q + i + 48));
+                    }
+                    results[t] = Vector256.Max(Vector256.Max(m0, m1), Vector256.Max(m2, m3)).ToScalar();
+                }
+            });
+        }
+        return results.Max();
     }
 
     /// <summary>A plain scalar C# loop over frames and pixels (the obvious port), threads over pixel ranges.</summary>
