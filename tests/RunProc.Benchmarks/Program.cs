@@ -46,20 +46,7 @@ public static class Program
                 return 0;
             case "e2e":
                 foreach (var file in args.Skip(1))
-                {
-                    // RUNPROC_E2E_PREVIOUS=1: the same pipeline on the previous AVX-512 tile too, in the same process, for old/new ratios.
-                    // Two rounds, alternating, so neither kernel gets the process's warm-up (JIT, first map) alone.
-                    if (Environment.GetEnvironmentVariable("RUNPROC_E2E_PREVIOUS") == "1" && System.Runtime.Intrinsics.X86.Avx512BW.IsSupported)
-                        for (var round = 0; round < 2; round++)
-                        {
-                            PixelStatusKernel.AutoPath = KernelPath.Avx512Previous;
-                            EndToEnd(file, "previous");
-                            PixelStatusKernel.AutoPath = KernelPath.Auto;
-                            EndToEnd(file);
-                        }
-                    else
-                        EndToEnd(file);
-                }
+                    EndToEnd(file);
                 return 0;
             case "parts":
                 Parts(args[1]);
@@ -157,7 +144,7 @@ public static class Program
             return;
         }
         var data = MakeFrames(Frames, pixels);
-        foreach (var path in new[] { KernelPath.Avx512, KernelPath.Avx512Previous, KernelPath.Avx2, KernelPath.Scalar })
+        foreach (var path in new[] { KernelPath.Avx512, KernelPath.Avx2, KernelPath.Scalar })
             foreach (var t in new[] { 1, 2 })
             {
                 var best = double.MaxValue;
@@ -226,7 +213,7 @@ public static class Program
     }
 
     /// <summary>Reader alone (same blocks, same parallel decode, no kernel) vs the full pipeline with summary.</summary>
-    private static void EndToEnd(string file, string kernel = "current")
+    private static void EndToEnd(string file)
     {
         var runner = new PixelStatusRunner(new RunProcConfig());
         var request = new PixelStatusRequest { Files = new[] { file } };
@@ -288,7 +275,7 @@ public static class Program
         }
         Console.WriteLine("RESULT " + JsonSerializer.Serialize(new
         {
-            kind = "e2e", kernel, file = Path.GetFileName(file), frames, readerSeconds, e2eSeconds,
+            kind = "e2e", file = Path.GetFileName(file), frames, readerSeconds, e2eSeconds,
             readerGBps = bytes / readerSeconds / 1e9, e2eGBps = bytes / e2eSeconds / 1e9, ratio = readerSeconds / e2eSeconds,
             mappedTouchGBps = touchSeconds == double.MaxValue ? (double?)null : bytes / touchSeconds / 1e9,
         }));
@@ -327,14 +314,6 @@ public class KernelBench
     public long RunProc()
     {
         PixelStatusKernel.Accumulate(_acc, _data, 0xFFFF, Threads, KernelPath.Auto);
-        return _acc.Events;
-    }
-
-    /// <summary>The AVX-512 tile before the fast-path/mask-register rewrite, for same-run old/new ratios (skipped without AVX-512).</summary>
-    [Benchmark(Description = "RunProc kernel (previous AVX-512 tile)")]
-    public long RunProcAvx512Previous()
-    {
-        PixelStatusKernel.Accumulate(_acc, _data, 0xFFFF, Threads, System.Runtime.Intrinsics.X86.Avx512BW.IsSupported ? KernelPath.Avx512Previous : KernelPath.Auto);
         return _acc.Events;
     }
 

@@ -12,9 +12,6 @@ internal enum KernelPath
     Scalar,
     Avx2,
     Avx512,
-
-    /// <summary>The previous AVX-512 tile (16-frame register runs, compares as vectors): kept for same-run benchmark ratios and tests.</summary>
-    Avx512Previous,
 }
 
 /// <summary>
@@ -158,16 +155,9 @@ public static unsafe class PixelStatusKernel
     {
         KernelPath.Scalar => KernelPath.Scalar,
         KernelPath.Avx2 => Avx2.IsSupported ? KernelPath.Avx2 : throw new PlatformNotSupportedException("AVX2 is not available on this CPU."),
-        KernelPath.Avx512 or KernelPath.Avx512Previous => Avx512BW.IsSupported ? path : throw new PlatformNotSupportedException("AVX-512BW is not available on this CPU."),
-        _ => AutoPath != KernelPath.Auto ? Resolve(AutoPath)
-            : Avx512BW.IsSupported && !PreferAvx2 ? KernelPath.Avx512 : Avx2.IsSupported ? KernelPath.Avx2 : KernelPath.Scalar,
+        KernelPath.Avx512 => Avx512BW.IsSupported ? path : throw new PlatformNotSupportedException("AVX-512BW is not available on this CPU."),
+        _ => Avx512BW.IsSupported ? KernelPath.Avx512 : Avx2.IsSupported ? KernelPath.Avx2 : KernelPath.Scalar,
     };
-
-    /// <summary>Set by benchmarks to run the whole pipeline on one path (e.g. the previous AVX-512 tile) for same-run ratios.</summary>
-    internal static KernelPath AutoPath = KernelPath.Auto;
-
-    /// <summary>Set by benchmarks to measure the AVX2 path on an AVX-512 machine.</summary>
-    internal static bool PreferAvx2;
 
     private static void RangeUInt16(PixelStatusAccumulator acc, FramePass frames, ushort mask, int start, int end, KernelPath path)
     {
@@ -183,18 +173,17 @@ public static unsafe class PixelStatusKernel
             {
                 // Squares of values up to 32767 fit the signed 16-bit multiply-add; above that use a 32-bit multiply.
                 var madd = hi <= 32767;
-                if (path is KernelPath.Avx512 or KernelPath.Avx512Previous)
+                if (path == KernelPath.Avx512)
                 {
-                    var prev = path == KernelPath.Avx512Previous;
                     if (mask == 0xFFFF)
                     {
-                        if (madd) TileAvx512<No, Yes>(acc, frames, p0, nv, mask, lo, hi, scratch!, prev);
-                        else TileAvx512<No, No>(acc, frames, p0, nv, mask, lo, hi, scratch!, prev);
+                        if (madd) TileAvx512<No, Yes>(acc, frames, p0, nv, mask, lo, hi, scratch!);
+                        else TileAvx512<No, No>(acc, frames, p0, nv, mask, lo, hi, scratch!);
                     }
                     else
                     {
-                        if (madd) TileAvx512<Yes, Yes>(acc, frames, p0, nv, mask, lo, hi, scratch!, prev);
-                        else TileAvx512<Yes, No>(acc, frames, p0, nv, mask, lo, hi, scratch!, prev);
+                        if (madd) TileAvx512<Yes, Yes>(acc, frames, p0, nv, mask, lo, hi, scratch!);
+                        else TileAvx512<Yes, No>(acc, frames, p0, nv, mask, lo, hi, scratch!);
                     }
                 }
                 else if (mask == 0xFFFF)
@@ -370,97 +359,11 @@ public static unsafe class PixelStatusKernel
         AddWidened(s.SqOdd + i / 2 + 8, qoB);
     }
 
-    /// <summary>The same tile with AVX-512BW: one 512-bit vector = 32 pixels = one line per frame.</summary>
-    private static void TileAvx512<TMask, TMadd>(PixelStatusAccumulator acc, FramePass frames, int p0, int nv, ushort mask, int lo, int hi, Scratch s, bool previous)
-        where TMask : struct, IFlag where TMadd : struct, IFlag
-    {
-        if (!previous)
-        {
-            TileAvx512Short<TMask, TMadd>(acc, frames, p0, nv, mask, lo, hi, s);
-            return;
-        }
-        s.Reset(nv);
-        var k = ChunkFrames(hi);
-        var count = frames.Count;
-        for (var f0 = 0; f0 < count; f0 += k)
-        {
-            var f1 = Math.Min(count, f0 + k);
-            for (var i = 0; i < nv; i += 32)
-                StripAvx512<TMask, TMadd>(s, i, frames.Frame(f0) + p0 + i, frames.Stride, f1 - f0,
-                    PrefetchOffset(i, nv, f0, f1, count, frames.Stride), (ushort)lo, (ushort)hi, mask);
-        }
-        s.Fold(acc, p0, nv);
-    }
-
     /// <summary>
-    /// 32 pixels over <paramref name="n"/> frames with every accumulator in a register (a method
-    /// of its own so the JIT keeps them there).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void StripAvx512<TMask, TMadd>(Scratch s, int i, ushort* src, nint stride, int n, nint pf, ushort lo, ushort hi, ushort mask)
-        where TMask : struct, IFlag where TMadd : struct, IFlag
-    {
-        var lov = Vector512.Create(lo);
-        var hiv = Vector512.Create(hi);
-        var maskv = Vector512.Create(mask);
-        var low16 = Vector512.Create(0x0000FFFFu);
-        var below = Vector512.Load((ushort*)s.Below + i);
-        var above = Vector512.Load((ushort*)s.Above + i);
-        var vmax = Vector512.Load(s.Max + i);
-        var vmin = Vector512.Load(s.Min + i);
-        var se = Vector512.Load(s.SumEven + i / 2);
-        var so = Vector512.Load(s.SumOdd + i / 2);
-        Vector512<uint> qe = default, qo = default;
-        for (; n > 0; n--)
-        {
-            var v = Vector512.Load(src);
-            Sse.Prefetch2((byte*)src + pf);
-            src = (ushort*)((byte*)src + stride);
-            if (default(TMask).Value)
-                v &= maskv;
-            // Unsigned compares (AVX-512BW has them); a true compare is -1.
-            var lt = Vector512.LessThan(v, lov);
-            var gt = Vector512.GreaterThan(v, hiv);
-            below -= lt;
-            above -= gt;
-            var good = Vector512.AndNot(v, lt | gt).AsUInt32();
-            vmax = Vector512.Max(vmax, v);
-            vmin = Vector512.Min(vmin, v);
-            var ve = good & low16;
-            var vo = Vector512.ShiftRightLogical(good, 16);
-            se += ve;
-            so += vo;
-            if (default(TMadd).Value)
-            {
-                qe += Avx512BW.MultiplyAddAdjacent(ve.AsInt16(), ve.AsInt16()).AsUInt32();
-                qo += Avx512BW.MultiplyAddAdjacent(vo.AsInt16(), vo.AsInt16()).AsUInt32();
-            }
-            else
-            {
-                qe += ve * ve;
-                qo += vo * vo;
-            }
-        }
-        below.Store((ushort*)s.Below + i);
-        above.Store((ushort*)s.Above + i);
-        vmax.Store(s.Max + i);
-        vmin.Store(s.Min + i);
-        se.Store(s.SumEven + i / 2);
-        so.Store(s.SumOdd + i / 2);
-        var (el, eh) = Vector512.Widen(qe);
-        var (ol, oh) = Vector512.Widen(qo);
-        var qp = s.SqEven + i / 2;
-        (Vector512.Load(qp) + el).Store(qp);
-        (Vector512.Load(qp + 8) + eh).Store(qp + 8);
-        qp = s.SqOdd + i / 2;
-        (Vector512.Load(qp) + ol).Store(qp);
-        (Vector512.Load(qp + 8) + oh).Store(qp + 8);
-    }
-
-    /// <summary>
-    /// <see cref="StripAvx512{TMask,TMadd}"/> with the compares kept in mask registers: the
-    /// counters take a masked add and the gated value a masked blend, which saves three of the
-    /// loop's eighteen 512-bit operations (no mask-to-vector moves, no or/and-not).
+    /// 32 pixels (one 512-bit vector = one line of every frame) over <paramref name="n"/> frames,
+    /// every accumulator in a register (a method of its own so the JIT keeps them there). The
+    /// compares stay in mask registers: the counters take a masked add and the gated value a
+    /// masked blend.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void StripAvx512Masked<TMask, TMadd>(Scratch s, int i, ushort* src, nint stride, int n, nint pf, ushort lo, ushort hi, ushort mask)
@@ -527,14 +430,13 @@ public static unsafe class PixelStatusKernel
     }
 
     /// <summary>
-    /// The AVX-512 tile with short register runs: each strip covers only <see cref="ShortChunk"/>
-    /// frames, so few frame streams are in flight at once (frames a multiple of 128 KiB apart
-    /// share L1 and L2 sets; 16 concurrent streams thrash them, 4 do not). The price, a flush of
-    /// the strip's registers per run, is kept to plain loads and stores: the 32-bit square
-    /// partials stay in the scratch and are widened to 64 bits only every w frames
-    /// (w·hi² &lt; 2^32).
+    /// The AVX-512 tile: register runs of <see cref="ShortChunk"/> frames over 64-pixel strips.
+    /// A run's flush is plain loads and stores: the 32-bit square partials stay in the scratch
+    /// and are widened to 64 bits only every w frames (w·hi² &lt; 2^32). Frames a multiple of
+    /// 128 KiB apart put a run's lines into one L1 and one L2 set; shorter runs (4 or 8 frames)
+    /// relieve the sets but pay more flushes, and measured no faster (tests/RunProc.Benchmarks lab).
     /// </summary>
-    private static void TileAvx512Short<TMask, TMadd>(PixelStatusAccumulator acc, FramePass frames, int p0, int nv, ushort mask, int lo, int hi, Scratch s)
+    private static void TileAvx512<TMask, TMadd>(PixelStatusAccumulator acc, FramePass frames, int p0, int nv, ushort mask, int lo, int hi, Scratch s)
         where TMask : struct, IFlag where TMadd : struct, IFlag
     {
         s.Reset(nv);
@@ -663,7 +565,7 @@ public static unsafe class PixelStatusKernel
         qoB.Store(s.SqOddPart + i / 2 + 16);
     }
 
-    /// <summary>Frames per register run in <see cref="TileAvx512Short{TMask,TMadd}"/> (concurrent frame streams).</summary>
+    /// <summary>Frames per register run in <see cref="TileAvx512{TMask,TMadd}"/> (concurrent frame streams).</summary>
     internal static int ShortChunk = 16;
 
     /// <summary>
