@@ -1,7 +1,6 @@
 using System.Management.Automation;
 using RunProc.Catalog;
 using RunProc.Db;
-using RunProc.Module.Completers;
 
 namespace RunProc.Module.Commands;
 
@@ -11,26 +10,9 @@ namespace RunProc.Module.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "ProcRun")]
 [OutputType(typeof(RecordedRun))]
-public sealed class GetProcRunCommand : CatalogCmdletBase
+public sealed class GetProcRunCommand : RecordedRunCmdletBase
 {
     private CatalogCache? _cache;
-
-    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
-    [ArgumentCompleter(typeof(ExperimentCompleter))]
-    [SupportsWildcards]
-    [ValidateNotNullOrEmpty]
-    public string[]? Experiment { get; set; }
-
-    [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
-    [ValidateRange(0, Names.MaxRun)]
-    public int[]? Run { get; set; }
-
-
-    [Parameter]
-    [ArgumentCompleter(typeof(InstrumentCompleter))]
-    [SupportsWildcards]
-    [ValidateNotNullOrEmpty]
-    public string[]? Instrument { get; set; }
 
     /// <summary>Only records of this state (Processed or Archived).</summary>
     [Parameter]

@@ -1,7 +1,6 @@
 using System.Management.Automation;
 using RunProc.Catalog;
 using RunProc.Db;
-using RunProc.Module.Completers;
 
 namespace RunProc.Module.Commands;
 
@@ -12,28 +11,11 @@ namespace RunProc.Module.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Move, "ArchivedRun", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(RecordedRun))]
-public sealed class MoveArchivedRunCommand : CatalogCmdletBase
+public sealed class MoveArchivedRunCommand : RecordedRunCmdletBase
 {
     // (process, experiment) -> runs asked for, or null for "every run whose data is gone".
     private readonly Dictionary<(string Process, string Experiment), HashSet<int>?> _requests = new();
     private readonly List<(string Process, string Experiment)> _order = new();
-
-    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
-    [ArgumentCompleter(typeof(ExperimentCompleter))]
-    [SupportsWildcards]
-    [ValidateNotNullOrEmpty]
-    public string[]? Experiment { get; set; }
-
-    [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
-    [ValidateRange(0, Names.MaxRun)]
-    public int[]? Run { get; set; }
-
-
-    [Parameter]
-    [ArgumentCompleter(typeof(InstrumentCompleter))]
-    [SupportsWildcards]
-    [ValidateNotNullOrEmpty]
-    public string[]? Instrument { get; set; }
 
     [Parameter]
     public SwitchParameter PassThru { get; set; }
