@@ -55,17 +55,4 @@ public sealed class GetProcRunCommand : RecordedRunCmdletBase
     protected override void EndProcessing() => _cache?.Save(WriteVerbose);
 
     /// <summary>Recorded experiments matching the filters; an exact name without records is an error.</summary>
-    private List<string> SelectRecordedExperiments(ProcDb db, List<string> patterns, List<string> instruments)
-    {
-        var recorded = db.RecordedExperiments();
-        var selected = patterns.Count == 0
-            ? recorded.ToList()
-            : recorded.Where(e => patterns.Any(p => Wildcard.IsMatch(e, p))).ToList();
-        foreach (var p in patterns.Where(p => !Wildcard.Has(p) && !recorded.Contains(p)))
-            WriteInputError(new ItemNotFoundException($"Experiment {p} has no records for process {db.Process} (no {db.ProcessedFile(p)} or archive file)."),
-                "ExperimentNotRecorded", ErrorCategory.ObjectNotFound, p);
-        if (instruments.Count > 0)
-            selected = selected.Where(e => instruments.Any(i => Wildcard.IsMatch(Names.InstrumentOf(e), i))).ToList();
-        return selected;
-    }
 }

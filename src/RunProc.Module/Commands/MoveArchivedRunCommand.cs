@@ -29,14 +29,7 @@ public sealed class MoveArchivedRunCommand : RecordedRunCmdletBase
             return; // every filter value was invalid (reported): do not fall back to a wider query
         Guard(db.ProcessDirectory, $"Reading {db.ProcessDirectory}", () =>
         {
-            var recorded = db.RecordedExperiments();
-            var selected = patterns.Count == 0 ? recorded.ToList() : recorded.Where(e => patterns.Any(p => Wildcard.IsMatch(e, p))).ToList();
-            if (instruments.Count > 0)
-                selected = selected.Where(e => instruments.Any(i => Wildcard.IsMatch(Names.InstrumentOf(e), i))).ToList();
-            foreach (var p in patterns.Where(p => !Wildcard.Has(p) && !recorded.Contains(p)))
-                WriteInputError(new ItemNotFoundException($"Experiment {p} has no records for process {db.Process}."),
-                    "ExperimentNotRecorded", ErrorCategory.ObjectNotFound, p);
-            foreach (var exp in selected)
+            foreach (var exp in SelectRecordedExperiments(db, patterns, instruments))
             {
                 var key = (db.Process, exp);
                 if (!_requests.TryGetValue(key, out var set))
