@@ -93,4 +93,43 @@ public class PixelKernelFastPathTests
             Assert.Equal((UInt128)n * (ulong)hi * (ulong)hi, acc.SumSquares[5]);
         }
     }
+
+    [Theory]
+    [MemberData(nameof(SimdPaths))]
+    public void FoldCarriesSquareSumsPastSixtyFourBitsAndKeepsEarlierState(string pathName)
+    {
+        // An accumulator that already holds a long run: square sums just below 2^64 (and one
+        // already above it), counters, max and min. The tile's fold adds 128-bit, so the low
+        // word wraps into the high word; a fold that drops the carry or overwrites state fails.
+        var path = Enum.Parse<KernelPath>(pathName);
+        const int px = 96, n = 5;
+        var data = MostlyInRange(px, n, 1, 16000, 11, 40);
+        var acc = new PixelStatusAccumulator(px, 1, 16000);
+        var start = new UInt128[px];
+        for (var p = 0; p < px; p++)
+        {
+            start[p] = p % 3 == 2 ? ((UInt128)7 << 64) + ulong.MaxValue - (ulong)p : (UInt128)(ulong.MaxValue - (ulong)p * 1000);
+            acc.SumSquares[p] = start[p];
+            acc.Sum[p] = 1L << 40;
+            acc.BelowLow[p] = p;
+            acc.AboveHigh[p] = 2 * p;
+            acc.Max[p] = p % 2 == 0 ? 60000 : int.MinValue;
+            acc.Min[p] = p % 2 == 0 ? 0 : int.MaxValue;
+        }
+        PixelStatusKernel.Accumulate(acc, data, 0xFFFF, 1, path);
+        var fresh = PixelKernelTests.Reference(data, px, 1, 16000);
+        var reference = new PixelStatusAccumulator(px, 1, 16000);
+        PixelStatusKernel.Accumulate(reference, data, 0xFFFF, 1, KernelPath.Scalar);
+        for (var p = 0; p < px; p++)
+        {
+            Assert.Equal(start[p] + reference.SumSquares[p], acc.SumSquares[p]);
+            Assert.Equal((1L << 40) + reference.Sum[p], acc.Sum[p]);
+            Assert.Equal(p + reference.BelowLow[p], acc.BelowLow[p]);
+            Assert.Equal(2 * p + reference.AboveHigh[p], acc.AboveHigh[p]);
+            Assert.Equal(p % 2 == 0 ? Math.Max(60000, reference.Max[p]) : reference.Max[p], acc.Max[p]);
+            Assert.Equal(p % 2 == 0 ? 0 : reference.Min[p], acc.Min[p]);
+        }
+        Assert.True(acc.SumSquares.Count(q => q > ulong.MaxValue) > px / 2, "most square sums crossed 2^64");
+        PixelKernelTests.AssertSame(fresh, reference, "scalar");
+    }
 }
