@@ -14,11 +14,16 @@ internal static unsafe class Lab
         var pad = int.TryParse(Environment.GetEnvironmentVariable("LAB_PADPX"), out var pp) ? pp : 0;
         var stride = pixels + pad; // frame stride in elements (LAB_PADPX breaks the 128 KiB multiple)
         var data = Program.MakeFrames(frames, stride);
+        // Frames in a FrameBuffer (2 MiB pages) as the reader's blocks are; LAB_PAGES=4k keeps the array (4 KiB pages).
+        using var buffer = Environment.GetEnvironmentVariable("LAB_PAGES") == "4k" ? null : new FrameBuffer(data.LongLength * 2);
+        if (buffer is not null) data.AsSpan().CopyTo(buffer.AsSpan<ushort>(0, data.Length));
+        Console.WriteLine($"frames on {(buffer is null ? "4 KiB pages" : buffer.HugePages ? "2 MiB pages" : "4 KiB pages (huge-page advice refused)")}");
         var acc = new PixelStatusAccumulator(pixels, 1, 16000);
         acc.Touch();
         double gb = 2.0 * frames * pixels / 1e9;
-        fixed (ushort* p = data)
+        fixed (ushort* pd = data)
         {
+            var p = buffer is null ? pd : (ushort*)buffer.Pointer;
             for (var rep = 0; rep < (int.TryParse(Environment.GetEnvironmentVariable("LAB_REPS"), out var reps) ? reps : 2); rep++)
             {
                 Console.WriteLine($"rep {rep}");
@@ -28,6 +33,15 @@ internal static unsafe class Lab
                 for (long i = 0; i + 64 <= total; i += 64)
                     m = Vector256.Max(Vector256.Max(Vector256.Max(m, Vector256.Load(p + i)), Vector256.Max(Vector256.Load(p + i + 16), Vector256.Load(p + i + 32))), Vector256.Load(p + i + 48));
                 Report("sequential read", gb, sw, m);
+                // Fixed (per pass: scratch, fold into the wide arrays) vs per-frame cost.
+                foreach (var nf in new[] { 1, 16, frames })
+                {
+                    var fp = new nint[nf];
+                    for (var f = 0; f < nf; f++) fp[f] = (nint)(p + (long)f * stride);
+                    sw.Restart();
+                    PixelStatusKernel.AccumulateUInt16(acc, fp, 0xFFFF, 1, KernelPath.Auto);
+                    Console.WriteLine($"  kernel on {nf,3} frames: {sw.Elapsed.TotalMilliseconds,8:F2} ms");
+                }
                 foreach (var (k, tile, pfKind, pfd) in Patterns)
                 {
                     sw.Restart();

@@ -63,24 +63,37 @@ public static class Program
         }
     }
 
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "madvise")]
-    private static extern int Madvise(nint addr, nuint length, int advice);
-
     /// <summary>The same frames for every benchmark: ~N(1000, 30)-like values with a few hot and dead pixels.</summary>
     public static ushort[] MakeFrames(int frames, int pixels)
     {
         var data = GC.AllocateUninitializedArray<ushort>(frames * pixels);
-        var rng = new Random(12345);
-        Parallel.For(0, frames, f =>
-        {
-            var r = new Random(12345 + f);
-            var off = (long)f * pixels;
-            for (var p = 0; p < pixels; p++)
-                data[off + p] = (ushort)(950 + r.Next(101));
-            for (var k = 0; k < 2000; k++)
-                data[off + r.Next(pixels)] = (ushort)(r.Next(2) == 0 ? 0 : 16500);
-        });
+        FillFrames(data, frames, pixels);
         return data;
+    }
+
+    /// <summary>The same frames in a RunProc <see cref="FrameBuffer"/> (native memory on 2 MiB pages, as the reader's blocks are).</summary>
+    public static FrameBuffer MakeFrameBuffer(int frames, int pixels)
+    {
+        var buf = new FrameBuffer(2L * frames * pixels);
+        FillFrames(buf.AsSpan<ushort>(0, frames * pixels), frames, pixels);
+        return buf;
+    }
+
+    private static unsafe void FillFrames(Span<ushort> into, int frames, int pixels)
+    {
+        fixed (ushort* d = into)
+        {
+            var data = (nint)d;
+            Parallel.For(0, frames, f =>
+            {
+                var r = new Random(12345 + f);
+                var frame = (ushort*)data + (long)f * pixels;
+                for (var p = 0; p < pixels; p++)
+                    frame[p] = (ushort)(950 + r.Next(101));
+                for (var k = 0; k < 2000; k++)
+                    frame[r.Next(pixels)] = (ushort)(r.Next(2) == 0 ? 0 : 16500);
+            });
+        }
     }
 
     private static void Quick()
@@ -113,33 +126,6 @@ public static class Program
                     }
                 }
                 Console.WriteLine($"padded by {pad} elements, threads={th}: {Frames / best,8:F0} frames/s {2.0 * Frames * pixels / best / 1e9,6:F2} GB/s");
-            }
-            return;
-        }
-        if (Environment.GetEnvironmentVariable("RUNPROC_NOHUGE") is { } hugeMode)
-        {
-            unsafe
-            {
-                var bytes = (nuint)((long)Frames * pixels * 2);
-                var mem = (ushort*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc(bytes, 2 << 20);
-                Madvise((nint)mem, bytes, hugeMode == "1" ? 15 : 14); // MADV_NOHUGEPAGE / MADV_HUGEPAGE
-                var src = MakeFrames(Frames, pixels);
-                src.AsSpan().CopyTo(new Span<ushort>(mem, src.Length));
-                src = null;
-                var ptrs = new nint[Frames];
-                for (var f = 0; f < Frames; f++) ptrs[f] = (nint)(mem + (long)f * pixels);
-                foreach (var th in new[] { 2, 1, 2, 1 })
-                {
-                    var best = double.MaxValue;
-                    for (var rep = 0; rep < 3; rep++)
-                    {
-                        var acc = new PixelStatusAccumulator(pixels, 1, 16000);
-                        var sw = Stopwatch.StartNew();
-                        PixelStatusKernel.AccumulateUInt16(acc, ptrs, 0xFFFF, th, KernelPath.Auto);
-                        best = Math.Min(best, sw.Elapsed.TotalSeconds);
-                    }
-                    Console.WriteLine($"{(hugeMode == "1" ? "4 KiB pages" : "huge pages")}, threads={th}: {Frames / best,8:F0} frames/s {2.0 * Frames * pixels / best / 1e9,6:F2} GB/s");
-                }
             }
             return;
         }
@@ -282,19 +268,36 @@ public static class Program
     }
 }
 
-/// <summary>200 frames × 2,162,688 px uint16 in memory.</summary>
+/// <summary>
+/// 200 frames × 2,162,688 px uint16 in memory: in a RunProc <see cref="FrameBuffer"/> (2 MiB
+/// pages, as the reader's blocks are), which every row reads, and once more in an ordinary array
+/// (4 KiB pages) for the kernel, so the pages' share of its speed is in the same table.
+/// </summary>
 [MemoryDiagnoser]
-public class KernelBench
+public unsafe class KernelBench
 {
-    private ushort[] _data = Array.Empty<ushort>();
+    private FrameBuffer _frames = null!;
+    private ushort[] _smallPages = Array.Empty<ushort>();
 
     [Params(1, 2)]
     public int Threads { get; set; }
 
     private PixelStatusAccumulator _acc = null!;
 
+    private static long Length => (long)Program.Frames * Program.Pixels;
+
+    private ReadOnlySpan<ushort> Frames => _frames.AsSpan<ushort>(0, (int)Length);
+
     [GlobalSetup]
-    public void Setup() => _data = Program.MakeFrames(Program.Frames, Program.Pixels);
+    public void Setup()
+    {
+        _frames = Program.MakeFrameBuffer(Program.Frames, Program.Pixels);
+        _smallPages = Program.MakeFrames(Program.Frames, Program.Pixels);
+        Console.WriteLine($"// frame buffer on huge pages: {_frames.HugePages}");
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => _frames.Dispose();
 
     /// <summary>
     /// A fresh accumulator whose pages are already mapped: the kernel is timed, not the OS
@@ -313,14 +316,21 @@ public class KernelBench
     [Benchmark(Baseline = true, Description = "RunProc kernel (best path)")]
     public long RunProc()
     {
-        PixelStatusKernel.Accumulate(_acc, _data, 0xFFFF, Threads, KernelPath.Auto);
+        PixelStatusKernel.Accumulate(_acc, Frames, 0xFFFF, Threads, KernelPath.Auto);
         return _acc.Events;
     }
 
     [Benchmark(Description = "RunProc kernel (AVX2)")]
     public long RunProcAvx2()
     {
-        PixelStatusKernel.Accumulate(_acc, _data, 0xFFFF, Threads, KernelPath.Avx2);
+        PixelStatusKernel.Accumulate(_acc, Frames, 0xFFFF, Threads, KernelPath.Avx2);
+        return _acc.Events;
+    }
+
+    [Benchmark(Description = "RunProc kernel (best path), frames on 4 KiB pages")]
+    public long RunProcSmallPages()
+    {
+        PixelStatusKernel.Accumulate(_acc, _smallPages, 0xFFFF, Threads, KernelPath.Auto);
         return _acc.Events;
     }
 
@@ -330,29 +340,26 @@ public class KernelBench
     /// contiguous halves. The kernel's GB/s over this one is its share of what memory gives.
     /// </summary>
     [Benchmark(Description = "sequential read (memory ceiling)")]
-    public unsafe long SequentialRead()
+    public long SequentialRead()
     {
-        long total = _data.LongLength;
+        var total = Length;
         var results = new ushort[Threads];
-        fixed (ushort* p = _data)
+        var basePtr = (nint)_frames.Pointer;
+        Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, t =>
         {
-            var basePtr = (nint)p;
-            Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, t =>
+            var q = (ushort*)basePtr;
+            long a = total * t / Threads & ~127L, b = t == Threads - 1 ? total & ~127L : total * (t + 1) / Threads & ~127L;
+            // 256-bit loads on every x86-64 with AVX2; memory, not the load width, bounds this loop.
+            Vector256<ushort> m0 = default, m1 = default, m2 = default, m3 = default;
+            for (var i = a; i < b; i += 64)
             {
-                var q = (ushort*)basePtr;
-                long a = total * t / Threads & ~127L, b = t == Threads - 1 ? total & ~127L : total * (t + 1) / Threads & ~127L;
-                // 256-bit loads on every x86-64 with AVX2; memory, not the load width, bounds this loop.
-                Vector256<ushort> m0 = default, m1 = default, m2 = default, m3 = default;
-                for (var i = a; i < b; i += 64)
-                {
-                    m0 = Vector256.Max(m0, Vector256.Load(q + i));
-                    m1 = Vector256.Max(m1, Vector256.Load(q + i + 16));
-                    m2 = Vector256.Max(m2, Vector256.Load(q + i + 32));
-                    m3 = Vector256.Max(m3, Vector256.Load(q + i + 48));
-                }
-                results[t] = Vector256.Max(Vector256.Max(m0, m1), Vector256.Max(m2, m3)).ToScalar();
-            });
-        }
+                m0 = Vector256.Max(m0, Vector256.Load(q + i));
+                m1 = Vector256.Max(m1, Vector256.Load(q + i + 16));
+                m2 = Vector256.Max(m2, Vector256.Load(q + i + 32));
+                m3 = Vector256.Max(m3, Vector256.Load(q + i + 48));
+            }
+            results[t] = Vector256.Max(Vector256.Max(m0, m1), Vector256.Max(m2, m3)).ToScalar();
+        });
         return results.Max();
     }
 
@@ -366,9 +373,10 @@ public class KernelBench
         var nGood = new int[px]; var nLo = new int[px]; var nHi = new int[px];
         var sum = new double[px]; var sum2 = new double[px]; var max = new int[px]; var min = new int[px];
         Array.Fill(min, int.MaxValue);
-        var data = _data;
+        var basePtr = (nint)_frames.Pointer;
         Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, t =>
         {
+            var data = (ushort*)basePtr;
             var a = px * t / Threads; var b = px * (t + 1) / Threads;
             for (var f = 0; f < Program.Frames; f++)
             {

@@ -36,6 +36,9 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
         byte* p = null;
         view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
         _base = p + view.PointerOffset;
+        // Pages read in from now on may come as 2 MiB folios and be mapped as such (Linux 6.x
+        // with large-folio file systems); pages already cached stay as they are.
+        MappedPages.AdviseHugePages(p, view.PointerOffset + length);
     }
 
     public string Path { get; }

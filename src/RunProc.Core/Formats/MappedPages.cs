@@ -3,34 +3,65 @@ using System.Runtime.InteropServices;
 namespace RunProc.Formats;
 
 /// <summary>
-/// Pre-faults the page tables of a memory-mapped range (Linux madvise MADV_POPULATE_READ), so a
-/// scan of mapped frames does not take one page fault per 4 KiB page on its first pass; done on a
-/// helper thread for the next block while the kernel scans the current one. A no-op elsewhere or
-/// where the kernel does not support it (the scan then faults the pages in as usual).
+/// Page-table hints for the memory frames are scanned from (Linux madvise; a no-op elsewhere or
+/// where the kernel refuses, and the scan then works as usual, only slower).
+/// <list type="bullet">
+/// <item><see cref="Populate"/> pre-faults a mapped range (MADV_POPULATE_READ), so a scan of mapped
+/// frames does not take one page fault per 4 KiB page on its first pass; done on a helper thread
+/// for the next block while the kernel scans the current one.</item>
+/// <item><see cref="AdviseHugePages"/> asks for 2 MiB pages (MADV_HUGEPAGE) before the range is
+/// first touched. The kernel reads 16 frames a whole number of 128 KiB apart at once; on 4 KiB pages
+/// under a VM's nested paging that pattern ran at ~10 GB/s on one core, on 2 MiB pages at ~14
+/// (tests/RunProc.Benchmarks lab, 2-core Zen 4).</item>
+/// </list>
 /// </summary>
 internal static unsafe partial class MappedPages
 {
+    private const int MadvHugePage = 14;
     private const int MadvPopulateRead = 22;
-    private static volatile bool _unsupported = !OperatingSystem.IsLinux();
+    private const long SmallPage = 4096;
+
+    /// <summary>The size of a PMD (huge) page on x86-64 and arm64 with 4 KiB base pages.</summary>
+    public const long HugePage = 2L << 20;
+
+    private static volatile bool _noPopulate = !OperatingSystem.IsLinux();
+    private static volatile bool _noHuge = !OperatingSystem.IsLinux();
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int madvise(nint addr, nuint length, int advice);
 
     public static void Populate(void* start, long bytes)
     {
-        if (_unsupported || bytes <= 0)
+        if (_noPopulate || bytes <= 0)
             return;
-        const long page = 4096;
-        var a = (long)start & ~(page - 1);
+        if (!Advise(start, bytes, MadvPopulateRead))
+            _noPopulate = true; // e.g. EINVAL before Linux 5.14: stop asking
+    }
+
+    /// <summary>Asks for huge pages over the whole pages inside the range; true if the kernel took the advice.</summary>
+    public static bool AdviseHugePages(void* start, long bytes)
+    {
+        if (_noHuge || bytes <= 0)
+            return false;
+        if (Advise(start, bytes, MadvHugePage))
+            return true;
+        if (Marshal.GetLastPInvokeError() == 22) // EINVAL: no THP in this kernel
+            _noHuge = true;
+        return false;
+    }
+
+    private static bool Advise(void* start, long bytes, int advice)
+    {
+        var a = (long)start & ~(SmallPage - 1);
         var end = (long)start + bytes;
         try
         {
-            if (madvise((nint)a, (nuint)(end - a), MadvPopulateRead) != 0)
-                _unsupported = true; // e.g. EINVAL before Linux 5.14: stop asking
+            return madvise((nint)a, (nuint)(end - a), advice) == 0;
         }
         catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
         {
-            _unsupported = true;
+            _noPopulate = _noHuge = true;
+            return false;
         }
     }
 }

@@ -360,105 +360,33 @@ public static unsafe class PixelStatusKernel
     }
 
     /// <summary>
-    /// 32 pixels (one 512-bit vector = one line of every frame) over <paramref name="n"/> frames,
-    /// every accumulator in a register (a method of its own so the JIT keeps them there). The
-    /// compares stay in mask registers: the counters take a masked add and the gated value a
-    /// masked blend.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void StripAvx512Masked<TMask, TMadd>(Scratch s, int i, ushort* src, nint stride, int n, nint pf, ushort lo, ushort hi, ushort mask)
-        where TMask : struct, IFlag where TMadd : struct, IFlag
-    {
-        var lov = Vector512.Create(lo);
-        var hiv = Vector512.Create(hi);
-        var maskv = Vector512.Create(mask);
-        var low16 = Vector512.Create(0x0000FFFFu);
-        var one = Vector512.Create((ushort)1);
-        var span = Vector512.Create((ushort)(hi - lo)); // lo <= v <= hi  <=>  (ushort)(v - lo) <= hi - lo
-        var below = Vector512.Load((ushort*)s.Below + i);
-        var above = Vector512.Load((ushort*)s.Above + i);
-        var vmax = Vector512.Load(s.Max + i);
-        var vmin = Vector512.Load(s.Min + i);
-        var se = Vector512.Load(s.SumEven + i / 2);
-        var so = Vector512.Load(s.SumOdd + i / 2);
-        var qe = Vector512.Load(s.SqEvenPart + i / 2);
-        var qo = Vector512.Load(s.SqOddPart + i / 2);
-        for (; n > 0; n--)
-        {
-            var v = Vector512.Load(src);
-            Sse.Prefetch2((byte*)src + pf);
-            src = (ushort*)((byte*)src + stride);
-            if (default(TMask).Value)
-                v &= maskv;
-            vmax = Vector512.Max(vmax, v);
-            vmin = Vector512.Min(vmin, v);
-            // Values outside the gates are rare (dead, hot or saturated pixels): one range
-            // compare decides whether this line needs the counters at all. Each compare in the
-            // rare path has one consumer, so the JIT keeps it in a mask register (masked add and
-            // zero-masking blend, no mask-to-vector moves).
-            var gv = v;
-            if (Vector512.GreaterThanAny(v - lov, span))
-            {
-                below = Avx512BW.BlendVariable(below, below + one, Vector512.LessThan(v, lov));
-                above = Avx512BW.BlendVariable(above, above + one, Vector512.GreaterThan(v, hiv));
-                gv = Avx512BW.BlendVariable(Vector512<ushort>.Zero, v, Vector512.LessThanOrEqual(v - lov, span));
-            }
-            var good = gv.AsUInt32();
-            var ve = good & low16;
-            var vo = Vector512.ShiftRightLogical(good, 16);
-            se += ve;
-            so += vo;
-            if (default(TMadd).Value)
-            {
-                qe += Avx512BW.MultiplyAddAdjacent(ve.AsInt16(), ve.AsInt16()).AsUInt32();
-                qo += Avx512BW.MultiplyAddAdjacent(vo.AsInt16(), vo.AsInt16()).AsUInt32();
-            }
-            else
-            {
-                qe += ve * ve;
-                qo += vo * vo;
-            }
-        }
-        below.Store((ushort*)s.Below + i);
-        above.Store((ushort*)s.Above + i);
-        vmax.Store(s.Max + i);
-        vmin.Store(s.Min + i);
-        se.Store(s.SumEven + i / 2);
-        so.Store(s.SumOdd + i / 2);
-        qe.Store(s.SqEvenPart + i / 2);
-        qo.Store(s.SqOddPart + i / 2);
-    }
-
-    /// <summary>
-    /// The AVX-512 tile: register runs of <see cref="ShortChunk"/> frames over 64-pixel strips.
-    /// A run's flush is plain loads and stores: the 32-bit square partials stay in the scratch
-    /// and are widened to 64 bits only every w frames (w·hi² &lt; 2^32). Frames a multiple of
-    /// 128 KiB apart put a run's lines into one L1 and one L2 set; shorter runs (4 or 8 frames)
-    /// relieve the sets but pay more flushes, and measured no faster (tests/RunProc.Benchmarks lab).
+    /// The AVX-512 tile: register runs of up to <see cref="ShortChunk"/> frames over 64-pixel
+    /// strips (32-pixel strips for the tail). A run's sums, max and min live in registers; its
+    /// 32-bit square partials start at zero in registers and are widened into the 64-bit scratch
+    /// at the run's end (k·hi² &lt; 2^32 bounds the run); the gate counters stay in the scratch
+    /// and are touched only by lines with a value outside the gates. The first run of a tile
+    /// starts from constants instead of the scratch, so only the counters are cleared per tile.
+    /// Frames a multiple of 128 KiB apart put a run's lines into one L1 and one L2 set; shorter
+    /// runs relieve the sets but pay more flushes, and measured no faster (tests/RunProc.Benchmarks lab).
     /// </summary>
     private static void TileAvx512<TMask, TMadd>(PixelStatusAccumulator acc, FramePass frames, int p0, int nv, ushort mask, int lo, int hi, Scratch s)
         where TMask : struct, IFlag where TMadd : struct, IFlag
     {
-        s.Reset(nv);
-        var w = ChunkFrames(hi, int.MaxValue);
-        var k = Math.Min(w, ShortChunk);
+        s.ResetCounters(nv);
+        var k = ChunkFrames(hi, ShortChunk);
         var count = frames.Count;
-        for (var w0 = 0; w0 < count; w0 += w)
+        for (var f0 = 0; f0 < count; f0 += k)
         {
-            var w1 = Math.Min(count, w0 + w);
-            for (var f0 = w0; f0 < w1; f0 += k)
-            {
-                var f1 = Math.Min(w1, f0 + k);
-                var i = 0;
-                if (WideStrips)
-                    for (; i + 64 <= nv; i += 64)
-                        StripAvx512Wide<TMask, TMadd>(s, i, frames.Frame(f0) + p0 + i, frames.Stride, f1 - f0,
-                            PrefetchOffset(i, nv, f0, f1, count, frames.Stride), (ushort)lo, (ushort)hi, mask);
-                for (; i < nv; i += 32)
-                    StripAvx512Masked<TMask, TMadd>(s, i, frames.Frame(f0) + p0 + i, frames.Stride, f1 - f0,
-                        PrefetchOffset(i, nv, f0, f1, count, frames.Stride), (ushort)lo, (ushort)hi, mask);
-            }
-            s.WidenSquares(nv);
+            var f1 = Math.Min(count, f0 + k);
+            var first = f0 == 0;
+            var i = 0;
+            if (WideStrips)
+                for (; i + 64 <= nv; i += 64)
+                    StripAvx512Wide<TMask, TMadd>(s, i, frames.Frame(f0) + p0 + i, frames.Stride, f1 - f0,
+                        PrefetchOffset(i, nv, f0, f1, count, frames.Stride), (ushort)lo, (ushort)hi, mask, first);
+            for (; i < nv; i += 32)
+                StripAvx512Masked<TMask, TMadd>(s, i, frames.Frame(f0) + p0 + i, frames.Stride, f1 - f0,
+                    PrefetchOffset(i, nv, f0, f1, count, frames.Stride), (ushort)lo, (ushort)hi, mask, first);
         }
         s.Fold(acc, p0, nv);
     }
@@ -467,36 +395,40 @@ public static unsafe class PixelStatusKernel
     internal static bool WideStrips = true;
 
     /// <summary>
-    /// <see cref="StripAvx512Masked{TMask,TMadd}"/> over 64 pixels: two adjacent lines of each
-    /// frame per step, so twice the loads are in flight per frame stream (16 accumulators in
-    /// zmm registers).
+    /// 64 pixels (two adjacent lines of every frame per step, so two loads are in flight per
+    /// frame stream) over <paramref name="n"/> frames, 12 accumulators in zmm registers (a method
+    /// of its own so the JIT keeps them there). The compares of the rare path stay in mask
+    /// registers: the counters take a masked add in the scratch, the gated value a masked blend.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void StripAvx512Wide<TMask, TMadd>(Scratch s, int i, ushort* src, nint stride, int n, nint pf, ushort lo, ushort hi, ushort mask)
+    private static void StripAvx512Wide<TMask, TMadd>(Scratch s, int i, ushort* src, nint stride, int n, nint pf, ushort lo, ushort hi, ushort mask, bool first)
         where TMask : struct, IFlag where TMadd : struct, IFlag
     {
         var lov = Vector512.Create(lo);
         var hiv = Vector512.Create(hi);
         var maskv = Vector512.Create(mask);
         var low16 = Vector512.Create(0x0000FFFFu);
-        var one = Vector512.Create((ushort)1);
-        var span = Vector512.Create((ushort)(hi - lo));
-        var belowA = Vector512.Load((ushort*)s.Below + i);
-        var belowB = Vector512.Load((ushort*)s.Below + i + 32);
-        var aboveA = Vector512.Load((ushort*)s.Above + i);
-        var aboveB = Vector512.Load((ushort*)s.Above + i + 32);
-        var maxA = Vector512.Load(s.Max + i);
-        var maxB = Vector512.Load(s.Max + i + 32);
-        var minA = Vector512.Load(s.Min + i);
-        var minB = Vector512.Load(s.Min + i + 32);
-        var seA = Vector512.Load(s.SumEven + i / 2);
-        var seB = Vector512.Load(s.SumEven + i / 2 + 16);
-        var soA = Vector512.Load(s.SumOdd + i / 2);
-        var soB = Vector512.Load(s.SumOdd + i / 2 + 16);
-        var qeA = Vector512.Load(s.SqEvenPart + i / 2);
-        var qeB = Vector512.Load(s.SqEvenPart + i / 2 + 16);
-        var qoA = Vector512.Load(s.SqOddPart + i / 2);
-        var qoB = Vector512.Load(s.SqOddPart + i / 2 + 16);
+        var span = Vector512.Create((ushort)(hi - lo)); // lo <= v <= hi  <=>  (ushort)(v - lo) <= hi - lo
+        Vector512<ushort> maxA, maxB, minA, minB;
+        Vector512<uint> seA, seB, soA, soB;
+        if (first)
+        {
+            maxA = maxB = Vector512<ushort>.Zero;
+            minA = minB = Vector512<ushort>.AllBitsSet;
+            seA = seB = soA = soB = Vector512<uint>.Zero;
+        }
+        else
+        {
+            maxA = Vector512.Load(s.Max + i);
+            maxB = Vector512.Load(s.Max + i + 32);
+            minA = Vector512.Load(s.Min + i);
+            minB = Vector512.Load(s.Min + i + 32);
+            seA = Vector512.Load(s.SumEven + i / 2);
+            seB = Vector512.Load(s.SumEven + i / 2 + 16);
+            soA = Vector512.Load(s.SumOdd + i / 2);
+            soB = Vector512.Load(s.SumOdd + i / 2 + 16);
+        }
+        Vector512<uint> qeA = default, qeB = default, qoA = default, qoB = default;
         for (; n > 0; n--)
         {
             var va = Vector512.Load(src);
@@ -515,12 +447,12 @@ public static unsafe class PixelStatusKernel
             minB = Vector512.Min(minB, vb);
             var ga = va;
             var gb = vb;
+            // Values outside the gates are rare (dead, hot or saturated pixels): one range
+            // compare per line decides whether the counters are needed at all.
             if (Vector512.GreaterThanAny(va - lov, span) || Vector512.GreaterThanAny(vb - lov, span))
             {
-                belowA = Avx512BW.BlendVariable(belowA, belowA + one, Vector512.LessThan(va, lov));
-                belowB = Avx512BW.BlendVariable(belowB, belowB + one, Vector512.LessThan(vb, lov));
-                aboveA = Avx512BW.BlendVariable(aboveA, aboveA + one, Vector512.GreaterThan(va, hiv));
-                aboveB = Avx512BW.BlendVariable(aboveB, aboveB + one, Vector512.GreaterThan(vb, hiv));
+                CountOutside(s, i, va, lov, hiv);
+                CountOutside(s, i + 32, vb, lov, hiv);
                 ga = Avx512BW.BlendVariable(Vector512<ushort>.Zero, va, Vector512.LessThanOrEqual(va - lov, span));
                 gb = Avx512BW.BlendVariable(Vector512<ushort>.Zero, vb, Vector512.LessThanOrEqual(vb - lov, span));
             }
@@ -547,10 +479,6 @@ public static unsafe class PixelStatusKernel
                 qoB += voB * voB;
             }
         }
-        belowA.Store((ushort*)s.Below + i);
-        belowB.Store((ushort*)s.Below + i + 32);
-        aboveA.Store((ushort*)s.Above + i);
-        aboveB.Store((ushort*)s.Above + i + 32);
         maxA.Store(s.Max + i);
         maxB.Store(s.Max + i + 32);
         minA.Store(s.Min + i);
@@ -559,10 +487,91 @@ public static unsafe class PixelStatusKernel
         seB.Store(s.SumEven + i / 2 + 16);
         soA.Store(s.SumOdd + i / 2);
         soB.Store(s.SumOdd + i / 2 + 16);
-        qeA.Store(s.SqEvenPart + i / 2);
-        qeB.Store(s.SqEvenPart + i / 2 + 16);
-        qoA.Store(s.SqOddPart + i / 2);
-        qoB.Store(s.SqOddPart + i / 2 + 16);
+        AddSquares(s.SqEven + i / 2, qeA, first);
+        AddSquares(s.SqEven + i / 2 + 16, qeB, first);
+        AddSquares(s.SqOdd + i / 2, qoA, first);
+        AddSquares(s.SqOdd + i / 2 + 16, qoB, first);
+    }
+
+    /// <summary>
+    /// <see cref="StripAvx512Wide{TMask,TMadd}"/> over 32 pixels (one line of every frame), for a
+    /// tile's last 32 pixels when its width is an odd multiple of 32.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void StripAvx512Masked<TMask, TMadd>(Scratch s, int i, ushort* src, nint stride, int n, nint pf, ushort lo, ushort hi, ushort mask, bool first)
+        where TMask : struct, IFlag where TMadd : struct, IFlag
+    {
+        var lov = Vector512.Create(lo);
+        var hiv = Vector512.Create(hi);
+        var maskv = Vector512.Create(mask);
+        var low16 = Vector512.Create(0x0000FFFFu);
+        var span = Vector512.Create((ushort)(hi - lo));
+        var vmax = first ? Vector512<ushort>.Zero : Vector512.Load(s.Max + i);
+        var vmin = first ? Vector512<ushort>.AllBitsSet : Vector512.Load(s.Min + i);
+        var se = first ? Vector512<uint>.Zero : Vector512.Load(s.SumEven + i / 2);
+        var so = first ? Vector512<uint>.Zero : Vector512.Load(s.SumOdd + i / 2);
+        Vector512<uint> qe = default, qo = default;
+        for (; n > 0; n--)
+        {
+            var v = Vector512.Load(src);
+            Sse.Prefetch2((byte*)src + pf);
+            src = (ushort*)((byte*)src + stride);
+            if (default(TMask).Value)
+                v &= maskv;
+            vmax = Vector512.Max(vmax, v);
+            vmin = Vector512.Min(vmin, v);
+            var gv = v;
+            if (Vector512.GreaterThanAny(v - lov, span))
+            {
+                CountOutside(s, i, v, lov, hiv);
+                gv = Avx512BW.BlendVariable(Vector512<ushort>.Zero, v, Vector512.LessThanOrEqual(v - lov, span));
+            }
+            var ve = gv.AsUInt32() & low16;
+            var vo = Vector512.ShiftRightLogical(gv.AsUInt32(), 16);
+            se += ve;
+            so += vo;
+            if (default(TMadd).Value)
+            {
+                qe += Avx512BW.MultiplyAddAdjacent(ve.AsInt16(), ve.AsInt16()).AsUInt32();
+                qo += Avx512BW.MultiplyAddAdjacent(vo.AsInt16(), vo.AsInt16()).AsUInt32();
+            }
+            else
+            {
+                qe += ve * ve;
+                qo += vo * vo;
+            }
+        }
+        vmax.Store(s.Max + i);
+        vmin.Store(s.Min + i);
+        se.Store(s.SumEven + i / 2);
+        so.Store(s.SumOdd + i / 2);
+        AddSquares(s.SqEven + i / 2, qe, first);
+        AddSquares(s.SqOdd + i / 2, qo, first);
+    }
+
+    /// <summary>Counts one line's values below and above the gates into the scratch counters (the rare path).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CountOutside(Scratch s, int i, Vector512<ushort> v, Vector512<ushort> lov, Vector512<ushort> hiv)
+    {
+        var one = Vector512.Create((ushort)1);
+        var below = Vector512.Load((ushort*)s.Below + i);
+        var above = Vector512.Load((ushort*)s.Above + i);
+        Avx512BW.BlendVariable(below, below + one, Vector512.LessThan(v, lov)).Store((ushort*)s.Below + i);
+        Avx512BW.BlendVariable(above, above + one, Vector512.GreaterThan(v, hiv)).Store((ushort*)s.Above + i);
+    }
+
+    /// <summary>Widens a run's 16 32-bit square partials into 16 64-bit scratch sums (stores them on a tile's first run).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddSquares(ulong* dst, Vector512<uint> q, bool first)
+    {
+        var (lo, hi) = Vector512.Widen(q);
+        if (!first)
+        {
+            lo += Vector512.Load(dst);
+            hi += Vector512.Load(dst + 8);
+        }
+        lo.Store(dst);
+        hi.Store(dst + 8);
     }
 
     /// <summary>Frames per register run in <see cref="TileAvx512{TMask,TMadd}"/> (concurrent frame streams).</summary>
@@ -609,20 +618,18 @@ public static unsafe class PixelStatusKernel
         private void* _block;
         public readonly short* Below, Above;
         public readonly ushort* Max, Min;
-        public readonly uint* SumEven, SumOdd, SqEvenPart, SqOddPart;
+        public readonly uint* SumEven, SumOdd;
         public readonly ulong* SqEven, SqOdd;
 
         public Scratch(int pixels)
         {
-            var bytes = (nuint)pixels * 24 + 10 * 64;
+            var bytes = (nuint)pixels * 20 + 8 * 64;
             _block = NativeMemory.AlignedAlloc(bytes, 64);
             var b = (byte*)_block;
             SqEven = (ulong*)b; b += pixels * 4;
             SqOdd = (ulong*)b; b += pixels * 4;
             SumEven = (uint*)b; b += pixels * 2;
             SumOdd = (uint*)b; b += pixels * 2;
-            SqEvenPart = (uint*)b; b += pixels * 2;
-            SqOddPart = (uint*)b; b += pixels * 2;
             Below = (short*)b; b += pixels * 2;
             Above = (short*)b; b += pixels * 2;
             Max = (ushort*)b; b += pixels * 2;
@@ -640,25 +647,13 @@ public static unsafe class PixelStatusKernel
             new Span<uint>(SumOdd, half).Clear();
             new Span<ulong>(SqEven, half).Clear();
             new Span<ulong>(SqOdd, half).Clear();
-            new Span<uint>(SqEvenPart, half).Clear();
-            new Span<uint>(SqOddPart, half).Clear();
         }
 
-        /// <summary>Adds the 32-bit square partials into the 64-bit sums and clears them.</summary>
-        public void WidenSquares(int nv)
+        /// <summary>Clears the gate counters only (the AVX-512 tile's first run sets everything else).</summary>
+        public void ResetCounters(int nv)
         {
-            var half = nv / 2;
-            for (var j = 0; j < half; j += 16)
-            {
-                var (el, eh) = Vector512.Widen(Vector512.Load(SqEvenPart + j));
-                var (ol, oh) = Vector512.Widen(Vector512.Load(SqOddPart + j));
-                (Vector512.Load(SqEven + j) + el).Store(SqEven + j);
-                (Vector512.Load(SqEven + j + 8) + eh).Store(SqEven + j + 8);
-                (Vector512.Load(SqOdd + j) + ol).Store(SqOdd + j);
-                (Vector512.Load(SqOdd + j + 8) + oh).Store(SqOdd + j + 8);
-                Vector512<uint>.Zero.Store(SqEvenPart + j);
-                Vector512<uint>.Zero.Store(SqOddPart + j);
-            }
+            new Span<short>(Below, nv).Clear();
+            new Span<short>(Above, nv).Clear();
         }
 
         /// <summary>
