@@ -579,15 +579,19 @@ public static unsafe class PixelStatusKernel
 
     /// <summary>
     /// Byte offset from a strip's data to the line to prefetch: PrefetchPixels ahead in the same
-    /// frame, or, near the tile's end, the start of the tile in the next register run's frames
-    /// (one ~32 KiB slice per frame is too short a stream for the hardware prefetcher to ramp up).
+    /// frame; near the tile's end, the start of the tile in the next register run's frames (one
+    /// ~32 KiB slice per frame is too short a stream for the hardware prefetcher to ramp up); and
+    /// in the tile's last run, the start of the next tile in the first run's frames. A prefetch
+    /// past the frames (the last tile, a short last run) is harmless: it never faults.
     /// </summary>
     private static nint PrefetchOffset(int i, int nv, int f0, int f1, int count, nint stride)
     {
         var pj = i + PrefetchPixels;
-        if (pj < nv || f1 + (f1 - f0) > count)
+        if (pj < nv)
             return PrefetchPixels * 2;
-        return (f1 - f0) * stride + (pj - nv - i) * 2;
+        if (f1 < count)
+            return (f1 - f0) * stride + (pj - nv - i) * 2;
+        return -f0 * stride + (pj - i) * 2;
     }
 
     /// <summary>Frames per register run: k·hi² must stay below 2^32 in the 32-bit square accumulators.</summary>
