@@ -62,7 +62,7 @@ internal static unsafe class Lab
                             }
                     Report($"pattern k={k} tile={tile} pf={pfKind}/{pfd}", gb, sw, m);
                 }
-                foreach (var (path, wide) in new[] { (KernelPath.Avx512, false), (KernelPath.Avx512, true) })
+                foreach (var (path, wide) in new[] { (KernelPath.Avx2, false), (KernelPath.Avx512, true) })
                     foreach (var (k, tile, pf) in Configs)
                     {
                         PixelStatusKernel.MaxChunk = path == KernelPath.Avx512 ? 16 : 16;

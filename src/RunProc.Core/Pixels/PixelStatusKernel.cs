@@ -244,16 +244,17 @@ public static unsafe class PixelStatusKernel
     }
 
     /// <summary>
-    /// One tile of <paramref name="nv"/> pixels (a multiple of 32) over all frames of the pass (AVX2).
-    /// Per 32 pixels the registers hold: below/above counts and max/min (16-bit lanes), sums of
-    /// even and odd pixels (32-bit lanes: ≤ 32767 frames × 65535 fits) and squares of even and odd
-    /// pixels (32-bit lanes, flushed to 64-bit every k frames, k·hi² &lt; 2^32).
+    /// One tile of <paramref name="nv"/> pixels (a multiple of 32) over all frames of the pass
+    /// (AVX2), the same structure as <see cref="TileAvx512{TMask,TMadd}"/> on 32-pixel strips:
+    /// max/min (16-bit lanes), sums of even and odd pixels (32-bit lanes: ≤ 32767 frames × 65535
+    /// fits) and square partials (32-bit, widened at each run's end, k·hi² &lt; 2^32) in registers;
+    /// gate counters in the scratch, touched only by lines with a value outside the gates.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TileAvx2<TMask, TMadd>(PixelStatusAccumulator acc, FramePass frames, int p0, int nv, ushort mask, int lo, int hi, Scratch s)
         where TMask : struct, IFlag where TMadd : struct, IFlag
     {
-        s.Reset(nv);
+        s.ResetCounters(nv);
         var k = ChunkFrames(hi);
         var count = frames.Count;
         for (var f0 = 0; f0 < count; f0 += k)
@@ -261,35 +262,41 @@ public static unsafe class PixelStatusKernel
             var f1 = Math.Min(count, f0 + k);
             for (var i = 0; i < nv; i += 32)
                 StripAvx2<TMask, TMadd>(s, i, frames.Frame(f0) + p0 + i, frames.Stride, f1 - f0,
-                    PrefetchOffset(i, nv, f0, f1, count, frames.Stride), lo, hi, mask);
+                    PrefetchOffset(i, nv, f0, f1, count, frames.Stride), (ushort)lo, (ushort)hi, mask, f0 == 0);
         }
         s.Fold(acc, p0, nv);
     }
 
     /// <summary>32 pixels (two vectors = one 64-byte line of every frame) over <paramref name="n"/> frames, accumulators in registers.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void StripAvx2<TMask, TMadd>(Scratch s, int i, ushort* src, nint stride, int n, nint pf, int lo, int hi, ushort mask)
+    private static void StripAvx2<TMask, TMadd>(Scratch s, int i, ushort* src, nint stride, int n, nint pf, ushort lo, ushort hi, ushort mask, bool first)
         where TMask : struct, IFlag where TMadd : struct, IFlag
     {
         // Two vectors = 32 pixels = one 64-byte line of every frame, so each line is
         // loaded once; frames a multiple of 4 KiB apart all map to one L1 set, and
         // half-line strips would evict the line before its second half is used.
-        var belowA = Avx.LoadVector256(s.Below + i);
-        var belowB = Avx.LoadVector256(s.Below + i + 16);
-        var aboveA = Avx.LoadVector256(s.Above + i);
-        var aboveB = Avx.LoadVector256(s.Above + i + 16);
-        var maxA = Avx.LoadVector256(s.Max + i);
-        var maxB = Avx.LoadVector256(s.Max + i + 16);
-        var minA = Avx.LoadVector256(s.Min + i);
-        var minB = Avx.LoadVector256(s.Min + i + 16);
-        var seA = Avx.LoadVector256(s.SumEven + i / 2);
-        var seB = Avx.LoadVector256(s.SumEven + i / 2 + 8);
-        var soA = Avx.LoadVector256(s.SumOdd + i / 2);
-        var soB = Avx.LoadVector256(s.SumOdd + i / 2 + 8);
+        Vector256<ushort> maxA, maxB, minA, minB;
+        Vector256<uint> seA, seB, soA, soB;
+        if (first)
+        {
+            maxA = maxB = Vector256<ushort>.Zero;
+            minA = minB = Vector256<ushort>.AllBitsSet;
+            seA = seB = soA = soB = Vector256<uint>.Zero;
+        }
+        else
+        {
+            maxA = Avx.LoadVector256(s.Max + i);
+            maxB = Avx.LoadVector256(s.Max + i + 16);
+            minA = Avx.LoadVector256(s.Min + i);
+            minB = Avx.LoadVector256(s.Min + i + 16);
+            seA = Avx.LoadVector256(s.SumEven + i / 2);
+            seB = Avx.LoadVector256(s.SumEven + i / 2 + 8);
+            soA = Avx.LoadVector256(s.SumOdd + i / 2);
+            soB = Avx.LoadVector256(s.SumOdd + i / 2 + 8);
+        }
         Vector256<uint> qeA = default, qeB = default, qoA = default, qoB = default;
-        var bias = Vector256.Create(unchecked((short)0x8000));
-        var lob = Vector256.Create(unchecked((short)(lo ^ 0x8000)));
-        var hib = Vector256.Create(unchecked((short)(hi ^ 0x8000)));
+        var lov = Vector256.Create(lo);
+        var span = Vector256.Create((ushort)(hi - lo)); // lo <= v <= hi  <=>  (ushort)(v - lo) <= hi - lo
         var maskv = Vector256.Create(mask);
         var low16 = Vector256.Create(0x0000FFFFu);
         for (; n > 0; n--, src = (ushort*)((byte*)src + stride))
@@ -302,26 +309,26 @@ public static unsafe class PixelStatusKernel
                 va = Avx2.And(va, maskv);
                 vb = Avx2.And(vb, maskv);
             }
-            var xa = Avx2.Xor(va.AsInt16(), bias); // unsigned order as signed order
-            var xb = Avx2.Xor(vb.AsInt16(), bias);
-            var ltA = Avx2.CompareGreaterThan(lob, xa);
-            var ltB = Avx2.CompareGreaterThan(lob, xb);
-            var gtA = Avx2.CompareGreaterThan(xa, hib);
-            var gtB = Avx2.CompareGreaterThan(xb, hib);
-            belowA = Avx2.Subtract(belowA, ltA); // a true compare is -1
-            belowB = Avx2.Subtract(belowB, ltB);
-            aboveA = Avx2.Subtract(aboveA, gtA);
-            aboveB = Avx2.Subtract(aboveB, gtB);
-            var goodA = Avx2.AndNot(Avx2.Or(ltA, gtA), va.AsInt16()).AsUInt32();
-            var goodB = Avx2.AndNot(Avx2.Or(ltB, gtB), vb.AsInt16()).AsUInt32();
             maxA = Avx2.Max(maxA, va);
             maxB = Avx2.Max(maxB, vb);
             minA = Avx2.Min(minA, va);
             minB = Avx2.Min(minB, vb);
-            var veA = Avx2.And(goodA, low16);
-            var veB = Avx2.And(goodB, low16);
-            var voA = Avx2.ShiftRightLogical(goodA, 16);
-            var voB = Avx2.ShiftRightLogical(goodB, 16);
+            // (v - lo) - span, saturating at 0, is non-zero exactly for values outside the gates.
+            var outA = Avx2.SubtractSaturate(Avx2.Subtract(va, lov), span);
+            var outB = Avx2.SubtractSaturate(Avx2.Subtract(vb, lov), span);
+            var ga = va;
+            var gb = vb;
+            if (!Avx.TestZ(Avx2.Or(outA, outB), Avx2.Or(outA, outB)))
+            {
+                var badA = CountOutside(s, i, va, outA, lo, hi);
+                var badB = CountOutside(s, i + 16, vb, outB, lo, hi);
+                ga = Avx2.AndNot(badA, va);
+                gb = Avx2.AndNot(badB, vb);
+            }
+            var veA = Avx2.And(ga.AsUInt32(), low16);
+            var veB = Avx2.And(gb.AsUInt32(), low16);
+            var voA = Avx2.ShiftRightLogical(ga.AsUInt32(), 16);
+            var voB = Avx2.ShiftRightLogical(gb.AsUInt32(), 16);
             seA = Avx2.Add(seA, veA);
             seB = Avx2.Add(seB, veB);
             soA = Avx2.Add(soA, voA);
@@ -341,10 +348,6 @@ public static unsafe class PixelStatusKernel
                 qoB = Avx2.Add(qoB, Avx2.MultiplyLow(voB, voB));
             }
         }
-        Avx.Store(s.Below + i, belowA);
-        Avx.Store(s.Below + i + 16, belowB);
-        Avx.Store(s.Above + i, aboveA);
-        Avx.Store(s.Above + i + 16, aboveB);
         Avx.Store(s.Max + i, maxA);
         Avx.Store(s.Max + i + 16, maxB);
         Avx.Store(s.Min + i, minA);
@@ -353,10 +356,26 @@ public static unsafe class PixelStatusKernel
         Avx.Store(s.SumEven + i / 2 + 8, seB);
         Avx.Store(s.SumOdd + i / 2, soA);
         Avx.Store(s.SumOdd + i / 2 + 8, soB);
-        AddWidened(s.SqEven + i / 2, qeA);
-        AddWidened(s.SqEven + i / 2 + 8, qeB);
-        AddWidened(s.SqOdd + i / 2, qoA);
-        AddWidened(s.SqOdd + i / 2 + 8, qoB);
+        AddWidened(s.SqEven + i / 2, qeA, first);
+        AddWidened(s.SqEven + i / 2 + 8, qeB, first);
+        AddWidened(s.SqOdd + i / 2, qoA, first);
+        AddWidened(s.SqOdd + i / 2 + 8, qoB, first);
+    }
+
+    /// <summary>
+    /// Counts 16 values below and above the gates into the scratch counters (the rare path);
+    /// returns all-ones lanes for the values outside (<paramref name="outside"/> non-zero).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<ushort> CountOutside(Scratch s, int i, Vector256<ushort> v, Vector256<ushort> outside, ushort lo, ushort hi)
+    {
+        var bad = Avx2.CompareEqual(outside, Vector256<ushort>.Zero) ^ Vector256<ushort>.AllBitsSet;
+        // Outside and at most hi is below lo; a true compare is -1, so subtracting it counts.
+        var above = Avx2.AndNot(Avx2.CompareEqual(Avx2.Min(v, Vector256.Create(hi)), v), bad);
+        var below = Avx2.AndNot(above, bad);
+        Avx.Store(s.Below + i, Avx2.Subtract(Avx.LoadVector256(s.Below + i), below.AsInt16()));
+        Avx.Store(s.Above + i, Avx2.Subtract(Avx.LoadVector256(s.Above + i), above.AsInt16()));
+        return bad;
     }
 
     /// <summary>
@@ -603,12 +622,18 @@ public static unsafe class PixelStatusKernel
         return hiSq == 0 ? cap : (int)Math.Clamp(uint.MaxValue / hiSq, 1UL, (ulong)cap);
     }
 
+    /// <summary>Widens 8 32-bit square partials into 8 64-bit scratch sums (stores them on a tile's first run).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddWidened(ulong* dst, Vector256<uint> q)
+    private static void AddWidened(ulong* dst, Vector256<uint> q, bool first)
     {
         var (lo, hi) = Vector256.Widen(q);
-        Avx.Store(dst, Avx2.Add(Avx.LoadVector256(dst), lo));
-        Avx.Store(dst + 4, Avx2.Add(Avx.LoadVector256(dst + 4), hi));
+        if (!first)
+        {
+            lo = Avx2.Add(Avx.LoadVector256(dst), lo);
+            hi = Avx2.Add(Avx.LoadVector256(dst + 4), hi);
+        }
+        Avx.Store(dst, lo);
+        Avx.Store(dst + 4, hi);
     }
 
     /// <summary>A compile-time flag: the JIT specialises the kernel per struct and drops the dead branch.</summary>
@@ -640,20 +665,7 @@ public static unsafe class PixelStatusKernel
             Min = (ushort*)b;
         }
 
-        public void Reset(int nv)
-        {
-            var half = nv / 2;
-            new Span<short>(Below, nv).Clear();
-            new Span<short>(Above, nv).Clear();
-            new Span<ushort>(Max, nv).Clear();
-            new Span<ushort>(Min, nv).Fill(0xFFFF);
-            new Span<uint>(SumEven, half).Clear();
-            new Span<uint>(SumOdd, half).Clear();
-            new Span<ulong>(SqEven, half).Clear();
-            new Span<ulong>(SqOdd, half).Clear();
-        }
-
-        /// <summary>Clears the gate counters only (the AVX-512 tile's first run sets everything else).</summary>
+        /// <summary>Clears the gate counters only (a tile's first run sets everything else).</summary>
         public void ResetCounters(int nv)
         {
             new Span<short>(Below, nv).Clear();
