@@ -65,8 +65,7 @@ internal static unsafe class Lab
                 foreach (var (path, wide) in new[] { (KernelPath.Avx2, false), (KernelPath.Avx512, true) })
                     foreach (var (k, tile, pf) in Configs)
                     {
-                        PixelStatusKernel.MaxChunk = path == KernelPath.Avx512 ? 16 : 16;
-                        PixelStatusKernel.WideStrips = wide; PixelStatusKernel.ShortChunk = k; PixelStatusKernel.TilePixels = tile; PixelStatusKernel.PrefetchPixels = pf * 32;
+                        PixelStatusKernel.WideStrips = wide; PixelStatusKernel.MaxChunk = k; PixelStatusKernel.TilePixels = tile; PixelStatusKernel.PrefetchPixels = pf * 32;
                         sw.Restart();
                         var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                         var fptrs = new nint[frames];
