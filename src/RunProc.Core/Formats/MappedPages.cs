@@ -38,16 +38,16 @@ internal static unsafe partial class MappedPages
             _noPopulate = true; // e.g. EINVAL before Linux 5.14: stop asking
     }
 
-    /// <summary>Asks for huge pages over the whole pages inside the range; true if the kernel took the advice.</summary>
+    /// <summary>
+    /// Asks for huge pages over the range; true if the kernel took the advice. One system call
+    /// a buffer or file, so a refusal (EINVAL: THP off, or not for this kind of mapping) is not
+    /// remembered: it says nothing about the next range.
+    /// </summary>
     public static bool AdviseHugePages(void* start, long bytes)
     {
         if (_noHuge || bytes <= 0)
             return false;
-        if (Advise(start, bytes, MadvHugePage))
-            return true;
-        if (Marshal.GetLastPInvokeError() == 22) // EINVAL: no THP in this kernel
-            _noHuge = true;
-        return false;
+        return Advise(start, bytes, MadvHugePage);
     }
 
     private static bool Advise(void* start, long bytes, int advice)
