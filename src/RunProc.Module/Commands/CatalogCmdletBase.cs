@@ -91,6 +91,18 @@ public abstract class CatalogCmdletBase : RunProcCmdlet
         return !((experiment is { Length: > 0 } && experiments.Count == 0) || (instrument is { Length: > 0 } && instruments.Count == 0));
     }
 
+    /// <summary>
+    /// <see cref="OpenDb"/> for -Process, then <see cref="TryFilters"/>: false (each problem
+    /// reported) when the process has no DB or every value of a given filter was invalid.
+    /// </summary>
+    protected bool TryOpenFiltered(string[]? experiment, string[]? instrument, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ProcDb? db, out List<string> experiments, out List<string> instruments)
+    {
+        experiments = instruments = new List<string>();
+        db = OpenDb(Process);
+        // Every filter value invalid: fail rather than fall back to a wider query.
+        return db is not null && TryFilters(experiment, instrument, out experiments, out instruments);
+    }
+
     protected void WriteDbWarning(DbWarning w) => WriteWarning(w.ToString());
 
     protected IProgress<ScanProgress> ScanProgressReporter() => new Reporter(this);

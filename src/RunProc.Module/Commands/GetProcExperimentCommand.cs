@@ -42,11 +42,8 @@ public sealed class GetProcExperimentCommand : CatalogCmdletBase
 
     protected override void ProcessRecord()
     {
-        var db = OpenDb(Process);
-        if (db is null)
+        if (!TryOpenFiltered(Experiment, Instrument, out var db, out var experiments, out var instruments))
             return;
-        if (!TryFilters(Experiment, Instrument, out var experiments, out var instruments))
-            return; // every filter value was invalid (reported): do not fall back to a wider query
         var query = new PendingQuery
         {
             All = !UnderControl,

@@ -24,11 +24,8 @@ public sealed class GetProcRunCommand : RecordedRunCmdletBase
 
     protected override void ProcessRecord()
     {
-        var db = OpenDb(Process);
-        if (db is null)
+        if (!TryOpenFiltered(Experiment, Instrument, out var db, out var patterns, out var instruments))
             return;
-        if (!TryFilters(Experiment, Instrument, out var patterns, out var instruments))
-            return; // every filter value was invalid (reported): do not fall back to a wider query
         _cache ??= CatalogCache.ForConfig(Config);
         var catalog = new RunCatalog(Config, _cache);
         Guard(Experiment ?? (object)db.ProcessDirectory, $"Reading {db.ProcessDirectory}", () =>

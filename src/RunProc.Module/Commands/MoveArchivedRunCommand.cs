@@ -22,11 +22,8 @@ public sealed class MoveArchivedRunCommand : RecordedRunCmdletBase
 
     protected override void ProcessRecord()
     {
-        var db = OpenDb(Process);
-        if (db is null)
+        if (!TryOpenFiltered(Experiment, Instrument, out var db, out var patterns, out var instruments))
             return;
-        if (!TryFilters(Experiment, Instrument, out var patterns, out var instruments))
-            return; // every filter value was invalid (reported): do not fall back to a wider query
         Guard(db.ProcessDirectory, $"Reading {db.ProcessDirectory}", () =>
         {
             foreach (var exp in SelectRecordedExperiments(db, patterns, instruments))
