@@ -611,12 +611,10 @@ public static unsafe class PixelStatusKernel
     }
 
     /// <summary>Frames per register run: k·hi² must stay below 2^32 in the 32-bit square accumulators.</summary>
-    private static int ChunkFrames(int hi) => ChunkFrames(hi, MaxChunk);
-
-    private static int ChunkFrames(int hi, int cap)
+    private static int ChunkFrames(int hi)
     {
         var hiSq = (ulong)hi * (ulong)hi;
-        return hiSq == 0 ? cap : (int)Math.Clamp(uint.MaxValue / hiSq, 1UL, (ulong)cap);
+        return hiSq == 0 ? MaxChunk : (int)Math.Clamp(uint.MaxValue / hiSq, 1UL, (ulong)MaxChunk);
     }
 
     /// <summary>Widens 8 32-bit square partials into 8 64-bit scratch sums (stores them on a tile's first run).</summary>
