@@ -24,15 +24,18 @@ internal static unsafe partial class MappedPages
     /// <summary>The size of a PMD (huge) page on x86-64 and arm64 with 4 KiB base pages.</summary>
     public const long HugePage = 2L << 20;
 
-    private static volatile bool _noPopulate = !OperatingSystem.IsLinux();
-    private static volatile bool _noHuge = !OperatingSystem.IsLinux();
+    /// <summary>Not Linux, or no madvise in libc: neither hint is asked for.</summary>
+    private static volatile bool _noMadvise = !OperatingSystem.IsLinux();
+
+    /// <summary>This kernel refused MADV_POPULATE_READ once (before Linux 5.14).</summary>
+    private static volatile bool _noPopulate;
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int madvise(nint addr, nuint length, int advice);
 
     public static void Populate(void* start, long bytes)
     {
-        if (_noPopulate || bytes <= 0)
+        if (_noMadvise || _noPopulate || bytes <= 0)
             return;
         if (!Advise(start, bytes, MadvPopulateRead))
             _noPopulate = true; // e.g. EINVAL before Linux 5.14: stop asking
@@ -45,7 +48,7 @@ internal static unsafe partial class MappedPages
     /// </summary>
     public static bool AdviseHugePages(void* start, long bytes)
     {
-        if (_noHuge || bytes <= 0)
+        if (_noMadvise || bytes <= 0)
             return false;
         return Advise(start, bytes, MadvHugePage);
     }
@@ -60,7 +63,7 @@ internal static unsafe partial class MappedPages
         }
         catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
         {
-            _noPopulate = _noHuge = true;
+            _noMadvise = true;
             return false;
         }
     }

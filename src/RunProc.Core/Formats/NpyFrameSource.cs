@@ -100,7 +100,7 @@ public sealed unsafe partial class NpyFrameSource : FrameSource
             byte* p = null;
             src._view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
             src._base = p + src._view.PointerOffset;
-            MappedPages.AdviseHugePages(p, src._view.PointerOffset + new FileInfo(full).Length); // as Hdf5FrameFile
+            MappedPages.AdviseHugePages(p, src._view.PointerOffset + src._view.Capacity); // as Hdf5FrameFile
         }
         return src;
     }
