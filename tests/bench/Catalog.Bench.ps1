@@ -218,7 +218,7 @@ print(json.dumps({"seconds": sorted(times)[len(times) // 2], "pending": ['%s/%d'
     $strace = Get-Command strace -CommandType Application -ErrorAction Ignore | Select-Object -First 1
     if (-not $NoStrace -and $strace) {
         $pwsh = [Environment]::ProcessPath
-        $pwshArgs = if ([IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { @([Environment]::GetCommandLineArgs()[0]) } else { @() }
+        [string[]] $pwshArgs = if ([IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { @([Environment]::GetCommandLineArgs()[0]) } else { @() }
         $firstExp = [CatalogBenchGenerator]::Experiment($ins[0], 0)
         $child = Join-Path $base 'strace-child.ps1'
         Set-Content $child @"
@@ -231,8 +231,10 @@ if (`$Scan) { `$null = Get-PendingRun -All -ConfigPath '$config' }
         $calls = @{}
         foreach ($mode in 'warm-up only', 'full scan') {
             $out = Join-Path $base "strace-$($mode -replace ' ', '-').txt"
-            $scanArg = if ($mode -eq 'full scan') { @('-Scan') } else { @() }
-            & $strace.Source -f -c -o $out -e 'trace=%stat,%lstat,%fstat,access,faccessat,faccessat2,readlink,readlinkat,openat,getdents64' $pwsh @pwshArgs -NoProfile -File $child @scanArg | Out-Null
+            [string[]] $childArgv = @('-f', '-c', '-o', $out, '-e', 'trace=%stat,%lstat,%fstat,access,faccessat,faccessat2,readlink,readlinkat,openat,getdents64', $pwsh) + $pwshArgs + @('-NoProfile', '-File', $child)
+            if ($mode -eq 'full scan') { $childArgv += '-Scan' }
+            & $strace.Source @childArgv | Out-Null
+            if ($LASTEXITCODE -ne 0) { throw "strace of the $mode child failed ($LASTEXITCODE)" }
             $table = @{}
             foreach ($line in Get-Content $out) {
                 $f = -split $line
