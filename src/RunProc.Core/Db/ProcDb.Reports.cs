@@ -167,9 +167,10 @@ public sealed partial class ProcDb
     private (ExperimentStatus, ScanMessages) StatusOf(ExperimentRef e, PendingQuery query, DateTime now, RunCatalog catalog)
     {
         var messages = new ScanMessages();
-        var processed = ReadProcessed(e.Experiment, messages.Warn);
-        var archived = ReadArchived(e.Experiment, messages.Warn);
-        bool Recorded(int run) => processed.ContainsKey(run) || archived.ContainsKey(run);
+        // Run numbers only (the fast reader: bytes, no record objects); same runs and warnings as ReadProcessed/ReadArchived.
+        var processed = RunNumbers(e.Experiment, archived: false, messages.Warn);
+        var archived = RunNumbers(e.Experiment, archived: true, messages.Warn);
+        bool Recorded(int run) => processed.Contains(run) || archived.Contains(run);
         var scan = catalog.Scan(e.Instrument, e.Experiment, now, query.Verbose is null ? null : messages.Verbose,
             query.Sizes ? null : run => !Recorded(run));
         int pending = 0, notReady = 0;
@@ -188,7 +189,7 @@ public sealed partial class ProcDb
         {
             Process = Process, Instrument = e.Instrument, Experiment = e.Experiment, UnderControl = e.UnderControl,
             Runs = scan.Runs.Length, Processed = processed.Count, Pending = pending, NotReady = notReady,
-            Archived = archived.Count, DataMissing = processed.Keys.Count(r => scan.Find(r) < 0),
+            Archived = archived.Count, DataMissing = processed.Count(r => scan.Find(r) < 0),
             Bytes = sized ? bytes : null,
             LastWriteTime = !sized || newest == 0 ? null : new DateTime(newest, DateTimeKind.Utc).ToLocalTime(),
         };

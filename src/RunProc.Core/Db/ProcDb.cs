@@ -198,6 +198,20 @@ public sealed partial class ProcDb
     internal int[] ReadDoneRunsSorted(string experiment, Action<DbWarning>? warn, DoneRunCache? cache) =>
         ReadDoneRunsSorted(experiment, warn, cache, cache is null ? null : DoneStamps(experiment, cache), out _);
 
+    /// <summary>The run numbers of an experiment's processed (or archived) records, read with the fast reader.</summary>
+    internal HashSet<int> RunNumbers(string experiment, bool archived, Action<DbWarning>? warn)
+    {
+        var set = new HashSet<int>();
+        if (archived)
+        {
+            AddRunNumbers(ArchiveFile(experiment), set, warn);
+            AddRunNumbers(LegacyArchiveFile(experiment), set, warn);
+        }
+        else
+            AddRunNumbers(ProcessedFile(experiment), set, warn);
+        return set;
+    }
+
     private string[] RecordFiles(string experiment) => new[] { ProcessedFile(experiment), ArchiveFile(experiment), LegacyArchiveFile(experiment) };
 
     internal DoneRunCache.Stamp[] DoneStamps(string experiment, DoneRunCache cache) =>
