@@ -156,6 +156,8 @@ Install-PSResource RunProc -Repository local -Quiet
 Describe 'Jobs of a checkout''s build' {
     It 'load a staged copy that a rebuild or Clean of the checkout cannot change' {
         Import-Module $Manifest -Force
+        Submit-ProcJob -Process pin -Experiment xpptut15 -Run 1 -Force -ConfigPath $Config -WhatIf 6>$null
+        Join-Path $Base 'db/.modules' | Should -Not -Exist # -WhatIf names the copy, writes nothing
         $job = Submit-ProcJob -Process pin -Experiment xpptut15 -Run 1 -Force -ConfigPath $Config | Watch-ProcJob -PollSeconds 1 -ConfigPath $Config
         $job.State | Should -Be 'Done'
         $staged = @(Get-ChildItem (Join-Path $Base 'db/.modules/RunProc') -Directory)

@@ -59,6 +59,13 @@ internal static class BatchSupport
     public static PinnedModule Pin(PSCmdlet cmdlet, RunProcConfig config, bool create = true)
     {
         var loaded = Loaded(cmdlet);
+        if (loaded is null)
+        {
+            // Hosted without the manifest (cmdlets added to a runspace by a test or another host): nothing to pin.
+            var dir = AssemblyDirectory;
+            var asm = typeof(BatchSupport).Assembly;
+            return new PinnedModule { Directory = dir, ManifestPath = asm.Location, Version = asm.GetName().Version?.ToString(3) ?? "", Source = dir };
+        }
         var key = (loaded.Base, Path.Combine(config.DbRoot, ".modules"));
         lock (Pins)
         {
@@ -71,8 +78,8 @@ internal static class BatchSupport
         }
     }
 
-    /// <summary>The module as this session imported it (a RunProc.psd1 in its ModuleBase, the assembly in bin/).</summary>
-    private static LoadedModule Loaded(PSCmdlet cmdlet)
+    /// <summary>The module as this session imported it (a RunProc.psd1 in its ModuleBase, the assembly in bin/); null without a manifest.</summary>
+    private static LoadedModule? Loaded(PSCmdlet cmdlet)
     {
         var module = cmdlet.MyInvocation.MyCommand.Module;
         var manifest = module is not null && module.Path.EndsWith(".psd1", StringComparison.OrdinalIgnoreCase) && File.Exists(module.Path)
@@ -81,7 +88,7 @@ internal static class BatchSupport
                 ? Path.Combine(module.ModuleBase, "RunProc.psd1")
                 : Path.GetFullPath(Path.Combine(AssemblyDirectory, "..", "RunProc.psd1"));
         if (!File.Exists(manifest))
-            throw new FileNotFoundException($"RunProc.psd1 is not beside {AssemblyDirectory}: import RunProc by its manifest (Import-Module RunProc) so jobs can load it.", manifest);
+            return null;
         var @base = Path.GetDirectoryName(manifest)!;
         var version = module?.Version?.ToString() ?? typeof(BatchSupport).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
         return new LoadedModule
@@ -100,12 +107,13 @@ internal static class BatchSupport
         return pwsh.Concat(new[] { "-NoProfile", "-NonInteractive", "-File", pin.Map(EntryScript), pin.ManifestPath }).ToList();
     }
 
-    /// <summary>How jobs of this session start: the pinned module's wrapper and {runproc}.</summary>
+    /// <summary>How jobs of this session start: the pinned module's wrapper and {runproc}; the folder is staged at the first submission (a plan or -WhatIf writes nothing).</summary>
     public static BatchEnvironment JobEnvironment(PSCmdlet cmdlet, RunProcConfig config, string recordCommand)
     {
-        var pin = Pin(cmdlet, config);
+        var pin = Pin(cmdlet, config, create: false);
         return new BatchEnvironment
         {
+            EnsureModule = () => Pin(cmdlet, config),
             WrapperScript = pin.Map(WrapperScript),
             RunProcArgv = RunProcArgv(pin),
             ConfigPath = config.SourcePath,

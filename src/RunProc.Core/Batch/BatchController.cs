@@ -311,6 +311,7 @@ public sealed class BatchController
         if (FreeSlots(limit, active) == 0)
             return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Deferred, Attempt = e.Attempt, Message = $"{active} job(s) of {_process.Name} active, MaxJobs {limit}" };
 
+        _env.EnsureModule?.Invoke();
         var scheduler = Scheduler(_process.Scheduler);
         var expDir = _ledger.ExperimentDirectory(exp);
         var workDir = _ledger.WorkDirectory(exp);

@@ -14,6 +14,9 @@ public sealed class BatchEnvironment
     /// <summary>Which module jobs load ("RunProc 0.1.0 (&lt;folder&gt;)"), for the job log's header; '' if not known.</summary>
     public string Module { get; init; } = "";
 
+    /// <summary>Makes sure the module folder jobs load exists (stages a development build); called before each submission, never for a plan.</summary>
+    public Action? EnsureModule { get; init; }
+
     /// <summary>The config file jobs get as {config}.</summary>
     public required string ConfigPath { get; init; }
 

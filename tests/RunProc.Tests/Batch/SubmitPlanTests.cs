@@ -76,4 +76,19 @@ public class SubmitPlanTests
         Assert.Equal(1, s.Deferred);
         Assert.Contains("MaxJobs 2", s.DeferReason);
     }
+
+    [Fact]
+    public void The_module_folder_is_made_ready_before_a_submission_and_never_for_a_plan()
+    {
+        using var fx = new BatchFixture();
+        fx.Runs("xpptut15", 1);
+        var ensured = 0;
+        var c = new BatchController(fx.Config, fx.Config.GetProcess("p"), new ProcDbLedger(fx.Db),
+            new BatchEnvironment { WrapperScript = BatchFixture.Wrapper, ConfigPath = fx.Config.SourcePath, EnsureModule = () => ensured++ },
+            _ => fx.Scheduler);
+        var plan = c.PlanSubmit("xpptut15", 1, false);
+        Assert.Equal(0, ensured);
+        c.Submit(plan, null, default);
+        Assert.Equal(1, ensured);
+    }
 }
