@@ -66,17 +66,29 @@ internal static class BatchSupport
             var asm = typeof(BatchSupport).Assembly;
             return new PinnedModule { Directory = dir, ManifestPath = asm.Location, Version = asm.GetName().Version?.ToString(3) ?? "", Source = dir };
         }
-        var key = (loaded.Base, Path.Combine(config.DbRoot, ".modules"));
+        var key = PinKey(loaded, config);
         lock (Pins)
         {
             if (Pins.TryGetValue(key, out var pin))
                 return pin;
-            pin = PinnedModule.Resolve(loaded, key.Item2, config.FileMode, config.DirectoryMode, create);
+            pin = PinnedModule.Resolve(loaded, key.Stage, config.FileMode, config.DirectoryMode, create);
             if (create)
                 Pins[key] = pin;
             return pin;
         }
     }
+
+    /// <summary>Stages <paramref name="pin"/> (exactly the folder its jobs were planned with) and keeps it for the session.</summary>
+    private static void Remember(PSCmdlet cmdlet, RunProcConfig config, PinnedModule pin)
+    {
+        pin.EnsureStaged();
+        if (Loaded(cmdlet) is { } loaded)
+            lock (Pins)
+                Pins.TryAdd(PinKey(loaded, config), pin);
+    }
+
+    // Staged copies live beside the DB, which every host that runs jobs sees.
+    private static (string Source, string Stage) PinKey(LoadedModule loaded, RunProcConfig config) => (loaded.Base, Path.Combine(config.DbRoot, ".modules"));
 
     /// <summary>The module as this session imported it (a RunProc.psd1 in its ModuleBase, the assembly in bin/); null without a manifest.</summary>
     private static LoadedModule? Loaded(PSCmdlet cmdlet)
@@ -113,7 +125,7 @@ internal static class BatchSupport
         var pin = Pin(cmdlet, config, create: false);
         return new BatchEnvironment
         {
-            EnsureModule = () => Pin(cmdlet, config),
+            EnsureModule = () => Remember(cmdlet, config, pin),
             WrapperScript = pin.Map(WrapperScript),
             RunProcArgv = RunProcArgv(pin),
             ConfigPath = config.SourcePath,

@@ -62,10 +62,14 @@ public sealed class PinnedModule
             && File.Exists(Path.Combine(dir, InstalledMarker));
     }
 
+    // What staging copies (null for an installed module, which is used in place).
+    private IReadOnlyList<string>? _files;
+    private int _fileMode, _directoryMode;
+
     /// <summary>
     /// The folder jobs of <paramref name="module"/> load: the module itself if installed, else its
-    /// staged copy under <paramref name="stageRoot"/> (created on first use, with the DB's modes;
-    /// <paramref name="create"/> false only names it, for -WhatIf).
+    /// staged copy under <paramref name="stageRoot"/> (created now with the DB's modes;
+    /// <paramref name="create"/> false only names it, for a plan or -WhatIf: see <see cref="EnsureStaged"/>).
     /// </summary>
     public static PinnedModule Resolve(LoadedModule module, string stageRoot, int fileMode, int directoryMode, bool create = true)
     {
@@ -75,11 +79,27 @@ public sealed class PinnedModule
 
         var files = Files(module);
         var version = $"{module.Version}-dev.{Hash(source, files)}";
-        var parent = Path.Combine(Path.GetFullPath(stageRoot), module.Name);
-        var target = Path.Combine(parent, version);
-        if (create && !File.Exists(Path.Combine(target, module.ManifestName)))
-            Stage(source, files, parent, target, fileMode, directoryMode);
-        return new PinnedModule { Directory = target, ManifestPath = Path.Combine(target, module.ManifestName), Version = version, Staged = true, Source = source };
+        var target = Path.Combine(Path.GetFullPath(stageRoot), module.Name, version);
+        var pin = new PinnedModule
+        {
+            Directory = target, ManifestPath = Path.Combine(target, module.ManifestName), Version = version, Staged = true, Source = source,
+            _files = files, _fileMode = fileMode, _directoryMode = directoryMode,
+        };
+        if (create)
+            pin.EnsureStaged();
+        return pin;
+    }
+
+    /// <summary>
+    /// Creates the staged copy if it does not exist yet. The copy is checked against the name's hash
+    /// before it is renamed into place: a build that changed since the folder was named is refused
+    /// (nothing is staged under a name that does not match its files).
+    /// </summary>
+    public void EnsureStaged()
+    {
+        if (_files is null || File.Exists(ManifestPath))
+            return;
+        Stage(Source, _files, Path.GetDirectoryName(Directory)!, Directory, _fileMode, _directoryMode);
     }
 
     /// <summary>The manifest and every file of the module's parts, as paths relative to its base, in a fixed order.</summary>
@@ -123,6 +143,8 @@ public sealed class PinnedModule
                 File.Copy(Path.Combine(source, f), to);
                 SafeFile.TrySetMode(to, fileMode);
             }
+            if (!target.EndsWith("." + Hash(temp, files), StringComparison.Ordinal))
+                throw new IOException($"the build in {source} changed while it was being staged; submit again.");
             try { System.IO.Directory.Move(temp, target); }
             catch (IOException) when (System.IO.Directory.Exists(target)) { /* another session staged the same build */ }
         }

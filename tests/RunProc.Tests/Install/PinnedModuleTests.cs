@@ -87,4 +87,16 @@ public sealed class PinnedModuleTests : IDisposable
         Assert.False(Directory.Exists(stage));
         Assert.Equal(pin.Directory, PinnedModule.Resolve(Checkout("b"), stage, Mode("664"), Mode("2775")).Directory);
     }
+
+    [Fact]
+    public void A_build_that_changed_after_its_folder_was_named_is_not_staged_under_that_name()
+    {
+        var stage = Path.Combine(_root, "db", ".modules");
+        var m = Checkout("build 1");
+        var named = PinnedModule.Resolve(m, stage, Mode("664"), Mode("2775"), create: false);
+        File.WriteAllText(Path.Combine(m.Base, "bin", "RunProc.Module.dll"), "build 2");
+        Assert.Throws<IOException>(named.EnsureStaged);
+        Assert.False(Directory.Exists(named.Directory));
+        Assert.Empty(Directory.GetDirectories(Path.Combine(stage, "RunProc")));
+    }
 }
