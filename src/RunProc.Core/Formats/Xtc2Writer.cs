@@ -158,6 +158,9 @@ public sealed record Xtc2WriterOptions
 
     /// <summary>DAQ node id of the stream (the high bits of its NamesIds).</summary>
     public int NodeId { get; init; } = 1;
+
+    /// <summary>As the DAQ: each file is written as *.inprogress and renamed when it is closed.</summary>
+    public bool InProgressWhileWritten { get; init; } = true;
 }
 
 /// <summary>
@@ -213,6 +216,18 @@ public sealed class Xtc2StreamWriter : IDisposable
 
     private string ChunkPath(int c) => Path.Combine(_dir, $"{_base}-c{c:D3}.xtc2");
 
+    private FileStream Create(string path) =>
+        new(_options.InProgressWhileWritten ? path + ".inprogress" : path, FileMode.Create, FileAccess.Write);
+
+    /// <summary>Closes a file and gives it its final name.</summary>
+    private void Close(FileStream fs)
+    {
+        var name = fs.Name;
+        fs.Dispose();
+        if (name.EndsWith(".inprogress", StringComparison.Ordinal))
+            File.Move(name, name[..^".inprogress".Length], overwrite: true);
+    }
+
     private void Write(byte[] dgram, byte[]? smd = null)
     {
         if (_chunk is null)
@@ -233,8 +248,8 @@ public sealed class Xtc2StreamWriter : IDisposable
     public void Configure(ulong time)
     {
         Directory.CreateDirectory(_dir);
-        _chunk = new FileStream(ChunkPath(0), FileMode.Create, FileAccess.Write);
-        Files.Add(_chunk.Name);
+        _chunk = Create(ChunkPath(0));
+        Files.Add(ChunkPath(0));
         byte[] Build(bool smd)
         {
             var b = Start(time, Xtc2Transition.Configure);
@@ -248,7 +263,7 @@ public sealed class Xtc2StreamWriter : IDisposable
             var smdDir = Path.Combine(_dir, "smalldata");
             Directory.CreateDirectory(smdDir);
             SmallDataFile = Path.Combine(smdDir, $"{_base}-c000.smd.xtc2");
-            _smd = new FileStream(SmallDataFile, FileMode.Create, FileAccess.Write);
+            _smd = Create(SmallDataFile);
         }
         Write(Build(false), _smd is null ? null : Build(true));
     }
@@ -281,17 +296,18 @@ public sealed class Xtc2StreamWriter : IDisposable
         var next = _chunkNo + 1;
         Write(Start(time, Xtc2Transition.Enable)
             .ShapesData(_chunkInfo, new[] { Xtc2Value.Text(Path.GetFileName(ChunkPath(next))), Xtc2Value.Scalar((uint)next) }, _options.DataFirst).ToArray());
-        _chunk!.Dispose();
+        Close(_chunk!);
         _chunkNo = next;
-        _chunk = new FileStream(ChunkPath(next), FileMode.Create, FileAccess.Write);
-        Files.Add(_chunk.Name);
+        _chunk = Create(ChunkPath(next));
+        Files.Add(ChunkPath(next));
     }
 
+    /// <summary>Closes (and renames) the open chunk and the smalldata file.</summary>
     public void Dispose()
     {
-        _chunk?.Dispose();
+        if (_chunk is not null) Close(_chunk);
         _chunk = null;
-        _smd?.Dispose();
+        if (_smd is not null) Close(_smd);
         _smd = null;
     }
 }
