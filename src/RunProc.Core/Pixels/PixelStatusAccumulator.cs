@@ -79,32 +79,6 @@ public sealed class PixelStatusAccumulator
     }
 
     /// <summary>
-    /// Fills this empty accumulator from accumulators of its consecutive pixel ranges over the
-    /// same events (a detector's segments, scanned in place where they lie apart).
-    /// </summary>
-    internal void Join(IReadOnlyList<PixelStatusAccumulator> pieces)
-    {
-        if (Events != 0)
-            throw new InvalidOperationException("only an empty accumulator is filled from pieces.");
-        var at = 0;
-        foreach (var p in pieces)
-        {
-            if (p.Events != pieces[0].Events || p.GateLow != GateLow || p.GateHigh != GateHigh || at + p.PixelCount > PixelCount)
-                throw new ArgumentException($"cannot join: a piece of {p.PixelCount} px, {p.Events} events, gates [{p.GateLow},{p.GateHigh}] at pixel {at} of {PixelCount}.", nameof(pieces));
-            p.BelowLow.CopyTo(BelowLow, at);
-            p.AboveHigh.CopyTo(AboveHigh, at);
-            p.Sum.CopyTo(Sum, at);
-            p.SumSquares.CopyTo(SumSquares, at);
-            p.Max.CopyTo(Max, at);
-            p.Min.CopyTo(Min, at);
-            at += p.PixelCount;
-        }
-        if (at != PixelCount)
-            throw new ArgumentException($"the pieces cover {at} of {PixelCount} pixels.", nameof(pieces));
-        Events = pieces.Count > 0 ? pieces[0].Events : 0;
-    }
-
-    /// <summary>
     /// Writes every per-pixel array once, so the OS maps their pages now, on one thread, rather
     /// than in the kernel's first fold, where two threads faulting on one address space contend
     /// (measured: a fresh 2-thread pass was slower than a 1-thread one).

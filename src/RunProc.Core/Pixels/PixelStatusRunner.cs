@@ -409,7 +409,8 @@ public sealed partial class PixelStatusRunner
 
     /// <summary>
     /// The in-place scan: per block, the address of every frame piece (one piece for a contiguous
-    /// frame, one per segment for xtc2), each piece into its own accumulator, joined at the end.
+    /// frame, one per segment for xtc2), each piece scanned where it lies into its pixel range of
+    /// the one accumulator.
     /// The page tables of the next block are filled on a helper thread while the kernel scans this
     /// one (a first touch costs a fault per 4 KiB page otherwise).
     /// </summary>
@@ -418,8 +419,10 @@ public sealed partial class PixelStatusRunner
     {
         var pieces = plan[0].Source.FramePieces;
         var piecePx = acc.PixelCount / pieces;
-        var accs = pieces == 1 ? new[] { acc }
-            : Enumerable.Range(0, pieces).Select(_ => new PixelStatusAccumulator(piecePx, acc.GateLow, acc.GateHigh)).ToArray();
+        // Frames that are not one contiguous stack (xtc2: arrays inside dgrams) come in blocks of
+        // at most 64 MiB, so filling the next block's page tables overlaps the scan of this one.
+        if (plan.Any(p => p.Source.TryGetUInt16Pointer(0, 1) == null))
+            blockFrames = (int)Math.Clamp((64L << 20) / (acc.PixelCount * 2L), 16, blockFrames);
         var blocks = new List<(FrameSource Src, long Start, int Count)>();
         foreach (var (src, start, count) in plan)
             for (long f = 0; f < count;)
@@ -455,7 +458,7 @@ public sealed partial class PixelStatusRunner
         }
         var current = Pointers(0);
         Task populate = Task.Run(() => Populate(current));
-        foreach (var a in accs) a.Touch();
+        acc.Touch();
         long done = 0;
         for (var b = 0; b < blocks.Count; b++)
         {
@@ -467,14 +470,14 @@ public sealed partial class PixelStatusRunner
                 var next = current = Pointers(b + 1);
                 populate = Task.Run(() => Populate(next));
             }
+            acc.CheckEventBudget(blocks[b].Count);
             for (var k = 0; k < pieces; k++)
-                PixelStatusKernel.AccumulateUInt16(accs[k], ptrs[k], mask, threads, KernelPath.Auto);
+                PixelStatusKernel.AccumulatePiece(acc, ptrs[k], k * piecePx, piecePx, mask, threads, KernelPath.Auto, countEvents: false);
+            acc.Events += blocks[b].Count;
             done += blocks[b].Count;
             progress?.Invoke(new PixelStatusProgress(det.Dataset, done, want));
         }
         populate.Wait(cancel);
-        if (pieces > 1)
-            acc.Join(accs);
         return acc;
     }
 

@@ -339,4 +339,33 @@ public sealed class Xtc2ReaderTests : IDisposable
             Assert.Equal(900, acc.Min.Min());
         }
     }
+
+    [Fact]
+    public unsafe void PiecesScannedApart_EqualTheWholeFrameScan_OnTwoThreads()
+    {
+        // Three pieces of an odd size (not a multiple of a tile or a line), large enough for two threads each.
+        const int piece = 40_003, frames = 9;
+        var rng = new Random(5);
+        var data = new ushort[frames * 3 * piece];
+        for (var i = 0; i < data.Length; i++) data[i] = (ushort)(rng.Next(10) == 0 ? rng.Next(65536) : 900 + rng.Next(200));
+        var whole = new PixelStatusAccumulator(3 * piece, 1, 16000);
+        PixelStatusKernel.Accumulate(whole, data, 0x3FFF, 2);
+        var parts = new PixelStatusAccumulator(3 * piece, 1, 16000);
+        fixed (ushort* p = data)
+        {
+            for (var k = 0; k < 3; k++)
+            {
+                var ptrs = new nint[frames];
+                for (var f = 0; f < frames; f++) ptrs[f] = (nint)(p + (long)f * 3 * piece + k * piece);
+                PixelStatusKernel.AccumulatePiece(parts, ptrs, k * piece, piece, 0x3FFF, 2, KernelPath.Auto, countEvents: false);
+            }
+        }
+        Assert.Equal(0, parts.Events);
+        Assert.Equal(whole.Sum, parts.Sum);
+        Assert.Equal(whole.SumSquares, parts.SumSquares);
+        Assert.Equal(whole.Max, parts.Max);
+        Assert.Equal(whole.Min, parts.Min);
+        Assert.Equal(whole.BelowLow, parts.BelowLow);
+        Assert.Equal(whole.AboveHigh, parts.AboveHigh);
+    }
 }
