@@ -231,6 +231,8 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
             foreach (var det in detectors)
             {
                 activity++;
+                if (det.Xtc2 is { } x)
+                    WriteVerbose($"{det.Dataset}: {x.Description}; {x.EventsSelected} of {x.EventsInRun} L1Accept events selected, {x.EventsUsed} used, {x.SkippedIncomplete} lacking a segment, {x.DamagedEvents} damaged{(x.DamagedIncluded ? " (included)" : "")}.");
                 var action = $"Analyse {det.FrameCount} frames of {det.Dataset} ({exp} run {runNo})";
                 // One confirmation per detector, naming every file it would write.
                 var planned = runner.PlannedOutputs(det, request, exp, runNo);

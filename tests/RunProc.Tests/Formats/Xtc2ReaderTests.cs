@@ -165,7 +165,14 @@ public sealed class Xtc2ReaderTests : IDisposable
     {
         var spec = new Spec { Events = 9, Detectors = new[] { Quad }, SmallData = true, ChunkAt = new[] { 3, 6 } };
         var files = Write(_dir, spec);
-        Assert.True(File.Exists(Path.Combine(_dir, "smalldata", "mfx101332224-r0007-s000-c000.smd.xtc2")));
+        var smdFile = Path.Combine(_dir, "smalldata", "mfx101332224-r0007-s000-c000.smd.xtc2");
+        using (var smd = Xtc2File.Open(smdFile))
+        {
+            // Each L1Accept becomes a 76-byte dgram; the transitions are the chunks' own.
+            var l1 = smd.Dgrams().Where(d => d.Transition == Xtc2Transition.L1Accept).ToList();
+            Assert.Equal(9, l1.Count);
+            Assert.All(l1, d => Assert.Equal(76, d.Size));
+        }
         ushort[] withIndex;
         using (var run = Xtc2Run.Open(files, Array.Empty<string>(), new Xtc2Selection(4, 4)))
         {
