@@ -27,7 +27,7 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
     [ValidateRange(0, Names.MaxRun)]
     public int Run { get; set; }
 
-    /// <summary>Run files (.h5 / .npy) in stream/chunk order; all files of one call are one run.</summary>
+    /// <summary>Run files (.h5 / .npy in stream/chunk order, or LCLS-II .xtc2 chunks of every stream in any order); all files of one call are one run.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName")]
     [ValidateNotNullOrEmpty]
@@ -77,9 +77,17 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
     [Parameter] [ValidateRange(0.0, double.MaxValue)] public double RmsLowSigma { get; set; }
     [Parameter] [ValidateRange(0.0, double.MaxValue)] public double RmsHighSigma { get; set; }
 
-    /// <summary>Data bits kept before analysis, e.g. 0x3FFF for gain-switching detectors (integer data only; float32 frames are rounded, not masked).</summary>
+    /// <summary>
+    /// Data bits kept before analysis, e.g. 0x3FFF for gain-switching detectors (integer data only;
+    /// float32 frames are rounded, not masked). Not given: xtc2 epix10ka and jungfrau keep 0x3FFF
+    /// (their top bits are gain bits), everything else all bits.
+    /// </summary>
     [Parameter]
     public uint DataMask { get; set; } = uint.MaxValue;
+
+    /// <summary>xtc2: analyse events with damage too (they are counted and left out by default).</summary>
+    [Parameter]
+    public SwitchParameter IncludeDamaged { get; set; }
 
     /// <summary>Threads for decoding and the kernel (default: all cores).</summary>
     [Parameter]
@@ -145,12 +153,19 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
 
     private void Analyse(IReadOnlyList<string> files, string? experiment, int? run, object target, string? instrument = null)
     {
+        var lcls1 = files.FirstOrDefault(f => f.EndsWith(".xtc", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".xtc.inprogress", StringComparison.OrdinalIgnoreCase));
+        if (lcls1 is not null)
+        {
+            WriteInputError(new NotSupportedException($"'{lcls1}' is an LCLS-I .xtc file: LCLS-I xtc is not read yet (LCLS-II .xtc2 is). Convert the run to HDF5 first (psana's xtc-to-HDF5 translator) and give the .h5 files."),
+                "PixelFileNotSupported", ErrorCategory.InvalidType, target);
+            return;
+        }
         var unreadable = files.FirstOrDefault(f => !f.EndsWith(".h5", StringComparison.OrdinalIgnoreCase)
             && !f.EndsWith(".hdf5", StringComparison.OrdinalIgnoreCase) && !f.EndsWith(".nxs", StringComparison.OrdinalIgnoreCase)
-            && !f.EndsWith(".npy", StringComparison.OrdinalIgnoreCase));
+            && !f.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) && !Xtc2Run.IsXtc2(f));
         if (unreadable is not null)
         {
-            WriteInputError(new NotSupportedException($"'{unreadable}' is not a frame file RunProc reads (HDF5 .h5/.hdf5/.nxs or NumPy .npy); XTC runs need a converter first."),
+            WriteInputError(new NotSupportedException($"'{unreadable}' is not a frame file RunProc reads (LCLS-II .xtc2, HDF5 .h5/.hdf5/.nxs or NumPy .npy)."),
                 "PixelFileNotSupported", ErrorCategory.InvalidType, target);
             return;
         }
@@ -182,7 +197,8 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
         var request = new PixelStatusRequest
         {
             Files = files, Experiment = experiment, Run = run, Instrument = instrument, Detectors = Detector, SkipEvents = SkipEvents,
-            Events = Events == long.MaxValue ? null : Events, DataMask = DataMask == uint.MaxValue ? null : DataMask,
+            Events = Events == long.MaxValue ? null : Events, DataMask = MyInvocation.BoundParameters.ContainsKey(nameof(DataMask)) ? DataMask : null,
+            IncludeDamaged = IncludeDamaged,
             Options = options, OutputDirectory = OutputDirectory is null ? null : GetUnresolvedProviderPathFromPSPath(OutputDirectory),
             ImageDirectory = ImagePath is null ? null : GetUnresolvedProviderPathFromPSPath(ImagePath),
             ArrayTypes = ArrayType, Deploy = Deploy, Threads = ThrottleLimit,
@@ -191,27 +207,32 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
         List<PixelStatusRunner.DetectorFrames> detectors;
         IDisposable handle;
         var skipped = new List<string>();
-        try { (detectors, handle) = PixelStatusRunner.OpenDetectors(files, Detector, skipped); }
+        var notes = new List<string>();
+        try { (detectors, handle) = PixelStatusRunner.OpenDetectors(files, Detector, skipped, request.Xtc2Selection, notes); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             WriteInputError(ex, ex is FrameReadException ? "PixelFileDamaged" : "PixelFileUnreadable", ErrorCategory.ReadError, target,
-                "Check that the file is a complete HDF5/.npy file; re-copy it if it was truncated.");
+                "Check that the file is a complete xtc2/HDF5/.npy file; re-copy it if it was truncated, or wait until the DAQ has closed it. Nothing was written.");
             return;
         }
+        foreach (var n in notes)
+            WriteVerbose(n);
         using (handle)
         {
             if (detectors.Count == 0)
             {
                 // Name the files and say what each dataset is, so a wrong rank or type is obvious.
                 var seen = skipped.Count == 0 ? "no datasets" : string.Join("; ", skipped.Take(10)) + (skipped.Count > 10 ? $"; ... ({skipped.Count} in all)" : "");
-                WriteInputError(new ItemNotFoundException($"No detector frame stacks (uint8/uint16/int16/uint32/int32/float32 datasets of rank >= 3) {(Detector.Length > 0 ? $"matching '{string.Join("', '", Detector)}' " : "")}in {string.Join(", ", files)} ({exp}:{runNo}): {seen}."),
-                    "NoDetector", ErrorCategory.ObjectNotFound, target, "List the file's datasets (h5ls -r) and pass a matching -Detector.");
+                WriteInputError(new ItemNotFoundException($"No detector frame stacks (uint8/uint16/int16/uint32/int32/float32 datasets of rank >= 3, or xtc2 'raw' fields of rank 2-3) {(Detector.Length > 0 ? $"matching '{string.Join("', '", Detector)}' " : "")}in {string.Join(", ", files)} ({exp}:{runNo}): {seen}."),
+                    "NoDetector", ErrorCategory.ObjectNotFound, target, "List the file's datasets (h5ls -r; for xtc2 the detectors are in the error above) and pass a matching -Detector.");
                 return;
             }
             var activity = 0;
             foreach (var det in detectors)
             {
                 activity++;
+                if (det.Xtc2 is { } x)
+                    WriteVerbose($"{det.Dataset}: {x.Description}; {x.EventsSelected} of {x.EventsInRun} L1Accept events selected, {x.EventsUsed} used, {x.SkippedIncomplete} lacking a segment, {x.DamagedEvents} damaged{(x.DamagedIncluded ? " (included)" : "")}.");
                 var action = $"Analyse {det.FrameCount} frames of {det.Dataset} ({exp} run {runNo})";
                 // One confirmation per detector, naming every file it would write.
                 var planned = runner.PlannedOutputs(det, request, exp, runNo);
