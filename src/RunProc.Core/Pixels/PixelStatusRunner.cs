@@ -551,6 +551,9 @@ public sealed partial class PixelStatusRunner
             $"DATASET exp={experiment}:run={run}",
             $"STATISTICS {events}",
         };
+        // The outputs are independent files: each is one write action, run in parallel below
+        // (formatting the text arrays and encoding the pictures are most of the work).
+        var writes = new List<Action>();
         if (req.OutputDirectory is not null)
         {
             foreach (var type in req.ArrayTypes)
@@ -559,18 +562,17 @@ public sealed partial class PixelStatusRunner
                 if (!shouldWrite(path, $"write the {type} array of {det.Source}"))
                     continue;
                 SafeFile.EnsureDirectory(req.OutputDirectory, _config.DirectoryMode);
-                var allComments = comments.Append($"ARR_TYPE {ArrTypeName(type)}");
-                var text = type switch
+                var allComments = comments.Append($"ARR_TYPE {ArrTypeName(type)}").ToArray();
+                ReadOnlyMemory<int> ints = type switch
                 {
-                    "ave" => PsanaTextArray.Format(summary.Mean, shape, path, allComments),
-                    "rms" => PsanaTextArray.Format(summary.Rms, shape, path, allComments),
-                    "sta" => PsanaTextArray.Format(summary.Status.Select(v => (long)v).ToArray(), shape, path, allComments),
-                    "msk" => PsanaTextArray.Format(summary.Mask.Select(v => (long)v).ToArray(), shape, path, allComments),
-                    "max" => PsanaTextArray.Format(summary.Max.Select(v => (long)v).ToArray(), shape, path, allComments),
-                    "min" => PsanaTextArray.Format(summary.Min.Select(v => (long)v).ToArray(), shape, path, allComments),
+                    "ave" or "rms" => default,
+                    "sta" => summary.Status, "msk" => summary.Mask, "max" => summary.Max, "min" => summary.Min,
                     _ => throw new ArgumentException($"unknown array type '{type}'; use ave, rms, sta, msk, max or min."),
                 };
-                SafeFile.WriteAllTextAtomic(path, text, _config.FileMode);
+                var doubles = type == "ave" ? summary.Mean : type == "rms" ? summary.Rms : null;
+                writes.Add(() => SafeFile.WriteAllBytesAtomic(path, doubles is not null
+                    ? PsanaTextArray.Utf8(doubles.AsSpan(), shape, path, allComments)
+                    : PsanaTextArray.Utf8(ints.Span, shape, path, allComments), _config.FileMode));
                 files.Add(path);
             }
             if (req.WriteHdf5)
@@ -579,14 +581,15 @@ public sealed partial class PixelStatusRunner
                 if (shouldWrite(h5, $"write the HDF5 status of {det.Source}"))
                 {
                     SafeFile.EnsureDirectory(req.OutputDirectory, _config.DirectoryMode);
-                    PixelStatusHdf5.Write(h5, det.Source, shape, summary, new Dictionary<string, object>
+                    writes.Add(() => PixelStatusHdf5.Write(h5, det.Source, shape, summary, new Dictionary<string, object>
                     {
                         ["experiment"] = experiment, ["run"] = run, ["dataset"] = det.Dataset,
-                    });
+                    }));
                     files.Add(h5);
                 }
             }
         }
+        IReadOnlyList<string> pictures = Array.Empty<string>();
         if (req.ImageDirectory is not null)
         {
             var prefix = Path.Combine(req.ImageDirectory, baseName);
@@ -595,9 +598,10 @@ public sealed partial class PixelStatusRunner
             else
             {
                 SafeFile.EnsureDirectory(req.ImageDirectory, _config.DirectoryMode);
-                files.AddRange(PixelStatusImages.Write(prefix, shape, summary));
+                writes.Add(() => pictures = PixelStatusImages.Write(prefix, shape, summary));
             }
         }
+        string? deployed = null;
         if (req.Deploy)
         {
             var (data, history) = DeployPaths(experiment, run, det.Source, req.Instrument, det.Xtc2?.CalibGroup);
@@ -605,15 +609,23 @@ public sealed partial class PixelStatusRunner
             if (shouldWrite(data, $"deploy the pixel status of {det.Source}"))
             {
                 SafeFile.EnsureDirectory(Path.GetDirectoryName(data)!, _config.DirectoryMode);
-                var text = PsanaTextArray.Format(summary.Status.Select(v => (long)v).ToArray(), shape, data, comments.Append("ARR_TYPE status"));
-                SafeFile.WriteAllTextAtomic(data, text, _config.FileMode);
-                SafeFile.AppendLines(history, new[]
+                var deployComments = comments.Append("ARR_TYPE status").ToArray();
+                writes.Add(() =>
                 {
-                    $"file: {Path.GetFileName(data)}  user: {Environment.UserName}  host: {Environment.MachineName}  time: {DateTime.Now:yyyy-MM-dd'T'HH:mm:ss}  events: {events}  bad: {summary.BadPixels}  by: RunProc Invoke-PixelStatus",
-                }, _config.FileMode);
-                files.Add(data);
+                    SafeFile.WriteAllBytesAtomic(data, PsanaTextArray.Utf8(summary.Status.AsSpan(), shape, data, deployComments), _config.FileMode);
+                    // HISTORY names a file only once it is in place.
+                    SafeFile.AppendLines(history, new[]
+                    {
+                        $"file: {Path.GetFileName(data)}  user: {Environment.UserName}  host: {Environment.MachineName}  time: {DateTime.Now:yyyy-MM-dd'T'HH:mm:ss}  events: {events}  bad: {summary.BadPixels}  by: RunProc Invoke-PixelStatus",
+                    }, _config.FileMode);
+                });
+                deployed = data;
             }
         }
+        WriteInParallel(writes);
+        files.AddRange(pictures);
+        if (deployed is not null)
+            files.Add(deployed);
         if (plan is not null)
             return null;
         return new PixelStatusResult
@@ -624,6 +636,19 @@ public sealed partial class PixelStatusRunner
             SkippedDamaged = det.Xtc2 is { DamagedIncluded: false } x ? x.DamagedEvents : 0,
             DataMask = det.DataMask(req), DetectorType = det.Xtc2?.DetType,
         };
+    }
+
+    /// <summary>Runs the write actions on all cores; the first failure is rethrown as itself (callers catch IOException and the like).</summary>
+    private static void WriteInParallel(List<Action> writes)
+    {
+        try
+        {
+            Parallel.Invoke(new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, writes.ToArray());
+        }
+        catch (AggregateException ex) when (ex.InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(ex.InnerExceptions[0]);
+        }
     }
 
     private static string ArrTypeName(string type) => type switch
