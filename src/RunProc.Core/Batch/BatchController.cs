@@ -203,22 +203,36 @@ public sealed class BatchController
 
     private JobSpec BuildSpec(string exp, int run, int attempt, string name, string logFile, string workDir)
     {
-        var command = CommandTemplate.Expand(_process.Command, new TemplateValues
+        var values = new TemplateValues
         {
             Process = _process.Name, Experiment = exp, Run = run, Attempt = attempt, JobName = name,
             WorkDirectory = workDir, LogFile = logFile, ConfigPath = _env.ConfigPath, RunProcArgv = _env.RunProcArgv,
-        });
+        };
         return new JobSpec
         {
             Name = name,
-            Command = command,
+            Command = WithEnvironment(CommandTemplate.Expand(_process.Command, values)),
             LogFile = logFile,
             StatusFile = StatusFileFor(logFile),
             WorkDirectory = workDir,
             Queue = _process.Queue,
             TimeLimitMinutes = _process.TimeLimitMinutes,
             WrapperScript = _env.WrapperScript,
+            Resources = BatchResources.For(_process, values),
         };
+    }
+
+    /// <summary>The process's Environment set for the command: /usr/bin/env -- NAME=value ... command (no shell).</summary>
+    private IReadOnlyList<string> WithEnvironment(IReadOnlyList<string> command)
+    {
+        if (_process.Environment.Count == 0)
+            return command;
+        if (command[0].Contains('='))
+            throw new ArgumentException($"the command's program '{Names.Show(command[0])}' contains '=', which env would take for a variable; give its path without '='.");
+        var argv = new List<string> { "/usr/bin/env", "--" };
+        argv.AddRange(_process.Environment.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => e.Key + "=" + e.Value));
+        argv.AddRange(command);
+        return argv;
     }
 
     /// <summary>The wrapper's status file next to a log: log-&lt;exp&gt;-r&lt;RRRR&gt;-&lt;time&gt;.status.</summary>

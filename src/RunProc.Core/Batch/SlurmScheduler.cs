@@ -32,6 +32,15 @@ public sealed class SlurmScheduler : IScheduler
         };
         if (spec.Queue.Length > 0)
             argv.AddRange(new[] { "-p", spec.Queue });
+        argv.AddRange(spec.Resources.SlurmOptions());
+        if (spec.AfterOk.Count > 0)
+            argv.Add("--dependency=afterok:" + string.Join(":", spec.AfterOk));
+        if (spec.ArrayIndices is not null)
+        {
+            argv.Add("--array=" + spec.ArrayIndices + (spec.ArrayThrottle > 0 ? "%" + spec.ArrayThrottle.ToString(CultureInfo.InvariantCulture) : ""));
+            // The task's index goes into its status file's name and its command before the wrapper starts.
+            argv.AddRange(new[] { spec.PartScript, "--", "/bin/sh" });
+        }
         // Slurm sends output to the log and enforces the time limit: the wrapper does neither.
         argv.AddRange(new[] { spec.WrapperScript, spec.StatusFile, "-", "0", "-", "0", "--" });
         argv.AddRange(spec.Command);
