@@ -125,11 +125,14 @@ public sealed partial class BatchController
     private static IEnumerable<string> QueryIds(ProcJob job) =>
         job.PartJobs.Where(p => p.State.IsActive() && p.JobId.Length > 0).Select(p => BaseId(p.JobId)).Distinct();
 
+    /// <summary>The array's id of a Slurm array task ("1168_2" → "1168"); any other id as it is (local job names hold '_').</summary>
     private static string BaseId(string id)
     {
         var u = id.IndexOf('_');
-        return u > 0 ? id[..u] : id;
+        return u > 0 && IsArrayTask(id) ? id[..u] : id;
     }
+
+    private static bool IsArrayTask(string id) => System.Text.RegularExpressions.Regex.IsMatch(id, @"^\d+_\d+$");
 
     /// <summary>
     /// Moves a split attempt on: resolves its unconfirmed submissions, applies the status answer to
@@ -146,7 +149,7 @@ public sealed partial class BatchController
             try
             {
                 var found = scheduler.FindByName(sub, cancel);
-                var array = found.Any(f => f.JobId.Contains('_'));
+                var array = found.Any(f => IsArrayTask(f.JobId));
                 journal.Append(found.Count > 0
                     ? new JournalEvent { Event = "sub-submitted", Name = job.Name, Submission = sub, JobId = BaseId(found[0].JobId), Array = array || (SplitArrays && !job.PartJobs.Any(p => p.IsMerge && p.Submission == sub)) ? true : null }
                     : new JournalEvent { Event = "sub-void", Name = job.Name, Submission = sub });
@@ -238,7 +241,7 @@ public sealed partial class BatchController
             if (mergeDue && partsKnown && (SplitArrays || parts.All(p => p.State == JobState.Done)))
             {
                 // Slurm starts it when every part job has succeeded; elsewhere every part is Done already.
-                var after = SplitArrays ? parts.Where(p => p.State != JobState.Done).Select(p => BaseId(p.JobId)).Distinct().ToList() : new List<string>();
+                var after = SplitArrays ? AfterOk(parts) : new List<string>();
                 SubmitSub(journal, job, Array.Empty<int>(), merge: true, after, result, cancel);
             }
         }
@@ -259,6 +262,23 @@ public sealed partial class BatchController
             journal.Append(e);
         }
         return journal.Find(job.Name)!.Clone();
+    }
+
+    /// <summary>
+    /// The jobs the merge must wait for: the array itself while it still holds every part (one short
+    /// dependency even for 1,000 tasks), else the single tasks still to succeed (an array with a
+    /// failed task never satisfies afterok on the array; the failed part's retry is another job).
+    /// </summary>
+    private static List<string> AfterOk(List<ProcJobPart> parts)
+    {
+        var after = new List<string>();
+        foreach (var g in parts.Where(p => p.JobId.Length > 0 && p.State != JobState.Done).GroupBy(p => BaseId(p.JobId)))
+        {
+            var whole = parts.All(p => BaseId(p.JobId) == g.Key) || !IsArrayTask(g.First().JobId);
+            if (whole) after.Add(g.Key);
+            else after.AddRange(g.Select(p => p.JobId));
+        }
+        return after;
     }
 
     /// <summary>

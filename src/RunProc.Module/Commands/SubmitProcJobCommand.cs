@@ -84,7 +84,8 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
                 Defer(plan);
                 return;
             }
-            var action = $"Submit {process} attempt {plan.Attempt} to {controller.Process.Scheduler}: {CommandTemplate.Display(plan.Argv)}";
+            var action = $"Submit {process} attempt {plan.Attempt} to {controller.Process.Scheduler}: {CommandTemplate.Display(plan.Argv)}"
+                + (plan.MergeArgv.Count > 0 ? $"; then the merge of its {controller.Process.Parts} parts: {CommandTemplate.Display(plan.MergeArgv)}" : "");
             if (!ShouldProcess(target, action))
             {
                 _planned++;
