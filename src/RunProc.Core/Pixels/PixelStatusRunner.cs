@@ -524,15 +524,30 @@ public sealed partial class PixelStatusRunner
     public IReadOnlyList<string> PlannedOutputs(DetectorFrames det, PixelStatusRequest req, string experiment, int run)
     {
         var list = new List<string>();
-        Finish(det, null, req, experiment, run, list);
+        Finish(new OutputDetector(det.Source, det.Dataset, det.FrameShape), SelectedEvents(det, req), null, req, experiment, run, list);
         return list;
     }
 
     /// <summary>Summarises and writes the outputs of one detector; returns the result object.</summary>
     public PixelStatusResult Finish(DetectorFrames det, PixelStatusAccumulator acc, PixelStatusRequest req, string experiment, int run) =>
-        Finish(det, acc, req, experiment, run, null)!;
+        Finish(new OutputDetector(det.Source, det.Dataset, det.FrameShape), acc.Events, acc, req, experiment, run, null)!;
 
-    private PixelStatusResult? Finish(DetectorFrames det, PixelStatusAccumulator? acc, PixelStatusRequest req, string experiment, int run, List<string>? plan)
+    /// <summary>The detector an output is named after: its source name, dataset path and frame shape (a split run's merge has no files open).</summary>
+    public readonly record struct OutputDetector(string Source, string Dataset, int[] FrameShape);
+
+    /// <summary>Summarises and writes the outputs of a detector from an accumulator built elsewhere (the merge of a split run).</summary>
+    public PixelStatusResult Finish(OutputDetector det, PixelStatusAccumulator acc, PixelStatusRequest req, string experiment, int run) =>
+        Finish(det, acc.Events, acc, req, experiment, run, null)!;
+
+    /// <summary>Every file <see cref="Finish(OutputDetector, PixelStatusAccumulator, PixelStatusRequest, string, int)"/> would write.</summary>
+    public IReadOnlyList<string> PlannedOutputs(OutputDetector det, long events, PixelStatusRequest req, string experiment, int run)
+    {
+        var list = new List<string>();
+        Finish(det, events, null, req, experiment, run, list);
+        return list;
+    }
+
+    private PixelStatusResult? Finish(OutputDetector det, long plannedEvents, PixelStatusAccumulator? acc, PixelStatusRequest req, string experiment, int run, List<string>? plan)
     {
         // With a plan list nothing is computed or written: the paths are only collected.
         bool shouldWrite(string path, string what)
@@ -541,7 +556,7 @@ public sealed partial class PixelStatusRunner
             plan.Add(path);
             return false;
         }
-        var events = acc?.Events ?? SelectedEvents(det, req);
+        var events = acc?.Events ?? plannedEvents;
         var summary = acc is null ? null! : PixelStatusSummary.Compute(acc, req.Options);
         var shape = det.FrameShape;
         var files = new List<string>();
