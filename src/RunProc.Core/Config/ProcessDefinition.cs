@@ -8,7 +8,7 @@ public sealed class ProcessDefinition
     public static readonly IReadOnlyList<string> PixelStatusCommand = new[]
     {
         "{runproc}", "Invoke-PixelStatus", "-Experiment", "{exp}", "-Run", "{run}",
-        "-OutputDirectory", "{workdir}", "-Deploy", "-ConfigPath", "{config}",
+        "-OutputDirectory", "{workdir}", "-Deploy", "-ConfigPath", "{config}", "-JobName", "{jobname}",
     };
 
     public required string Name { get; init; }

@@ -71,9 +71,44 @@ public sealed class PixelStatusResult
     public required long[] CountPerBit { get; init; }
     public required long BadPixels { get; init; }
     public long Pixels => Shape.Aggregate(1L, (a, b) => a * b);
+
+    // The per-bit counts again as named properties: Export-Csv and ConvertTo-Json keep these.
+    public long RmsHighPixels => CountPerBit[0];
+    public long SaturatedFractionPixels => CountPerBit[1];
+    public long ColdFractionPixels => CountPerBit[2];
+    public long RmsLowPixels => CountPerBit[3];
+    public long MeanHighPixels => CountPerBit[4];
+    public long MeanLowPixels => CountPerBit[5];
+    public long MaxHighPixels => CountPerBit[6];
+    public long MinLowPixels => CountPerBit[7];
+
+    /// <summary>The limit method by name (Absolute or Robust).</summary>
+    public string Method => Options.Method.ToString();
+    public double MeanLowLimit => Summary.MeanLimits.Low;
+    public double MeanHighLimit => Summary.MeanLimits.High;
+    public double RmsLowLimit => Summary.RmsLimits.Low;
+    public double RmsHighLimit => Summary.RmsLimits.High;
+
     public required IReadOnlyList<string> Files { get; init; }
-    public required PixelStatusSummary Summary { get; init; }
     public string ShapeText => PsanaTextArray.ShapeText(Shape);
+
+    // The per-pixel arrays are behind a method, not a property: serializers and Format-List walk
+    // properties, and 2 Mpx of doubles made one result 10.9 MB of JSON.
+    internal PixelStatusSummary Summary { get; init; } = null!;
+    internal PixelStatusOptions Options { get; init; } = new();
+
+    /// <summary>The per-pixel arrays (mean, rms, status, mask, max, min, fractions) and the limits used.</summary>
+    public PixelStatusSummary GetSummary() => Summary;
+
+    /// <summary>The flat record kept in the run's result file.</summary>
+    public Results.DetectorResult ToDetectorResult() => new()
+    {
+        Detector = Detector, Dataset = Dataset, Shape = ShapeText, Events = Events, BadPixels = BadPixels,
+        RmsHighPixels = RmsHighPixels, SaturatedFractionPixels = SaturatedFractionPixels, ColdFractionPixels = ColdFractionPixels,
+        RmsLowPixels = RmsLowPixels, MeanHighPixels = MeanHighPixels, MeanLowPixels = MeanLowPixels, MaxHighPixels = MaxHighPixels,
+        MinLowPixels = MinLowPixels, Method = Method, MeanLowLimit = MeanLowLimit, MeanHighLimit = MeanHighLimit,
+        RmsLowLimit = RmsLowLimit, RmsHighLimit = RmsHighLimit, Files = Files.ToArray(),
+    };
 }
 
 /// <summary>Progress of one detector, per block of frames.</summary>
@@ -489,7 +524,7 @@ public sealed partial class PixelStatusRunner
             else
             {
                 SafeFile.EnsureDirectory(req.ImageDirectory, _config.DirectoryMode);
-                files.AddRange(PixelStatusImages.Write(prefix, shape, summary));
+                files.AddRange(PixelStatusImages.Write(prefix, shape, summary, new PictureTitle(experiment, run, det.Source, events, req.Options), _config.FileMode));
             }
         }
         if (req.Deploy)
@@ -513,7 +548,7 @@ public sealed partial class PixelStatusRunner
         return new PixelStatusResult
         {
             Detector = det.Source, Dataset = det.Dataset, Experiment = experiment, Run = run, Shape = shape,
-            Events = events, CountPerBit = summary.CountPerBit, BadPixels = summary.BadPixels, Files = files, Summary = summary,
+            Events = events, CountPerBit = summary.CountPerBit, BadPixels = summary.BadPixels, Files = files, Summary = summary, Options = req.Options,
         };
     }
 
