@@ -646,7 +646,13 @@ public sealed partial class BatchController
             {
                 e.Ended = ws?.Ended ?? now;
                 if (state != JobState.Done)
+                {
+                    // The log usually says why: keep its last error line with the job.
+                    e.LastError = JobLog.LastErrorLine(job.LogFile);
+                    if (string.IsNullOrEmpty(e.Reason) && e.LastError is not null)
+                        e.Reason = e.LastError;
                     e.Log = RenameLog(job.LogFile, word);
+                }
             }
         }
         // Polls alone are not worth a journal line per pass: they are persisted with the next change.

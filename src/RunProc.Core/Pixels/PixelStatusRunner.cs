@@ -89,9 +89,44 @@ public sealed class PixelStatusResult
     public required long[] CountPerBit { get; init; }
     public required long BadPixels { get; init; }
     public long Pixels => Shape.Aggregate(1L, (a, b) => a * b);
+
+    // The per-bit counts again as named properties: Export-Csv and ConvertTo-Json keep these.
+    public long RmsHighPixels => CountPerBit[0];
+    public long SaturatedFractionPixels => CountPerBit[1];
+    public long ColdFractionPixels => CountPerBit[2];
+    public long RmsLowPixels => CountPerBit[3];
+    public long MeanHighPixels => CountPerBit[4];
+    public long MeanLowPixels => CountPerBit[5];
+    public long MaxHighPixels => CountPerBit[6];
+    public long MinLowPixels => CountPerBit[7];
+
+    /// <summary>The limit method by name (Absolute or Robust).</summary>
+    public string Method => Options.Method.ToString();
+    public double MeanLowLimit => Summary.MeanLimits.Low;
+    public double MeanHighLimit => Summary.MeanLimits.High;
+    public double RmsLowLimit => Summary.RmsLimits.Low;
+    public double RmsHighLimit => Summary.RmsLimits.High;
+
     public required IReadOnlyList<string> Files { get; init; }
-    public required PixelStatusSummary Summary { get; init; }
     public string ShapeText => PsanaTextArray.ShapeText(Shape);
+
+    // The per-pixel arrays are behind a method, not a property: serializers and Format-List walk
+    // properties, and 2 Mpx of doubles made one result 10.9 MB of JSON.
+    internal PixelStatusSummary Summary { get; init; } = null!;
+    internal PixelStatusOptions Options { get; init; } = new();
+
+    /// <summary>The per-pixel arrays (mean, rms, status, mask, max, min, fractions) and the limits used.</summary>
+    public PixelStatusSummary GetSummary() => Summary;
+
+    /// <summary>The flat record kept in the run's result file.</summary>
+    public Results.DetectorResult ToDetectorResult() => new()
+    {
+        Detector = Detector, Dataset = Dataset, Shape = ShapeText, Events = Events, BadPixels = BadPixels,
+        RmsHighPixels = RmsHighPixels, SaturatedFractionPixels = SaturatedFractionPixels, ColdFractionPixels = ColdFractionPixels,
+        RmsLowPixels = RmsLowPixels, MeanHighPixels = MeanHighPixels, MeanLowPixels = MeanLowPixels, MaxHighPixels = MaxHighPixels,
+        MinLowPixels = MinLowPixels, Method = Method, MeanLowLimit = MeanLowLimit, MeanHighLimit = MeanHighLimit,
+        RmsLowLimit = RmsLowLimit, RmsHighLimit = RmsHighLimit, Files = Files.ToArray(),
+    };
 }
 
 /// <summary>Progress of one detector, per block of frames.</summary>
@@ -524,16 +559,20 @@ public sealed partial class PixelStatusRunner
     public IReadOnlyList<string> PlannedOutputs(DetectorFrames det, PixelStatusRequest req, string experiment, int run)
     {
         var list = new List<string>();
-        Finish(new OutputDetector(det.Source, det.Dataset, det.FrameShape), SelectedEvents(det, req), null, req, experiment, run, list);
+        Finish(new OutputDetector(det.Source, det.Dataset, det.FrameShape, det.Xtc2), SelectedEvents(det, req), null, req, experiment, run, list);
         return list;
     }
 
     /// <summary>Summarises and writes the outputs of one detector; returns the result object.</summary>
     public PixelStatusResult Finish(DetectorFrames det, PixelStatusAccumulator acc, PixelStatusRequest req, string experiment, int run) =>
-        Finish(new OutputDetector(det.Source, det.Dataset, det.FrameShape), acc.Events, acc, req, experiment, run, null)!;
+        Finish(new OutputDetector(det.Source, det.Dataset, det.FrameShape, det.Xtc2), acc.Events, acc, req, experiment, run, null)!;
 
     /// <summary>The detector an output is named after: its source name, dataset path and frame shape (a split run's merge has no files open).</summary>
-    public readonly record struct OutputDetector(string Source, string Dataset, int[] FrameShape);
+    public readonly record struct OutputDetector(string Source, string Dataset, int[] FrameShape, Xtc2Detector? Xtc2 = null)
+    {
+        /// <summary>The data bits kept: the request's, else the detector type's default (xtc2), else all.</summary>
+        public uint? DataMask(PixelStatusRequest req) => req.DataMask ?? Xtc2?.DefaultDataMask;
+    }
 
     /// <summary>Summarises and writes the outputs of a detector from an accumulator built elsewhere (the merge of a split run).</summary>
     public PixelStatusResult Finish(OutputDetector det, PixelStatusAccumulator acc, PixelStatusRequest req, string experiment, int run) =>
@@ -613,7 +652,7 @@ public sealed partial class PixelStatusRunner
             else
             {
                 SafeFile.EnsureDirectory(req.ImageDirectory, _config.DirectoryMode);
-                writes.Add(() => pictures = PixelStatusImages.Write(prefix, shape, summary));
+                writes.Add(() => pictures = PixelStatusImages.Write(prefix, shape, summary, new PictureTitle(experiment, run, det.Source, events, req.Options), _config.FileMode));
             }
         }
         string? deployed = null;
@@ -646,7 +685,7 @@ public sealed partial class PixelStatusRunner
         return new PixelStatusResult
         {
             Detector = det.Source, Dataset = det.Dataset, Experiment = experiment, Run = run, Shape = shape,
-            Events = events, CountPerBit = summary.CountPerBit, BadPixels = summary.BadPixels, Files = files, Summary = summary,
+            Events = events, CountPerBit = summary.CountPerBit, BadPixels = summary.BadPixels, Files = files, Summary = summary, Options = req.Options,
             SkippedIncomplete = det.Xtc2?.SkippedIncomplete ?? 0,
             SkippedDamaged = det.Xtc2 is { DamagedIncluded: false } x ? x.DamagedEvents : 0,
             DataMask = det.DataMask(req), DetectorType = det.Xtc2?.DetType,

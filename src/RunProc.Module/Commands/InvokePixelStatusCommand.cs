@@ -3,6 +3,7 @@ using RunProc.Catalog;
 using RunProc.Formats;
 using RunProc.Pixels;
 using RunProc.Pixels.Split;
+using RunProc.Results;
 
 namespace RunProc.Module.Commands;
 
@@ -110,6 +111,11 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
     public string? PartDirectory { get; set; }
 
     private bool IsPart => MyInvocation.BoundParameters.ContainsKey(nameof(PartCount));
+
+    /// <summary>The batch job running this analysis (recorded in the result record and the deployed file's HISTORY).</summary>
+    [Parameter]
+    [ValidatePattern(@"^[A-Za-z0-9_.:-]{1,200}$")]
+    public string? JobName { get; set; }
 
     private readonly List<string> _paths = new();
 
@@ -250,6 +256,8 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
                 return;
             }
             var activity = 0;
+            var results = new List<PixelStatusResult>();
+            var errors = new List<string>();
             foreach (var det in detectors)
             {
                 activity++;
@@ -275,10 +283,12 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
                         WriteProgress(record);
                     }, Cancel);
                     var result = runner.Finish(det, acc, request, exp, runNo);
+                    results.Add(result);
                     WriteObject(result);
                 }
                 catch (FrameReadException ex)
                 {
+                    errors.Add($"{det.Dataset}: {ex.Message}");
                     WriteInputError(ex, "PixelFrameUnreadable", ErrorCategory.ReadError, target,
                         $"Frame {ex.Frame} of {ex.Dataset} in {ex.File} cannot be read; nothing was written for this detector. Re-copy or repair the file, or limit -Events.");
                 }
@@ -288,6 +298,7 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
                 {
+                    errors.Add($"{det.Dataset}: {ex.Message}");
                     WriteInputError(ex, "PixelStatusFailed", ErrorCategory.WriteError, target);
                 }
                 finally
@@ -296,6 +307,27 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
                     WriteProgress(record);
                 }
             }
+            WriteResultRecord(request, exp, runNo, results, errors);
+        }
+    }
+
+    /// <summary>The run's small result record beside the work files, for Get-ProcRun and the report.</summary>
+    private void WriteResultRecord(PixelStatusRequest request, string exp, int run, List<PixelStatusResult> results, List<string> errors)
+    {
+        if (request.OutputDirectory is null || !Names.IsExperiment(exp) || results.Count + errors.Count == 0)
+            return;
+        var path = RunResultRecord.PathFor(request.OutputDirectory, exp, run);
+        try
+        {
+            new RunResultRecord
+            {
+                Experiment = exp, Run = run, JobName = JobName ?? "", Time = DateTimeOffset.Now, RunProcVersion = RunResultRecord.CurrentVersion,
+                Detectors = results.Select(r => r.ToDetectorResult()).ToArray(), Errors = errors.ToArray(),
+            }.Write(path, Config.FileMode, Config.DirectoryMode);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            WriteInputError(ex, "ResultRecordFailed", ErrorCategory.WriteError, path, "Check that the output directory is writable.");
         }
     }
 
