@@ -1,4 +1,5 @@
 using RunProc.Catalog;
+using RunProc.Results;
 
 namespace RunProc.Db;
 
@@ -28,6 +29,31 @@ public sealed class RecordedRun
     public int LineNumber => Record.LineNumber;
     public string DataSetName => RunInfo.DataSetNameOf(Experiment, Run);
 
+    /// <summary>The latest RunProc job's state (Done, Failed, Running...); empty for runs the old tool recorded.</summary>
+    public string JobState { get; internal set; } = "";
+
+    /// <summary>Submissions used for the run (0 without RunProc jobs).</summary>
+    public int Attempts { get; internal set; }
+
+    /// <summary>The latest job ended Failed, TimedOut or Lost and no automatic attempt is left.</summary>
+    public bool Failed { get; internal set; }
+
+    /// <summary>The last error line of the latest job's log when it did not end Done.</summary>
+    public string? LastError { get; internal set; }
+
+    /// <summary>The latest job's name and log (empty without RunProc jobs).</summary>
+    public string JobName { get; internal set; } = "";
+    public string LogFile { get; internal set; } = "";
+
+    /// <summary>Per detector: events, bad pixels, per-bit counts and output files, from the run's result record.</summary>
+    public IReadOnlyList<DetectorResult> Detectors { get; internal set; } = Array.Empty<DetectorResult>();
+
+    /// <summary>Bad pixels over all detectors (null without a result record).</summary>
+    public long? BadPixels => Detectors.Count == 0 ? null : Detectors.Sum(d => d.BadPixels);
+
+    /// <summary>Events analysed (the largest over the detectors; null without a result record).</summary>
+    public long? Events => Detectors.Count == 0 ? null : Detectors.Max(d => d.Events);
+
     public override string ToString() => $"{Experiment} run {Run} ({State})";
 }
 
@@ -46,6 +72,9 @@ public sealed class ExperimentStatus
 
     /// <summary>Runs recorded as processed (-proc-runs.txt).</summary>
     public int Processed { get; init; }
+
+    /// <summary>Runs whose latest job ended Failed, TimedOut or Lost with no attempts left (counted in Processed too: the old record marks them taken).</summary>
+    public int Failed { get; init; }
 
     /// <summary>Ready runs on disk, neither processed nor archived.</summary>
     public int Pending { get; init; }
@@ -81,6 +110,7 @@ public sealed class InstrumentSummary
     public int UnderControl { get; init; }
     public int Runs { get; init; }
     public int Processed { get; init; }
+    public int Failed { get; init; }
     public int Pending { get; init; }
     public int NotReady { get; init; }
     public int Archived { get; init; }
@@ -109,7 +139,7 @@ public sealed class InstrumentSummary
         {
             Process = process, Instrument = instrument, IsTotal = total,
             Experiments = l.Count, UnderControl = l.Count(e => e.UnderControl),
-            Runs = l.Sum(e => e.Runs), Processed = l.Sum(e => e.Processed), Pending = l.Sum(e => e.Pending),
+            Runs = l.Sum(e => e.Runs), Processed = l.Sum(e => e.Processed), Failed = l.Sum(e => e.Failed), Pending = l.Sum(e => e.Pending),
             NotReady = l.Sum(e => e.NotReady), Archived = l.Sum(e => e.Archived), DataMissing = l.Sum(e => e.DataMissing),
             Bytes = l.All(e => e.Bytes is not null) ? l.Sum(e => e.Bytes!.Value) : null,
         };
@@ -127,11 +157,27 @@ public sealed partial class ProcDb
         // Existence only: the listing's names, no stat per file.
         var scan = catalog.Scan(catalog.InstrumentOf(experiment), experiment, DateTime.UtcNow, null, _ => false);
         var ins = Names.InstrumentOf(experiment);
-        RecordedRun Make(ProcRecord r) => new()
+        var jobs = RunJobHistory.Read(Config, Process, experiment);
+        var workDir = Path.Join(InstrumentDirectory(experiment), experiment, "work");
+        RecordedRun Make(ProcRecord r)
         {
-            Process = Process, Instrument = ins, Experiment = experiment, Run = r.Run, State = r.State,
-            DataExists = scan.Find(r.Run) >= 0, Record = r,
-        };
+            var rec = new RecordedRun
+            {
+                Process = Process, Instrument = ins, Experiment = experiment, Run = r.Run, State = r.State,
+                DataExists = scan.Find(r.Run) >= 0, Record = r,
+            };
+            if (jobs.TryGetValue(r.Run, out var j))
+            {
+                rec.JobState = j.Latest.State.ToString();
+                rec.Attempts = j.Attempts;
+                rec.Failed = j.FailedForGood;
+                rec.LastError = j.Latest.State == Batch.JobState.Done ? null : j.Latest.LastError;
+                rec.JobName = j.Latest.Name;
+                rec.LogFile = j.Latest.LogFile;
+            }
+            rec.Detectors = RunResultRecord.TryRead(RunResultRecord.PathFor(workDir, experiment, r.Run))?.Detectors ?? Array.Empty<DetectorResult>();
+            return rec;
+        }
         return ReadProcessed(experiment, warn).Values.Select(Make)
             .Concat(ReadArchived(experiment, warn).Values.Select(Make))
             .OrderBy(r => r.Run).ThenBy(r => r.State)
@@ -170,6 +216,7 @@ public sealed partial class ProcDb
         // Run numbers only (the fast reader: bytes, no record objects); same runs and warnings as ReadProcessed/ReadArchived.
         var processed = RunNumbers(e.Experiment, archived: false, messages.Warn);
         var archived = RunNumbers(e.Experiment, archived: true, messages.Warn);
+        var failed = RunJobHistory.Read(Config, Process, e.Experiment).Values.Count(j => j.FailedForGood);
         bool Recorded(int run) => processed.Contains(run) || archived.Contains(run);
         var scan = catalog.Scan(e.Instrument, e.Experiment, now, query.Verbose is null ? null : messages.Verbose,
             query.Sizes ? null : run => !Recorded(run));
@@ -188,7 +235,7 @@ public sealed partial class ProcDb
         var status = new ExperimentStatus
         {
             Process = Process, Instrument = e.Instrument, Experiment = e.Experiment, UnderControl = e.UnderControl,
-            Runs = scan.Runs.Length, Processed = processed.Count, Pending = pending, NotReady = notReady,
+            Runs = scan.Runs.Length, Processed = processed.Count, Failed = failed, Pending = pending, NotReady = notReady,
             Archived = archived.Count, DataMissing = processed.Count(r => scan.Find(r) < 0),
             Bytes = sized ? bytes : null,
             LastWriteTime = !sized || newest == 0 ? null : new DateTime(newest, DateTimeKind.Utc).ToLocalTime(),

@@ -55,13 +55,12 @@ public class RunProcConfigTests
         var ex = Assert.Throws<ConfigException>(() => RunProcConfig.FromDictionary(new Hashtable { ["Processes"] = procs }, "f.psd1"));
         Assert.Equal("Processes.pixel_status.Scheduler", ex.Key);
 
-        procs = new Hashtable { ["other"] = new Hashtable { ["Command"] = new object[] { "echo", "{exp}" }, ["MaxJobs"] = 4, ["Scheduler"] = "slurm", ["Detectors"] = "epix" } };
+        procs = new Hashtable { ["other"] = new Hashtable { ["Command"] = new object[] { "echo", "{exp}" }, ["MaxJobs"] = 4, ["Scheduler"] = "slurm" } };
         var cfg = RunProcConfig.FromDictionary(new Hashtable { ["Processes"] = procs }, "f.psd1");
         var p = cfg.GetProcess("other");
         Assert.Equal(4, p.MaxJobs);
         Assert.Equal(SchedulerKind.Slurm, p.Scheduler);
         Assert.Equal(new[] { "echo", "{exp}" }, p.Command);
-        Assert.Equal("epix", p.Extra["Detectors"]);
         Assert.NotNull(cfg.GetProcess("pixel_status"));
     }
 }
