@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
+using RunProc.IO;
 
 namespace RunProc.Catalog;
 
@@ -17,21 +18,12 @@ internal static unsafe partial class DirectoryListing
 
     public delegate void EntryHandler(ReadOnlySpan<byte> utf8Name, EntryKind kind);
 
-    private const int ONonblock = 0x800, OCloexec = 0x80000; // asm-generic values: x86-64 and arm64 alike
-    private const int Enoent = 2, Eacces = 13, Enotdir = 20;
     private const byte DtDir = 4, DtReg = 8, DtLnk = 10, DtUnknown = 0;
-
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Open(string path, int flags);
 
     [LibraryImport("libc", EntryPoint = "getdents64", SetLastError = true)]
     private static partial nint GetDents64(int fd, byte* buffer, nuint count);
 
-    [LibraryImport("libc", EntryPoint = "close")]
-    private static partial int Close(int fd);
-
-    private static volatile bool _managed = !OperatingSystem.IsLinux()
-        || RuntimeInformation.ProcessArchitecture is not (Architecture.X64 or Architecture.Arm64);
+    private static volatile bool _managed = !LibC.Usable;
 
     [ThreadStatic] private static byte[]? _buffer;
 
@@ -57,7 +49,7 @@ internal static unsafe partial class DirectoryListing
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ListNative(string directory, EntryHandler handler)
     {
-        var fd = Open(directory, ONonblock | OCloexec);
+        var fd = LibC.Open(directory, LibC.ONonblock | LibC.OCloexec);
         if (fd < 0)
             throw Error(directory, Marshal.GetLastPInvokeError());
         try
@@ -96,14 +88,14 @@ internal static unsafe partial class DirectoryListing
         }
         finally
         {
-            Close(fd);
+            LibC.Close(fd);
         }
     }
 
     private static Exception Error(string directory, int errno) => errno switch
     {
-        Enoent or Enotdir => new DirectoryNotFoundException($"Directory '{directory}' does not exist."),
-        Eacces => new UnauthorizedAccessException($"Access to the directory '{directory}' is denied."),
+        LibC.Enoent or LibC.Enotdir => new DirectoryNotFoundException($"Directory '{directory}' does not exist."),
+        LibC.Eacces => new UnauthorizedAccessException($"Access to the directory '{directory}' is denied."),
         _ => new IOException($"Cannot list directory '{directory}': {Marshal.GetPInvokeErrorMessage(errno)}."),
     };
 

@@ -10,31 +10,20 @@ namespace RunProc.IO;
 /// </summary>
 internal static unsafe partial class WholeFile
 {
-    private const int ONonblock = 0x800, OCloexec = 0x80000; // asm-generic values: x86-64 and arm64 alike
-    private const int Enoent = 2, Enotdir = 20, Eintr = 4;
-
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Open(string path, int flags);
-
     [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
     private static partial nint Read(int fd, byte* buffer, nuint count);
 
-    [LibraryImport("libc", EntryPoint = "close")]
-    private static partial int Close(int fd);
-
-    private static readonly bool Native = OperatingSystem.IsLinux()
-        && RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64;
 
     /// <summary>The file's bytes, or null when it (or its directory) does not exist.</summary>
     public static byte[]? TryRead(string path)
     {
-        if (!Native)
+        if (!LibC.Usable)
             return TryReadManaged(path);
-        var fd = Open(path, ONonblock | OCloexec);
+        var fd = LibC.Open(path, LibC.ONonblock | LibC.OCloexec);
         if (fd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
-            if (errno is Enoent or Enotdir)
+            if (errno is LibC.Enoent or LibC.Enotdir)
                 return null;
             return TryReadManaged(path); // the managed path raises the error .NET callers expect (access denied, ...)
         }
@@ -52,7 +41,7 @@ internal static unsafe partial class WholeFile
                 if (n < 0)
                 {
                     var errno = Marshal.GetLastPInvokeError();
-                    if (errno == Eintr)
+                    if (errno == LibC.Eintr)
                         continue;
                     throw new IOException($"Cannot read '{path}': {Marshal.GetPInvokeErrorMessage(errno)}.");
                 }
@@ -63,7 +52,7 @@ internal static unsafe partial class WholeFile
         }
         finally
         {
-            Close(fd);
+            LibC.Close(fd);
         }
     }
 
