@@ -201,13 +201,16 @@ public sealed class BatchController
     private static string NewJobName(string process, string exp, int run, int attempt) =>
         $"rp.{process}.{exp}.r{run:0000}.a{attempt}.{Convert.ToHexString(RandomNumberGenerator.GetBytes(3)).ToLowerInvariant()}";
 
-    private JobSpec BuildSpec(string exp, int run, int attempt, string name, string logFile, string workDir)
+    private JobSpec BuildSpec(string exp, int run, int attempt, string name, string logFile, string workDir, IReadOnlyDictionary<string, string>? parameters = null)
     {
         var command = CommandTemplate.Expand(_process.Command, new TemplateValues
         {
             Process = _process.Name, Experiment = exp, Run = run, Attempt = attempt, JobName = name,
             WorkDirectory = workDir, LogFile = logFile, ConfigPath = _env.ConfigPath, RunProcArgv = _env.RunProcArgv,
         });
+        // Reprocessing parameters (validated by the caller) follow the command as '-Name value' pairs.
+        if (parameters is { Count: > 0 })
+            command = command.Concat(parameters.OrderBy(p => p.Key, StringComparer.Ordinal).SelectMany(p => new[] { "-" + p.Key, p.Value })).ToList();
         return new JobSpec
         {
             Name = name,
@@ -230,7 +233,7 @@ public sealed class BatchController
 
     /// <summary>What submitting the run would do, without doing it (for -WhatIf): decision, attempt and the exact argv.</summary>
     /// <param name="alreadyPlanned">Submissions planned before this one in the same -WhatIf pipeline (they count against MaxJobs).</param>
-    public SubmitOutcome PlanSubmit(string experiment, int run, bool force, int? maxJobs = null, int alreadyPlanned = 0)
+    public SubmitOutcome PlanSubmit(string experiment, int run, bool force, int? maxJobs = null, int alreadyPlanned = 0, IReadOnlyDictionary<string, string>? parameters = null)
     {
         var exp = Names.Experiment(experiment, _config);
         Names.Run(run);
@@ -242,7 +245,7 @@ public sealed class BatchController
         var limit = maxJobs ?? _process.MaxJobs;
         var dir = Path.Combine(_config.DbRoot, _process.Name, Names.InstrumentOf(exp), exp);
         var log = Path.Combine(dir, LogName(exp, run, _env.Now()));
-        var spec = BuildSpec(exp, run, e.Attempt, NewJobName(_process.Name, exp, run, e.Attempt), log, Path.Combine(dir, "work"));
+        var spec = BuildSpec(exp, run, e.Attempt, NewJobName(_process.Name, exp, run, e.Attempt), log, Path.Combine(dir, "work"), parameters);
         var argv = Scheduler(_process.Scheduler).SubmitArgv(spec);
         var active = ActiveCount() + alreadyPlanned;
         if (FreeSlots(limit, active) == 0)
@@ -255,7 +258,11 @@ public sealed class BatchController
     /// the reason when the run needs nothing, Deferred when <paramref name="maxJobs"/> active jobs
     /// exist, Failed when the scheduler refused (the run is retried later).
     /// </summary>
-    public SubmitOutcome Submit(string experiment, int run, bool force, int? maxJobs, CancellationToken cancel)
+    public SubmitOutcome Submit(string experiment, int run, bool force, int? maxJobs, CancellationToken cancel) =>
+        Submit(experiment, run, force, maxJobs, cancel, null);
+
+    /// <summary>As above, with reprocessing parameters appended to the command and recorded with the job.</summary>
+    public SubmitOutcome Submit(string experiment, int run, bool force, int? maxJobs, CancellationToken cancel, IReadOnlyDictionary<string, string>? parameters)
     {
         var exp = Names.Experiment(experiment, _config);
         Names.Run(run);
@@ -277,7 +284,7 @@ public sealed class BatchController
         var now = _env.Now();
         var name = NewJobName(_process.Name, exp, run, e.Attempt);
         var log = CreateLog(expDir, exp, run, ref now);
-        var spec = BuildSpec(exp, run, e.Attempt, name, log, workDir);
+        var spec = BuildSpec(exp, run, e.Attempt, name, log, workDir, parameters);
         var argv = scheduler.SubmitArgv(spec);
         // Created here with the DB's (group-writable) mode; the wrapper only appends to it.
         using (new FileStream(spec.StatusFile, FileMode.OpenOrCreate, FileAccess.Write)) { }
@@ -291,6 +298,7 @@ public sealed class BatchController
         {
             Event = "intent", Name = name, Run = run, Attempt = e.Attempt, Scheduler = scheduler.Kind.ToString(),
             Queue = _process.Queue, Log = log, Status = spec.StatusFile, Argv = spec.Command.ToArray(), Submitted = now.ToUniversalTime(),
+            Parameters = parameters is { Count: > 0 } ? new Dictionary<string, string>(parameters) : null,
         });
         Step("intent");
 

@@ -32,6 +32,9 @@ public sealed class ProcessDefinition
 
     public int TimeLimitMinutes { get; init; } = 60;
 
+    /// <summary>Folder of the HTML run report Invoke-ProcCycle refreshes after each cycle; empty = none.</summary>
+    public string ReportPath { get; init; } = "";
+
     /// <summary>Any further keys of the process table, kept for the process itself (e.g. Detectors).</summary>
     public IReadOnlyDictionary<string, object?> Extra { get; init; } = new Dictionary<string, object?>(StringComparer.OrdinalIgnoreCase);
 }

@@ -26,7 +26,7 @@ public sealed class RunProcConfig
 
     private static readonly string[] KnownProcessKeys =
     {
-        "Command", "Scheduler", "Queue", "MaxJobs", "PollSeconds", "Attempts", "TimeLimitMinutes",
+        "Command", "Scheduler", "Queue", "MaxJobs", "PollSeconds", "Attempts", "TimeLimitMinutes", "ReportPath",
     };
 
     /// <summary>The file this came from, or "&lt;defaults&gt;".</summary>
@@ -170,6 +170,7 @@ public sealed class RunProcConfig
                 PollSeconds = Positive(p, file, key, "PollSeconds", 60),
                 Attempts = Positive(p, file, key, "Attempts", 3),
                 TimeLimitMinutes = Positive(p, file, key, "TimeLimitMinutes", 60),
+                ReportPath = Find(p, "ReportPath") is null ? "" : GetPath(p, file, "ReportPath", ""),
                 Extra = extra,
             };
             if (def.Queue.Length > 0 && !Regex.IsMatch(def.Queue, "^[A-Za-z0-9_.-]+$"))

@@ -47,6 +47,12 @@ public sealed record PixelStatusRequest
 
     public bool Deploy { get; init; }
 
+    /// <summary>The batch job running the analysis, for the deployed file's header and HISTORY; null by hand.</summary>
+    public string? JobName { get; init; }
+
+    /// <summary>Asked before a deployed status is replaced (the message names old and new bad-pixel counts); null = replace.</summary>
+    public Func<string, bool>? ConfirmReplace { get; init; }
+
     /// <summary>Threads for decoding and the kernel; default all cores.</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
 
@@ -91,6 +97,13 @@ public sealed class PixelStatusResult
 
     public required IReadOnlyList<string> Files { get; init; }
     public string ShapeText => PsanaTextArray.ShapeText(Shape);
+
+    /// <summary>With -Deploy over an earlier status: where the replaced file was kept, and its bad pixels.</summary>
+    public string? ReplacedFile { get; init; }
+    public long? ReplacedBadPixels { get; init; }
+
+    /// <summary>With -Deploy: false when the replacement of an earlier status was declined.</summary>
+    public bool Deployed { get; init; }
 
     // The per-pixel arrays are behind a method, not a property: serializers and Format-List walk
     // properties, and 2 Mpx of doubles made one result 10.9 MB of JSON.
@@ -527,21 +540,17 @@ public sealed partial class PixelStatusRunner
                 files.AddRange(PixelStatusImages.Write(prefix, shape, summary, new PictureTitle(experiment, run, det.Source, events, req.Options), _config.FileMode));
             }
         }
+        string? replaced = null;
+        long? replacedBad = null;
+        var deployed = false;
         if (req.Deploy)
         {
             var (data, history) = DeployPaths(experiment, run, det.Source, req.Instrument);
             plan?.Add(history + " (append)");
             if (shouldWrite(data, $"deploy the pixel status of {det.Source}"))
-            {
-                SafeFile.EnsureDirectory(Path.GetDirectoryName(data)!, _config.DirectoryMode);
-                var text = PsanaTextArray.Format(summary.Status.Select(v => (long)v).ToArray(), shape, data, comments.Append("ARR_TYPE status"));
-                SafeFile.WriteAllTextAtomic(data, text, _config.FileMode);
-                SafeFile.AppendLines(history, new[]
-                {
-                    $"file: {Path.GetFileName(data)}  user: {Environment.UserName}  host: {Environment.MachineName}  time: {DateTime.Now:yyyy-MM-dd'T'HH:mm:ss}  events: {events}  bad: {summary.BadPixels}  by: RunProc Invoke-PixelStatus",
-                }, _config.FileMode);
+                (deployed, replaced, replacedBad) = DeployStatus(data, history, summary, shape, comments, events, req);
+            if (deployed)
                 files.Add(data);
-            }
         }
         if (plan is not null)
             return null;
@@ -549,7 +558,44 @@ public sealed partial class PixelStatusRunner
         {
             Detector = det.Source, Dataset = det.Dataset, Experiment = experiment, Run = run, Shape = shape,
             Events = events, CountPerBit = summary.CountPerBit, BadPixels = summary.BadPixels, Files = files, Summary = summary, Options = req.Options,
+            ReplacedFile = replaced, ReplacedBadPixels = replacedBad, Deployed = deployed,
         };
+    }
+
+    /// <summary>
+    /// Writes the deployed status with its provenance (method, limits, events, RunProc version, job)
+    /// in the header and the HISTORY line. An earlier status is replaced only when confirmed, and
+    /// kept beside it as &lt;run&gt;-end.data.replaced-&lt;time&gt;.
+    /// </summary>
+    private (bool Deployed, string? Replaced, long? ReplacedBad) DeployStatus(string data, string history, PixelStatusSummary summary, int[] shape, string[] comments, long events, PixelStatusRequest req)
+    {
+        var o = req.Options;
+        var limits = string.Create(CultureInfo.InvariantCulture, $"mean {summary.MeanLimits.Low:G6}..{summary.MeanLimits.High:G6} rms {summary.RmsLimits.Low:G6}..{summary.RmsLimits.High:G6}");
+        var method = o.Method == PixelLimitMethod.Robust ? string.Create(CultureInfo.InvariantCulture, $"Robust SnrMax {o.SnrMax:G6}") : "Absolute";
+        var version = Results.RunResultRecord.CurrentVersion;
+        var job = string.IsNullOrEmpty(req.JobName) ? "-" : req.JobName;
+        string? kept = null;
+        long? oldBad = null;
+        if (File.Exists(data))
+        {
+            try { oldBad = PsanaTextArray.Read(data).Values.LongCount(v => v != 0); }
+            catch (Exception ex) when (ex is IOException or FormatException or InvalidDataException or ArgumentException) { oldBad = null; }
+            var message = $"replace {data} ({(oldBad is { } b ? b.ToString(CultureInfo.InvariantCulture) : "unreadable, unknown") } bad pixels) with the new status ({summary.BadPixels} bad pixels, {method}, {events} events); the old file is kept beside it";
+            if (req.ConfirmReplace is { } confirm && !confirm(message))
+                return (false, null, oldBad);
+            kept = $"{data}.replaced-{DateTime.Now:yyyyMMdd'T'HHmmss}";
+            File.Move(data, kept);
+        }
+        SafeFile.EnsureDirectory(Path.GetDirectoryName(data)!, _config.DirectoryMode);
+        var header = comments.Concat(new[] { "ARR_TYPE status", $"METHOD {method}", $"LIMITS {limits}", $"RUNPROC {version} job {job}" });
+        var text = PsanaTextArray.Format(summary.Status.Select(v => (long)v).ToArray(), shape, data, header);
+        SafeFile.WriteAllTextAtomic(data, text, _config.FileMode);
+        SafeFile.AppendLines(history, new[]
+        {
+            $"file: {Path.GetFileName(data)}  user: {Environment.UserName}  host: {Environment.MachineName}  time: {DateTime.Now:yyyy-MM-dd'T'HH:mm:ss}  events: {events}  bad: {summary.BadPixels}  method: {method}  limits: {limits}  by: RunProc {version} Invoke-PixelStatus  job: {job}"
+                + (kept is null ? "" : $"  replaced: {(oldBad is { } ob ? ob.ToString(CultureInfo.InvariantCulture) : "?")} bad, kept as {Path.GetFileName(kept)}"),
+        }, _config.FileMode);
+        return (true, kept, oldBad);
     }
 
     private static string ArrTypeName(string type) => type switch

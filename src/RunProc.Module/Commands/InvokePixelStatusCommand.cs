@@ -191,7 +191,9 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
             Events = Events == long.MaxValue ? null : Events, DataMask = DataMask == uint.MaxValue ? null : DataMask,
             Options = options, OutputDirectory = OutputDirectory is null ? null : GetUnresolvedProviderPathFromPSPath(OutputDirectory),
             ImageDirectory = ImagePath is null ? null : GetUnresolvedProviderPathFromPSPath(ImagePath),
-            ArrayTypes = ArrayType, Deploy = Deploy, Threads = ThrottleLimit,
+            ArrayTypes = ArrayType, Deploy = Deploy, Threads = ThrottleLimit, JobName = JobName,
+            // A deployed status is replaced only through ShouldProcess, which names old and new bad-pixel counts.
+            ConfirmReplace = message => ShouldProcess(target.ToString(), message),
         };
         var runner = new PixelStatusRunner(Config);
         List<PixelStatusRunner.DetectorFrames> detectors;
@@ -241,6 +243,10 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
                     }, Cancel);
                     var result = runner.Finish(det, acc, request, exp, runNo);
                     results.Add(result);
+                    if (result.ReplacedFile is not null)
+                        WriteWarning($"{det.Source}: the deployed status of {exp} run {runNo} had {result.ReplacedBadPixels?.ToString() ?? "an unknown number of"} bad pixels, the new one has {result.BadPixels}; the old file is kept as {result.ReplacedFile}.");
+                    else if (Deploy && !result.Deployed)
+                        WriteWarning($"{det.Source}: the deployed status of {exp} run {runNo} was kept (replacement declined); the new one ({result.BadPixels} bad pixels) is in the output files only.");
                     WriteObject(result);
                 }
                 catch (FrameReadException ex)
