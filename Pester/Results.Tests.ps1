@@ -152,13 +152,13 @@ Describe 'Export-ProcReport, rendered in headless Chromium' {
         $rows = Get-Rows (Get-Dom 'index.html')
         $x = $rows | Where-Object { $_.Cells[0] -eq 'xpptut15' }
         $x.Kind | Should -Be 'failed'
-        $x.Cells[2..6] | Should -Be @('4', '2', '1', '0', '1')   # runs, done, failed, pending, not ready
+        $x.Cells[2..6] | Should -Be @('5', '2', '1', '0', '1')   # runs (with run 42 of the old tool), done, failed, pending, not ready
         ($rows | Where-Object { $_.Cells[0] -eq 'mfx101332224' }).Cells[4] | Should -Be '0'
     }
 
     It 'the experiment page gives each run its state in words, the failure its last error line' {
         $rows = Get-Rows (Get-Dom 'xpptut15.html')
-        $rows.Count | Should -Be 4
+        $rows.Count | Should -Be 5
         $byRun = @{}; foreach ($r in $rows) { $byRun[$r.Cells[0]] = $r }
         $byRun['1'].Kind | Should -Be 'done'
         $byRun['1'].Cells[1] | Should -Be 'done'
@@ -169,6 +169,8 @@ Describe 'Export-ProcReport, rendered in headless Chromium' {
         $byRun['2'].Cells[2] | Should -Be '2'
         $byRun['4'].Kind | Should -Be 'notready'
         $byRun['4'].Cells[1] | Should -Match '^not ready .*inprogress'
+        $byRun['42'].Kind | Should -Be 'old'
+        $byRun['42'].Cells[1] | Should -Be 'processed (old tool)'
     }
 
     It 'has no broken local link or image' {
