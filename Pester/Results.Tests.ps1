@@ -262,3 +262,34 @@ Describe 'Reprocessing with provenance' {
         Get-Content -Raw (Get-ProcJob -Experiment xpptut15 -Run 1 -Latest -ConfigPath $Config).LogFile | Should -Match 'had 16 bad pixels, the new one has \d+'
     }
 }
+
+Describe 'OnFailure' {
+    It 'runs the argv template (no shell) when a run fails with no attempts left, and the job keeps the error line' {
+        $notes = New-Item -ItemType Directory -Force (Join-Path $TestDrive 'notes')
+        $cfg = Join-Path $TestDrive 'onfailure.psd1'
+        Set-Content $cfg @"
+@{
+    DataRoot = '$($Demo.DataRoot)'; DbRoot = '$($Demo.DbRoot)'; SettleSeconds = 1
+    Processes = @{
+        fail_once = @{
+            Command = @('/bin/sh', '-c', 'echo "error: calibration constants not found for `$0" >&2; exit 3', '{exp}')
+            Attempts = 1; PollSeconds = 1
+            OnFailure = @('/usr/bin/touch', '$notes/{exp}-r{run}-{state}')
+        }
+    }
+}
+"@
+        $job = Submit-ProcJob -Process fail_once -Experiment xpptut15 -Run 3 -ConfigPath $cfg
+        $end = $job | Watch-ProcJob -PollSeconds 1 -ConfigPath $cfg -WarningAction SilentlyContinue
+        $end.State | Should -Be 'Failed'
+        $end.LastError | Should -Be 'error: calibration constants not found for xpptut15'
+        $end.Reason | Should -Be $end.LastError
+        Join-Path $notes 'xpptut15-r3-Failed' | Should -Exist
+    }
+
+    It 'refuses an unknown placeholder in the config, naming the key' {
+        $cfg = Join-Path $TestDrive 'bad-onfailure.psd1'
+        Set-Content $cfg "@{ Processes = @{ p = @{ Command = @('/bin/true'); OnFailure = @('/usr/bin/mail', '{who}') } } }"
+        { Get-ProcConfig -ConfigPath $cfg } | Should -Throw '*Processes.p.OnFailure*{who}*'
+    }
+}

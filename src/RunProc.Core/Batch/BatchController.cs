@@ -449,7 +449,11 @@ public sealed class BatchController
                 var updated = Apply(journal, job, answer.Known.GetValueOrDefault(job.JobId), now);
                 result.Jobs.Add(updated);
                 if (updated.State.IsFinal())
+                {
                     result.Finished.Add(updated);
+                    if (updated.State.IsRetryable() && journal.Jobs.Count(j => j.Run == updated.Run && j.State.CountsAsAttempt()) >= _process.Attempts)
+                        NotifyFailure(updated, result, cancel);
+                }
             }
         }
         foreach (var j in journals.Where(j => j.NeedsCompaction || j.BadLines > 0))
@@ -532,6 +536,29 @@ public sealed class BatchController
         else
             job.Polls = polls;
         return journal.Find(job.Name)!.Clone();
+    }
+
+    /// <summary>Runs the process's OnFailure argv for a run that failed for good; its own failure is a problem, never a job state.</summary>
+    private void NotifyFailure(ProcJob job, ReconcileResult result, CancellationToken cancel)
+    {
+        if (_process.OnFailure.Count == 0)
+            return;
+        // Each placeholder fills part of one argv element with a validated name: no shell ever sees it.
+        var argv = _process.OnFailure.Select(a => a
+            .Replace("{exp}", Names.Experiment(job.Experiment), StringComparison.Ordinal)
+            .Replace("{run}", Names.Run(job.Run).ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
+            .Replace("{state}", job.State.ToString(), StringComparison.Ordinal)
+            .Replace("{logfile}", job.LogFile, StringComparison.Ordinal)).ToList();
+        try
+        {
+            var r = ProcessCommandRunner.Instance.Run(argv, TimeSpan.FromSeconds(60), cancel);
+            if (r.ExitCode != 0)
+                result.Problems.Add($"OnFailure for {job.Experiment} run {job.Run} ({CommandTemplate.Display(argv)}) exited {r.ExitCode}: {r.StdErr.Trim()}");
+        }
+        catch (Exception ex) when (ex is SchedulerException or IOException or System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            result.Problems.Add($"OnFailure for {job.Experiment} run {job.Run} ({CommandTemplate.Display(argv)}) could not run: {ex.Message}");
+        }
     }
 
     private string QueueWord(ProcJob job) => job.Queue.Length > 0 ? job.Queue : job.Scheduler == SchedulerKind.Local ? "local" : "default";

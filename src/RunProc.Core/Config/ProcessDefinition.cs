@@ -35,6 +35,9 @@ public sealed class ProcessDefinition
     /// <summary>Folder of the HTML run report Invoke-ProcCycle refreshes after each cycle; empty = none.</summary>
     public string ReportPath { get; init; } = "";
 
+    /// <summary>argv run when a run's job ends Failed, TimedOut or Lost with no attempts left ({exp} {run} {state} {logfile}); empty = none.</summary>
+    public IReadOnlyList<string> OnFailure { get; init; } = Array.Empty<string>();
+
     /// <summary>Any further keys of the process table, kept for the process itself (e.g. Detectors).</summary>
     public IReadOnlyDictionary<string, object?> Extra { get; init; } = new Dictionary<string, object?>(StringComparer.OrdinalIgnoreCase);
 }

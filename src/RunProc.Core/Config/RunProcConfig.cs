@@ -26,7 +26,7 @@ public sealed class RunProcConfig
 
     private static readonly string[] KnownProcessKeys =
     {
-        "Command", "Scheduler", "Queue", "MaxJobs", "PollSeconds", "Attempts", "TimeLimitMinutes", "ReportPath",
+        "Command", "Scheduler", "Queue", "MaxJobs", "PollSeconds", "Attempts", "TimeLimitMinutes", "ReportPath", "OnFailure",
     };
 
     /// <summary>The file this came from, or "&lt;defaults&gt;".</summary>
@@ -171,6 +171,7 @@ public sealed class RunProcConfig
                 Attempts = Positive(p, file, key, "Attempts", 3),
                 TimeLimitMinutes = Positive(p, file, key, "TimeLimitMinutes", 60),
                 ReportPath = Find(p, "ReportPath") is null ? "" : GetPath(p, file, "ReportPath", ""),
+                OnFailure = OnFailureTemplate(p, file, key),
                 Extra = extra,
             };
             if (def.Queue.Length > 0 && !Regex.IsMatch(def.Queue, "^[A-Za-z0-9_.-]+$"))
@@ -178,6 +179,20 @@ public sealed class RunProcConfig
             result[name] = def;
         }
         return result;
+    }
+
+    /// <summary>The OnFailure argv template: program first, only the {exp} {run} {state} {logfile} placeholders.</summary>
+    private static IReadOnlyList<string> OnFailureTemplate(IDictionary p, string file, string key)
+    {
+        if (Find(p, "OnFailure") is null)
+            return Array.Empty<string>();
+        var argv = GetStringArray(p, file, key + ".OnFailure", null, "OnFailure");
+        if (argv.Count == 0 || argv[0].Contains('{'))
+            throw new ConfigException(file, key + ".OnFailure", "must be an argv array starting with the program, e.g. @('/usr/bin/mail', '-s', 'RunProc: {exp} run {run} {state}', 'ops@example.org').");
+        foreach (Match m in Regex.Matches(string.Join(" ", argv), @"\{([^{}]*)\}"))
+            if (m.Groups[1].Value is not ("exp" or "run" or "state" or "logfile"))
+                throw new ConfigException(file, key + ".OnFailure", $"unknown placeholder '{{{Names.Show(m.Groups[1].Value)}}}'; OnFailure knows {{exp}} {{run}} {{state}} {{logfile}}.");
+        return argv;
     }
 
     private static int Positive(IDictionary p, string file, string key, string name, int dflt)
