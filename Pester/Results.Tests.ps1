@@ -243,7 +243,7 @@ Describe 'Reprocessing with provenance' {
         $deadline = (Get-Date).AddSeconds(180)
         do { Start-Sleep -Milliseconds 500; $now = $job | Watch-ProcJob -Once -ConfigPath $Config -WarningAction SilentlyContinue }
         until ($now.State -notin 'Submitting', 'Pending', 'Running' -or (Get-Date) -gt $deadline)
-        $now.State | Should -Be 'Done'
+        $now.State | Should -Be 'Done' -Because ((Get-Content -LiteralPath $now.LogFile -Tail 15) -join "`n")
         (Get-ProcJob -Experiment xpptut15 -Run 1 -Latest -ConfigPath $Config).Parameters['SnrMax'] | Should -Be '6'
 
         # '::' in the calib group reads as a provider name to PowerShell's path cmdlets: plain .NET here.

@@ -302,6 +302,7 @@ public sealed class ProcReport
         tr.retry td { background: #fff4e0; } tr.active .state { color: #06c; }
         tr.notready .state, tr.archived .state, tr.old .state { color: #777; }
         .err { font: 12px/1.3 ui-monospace, monospace; color: #900; max-width: 44em; white-space: pre-wrap; word-break: break-word; }
+        tr.notready .err { color: #777; font-family: inherit; }
         .det { color: #555; } img.thumb { width: 160px; border: 1px solid #ccc; display: block; }
         .pics { margin-bottom: .4em; } .filter { margin: .6em 0; }
         .bad, .outs { white-space: nowrap; } .outs { margin-bottom: .3em; }
