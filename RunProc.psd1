@@ -32,6 +32,7 @@
         'Register-ProcSchedule'
         'Unregister-ProcSchedule'
         'Invoke-PixelStatus'
+        'Merge-PixelStatus'
         'New-ProcDemoFacility'
     )
     FunctionsToExport    = @()
