@@ -199,12 +199,15 @@ public sealed class Xtc2ReaderTests : IDisposable
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(13)]
-    [InlineData(5000)]
-    public void ATruncatedTailIsAnErrorNamingFileDgramAndOffset(int cut)
+    [InlineData(1, false)]
+    [InlineData(13, false)]
+    [InlineData(5000, false)]
+    [InlineData(1, true)]
+    [InlineData(5000, true)]
+    public void ATruncatedTailIsAnErrorNamingFileDgramAndOffset(int cut, bool smallData)
     {
-        var file = Write(_dir, new Spec { Detectors = new[] { Quad } }).Single();
+        // With the smalldata index the same dgram is named: the index holds the chunk's dgrams one for one.
+        var file = Write(_dir, new Spec { Detectors = new[] { Quad }, SmallData = smallData }).Single();
         var len = new FileInfo(file).Length;
         using (var fs = new FileStream(file, FileMode.Open)) fs.SetLength(len - cut);
         long lastOffset, lastIndex;
