@@ -178,7 +178,7 @@ public static class DemoFacilityGenerator
                     {{f.Process}} = @{
                         # The built-in default command plus PNG maps in the work folder's png/ subfolder.
                         Command     = @('{runproc}', 'Invoke-PixelStatus', '-Experiment', '{exp}', '-Run', '{run}',
-                                        '-OutputDirectory', '{workdir}', '-ImagePath', '{workdir}/png', '-Deploy', '-ConfigPath', '{config}')
+                                        '-OutputDirectory', '{workdir}', '-ImagePath', '{workdir}/png', '-Deploy', '-ConfigPath', '{config}', '-JobName', '{jobname}')
                         Scheduler   = 'Local'
                         MaxJobs     = 2
                         PollSeconds = 1

@@ -89,9 +89,44 @@ public sealed class PixelStatusResult
     public required long[] CountPerBit { get; init; }
     public required long BadPixels { get; init; }
     public long Pixels => Shape.Aggregate(1L, (a, b) => a * b);
+
+    // The per-bit counts again as named properties: Export-Csv and ConvertTo-Json keep these.
+    public long RmsHighPixels => CountPerBit[0];
+    public long SaturatedFractionPixels => CountPerBit[1];
+    public long ColdFractionPixels => CountPerBit[2];
+    public long RmsLowPixels => CountPerBit[3];
+    public long MeanHighPixels => CountPerBit[4];
+    public long MeanLowPixels => CountPerBit[5];
+    public long MaxHighPixels => CountPerBit[6];
+    public long MinLowPixels => CountPerBit[7];
+
+    /// <summary>The limit method by name (Absolute or Robust).</summary>
+    public string Method => Options.Method.ToString();
+    public double MeanLowLimit => Summary.MeanLimits.Low;
+    public double MeanHighLimit => Summary.MeanLimits.High;
+    public double RmsLowLimit => Summary.RmsLimits.Low;
+    public double RmsHighLimit => Summary.RmsLimits.High;
+
     public required IReadOnlyList<string> Files { get; init; }
-    public required PixelStatusSummary Summary { get; init; }
     public string ShapeText => PsanaTextArray.ShapeText(Shape);
+
+    // The per-pixel arrays are behind a method, not a property: serializers and Format-List walk
+    // properties, and 2 Mpx of doubles made one result 10.9 MB of JSON.
+    internal PixelStatusSummary Summary { get; init; } = null!;
+    internal PixelStatusOptions Options { get; init; } = new();
+
+    /// <summary>The per-pixel arrays (mean, rms, status, mask, max, min, fractions) and the limits used.</summary>
+    public PixelStatusSummary GetSummary() => Summary;
+
+    /// <summary>The flat record kept in the run's result file.</summary>
+    public Results.DetectorResult ToDetectorResult() => new()
+    {
+        Detector = Detector, Dataset = Dataset, Shape = ShapeText, Events = Events, BadPixels = BadPixels,
+        RmsHighPixels = RmsHighPixels, SaturatedFractionPixels = SaturatedFractionPixels, ColdFractionPixels = ColdFractionPixels,
+        RmsLowPixels = RmsLowPixels, MeanHighPixels = MeanHighPixels, MeanLowPixels = MeanLowPixels, MaxHighPixels = MaxHighPixels,
+        MinLowPixels = MinLowPixels, Method = Method, MeanLowLimit = MeanLowLimit, MeanHighLimit = MeanHighLimit,
+        RmsLowLimit = RmsLowLimit, RmsHighLimit = RmsHighLimit, Files = Files.ToArray(),
+    };
 }
 
 /// <summary>Progress of one detector, per block of frames.</summary>
@@ -544,15 +579,34 @@ public sealed partial class PixelStatusRunner
     public IReadOnlyList<string> PlannedOutputs(DetectorFrames det, PixelStatusRequest req, string experiment, int run)
     {
         var list = new List<string>();
-        Finish(det, null, req, experiment, run, list);
+        Finish(new OutputDetector(det.Source, det.Dataset, det.FrameShape, det.Xtc2), SelectedEvents(det, req), null, req, experiment, run, list);
         return list;
     }
 
     /// <summary>Summarises and writes the outputs of one detector; returns the result object.</summary>
     public PixelStatusResult Finish(DetectorFrames det, PixelStatusAccumulator acc, PixelStatusRequest req, string experiment, int run) =>
-        Finish(det, acc, req, experiment, run, null)!;
+        Finish(new OutputDetector(det.Source, det.Dataset, det.FrameShape, det.Xtc2), acc.Events, acc, req, experiment, run, null)!;
 
-    private PixelStatusResult? Finish(DetectorFrames det, PixelStatusAccumulator? acc, PixelStatusRequest req, string experiment, int run, List<string>? plan)
+    /// <summary>The detector an output is named after: its source name, dataset path and frame shape (a split run's merge has no files open).</summary>
+    public readonly record struct OutputDetector(string Source, string Dataset, int[] FrameShape, Xtc2Detector? Xtc2 = null)
+    {
+        /// <summary>The data bits kept: the request's, else the detector type's default (xtc2), else all.</summary>
+        public uint? DataMask(PixelStatusRequest req) => req.DataMask ?? Xtc2?.DefaultDataMask;
+    }
+
+    /// <summary>Summarises and writes the outputs of a detector from an accumulator built elsewhere (the merge of a split run).</summary>
+    public PixelStatusResult Finish(OutputDetector det, PixelStatusAccumulator acc, PixelStatusRequest req, string experiment, int run) =>
+        Finish(det, acc.Events, acc, req, experiment, run, null)!;
+
+    /// <summary>Every file <see cref="Finish(OutputDetector, PixelStatusAccumulator, PixelStatusRequest, string, int)"/> would write.</summary>
+    public IReadOnlyList<string> PlannedOutputs(OutputDetector det, long events, PixelStatusRequest req, string experiment, int run)
+    {
+        var list = new List<string>();
+        Finish(det, events, null, req, experiment, run, list);
+        return list;
+    }
+
+    private PixelStatusResult? Finish(OutputDetector det, long plannedEvents, PixelStatusAccumulator? acc, PixelStatusRequest req, string experiment, int run, List<string>? plan)
     {
         // With a plan list nothing is computed or written: the paths are only collected.
         bool shouldWrite(string path, string what)
@@ -561,7 +615,7 @@ public sealed partial class PixelStatusRunner
             plan.Add(path);
             return false;
         }
-        var events = acc?.Events ?? SelectedEvents(det, req);
+        var events = acc?.Events ?? plannedEvents;
         var summary = acc is null ? null! : PixelStatusSummary.Compute(acc, req.Options);
         var shape = det.FrameShape;
         var files = new List<string>();
@@ -571,6 +625,9 @@ public sealed partial class PixelStatusRunner
             $"DATASET exp={experiment}:run={run}",
             $"STATISTICS {events}",
         };
+        // The outputs are independent files: each is one write action, run in parallel below
+        // (formatting the text arrays and encoding the pictures are most of the work).
+        var writes = new List<Action>();
         if (req.OutputDirectory is not null)
         {
             foreach (var type in req.ArrayTypes)
@@ -579,18 +636,17 @@ public sealed partial class PixelStatusRunner
                 if (!shouldWrite(path, $"write the {type} array of {det.Source}"))
                     continue;
                 SafeFile.EnsureDirectory(req.OutputDirectory, _config.DirectoryMode);
-                var allComments = comments.Append($"ARR_TYPE {ArrTypeName(type)}");
-                var text = type switch
+                var allComments = comments.Append($"ARR_TYPE {ArrTypeName(type)}").ToArray();
+                ReadOnlyMemory<int> ints = type switch
                 {
-                    "ave" => PsanaTextArray.Format(summary.Mean, shape, path, allComments),
-                    "rms" => PsanaTextArray.Format(summary.Rms, shape, path, allComments),
-                    "sta" => PsanaTextArray.Format(summary.Status.Select(v => (long)v).ToArray(), shape, path, allComments),
-                    "msk" => PsanaTextArray.Format(summary.Mask.Select(v => (long)v).ToArray(), shape, path, allComments),
-                    "max" => PsanaTextArray.Format(summary.Max.Select(v => (long)v).ToArray(), shape, path, allComments),
-                    "min" => PsanaTextArray.Format(summary.Min.Select(v => (long)v).ToArray(), shape, path, allComments),
+                    "ave" or "rms" => default,
+                    "sta" => summary.Status, "msk" => summary.Mask, "max" => summary.Max, "min" => summary.Min,
                     _ => throw new ArgumentException($"unknown array type '{type}'; use ave, rms, sta, msk, max or min."),
                 };
-                SafeFile.WriteAllTextAtomic(path, text, _config.FileMode);
+                var doubles = type == "ave" ? summary.Mean : type == "rms" ? summary.Rms : null;
+                writes.Add(() => SafeFile.WriteAllBytesAtomic(path, doubles is not null
+                    ? PsanaTextArray.Utf8(doubles.AsSpan(), shape, path, allComments)
+                    : PsanaTextArray.Utf8(ints.Span, shape, path, allComments), _config.FileMode));
                 files.Add(path);
             }
             if (req.WriteHdf5)
@@ -599,14 +655,15 @@ public sealed partial class PixelStatusRunner
                 if (shouldWrite(h5, $"write the HDF5 status of {det.Source}"))
                 {
                     SafeFile.EnsureDirectory(req.OutputDirectory, _config.DirectoryMode);
-                    PixelStatusHdf5.Write(h5, det.Source, shape, summary, new Dictionary<string, object>
+                    writes.Add(() => PixelStatusHdf5.Write(h5, det.Source, shape, summary, new Dictionary<string, object>
                     {
                         ["experiment"] = experiment, ["run"] = run, ["dataset"] = det.Dataset,
-                    });
+                    }));
                     files.Add(h5);
                 }
             }
         }
+        IReadOnlyList<string> pictures = Array.Empty<string>();
         if (req.ImageDirectory is not null)
         {
             var prefix = Path.Combine(req.ImageDirectory, baseName);
@@ -615,9 +672,10 @@ public sealed partial class PixelStatusRunner
             else
             {
                 SafeFile.EnsureDirectory(req.ImageDirectory, _config.DirectoryMode);
-                files.AddRange(PixelStatusImages.Write(prefix, shape, summary));
+                writes.Add(() => pictures = PixelStatusImages.Write(prefix, shape, summary, new PictureTitle(experiment, run, det.Source, events, req.Options), _config.FileMode));
             }
         }
+        string? deployed = null;
         if (req.Deploy)
         {
             var (data, history) = DeployPaths(experiment, run, det.Source, req.Instrument, det.Xtc2?.CalibGroup);
@@ -625,25 +683,46 @@ public sealed partial class PixelStatusRunner
             if (shouldWrite(data, $"deploy the pixel status of {det.Source}"))
             {
                 SafeFile.EnsureDirectory(Path.GetDirectoryName(data)!, _config.DirectoryMode);
-                var text = PsanaTextArray.Format(summary.Status.Select(v => (long)v).ToArray(), shape, data, comments.Append("ARR_TYPE status"));
-                SafeFile.WriteAllTextAtomic(data, text, _config.FileMode);
-                SafeFile.AppendLines(history, new[]
+                var deployComments = comments.Append("ARR_TYPE status").ToArray();
+                writes.Add(() =>
                 {
-                    $"file: {Path.GetFileName(data)}  user: {Environment.UserName}  host: {Environment.MachineName}  time: {DateTime.Now:yyyy-MM-dd'T'HH:mm:ss}  events: {events}  bad: {summary.BadPixels}  by: RunProc Invoke-PixelStatus",
-                }, _config.FileMode);
-                files.Add(data);
+                    SafeFile.WriteAllBytesAtomic(data, PsanaTextArray.Utf8(summary.Status.AsSpan(), shape, data, deployComments), _config.FileMode);
+                    // HISTORY names a file only once it is in place.
+                    SafeFile.AppendLines(history, new[]
+                    {
+                        $"file: {Path.GetFileName(data)}  user: {Environment.UserName}  host: {Environment.MachineName}  time: {DateTime.Now:yyyy-MM-dd'T'HH:mm:ss}  events: {events}  bad: {summary.BadPixels}  by: RunProc Invoke-PixelStatus",
+                    }, _config.FileMode);
+                });
+                deployed = data;
             }
         }
+        WriteInParallel(writes);
+        files.AddRange(pictures);
+        if (deployed is not null)
+            files.Add(deployed);
         if (plan is not null)
             return null;
         return new PixelStatusResult
         {
             Detector = det.Source, Dataset = det.Dataset, Experiment = experiment, Run = run, Shape = shape,
-            Events = events, CountPerBit = summary.CountPerBit, BadPixels = summary.BadPixels, Files = files, Summary = summary,
+            Events = events, CountPerBit = summary.CountPerBit, BadPixels = summary.BadPixels, Files = files, Summary = summary, Options = req.Options,
             SkippedIncomplete = det.Xtc2?.SkippedIncomplete ?? 0,
             SkippedDamaged = det.Xtc2 is { DamagedIncluded: false } x ? x.DamagedEvents : 0,
             DataMask = det.DataMask(req), DetectorType = det.Xtc2?.DetType,
         };
+    }
+
+    /// <summary>Runs the write actions on all cores; the first failure is rethrown as itself (callers catch IOException and the like).</summary>
+    private static void WriteInParallel(List<Action> writes)
+    {
+        try
+        {
+            Parallel.Invoke(new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, writes.ToArray());
+        }
+        catch (AggregateException ex) when (ex.InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(ex.InnerExceptions[0]);
+        }
     }
 
     private static string ArrTypeName(string type) => type switch

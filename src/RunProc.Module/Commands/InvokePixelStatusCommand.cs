@@ -2,6 +2,8 @@ using System.Management.Automation;
 using RunProc.Catalog;
 using RunProc.Formats;
 using RunProc.Pixels;
+using RunProc.Pixels.Split;
+using RunProc.Results;
 
 namespace RunProc.Module.Commands;
 
@@ -11,7 +13,7 @@ namespace RunProc.Module.Commands;
 /// One result object per detector.
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "PixelStatus", SupportsShouldProcess = true, DefaultParameterSetName = RunSet)]
-[OutputType(typeof(PixelStatusResult))]
+[OutputType(typeof(PixelStatusResult), typeof(PartialHeader))]
 public sealed class InvokePixelStatusCommand : RunProcCmdlet
 {
     /// <summary>Files given by -Path need no site config: without one the built-in defaults apply.</summary>
@@ -96,6 +98,27 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
     [Parameter]
     [ValidateRange(1, 1024)]
     public int ThrottleLimit { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>Analyse only this part (0 to PartCount-1) of a split run and write its partial accumulator files.</summary>
+    [Parameter]
+    [ValidateRange(0, RunProc.Config.RunProcConfig.MaxParts - 1)]
+    public int Part { get; set; }
+
+    /// <summary>The number of parts the run is split into (with -Part); Merge-PixelStatus combines them.</summary>
+    [Parameter]
+    [ValidateRange(1, RunProc.Config.RunProcConfig.MaxParts)]
+    public int PartCount { get; set; }
+
+    /// <summary>Where a part writes its partial accumulator files and manifest (required with -PartCount).</summary>
+    [Parameter]
+    public string? PartDirectory { get; set; }
+
+    private bool IsPart => MyInvocation.BoundParameters.ContainsKey(nameof(PartCount));
+
+    /// <summary>The batch job running this analysis (recorded in the result record and the deployed file's HISTORY).</summary>
+    [Parameter]
+    [ValidatePattern(@"^[A-Za-z0-9_.:-]{1,200}$")]
+    public string? JobName { get; set; }
 
     private readonly List<string> _paths = new();
 
@@ -210,6 +233,11 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
             ArrayTypes = ArrayType, Deploy = Deploy, Threads = ThrottleLimit,
         };
         var runner = new PixelStatusRunner(Config);
+        if (IsPart)
+        {
+            AnalysePart(runner, request, exp, runNo, target);
+            return;
+        }
         List<PixelStatusRunner.DetectorFrames> detectors;
         IDisposable handle;
         var skipped = new List<string>();
@@ -234,6 +262,8 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
                 return;
             }
             var activity = 0;
+            var results = new List<PixelStatusResult>();
+            var errors = new List<string>();
             foreach (var det in detectors)
             {
                 activity++;
@@ -259,10 +289,12 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
                         WriteProgress(record);
                     }, Cancel);
                     var result = runner.Finish(det, acc, request, exp, runNo);
+                    results.Add(result);
                     WriteObject(result);
                 }
                 catch (FrameReadException ex)
                 {
+                    errors.Add($"{det.Dataset}: {ex.Message}");
                     WriteInputError(ex, "PixelFrameUnreadable", ErrorCategory.ReadError, target,
                         $"Frame {ex.Frame} of {ex.Dataset} in {ex.File} cannot be read; nothing was written for this detector. Re-copy or repair the file, or limit -Events.");
                 }
@@ -272,6 +304,7 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
                 {
+                    errors.Add($"{det.Dataset}: {ex.Message}");
                     WriteInputError(ex, "PixelStatusFailed", ErrorCategory.WriteError, target);
                 }
                 finally
@@ -280,6 +313,78 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
                     WriteProgress(record);
                 }
             }
+            WriteResultRecord(request, exp, runNo, results, errors);
+        }
+    }
+
+    /// <summary>The run's small result record beside the work files, for Get-ProcRun and the report.</summary>
+    private void WriteResultRecord(PixelStatusRequest request, string exp, int run, List<PixelStatusResult> results, List<string> errors)
+    {
+        if (request.OutputDirectory is null || !Names.IsExperiment(exp) || results.Count + errors.Count == 0)
+            return;
+        var path = RunResultRecord.PathFor(request.OutputDirectory, exp, run);
+        try
+        {
+            new RunResultRecord
+            {
+                Experiment = exp, Run = run, JobName = JobName ?? "", Time = DateTimeOffset.Now, RunProcVersion = RunResultRecord.CurrentVersion,
+                Detectors = results.Select(r => r.ToDetectorResult()).ToArray(), Errors = errors.ToArray(),
+            }.Write(path, Config.FileMode, Config.DirectoryMode);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            WriteInputError(ex, "ResultRecordFailed", ErrorCategory.WriteError, path, "Check that the output directory is writable.");
+        }
+    }
+
+    /// <summary>One part of a split run: its share of the files or events, as partial accumulator files for Merge-PixelStatus.</summary>
+    private void AnalysePart(PixelStatusRunner runner, PixelStatusRequest request, string exp, int runNo, object target)
+    {
+        if (Part >= PartCount)
+        {
+            WriteInputError(new ArgumentOutOfRangeException(nameof(Part), Part, $"-Part {Part} is not one of the {PartCount} parts (0 to {PartCount - 1})."), "PartOutOfRange", ErrorCategory.InvalidArgument, Part);
+            return;
+        }
+        if (string.IsNullOrEmpty(PartDirectory) || Deploy || OutputDirectory is not null || ImagePath is not null)
+        {
+            WriteInputError(new ArgumentException("a part (-Part/-PartCount) writes only its partial accumulator files to -PartDirectory; the outputs and -Deploy are Merge-PixelStatus's."),
+                "PartArguments", ErrorCategory.InvalidArgument, target, "Give -PartDirectory and leave -OutputDirectory, -ImagePath and -Deploy to Merge-PixelStatus.");
+            return;
+        }
+        var dir = GetUnresolvedProviderPathFromPSPath(PartDirectory);
+        if (!ShouldProcess($"{exp} run {runNo}", $"analyse part {Part} of {PartCount} and write its partial accumulator files to {dir}"))
+            return;
+        var record = new ProgressRecord(1, "Invoke-PixelStatus", $"Part {Part} of {PartCount} of {exp} run {runNo}");
+        var last = DateTime.MinValue;
+        try
+        {
+            var headers = PixelStatusSplit.RunPart(runner, request, exp, runNo, Part, PartCount, dir, Config.FileMode, Config.DirectoryMode, p =>
+            {
+                if ((DateTime.UtcNow - last).TotalMilliseconds < 200 && p.FramesDone < p.FramesTotal) return;
+                last = DateTime.UtcNow;
+                record.PercentComplete = (int)(100 * p.FramesDone / Math.Max(1, p.FramesTotal));
+                record.StatusDescription = $"{p.Detector}: {p.FramesDone}/{p.FramesTotal} frames";
+                WriteProgress(record);
+            }, Cancel);
+            foreach (var h in headers)
+                WriteObject(h);
+        }
+        catch (OperationCanceledException) when (Cancel.IsCancellationRequested)
+        {
+        }
+        catch (FrameReadException ex)
+        {
+            WriteInputError(ex, "PixelFrameUnreadable", ErrorCategory.ReadError, target,
+                $"Frame {ex.Frame} of {ex.Dataset} in {ex.File} cannot be read; this part wrote no manifest, so the merge will not run. Re-copy or repair the file.");
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
+        {
+            WriteInputError(ex, "PixelStatusPartFailed", ErrorCategory.WriteError, target);
+        }
+        finally
+        {
+            record.RecordType = ProgressRecordType.Completed;
+            WriteProgress(record);
         }
     }
 }
