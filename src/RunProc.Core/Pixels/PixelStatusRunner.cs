@@ -271,6 +271,7 @@ public sealed partial class PixelStatusRunner
         var handles = new List<IDisposable>();
         var byName = new Dictionary<string, DetectorFrames>(StringComparer.Ordinal);
         var order = new List<DetectorFrames>();
+        files = DistinctFiles(files, notes);
         try
         {
             var xtc2 = files.Where(Xtc2Run.IsXtc2).ToList();
@@ -334,6 +335,25 @@ public sealed partial class PixelStatusRunner
             throw;
         }
         return (order, new Disposer(handles));
+    }
+
+    /// <summary>The files without repeats: a file given twice, or under another name through a symbolic link, is read once.</summary>
+    private static List<string> DistinctFiles(IReadOnlyList<string> files, List<string>? notes)
+    {
+        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        var list = new List<string>();
+        foreach (var f in files)
+        {
+            var full = Path.GetFullPath(f);
+            string key;
+            try { key = new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? full; }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { key = full; }
+            if (seen.TryAdd(key, f))
+                list.Add(f);
+            else
+                notes?.Add($"{f} is {seen[key]} again: read once.");
+        }
+        return list;
     }
 
     private sealed class Disposer(List<IDisposable> items) : IDisposable

@@ -16,6 +16,9 @@ namespace RunProc.Module.Commands;
 [OutputType(typeof(PixelStatusResult), typeof(PartialHeader))]
 public sealed class InvokePixelStatusCommand : RunProcCmdlet
 {
+    /// <summary>Files given by -Path need no site config: without one the built-in defaults apply.</summary>
+    protected override bool BuiltInDefaultsWithoutConfig => ParameterSetName == PathSet;
+
     private const string RunSet = "Run";
     private const string PathSet = "Path";
 
@@ -129,6 +132,9 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
                 try
                 {
                     var resolved = SessionState.Path.GetResolvedProviderPathFromPSPath(p, out _);
+                    // A wildcard that matches nothing resolves to no file: an error, not an empty run.
+                    if (resolved.Count == 0)
+                        throw new ItemNotFoundException($"No file matches '{p}'.");
                     _paths.AddRange(resolved);
                 }
                 catch (ItemNotFoundException ex)
