@@ -46,7 +46,7 @@ for n in os.listdir(d):
         $path = Join-Path $Base "runproc-$s.psd1"
         Set-Content $path @"
 @{
-    DataRoot = './data'; DbRoot = './db-$s'; SettleSeconds = 0; RunDirectory = 'xtc'; CalibDir = './calib-$s/{exp}'
+    DataRoot = './data'; DbRoot = './db-$s'; SettleSeconds = 0; RunDirectory = 'xtc'; CalibDir = '$Base/calib-$s/{exp}'
     Processes = @{
         pixel_status = @{ Scheduler = '$sched'; Parts = 4; MaxJobs = 2; PollSeconds = 1; Account = 'lcls:{exp}'; Cpus = 1; MemoryGB = 1 }
         ps3    = @{ Scheduler = '$sched'; Parts = 3; PollSeconds = 1; Command = $split; MergeCommand = $merge }
