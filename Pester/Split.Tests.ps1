@@ -62,10 +62,13 @@ for n in os.listdir(d):
     foreach ($r in 4, 1) { Invoke-PixelStatus -Experiment xpptut15 -Run $r -Deploy -ConfigPath $Configs.Ref | Out-Null }
 
     function script:Deployed([string] $Sched, [int] $Run) {
-        # The deployed status file without the lines that say who wrote it when (they differ between any two runs).
-        $f = Get-ChildItem -Recurse (Join-Path $Base "calib-$Sched") -Filter "$Run-end.data" | Select-Object -First 1
+        # The deployed status file without the lines that say who wrote it where and when (they differ between any two runs and stores).
+        # .NET calls: the path holds '::' (Epix100a::CalibV1), which PowerShell would read as a provider name.
+        $dir = Join-Path $Base "calib-$Sched"
+        if (-not [IO.Directory]::Exists($dir)) { return $null }
+        $f = [IO.Directory]::GetFiles($dir, "$Run-end.data", [IO.SearchOption]::AllDirectories) | Select-Object -First 1
         if (-not $f) { return $null }
-        (Get-Content $f.FullName | Where-Object { $_ -notmatch '^# (HOST|WORK_DIR|DATE_TIME|UID) ' }) -join "`n"
+        ([IO.File]::ReadAllLines($f) | Where-Object { $_ -notmatch '^# (HOST|WORK_DIR|FILE_NAME|DATE_TIME|UID) ' }) -join "`n"
     }
 
     function script:Wait-Final($Job, [string] $Config, [int] $Seconds = 240) {
