@@ -110,32 +110,83 @@ public static class PartialAccumulatorFile
     /// <summary>Reads and verifies a file: magic, version, checksum, header, array sizes. Every failure names the file.</summary>
     public static (PartialHeader Header, PixelStatusAccumulator Accumulator) Read(string path)
     {
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
+        byte[]? buffer = null;
+        PixelStatusAccumulator? acc = null;
+        var header = AddTo(path, ref acc, ref buffer);
+        return (header, acc!);
+    }
+
+    /// <summary>
+    /// Reads and verifies a file like <see cref="Read"/> and adds its accumulator into
+    /// <paramref name="sum"/> (created from the first file when null), reusing <paramref name="buffer"/>:
+    /// a merge of N parts allocates one accumulator and one file buffer, not N of each.
+    /// </summary>
+    public static PartialHeader AddTo(string path, ref PixelStatusAccumulator? sum, ref byte[]? buffer)
+    {
+        int length;
+        try
+        {
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+            if (fs.Length > int.MaxValue)
+                throw Bad(path, "too large for a partial accumulator file");
+            length = (int)fs.Length;
+            if (buffer is null || buffer.Length < length)
+                buffer = GC.AllocateUninitializedArray<byte>(length);
+            fs.ReadExactly(buffer, 0, length);
+        }
         catch (FileNotFoundException) { throw Bad(path, "the file does not exist"); }
+        var bytes = buffer.AsSpan(0, length);
         if (bytes.Length < Magic.Length + 8 + 32)
             throw Bad(path, "too short for a partial accumulator file");
         var jsonLength = CheckPrefix(path, bytes, bytes.Length);
         var body = bytes.Length - 32;
         Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(bytes.AsSpan(0, body), hash);
-        if (!hash.SequenceEqual(bytes.AsSpan(body, 32)))
+        SHA256.HashData(bytes[..body], hash);
+        if (!hash.SequenceEqual(bytes.Slice(body, 32)))
             throw Bad(path, "the checksum does not match: the file is damaged or was cut short; run this part again");
         var at = Magic.Length + 8;
-        var header = ParseHeader(path, bytes.AsSpan(at, jsonLength).ToArray());
+        var header = ParseHeader(path, bytes.Slice(at, jsonLength).ToArray());
         at += jsonLength;
         var pixels = header.Shape.Aggregate(1L, (a, b) => a * b);
         if (pixels <= 0 || pixels > int.MaxValue || body - at != pixels * BytesPerPixel)
             throw Bad(path, $"the arrays hold {body - at} bytes, not {pixels} pixels × {BytesPerPixel}");
-        var acc = new PixelStatusAccumulator((int)pixels, header.GateLow, header.GateHigh);
-        at = Get(bytes, at, acc.BelowLow);
-        at = Get(bytes, at, acc.AboveHigh);
-        at = Get(bytes, at, acc.Sum);
-        at = Get(bytes, at, acc.SumSquares);
-        at = Get(bytes, at, acc.Max);
-        Get(bytes, at, acc.Min);
-        acc.Events = header.Events;
-        return (header, acc);
+        var n = (int)pixels;
+        if (sum is null)
+        {
+            sum = new PixelStatusAccumulator(n, header.GateLow, header.GateHigh);
+        }
+        else if (sum.PixelCount != n || sum.GateLow != header.GateLow || sum.GateHigh != header.GateHigh)
+            throw Bad(path, $"{n} px gates [{header.GateLow},{header.GateHigh}] cannot be added to {sum.PixelCount} px gates [{sum.GateLow},{sum.GateHigh}]");
+        sum.CheckEventBudget(header.Events);
+        var below = Arr<int>(bytes, ref at, n);
+        var above = Arr<int>(bytes, ref at, n);
+        var s1 = Arr<long>(bytes, ref at, n);
+        var s2 = Arr<UInt128>(bytes, ref at, n);
+        var max = Arr<int>(bytes, ref at, n);
+        var min = Arr<int>(bytes, ref at, n);
+        // The same integer additions as PixelStatusAccumulator.Merge, straight from the file's bytes.
+        int[] lo = sum.BelowLow, hi = sum.AboveHigh, mx = sum.Max, mn = sum.Min;
+        long[] sm = sum.Sum;
+        UInt128[] sq = sum.SumSquares;
+        for (var p = 0; p < n; p++)
+        {
+            lo[p] += below[p];
+            hi[p] += above[p];
+            sm[p] += s1[p];
+            sq[p] += s2[p];
+            if (max[p] > mx[p]) mx[p] = max[p];
+            if (min[p] < mn[p]) mn[p] = min[p];
+        }
+        sum.Events += header.Events;
+        return header;
+    }
+
+    private static ReadOnlySpan<T> Arr<T>(Span<byte> bytes, ref int at, int n) where T : unmanaged
+    {
+        var size = n * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+        var span = MemoryMarshal.Cast<byte, T>(bytes.Slice(at, size));
+        at += size;
+        return span;
     }
 
     private static int CheckPrefix(string path, ReadOnlySpan<byte> head, long fileLength)
@@ -170,12 +221,6 @@ public static class PartialAccumulatorFile
         return at + src.Length;
     }
 
-    private static int Get<T>(byte[] src, int at, T[] values) where T : unmanaged
-    {
-        var dest = MemoryMarshal.AsBytes(values.AsSpan());
-        src.AsSpan(at, dest.Length).CopyTo(dest);
-        return at + dest.Length;
-    }
 
     static PartialAccumulatorFile()
     {
