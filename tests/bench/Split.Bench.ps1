@@ -64,13 +64,22 @@ try {
     $part = ($partTimes | Sort-Object)[[int][Math]::Floor($Parts / 2)]
     $merge = ($mergeTimes | Sort-Object)[1]
     $framesPerPart = $Frames / $Parts
-    $perFrame = $part / $framesPerPart
+    # The cost of one more event of a part, without the part's fixed costs (open, accumulator file):
+    # the same file in 2 parts (4× the frames a part) against the parts above.
+    $bigTimes = foreach ($k in 0, 1) {
+        $sw = [Diagnostics.Stopwatch]::StartNew()
+        [RunProc.Pixels.Split.PixelStatusSplit]::RunPart($runner, $req, 'xppbench1', 1, $k, 2, "$base/parts2", $cfg.FileMode, $cfg.DirectoryMode, $null, [Threading.CancellationToken]::None) | Out-Null
+        $sw.Stop()
+        $sw.Elapsed.TotalMilliseconds
+    }
+    $big = ($bigTimes | Measure-Object -Minimum).Minimum
+    $perFrame = [Math]::Max(0.01, ($big - $part) / ($Frames / 2 - $framesPerPart))
     $partFile = (Get-ChildItem $partDir -Filter *.rpacc | Select-Object -First 1).Length / 1MB
     Write-Host ('Split bench: 2,162,688 px uint16, {0} frames in {1} parts by events ({2} frames a part); partial file {3:N1} MiB' -f $Frames, $Parts, $framesPerPart, $partFile)
-    Write-Host ('Split bench: one part (open, analyse, write its accumulator): median {0:N0} ms ({1:N1} ms a frame)' -f $part, $perFrame)
+    Write-Host ('Split bench: one part (open, analyse, write its accumulator): median {0:N0} ms for {1} frames, {2:N0} ms for {3}: {4:N2} ms a further frame' -f $part, $framesPerPart, $big, ($Frames / 2), $perFrame)
     Write-Host ('Split bench: merge of {0} parts (manifests, headers, checksums, add): median {1:N0} ms = {2:P1} of one part here' -f $Parts, $merge, ($merge / $part))
     foreach ($events in 1250, 12500) {
-        Write-Host ('Split bench:   ... for a part of {0:N0} events (a 10^4 / 10^5-event run in {1}): {2:P2} of that part''s analysis (from the per-frame cost above)' -f $events, $Parts, ($merge / ($perFrame * $events)))
+        Write-Host ('Split bench:   ... for a part of {0:N0} events (a 10^4 / 10^5-event run in {1}): {2:P2} of that part''s analysis (its fixed cost plus the per-frame cost above)' -f $events, $Parts, ($merge / ($part + $perFrame * ($events - $framesPerPart))))
     }
     Write-Host ('Split bench: writing the outputs (text arrays, HDF5), the same for an unsplit run: {0:N0} ms' -f $finishMs)
 
