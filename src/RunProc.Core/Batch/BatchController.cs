@@ -31,6 +31,17 @@ public sealed class SubmitOutcome
     /// <summary>The exact scheduler argv (also for a plan: what -WhatIf shows). For a split run: the parts' submission.</summary>
     public IReadOnlyList<string> Argv { get; init; } = Array.Empty<string>();
 
+    /// <summary>The scheduler job name; a plan's is the one its submission uses.</summary>
+    public string JobName { get; init; } = "";
+
+    /// <summary>The job log; a plan's is the one its submission creates.</summary>
+    public string LogFile { get; init; } = "";
+
+    /// <summary>A plan's whole job (name, command, log, wrapper): what <see cref="BatchController.Submit(SubmitOutcome, int?, CancellationToken)"/> submits.</summary>
+    internal JobSpec? Spec { get; init; }
+
+    internal bool Force { get; init; }
+
     /// <summary>A split run's merge submission (empty for an unsplit run).</summary>
     public IReadOnlyList<string> MergeArgv { get; init; } = Array.Empty<string>();
 
@@ -256,9 +267,14 @@ public sealed partial class BatchController
     private static string LogName(string exp, int run, DateTime t) =>
         $"log-{exp}-r{run:0000}-{t.ToString("yyyy-MM-ddTHH:mm:ss", CultureInfo.InvariantCulture)}.txt";
 
-    /// <summary>What submitting the run would do, without doing it (for -WhatIf): decision, attempt and the exact argv.</summary>
-    /// <param name="alreadyPlanned">Submissions planned before this one in the same -WhatIf pipeline (they count against MaxJobs).</param>
-    public SubmitOutcome PlanSubmit(string experiment, int run, bool force, int? maxJobs = null, int alreadyPlanned = 0)
+    /// <summary>
+    /// What submitting the run would do, without doing it: decision, attempt, job name, log and the
+    /// exact argv. A plan that decided Submitted is submitted as it is by <see cref="Submit(SubmitOutcome, int?, CancellationToken)"/>.
+    /// </summary>
+    public SubmitOutcome PlanSubmit(string experiment, int run, bool force, int? maxJobs = null) => PlanSubmit(experiment, run, force, maxJobs, 0);
+
+    /// <param name="alreadyPlanned">Plans of the same pipeline shown by -WhatIf before this one (a real pipeline would have submitted them).</param>
+    internal SubmitOutcome PlanSubmit(string experiment, int run, bool force, int? maxJobs, int alreadyPlanned)
     {
         var exp = Names.Experiment(experiment, _config);
         Names.Run(run);
@@ -269,16 +285,19 @@ public sealed partial class BatchController
             return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Skipped, Message = e.Message };
         var limit = maxJobs ?? _process.MaxJobs;
         var dir = Path.Combine(_config.DbRoot, _process.Name, Names.InstrumentOf(exp), exp);
-        var log = Path.Combine(dir, LogName(exp, run, _env.Now()));
+        var log = Path.Combine(dir, FreeLogName(dir, exp, run, _env.Now()));
         var spec = BuildSpec(exp, run, e.Attempt, NewJobName(_process.Name, exp, run, e.Attempt), log, Path.Combine(dir, "work"));
         var argv = Scheduler(_process.Scheduler).SubmitArgv(spec);
         IReadOnlyList<string> mergeArgv = Array.Empty<string>();
         if (_process.Parts > 1)
             (argv, mergeArgv) = PlanSplit(exp, run, e.Attempt, spec.Name, log);
         var active = ActiveCount() + alreadyPlanned;
-        if (FreeSlots(limit, active) == 0)
-            return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Deferred, Attempt = e.Attempt, Argv = argv, MergeArgv = mergeArgv, Message = $"{active} job(s) of {_process.Name} active, MaxJobs {limit}" };
-        return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Submitted, Attempt = e.Attempt, Argv = argv, MergeArgv = mergeArgv };
+        var decision = FreeSlots(limit, active) == 0 ? SubmitDecision.Deferred : SubmitDecision.Submitted;
+        return new SubmitOutcome
+        {
+            Experiment = exp, Run = run, Decision = decision, Attempt = e.Attempt, Argv = argv, MergeArgv = mergeArgv, JobName = spec.Name, LogFile = log, Spec = spec, Force = force,
+            Message = decision == SubmitDecision.Deferred ? $"{active} job(s) of {_process.Name} active, MaxJobs {limit}" : "",
+        };
     }
 
     /// <summary>
@@ -290,31 +309,63 @@ public sealed partial class BatchController
     {
         var exp = Names.Experiment(experiment, _config);
         Names.Run(run);
-        var limit = maxJobs ?? _process.MaxJobs;
         using var _ = _ledger.AcquireWriteLock(LockTimeout, cancel);
         Step("locked");
+        return SubmitLocked(exp, run, force, maxJobs, null, cancel);
+    }
+
+    /// <summary>
+    /// Submits exactly the job of a plan from <see cref="PlanSubmit(string, int, bool, int?)"/> (its
+    /// job name, log and argv: what -WhatIf and -Confirm showed). If the run changed since (another
+    /// attempt, an active job, its log name taken) nothing is submitted and the outcome says why.
+    /// </summary>
+    public SubmitOutcome Submit(SubmitOutcome plan, int? maxJobs, CancellationToken cancel)
+    {
+        if (plan.Spec is null || plan.Decision != SubmitDecision.Submitted)
+            throw new ArgumentException($"{plan.Experiment} run {plan.Run}: only a plan that decided Submitted can be submitted (this one: {plan.Decision}).", nameof(plan));
+        using var _ = _ledger.AcquireWriteLock(LockTimeout, cancel);
+        Step("locked");
+        return SubmitLocked(plan.Experiment, plan.Run, plan.Force, maxJobs, plan, cancel);
+    }
+
+    private SubmitOutcome SubmitLocked(string exp, int run, bool force, int? maxJobs, SubmitOutcome? plan, CancellationToken cancel)
+    {
+        var limit = maxJobs ?? _process.MaxJobs;
         var journal = Journal(exp);
         journal.Refresh();
         var e = Decide(journal, run, force);
         if (!e.Ok)
             return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Skipped, Message = e.Message };
+        if (plan is not null && e.Attempt != plan.Attempt)
+            return Stale(plan, $"it would now be attempt {e.Attempt}");
         var active = ActiveCount();
         if (FreeSlots(limit, active) == 0)
             return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Deferred, Attempt = e.Attempt, Message = $"{active} job(s) of {_process.Name} active, MaxJobs {limit}" };
 
+        _env.EnsureModule?.Invoke();
         var scheduler = Scheduler(_process.Scheduler);
         var expDir = _ledger.ExperimentDirectory(exp);
         var workDir = _ledger.WorkDirectory(exp);
         var now = _env.Now();
-        var name = NewJobName(_process.Name, exp, run, e.Attempt);
-        var log = CreateLog(expDir, exp, run, ref now);
-        var spec = BuildSpec(exp, run, e.Attempt, name, log, workDir);
+        JobSpec spec;
+        if (plan?.Spec is { } planned)
+        {
+            if (!TryCreateLog(planned.LogFile))
+                return Stale(plan, $"its log {planned.LogFile} exists now");
+            SafeFile.EnsureDirectory(planned.WorkDirectory, _config.DirectoryMode);
+            spec = planned;
+        }
+        else
+            spec = BuildSpec(exp, run, e.Attempt, NewJobName(_process.Name, exp, run, e.Attempt), CreateLog(expDir, exp, run, ref now), workDir);
+        var name = spec.Name;
+        var log = spec.LogFile;
         var argv = scheduler.SubmitArgv(spec);
         // Created here with the DB's (group-writable) mode; the wrapper only appends to it.
         using (new FileStream(spec.StatusFile, FileMode.OpenOrCreate, FileAccess.Write)) { }
         SafeFile.TrySetMode(spec.StatusFile, _config.FileMode);
         File.AppendAllText(log,
             $"# RunProc {_process.Name}: {exp} run {run} attempt {e.Attempt}, job name {name}, scheduler {scheduler.Kind}\n" +
+            (_env.Module.Length > 0 ? $"# module: {_env.Module}\n" : "") +
             $"# command: {CommandTemplate.Display(spec.Command)}\n");
         Step("log");
 
@@ -355,8 +406,14 @@ public sealed partial class BatchController
         }
         journal.Append(new JournalEvent { Event = "submitted", Name = name, JobId = id });
         Step("submitted");
-        return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Submitted, Attempt = e.Attempt, Argv = argv, Job = journal.Find(name)!.Clone() };
+        return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Submitted, Attempt = e.Attempt, Argv = argv, JobName = name, LogFile = log, Job = journal.Find(name)!.Clone() };
     }
+
+    private static SubmitOutcome Stale(SubmitOutcome plan, string why) => new()
+    {
+        Experiment = plan.Experiment, Run = plan.Run, Decision = SubmitDecision.Skipped,
+        Message = $"{plan.Experiment} run {plan.Run} changed since its job {plan.JobName} was planned ({why}); nothing was submitted. Plan it again.",
+    };
 
     private SubmitOutcome ResolveFailedSubmit(JobJournal journal, string name, string exp, int run, int attempt, IReadOnlyList<string> argv, SchedulerException ex, CancellationToken cancel)
     {
@@ -395,27 +452,46 @@ public sealed partial class BatchController
         };
     }
 
+    // Log names have one-second resolution: a later attempt within the same second (or one whose
+    // earlier log was renamed -<STATUS>, or whose status file exists) takes the next free second.
+    private static bool LogNameTaken(string path) =>
+        File.Exists(path) || File.Exists(StatusFileFor(path)) || Directory.EnumerateFiles(Path.GetDirectoryName(path)!, Path.GetFileName(path) + "-*").Any();
+
+    /// <summary>The first free log name from <paramref name="now"/> on (nothing is created: for a plan).</summary>
+    private static string FreeLogName(string expDir, string exp, int run, DateTime now)
+    {
+        for (var i = 0; i < 1000 && Directory.Exists(expDir); i++, now = now.AddSeconds(1))
+            if (!LogNameTaken(Path.Combine(expDir, LogName(exp, run, now))))
+                return LogName(exp, run, now);
+        return LogName(exp, run, now);
+    }
+
     private string CreateLog(string expDir, string exp, int run, ref DateTime now)
     {
-        // Log names have one-second resolution: a later attempt within the same second (or one whose
-        // earlier log was renamed -<STATUS>, or whose status file exists) takes the next free second.
         for (var i = 0; i < 1000; i++, now = now.AddSeconds(1))
         {
-            var name = LogName(exp, run, now);
-            var path = Path.Combine(expDir, name);
-            if (File.Exists(StatusFileFor(path)) || Directory.EnumerateFiles(expDir, name + "-*").Any())
-                continue;
-            try
-            {
-                using (new FileStream(path, FileMode.CreateNew, FileAccess.Write)) { }
-                SafeFile.TrySetMode(path, _config.FileMode);
+            var path = Path.Combine(expDir, LogName(exp, run, now));
+            if (!LogNameTaken(path) && TryCreateLog(path))
                 return path;
-            }
-            catch (IOException) when (File.Exists(path))
-            {
-            }
         }
         throw new IOException($"cannot create a new log for {exp} run {run} in {expDir}: 1000 names taken.");
+    }
+
+    /// <summary>Creates the (empty) log, unless that name is taken.</summary>
+    private bool TryCreateLog(string path)
+    {
+        if (LogNameTaken(path))
+            return false;
+        try
+        {
+            using (new FileStream(path, FileMode.CreateNew, FileAccess.Write)) { }
+            SafeFile.TrySetMode(path, _config.FileMode);
+            return true;
+        }
+        catch (IOException) when (File.Exists(path))
+        {
+            return false;
+        }
     }
 
     private void Step(string step) => StepHook?.Invoke(step);
@@ -570,7 +646,13 @@ public sealed partial class BatchController
             {
                 e.Ended = ws?.Ended ?? now;
                 if (state != JobState.Done)
+                {
+                    // The log usually says why: keep its last error line with the job.
+                    e.LastError = JobLog.LastErrorLine(job.LogFile);
+                    if (string.IsNullOrEmpty(e.Reason) && e.LastError is not null)
+                        e.Reason = e.LastError;
                     e.Log = RenameLog(job.LogFile, word);
+                }
             }
         }
         // Polls alone are not worth a journal line per pass: they are persisted with the next change.

@@ -27,6 +27,7 @@ public sealed class JournalEvent
     [JsonPropertyName("sstate")] public string? SchedulerState { get; set; }
     [JsonPropertyName("exit")] public int? ExitCode { get; set; }
     [JsonPropertyName("reason")] public string? Reason { get; set; }
+    [JsonPropertyName("lasterr")] public string? LastError { get; set; }
     [JsonPropertyName("polls")] public int? Polls { get; set; }
     [JsonPropertyName("started")] public DateTime? Started { get; set; }
     [JsonPropertyName("ended")] public DateTime? Ended { get; set; }
@@ -298,6 +299,7 @@ public sealed class JobJournal
         if (e.SchedulerState is not null) job.SchedulerState = e.SchedulerState;
         if (e.ExitCode is not null) job.ExitCode = e.ExitCode;
         if (e.Reason is not null) job.Reason = e.Reason.Length == 0 ? null : e.Reason;
+        if (e.LastError is not null) job.LastError = e.LastError.Length == 0 ? null : e.LastError;
         if (e.Polls is not null) job.Polls = e.Polls.Value;
         if (e.Started is not null) job.Started = e.Started;
         if (e.Ended is not null) job.Ended = e.Ended;
@@ -352,6 +354,7 @@ public sealed class JobJournal
         SchedulerState = j.SchedulerState,
         ExitCode = j.ExitCode,
         Reason = j.Reason ?? "",
+        LastError = j.LastError,
         Polls = j.Polls,
         Started = j.Started,
         Ended = j.Ended,

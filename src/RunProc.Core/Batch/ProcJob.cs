@@ -35,7 +35,13 @@ public sealed class ProcJob
     /// <summary>Why the job is in its state (scheduler reason, error text).</summary>
     public string? Reason { get; internal set; }
 
+    /// <summary>The last error line of the log of a job that did not end Done (null otherwise).</summary>
+    public string? LastError { get; internal set; }
+
     public string LogFile { get; internal set; } = "";
+
+    /// <summary>The log as a provider path: job objects pipe into Get-Content.</summary>
+    public string PSPath => LogFile;
     public string StatusFile { get; internal set; } = "";
     public DateTime Submitted { get; internal set; }
     public DateTime? Started { get; internal set; }

@@ -8,7 +8,7 @@ public sealed class ProcessDefinition
     public static readonly IReadOnlyList<string> PixelStatusCommand = new[]
     {
         "{runproc}", "Invoke-PixelStatus", "-Experiment", "{exp}", "-Run", "{run}",
-        "-OutputDirectory", "{workdir}", "-Deploy", "-ConfigPath", "{config}",
+        "-OutputDirectory", "{workdir}", "-Deploy", "-ConfigPath", "{config}", "-JobName", "{jobname}",
     };
 
     /// <summary>The part jobs of a split pixel_status run: the default command for one part, writing a partial accumulator file per detector into {partdir}.</summary>

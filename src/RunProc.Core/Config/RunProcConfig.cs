@@ -21,7 +21,7 @@ public sealed class RunProcConfig
     private static readonly string[] KnownKeys =
     {
         "DataRoot", "DbRoot", "Instruments", "RunDirectory", "ExperimentPattern", "SettleSeconds",
-        "FileMode", "DirectoryMode", "CalibDir", "CalibGroup", "Processes",
+        "FileMode", "DirectoryMode", "CalibDir", "CalibGroup", "Processes", "ScanConcurrency",
     };
 
     /// <summary>The file this came from, or "&lt;defaults&gt;".</summary>
@@ -41,6 +41,14 @@ public sealed class RunProcConfig
 
     /// <summary>A run is ready only when its newest file is at least this old.</summary>
     public int SettleSeconds { get; init; } = 120;
+
+    /// <summary>
+    /// Experiments listed at once by a scan. Listing is I/O-bound: on a network file system each call
+    /// is a round trip, and several in flight hide the latency (1 = one after the other).
+    /// </summary>
+    public int ScanConcurrency { get; init; } = DefaultScanConcurrency;
+
+    public const int DefaultScanConcurrency = 8;
 
     /// <summary>Mode of files the DB creates (old tool: 0664, group-writable for an operator group).</summary>
     public int FileMode { get; init; } = Convert.ToInt32("664", 8);
@@ -104,6 +112,10 @@ public sealed class RunProcConfig
         if (settle < 0)
             throw new ConfigException(file, "SettleSeconds", "must be 0 or more seconds.");
 
+        var scanConcurrency = GetInt(data, file, "ScanConcurrency", d.ScanConcurrency);
+        if (scanConcurrency is < 1 or > 256)
+            throw new ConfigException(file, "ScanConcurrency", "must be 1 to 256 (experiments listed at once; 1 = one after the other).");
+
         var cfg = new RunProcConfig
         {
             SourcePath = file,
@@ -113,6 +125,7 @@ public sealed class RunProcConfig
             RunDirectory = runDir,
             ExperimentPattern = pattern,
             SettleSeconds = settle,
+            ScanConcurrency = scanConcurrency,
             FileMode = GetMode(data, file, "FileMode", d.FileMode),
             DirectoryMode = GetMode(data, file, "DirectoryMode", d.DirectoryMode),
             CalibDir = GetString(data, file, "CalibDir", d.CalibDir),
