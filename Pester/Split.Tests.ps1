@@ -46,7 +46,7 @@ for n in os.listdir(d):
         $path = Join-Path $Base "runproc-$s.psd1"
         Set-Content $path @"
 @{
-    DataRoot = './data'; DbRoot = './db-$s'; SettleSeconds = 0; RunDirectory = 'xtc'; CalibDir = './calib-$s/{exp}'
+    DataRoot = './data'; DbRoot = './db-$s'; SettleSeconds = 0; RunDirectory = 'xtc'; CalibDir = '$Base/calib-$s/{exp}'
     Processes = @{
         pixel_status = @{ Scheduler = '$sched'; Parts = 4; MaxJobs = 2; PollSeconds = 1; Account = 'lcls:{exp}'; Cpus = 1; MemoryGB = 1 }
         ps3    = @{ Scheduler = '$sched'; Parts = 3; PollSeconds = 1; Command = $split; MergeCommand = $merge }
@@ -62,10 +62,13 @@ for n in os.listdir(d):
     foreach ($r in 4, 1) { Invoke-PixelStatus -Experiment xpptut15 -Run $r -Deploy -ConfigPath $Configs.Ref | Out-Null }
 
     function script:Deployed([string] $Sched, [int] $Run) {
-        # The deployed status file without the lines that say who wrote it when (they differ between any two runs).
-        $f = Get-ChildItem -Recurse (Join-Path $Base "calib-$Sched") -Filter "$Run-end.data" | Select-Object -First 1
+        # The deployed status file without the lines that say who wrote it where and when (they differ between any two runs and stores).
+        # .NET calls: the path holds '::' (Epix100a::CalibV1), which PowerShell would read as a provider name.
+        $dir = Join-Path $Base "calib-$Sched"
+        if (-not [IO.Directory]::Exists($dir)) { return $null }
+        $f = [IO.Directory]::GetFiles($dir, "$Run-end.data", [IO.SearchOption]::AllDirectories) | Select-Object -First 1
         if (-not $f) { return $null }
-        (Get-Content $f.FullName | Where-Object { $_ -notmatch '^# (HOST|WORK_DIR|DATE_TIME|UID) ' }) -join "`n"
+        ([IO.File]::ReadAllLines($f) | Where-Object { $_ -notmatch '^# (HOST|WORK_DIR|FILE_NAME|DATE_TIME|UID) ' }) -join "`n"
     }
 
     function script:Wait-Final($Job, [string] $Config, [int] $Seconds = 240) {

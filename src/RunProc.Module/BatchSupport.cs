@@ -139,7 +139,8 @@ internal static class BatchSupport
     {
         var def = config.GetProcess(process);
         var ledger = new ProcDbLedger(new RunProc.Db.ProcDb(config, def.Name));
-        var env = submits
+        // A split run's passes submit too (its merge, a failed part again): Watch-ProcJob included.
+        var env = submits || def.Parts > 1
             ? JobEnvironment(cmdlet, config, recordCommand)
             : new BatchEnvironment { WrapperScript = WrapperScript, ConfigPath = config.SourcePath, RecordCommand = recordCommand };
         return new BatchController(config, def, ledger, env);

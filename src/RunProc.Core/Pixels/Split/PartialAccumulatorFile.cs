@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Reflection;
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
+using System.IO.Hashing;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -51,7 +51,8 @@ public sealed record PartialHeader
 /// The file a part of a split pixel_status run leaves for the merge: one detector's exact integer
 /// accumulator. Layout (little endian): magic "RPPACC\r\n", u32 format version, u32 header length,
 /// the header as UTF-8 JSON, then the per-pixel arrays below-low i32, above-high i32, sum i64,
-/// sum of squares u128, max i32, min i32, and last the SHA-256 of everything before it.
+/// sum of squares u128, max i32, min i32, and last the 128-bit XxHash3 of everything before it (a
+/// checksum against damage, not a signature; SHA-256 cost most of a merge's time).
 /// </summary>
 public static class PartialAccumulatorFile
 {
@@ -59,6 +60,7 @@ public static class PartialAccumulatorFile
     public const string Extension = ".rpacc";
     private static readonly byte[] Magic = "RPPACC\r\n"u8.ToArray();
     private const int BytesPerPixel = 4 + 4 + 8 + 16 + 4 + 4;
+    private const int HashBytes = 16;
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -77,7 +79,7 @@ public static class PartialAccumulatorFile
             throw new ArgumentException("the header does not describe this accumulator (pixels, gates or events differ).", nameof(header));
         var json = JsonSerializer.SerializeToUtf8Bytes(header, Json);
         var n = acc.PixelCount;
-        var length = Magic.Length + 8 + json.Length + (long)n * BytesPerPixel + 32;
+        var length = Magic.Length + 8 + json.Length + (long)n * BytesPerPixel + HashBytes;
         var bytes = new byte[checked((int)length)];
         var at = 0;
         Magic.CopyTo(bytes, at); at += Magic.Length;
@@ -90,7 +92,7 @@ public static class PartialAccumulatorFile
         at = Put<UInt128>(bytes, at, acc.SumSquares);
         at = Put<int>(bytes, at, acc.Max);
         at = Put<int>(bytes, at, acc.Min);
-        SHA256.HashData(bytes.AsSpan(0, at), bytes.AsSpan(at, 32));
+        XxHash128.Hash(bytes.AsSpan(0, at), bytes.AsSpan(at, HashBytes));
         SafeFile.WriteAllBytesAtomic(path, bytes, fileMode);
     }
 
@@ -110,32 +112,83 @@ public static class PartialAccumulatorFile
     /// <summary>Reads and verifies a file: magic, version, checksum, header, array sizes. Every failure names the file.</summary>
     public static (PartialHeader Header, PixelStatusAccumulator Accumulator) Read(string path)
     {
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
+        byte[]? buffer = null;
+        PixelStatusAccumulator? acc = null;
+        var header = AddTo(path, ref acc, ref buffer);
+        return (header, acc!);
+    }
+
+    /// <summary>
+    /// Reads and verifies a file like <see cref="Read"/> and adds its accumulator into
+    /// <paramref name="sum"/> (created from the first file when null), reusing <paramref name="buffer"/>:
+    /// a merge of N parts allocates one accumulator and one file buffer, not N of each.
+    /// </summary>
+    public static PartialHeader AddTo(string path, ref PixelStatusAccumulator? sum, ref byte[]? buffer)
+    {
+        int length;
+        try
+        {
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+            if (fs.Length > int.MaxValue)
+                throw Bad(path, "too large for a partial accumulator file");
+            length = (int)fs.Length;
+            if (buffer is null || buffer.Length < length)
+                buffer = GC.AllocateUninitializedArray<byte>(length);
+            fs.ReadExactly(buffer, 0, length);
+        }
         catch (FileNotFoundException) { throw Bad(path, "the file does not exist"); }
-        if (bytes.Length < Magic.Length + 8 + 32)
+        var bytes = buffer.AsSpan(0, length);
+        if (bytes.Length < Magic.Length + 8 + HashBytes)
             throw Bad(path, "too short for a partial accumulator file");
         var jsonLength = CheckPrefix(path, bytes, bytes.Length);
-        var body = bytes.Length - 32;
-        Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(bytes.AsSpan(0, body), hash);
-        if (!hash.SequenceEqual(bytes.AsSpan(body, 32)))
+        var body = bytes.Length - HashBytes;
+        Span<byte> hash = stackalloc byte[HashBytes];
+        XxHash128.Hash(bytes[..body], hash);
+        if (!hash.SequenceEqual(bytes.Slice(body, HashBytes)))
             throw Bad(path, "the checksum does not match: the file is damaged or was cut short; run this part again");
         var at = Magic.Length + 8;
-        var header = ParseHeader(path, bytes.AsSpan(at, jsonLength).ToArray());
+        var header = ParseHeader(path, bytes.Slice(at, jsonLength).ToArray());
         at += jsonLength;
         var pixels = header.Shape.Aggregate(1L, (a, b) => a * b);
         if (pixels <= 0 || pixels > int.MaxValue || body - at != pixels * BytesPerPixel)
             throw Bad(path, $"the arrays hold {body - at} bytes, not {pixels} pixels × {BytesPerPixel}");
-        var acc = new PixelStatusAccumulator((int)pixels, header.GateLow, header.GateHigh);
-        at = Get(bytes, at, acc.BelowLow);
-        at = Get(bytes, at, acc.AboveHigh);
-        at = Get(bytes, at, acc.Sum);
-        at = Get(bytes, at, acc.SumSquares);
-        at = Get(bytes, at, acc.Max);
-        Get(bytes, at, acc.Min);
-        acc.Events = header.Events;
-        return (header, acc);
+        var n = (int)pixels;
+        if (sum is null)
+        {
+            sum = new PixelStatusAccumulator(n, header.GateLow, header.GateHigh);
+        }
+        else if (sum.PixelCount != n || sum.GateLow != header.GateLow || sum.GateHigh != header.GateHigh)
+            throw Bad(path, $"{n} px gates [{header.GateLow},{header.GateHigh}] cannot be added to {sum.PixelCount} px gates [{sum.GateLow},{sum.GateHigh}]");
+        sum.CheckEventBudget(header.Events);
+        var below = Arr<int>(bytes, ref at, n);
+        var above = Arr<int>(bytes, ref at, n);
+        var s1 = Arr<long>(bytes, ref at, n);
+        var s2 = Arr<UInt128>(bytes, ref at, n);
+        var max = Arr<int>(bytes, ref at, n);
+        var min = Arr<int>(bytes, ref at, n);
+        // The same integer additions as PixelStatusAccumulator.Merge, straight from the file's bytes.
+        int[] lo = sum.BelowLow, hi = sum.AboveHigh, mx = sum.Max, mn = sum.Min;
+        long[] sm = sum.Sum;
+        UInt128[] sq = sum.SumSquares;
+        for (var p = 0; p < n; p++)
+        {
+            lo[p] += below[p];
+            hi[p] += above[p];
+            sm[p] += s1[p];
+            sq[p] += s2[p];
+            if (max[p] > mx[p]) mx[p] = max[p];
+            if (min[p] < mn[p]) mn[p] = min[p];
+        }
+        sum.Events += header.Events;
+        return header;
+    }
+
+    private static ReadOnlySpan<T> Arr<T>(Span<byte> bytes, ref int at, int n) where T : unmanaged
+    {
+        var size = n * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+        var span = MemoryMarshal.Cast<byte, T>(bytes.Slice(at, size));
+        at += size;
+        return span;
     }
 
     private static int CheckPrefix(string path, ReadOnlySpan<byte> head, long fileLength)
@@ -170,12 +223,6 @@ public static class PartialAccumulatorFile
         return at + src.Length;
     }
 
-    private static int Get<T>(byte[] src, int at, T[] values) where T : unmanaged
-    {
-        var dest = MemoryMarshal.AsBytes(values.AsSpan());
-        src.AsSpan(at, dest.Length).CopyTo(dest);
-        return at + dest.Length;
-    }
 
     static PartialAccumulatorFile()
     {

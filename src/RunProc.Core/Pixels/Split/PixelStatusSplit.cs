@@ -250,13 +250,14 @@ public static class PixelStatusSplit
             if (h0.Coverage.By == SplitMode.Events)
                 CheckCover(list.Select(x => (x.H.Part, x.H.Coverage)), h0.Coverage.TotalFirst, h0.Coverage.Total, $"events of {source}", partDirectory, parts);
             PixelStatusAccumulator? acc = null;
+            byte[]? buffer = null; // one file buffer and one accumulator for all parts
             var files = new List<string>();
-            foreach (var (_, path) in list.OrderBy(x => x.H.Part))
+            foreach (var (h0Part, path) in list.OrderBy(x => x.H.Part))
             {
-                var (h, a) = PartialAccumulatorFile.Read(path); // checksum checked here
+                var h = PartialAccumulatorFile.AddTo(path, ref acc, ref buffer); // checksum checked here
+                if (h.Part != h0Part.Part || h.Events != h0Part.Events || h.Coverage != h0Part.Coverage)
+                    throw new InvalidDataException($"{path}: the file changed while it was merged; merge again.");
                 CheckSame(h0, h, path);
-                if (acc is null) acc = a;
-                else acc.Merge(a);
                 files.AddRange(h.SourceFiles);
             }
             if (acc!.Events == 0)
