@@ -103,6 +103,7 @@ public sealed class BatchController
         _ledger = ledger;
         _env = env;
         _schedulers = schedulers ?? (k => SchedulerFactory.Create(k, config, process.Name));
+        SafeFile.GuardTree(config.DbRoot);
     }
 
     public ProcessDefinition Process => _process;
@@ -148,10 +149,29 @@ public sealed class BatchController
                 }
             }
         }
+        var readable = new List<JobJournal>(_journals.Count);
         foreach (var j in _journals.Values)
-            j.Refresh();
-        return _journals.Values;
+        {
+            // One damaged journal (a link, a FIFO, a directory in its place) costs its experiment, not the pass.
+            try
+            {
+                j.Refresh();
+                readable.Add(j);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                _journalErrors[j.Experiment] = $"{j.Experiment}: {ex.Message} Its jobs are not tracked until this is fixed.";
+                continue;
+            }
+            _journalErrors.Remove(j.Experiment);
+        }
+        return readable;
     }
+
+    private readonly Dictionary<string, string> _journalErrors = new(StringComparer.Ordinal);
+
+    /// <summary>Journals that could not be read in the last pass, one message each (file and cause).</summary>
+    public IReadOnlyCollection<string> JournalErrors => _journalErrors.Values;
 
     /// <summary>Every job of the process (or of one experiment), current as of now, as copies.</summary>
     public IReadOnlyList<ProcJob> Jobs(string? experiment = null)
@@ -280,11 +300,10 @@ public sealed class BatchController
         var spec = BuildSpec(exp, run, e.Attempt, name, log, workDir);
         var argv = scheduler.SubmitArgv(spec);
         // Created here with the DB's (group-writable) mode; the wrapper only appends to it.
-        using (new FileStream(spec.StatusFile, FileMode.OpenOrCreate, FileAccess.Write)) { }
-        SafeFile.TrySetMode(spec.StatusFile, _config.FileMode);
-        File.AppendAllText(log,
+        SafeFile.Touch(spec.StatusFile, _config.FileMode);
+        SafeFile.AppendText(log,
             $"# RunProc {_process.Name}: {exp} run {run} attempt {e.Attempt}, job name {name}, scheduler {scheduler.Kind}\n" +
-            $"# command: {CommandTemplate.Display(spec.Command)}\n");
+            $"# command: {CommandTemplate.Display(spec.Command)}\n", _config.FileMode);
         Step("log");
 
         journal.Append(new JournalEvent
@@ -361,15 +380,8 @@ public sealed class BatchController
             var path = Path.Combine(expDir, name);
             if (File.Exists(StatusFileFor(path)) || Directory.EnumerateFiles(expDir, name + "-*").Any())
                 continue;
-            try
-            {
-                using (new FileStream(path, FileMode.CreateNew, FileAccess.Write)) { }
-                SafeFile.TrySetMode(path, _config.FileMode);
+            if (SafeFile.TryCreateNew(path, _config.FileMode))
                 return path;
-            }
-            catch (IOException) when (File.Exists(path))
-            {
-            }
         }
         throw new IOException($"cannot create a new log for {exp} run {run} in {expDir}: 1000 names taken.");
     }
@@ -389,6 +401,7 @@ public sealed class BatchController
         var result = new ReconcileResult();
         using var _ = _ledger.AcquireWriteLock(LockTimeout, cancel);
         var journals = RefreshAll();
+        result.Problems.AddRange(JournalErrors);
         var active = journals.SelectMany(j => j.Jobs.Where(x => x.State.IsActive()).Select(x => (Journal: j, Job: x)))
             .Where(p => onlyNames is null || onlyNames.Contains(p.Job.Name)).ToList();
 
@@ -530,7 +543,7 @@ public sealed class BatchController
             return;
         // One write on an O_APPEND descriptor, like the job's own output; no fsync: a status line in a
         // log is not a DB record, and 1,000 fsyncs would dominate a reconciliation pass.
-        try { File.AppendAllText(job.LogFile, line + "\n"); }
+        try { SafeFile.AppendText(job.LogFile, line + "\n", _config.FileMode); }
         catch (IOException) { } // a log that cannot be written must not stop the accounting
         catch (UnauthorizedAccessException) { }
     }
@@ -618,9 +631,15 @@ public sealed class BatchController
         summary.Failed = r.Finished.Count(j => j.State is JobState.Failed or JobState.TimedOut or JobState.Lost);
 
         var limit = maxJobs ?? _process.MaxJobs;
+        summary.Errors += JournalErrors.Count;
         var retries = RetryCandidates();
         var retrySet = retries.ToHashSet();
-        var work = retries.Concat(_ledger.ReadyPendingRuns(cancel).Where(p => !retrySet.Contains(p))).ToList();
+        void Skipped(string message)
+        {
+            summary.Errors++;
+            summary.Problems.Add(message);
+        }
+        var work = retries.Concat(_ledger.ReadyPendingRuns(cancel, Skipped).Where(p => !retrySet.Contains(p))).ToList();
         var free = FreeSlots(limit, ActiveCount());
         foreach (var (exp, run) in work)
         {

@@ -87,13 +87,12 @@ public sealed class JobJournal
     /// <summary>Reads what was appended since the last call (everything after a compaction).</summary>
     public void Refresh()
     {
-        FileStream fs;
-        try
+        var fs = SafeFile.OpenRead(Path);
+        if (fs is null)
         {
-            fs = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            Reset();
+            return;
         }
-        catch (FileNotFoundException) { Reset(); return; }
-        catch (DirectoryNotFoundException) { Reset(); return; }
         using (fs)
         {
             var first = ReadFirstLine(fs);

@@ -277,10 +277,9 @@ public sealed class LocalScheduler : IScheduler
 
     private static Dictionary<string, string>? ReadSpool(string path)
     {
-        string[] lines;
-        try { lines = File.ReadAllLines(path); }
-        catch (FileNotFoundException) { return null; }
-        catch (DirectoryNotFoundException) { return null; }
+        if (SafeFile.ReadAllText(path) is not { } text)
+            return null;
+        var lines = text.Split('\n');
         var d = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var l in lines)
         {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using RunProc.IO;
 
 namespace RunProc.Batch;
 
@@ -34,16 +35,7 @@ public sealed class WrapperStatus
     /// <summary>Reads the status file; null if it does not exist.</summary>
     public static WrapperStatus? TryRead(string path)
     {
-        string text;
-        try
-        {
-            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            using var r = new StreamReader(fs);
-            text = r.ReadToEnd();
-        }
-        catch (FileNotFoundException) { return null; }
-        catch (DirectoryNotFoundException) { return null; }
-        return Parse(text);
+        return SafeFile.ReadAllText(path) is { } text ? Parse(text) : null;
     }
 
     public static WrapperStatus Parse(string text)

@@ -31,6 +31,7 @@ public sealed partial class ProcDb
         Config = config ?? throw new ArgumentNullException(nameof(config));
         Process = Names.Process(process);
         ProcessDirectory = Path.Join(config.DbRoot, Process);
+        SafeFile.GuardTree(config.DbRoot);
     }
 
     public RunProcConfig Config { get; }
@@ -379,7 +380,20 @@ public sealed partial class ProcDb
                 var scan = catalog.Scan(e.Instrument, e.Experiment, now, query.Verbose);
                 if (!scan.DirectoryExists)
                     continue;
-                var done = ReadDoneRunsSorted(e.Experiment, warn, doneCache, stamps, out var cachedDone);
+                int[] done;
+                bool cachedDone;
+                try
+                {
+                    done = ReadDoneRunsSorted(e.Experiment, warn, doneCache, stamps, out cachedDone);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // One damaged experiment is skipped; the others are still served.
+                    var message = $"{e.Experiment} skipped: {ex.Message}";
+                    if (query.Skipped is { } skip) skip(message);
+                    else warn?.Invoke(new DbWarning(ex is DbFileException d ? d.FilePath : ProcessedFile(e.Experiment), 0, message));
+                    continue;
+                }
                 if (doneCache is not null && cachedDone && scan.ListedAtTicks - scan.DirectoryMtimeTicks > catalog.TimestampGranularity.Ticks)
                     doneCache.SetPending(e.Experiment, stamps!, scan.Subset(r => Array.BinarySearch(done, r.Run) < 0));
                 for (var k = 0; k < scan.Runs.Length; k++)
@@ -509,16 +523,8 @@ public sealed partial class ProcDb
     /// </summary>
     private static void AddRunNumbers(string file, HashSet<int> set, Action<DbWarning>? warn)
     {
-        byte[] data;
-        try
-        {
-            using var fs = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan);
-            data = new byte[fs.Length];
-            fs.ReadExactly(data);
-        }
-        catch (FileNotFoundException) { return; }
-        catch (DirectoryNotFoundException) { return; }
-        catch (EndOfStreamException) { return; } // truncated by a concurrent rewrite's rename? the rename is atomic; read again next time
+        if (SafeFile.ReadAllBytes(file) is not { } data)
+            return;
         var span = data.AsSpan();
         if (span.StartsWith("\uFEFF"u8))
             span = span[3..];
