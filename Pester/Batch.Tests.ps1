@@ -199,6 +199,17 @@ Invoke-ProcCycle -Process race -ConfigPath '$Config' -WarningAction SilentlyCont
         } finally { $holder.Dispose() }
     }
 
+    It 'exits non-zero from the cron entry when the cycle had errors (here: DataRoot does not exist)' {
+        $bad = Join-Path $Base 'nodata.psd1'
+        Set-Content -Path $bad -Value "@{ DataRoot = './no-such-data'; DbRoot = './db'; Processes = @{ cyc_bad = @{ Command = @('/bin/true') } } }"
+        $out = Invoke-Pwsh @('Invoke-ProcCycle', '-Process', 'cyc_bad', '-ConfigPath', $bad)
+        $LASTEXITCODE | Should -Be 1 -Because ($out -join "`n")
+        ($out -join "`n") | Should -Match 'no-such-data'
+        $s = Invoke-ProcCycle -Process cyc_bad -ConfigPath $bad -WarningAction SilentlyContinue -ErrorVariable e -ErrorAction SilentlyContinue
+        $s.Errors | Should -Be 1
+        $e.FullyQualifiedErrorId | Should -Match 'CycleHadErrors'
+    }
+
     It 'submits nothing with -WhatIf' {
         $before = @(Get-ProcJob -Process l_ok -ConfigPath $Config).Count
         Get-PendingRun -Process l_ok -All -ConfigPath $Config | Submit-ProcJob -ConfigPath $Config -WhatIf -WarningAction SilentlyContinue

@@ -128,7 +128,7 @@ public sealed class BatchController
     private JobJournal Journal(string experiment)
     {
         if (!_journals.TryGetValue(experiment, out var j))
-            _journals[experiment] = j = new JobJournal(JobJournal.PathFor(_config.DbRoot, _process.Name, experiment), _process.Name, experiment, _config.FileMode, _config.DirectoryMode);
+            _journals[experiment] = j = new JobJournal(JobJournal.PathFor(_config, _process.Name, experiment), _process.Name, experiment, _config.FileMode, _config.DirectoryMode);
         return j;
     }
 
@@ -144,7 +144,7 @@ public sealed class BatchController
                 foreach (var f in Directory.EnumerateFiles(insDir, "*-jobs.txt"))
                 {
                     var exp = Path.GetFileName(f)[..^"-jobs.txt".Length];
-                    if (Names.IsExperiment(exp) && Names.InstrumentOf(exp) == Path.GetFileName(insDir))
+                    if (Names.IsExperiment(exp, _config) && _config.TryInstrumentOf(exp, out var ins, out _) && ins == Path.GetFileName(insDir))
                         Journal(exp);
                 }
             }
@@ -225,7 +225,7 @@ public sealed class BatchController
     {
         var command = CommandTemplate.Expand(_process.Command, new TemplateValues
         {
-            Process = _process.Name, Experiment = exp, Run = run, Attempt = attempt, JobName = name,
+            Process = _process.Name, Experiment = exp, Instrument = _config.InstrumentOf(exp), Run = run, Attempt = attempt, JobName = name,
             WorkDirectory = workDir, LogFile = logFile, ConfigPath = _env.ConfigPath, RunProcArgv = _env.RunProcArgv,
         });
         return new JobSpec
@@ -253,6 +253,7 @@ public sealed class BatchController
     public SubmitOutcome PlanSubmit(string experiment, int run, bool force, int? maxJobs = null, int alreadyPlanned = 0)
     {
         var exp = Names.Experiment(experiment, _config);
+        _config.InstrumentOf(exp); // an experiment outside the instrument rule is never submitted
         Names.Run(run);
         var journal = Journal(exp);
         journal.Refresh();
@@ -260,7 +261,7 @@ public sealed class BatchController
         if (!e.Ok)
             return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Skipped, Message = e.Message };
         var limit = maxJobs ?? _process.MaxJobs;
-        var dir = Path.Combine(_config.DbRoot, _process.Name, Names.InstrumentOf(exp), exp);
+        var dir = Path.Combine(_config.DbRoot, _process.Name, _config.InstrumentOf(exp), exp);
         var log = Path.Combine(dir, LogName(exp, run, _env.Now()));
         var spec = BuildSpec(exp, run, e.Attempt, NewJobName(_process.Name, exp, run, e.Attempt), log, Path.Combine(dir, "work"));
         var argv = Scheduler(_process.Scheduler).SubmitArgv(spec);
@@ -278,6 +279,7 @@ public sealed class BatchController
     public SubmitOutcome Submit(string experiment, int run, bool force, int? maxJobs, CancellationToken cancel)
     {
         var exp = Names.Experiment(experiment, _config);
+        _config.InstrumentOf(exp); // an experiment outside the instrument rule is never submitted
         Names.Run(run);
         var limit = maxJobs ?? _process.MaxJobs;
         using var _ = _ledger.AcquireWriteLock(LockTimeout, cancel);
@@ -607,6 +609,20 @@ public sealed class BatchController
         return list;
     }
 
+    /// <summary>A missing DataRoot is an error of the cycle (else it would be a "successful" empty cycle); missing instrument directories are reported.</summary>
+    private void CheckDataRoot(ProcCycleSummary summary)
+    {
+        if (!Directory.Exists(_config.DataRoot))
+        {
+            summary.Errors++;
+            summary.Problems.Add($"DataRoot '{_config.DataRoot}' does not exist (config {_config.SourcePath}): no run can be found; correct DataRoot or mount the data.");
+            return;
+        }
+        var missing = _config.Instruments.Where(i => !Directory.Exists(Path.Combine(_config.DataRoot, i))).ToList();
+        if (missing.Count > 0)
+            summary.Problems.Add($"instrument director{(missing.Count == 1 ? "y" : "ies")} {string.Join(", ", missing)} missing under DataRoot '{_config.DataRoot}': no runs of {(missing.Count == 1 ? "it" : "them")} can be found (Instruments in {_config.SourcePath}).");
+    }
+
     /// <summary>
     /// One cron cycle: take the process's cycle lock (if another cycle holds it, return at once with
     /// Ran = false), reconcile, then submit retries and ready pending runs within MaxJobs.
@@ -624,6 +640,7 @@ public sealed class BatchController
             return summary;
         }
         summary.Ran = true;
+        CheckDataRoot(summary);
         var r = Reconcile(cancel);
         summary.Problems.AddRange(r.Problems);
         summary.Finished = r.Finished.Count;

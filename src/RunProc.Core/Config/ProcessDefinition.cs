@@ -11,6 +11,12 @@ public sealed class ProcessDefinition
         "-OutputDirectory", "{workdir}", "-Deploy", "-ConfigPath", "{config}",
     };
 
+    /// <summary>The keys of a process table (Processes.&lt;name&gt;); anything else is an error naming the nearest of these.</summary>
+    public static readonly IReadOnlyList<string> Keys = new[]
+    {
+        "Command", "Scheduler", "Queue", "MaxJobs", "PollSeconds", "Attempts", "TimeLimitMinutes",
+    };
+
     public required string Name { get; init; }
 
     /// <summary>argv template; placeholders {exp} {run} {run4} {dsname} {ins} {workdir} {logfile} {config} {runproc} {process}.</summary>
@@ -31,7 +37,4 @@ public sealed class ProcessDefinition
     public int Attempts { get; init; } = 3;
 
     public int TimeLimitMinutes { get; init; } = 60;
-
-    /// <summary>Any further keys of the process table, kept for the process itself (e.g. Detectors).</summary>
-    public IReadOnlyDictionary<string, object?> Extra { get; init; } = new Dictionary<string, object?>(StringComparer.OrdinalIgnoreCase);
 }

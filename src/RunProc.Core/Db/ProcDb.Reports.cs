@@ -122,7 +122,7 @@ public sealed partial class ProcDb
     public IReadOnlyList<RecordedRun> RecordedRuns(string experiment, RunCatalog catalog, Action<DbWarning>? warn = null)
     {
         var scan = catalog.Scan(catalog.InstrumentOf(experiment), experiment, DateTime.UtcNow, null);
-        var ins = Names.InstrumentOf(experiment);
+        var ins = Config.InstrumentOf(experiment);
         RecordedRun Make(ProcRecord r) => new()
         {
             Process = Process, Instrument = ins, Experiment = experiment, Run = r.Run, State = r.State,

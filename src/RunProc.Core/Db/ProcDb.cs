@@ -45,7 +45,7 @@ public sealed partial class ProcDb
     public string LockFile => Path.Join(ProcessDirectory, LockFileName);
 
     /// <summary><c>&lt;DbRoot&gt;/&lt;proc&gt;/&lt;INS&gt;</c> with INS = first 3 letters of the experiment, upper case (the old rule).</summary>
-    public string InstrumentDirectory(string experiment) => Path.Join(ProcessDirectory, Names.InstrumentOf(Exp(experiment)));
+    public string InstrumentDirectory(string experiment) => Path.Join(ProcessDirectory, Config.InstrumentOf(Exp(experiment)));
 
     public string ProcessedFile(string experiment) => Path.Join(InstrumentDirectory(experiment), experiment + "-proc-runs.txt");
 
@@ -327,7 +327,7 @@ public sealed partial class ProcDb
                     if (name.EndsWith(suffix, StringComparison.Ordinal))
                     {
                         var exp = name[..^suffix.Length];
-                        if (Names.IsExperiment(exp) && Names.InstrumentOf(exp) == Path.GetFileName(insDir))
+                        if (Names.IsExperiment(exp, Config) && Config.TryInstrumentOf(exp, out var ins, out _) && ins == Path.GetFileName(insDir))
                             result.Add(exp);
                     }
             }
@@ -442,6 +442,13 @@ public sealed partial class ProcDb
         var seen = new HashSet<string>(StringComparer.Ordinal);
         void Add(string ins, string exp)
         {
+            // An experiment outside the instrument rule is never served: its jobs could not be tracked.
+            if (!Config.TryInstrumentOf(exp, out _, out var unmapped))
+            {
+                if (seen.Add("!" + exp))
+                    warn?.Invoke(new DbWarning(Path.Join(Config.DataRoot, ins, exp), 0, unmapped + " It is skipped."));
+                return;
+            }
             if (InstrumentOk(ins) && seen.Add(ins + "/" + exp))
                 result.Add(new ExperimentRef(ins, exp, underControl.Contains(exp)));
         }

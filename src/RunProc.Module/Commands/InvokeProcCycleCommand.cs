@@ -56,6 +56,10 @@ public sealed class InvokeProcCycleCommand : RunProcCmdlet
             if (s.Deferred > 0)
                 WriteWarning($"{def.Name}: {s.Deferred} run(s) stay pending for the next cycle (MaxJobs {(MaxJobs > 0 ? MaxJobs : def.MaxJobs)} reached).");
             WriteObject(s);
+            // An error record makes the cron entry exit non-zero, so cron reports a cycle that went wrong.
+            if (s.Errors > 0)
+                WriteError(new ErrorRecord(new InvalidOperationException($"{def.Name}: the cycle had {s.Errors} error(s); the warnings above say which and what to do."),
+                    "CycleHadErrors", ErrorCategory.NotSpecified, def.Name));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or TimeoutException)
         {

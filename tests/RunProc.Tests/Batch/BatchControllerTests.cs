@@ -1,3 +1,4 @@
+using System.Collections;
 using RunProc.Batch;
 using Xunit;
 
@@ -359,5 +360,41 @@ public class BatchControllerTests
             Assert.True(mine.Count(j => j.State == JobState.Done) <= 1);
         }
         Assert.Equal(runs, fx.ProcRunsLines("xpptut15").Length);
+    }
+}
+
+/// <summary>An experiment outside the instrument rule is never submitted (its jobs could be neither tracked nor counted).</summary>
+public class InstrumentRuleBatchTests
+{
+    private static BatchFixture Fixture(Hashtable? map = null)
+    {
+        var extra = new Hashtable { ["ExperimentPattern"] = "^[a-z][a-z0-9_]{2,39}$" };
+        if (map is not null) extra["InstrumentMap"] = map;
+        return new BatchFixture(maxJobs: 5, extra: extra);
+    }
+
+    [Fact]
+    public void An_unmapped_experiment_is_rejected_with_a_clear_error_and_never_submitted()
+    {
+        using var fx = Fixture();
+        fx.Facility.Run("XPP", "x_yz", 1, streams: 1);
+        fx.Runs("xpptut15", 1);
+        var s = fx.Controller().RunCycle(default);
+        Assert.Equal(1, s.Submitted);
+        Assert.Equal(0, fx.Scheduler.CountFor("x_yz", 1));
+        var ex = Assert.Throws<ArgumentException>(() => fx.Controller().Submit("x_yz", 1, force: false, null, default));
+        Assert.Contains("InstrumentMap", ex.Message);
+        Assert.Equal(0, fx.Scheduler.CountFor("x_yz", 1));
+    }
+
+    [Fact]
+    public void A_mapped_experiment_is_tracked_and_counted_against_MaxJobs()
+    {
+        using var fx = Fixture(new Hashtable { ["x_"] = "XPP" });
+        fx.Facility.Run("XPP", "x_yz", 1, streams: 1);
+        var s = fx.Controller().RunCycle(default);
+        Assert.Equal(1, s.Submitted);
+        Assert.Equal(1, fx.Controller().ActiveCount());
+        Assert.True(File.Exists(Path.Join(fx.Config.DbRoot, "p", "XPP", "x_yz-jobs.txt")));
     }
 }
