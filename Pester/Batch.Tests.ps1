@@ -231,6 +231,24 @@ Describe 'Submit-ProcJob input' {
         @(Get-ProcJob -Process l_ok -Experiment xpplive1 -ConfigPath $Config).Count | Should -Be 0
     }
 
+    It 'refuses a run typed by hand that has no data files, and leaves one that is not ready' {
+        Submit-ProcJob -Process l_ok -Experiment xpptut15 -Run 99 -ConfigPath $Config -ErrorVariable e -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $e[0].FullyQualifiedErrorId | Should -BeLike 'RunHasNoFiles*'
+        "$($e[0])" | Should -Match 'no data files'
+        Submit-ProcJob -Process l_ok -Experiment xpplive1 -Run 1 -ConfigPath $Config -WarningVariable w -WarningAction SilentlyContinue | Should -BeNullOrEmpty
+        $w | Should -Match 'not ready'
+        @(Get-ProcJob -Process l_ok -ConfigPath $Config | Where-Object { $_.Run -eq 99 -or $_.Experiment -eq 'xpplive1' }).Count | Should -Be 0
+        Get-ProcRun -Process l_ok -Experiment xpptut15 -ConfigPath $Config -ErrorAction SilentlyContinue | Where-Object Run -EQ 99 | Should -BeNullOrEmpty
+    }
+
+    It 'Register-ProcRun refuses an experiment that is not in the catalog, unless -Force' {
+        Register-ProcRun -Process l_ok -Experiment xppnosuch1 -Run 1 -ConfigPath $Config -ErrorVariable e -ErrorAction SilentlyContinue
+        $e[0].FullyQualifiedErrorId | Should -BeLike 'ExperimentNotInCatalog*'
+        Test-Path (Join-Path $Base 'db/l_ok/XPP/xppnosuch1-proc-runs.txt') | Should -BeFalse
+        Register-ProcRun -Process l_ok -Experiment xppnosuch1 -Run 1 -Force -ConfigPath $Config
+        Test-Path (Join-Path $Base 'db/l_ok/XPP/xppnosuch1-proc-runs.txt') | Should -BeTrue
+    }
+
     It 'reports a bad run as a non-terminating error and goes on with the next' {
         $in = @(
             [pscustomobject]@{ Process = 'l_ok'; Experiment = 'XPP;rm'; Run = 1 }

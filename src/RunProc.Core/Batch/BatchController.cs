@@ -169,6 +169,7 @@ public sealed class BatchController
     }
 
     private readonly Dictionary<string, string> _journalErrors = new(StringComparer.Ordinal);
+    private readonly Dictionary<JobJournal, Dictionary<string, int>> _unsavedPolls = new();
 
     /// <summary>Journals that could not be read in the last pass, one message each (file and cause).</summary>
     public IReadOnlyCollection<string> JournalErrors => _journalErrors.Values;
@@ -247,6 +248,22 @@ public sealed class BatchController
 
     private static string LogName(string exp, int run, DateTime t) =>
         $"log-{exp}-r{run:0000}-{t.ToString("yyyy-MM-ddTHH:mm:ss", CultureInfo.InvariantCulture)}.txt";
+
+    /// <summary>
+    /// Why a run named by hand (not from the catalog) cannot be submitted now: it has no data files
+    /// (Missing) or is still being written or settling (NotReady, with the reason); null when it is ready.
+    /// </summary>
+    public (bool Missing, string Message)? CheckOnDisk(string experiment, int run)
+    {
+        var catalog = new RunProc.Catalog.RunCatalog(_config);
+        var exp = Names.Experiment(experiment, _config);
+        var info = catalog.Run(exp, run);
+        if (info is null)
+            return (true, $"{exp} run {run} has no data files in {catalog.RunDirectoryOf(catalog.InstrumentOf(exp), exp)}: there is nothing to process.");
+        if (!info.Ready)
+            return (false, $"{exp} run {run} is not ready ({info.NotReadyReason}).");
+        return null;
+    }
 
     /// <summary>What submitting the run would do, without doing it (for -WhatIf): decision, attempt and the exact argv.</summary>
     /// <param name="alreadyPlanned">Submissions planned before this one in the same -WhatIf pipeline (they count against MaxJobs).</param>
@@ -459,6 +476,9 @@ public sealed class BatchController
                     result.Finished.Add(updated);
             }
         }
+        foreach (var (j, counts) in _unsavedPolls)
+            j.AppendPollCounts(counts);
+        _unsavedPolls.Clear();
         foreach (var j in journals.Where(j => j.NeedsCompaction || j.BadLines > 0))
         {
             // Unreadable lines (a write torn by a crash, a hand edit) are dropped by rewriting the journal from its state.
@@ -527,11 +547,16 @@ public sealed class BatchController
                     e.Log = RenameLog(job.LogFile, word);
             }
         }
-        // Polls alone are not worth a journal line per pass: they are persisted with the next change.
+        // Polls alone are not worth a journal line per job: they go in one "polls" line per journal at the end of the pass.
         if (changed)
             journal.Append(e);
         else
+        {
             job.Polls = polls;
+            if (!_unsavedPolls.TryGetValue(journal, out var counts))
+                _unsavedPolls[journal] = counts = new Dictionary<string, int>(StringComparer.Ordinal);
+            counts[job.Name] = polls;
+        }
         return journal.Find(job.Name)!.Clone();
     }
 

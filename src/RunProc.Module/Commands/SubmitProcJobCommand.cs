@@ -73,6 +73,16 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
         int? max = MyInvocation.BoundParameters.ContainsKey(nameof(MaxJobs)) ? MaxJobs : null;
         try
         {
+            // A run typed by hand (or from Get-ProcJob) has not been through the catalog: check it is there and ready.
+            if (!Force && !MyInvocation.BoundParameters.ContainsKey(nameof(Ready)) && controller.CheckOnDisk(Experiment, Run) is { } problem)
+            {
+                if (problem.Missing)
+                    WriteInputError(new ItemNotFoundException(problem.Message), "RunHasNoFiles", ErrorCategory.ObjectNotFound, target,
+                        "Check the experiment and run number (Get-PendingRun -Experiment <exp> -IncludeNotReady); use -Force to submit it anyway.");
+                else
+                    WriteWarning($"{process}: {problem.Message} It is left for a later cycle. Use -Force to submit it now.");
+                return;
+            }
             var plan = controller.PlanSubmit(Experiment, Run, Force, max, _planned);
             if (plan.Decision == SubmitDecision.Skipped)
             {

@@ -398,3 +398,23 @@ public class InstrumentRuleBatchTests
         Assert.True(File.Exists(Path.Join(fx.Config.DbRoot, "p", "XPP", "x_yz-jobs.txt")));
     }
 }
+
+public class PollNumberingTests
+{
+    [Fact]
+    public void Status_lines_are_numbered_on_across_processes_even_without_a_state_change()
+    {
+        using var fx = new BatchFixture();
+        fx.Runs("xpptut15", 1);
+        Assert.Equal(1, fx.Controller().RunCycle(default).Submitted);
+        // Each pass by a fresh controller is a separate cron cycle; the job stays PENDING throughout.
+        for (var i = 0; i < 3; i++)
+            fx.Controller().Reconcile(default);
+        var job = Assert.Single(fx.Controller().Jobs());
+        var numbers = File.ReadAllLines(job.LogFile).Where(l => l.Contains(" status ", StringComparison.Ordinal))
+            .Select(l => int.Parse(l.TrimStart().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(Enumerable.Range(1, numbers.Count), numbers);
+        Assert.True(numbers.Count >= 3);
+        Assert.Equal(numbers.Count, job.Polls);
+    }
+}
