@@ -562,7 +562,7 @@ public sealed class BatchController
 
     private string QueueWord(ProcJob job) => job.Queue.Length > 0 ? job.Queue : job.Scheduler == SchedulerKind.Local ? "local" : "default";
 
-    private static string Stamp() => DateTime.Now.ToString("yyyy-MM-ddTHH:mm:ss", CultureInfo.InvariantCulture);
+    private static string Stamp() => LogTime.Now();
 
     private void AppendLogLine(ProcJob job, string line)
     {

@@ -38,6 +38,9 @@ public sealed class LocalScheduler : IScheduler
 
     public SchedulerKind Kind => SchedulerKind.Local;
 
+    /// <summary>Jobs that may run at once (the process's MaxJobs); more wait Pending for a slot.</summary>
+    public int Slots => _slotCount;
+
     private static string? SetsidPath => File.Exists("/usr/bin/setsid") ? "/usr/bin/setsid" : File.Exists("/bin/setsid") ? "/bin/setsid" : null;
 
     public IReadOnlyList<string> SubmitArgv(JobSpec spec)
@@ -149,7 +152,7 @@ public sealed class LocalScheduler : IScheduler
         var ws = WrapperStatus.TryRead(statusPath);
         var pid = LivePid(spool, ws, statusPath);
         // Record the request first: the wrapper's 'end signal TERM' then reads as Cancelled, not Failed.
-        SafeFile.AppendLines(statusPath, new[] { $"cancel {DateTime.UtcNow:yyyy-MM-ddTHH:mm:ssZ} by {Environment.UserName}" }, _fileMode);
+        SafeFile.AppendLines(statusPath, new[] { $"cancel {LogTime.Now()} by {Environment.UserName}" }, _fileMode);
         if (pid is not null)
         {
             // The wrapper ends the command's group (TERM, then KILL after the grace) before it records its end.
@@ -174,7 +177,7 @@ public sealed class LocalScheduler : IScheduler
     {
         if (!ws.Orphaned)
         {
-            SafeFile.AppendLines(statusPath, new[] { $"orphan {DateTime.UtcNow:yyyy-MM-ddTHH:mm:ssZ} wrapper gone: the scheduler ends process group {group}" }, _fileMode);
+            SafeFile.AppendLines(statusPath, new[] { $"orphan {LogTime.Now()} wrapper gone: the scheduler ends process group {group}" }, _fileMode);
             kill(-group, 15);
             return;
         }

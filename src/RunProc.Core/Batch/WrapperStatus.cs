@@ -6,7 +6,7 @@ namespace RunProc.Batch;
 /// <summary>
 /// What the job wrapper (scripts/runproc-job.sh) recorded next to the log: queued, started, ended
 /// with an exit code or a signal, timed out; plus 'cancel' lines the local scheduler writes before
-/// it stops a job, and 'orphan' lines when the wrapper died and its group is being ended. Lines: <c>&lt;word&gt; &lt;UTC time&gt; &lt;details&gt;</c>.
+/// it stops a job (times: local with UTC offset; older files: UTC 'Z'), and 'orphan' lines when the wrapper died and its group is being ended. Lines: <c>&lt;word&gt; &lt;time&gt; &lt;details&gt;</c>.
 /// </summary>
 public sealed class WrapperStatus
 {

@@ -7,7 +7,7 @@
 #   LIMIT_SECONDS  0 when the batch system enforces the time limit itself
 #   SLOTDIR NSLOTS the local scheduler's concurrency limit: wait for one of NSLOTS flock slots
 # The command runs as "$@": no argument is ever evaluated by this shell.
-# Status lines: 'queued|start|group|stop|timeout|orphan|end <UTC time> <details>' (end: 'exit N' or
+# Status lines: 'queued|start|group|stop|timeout|orphan|end <local time+offset> <details>' (end: 'exit N' or
 # 'signal NAME'; group: 'pgid G watchdog D').
 #
 # When this wrapper enforces the time limit (LIMIT_SECONDS > 0, the local scheduler), the command
@@ -21,7 +21,8 @@
 # Signal every process of the job's group (before the child's setsid(), only the child itself).
 signal_job() { kill -"$1" -"$2" 2>/dev/null || kill -"$1" "$2" 2>/dev/null; }
 job_alive() { kill -0 -"$1" 2>/dev/null || kill -0 "$1" 2>/dev/null; }
-now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+# One time base in the log and the status file: local time with its UTC offset (as RunProc's own lines).
+now() { date +%Y-%m-%dT%H:%M:%S%:z; }
 record() { printf '%s %s %s\n' "$1" "$(now)" "$2" >>"$status"; }
 
 # A process is alive unless it is gone or a zombie (a dead wrapper waiting for its parent to reap it).

@@ -212,3 +212,43 @@ public class LocalSchedulerTests : IDisposable
     [DllImport("libc", SetLastError = true)]
     private static extern int kill(int pid, int sig);
 }
+
+/// <summary>The local scheduler as the cmdlets make it: MaxJobs slots per process, one time base in the job log.</summary>
+public class LocalSchedulerFactoryTests
+{
+    [Fact]
+    public void The_local_scheduler_has_MaxJobs_slots_not_one_per_cpu()
+    {
+        var maxJobs = Environment.ProcessorCount + 3;
+        using var fx = new BatchFixture(maxJobs: maxJobs, scheduler: "Local");
+        var s = Assert.IsType<LocalScheduler>(SchedulerFactory.Create(RunProc.Config.SchedulerKind.Local, fx.Config, "p"));
+        Assert.Equal(maxJobs, s.Slots);
+    }
+
+    [Fact]
+    public void Every_time_in_a_job_log_is_local_time_with_its_utc_offset()
+    {
+        using var fx = new BatchFixture(scheduler: "Local", command: new object[] { "/bin/sh", "-c", "echo hello" });
+        try
+        {
+            fx.Runs("xpptut15", 1);
+            Assert.Equal(1, fx.Controller(realSchedulers: true).RunCycle(default).Submitted);
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            ProcJob job;
+            while (!(job = fx.Controller(realSchedulers: true).Reconcile(default).Jobs.Single()).State.IsFinal())
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the job did not end");
+                Thread.Sleep(200);
+            }
+            Assert.Equal(JobState.Done, job.State);
+            var text = File.ReadAllText(job.LogFile);
+            var times = System.Text.RegularExpressions.Regex.Matches(text, @"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*").Select(m => m.Value).ToList();
+            Assert.True(times.Count >= 3, text); // wrapper start and end, RunProc's status line
+            Assert.All(times, t => Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$", t.TrimEnd(':')));
+        }
+        finally
+        {
+            JobProcesses.KillAll(fx.Facility.Root);
+        }
+    }
+}
