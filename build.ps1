@@ -5,8 +5,10 @@
 .DESCRIPTION
     Tasks:
       Build   publish the binary module into ./bin (then: Import-Module ./RunProc.psd1) and fetch Pester from NuGet.
-      Test    Build, install test prerequisites (Debian packages, a one-node Slurm), run xunit and Pester;
-              the last line is 'N passed, N failed' over all suites.
+      Package Build, then the versioned module folder out/RunProc/<version>/ and out/RunProc.<version>.nupkg
+              (Install-PSResource RunProc from a repository on ./out; see README, "Install at a facility").
+      Setup   install the machine prerequisites (Debian packages, a one-node Slurm, started); needs root or sudo.
+      Test    Build, Setup, run xunit and Pester; the last line is 'N passed, N failed' over all suites.
       Demo    the main job on the embedded default: generate a demo facility and process it.
       Bench   benchmarks: every tests/bench/*.Bench.ps1 (BenchmarkDotNet kernels, catalog scan, batch costs).
       Faults  the long fault, crash, concurrency and fuzzing runs: every tests/faults/*.Faults.ps1.
@@ -16,7 +18,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('Build', 'Test', 'Demo', 'Bench', 'Faults', 'Clean')]
+    [ValidateSet('Build', 'Package', 'Setup', 'Test', 'Demo', 'Bench', 'Faults', 'Clean')]
     [string] $Task = 'Build',
 
     [ValidateSet('Debug', 'Release')]
@@ -71,7 +73,15 @@ function Invoke-Build {
     Write-Host "Built: Import-Module $Root/RunProc.psd1" -ForegroundColor Green
 }
 
-function Install-TestPrerequisite {
+function Invoke-Package {
+    Invoke-Build
+    $p = & (Join-Path $Root 'src/scripts/New-ModulePackage.ps1') -Root $Root -OutputPath $Out
+    Write-Host "Packaged RunProc $($p.Version): $($p.ModuleFolder) and $($p.Package)" -ForegroundColor Green
+    Write-Host "Install: Register-PSResourceRepository -Name local -Uri $Out -Trusted; Install-PSResource RunProc -Repository local" -ForegroundColor Green
+}
+
+function Invoke-Setup {
+    # The machine prerequisites of the tests and of a one-node try-out: apt packages, Slurm (started).
     $script = Join-Path $Root 'tests/setup/install-prerequisites.sh'
     if (Test-Path $script) { Invoke-Native bash @($script) }
     $slurm = Join-Path $Root 'tests/setup/start-slurm.sh'
@@ -127,7 +137,7 @@ $r = Invoke-Pester -Configuration $cfg
 function Invoke-Test {
     New-Item -ItemType Directory -Force $Out | Out-Null
     Invoke-Build
-    Install-TestPrerequisite
+    Invoke-Setup
     $suites = @()
     if (-not $SkipXunit) { $suites += Invoke-XunitSuite }
     if (-not $SkipPester) { $suites += Invoke-PesterSuite }
@@ -163,18 +173,20 @@ function Invoke-ScriptSet {
 
 function Invoke-Bench {
     Invoke-Build
-    Install-TestPrerequisite
+    Invoke-Setup
     Invoke-ScriptSet 'tests/bench' '*.Bench.ps1'
 }
 
 function Invoke-Faults {
     Invoke-Build
-    Install-TestPrerequisite
+    Invoke-Setup
     Invoke-ScriptSet 'tests/faults' '*.Faults.ps1'
 }
 
 switch ($Task) {
     'Build' { Invoke-Build }
+    'Package' { Invoke-Package }
+    'Setup' { Invoke-Setup }
     'Test' { Invoke-Test }
     'Demo' { Invoke-Demo }
     'Bench' { Invoke-Bench }

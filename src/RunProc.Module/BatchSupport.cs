@@ -1,11 +1,12 @@
 using System.Management.Automation;
 using RunProc.Batch;
 using RunProc.Config;
+using RunProc.Install;
 
 namespace RunProc.Module;
 
 /// <summary>
-/// Where the installed module's pieces are (pwsh, manifest, job wrapper, entry script) and how the
+/// Where the module's pieces are (pwsh, the pinned module folder, job wrapper, entry script) and how the
 /// batch cmdlets build a <see cref="BatchController"/>.
 /// </summary>
 internal static class BatchSupport
@@ -47,42 +48,100 @@ internal static class BatchSupport
         return Array.Empty<string>();
     }
 
-    /// <summary>The RunProc.psd1 this module was imported from (else the module's assembly).</summary>
-    public static string ModuleManifest(PSCmdlet cmdlet)
+    private static readonly Dictionary<(string Source, string Stage), PinnedModule> Pins = new();
+
+    /// <summary>
+    /// The module folder jobs and cron load (see <see cref="PinnedModule"/>): the installed version
+    /// this session imported, or a staged copy of a development build under &lt;DbRoot&gt;/.modules.
+    /// Resolved once per session and DbRoot, so a rebuild during a session does not change it either.
+    /// <paramref name="create"/> false (for -WhatIf) names the folder without staging anything.
+    /// </summary>
+    public static PinnedModule Pin(PSCmdlet cmdlet, RunProcConfig config, bool create = true)
     {
-        var module = cmdlet.MyInvocation.MyCommand.Module;
-        if (module is not null)
+        var loaded = Loaded(cmdlet);
+        if (loaded is null)
         {
-            if (module.Path.EndsWith(".psd1", StringComparison.OrdinalIgnoreCase) && File.Exists(module.Path))
-                return module.Path;
-            var candidate = Path.Combine(module.ModuleBase, "RunProc.psd1");
-            if (File.Exists(candidate))
-                return candidate;
+            // Hosted without the manifest (cmdlets added to a runspace by a test or another host): nothing to pin.
+            var dir = AssemblyDirectory;
+            var asm = typeof(BatchSupport).Assembly;
+            return new PinnedModule { Directory = dir, ManifestPath = asm.Location, Version = asm.GetName().Version?.ToString(3) ?? "", Source = dir };
         }
-        var up = Path.GetFullPath(Path.Combine(AssemblyDirectory, "..", "RunProc.psd1"));
-        return File.Exists(up) ? up : typeof(BatchSupport).Assembly.Location;
+        var key = PinKey(loaded, config);
+        lock (Pins)
+        {
+            if (Pins.TryGetValue(key, out var pin))
+                return pin;
+            pin = PinnedModule.Resolve(loaded, key.Stage, config.FileMode, config.DirectoryMode, create);
+            if (create)
+                Pins[key] = pin;
+            return pin;
+        }
     }
 
-    /// <summary>{runproc}: pwsh + -File entry script + manifest; the template adds the cmdlet and its arguments.</summary>
-    public static IReadOnlyList<string> RunProcArgv(PSCmdlet cmdlet)
+    /// <summary>Stages <paramref name="pin"/> (exactly the folder its jobs were planned with) and keeps it for the session.</summary>
+    private static void Remember(PSCmdlet cmdlet, RunProcConfig config, PinnedModule pin)
+    {
+        pin.EnsureStaged();
+        if (Loaded(cmdlet) is { } loaded)
+            lock (Pins)
+                Pins.TryAdd(PinKey(loaded, config), pin);
+    }
+
+    // Staged copies live beside the DB, which every host that runs jobs sees.
+    private static (string Source, string Stage) PinKey(LoadedModule loaded, RunProcConfig config) => (loaded.Base, Path.Combine(config.DbRoot, ".modules"));
+
+    /// <summary>The module as this session imported it (a RunProc.psd1 in its ModuleBase, the assembly in bin/); null without a manifest.</summary>
+    private static LoadedModule? Loaded(PSCmdlet cmdlet)
+    {
+        var module = cmdlet.MyInvocation.MyCommand.Module;
+        var manifest = module is not null && module.Path.EndsWith(".psd1", StringComparison.OrdinalIgnoreCase) && File.Exists(module.Path)
+            ? module.Path
+            : module is not null && File.Exists(Path.Combine(module.ModuleBase, "RunProc.psd1"))
+                ? Path.Combine(module.ModuleBase, "RunProc.psd1")
+                : Path.GetFullPath(Path.Combine(AssemblyDirectory, "..", "RunProc.psd1"));
+        if (!File.Exists(manifest))
+            return null;
+        var @base = Path.GetDirectoryName(manifest)!;
+        var version = module?.Version?.ToString() ?? typeof(BatchSupport).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+        return new LoadedModule
+        {
+            Base = @base, ManifestName = Path.GetFileName(manifest), Name = "RunProc", Version = version,
+            Parts = new[] { Path.GetRelativePath(@base, AssemblyDirectory), "en-US" },
+        };
+    }
+
+    /// <summary>{runproc}: pwsh + -File entry script + manifest of the pinned module; the template adds the cmdlet and its arguments.</summary>
+    public static IReadOnlyList<string> RunProcArgv(PinnedModule pin)
     {
         var pwsh = PwshArgv();
         if (pwsh.Count == 0)
             return pwsh;
-        return pwsh.Concat(new[] { "-NoProfile", "-NonInteractive", "-File", EntryScript, ModuleManifest(cmdlet) }).ToList();
+        return pwsh.Concat(new[] { "-NoProfile", "-NonInteractive", "-File", pin.Map(EntryScript), pin.ManifestPath }).ToList();
     }
 
-    public static BatchController Controller(RunProcCmdlet cmdlet, RunProcConfig config, string process, string recordCommand)
+    /// <summary>How jobs of this session start: the pinned module's wrapper and {runproc}; the folder is staged at the first submission (a plan or -WhatIf writes nothing).</summary>
+    public static BatchEnvironment JobEnvironment(PSCmdlet cmdlet, RunProcConfig config, string recordCommand)
+    {
+        var pin = Pin(cmdlet, config, create: false);
+        return new BatchEnvironment
+        {
+            EnsureModule = () => Remember(cmdlet, config, pin),
+            WrapperScript = pin.Map(WrapperScript),
+            RunProcArgv = RunProcArgv(pin),
+            ConfigPath = config.SourcePath,
+            RecordCommand = recordCommand,
+            Module = pin.ToString(),
+        };
+    }
+
+    /// <summary>The controller of a process; <paramref name="submits"/>: it starts jobs, so the module is pinned (staged if need be) first.</summary>
+    public static BatchController Controller(RunProcCmdlet cmdlet, RunProcConfig config, string process, string recordCommand, bool submits = false)
     {
         var def = config.GetProcess(process);
         var ledger = new ProcDbLedger(new RunProc.Db.ProcDb(config, def.Name));
-        var env = new BatchEnvironment
-        {
-            WrapperScript = WrapperScript,
-            RunProcArgv = RunProcArgv(cmdlet),
-            ConfigPath = config.SourcePath,
-            RecordCommand = recordCommand,
-        };
+        var env = submits
+            ? JobEnvironment(cmdlet, config, recordCommand)
+            : new BatchEnvironment { WrapperScript = WrapperScript, ConfigPath = config.SourcePath, RecordCommand = recordCommand };
         return new BatchController(config, def, ledger, env);
     }
 }

@@ -28,8 +28,22 @@ public sealed class SubmitOutcome
     public ProcJob? Job { get; init; }
     public int Attempt { get; init; }
 
-    /// <summary>The exact scheduler argv (also for a plan: what -WhatIf shows).</summary>
+    /// <summary>The exact scheduler argv (also for a plan: what -WhatIf shows). For a split run: the parts' submission.</summary>
     public IReadOnlyList<string> Argv { get; init; } = Array.Empty<string>();
+
+    /// <summary>The scheduler job name; a plan's is the one its submission uses.</summary>
+    public string JobName { get; init; } = "";
+
+    /// <summary>The job log; a plan's is the one its submission creates.</summary>
+    public string LogFile { get; init; } = "";
+
+    /// <summary>A plan's whole job (name, command, log, wrapper): what <see cref="BatchController.Submit(SubmitOutcome, int?, CancellationToken)"/> submits.</summary>
+    internal JobSpec? Spec { get; init; }
+
+    internal bool Force { get; init; }
+
+    /// <summary>A split run's merge submission (empty for an unsplit run).</summary>
+    public IReadOnlyList<string> MergeArgv { get; init; } = Array.Empty<string>();
 
     /// <summary>Set for a failed submission.</summary>
     public Exception? Error { get; init; }
@@ -86,7 +100,7 @@ public sealed class ProcCycleSummary
 /// not found: void, and the run is submitted again). Failed, timed-out and lost jobs are retried
 /// up to the process's Attempts.
 /// </summary>
-public sealed class BatchController
+public sealed partial class BatchController
 {
     private readonly RunProcConfig _config;
     private readonly ProcessDefinition _process;
@@ -202,8 +216,8 @@ public sealed class BatchController
         var active = jobs.FirstOrDefault(j => j.State.IsActive());
         if (active is not null)
             return new(false, 0, $"{journal.Experiment} run {run} already has an active job ({active.State}{(active.JobId.Length > 0 ? ", job " + active.JobId : "")}).");
-        var attempts = jobs.Count(j => j.State.CountsAsAttempt());
-        var attempt = attempts + 1;
+        var attempts = AttemptsUsed(jobs);
+        var attempt = jobs.Count(j => j.State.CountsAsAttempt()) + 1;
         if (force)
             return new(true, attempt, "");
         var done = jobs.LastOrDefault(j => j.State == JobState.Done);
@@ -219,27 +233,52 @@ public sealed class BatchController
         return new(true, attempt, "");
     }
 
+    /// <summary>
+    /// Attempts a run has used: one per job, except that a split attempt that failed has used them
+    /// all (its failed part was already retried alone up to Attempts; running every part again would not help).
+    /// </summary>
+    private int AttemptsUsed(IEnumerable<ProcJob> jobs)
+    {
+        var list = jobs.ToList();
+        return list.Any(j => j.Parts > 1 && j.State.IsRetryable()) ? Math.Max(_process.Attempts, list.Count(j => j.State.CountsAsAttempt())) : list.Count(j => j.State.CountsAsAttempt());
+    }
+
     private static string NewJobName(string process, string exp, int run, int attempt) =>
         $"rp.{process}.{exp}.r{run:0000}.a{attempt}.{Convert.ToHexString(RandomNumberGenerator.GetBytes(3)).ToLowerInvariant()}";
 
     private JobSpec BuildSpec(string exp, int run, int attempt, string name, string logFile, string workDir)
     {
-        var command = CommandTemplate.Expand(_process.Command, new TemplateValues
+        var values = new TemplateValues
         {
             Process = _process.Name, Experiment = exp, Instrument = _config.InstrumentOf(exp), Run = run, Attempt = attempt, JobName = name,
             WorkDirectory = workDir, LogFile = logFile, ConfigPath = _env.ConfigPath, RunProcArgv = _env.RunProcArgv,
-        });
+            Parts = _process.Parts, PartDirectory = PartDirectoryFor(workDir, name),
+        };
         return new JobSpec
         {
             Name = name,
-            Command = command,
+            Command = WithEnvironment(CommandTemplate.Expand(_process.Command, values)),
             LogFile = logFile,
             StatusFile = StatusFileFor(logFile),
             WorkDirectory = workDir,
             Queue = _process.Queue,
             TimeLimitMinutes = _process.TimeLimitMinutes,
             WrapperScript = _env.WrapperScript,
+            Resources = BatchResources.For(_process, values),
         };
+    }
+
+    /// <summary>The process's Environment set for the command: /usr/bin/env -- NAME=value ... command (no shell).</summary>
+    private IReadOnlyList<string> WithEnvironment(IReadOnlyList<string> command)
+    {
+        if (_process.Environment.Count == 0)
+            return command;
+        if (command[0].Contains('='))
+            throw new ArgumentException($"the command's program '{Names.Show(command[0])}' contains '=', which env would take for a variable; give its path without '='.");
+        var argv = new List<string> { "/usr/bin/env", "--" };
+        argv.AddRange(_process.Environment.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => e.Key + "=" + e.Value));
+        argv.AddRange(command);
+        return argv;
     }
 
     /// <summary>The wrapper's status file next to a log: log-&lt;exp&gt;-r&lt;RRRR&gt;-&lt;time&gt;.status.</summary>
@@ -265,9 +304,14 @@ public sealed class BatchController
         return null;
     }
 
-    /// <summary>What submitting the run would do, without doing it (for -WhatIf): decision, attempt and the exact argv.</summary>
-    /// <param name="alreadyPlanned">Submissions planned before this one in the same -WhatIf pipeline (they count against MaxJobs).</param>
-    public SubmitOutcome PlanSubmit(string experiment, int run, bool force, int? maxJobs = null, int alreadyPlanned = 0)
+    /// <summary>
+    /// What submitting the run would do, without doing it: decision, attempt, job name, log and the
+    /// exact argv. A plan that decided Submitted is submitted as it is by <see cref="Submit(SubmitOutcome, int?, CancellationToken)"/>.
+    /// </summary>
+    public SubmitOutcome PlanSubmit(string experiment, int run, bool force, int? maxJobs = null) => PlanSubmit(experiment, run, force, maxJobs, 0);
+
+    /// <param name="alreadyPlanned">Plans of the same pipeline shown by -WhatIf before this one (a real pipeline would have submitted them).</param>
+    internal SubmitOutcome PlanSubmit(string experiment, int run, bool force, int? maxJobs, int alreadyPlanned)
     {
         var exp = Names.Experiment(experiment, _config);
         _config.InstrumentOf(exp); // an experiment outside the instrument rule is never submitted
@@ -279,13 +323,19 @@ public sealed class BatchController
             return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Skipped, Message = e.Message };
         var limit = maxJobs ?? _process.MaxJobs;
         var dir = Path.Combine(_config.DbRoot, _process.Name, _config.InstrumentOf(exp), exp);
-        var log = Path.Combine(dir, LogName(exp, run, _env.Now()));
+        var log = Path.Combine(dir, FreeLogName(dir, exp, run, _env.Now()));
         var spec = BuildSpec(exp, run, e.Attempt, NewJobName(_process.Name, exp, run, e.Attempt), log, Path.Combine(dir, "work"));
         var argv = Scheduler(_process.Scheduler).SubmitArgv(spec);
+        IReadOnlyList<string> mergeArgv = Array.Empty<string>();
+        if (_process.Parts > 1)
+            (argv, mergeArgv) = PlanSplit(exp, run, e.Attempt, spec.Name, log);
         var active = ActiveCount() + alreadyPlanned;
-        if (FreeSlots(limit, active) == 0)
-            return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Deferred, Attempt = e.Attempt, Argv = argv, Message = $"{active} job(s) of {_process.Name} active, MaxJobs {limit}" };
-        return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Submitted, Attempt = e.Attempt, Argv = argv };
+        var decision = FreeSlots(limit, active) == 0 ? SubmitDecision.Deferred : SubmitDecision.Submitted;
+        return new SubmitOutcome
+        {
+            Experiment = exp, Run = run, Decision = decision, Attempt = e.Attempt, Argv = argv, MergeArgv = mergeArgv, JobName = spec.Name, LogFile = log, Spec = spec, Force = force,
+            Message = decision == SubmitDecision.Deferred ? $"{active} job(s) of {_process.Name} active, MaxJobs {limit}" : "",
+        };
     }
 
     /// <summary>
@@ -298,30 +348,62 @@ public sealed class BatchController
         var exp = Names.Experiment(experiment, _config);
         _config.InstrumentOf(exp); // an experiment outside the instrument rule is never submitted
         Names.Run(run);
-        var limit = maxJobs ?? _process.MaxJobs;
         using var _ = _ledger.AcquireWriteLock(LockTimeout, cancel);
         Step("locked");
+        return SubmitLocked(exp, run, force, maxJobs, null, cancel);
+    }
+
+    /// <summary>
+    /// Submits exactly the job of a plan from <see cref="PlanSubmit(string, int, bool, int?)"/> (its
+    /// job name, log and argv: what -WhatIf and -Confirm showed). If the run changed since (another
+    /// attempt, an active job, its log name taken) nothing is submitted and the outcome says why.
+    /// </summary>
+    public SubmitOutcome Submit(SubmitOutcome plan, int? maxJobs, CancellationToken cancel)
+    {
+        if (plan.Spec is null || plan.Decision != SubmitDecision.Submitted)
+            throw new ArgumentException($"{plan.Experiment} run {plan.Run}: only a plan that decided Submitted can be submitted (this one: {plan.Decision}).", nameof(plan));
+        using var _ = _ledger.AcquireWriteLock(LockTimeout, cancel);
+        Step("locked");
+        return SubmitLocked(plan.Experiment, plan.Run, plan.Force, maxJobs, plan, cancel);
+    }
+
+    private SubmitOutcome SubmitLocked(string exp, int run, bool force, int? maxJobs, SubmitOutcome? plan, CancellationToken cancel)
+    {
+        var limit = maxJobs ?? _process.MaxJobs;
         var journal = Journal(exp);
         journal.Refresh();
         var e = Decide(journal, run, force);
         if (!e.Ok)
             return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Skipped, Message = e.Message };
+        if (plan is not null && e.Attempt != plan.Attempt)
+            return Stale(plan, $"it would now be attempt {e.Attempt}");
         var active = ActiveCount();
         if (FreeSlots(limit, active) == 0)
             return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Deferred, Attempt = e.Attempt, Message = $"{active} job(s) of {_process.Name} active, MaxJobs {limit}" };
 
+        _env.EnsureModule?.Invoke();
         var scheduler = Scheduler(_process.Scheduler);
         var expDir = _ledger.ExperimentDirectory(exp);
         var workDir = _ledger.WorkDirectory(exp);
         var now = _env.Now();
-        var name = NewJobName(_process.Name, exp, run, e.Attempt);
-        var log = CreateLog(expDir, exp, run, ref now);
-        var spec = BuildSpec(exp, run, e.Attempt, name, log, workDir);
+        JobSpec spec;
+        if (plan?.Spec is { } planned)
+        {
+            if (!TryCreateLog(planned.LogFile))
+                return Stale(plan, $"its log {planned.LogFile} exists now");
+            SafeFile.EnsureDirectory(planned.WorkDirectory, _config.DirectoryMode);
+            spec = planned;
+        }
+        else
+            spec = BuildSpec(exp, run, e.Attempt, NewJobName(_process.Name, exp, run, e.Attempt), CreateLog(expDir, exp, run, ref now), workDir);
+        var name = spec.Name;
+        var log = spec.LogFile;
         var argv = scheduler.SubmitArgv(spec);
         // Created here with the DB's (group-writable) mode; the wrapper only appends to it.
         SafeFile.Touch(spec.StatusFile, _config.FileMode);
         SafeFile.AppendText(log,
             $"# RunProc {_process.Name}: {exp} run {run} attempt {e.Attempt}, job name {name}, scheduler {scheduler.Kind}\n" +
+            (_env.Module.Length > 0 ? $"# module: {_env.Module}\n" : "") +
             $"# command: {CommandTemplate.Display(spec.Command)}\n", _config.FileMode);
         Step("log");
 
@@ -329,6 +411,7 @@ public sealed class BatchController
         {
             Event = "intent", Name = name, Run = run, Attempt = e.Attempt, Scheduler = scheduler.Kind.ToString(),
             Queue = _process.Queue, Log = log, Status = spec.StatusFile, Argv = spec.Command.ToArray(), Submitted = now.ToUniversalTime(),
+            Parts = _process.Parts > 1 ? _process.Parts : null,
         });
         Step("intent");
 
@@ -336,6 +419,18 @@ public sealed class BatchController
         if (!_ledger.IsProcessed(exp, run))
             _ledger.AppendProcessed(exp, run, _env.RecordCommand, now);
         Step("proc-runs");
+
+        if (_process.Parts > 1)
+        {
+            var problems = new ReconcileResult();
+            var split = AdvanceSplit(journal, journal.Find(name)!, null, problems, cancel);
+            var submitted = split.PartJobs.Any(p => p.JobId.Length > 0);
+            return new SubmitOutcome
+            {
+                Experiment = exp, Run = run, Decision = submitted ? SubmitDecision.Submitted : SubmitDecision.Failed, Attempt = e.Attempt, Argv = argv, Job = split,
+                Message = string.Join(" ", problems.Problems), Error = submitted ? null : new SchedulerException(string.Join(" ", problems.Problems), transient: true),
+            };
+        }
 
         string id;
         try
@@ -349,8 +444,14 @@ public sealed class BatchController
         }
         journal.Append(new JournalEvent { Event = "submitted", Name = name, JobId = id });
         Step("submitted");
-        return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Submitted, Attempt = e.Attempt, Argv = argv, Job = journal.Find(name)!.Clone() };
+        return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Submitted, Attempt = e.Attempt, Argv = argv, JobName = name, LogFile = log, Job = journal.Find(name)!.Clone() };
     }
+
+    private static SubmitOutcome Stale(SubmitOutcome plan, string why) => new()
+    {
+        Experiment = plan.Experiment, Run = plan.Run, Decision = SubmitDecision.Skipped,
+        Message = $"{plan.Experiment} run {plan.Run} changed since its job {plan.JobName} was planned ({why}); nothing was submitted. Plan it again.",
+    };
 
     private SubmitOutcome ResolveFailedSubmit(JobJournal journal, string name, string exp, int run, int attempt, IReadOnlyList<string> argv, SchedulerException ex, CancellationToken cancel)
     {
@@ -389,20 +490,36 @@ public sealed class BatchController
         };
     }
 
+    // Log names have one-second resolution: a later attempt within the same second (or one whose
+    // earlier log was renamed -<STATUS>, or whose status file exists) takes the next free second.
+    private static bool LogNameTaken(string path) =>
+        File.Exists(path) || File.Exists(StatusFileFor(path)) || Directory.EnumerateFiles(Path.GetDirectoryName(path)!, Path.GetFileName(path) + "-*").Any();
+
+    /// <summary>The first free log name from <paramref name="now"/> on (nothing is created: for a plan).</summary>
+    private static string FreeLogName(string expDir, string exp, int run, DateTime now)
+    {
+        for (var i = 0; i < 1000 && Directory.Exists(expDir); i++, now = now.AddSeconds(1))
+            if (!LogNameTaken(Path.Combine(expDir, LogName(exp, run, now))))
+                return LogName(exp, run, now);
+        return LogName(exp, run, now);
+    }
+
     private string CreateLog(string expDir, string exp, int run, ref DateTime now)
     {
-        // Log names have one-second resolution: a later attempt within the same second (or one whose
-        // earlier log was renamed -<STATUS>, or whose status file exists) takes the next free second.
         for (var i = 0; i < 1000; i++, now = now.AddSeconds(1))
         {
-            var name = LogName(exp, run, now);
-            var path = Path.Combine(expDir, name);
-            if (File.Exists(StatusFileFor(path)) || Directory.EnumerateFiles(expDir, name + "-*").Any())
-                continue;
-            if (SafeFile.TryCreateNew(path, _config.FileMode))
+            var path = Path.Combine(expDir, LogName(exp, run, now));
+            if (!LogNameTaken(path) && TryCreateLog(path))
                 return path;
         }
         throw new IOException($"cannot create a new log for {exp} run {run} in {expDir}: 1000 names taken.");
+    }
+
+    /// <summary>Creates the (empty) log, unless that name is taken.</summary>
+    private bool TryCreateLog(string path)
+    {
+        // O_EXCL without following links: anything already there, a planted link included, takes the name.
+        return !LogNameTaken(path) && SafeFile.TryCreateNew(path, _config.FileMode);
     }
 
     private void Step(string step) => StepHook?.Invoke(step);
@@ -425,7 +542,7 @@ public sealed class BatchController
             .Where(p => onlyNames is null || onlyNames.Contains(p.Job.Name)).ToList();
 
         // 1. Intents without a job id: the controller that wrote them died (we hold the lock it held).
-        foreach (var (journal, job) in active.Where(p => p.Job.JobId.Length == 0))
+        foreach (var (journal, job) in active.Where(p => p.Job.JobId.Length == 0 && p.Job.Parts == 1))
         {
             cancel.ThrowIfCancellationRequested();
             try
@@ -453,15 +570,24 @@ public sealed class BatchController
         }
 
         // 2. One batched status query per scheduler for every job with an id.
-        var withId = active.Select(p => (p.Journal, Job: p.Journal.Find(p.Job.Name)!)).Where(p => p.Job.JobId.Length > 0 && p.Job.State.IsActive()).ToList();
-        foreach (var group in withId.GroupBy(p => p.Job.Scheduler))
+        var withId = active.Select(p => (p.Journal, Job: p.Journal.Find(p.Job.Name)!)).Where(p => p.Job.JobId.Length > 0 && p.Job.State.IsActive() && p.Job.Parts == 1).ToList();
+        // Split runs: their part and merge jobs go into the same one query per scheduler.
+        var splits = active.Where(p => p.Job.Parts > 1).ToList();
+        var answers = new Dictionary<SchedulerKind, SchedulerQuery>();
+        var kinds = withId.Select(p => p.Job.Scheduler).Concat(splits.Select(p => p.Job.Scheduler)).Distinct().ToList();
+        foreach (var kind in kinds)
         {
             cancel.ThrowIfCancellationRequested();
-            var scheduler = Scheduler(group.Key);
-            var answer = scheduler.Query(group.Select(p => p.Job.JobId).ToList(), cancel);
+            var group = withId.Where(p => p.Job.Scheduler == kind).ToList();
+            var ids = group.Select(p => p.Job.JobId).Concat(splits.Where(p => p.Job.Scheduler == kind).SelectMany(p => QueryIds(p.Job))).Distinct().ToList();
+            if (ids.Count == 0)
+                continue;
+            var scheduler = Scheduler(kind);
+            var answer = scheduler.Query(ids, cancel);
+            answers[kind] = answer;
             result.QueryCommands += answer.Commands;
             if (answer.Problem is not null)
-                result.Problems.Add($"{group.Key}: {answer.Problem} (those jobs keep their state).");
+                result.Problems.Add($"{kind}: {answer.Problem} (those jobs keep their state).");
             var now = DateTime.UtcNow;
             foreach (var (journal, job) in group)
             {
@@ -479,6 +605,14 @@ public sealed class BatchController
         foreach (var (j, counts) in _unsavedPolls)
             j.AppendPollCounts(counts);
         _unsavedPolls.Clear();
+        foreach (var (journal, job) in splits)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var updated = AdvanceSplit(journal, journal.Find(job.Name)!, answers.GetValueOrDefault(job.Scheduler) ?? new SchedulerQuery(), result, cancel);
+            result.Jobs.Add(updated);
+            if (updated.State.IsFinal())
+                result.Finished.Add(updated);
+        }
         foreach (var j in journals.Where(j => j.NeedsCompaction || j.BadLines > 0))
         {
             // Unreadable lines (a write torn by a crash, a hand edit) are dropped by rewriting the journal from its state.
@@ -544,7 +678,13 @@ public sealed class BatchController
             {
                 e.Ended = ws?.Ended ?? now;
                 if (state != JobState.Done)
+                {
+                    // The log usually says why: keep its last error line with the job.
+                    e.LastError = JobLog.LastErrorLine(job.LogFile);
+                    if (string.IsNullOrEmpty(e.Reason) && e.LastError is not null)
+                        e.Reason = e.LastError;
                     e.Log = RenameLog(job.LogFile, word);
+                }
             }
         }
         // Polls alone are not worth a journal line per job: they go in one "polls" line per journal at the end of the pass.
@@ -607,7 +747,9 @@ public sealed class BatchController
         if (!job.State.IsActive())
             throw new InvalidOperationException($"job {name} of {exp} run {job.Run} has already ended ({job.State}).");
         journal.Append(new JournalEvent { Event = "cancel", Name = name });
-        if (job.JobId.Length > 0)
+        if (job.Parts > 1)
+            CancelActive(job, cancel, null); // the parts' array (or jobs) and the merge
+        else if (job.JobId.Length > 0)
             Scheduler(job.Scheduler).Cancel(job.JobId, cancel);
         AppendLogLine(job, $"# {Stamp()} cancel requested by {Environment.UserName}");
         return journal.Find(name)!.Clone();
@@ -626,7 +768,7 @@ public sealed class BatchController
                 if (g.Any(j => j.State.IsActive() || j.State == JobState.Done))
                     continue;
                 var last = g.Last();
-                var attempts = g.Count(j => j.State.CountsAsAttempt());
+                var attempts = AttemptsUsed(g);
                 if ((last.State.IsRetryable() || last.State == JobState.NotSubmitted) && attempts < _process.Attempts)
                     list.Add((journal.Experiment, g.Key));
             }

@@ -5,11 +5,26 @@ namespace RunProc.Batch;
 /// <summary>How jobs are started from this installation: the wrapper script, the argv for {runproc}, the config path.</summary>
 public sealed class BatchEnvironment
 {
-    /// <summary>scripts/runproc-job.sh of the installed module.</summary>
+    /// <summary>scripts/runproc-job.sh of the module folder jobs load (the pinned one).</summary>
     public required string WrapperScript { get; init; }
+
+    /// <summary>scripts/runproc-part.sh (a job array's batch script), beside the wrapper unless given.</summary>
+    public string PartScript
+    {
+        get => _partScript ?? Path.Combine(Path.GetDirectoryName(WrapperScript) ?? "", "runproc-part.sh");
+        init => _partScript = value;
+    }
+
+    private readonly string? _partScript;
 
     /// <summary>The argv prefix that runs a RunProc cmdlet with the same pwsh and module ({runproc}).</summary>
     public IReadOnlyList<string> RunProcArgv { get; init; } = Array.Empty<string>();
+
+    /// <summary>Which module jobs load ("RunProc 0.1.0 (&lt;folder&gt;)"), for the job log's header; '' if not known.</summary>
+    public string Module { get; init; } = "";
+
+    /// <summary>Makes sure the module folder jobs load exists (stages a development build); called before each submission, never for a plan.</summary>
+    public Action? EnsureModule { get; init; }
 
     /// <summary>The config file jobs get as {config}.</summary>
     public required string ConfigPath { get; init; }

@@ -103,4 +103,10 @@ public sealed class ProcSchedule
 
     /// <summary>The exact crontab line.</summary>
     public required string Line { get; init; }
+
+    /// <summary>The RunProc version the entry runs (pinned: upgrades install beside it; -dev.&lt;hash&gt; for a staged development build).</summary>
+    public string ModuleVersion { get; init; } = "";
+
+    /// <summary>The module folder the entry loads.</summary>
+    public string ModulePath { get; init; } = "";
 }

@@ -2,28 +2,49 @@ using System.Collections;
 
 namespace RunProc.Config;
 
-/// <summary>The unknown-key rule of every table in a config file: an unknown key is an error naming it and the nearest known key.</summary>
-internal static class ConfigKeys
+/// <summary>
+/// The unknown-key check of a config table, reusable for every table (top level, a process): a
+/// key not in the table's known list is an error naming it and the nearest known key, so a typo
+/// such as 'Cpu' or 'Acount' is not silently ignored.
+/// </summary>
+public static class ConfigKeys
 {
-    /// <param name="prefix">The table's own key path with a trailing dot ("Processes.pixel_status."), or "" at the top.</param>
-    public static void Check(IDictionary table, string file, string prefix, IReadOnlyList<string> known)
+    /// <summary>Throws a <see cref="ConfigException"/> for the first key of <paramref name="table"/> not in <paramref name="known"/> (case-insensitive).</summary>
+    /// <param name="prefix">The table's own key ("Processes.pixel_status"), or "" for the top level.</param>
+    public static void Check(IDictionary table, IReadOnlyList<string> known, string file, string prefix)
     {
         foreach (var k in table.Keys)
         {
             var key = k?.ToString() ?? "";
             if (known.Contains(key, StringComparer.OrdinalIgnoreCase))
                 continue;
-            var hint = Nearest(key, known) is { } nearest ? $"the nearest valid key is '{nearest}'; " : "";
-            throw new ConfigException(file, prefix + key, $"unknown key '{key}'; {hint}known keys{(prefix.Length > 0 ? " here" : "")}: {string.Join(", ", known)}.");
+            var nearest = Nearest(key, known);
+            var hint = nearest is null ? "" : $" Did you mean '{nearest}'?";
+            throw new ConfigException(file, prefix.Length == 0 ? key : prefix + "." + key,
+                $"unknown key '{key}'.{hint} Known keys: {string.Join(", ", known)}.");
         }
     }
 
-    /// <summary>The known key closest to <paramref name="key"/>, ignoring case: one that contains it or is contained in it (a shortened key) first, else the least edit distance.</summary>
-    internal static string? Nearest(string key, IReadOnlyList<string> known)
+    /// <summary>The known key closest to <paramref name="key"/> by edit distance (case-insensitive), if it is plausibly a typo of it.</summary>
+    public static string? Nearest(string key, IReadOnlyList<string> known)
     {
-        var k = key.ToLowerInvariant();
-        return known.OrderBy(c => c.ToLowerInvariant() is var l && k.Length > 2 && (l.Contains(k) || k.Contains(l)) ? 0 : 1)
-                    .ThenBy(c => Distance(k, c.ToLowerInvariant())).FirstOrDefault();
+        // A shortened or lengthened key ('timelimit' for 'TimeLimitMinutes') is the likeliest meaning.
+        var lower = key.ToLowerInvariant();
+        if (lower.Length > 2 && known.FirstOrDefault(c => c.ToLowerInvariant() is var l && (l.Contains(lower) || lower.Contains(l))) is { } contained)
+            return contained;
+        string? best = null;
+        var bestDistance = int.MaxValue;
+        foreach (var candidate in known)
+        {
+            var d = Distance(key.ToLowerInvariant(), candidate.ToLowerInvariant());
+            if (d < bestDistance)
+            {
+                bestDistance = d;
+                best = candidate;
+            }
+        }
+        // A suggestion more than half rewritten is noise, not help.
+        return best is not null && bestDistance <= Math.Max(2, best.Length / 2) ? best : null;
     }
 
     private static int Distance(string a, string b)

@@ -6,8 +6,10 @@ namespace RunProc.Module.Commands;
 
 /// <summary>
 /// Register-ProcSchedule: adds (or replaces) the current user's crontab entry that runs
-/// Invoke-ProcCycle for a process with this pwsh, module and config, by absolute paths, so it works
-/// under cron's bare environment. Other crontab entries are left as they are.
+/// Invoke-ProcCycle for a process with this pwsh, config and the pinned module version (the installed
+/// version's folder, or a staged copy of a development build), by absolute paths, so it works under
+/// cron's bare environment and a later upgrade, rebuild or Clean does not change it. Other crontab
+/// entries are left as they are.
 /// </summary>
 [Cmdlet(VerbsLifecycle.Register, "ProcSchedule", SupportsShouldProcess = true)]
 [OutputType(typeof(ProcSchedule))]
@@ -28,7 +30,9 @@ public sealed class RegisterProcScheduleCommand : RunProcCmdlet
     protected override void ProcessRecord()
     {
         var def = Config.GetProcess(Process);
-        var pwsh = BatchSupport.RunProcArgv(this);
+        // Named first (the line shows it), staged only once the entry is really written.
+        var pin = Pin(create: false);
+        var pwsh = BatchSupport.RunProcArgv(pin);
         if (pwsh.Count == 0)
             ThrowTerminatingError(new ErrorRecord(new InvalidOperationException("cannot tell which pwsh runs RunProc; run Register-ProcSchedule from pwsh."), "PwshUnknown", ErrorCategory.NotInstalled, null));
         var argv = pwsh.Concat(new[] { "Invoke-ProcCycle", "-Process", def.Name, "-ConfigPath", Config.SourcePath }).ToList();
@@ -40,8 +44,10 @@ public sealed class RegisterProcScheduleCommand : RunProcCmdlet
             ThrowTerminatingError(new ErrorRecord(ex, "ScheduleInvalid", ErrorCategory.InvalidArgument, Schedule));
             return;
         }
-        if (!ShouldProcess($"crontab of {Environment.UserName}", $"Add or replace the {def.Name} entry: {line}"))
+        if (!ShouldProcess($"crontab of {Environment.UserName}", $"Add or replace the {def.Name} entry, running {pin}: {line}"))
             return;
+        pin = Pin(create: true);
+        WriteVerbose($"{def.Name}: cron runs {pin}{(pin.Staged ? $", a copy of the development build in {pin.Source}" : "")}.");
         try
         {
             RunProc.IO.SafeFile.EnsureDirectory(Path.GetDirectoryName(log)!, Config.DirectoryMode);
@@ -52,6 +58,16 @@ public sealed class RegisterProcScheduleCommand : RunProcCmdlet
         {
             ThrowTerminatingError(new ErrorRecord(ex, "CrontabFailed", ErrorCategory.WriteError, "crontab"));
         }
-        WriteObject(new ProcSchedule { Process = def.Name, Schedule = CronTable.ValidateSchedule(Schedule), ConfigPath = Config.SourcePath, LogFile = log, Line = line });
+        WriteObject(new ProcSchedule { Process = def.Name, Schedule = CronTable.ValidateSchedule(Schedule), ConfigPath = Config.SourcePath, LogFile = log, Line = line, ModuleVersion = pin.Version, ModulePath = pin.Directory });
+    }
+
+    private RunProc.Install.PinnedModule Pin(bool create)
+    {
+        try { return BatchSupport.Pin(this, Config, create); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            ThrowTerminatingError(new ErrorRecord(ex, "ModuleNotPinned", ErrorCategory.WriteError, Config.DbRoot));
+            throw;
+        }
     }
 }

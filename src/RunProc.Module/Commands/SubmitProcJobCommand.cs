@@ -14,10 +14,8 @@ namespace RunProc.Module.Commands;
 [OutputType(typeof(ProcJob))]
 public sealed class SubmitProcJobCommand : RunProcCmdlet
 {
-    private readonly Dictionary<string, BatchController> _controllers = new(StringComparer.OrdinalIgnoreCase);
-    private int _deferred;
-    private int _planned; // -WhatIf: submissions shown so far count against MaxJobs
-    private string _deferReason = "";
+    // One controller and one submit session (which counts MaxJobs) per process of the pipeline.
+    private readonly Dictionary<string, (BatchController Controller, SubmitSession Session)> _sessions = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The process (default pixel_status); an empty value from a catalog-only RunInfo means the default.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -55,10 +53,15 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
         var process = string.IsNullOrEmpty(Process) ? "pixel_status" : Process;
         var target = $"{Experiment} run {Run}";
         BatchController controller;
+        SubmitSession session;
         try
         {
-            if (!_controllers.TryGetValue(process, out controller!))
-                _controllers[process] = controller = BatchSupport.Controller(this, Config, process, "Submit-ProcJob");
+            if (!_sessions.TryGetValue(process, out var s))
+            {
+                var c = BatchSupport.Controller(this, Config, process, "Submit-ProcJob", submits: true);
+                _sessions[process] = s = (c, new SubmitSession(c, MyInvocation.BoundParameters.ContainsKey(nameof(MaxJobs)) ? MaxJobs : null));
+            }
+            (controller, session) = s;
         }
         catch (RunProc.Config.ConfigException ex)
         {
@@ -70,7 +73,6 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
             WriteWarning($"{process}: {target} is not ready ({NotReadyReason ?? "files still being written or not settled"}); it is left for a later cycle. Use -Force to submit it now.");
             return;
         }
-        int? max = MyInvocation.BoundParameters.ContainsKey(nameof(MaxJobs)) ? MaxJobs : null;
         try
         {
             // A run typed by hand (or from Get-ProcJob) has not been through the catalog: check it is there and ready.
@@ -83,24 +85,25 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
                     WriteWarning($"{process}: {problem.Message} It is left for a later cycle. Use -Force to submit it now.");
                 return;
             }
-            var plan = controller.PlanSubmit(Experiment, Run, Force, max, _planned);
+            var plan = session.Plan(Experiment, Run, Force);
             if (plan.Decision == SubmitDecision.Skipped)
             {
                 WriteWarning($"{process}: {plan.Message}");
                 return;
             }
             if (plan.Decision == SubmitDecision.Deferred)
+                return;
+            // The argv shown is the plan's, and the plan is what is submitted (same job name and log).
+            var what = $"Submit {process} attempt {plan.Attempt} to {controller.Process.Scheduler}: {CommandTemplate.Display(plan.Argv)}"
+                + (plan.MergeArgv.Count > 0 ? $"; then the merge of its {controller.Process.Parts} parts: {CommandTemplate.Display(plan.MergeArgv)}" : "");
+            var action = $"Performing the operation \"{what}\" on target \"{target}\".";
+            if (!ShouldProcess(action, $"Are you sure you want to perform this action?\n{action}", "Confirm", out var reason))
             {
-                Defer(plan);
+                if (reason == ShouldProcessReason.WhatIf)
+                    session.ShownOnly(plan);
                 return;
             }
-            var action = $"Submit {process} attempt {plan.Attempt} to {controller.Process.Scheduler}: {CommandTemplate.Display(plan.Argv)}";
-            if (!ShouldProcess(target, action))
-            {
-                _planned++;
-                return;
-            }
-            var outcome = controller.Submit(Experiment, Run, Force, max, Cancel);
+            var outcome = session.Submit(plan, Cancel);
             switch (outcome.Decision)
             {
                 case SubmitDecision.Submitted:
@@ -109,9 +112,6 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
                     break;
                 case SubmitDecision.Skipped:
                     WriteWarning($"{process}: {outcome.Message}");
-                    break;
-                case SubmitDecision.Deferred:
-                    Defer(outcome);
                     break;
                 case SubmitDecision.Failed:
                     WriteInputError(outcome.Error ?? new InvalidOperationException(outcome.Message), "SubmitFailed", ErrorCategory.ResourceUnavailable,
@@ -135,15 +135,10 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
         }
     }
 
-    private void Defer(SubmitOutcome o)
-    {
-        _deferred++;
-        _deferReason = o.Message;
-    }
-
     protected override void EndProcessing()
     {
-        if (_deferred > 0)
-            WriteWarning($"{_deferred} run(s) stay pending for the next cycle: {_deferReason}.");
+        foreach (var (process, (_, session)) in _sessions)
+            if (session.Deferred > 0)
+                WriteWarning($"{session.Deferred} run(s) of {process} stay pending for the next cycle: {session.DeferReason}.");
     }
 }

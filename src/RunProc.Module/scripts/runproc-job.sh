@@ -110,16 +110,27 @@ trap 'on_signal HUP 129' HUP
 slot=""
 if [ "$slotdir" != "-" ] && [ "$nslots" -gt 0 ]; then
     # Slots are flock'ed files: the kernel frees a slot when its holder dies, so no slot leaks.
-    # The command inherits the slot's descriptor: the slot stays taken while any of it runs.
+    # A job with Cpus = n (RUNPROC_JOB_SLOTS) takes n slots, all or none (no job holds part of the
+    # machine while it waits); sh has file descriptors 3-9 for them, so at most 7.
+    need=${RUNPROC_JOB_SLOTS:-1}
+    case $need in ''|*[!0-9]*) need=1 ;; esac
+    [ "$need" -gt "$nslots" ] && need=$nslots
+    [ "$need" -gt 7 ] && need=7
+    [ "$need" -lt 1 ] && need=1
+    # The command inherits the slots' descriptors: they stay taken while any of it runs.
     while [ -z "$slot" ] && [ -z "$stop" ]; do
-        k=1
-        while [ "$k" -le "$nslots" ]; do
-            exec 9>>"$slotdir/slot-$k.lock"
-            if flock -n 9; then slot=$k; break; fi
-            exec 9>&-
+        k=1 fd=9 got=""
+        while [ "$k" -le "$nslots" ] && [ "$fd" -gt $((9 - need)) ]; do
+            eval "exec $fd>>\"\$slotdir/slot-$k.lock\""
+            if flock -n "$fd"; then got="$got${got:+,}$k"; fd=$((fd - 1)); else eval "exec $fd>&-"; fi
             k=$((k + 1))
         done
-        [ -n "$slot" ] || sleep 1
+        if [ "$fd" -gt $((9 - need)) ]; then
+            while [ "$fd" -lt 9 ]; do fd=$((fd + 1)); eval "exec $fd>&-"; done
+            sleep 1
+        else
+            slot=$got
+        fi
     done
 fi
 
@@ -135,7 +146,7 @@ if [ "$limit" -gt 0 ] && command -v setsid >/dev/null 2>&1; then
     # $! is the command, the leader of its new session and process group.
     setsid "$@" &
     child=$!
-    setsid /bin/sh "$0" --watchdog "$status" "$$" "$child" "$limit" "$grace" 9>&- </dev/null &
+    setsid /bin/sh "$0" --watchdog "$status" "$$" "$child" "$limit" "$grace" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- </dev/null &
     watchdog=$!
     record group "pgid $child watchdog $watchdog"
     # A signal that came while the command was being started found no group to forward to.

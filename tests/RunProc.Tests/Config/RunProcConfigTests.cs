@@ -20,6 +20,13 @@ public class RunProcConfigTests
     }
 
     [Fact]
+    public void ScanConcurrency_DefaultsToEight_AndIsSet()
+    {
+        Assert.Equal(8, RunProcConfig.FromDictionary(new Hashtable(), "/site/runproc.psd1").ScanConcurrency);
+        Assert.Equal(32, RunProcConfig.FromDictionary(new Hashtable { ["ScanConcurrency"] = 32 }, "/site/runproc.psd1").ScanConcurrency);
+    }
+
+    [Fact]
     public void RelativeRoots_AreRelativeToTheConfigFile()
     {
         var cfg = RunProcConfig.FromDictionary(new Hashtable { ["DataRoot"] = "data", ["DbRoot"] = "/abs/db" }, "/site/runproc.psd1");
@@ -32,6 +39,8 @@ public class RunProcConfigTests
     [InlineData("FileMode", "rw-rw-r--", "FileMode")]
     [InlineData("Bogus", 1, "Bogus")]
     [InlineData("RunDirectory", "../etc", "RunDirectory")]
+    [InlineData("ScanConcurrency", 0, "ScanConcurrency")]
+    [InlineData("ScanConcurrency", "many", "ScanConcurrency")]
     public void InvalidValues_NameFileAndKey(string key, object value, string expectedKey)
     {
         var ex = Assert.Throws<ConfigException>(() => RunProcConfig.FromDictionary(new Hashtable { [key] = value }, "/site/runproc.psd1"));
@@ -65,7 +74,7 @@ public class RunProcConfigTests
         var ex = Assert.Throws<ConfigException>(() => RunProcConfig.FromDictionary(new Hashtable { ["Processes"] = procs }, "/site/runproc.psd1"));
         Assert.Equal("Processes.pixel_status." + typo, ex.Key);
         Assert.Contains($"'{typo}'", ex.Message);
-        Assert.Contains($"nearest valid key is '{nearest}'", ex.Message);
+        Assert.Contains($"Did you mean '{nearest}'?", ex.Message);
     }
 
     [Fact]
@@ -73,7 +82,7 @@ public class RunProcConfigTests
     {
         var ex = Assert.Throws<ConfigException>(() => RunProcConfig.FromDictionary(new Hashtable { ["DataRot"] = "/d" }, "/site/runproc.psd1"));
         Assert.Equal("DataRot", ex.Key);
-        Assert.Contains("nearest valid key is 'DataRoot'", ex.Message);
+        Assert.Contains("Did you mean 'DataRoot'?", ex.Message);
     }
 
     [Fact]
