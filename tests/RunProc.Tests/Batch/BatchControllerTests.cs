@@ -96,7 +96,7 @@ public class BatchControllerTests
         Assert.All(jobs, j => Assert.True(File.Exists(j.LogFile)));
         Assert.NotEqual(jobs[0].LogFile, jobs[1].LogFile);
         var lines = File.ReadAllLines(jobs[0].LogFile);
-        Assert.Matches(@"^   1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d default job 100 status FAILED$", lines[^1]);
+        Assert.Matches(@"^   1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d default job 100 status FAILED$", lines[^1]);
         Assert.Single(fx.ProcRunsLines("xpptut15")); // the old record: once
 
         // Explicit resubmission on request.

@@ -163,11 +163,16 @@ public class LocalSchedulerTests : IDisposable
         AssertNothingLeft("killed wrapper and watchdog");
     }
 
-    /// <summary>Waits until the job's command has started its processes (so a test kills a full tree).</summary>
+    private WrapperStatus WrapperStatusOf() =>
+        Directory.EnumerateFiles(Path.Join(_f.Root, "logs"), "*.status").Select(WrapperStatus.TryRead).FirstOrDefault(w => w?.Watchdog is not null) ?? WrapperStatus.Parse("");
+
+    /// <summary>Waits until the job's command has started its processes and the wrapper its watchdog (so a test kills a full tree).</summary>
     private void WaitForProcesses(int sleeps)
     {
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (JobProcesses.Under(_f.Root).Count(p => p.Command.Contains("sleep 300")) < sleeps - 1)
+        // The two grandchildren themselves (the wrapper's and sh's command lines mention them too).
+        while (JobProcesses.Under(_f.Root).Count(p => p.Command == "sleep 300") < sleeps - 1
+               || WrapperStatusOf().Watchdog is null)
         {
             Assert.True(DateTime.UtcNow < deadline, "the job's command did not start its children");
             Thread.Sleep(50);
