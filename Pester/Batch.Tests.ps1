@@ -91,7 +91,7 @@ Describe 'Jobs on the <Name> scheduler' -ForEach @(
         $done.LogFile | Should -Match 'log-xpptut15-r0002-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.txt$'
         $log = Get-Content -Raw $done.LogFile
         $log | Should -Match 'ok run 2'
-        $log | Should -Match "(?m)^\s+\d+ \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d \S+ job $([regex]::Escape($done.JobId)) status $DoneWord$"
+        $log | Should -Match "(?m)^\s+\d+ \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d \S+ job $([regex]::Escape($done.JobId)) status $DoneWord$"
         Get-Content (Join-Path $Base "db/$($P)_ok/XPP/xpptut15-proc-runs.txt") | Should -Match '^0002 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d \S+ \S+ cwd:\S.* cmd:Submit-ProcJob$'
     }
 
