@@ -245,7 +245,7 @@ internal static class NoFollow
             return new DbFileException(full, NotRegular(full, type));
         if (errno == EACCES)
             return new UnauthorizedAccessException($"Access to '{full}' is denied; check its owner and mode.");
-        return new IOException($"cannot open '{full}' (errno {errno}: {Marshal.GetPInvokeErrorMessage(errno)}).");
+        return new IOException($"{Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}): cannot open '{full}'.");
     }
 
     private static void CheckRegular(SafeFileHandle handle, string full)
