@@ -91,7 +91,7 @@ Describe 'Jobs on the <Name> scheduler' -ForEach @(
         $done.LogFile | Should -Match 'log-xpptut15-r0002-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.txt$'
         $log = Get-Content -Raw $done.LogFile
         $log | Should -Match 'ok run 2'
-        $log | Should -Match "(?m)^\s+\d+ \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d \S+ job $([regex]::Escape($done.JobId)) status $DoneWord$"
+        $log | Should -Match "(?m)^\s+\d+ \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d \S+ job $([regex]::Escape($done.JobId)) status $DoneWord$"
         Get-Content (Join-Path $Base "db/$($P)_ok/XPP/xpptut15-proc-runs.txt") | Should -Match '^0002 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d \S+ \S+ cwd:\S.* cmd:Submit-ProcJob$'
     }
 
@@ -199,6 +199,17 @@ Invoke-ProcCycle -Process race -ConfigPath '$Config' -WarningAction SilentlyCont
         } finally { $holder.Dispose() }
     }
 
+    It 'exits non-zero from the cron entry when the cycle had errors (here: DataRoot does not exist)' {
+        $bad = Join-Path $Base 'nodata.psd1'
+        Set-Content -Path $bad -Value "@{ DataRoot = './no-such-data'; DbRoot = './db'; Processes = @{ cyc_bad = @{ Command = @('/bin/true') } } }"
+        $out = Invoke-Pwsh @('Invoke-ProcCycle', '-Process', 'cyc_bad', '-ConfigPath', $bad)
+        $LASTEXITCODE | Should -Be 1 -Because ($out -join "`n")
+        ($out -join "`n") | Should -Match 'no-such-data'
+        $s = Invoke-ProcCycle -Process cyc_bad -ConfigPath $bad -WarningAction SilentlyContinue -ErrorVariable e -ErrorAction SilentlyContinue
+        $s.Errors | Should -Be 1
+        $e.FullyQualifiedErrorId | Should -Match 'CycleHadErrors'
+    }
+
     It 'submits nothing with -WhatIf' {
         $before = @(Get-ProcJob -Process l_ok -ConfigPath $Config).Count
         Get-PendingRun -Process l_ok -All -ConfigPath $Config | Submit-ProcJob -ConfigPath $Config -WhatIf -WarningAction SilentlyContinue
@@ -218,6 +229,24 @@ Describe 'Submit-ProcJob input' {
         $out | Should -BeNullOrEmpty
         $w | Should -Match 'not ready'
         @(Get-ProcJob -Process l_ok -Experiment xpplive1 -ConfigPath $Config).Count | Should -Be 0
+    }
+
+    It 'refuses a run typed by hand that has no data files, and leaves one that is not ready' {
+        Submit-ProcJob -Process l_ok -Experiment xpptut15 -Run 99 -ConfigPath $Config -ErrorVariable e -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $e[0].FullyQualifiedErrorId | Should -BeLike 'RunHasNoFiles*'
+        "$($e[0])" | Should -Match 'no data files'
+        Submit-ProcJob -Process l_ok -Experiment xpplive1 -Run 1 -ConfigPath $Config -WarningVariable w -WarningAction SilentlyContinue | Should -BeNullOrEmpty
+        $w | Should -Match 'not ready'
+        @(Get-ProcJob -Process l_ok -ConfigPath $Config | Where-Object { $_.Run -eq 99 -or $_.Experiment -eq 'xpplive1' }).Count | Should -Be 0
+        Get-ProcRun -Process l_ok -Experiment xpptut15 -ConfigPath $Config -ErrorAction SilentlyContinue | Where-Object Run -EQ 99 | Should -BeNullOrEmpty
+    }
+
+    It 'Register-ProcRun refuses an experiment that is not in the catalog, unless -Force' {
+        Register-ProcRun -Process l_ok -Experiment xppnosuch1 -Run 1 -ConfigPath $Config -ErrorVariable e -ErrorAction SilentlyContinue
+        $e[0].FullyQualifiedErrorId | Should -BeLike 'ExperimentNotInCatalog*'
+        Test-Path (Join-Path $Base 'db/l_ok/XPP/xppnosuch1-proc-runs.txt') | Should -BeFalse
+        Register-ProcRun -Process l_ok -Experiment xppnosuch1 -Run 1 -Force -ConfigPath $Config
+        Test-Path (Join-Path $Base 'db/l_ok/XPP/xppnosuch1-proc-runs.txt') | Should -BeTrue
     }
 
     It 'reports a bad run as a non-terminating error and goes on with the next' {

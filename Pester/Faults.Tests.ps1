@@ -324,8 +324,9 @@ Describe 'Faults: job faults on the real Slurm (short versions of tests/faults/S
             $null = Stop-SlurmDaemon slurmctld
             Add-FaultRun $SF xppslurm02 5
             $w = $null
-            Invoke-ProcCycle -Process s_ok -ConfigPath $SF.Config -WarningVariable w -WarningAction SilentlyContinue | Out-Null
+            Invoke-ProcCycle -Process s_ok -ConfigPath $SF.Config -WarningVariable w -WarningAction SilentlyContinue -ErrorVariable ce -ErrorAction SilentlyContinue | Out-Null
             @($w).Count | Should -BeGreaterThan 0 -Because 'the failed query and submission are reported'
+            $ce.FullyQualifiedErrorId | Should -Match 'CycleHadErrors' -Because 'a cycle whose submission failed makes the cron entry exit non-zero'
             $j = Get-ProcJob -Process s_ok -Experiment xppslurm02 -Run 4 -Latest -ConfigPath $SF.Config
             $j.IsActive | Should -BeTrue -Because "a failed query must not end the job (it is $($j.State))"
             @(Get-ProcJob -Process s_ok -ConfigPath $SF.Config | Where-Object { "$($_.State)" -in 'Failed', 'Lost' }).Count | Should -Be 0

@@ -31,8 +31,19 @@ public static class Names
     public static string Instrument(string? name) =>
         IsInstrument(name) ? name! : throw new ArgumentException($"'{Show(name)}' is not a valid instrument name (upper case, e.g. CXI).", nameof(name));
 
-    /// <summary>The instrument of an experiment: its first 3 letters, upper case (the old tool's rule).</summary>
-    public static string InstrumentOf(string experiment) => Experiment(experiment)[..3].ToUpperInvariant();
+    /// <summary>
+    /// The instrument of an experiment. With a config, its one rule (<see cref="RunProcConfig.InstrumentOf"/>:
+    /// InstrumentMap, else the first 3 letters upper-cased, and it must be a configured instrument).
+    /// Without one, the old tool's rule, and the result must at least be an instrument name ('x_yz' is refused).
+    /// </summary>
+    public static string InstrumentOf(string experiment, RunProcConfig? config = null)
+    {
+        if (config is not null)
+            return config.InstrumentOf(experiment);
+        var ins = Experiment(experiment)[..3].ToUpperInvariant();
+        return IsInstrument(ins) ? ins : throw new ArgumentException(
+            $"experiment '{Show(experiment)}' maps to no instrument: its first 3 letters give '{Show(ins)}'; map it with InstrumentMap in the config.", nameof(experiment));
+    }
 
     public static bool IsDetector(string? name) => name is not null && SafeDetector.IsMatch(name) && !name.Contains("..");
 

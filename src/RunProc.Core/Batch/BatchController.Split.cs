@@ -29,7 +29,7 @@ public sealed partial class BatchController
         var array = !merge && SplitArrays;
         var values = new TemplateValues
         {
-            Process = _process.Name, Experiment = job.Experiment, Run = job.Run, Attempt = job.Attempt, JobName = job.Name,
+            Process = _process.Name, Experiment = job.Experiment, Instrument = _config.InstrumentOf(job.Experiment), Run = job.Run, Attempt = job.Attempt, JobName = job.Name,
             WorkDirectory = workDir, LogFile = job.LogFile, ConfigPath = _env.ConfigPath, RunProcArgv = _env.RunProcArgv,
             Part = merge || array ? null : parts[0], Parts = _process.Parts, PartDirectory = PartDirectoryFor(workDir, job.Name),
         };

@@ -120,6 +120,7 @@ public sealed partial class BatchController
         _ledger = ledger;
         _env = env;
         _schedulers = schedulers ?? (k => SchedulerFactory.Create(k, config, process.Name));
+        SafeFile.GuardTree(config.DbRoot);
     }
 
     public ProcessDefinition Process => _process;
@@ -144,7 +145,7 @@ public sealed partial class BatchController
     private JobJournal Journal(string experiment)
     {
         if (!_journals.TryGetValue(experiment, out var j))
-            _journals[experiment] = j = new JobJournal(JobJournal.PathFor(_config.DbRoot, _process.Name, experiment), _process.Name, experiment, _config.FileMode, _config.DirectoryMode);
+            _journals[experiment] = j = new JobJournal(JobJournal.PathFor(_config, _process.Name, experiment), _process.Name, experiment, _config.FileMode, _config.DirectoryMode);
         return j;
     }
 
@@ -160,15 +161,35 @@ public sealed partial class BatchController
                 foreach (var f in Directory.EnumerateFiles(insDir, "*-jobs.txt"))
                 {
                     var exp = Path.GetFileName(f)[..^"-jobs.txt".Length];
-                    if (Names.IsExperiment(exp) && Names.InstrumentOf(exp) == Path.GetFileName(insDir))
+                    if (Names.IsExperiment(exp, _config) && _config.TryInstrumentOf(exp, out var ins, out _) && ins == Path.GetFileName(insDir))
                         Journal(exp);
                 }
             }
         }
+        var readable = new List<JobJournal>(_journals.Count);
         foreach (var j in _journals.Values)
-            j.Refresh();
-        return _journals.Values;
+        {
+            // One damaged journal (a link, a FIFO, a directory in its place) costs its experiment, not the pass.
+            try
+            {
+                j.Refresh();
+                readable.Add(j);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                _journalErrors[j.Experiment] = $"{j.Experiment}: {ex.Message} Its jobs are not tracked until this is fixed.";
+                continue;
+            }
+            _journalErrors.Remove(j.Experiment);
+        }
+        return readable;
     }
+
+    private readonly Dictionary<string, string> _journalErrors = new(StringComparer.Ordinal);
+    private readonly Dictionary<JobJournal, Dictionary<string, int>> _unsavedPolls = new();
+
+    /// <summary>Journals that could not be read in the last pass, one message each (file and cause).</summary>
+    public IReadOnlyCollection<string> JournalErrors => _journalErrors.Values;
 
     /// <summary>Every job of the process (or of one experiment), current as of now, as copies.</summary>
     public IReadOnlyList<ProcJob> Jobs(string? experiment = null)
@@ -232,7 +253,7 @@ public sealed partial class BatchController
     {
         var values = new TemplateValues
         {
-            Process = _process.Name, Experiment = exp, Run = run, Attempt = attempt, JobName = name,
+            Process = _process.Name, Experiment = exp, Instrument = _config.InstrumentOf(exp), Run = run, Attempt = attempt, JobName = name,
             WorkDirectory = workDir, LogFile = logFile, ConfigPath = _env.ConfigPath, RunProcArgv = _env.RunProcArgv,
             Parts = _process.Parts, PartDirectory = PartDirectoryFor(workDir, name),
         };
@@ -275,6 +296,22 @@ public sealed partial class BatchController
         $"log-{exp}-r{run:0000}-{t.ToString("yyyy-MM-ddTHH:mm:ss", CultureInfo.InvariantCulture)}.txt";
 
     /// <summary>
+    /// Why a run named by hand (not from the catalog) cannot be submitted now: it has no data files
+    /// (Missing) or is still being written or settling (NotReady, with the reason); null when it is ready.
+    /// </summary>
+    public (bool Missing, string Message)? CheckOnDisk(string experiment, int run)
+    {
+        var catalog = new RunProc.Catalog.RunCatalog(_config);
+        var exp = Names.Experiment(experiment, _config);
+        var info = catalog.Run(exp, run);
+        if (info is null)
+            return (true, $"{exp} run {run} has no data files in {catalog.RunDirectoryOf(catalog.InstrumentOf(exp), exp)}: there is nothing to process.");
+        if (!info.Ready)
+            return (false, $"{exp} run {run} is not ready ({info.NotReadyReason}).");
+        return null;
+    }
+
+    /// <summary>
     /// What submitting the run would do, without doing it: decision, attempt, job name, log and the
     /// exact argv. A plan that decided Submitted is submitted as it is by <see cref="Submit(SubmitOutcome, int?, CancellationToken)"/>.
     /// </summary>
@@ -287,6 +324,7 @@ public sealed partial class BatchController
     internal SubmitOutcome PlanSubmit(string experiment, int run, bool force, int? maxJobs, int alreadyPlanned, IReadOnlyDictionary<string, string>? parameters = null)
     {
         var exp = Names.Experiment(experiment, _config);
+        _config.InstrumentOf(exp); // an experiment outside the instrument rule is never submitted
         Names.Run(run);
         var journal = Journal(exp);
         journal.Refresh();
@@ -294,7 +332,7 @@ public sealed partial class BatchController
         if (!e.Ok)
             return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Skipped, Message = e.Message };
         var limit = maxJobs ?? _process.MaxJobs;
-        var dir = Path.Combine(_config.DbRoot, _process.Name, Names.InstrumentOf(exp), exp);
+        var dir = Path.Combine(_config.DbRoot, _process.Name, _config.InstrumentOf(exp), exp);
         var log = Path.Combine(dir, FreeLogName(dir, exp, run, _env.Now()));
         var spec = BuildSpec(exp, run, e.Attempt, NewJobName(_process.Name, exp, run, e.Attempt), log, Path.Combine(dir, "work"), parameters);
         var argv = Scheduler(_process.Scheduler).SubmitArgv(spec);
@@ -319,6 +357,7 @@ public sealed partial class BatchController
     public SubmitOutcome Submit(string experiment, int run, bool force, int? maxJobs, CancellationToken cancel)
     {
         var exp = Names.Experiment(experiment, _config);
+        _config.InstrumentOf(exp); // an experiment outside the instrument rule is never submitted
         Names.Run(run);
         using var _ = _ledger.AcquireWriteLock(LockTimeout, cancel);
         Step("locked");
@@ -372,12 +411,11 @@ public sealed partial class BatchController
         var log = spec.LogFile;
         var argv = scheduler.SubmitArgv(spec);
         // Created here with the DB's (group-writable) mode; the wrapper only appends to it.
-        using (new FileStream(spec.StatusFile, FileMode.OpenOrCreate, FileAccess.Write)) { }
-        SafeFile.TrySetMode(spec.StatusFile, _config.FileMode);
-        File.AppendAllText(log,
+        SafeFile.Touch(spec.StatusFile, _config.FileMode);
+        SafeFile.AppendText(log,
             $"# RunProc {_process.Name}: {exp} run {run} attempt {e.Attempt}, job name {name}, scheduler {scheduler.Kind}\n" +
             (_env.Module.Length > 0 ? $"# module: {_env.Module}\n" : "") +
-            $"# command: {CommandTemplate.Display(spec.Command)}\n");
+            $"# command: {CommandTemplate.Display(spec.Command)}\n", _config.FileMode);
         Step("log");
 
         journal.Append(new JournalEvent
@@ -492,18 +530,8 @@ public sealed partial class BatchController
     /// <summary>Creates the (empty) log, unless that name is taken.</summary>
     private bool TryCreateLog(string path)
     {
-        if (LogNameTaken(path))
-            return false;
-        try
-        {
-            using (new FileStream(path, FileMode.CreateNew, FileAccess.Write)) { }
-            SafeFile.TrySetMode(path, _config.FileMode);
-            return true;
-        }
-        catch (IOException) when (File.Exists(path))
-        {
-            return false;
-        }
+        // O_EXCL without following links: anything already there, a planted link included, takes the name.
+        return !LogNameTaken(path) && SafeFile.TryCreateNew(path, _config.FileMode);
     }
 
     private void Step(string step) => StepHook?.Invoke(step);
@@ -521,6 +549,7 @@ public sealed partial class BatchController
         var result = new ReconcileResult();
         using var _ = _ledger.AcquireWriteLock(LockTimeout, cancel);
         var journals = RefreshAll();
+        result.Problems.AddRange(JournalErrors);
         var active = journals.SelectMany(j => j.Jobs.Where(x => x.State.IsActive()).Select(x => (Journal: j, Job: x)))
             .Where(p => onlyNames is null || onlyNames.Contains(p.Job.Name)).ToList();
 
@@ -589,6 +618,9 @@ public sealed partial class BatchController
                 }
             }
         }
+        foreach (var (j, counts) in _unsavedPolls)
+            j.AppendPollCounts(counts);
+        _unsavedPolls.Clear();
         foreach (var (journal, job) in splits)
         {
             cancel.ThrowIfCancellationRequested();
@@ -671,11 +703,16 @@ public sealed partial class BatchController
                 }
             }
         }
-        // Polls alone are not worth a journal line per pass: they are persisted with the next change.
+        // Polls alone are not worth a journal line per job: they go in one "polls" line per journal at the end of the pass.
         if (changed)
             journal.Append(e);
         else
+        {
             job.Polls = polls;
+            if (!_unsavedPolls.TryGetValue(journal, out var counts))
+                _unsavedPolls[journal] = counts = new Dictionary<string, int>(StringComparer.Ordinal);
+            counts[job.Name] = polls;
+        }
         return journal.Find(job.Name)!.Clone();
     }
 
@@ -704,7 +741,7 @@ public sealed partial class BatchController
 
     private string QueueWord(ProcJob job) => job.Queue.Length > 0 ? job.Queue : job.Scheduler == SchedulerKind.Local ? "local" : "default";
 
-    private static string Stamp() => DateTime.Now.ToString("yyyy-MM-ddTHH:mm:ss", CultureInfo.InvariantCulture);
+    private static string Stamp() => LogTime.Now();
 
     private void AppendLogLine(ProcJob job, string line)
     {
@@ -712,7 +749,7 @@ public sealed partial class BatchController
             return;
         // One write on an O_APPEND descriptor, like the job's own output; no fsync: a status line in a
         // log is not a DB record, and 1,000 fsyncs would dominate a reconciliation pass.
-        try { File.AppendAllText(job.LogFile, line + "\n"); }
+        try { SafeFile.AppendText(job.LogFile, line + "\n", _config.FileMode); }
         catch (IOException) { } // a log that cannot be written must not stop the accounting
         catch (UnauthorizedAccessException) { }
     }
@@ -778,6 +815,20 @@ public sealed partial class BatchController
         return list;
     }
 
+    /// <summary>A missing DataRoot is an error of the cycle (else it would be a "successful" empty cycle); missing instrument directories are reported.</summary>
+    private void CheckDataRoot(ProcCycleSummary summary)
+    {
+        if (!Directory.Exists(_config.DataRoot))
+        {
+            summary.Errors++;
+            summary.Problems.Add($"DataRoot '{_config.DataRoot}' does not exist (config {_config.SourcePath}): no run can be found; correct DataRoot or mount the data.");
+            return;
+        }
+        var missing = _config.Instruments.Where(i => !Directory.Exists(Path.Combine(_config.DataRoot, i))).ToList();
+        if (missing.Count > 0)
+            summary.Problems.Add($"instrument director{(missing.Count == 1 ? "y" : "ies")} {string.Join(", ", missing)} missing under DataRoot '{_config.DataRoot}': no runs of {(missing.Count == 1 ? "it" : "them")} can be found (Instruments in {_config.SourcePath}).");
+    }
+
     /// <summary>
     /// One cron cycle: take the process's cycle lock (if another cycle holds it, return at once with
     /// Ran = false), reconcile, then submit retries and ready pending runs within MaxJobs.
@@ -795,6 +846,7 @@ public sealed partial class BatchController
             return summary;
         }
         summary.Ran = true;
+        CheckDataRoot(summary);
         var r = Reconcile(cancel);
         summary.Problems.AddRange(r.Problems);
         summary.Finished = r.Finished.Count;
@@ -802,9 +854,15 @@ public sealed partial class BatchController
         summary.Failed = r.Finished.Count(j => j.State is JobState.Failed or JobState.TimedOut or JobState.Lost);
 
         var limit = maxJobs ?? _process.MaxJobs;
+        summary.Errors += JournalErrors.Count;
         var retries = RetryCandidates();
         var retrySet = retries.ToHashSet();
-        var work = retries.Concat(_ledger.ReadyPendingRuns(cancel).Where(p => !retrySet.Contains(p))).ToList();
+        void Skipped(string message)
+        {
+            summary.Errors++;
+            summary.Problems.Add(message);
+        }
+        var work = retries.Concat(_ledger.ReadyPendingRuns(cancel, Skipped).Where(p => !retrySet.Contains(p))).ToList();
         var free = FreeSlots(limit, ActiveCount());
         foreach (var (exp, run) in work)
         {

@@ -43,9 +43,9 @@ public static class SchedulerFactory
     {
         SchedulerKind.Local => new LocalScheduler(
             Path.Combine(config.DbRoot, Names.Process(process), ".local-jobs"),
-            // Slots are per machine: a DbRoot shared over NFS serves several hosts.
-            Path.Combine(config.DbRoot, ".local-slots", SafeHost()),
-            Environment.ProcessorCount, config.FileMode, config.DirectoryMode),
+            // Slots are per host (a DbRoot shared over NFS serves several) and per process: MaxJobs of them.
+            Path.Combine(config.DbRoot, ".local-slots", SafeHost(), Names.Process(process)),
+            config.GetProcess(process).MaxJobs, config.FileMode, config.DirectoryMode),
         SchedulerKind.Slurm => new SlurmScheduler(),
         SchedulerKind.Lsf => new LsfScheduler(),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown scheduler"),

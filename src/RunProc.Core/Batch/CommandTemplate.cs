@@ -14,6 +14,9 @@ public sealed class TemplateValues
     public required string LogFile { get; init; }
     public required string ConfigPath { get; init; }
     public int Attempt { get; init; } = 1;
+
+    /// <summary>{ins}: the config's instrument of the experiment (default: the old rule).</summary>
+    public string? Instrument { get; init; }
     public string JobName { get; init; } = "";
 
     /// <summary>The argv prefix that starts the same pwsh with the same RunProc module ({runproc}); empty if unknown.</summary>
@@ -85,7 +88,7 @@ public static class CommandTemplate
             ["run"] = v.Run.ToString(CultureInfo.InvariantCulture),
             ["run4"] = v.Run.ToString("0000", CultureInfo.InvariantCulture),
             ["dsname"] = $"exp={v.Experiment}:run={v.Run.ToString(CultureInfo.InvariantCulture)}",
-            ["ins"] = Names.InstrumentOf(v.Experiment),
+            ["ins"] = v.Instrument is { } ins ? Names.Instrument(ins) : Names.InstrumentOf(v.Experiment),
             ["workdir"] = v.WorkDirectory,
             ["logfile"] = v.LogFile,
             ["config"] = v.ConfigPath,

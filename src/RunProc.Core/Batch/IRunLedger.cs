@@ -21,6 +21,9 @@ public interface IRunLedger
     /// <summary>Appends the run to -proc-runs.txt in the original record format. The caller holds the write lock.</summary>
     void AppendProcessed(string experiment, int run, string command, DateTime time);
 
-    /// <summary>Runs present, ready (settled, nothing in progress) and not recorded, oldest experiments and runs first.</summary>
-    IEnumerable<(string Experiment, int Run)> ReadyPendingRuns(CancellationToken cancel);
+    /// <summary>
+    /// Runs present, ready (settled, nothing in progress) and not recorded, oldest experiments and runs
+    /// first. An experiment whose DB files cannot be read is skipped and reported to <paramref name="skipped"/>.
+    /// </summary>
+    IEnumerable<(string Experiment, int Run)> ReadyPendingRuns(CancellationToken cancel, Action<string>? skipped = null);
 }

@@ -12,7 +12,7 @@ public sealed class JournalEvent
 {
     [JsonPropertyName("t")] public DateTime Time { get; set; } = DateTime.UtcNow;
 
-    /// <summary>intent | submitted | state | void | cancel | job (a compaction snapshot).</summary>
+    /// <summary>intent | submitted | state | void | cancel | polls | job (a compaction snapshot).</summary>
     [JsonPropertyName("ev")] public string Event { get; set; } = "";
     [JsonPropertyName("name")] public string Name { get; set; } = "";
     [JsonPropertyName("run")] public int? Run { get; set; }
@@ -35,6 +35,8 @@ public sealed class JournalEvent
     [JsonPropertyName("submitted")] public DateTime? Submitted { get; set; }
     [JsonPropertyName("cancel")] public bool? CancelRequested { get; set; }
 
+    /// <summary>A "polls" event: each job's status-poll count, so the numbering of the log's status lines carries on in the next process.</summary>
+    [JsonPropertyName("counts")] public Dictionary<string, int>? PollCounts { get; set; }
     // Split runs (issue 15): "intent" with parts; "sub-intent" / "sub-submitted" / "sub-void" for one
     // scheduler submission covering some parts (a job array) or the merge; "part-state" for one part.
     [JsonPropertyName("parts")] public int? Parts { get; set; }
@@ -107,19 +109,22 @@ public sealed class JobJournal
     public ProcJob? Find(string name) => _jobs.GetValueOrDefault(name);
 
     /// <summary>The journal path of an experiment: beside its -proc-runs.txt.</summary>
+    public static string PathFor(RunProc.Config.RunProcConfig config, string process, string experiment) =>
+        System.IO.Path.Combine(config.DbRoot, Names.Process(process), config.InstrumentOf(experiment), Names.Experiment(experiment, config) + "-jobs.txt");
+
+    /// <summary>As the other overload, by the old rule alone (tools without a config).</summary>
     public static string PathFor(string dbRoot, string process, string experiment) =>
         System.IO.Path.Combine(dbRoot, Names.Process(process), Names.InstrumentOf(experiment), Names.Experiment(experiment) + "-jobs.txt");
 
     /// <summary>Reads what was appended since the last call (everything after a compaction).</summary>
     public void Refresh()
     {
-        FileStream fs;
-        try
+        var fs = SafeFile.OpenRead(Path);
+        if (fs is null)
         {
-            fs = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            Reset();
+            return;
         }
-        catch (FileNotFoundException) { Reset(); return; }
-        catch (DirectoryNotFoundException) { Reset(); return; }
         using (fs)
         {
             var first = ReadFirstLine(fs);
@@ -135,7 +140,9 @@ public sealed class JobJournal
             var lastNewline = Array.LastIndexOf(buffer, (byte)'\n');
             if (lastNewline < 0)
                 return;
-            var text = Encoding.UTF8.GetString(buffer, 0, lastNewline + 1);
+            // A UTF-8 byte-order mark (an editor's save) is not part of the first record, as in the other DB readers.
+            var skip = _offset == 0 && buffer.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0;
+            var text = Encoding.UTF8.GetString(buffer, skip, lastNewline + 1 - skip);
             _offset += lastNewline + 1;
             foreach (var line in text.Split('\n'))
                 if (line.Length > 0)
@@ -151,6 +158,13 @@ public sealed class JobJournal
         _firstLine = null;
         BadLines = 0;
         Lines = 0;
+    }
+
+    /// <summary>Persists poll counts that changed without a state change (one line for all of them), so the next process numbers on.</summary>
+    public void AppendPollCounts(IReadOnlyDictionary<string, int> counts)
+    {
+        if (counts.Count > 0)
+            Append(new JournalEvent { Event = "polls", Name = "-", PollCounts = new Dictionary<string, int>(counts, StringComparer.Ordinal) });
     }
 
     private static string? ReadFirstLine(FileStream fs)
@@ -178,6 +192,13 @@ public sealed class JobJournal
     /// <summary>Folds one event into the state (also used right after appending it).</summary>
     private void Apply(JournalEvent e)
     {
+        if (e.Event == "polls")
+        {
+            foreach (var (name, polls) in e.PollCounts ?? new Dictionary<string, int>())
+                if (_jobs.TryGetValue(name, out var polled))
+                    polled.Polls = Math.Max(polled.Polls, polls);
+            return;
+        }
         _jobs.TryGetValue(e.Name, out var job);
         switch (e.Event)
         {

@@ -29,7 +29,10 @@ public static partial class JobLog
         string text;
         try
         {
-            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            // A regular file only, no link followed, never blocking (a FIFO planted in the DB tree).
+            using var fs = RunProc.IO.SafeFile.OpenRead(path);
+            if (fs is null)
+                return null;
             var take = (int)Math.Min(fs.Length, 64 * 1024);
             fs.Seek(-take, SeekOrigin.End);
             var buf = new byte[take];

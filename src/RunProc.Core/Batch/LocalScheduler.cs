@@ -10,8 +10,10 @@ namespace RunProc.Batch;
 /// <summary>
 /// The embedded scheduler: each job is a detached process (its own session, so it outlives the
 /// submitting pwsh and a closed terminal) running the job wrapper. A later pwsh learns the outcome
-/// from a spool record (pid + process start time) and the wrapper's status file (exit code); a job
-/// whose process vanished without an exit code is Lost. Concurrency is limited by flock'ed slot
+/// from a spool record (pid + process start time) and the wrapper's status file (exit code). The
+/// command runs in a process group of its own that the wrapper's watchdog ends (time limit, cancel,
+/// a dead wrapper); a job is Lost only when its wrapper vanished without an exit code and nothing
+/// of its group is left. Concurrency is limited by flock'ed slot
 /// files the wrapper waits for (a waiting job is Pending). The job id is the job name.
 /// </summary>
 public sealed class LocalScheduler : IScheduler
@@ -35,6 +37,9 @@ public sealed class LocalScheduler : IScheduler
     }
 
     public SchedulerKind Kind => SchedulerKind.Local;
+
+    /// <summary>Jobs that may run at once (the process's MaxJobs); more wait Pending for a slot.</summary>
+    public int Slots => _slotCount;
 
     private static string? SetsidPath => File.Exists("/usr/bin/setsid") ? "/usr/bin/setsid" : File.Exists("/bin/setsid") ? "/bin/setsid" : null;
 
@@ -91,6 +96,7 @@ public sealed class LocalScheduler : IScheduler
         };
         foreach (var a in argv.Skip(1))
             psi.ArgumentList.Add(a);
+        psi.Environment["RUNPROC_KILL_GRACE"] = KillGraceSeconds.ToString(CultureInfo.InvariantCulture);
         try
         {
             using var p = Process.Start(psi) ?? throw new SchedulerException("the job process did not start.", transient: false);
@@ -150,12 +156,37 @@ public sealed class LocalScheduler : IScheduler
         var ws = WrapperStatus.TryRead(statusPath);
         var pid = LivePid(spool, ws, statusPath);
         // Record the request first: the wrapper's 'end signal TERM' then reads as Cancelled, not Failed.
-        SafeFile.AppendLines(statusPath, new[] { $"cancel {DateTime.UtcNow:yyyy-MM-ddTHH:mm:ssZ} by {Environment.UserName}" }, _fileMode);
-        if (pid is null)
+        SafeFile.AppendLines(statusPath, new[] { $"cancel {LogTime.Now()} by {Environment.UserName}" }, _fileMode);
+        if (pid is not null)
+        {
+            // The wrapper ends the command's group (TERM, then KILL after the grace) before it records its end.
+            if (kill(-pid.Value, 15) != 0)
+                kill(pid.Value, 15);
+        }
+        else if (ws is { HasEnded: false, Group: { } group } && GroupAlive(group))
+            EndOrphanedGroup(statusPath, ws, group); // the wrapper is gone but its command is not
+    }
+
+    /// <summary>Seconds between TERM and KILL when a job's process group is ended (the wrapper's RUNPROC_KILL_GRACE).</summary>
+    public int KillGraceSeconds { get; init; } = 10;
+
+    private static bool GroupAlive(int group) => kill(-group, 0) == 0;
+
+    /// <summary>
+    /// The wrapper died without recording an end while its command's group lives on (its watchdog
+    /// died too, or is about to act): TERM the group now, KILL it once the grace has passed since
+    /// the first 'orphan' line. Called on every status query, so it never blocks.
+    /// </summary>
+    private void EndOrphanedGroup(string statusPath, WrapperStatus ws, int group)
+    {
+        if (!ws.Orphaned)
+        {
+            SafeFile.AppendLines(statusPath, new[] { $"orphan {LogTime.Now()} wrapper gone: the scheduler ends process group {group}" }, _fileMode);
+            kill(-group, 15);
             return;
-        // The wrapper leads its own process group (setsid): signal the group, then the pid itself.
-        if (kill(-pid.Value, 15) != 0)
-            kill(pid.Value, 15);
+        }
+        var since = File.GetLastWriteTimeUtc(statusPath);
+        kill(-group, DateTime.UtcNow - since > TimeSpan.FromSeconds(KillGraceSeconds) ? 9 : 15);
     }
 
     /// <summary>The status of one local job; null when it has no spool record, or (with <paramref name="otherHost"/> set) when it runs on another host and has not ended.</summary>
@@ -187,6 +218,15 @@ public sealed class LocalScheduler : IScheduler
             var running = ws?.Started is not null;
             return new SchedulerJobStatus(id, running ? JobState.Running : JobState.Pending, running ? "RUN" : "PEND", running ? null : "waiting for a local slot", null, id);
         }
+        // A job is Lost only when nothing of it is left: a command outliving its wrapper still runs (and is being ended).
+        if (ws is { Group: { } group } && GroupAlive(group))
+        {
+            if (ws.Watchdog is not { } dog || kill(dog, 0) != 0)
+                EndOrphanedGroup(statusPath, ws, group);
+            return new SchedulerJobStatus(id, JobState.Running, "ORPHAN", $"the job wrapper died; its process group {group} is being ended", null, id);
+        }
+        if (ws?.TimedOut == true)
+            return new SchedulerJobStatus(id, JobState.TimedOut, "TIMEOUT", "killed at the time limit; the wrapper died before recording its end", null, id);
         if (ws?.Pid is null && !spool.ContainsKey("pid"))
         {
             // Spool written, nothing launched: the submitter died in between, unless it is launching right now.
@@ -244,10 +284,9 @@ public sealed class LocalScheduler : IScheduler
 
     private static Dictionary<string, string>? ReadSpool(string path)
     {
-        string[] lines;
-        try { lines = File.ReadAllLines(path); }
-        catch (FileNotFoundException) { return null; }
-        catch (DirectoryNotFoundException) { return null; }
+        if (SafeFile.ReadAllText(path) is not { } text)
+            return null;
+        var lines = text.Split('\n');
         var d = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var l in lines)
         {

@@ -58,7 +58,7 @@ public static class LsfOutput
 }
 
 /// <summary>
-/// LSF: <c>bsub -q &lt;queue&gt; -o &lt;log&gt; -J &lt;name&gt; ...</c>, one <c>bjobs -a -w id id ...</c> per pass,
+/// LSF: <c>bsub -q &lt;queue&gt; -o &lt;log&gt; -J &lt;name&gt; ... /bin/sh &lt;job script&gt;</c>, one <c>bjobs -a -w id id ...</c> per pass,
 /// <c>bkill</c>. A job that bjobs no longer knows (past CLEAN_PERIOD) is judged by the wrapper's
 /// status file, else Lost.
 /// </summary>
@@ -82,14 +82,25 @@ public sealed class LsfScheduler : IScheduler
         {
             "-o", spec.LogFile, "-J", spec.Name, "-cwd", spec.WorkDirectory,
             "-W", spec.TimeLimitMinutes.ToString(CultureInfo.InvariantCulture),
-            "/bin/sh", spec.WrapperScript, spec.StatusFile, "-", "0", "-", "0", "--",
         });
-        argv.AddRange(spec.Command);
+        // bsub joins its command words into one line that a shell runs: the command is RunProc's job
+        // script (one quoted word), and the script holds the wrapper and the job's argv POSIX-quoted.
+        argv.AddRange(new[] { "/bin/sh", CommandTemplate.Quote(JobScriptFor(spec)) });
         return argv;
     }
 
+    /// <summary>The job script beside the status file: log-&lt;exp&gt;-r&lt;RRRR&gt;-&lt;time&gt;.lsf.sh.</summary>
+    public static string JobScriptFor(JobSpec spec) =>
+        (spec.StatusFile.EndsWith(".status", StringComparison.Ordinal) ? spec.StatusFile[..^".status".Length] : spec.StatusFile) + ".lsf.sh";
+
+    /// <summary>The job script's text: the wrapper and the command, every word single-quoted, so no shell reinterprets any of it.</summary>
+    public static string JobScript(JobSpec spec) =>
+        $"#!/bin/sh\n# RunProc LSF job {spec.Name}: every word below is POSIX-quoted; nothing in it is expanded.\nexec " +
+        CommandTemplate.Display(new[] { "/bin/sh", spec.WrapperScript, spec.StatusFile, "-", "0", "-", "0", "--" }.Concat(spec.Command)) + "\n";
+
     public string Submit(JobSpec spec, CancellationToken cancel)
     {
+        RunProc.IO.SafeFile.WriteAllTextAtomic(JobScriptFor(spec), JobScript(spec), 0x1B4);
         var r = _runner.Run(SubmitArgv(spec), CommandTimeout, cancel);
         if (LsfOutput.ParseBsub(r.StdOut) is { } ok)
             return ok.JobId;

@@ -39,6 +39,14 @@ public sealed class ProcDbLedger : IRunLedger
             _db.Config.FileMode);
     }
 
-    public IEnumerable<(string Experiment, int Run)> ReadyPendingRuns(CancellationToken cancel) =>
-        _db.EnumeratePendingRuns(_query(cancel)).Where(r => r.Ready).Select(r => (r.Experiment, r.Run));
+    public IEnumerable<(string Experiment, int Run)> ReadyPendingRuns(CancellationToken cancel, Action<string>? skipped = null)
+    {
+        var q = _query(cancel);
+        var query = skipped is null ? q : new PendingQuery
+        {
+            All = q.All, Instruments = q.Instruments, Experiments = q.Experiments, IncludeNotReady = q.IncludeNotReady,
+            NowUtc = q.NowUtc, UseCache = q.UseCache, Cancel = q.Cancel, Verbose = q.Verbose, Skipped = skipped,
+        };
+        return _db.EnumeratePendingRuns(query).Where(r => r.Ready).Select(r => (r.Experiment, r.Run));
+    }
 }

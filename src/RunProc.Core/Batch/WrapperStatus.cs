@@ -1,11 +1,12 @@
 using System.Globalization;
+using RunProc.IO;
 
 namespace RunProc.Batch;
 
 /// <summary>
 /// What the job wrapper (scripts/runproc-job.sh) recorded next to the log: queued, started, ended
 /// with an exit code or a signal, timed out; plus 'cancel' lines the local scheduler writes before
-/// it stops a job. Lines: <c>&lt;word&gt; &lt;UTC time&gt; &lt;details&gt;</c>.
+/// it stops a job (times: local with UTC offset; older files: UTC 'Z'), and 'orphan' lines when the wrapper died and its group is being ended. Lines: <c>&lt;word&gt; &lt;time&gt; &lt;details&gt;</c>.
 /// </summary>
 public sealed class WrapperStatus
 {
@@ -19,22 +20,22 @@ public sealed class WrapperStatus
     public bool TimedOut { get; private set; }
     public bool CancelRequested { get; private set; }
 
+    /// <summary>The command's own process group (local jobs: the wrapper ends all of it).</summary>
+    public int? Group { get; private set; }
+
+    /// <summary>The watchdog that enforces the time limit and ends the group if the wrapper dies.</summary>
+    public int? Watchdog { get; private set; }
+
+    /// <summary>Someone (the watchdog or the scheduler) found the wrapper gone and began ending its group.</summary>
+    public bool Orphaned { get; private set; }
+
     /// <summary>The wrapper has written its end line (exit code or signal).</summary>
     public bool HasEnded => Ended is not null;
 
     /// <summary>Reads the status file; null if it does not exist.</summary>
     public static WrapperStatus? TryRead(string path)
     {
-        string text;
-        try
-        {
-            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            using var r = new StreamReader(fs);
-            text = r.ReadToEnd();
-        }
-        catch (FileNotFoundException) { return null; }
-        catch (DirectoryNotFoundException) { return null; }
-        return Parse(text);
+        return SafeFile.ReadAllText(path) is { } text ? Parse(text) : null;
     }
 
     public static WrapperStatus Parse(string text)
@@ -64,6 +65,17 @@ public sealed class WrapperStatus
                     else if (f.Length >= 4 && f[2] == "signal")
                         s.Signal ??= f[3];
                     break;
+                case "group":
+                    for (var i = 2; i + 1 < f.Length; i += 2)
+                    {
+                        if (!int.TryParse(f[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 1) continue;
+                        if (f[i] == "pgid") s.Group = n;
+                        else if (f[i] == "watchdog") s.Watchdog = n;
+                    }
+                    break;
+                case "orphan":
+                    s.Orphaned = true;
+                    break;
                 case "timeout":
                     s.TimedOut = true;
                     break;
@@ -78,8 +90,9 @@ public sealed class WrapperStatus
     /// <summary>The outcome the wrapper itself proves, if it ended: Done, Failed (exit code), TimedOut, Cancelled; null while running.</summary>
     public JobState? Outcome()
     {
-        if (TimedOut) return JobState.TimedOut;
+        // A timeout line comes first and the group's TERM/KILL after it: the job is over only at its end line.
         if (!HasEnded) return null;
+        if (TimedOut) return JobState.TimedOut;
         if (CancelRequested && ExitCode is not 0) return JobState.Cancelled;
         if (ExitCode == 0) return JobState.Done;
         return JobState.Failed;

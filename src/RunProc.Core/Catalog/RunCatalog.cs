@@ -53,14 +53,13 @@ public sealed class RunCatalog
     }
 
     /// <summary>
-    /// The configured instrument whose directory holds <paramref name="experiment"/>: the old rule
-    /// (first 3 letters upper case) first, then every other configured instrument. If none holds it,
-    /// the old rule's instrument.
+    /// The configured instrument whose directory holds <paramref name="experiment"/>: the
+    /// instrument rule's (<see cref="RunProcConfig.InstrumentOf"/>; an experiment outside it is
+    /// rejected) first, then every other configured instrument. If none holds it, the rule's instrument.
     /// </summary>
     public string InstrumentOf(string experiment)
     {
-        Names.Experiment(experiment, _config);
-        var byRule = Names.InstrumentOf(experiment);
+        var byRule = _config.InstrumentOf(experiment);
         if (Directory.Exists(Path.Join(_config.DataRoot, byRule, experiment)))
             return byRule;
         foreach (var ins in _config.Instruments)

@@ -28,6 +28,10 @@ public static class ConfigKeys
     /// <summary>The known key closest to <paramref name="key"/> by edit distance (case-insensitive), if it is plausibly a typo of it.</summary>
     public static string? Nearest(string key, IReadOnlyList<string> known)
     {
+        // A shortened or lengthened key ('timelimit' for 'TimeLimitMinutes') is the likeliest meaning.
+        var lower = key.ToLowerInvariant();
+        if (lower.Length > 2 && known.FirstOrDefault(c => c.ToLowerInvariant() is var l && (l.Contains(lower) || lower.Contains(l))) is { } contained)
+            return contained;
         string? best = null;
         var bestDistance = int.MaxValue;
         foreach (var candidate in known)

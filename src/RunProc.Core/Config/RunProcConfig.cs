@@ -18,10 +18,11 @@ public sealed class RunProcConfig
     /// <summary>Lower case, starting with letters; 10+ characters allowed (mfx101332224).</summary>
     public const string DefaultExperimentPattern = "^[a-z][a-z0-9]{2,39}$";
 
-    private static readonly string[] KnownKeys =
+    /// <summary>The top-level keys of a config file; anything else is an error naming the nearest of these.</summary>
+    public static readonly IReadOnlyList<string> KnownKeys = new[]
     {
         "DataRoot", "DbRoot", "Instruments", "RunDirectory", "ExperimentPattern", "SettleSeconds",
-        "FileMode", "DirectoryMode", "CalibDir", "CalibGroup", "Processes", "ScanConcurrency",
+        "FileMode", "DirectoryMode", "CalibDir", "CalibGroup", "InstrumentMap", "Processes", "ScanConcurrency",
     };
 
     /// <summary>The file this came from, or "&lt;defaults&gt;".</summary>
@@ -51,10 +52,10 @@ public sealed class RunProcConfig
     public const int DefaultScanConcurrency = 8;
 
     /// <summary>Mode of files the DB creates (old tool: 0664, group-writable for an operator group).</summary>
-    public int FileMode { get; init; } = Convert.ToInt32("664", 8);
+    public UnixMode FileMode { get; init; } = Convert.ToInt32("664", 8);
 
     /// <summary>Mode of directories the DB creates (old tool: 02775).</summary>
-    public int DirectoryMode { get; init; } = Convert.ToInt32("2775", 8);
+    public UnixMode DirectoryMode { get; init; } = Convert.ToInt32("2775", 8);
 
     /// <summary>Calibration store root; placeholders {ins} {exp}; default &lt;DataRoot&gt;/&lt;INS&gt;/&lt;exp&gt;/calib.</summary>
     public string CalibDir { get; init; } = "";
@@ -63,6 +64,34 @@ public sealed class RunProcConfig
     public string CalibGroup { get; init; } = "";
 
     public IReadOnlyDictionary<string, ProcessDefinition> Processes { get; init; } = DefaultProcesses();
+
+    /// <summary>Experiment-name prefixes of other naming schemes and their instrument (the longest matching prefix wins), e.g. @{ 'x_' = 'XPP' }.</summary>
+    public IReadOnlyDictionary<string, string> InstrumentMap { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The one experiment → instrument rule, for the DB tree, the catalog, {ins} and the job
+    /// accounting alike: the longest <see cref="InstrumentMap"/> prefix the name starts with, else
+    /// its first 3 letters upper-cased (the old tool's rule). The result must be a configured
+    /// instrument; an experiment that maps to none is rejected.
+    /// </summary>
+    public string InstrumentOf(string experiment) =>
+        TryInstrumentOf(experiment, out var ins, out var why) ? ins : throw new ArgumentException(why, nameof(experiment));
+
+    public bool TryInstrumentOf(string experiment, out string instrument, out string error)
+    {
+        Names.Experiment(experiment, this);
+        var mapped = InstrumentMap.Where(m => experiment.StartsWith(m.Key, StringComparison.Ordinal)).OrderByDescending(m => m.Key.Length).FirstOrDefault();
+        instrument = mapped.Key is not null ? mapped.Value : experiment[..3].ToUpperInvariant();
+        if (Instruments.Contains(instrument, StringComparer.Ordinal))
+        {
+            error = "";
+            return true;
+        }
+        error = $"experiment '{experiment}' maps to no configured instrument: " +
+            (mapped.Key is not null ? $"InstrumentMap gives '{instrument}'" : $"its first 3 letters give '{Names.Show(instrument)}'") +
+            $", which is not one of Instruments ({string.Join(", ", Instruments)}) of {SourcePath}. Add the instrument, or map the name: InstrumentMap = @{{ '{experiment[..Math.Min(3, experiment.Length)]}' = 'XPP' }}.";
+        return false;
+    }
 
     private Regex? _experimentRegex;
 
@@ -87,12 +116,7 @@ public sealed class RunProcConfig
     /// <summary>Validates a parsed data file. <paramref name="data"/> holds strings, numbers, bools, object[] and nested dictionaries.</summary>
     public static RunProcConfig FromDictionary(IDictionary data, string file)
     {
-        foreach (var k in data.Keys)
-        {
-            var key = k?.ToString() ?? "";
-            if (!KnownKeys.Contains(key, StringComparer.OrdinalIgnoreCase))
-                throw new ConfigException(file, key, $"unknown key; known keys are {string.Join(", ", KnownKeys)}.");
-        }
+        ConfigKeys.Check(data, KnownKeys, file, "");
 
         var d = new RunProcConfig();
         var pattern = GetString(data, file, "ExperimentPattern", d.ExperimentPattern);
@@ -131,6 +155,7 @@ public sealed class RunProcConfig
             CalibDir = GetString(data, file, "CalibDir", d.CalibDir),
             CalibGroup = GetString(data, file, "CalibGroup", d.CalibGroup),
             Processes = GetProcesses(data, file),
+            InstrumentMap = GetInstrumentMap(data, file, instruments),
         };
         return cfg;
     }
@@ -164,9 +189,17 @@ public sealed class RunProcConfig
                 : GetStringArray(p, file, key + ".Command", null, "Command");
             if (command.Count == 0)
                 throw new ConfigException(file, key + ".Command", "must be a non-empty argv array, e.g. @('myprog', '-e', '{exp}', '-r', '{run}').");
+            // Placeholders are checked now, not at the first submission (a typo would fail every run, every cycle).
+            try { RunProc.Batch.CommandTemplate.Validate(command); }
+            catch (ArgumentException ex) { throw new ConfigException(file, key + ".Command", ex.Message); }
             var merge = Find(p, "MergeCommand") is null
                 ? (builtInSplit ? ProcessDefinition.PixelStatusMergeCommand : Array.Empty<string>())
                 : GetStringArray(p, file, key + ".MergeCommand", null, "MergeCommand");
+            if (merge.Count > 0)
+            {
+                try { RunProc.Batch.CommandTemplate.Validate(merge); }
+                catch (ArgumentException ex) { throw new ConfigException(file, key + ".MergeCommand", ex.Message); }
+            }
             if (parts > 1)
             {
                 if (!command.Any(c => c.Contains("{part}", StringComparison.Ordinal)))
@@ -209,6 +242,28 @@ public sealed class RunProcConfig
             result[name] = def;
         }
         return result;
+    }
+
+    private static Dictionary<string, string> GetInstrumentMap(IDictionary data, string file, IReadOnlyList<string> instruments)
+    {
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        var raw = Find(data, "InstrumentMap");
+        if (raw is null)
+            return map;
+        if (raw is not IDictionary d)
+            throw new ConfigException(file, "InstrumentMap", "must be a hashtable of experiment-name prefix = instrument, e.g. @{ 'x_' = 'XPP' }.");
+        foreach (DictionaryEntry e in d)
+        {
+            var prefix = e.Key?.ToString() ?? "";
+            var key = "InstrumentMap." + prefix;
+            if (!Regex.IsMatch(prefix, "^[a-z0-9_]{1,64}$"))
+                throw new ConfigException(file, key, $"'{Names.Show(prefix)}' is not an experiment-name prefix (lower-case letters, digits, '_').");
+            var ins = e.Value as string ?? "";
+            if (!instruments.Contains(ins, StringComparer.Ordinal))
+                throw new ConfigException(file, key, $"'{Names.Show(ins)}' is not one of Instruments ({string.Join(", ", instruments)}).");
+            map[prefix] = ins;
+        }
+        return map;
     }
 
     /// <summary>The OnFailure argv template: program first, only the {exp} {run} {state} {logfile} placeholders.</summary>
@@ -320,27 +375,17 @@ public sealed class RunProcConfig
         }
     }
 
-    private static int GetMode(IDictionary data, string file, string key, int dflt)
+    private static UnixMode GetMode(IDictionary data, string file, string key, UnixMode dflt)
     {
         var v = Find(data, key);
         if (v is null)
             return dflt;
-        // Modes are written as octal strings ('0664', '02775'); a number is taken as already decimal.
-        if (v is string s)
-        {
-            try
-            {
-                var m = Convert.ToInt32(s.Trim(), 8);
-                if (m is >= 0 and <= 4095) return m;
-            }
-            catch (FormatException) { }
-            catch (OverflowException) { }
+        // A mode is octal: 0664 without quotes is the decimal number 664 (mode 01230), never what was meant.
+        if (v is not string s)
+            throw new ConfigException(file, key, $"{v} is a number; write the mode as a string of octal digits: {key} = {UnixMode.Suggest(v)}.");
+        if (!UnixMode.TryParse(s, out var m))
             throw new ConfigException(file, key, $"'{s}' is not an octal file mode such as '0664' or '02775'.");
-        }
-        var n = GetInt(data, file, key, dflt);
-        if (n is < 0 or > 4095)
-            throw new ConfigException(file, key, $"{n} is not a file mode; write it as an octal string such as '0664'.");
-        return n;
+        return m;
     }
 
     private static IReadOnlyList<string> GetStringArray(IDictionary data, string file, string key, IReadOnlyList<string>? dflt, string? lookup = null)

@@ -1,4 +1,5 @@
 using System.Text;
+using RunProc.IO;
 
 namespace RunProc.Db;
 
@@ -35,17 +36,10 @@ internal sealed class DbLines
     /// <summary>The file's lines, or null if the file does not exist.</summary>
     public static DbLines? Read(string path)
     {
-        byte[] data;
-        try
-        {
-            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan);
-            // The length may change under a concurrent append (no lock for readers): read to the end.
-            using var ms = new MemoryStream(fs.CanSeek ? (int)Math.Min(fs.Length, int.MaxValue) : 0);
-            fs.CopyTo(ms);
-            data = ms.ToArray();
-        }
-        catch (FileNotFoundException) { return null; }
-        catch (DirectoryNotFoundException) { return null; }
+        // The length may change under a concurrent append (no lock for readers): read to the end.
+        var data = SafeFile.ReadAllBytes(path);
+        if (data is null)
+            return null;
         var starts = new List<int>();
         var lengths = new List<int>();
         var pos = 0;

@@ -49,9 +49,9 @@ internal sealed class DoneRunCache
         var path = Path.Join(directory, DirsFile);
         try
         {
-            if (File.Exists(path))
+            if (SafeFile.ReadAllBytes(path) is { } bytes)
             {
-                var r = Open(File.ReadAllBytes(path));
+                var r = Open(bytes);
                 var n = r.Count();
                 for (var i = 0; i < n; i++)
                     _dirs[r.Str()] = (r.I64(), r.I64());
@@ -276,8 +276,8 @@ internal sealed class DoneRunCache
         var path = Path.Join(_directory, key + ".cache");
         try
         {
-            if (File.Exists(path))
-                Load(File.ReadAllBytes(path), key, shard);
+            if (SafeFile.ReadAllBytes(path) is { } bytes)
+                Load(bytes, key, shard);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or OverflowException)
         {

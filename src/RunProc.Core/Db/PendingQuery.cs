@@ -28,6 +28,13 @@ public sealed class PendingQuery
 
     public CancellationToken Cancel { get; init; }
 
+    /// <summary>
+    /// An experiment whose DB files cannot be read (a link, a FIFO, a directory in place of a file):
+    /// it is skipped with this message (file and cause) and the query goes on. Without it, the message
+    /// is a <see cref="DbWarning"/> of the file.
+    /// </summary>
+    public Action<string>? Skipped { get; init; }
+
     /// <summary>Ignored files, cache use and similar detail.</summary>
     public Action<string>? Verbose { get; init; }
 }

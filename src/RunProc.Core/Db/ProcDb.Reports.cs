@@ -156,7 +156,7 @@ public sealed partial class ProcDb
     {
         // Existence only: the listing's names, no stat per file.
         var scan = catalog.Scan(catalog.InstrumentOf(experiment), experiment, DateTime.UtcNow, null, _ => false);
-        var ins = Names.InstrumentOf(experiment);
+        var ins = Config.InstrumentOf(experiment);
         var jobs = RunJobHistory.Read(Config, Process, experiment);
         var workDir = Path.Join(InstrumentDirectory(experiment), experiment, "work");
         RecordedRun Make(ProcRecord r)

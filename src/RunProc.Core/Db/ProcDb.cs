@@ -32,6 +32,7 @@ public sealed partial class ProcDb
         Config = config ?? throw new ArgumentNullException(nameof(config));
         Process = Names.Process(process);
         ProcessDirectory = Path.Join(config.DbRoot, Process);
+        SafeFile.GuardTree(config.DbRoot);
     }
 
     public RunProcConfig Config { get; }
@@ -45,7 +46,7 @@ public sealed partial class ProcDb
     public string LockFile => Path.Join(ProcessDirectory, LockFileName);
 
     /// <summary><c>&lt;DbRoot&gt;/&lt;proc&gt;/&lt;INS&gt;</c> with INS = first 3 letters of the experiment, upper case (the old rule).</summary>
-    public string InstrumentDirectory(string experiment) => Path.Join(ProcessDirectory, Names.InstrumentOf(Exp(experiment)));
+    public string InstrumentDirectory(string experiment) => Path.Join(ProcessDirectory, Config.InstrumentOf(Exp(experiment)));
 
     public string ProcessedFile(string experiment) => Path.Join(InstrumentDirectory(experiment), experiment + "-proc-runs.txt");
 
@@ -341,7 +342,7 @@ public sealed partial class ProcDb
                     if (name.EndsWith(suffix, StringComparison.Ordinal))
                     {
                         var exp = name[..^suffix.Length];
-                        if (Names.IsExperiment(exp) && Names.InstrumentOf(exp) == Path.GetFileName(insDir))
+                        if (Names.IsExperiment(exp, Config) && Config.TryInstrumentOf(exp, out var ins, out _) && ins == Path.GetFileName(insDir))
                             result.Add(exp);
                     }
             }
@@ -376,11 +377,16 @@ public sealed partial class ProcDb
             var exps = ResolveExperiments(query, catalog, warn);
             var i = 0;
             foreach (var scanned in OrderedParallel.Run(exps.Count, Config.ScanConcurrency,
-                         k => PendingOf(exps[k], query, now, catalog, doneCache, ref memoHits), query.Cancel))
+                         k => PendingOrSkipped(exps[k], query, now, catalog, doneCache, ref memoHits), query.Cancel))
             {
                 query.Cancel.ThrowIfCancellationRequested();
                 progress?.Report(new ScanProgress($"Scanning {Process} runs", exps[i].Experiment, i, exps.Count));
                 scanned.Messages.Replay(query.Verbose, warn);
+                if (scanned.Skipped is { } skipped)
+                {
+                    if (query.Skipped is { } skip) skip(skipped.Message);
+                    else warn?.Invoke(skipped);
+                }
                 foreach (var run in scanned.Runs)
                     yield return run;
                 i++;
@@ -400,6 +406,24 @@ public sealed partial class ProcDb
                 if (Directory.Exists(ProcessDirectory))
                     doneCache?.Save(query.Verbose);
             }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="PendingOf"/>, except that an experiment whose DB files cannot be read (a link, a
+    /// FIFO, a directory in place of a file) is skipped with the reason: the others are still served.
+    /// </summary>
+    private (List<RunInfo> Runs, ScanMessages Messages, DbWarning? Skipped) PendingOrSkipped(ExperimentRef e, PendingQuery query, DateTime now, RunCatalog catalog,
+        DoneRunCache? doneCache, ref int memoHits)
+    {
+        try
+        {
+            var (runs, messages) = PendingOf(e, query, now, catalog, doneCache, ref memoHits);
+            return (runs, messages, null);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return (new List<RunInfo>(), new ScanMessages(), new DbWarning(ex is DbFileException d ? d.FilePath : ProcessedFile(e.Experiment), 0, $"{e.Experiment} skipped: {ex.Message}"));
         }
     }
 
@@ -466,6 +490,13 @@ public sealed partial class ProcDb
         var seen = new HashSet<string>(StringComparer.Ordinal);
         void Add(string ins, string exp)
         {
+            // An experiment outside the instrument rule is never served: its jobs could not be tracked.
+            if (!Config.TryInstrumentOf(exp, out _, out var unmapped))
+            {
+                if (seen.Add("!" + exp))
+                    warn?.Invoke(new DbWarning(Path.Join(Config.DataRoot, ins, exp), 0, unmapped + " It is skipped."));
+                return;
+            }
             if (InstrumentOk(ins) && seen.Add(ins + "/" + exp))
                 result.Add(new ExperimentRef(ins, exp, underControl.Contains(exp)));
         }
@@ -548,9 +579,7 @@ public sealed partial class ProcDb
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddRunNumbers(string file, HashSet<int> set, Action<DbWarning>? warn)
     {
-        // Missing is the usual answer for the archive files: no exception for it.
-        var data = WholeFile.TryRead(file);
-        if (data is null)
+        if (SafeFile.ReadAllBytes(file) is not { } data)
             return;
         var span = data.AsSpan();
         if (span.StartsWith("\uFEFF"u8))

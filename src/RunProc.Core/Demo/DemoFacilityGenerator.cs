@@ -201,9 +201,46 @@ public static class DemoFacilityGenerator
                 throw new IOException($"'{root}' is not empty and is not a demo facility (no {DemoFacility.ManifestFileName}); choose another folder. It was left untouched.");
             if (!force)
                 throw new IOException($"'{root}' already holds a demo facility; use -Force to replace it.");
-            Directory.Delete(root, recursive: true);
+            RemoveGenerated(root);
         }
         Directory.CreateDirectory(root);
+    }
+
+    /// <summary>
+    /// -Force: removes what the generator wrote, as its manifest lists it (run files, config,
+    /// experiments.txt, the manifest), and what processing the demo made of it (the demo process's
+    /// DB tree, RunProc's caches and slots in the demo DbRoot, the calibration folders of the demo
+    /// experiments); then folders left empty. Anything else in the folder stays, and nothing outside it is touched.
+    /// </summary>
+    private static void RemoveGenerated(string root)
+    {
+        var old = Load(root);
+        var inside = System.IO.Path.GetFullPath(root).TrimEnd('/') + "/";
+        bool Inside(string p) => System.IO.Path.GetFullPath(p).StartsWith(inside, StringComparison.Ordinal) && new FileInfo(p).LinkTarget is null;
+        void File_(string p) { if (Inside(p) && File.Exists(p)) File.Delete(p); }
+        void Tree(string p) { if (Inside(p) && Directory.Exists(p)) Directory.Delete(p, recursive: true); }
+        foreach (var f in old.Runs.SelectMany(r => r.Files))
+        {
+            File_(f);
+            File_(f.EndsWith(".inprogress", StringComparison.Ordinal) ? f[..^".inprogress".Length] : f + ".inprogress"); // the writer may have finished it
+        }
+        Tree(System.IO.Path.Combine(old.DbRoot, Names.Process(old.Process)));
+        Tree(System.IO.Path.Combine(old.DbRoot, ".catalog-cache"));
+        Tree(System.IO.Path.Combine(old.DbRoot, ".local-slots"));
+        foreach (var e in old.Experiments)
+            Tree(System.IO.Path.Combine(old.DataRoot, Names.Instrument(e.Instrument), Names.Experiment(e.Experiment), "calib"));
+        File_(old.ConfigPath);
+        File_(System.IO.Path.Combine(root, DemoFacility.ManifestFileName));
+        RemoveEmptyFolders(root, isRoot: true);
+    }
+
+    private static void RemoveEmptyFolders(string dir, bool isRoot = false)
+    {
+        foreach (var sub in Directory.EnumerateDirectories(dir))
+            if (new DirectoryInfo(sub).LinkTarget is null)
+                RemoveEmptyFolders(sub);
+        if (!isRoot && !Directory.EnumerateFileSystemEntries(dir).Any())
+            Directory.Delete(dir);
     }
 
     private static void WriteDb(DemoFacility f)

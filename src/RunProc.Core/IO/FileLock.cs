@@ -1,7 +1,7 @@
 namespace RunProc.IO;
 
 /// <summary>
-/// An exclusive inter-process lock on a file (flock through .NET's FileShare.None on Unix). The
+/// An exclusive inter-process lock on a file (flock on a descriptor opened as every DB file is: regular file only, no link followed). The
 /// kernel drops it when the holder dies, so a killed controller never leaves a stale lock.
 /// </summary>
 public sealed class FileLock : IDisposable
@@ -19,25 +19,15 @@ public sealed class FileLock : IDisposable
     /// <summary>Takes the lock now, or returns null if another holder has it.</summary>
     public static FileLock? TryAcquire(string path, int fileMode = 0x1B4 /* 0664 */)
     {
-        var isNew = !File.Exists(path);
-        try
+        // A regular file only, no link followed: a FIFO or a planted link must not hold up or redirect the lock.
+        var h = NoFollow.Open(path, NoFollow.Access.ReadWriteCreate, fileMode, null, out _)!;
+        if (!NoFollow.TryLockExclusive(h, path))
         {
-            var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            if (isNew)
-                SafeFile.TrySetMode(path, fileMode);
-            return new FileLock(fs, path);
-        }
-        catch (IOException ex) when (IsHeldByAnother(ex) && File.Exists(path))
-        {
+            h.Dispose();
             return null;
         }
+        return new FileLock(new FileStream(h, FileAccess.ReadWrite, 1), path);
     }
-
-    // Only "locked by someone else" means wait: flock's EWOULDBLOCK (Linux 11, macOS 35) or a
-    // Windows sharing violation. Any other error (a read-only or full file system, EIO) is the
-    // real cause and must be reported now, not after the timeout as "held by another process".
-    private static bool IsHeldByAnother(IOException ex) =>
-        ex.HResult is 11 or 35 or unchecked((int)0x80070020) or unchecked((int)0x80070021);
 
     /// <summary>Waits for the lock up to <paramref name="timeout"/>; throws <see cref="TimeoutException"/> naming the file.</summary>
     public static FileLock Acquire(string path, TimeSpan timeout, CancellationToken cancel = default, int fileMode = 0x1B4)

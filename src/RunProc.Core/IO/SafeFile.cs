@@ -4,15 +4,28 @@ namespace RunProc.IO;
 
 /// <summary>
 /// Crash-safe file writes for the flat-file DB: whole-line appends, write-temp-then-rename rewrites,
-/// directories and files created with the configured (group-writable) modes.
+/// directories and files created with the configured (group-writable) modes. Every open is of a
+/// regular file only, non-blocking, and below a guarded root (<see cref="GuardTree"/>) never
+/// through a symbolic link.
 /// </summary>
 public static class SafeFile
 {
     private static readonly UTF8Encoding Utf8 = new(false);
 
+    /// <summary>
+    /// Guards a tree (the DB under DbRoot): below <paramref name="root"/> every file is opened without
+    /// following symbolic links, directories included, and only if it is a regular file (see <see cref="NoFollow"/>).
+    /// </summary>
+    public static void GuardTree(string root) => NoFollow.Guard(root);
+
     /// <summary>Creates a directory (and parents) with <paramref name="mode"/> (e.g. 02775) where it is new.</summary>
     public static void EnsureDirectory(string path, int mode)
     {
+        if (NoFollow.IsGuarded(path))
+        {
+            NoFollow.EnsureDirectory(path, mode);
+            return;
+        }
         if (Directory.Exists(path))
             return;
         var parent = Path.GetDirectoryName(Path.GetFullPath(path));
@@ -21,6 +34,62 @@ public static class SafeFile
         Directory.CreateDirectory(path);
         TrySetMode(path, mode);
     }
+
+    /// <summary>Opens a file for reading (a regular file only, no link followed in a guarded tree, never blocking); null if it does not exist.</summary>
+    public static FileStream? OpenRead(string path)
+    {
+        var h = NoFollow.Open(path, NoFollow.Access.Read, 0, null, out _);
+        return h is null ? null : new FileStream(h, FileAccess.Read, 1);
+    }
+
+    /// <summary>The whole file, or null if it does not exist (read to the end: a concurrent append may lengthen it).</summary>
+    public static byte[]? ReadAllBytes(string path)
+    {
+        using var fs = OpenRead(path);
+        if (fs is null)
+            return null;
+        using var ms = new MemoryStream();
+        fs.CopyTo(ms);
+        return ms.ToArray();
+    }
+
+    /// <summary>The whole file as UTF-8 text (a BOM removed), or null if it does not exist.</summary>
+    public static string? ReadAllText(string path)
+    {
+        using var fs = OpenRead(path);
+        if (fs is null)
+            return null;
+        using var r = new StreamReader(fs, Utf8, detectEncodingFromByteOrderMarks: true);
+        return r.ReadToEnd();
+    }
+
+    /// <summary>Creates an empty file that must not exist yet; false if something (anything, a link included) is already there.</summary>
+    public static bool TryCreateNew(string path, int fileMode)
+    {
+        try
+        {
+            NoFollow.Open(path, NoFollow.Access.CreateNew, fileMode, null, out _)!.Dispose();
+            return true;
+        }
+        catch (IOException) when (Exists(path))
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Creates the file empty if it is missing (a regular file only); keeps what is there.</summary>
+    public static void Touch(string path, int fileMode) =>
+        NoFollow.Open(path, NoFollow.Access.ReadWriteCreate, fileMode, null, out _)!.Dispose();
+
+    /// <summary>Appends text as it is (a job log's free-form lines), on the same checked descriptor as records.</summary>
+    public static void AppendText(string path, string text, int fileMode)
+    {
+        using var h = NoFollow.Open(path, NoFollow.Access.Append, fileMode, null, out _)!;
+        RandomAccess.Write(h, Utf8.GetBytes(text), RandomAccess.GetLength(h));
+    }
+
+    /// <summary>Whether anything (a file, directory or link, dangling or not) is at <paramref name="path"/>.</summary>
+    private static bool Exists(string path) => File.Exists(path) || Directory.Exists(path) || new FileInfo(path).LinkTarget is not null;
 
     /// <summary>
     /// Appends whole lines with one write call on an O_APPEND descriptor, then flushes to disk.
@@ -62,43 +131,36 @@ public static class SafeFile
 
     private static void AppendBytes(string path, byte[] bytes, int fileMode)
     {
-        var isNew = !File.Exists(path);
-        using (var fs = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None))
+        // O_APPEND: every write lands at the end whatever the offset; the offset below only reads the last byte.
+        using var h = NoFollow.Open(path, NoFollow.Access.Append, fileMode, null, out var created)!;
+        var before = RandomAccess.GetLength(h);
+        if (!created && before > 0 && !EndsWithNewline(h, before))
+            bytes = [(byte)'\n', .. bytes];
+        try
         {
-            var before = fs.Length;
-            if (!isNew && before > 0 && !EndsWithNewline(path))
-                bytes = [(byte)'\n', .. bytes];
-            try
-            {
-                fs.Write(bytes, 0, bytes.Length);
-                fs.Flush(true);
-            }
-            catch (IOException)
-            {
-                // A full disk can take part of the write (a short write, then ENOSPC): cut the
-                // partial record off again, or it would be read as a record (its run number may be whole).
-                RemovePartialAppend(path, before, bytes);
-                throw;
-            }
+            RandomAccess.Write(h, bytes, before);
+            NoFollow.Flush(h, path);
         }
-        if (isNew)
-            TrySetMode(path, fileMode);
+        catch (IOException ex)
+        {
+            // A full disk can take part of the write (a short write, then ENOSPC): cut the
+            // partial record off again, or it would be read as a record (its run number may be whole).
+            RemovePartialAppend(h, before, bytes);
+            throw NoFollow.Named(ex, path);
+        }
     }
 
-    /// <summary>Truncates <paramref name="path"/> back to <paramref name="before"/> if what follows is a prefix of our own bytes.</summary>
-    private static void RemovePartialAppend(string path, long before, byte[] bytes)
+    /// <summary>Truncates back to <paramref name="before"/> if what follows is a prefix of our own bytes.</summary>
+    private static void RemovePartialAppend(Microsoft.Win32.SafeHandles.SafeFileHandle h, long before, byte[] bytes)
     {
         try
         {
-            using var fs = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, 1);
-            var extra = fs.Length - before;
+            var extra = RandomAccess.GetLength(h) - before;
             if (extra <= 0 || extra > bytes.Length)
                 return;
             var tail = new byte[extra];
-            fs.Position = before;
-            fs.ReadExactly(tail);
-            if (tail.AsSpan().SequenceEqual(bytes.AsSpan(0, (int)extra)))
-                fs.SetLength(before);
+            if (RandomAccess.Read(h, tail, before) == extra && tail.AsSpan().SequenceEqual(bytes.AsSpan(0, (int)extra)))
+                NoFollow.Truncate(h, before);
         }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
@@ -109,28 +171,8 @@ public static class SafeFile
         WriteAllBytesAtomic(path, Utf8.GetBytes(content), fileMode);
 
     /// <summary>Replaces a file's content with exact bytes, atomically (temp file, fsync, rename).</summary>
-    public static void WriteAllBytesAtomic(string path, byte[] content, int fileMode)
-    {
-        var full = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(full)!;
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                fs.Write(content, 0, content.Length);
-                fs.Flush(true);
-            }
-            var mode = File.Exists(full) && !OperatingSystem.IsWindows() ? (int)File.GetUnixFileMode(full) : fileMode;
-            TrySetMode(tmp, mode);
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
-        }
-    }
+    public static void WriteAllBytesAtomic(string path, byte[] content, int fileMode) =>
+        NoFollow.WriteAtomic(path, content, fileMode, null);
 
     /// <summary>Rewrites a file from lines (each ends with a newline), atomically.</summary>
     public static void WriteAllLinesAtomic(string path, IEnumerable<string> lines, int fileMode)
@@ -153,12 +195,9 @@ public static class SafeFile
         catch (IOException) { }
     }
 
-    private static bool EndsWithNewline(string path)
+    private static bool EndsWithNewline(Microsoft.Win32.SafeHandles.SafeFileHandle h, long length)
     {
-        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        if (fs.Length == 0)
-            return true;
-        fs.Seek(-1, SeekOrigin.End);
-        return fs.ReadByte() == '\n';
+        Span<byte> last = stackalloc byte[1];
+        return RandomAccess.Read(h, last, length - 1) == 1 && last[0] == '\n';
     }
 }

@@ -209,7 +209,7 @@ public sealed partial class PixelStatusRunner
     /// <summary>The calibration dir of an experiment: config CalibDir ({ins} {exp} expanded) or &lt;DataRoot&gt;/&lt;INS&gt;/&lt;exp&gt;/calib.</summary>
     public string CalibDir(string experiment, string? instrument = null)
     {
-        var ins = instrument is null ? Names.InstrumentOf(experiment) : Names.Instrument(instrument);
+        var ins = instrument is null ? Names.InstrumentOf(experiment, _config) : Names.Instrument(instrument);
         if (string.IsNullOrWhiteSpace(_config.CalibDir))
             return Path.Combine(_config.DataRoot, ins, experiment, "calib");
         return Path.GetFullPath(_config.CalibDir.Replace("{ins}", ins, StringComparison.Ordinal).Replace("{exp}", experiment, StringComparison.Ordinal));

@@ -84,7 +84,7 @@ public sealed class RunResultRecord
     {
         try
         {
-            return File.Exists(path) ? JsonSerializer.Deserialize<RunResultRecord>(File.ReadAllText(path), Json) : null;
+            return SafeFile.ReadAllText(path) is { } text ? JsonSerializer.Deserialize<RunResultRecord>(text, Json) : null;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or JsonException)
         {

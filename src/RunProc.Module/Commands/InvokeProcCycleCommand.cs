@@ -65,6 +65,10 @@ public sealed class InvokeProcCycleCommand : RunProcCmdlet
                     WriteWarning($"{def.Name}: the HTML report in {report} was not refreshed: {ex.Message}");
                 }
             }
+            // An error record makes the cron entry exit non-zero, so cron reports a cycle that went wrong.
+            if (s.Errors > 0)
+                WriteError(new ErrorRecord(new InvalidOperationException($"{def.Name}: the cycle had {s.Errors} error(s); the warnings above say which and what to do."),
+                    "CycleHadErrors", ErrorCategory.NotSpecified, def.Name));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or TimeoutException)
         {

@@ -101,7 +101,7 @@ public sealed class MoveArchivedRunCommand : RecordedRunCmdletBase
             WriteVerbose($"Moved {moved.Count} record(s) of {exp} from {from} to {to}.");
             if (PassThru)
                 foreach (var m in moved)
-                    WriteObject(new RecordedRun { Process = process, Instrument = Names.InstrumentOf(exp), Experiment = exp, Run = m.Run, State = RecordState.Archived, DataExists = false, Record = m });
+                    WriteObject(new RecordedRun { Process = process, Instrument = Names.InstrumentOf(exp, Config), Experiment = exp, Run = m.Run, State = RecordState.Archived, DataExists = false, Record = m });
         }
         cache.Save(WriteVerbose);
     }

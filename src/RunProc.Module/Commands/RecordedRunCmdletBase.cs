@@ -37,7 +37,7 @@ public abstract class RecordedRunCmdletBase : CatalogCmdletBase
             WriteInputError(new ItemNotFoundException($"Experiment {p} has no records for process {db.Process} (no {db.ProcessedFile(p)} or archive file)."),
                 "ExperimentNotRecorded", ErrorCategory.ObjectNotFound, p);
         if (instruments.Count > 0)
-            selected = selected.Where(e => instruments.Any(i => Wildcard.IsMatch(Names.InstrumentOf(e), i))).ToList();
+            selected = selected.Where(e => instruments.Any(i => Wildcard.IsMatch(db.Config.InstrumentOf(e), i))).ToList();
         return selected;
     }
 }

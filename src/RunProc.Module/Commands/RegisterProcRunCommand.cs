@@ -35,10 +35,34 @@ public sealed class RegisterProcRunCommand : CatalogCmdletBase
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
+    /// <summary>Record runs of an experiment that is not in the catalog (no data directory under any configured instrument).</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    private readonly HashSet<string> _inCatalog = new(StringComparer.Ordinal);
+
     protected override void ProcessRecord()
     {
         if (ValidExperiments(new[] { Experiment }, allowWildcards: false).Count == 0)
             return;
+        if (!Force && !_inCatalog.Contains(Experiment))
+        {
+            // A typo would otherwise create the records (and directories) of an experiment that does not exist.
+            var catalog = new RunCatalog(Config);
+            if (!Config.TryInstrumentOf(Experiment, out _, out var unmapped))
+            {
+                WriteInputError(new ArgumentException(unmapped), "ExperimentUnmapped", ErrorCategory.InvalidArgument, Experiment);
+                return;
+            }
+            if (!catalog.ExperimentExists(Experiment))
+            {
+                WriteInputError(new ItemNotFoundException(
+                        $"Experiment {Experiment} is not in the catalog: no directory {Path.Join(Config.DataRoot, catalog.InstrumentOf(Experiment), Experiment)} (instruments {string.Join(", ", Config.Instruments)}) of {Config.SourcePath}."),
+                    "ExperimentNotInCatalog", ErrorCategory.ObjectNotFound, Experiment, "Check the name; use -Force to record its runs anyway.");
+                return;
+            }
+            _inCatalog.Add(Experiment);
+        }
         if (_batchKey is { } k && (k.Db.Process != Process || k.Experiment != Experiment))
             Flush();
         if (_batchKey is null)

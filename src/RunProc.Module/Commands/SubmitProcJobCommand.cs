@@ -140,6 +140,16 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
         var parameters = ValidatedParameters(controller.Process);
         try
         {
+            // A run typed by hand (or from Get-ProcJob) has not been through the catalog: check it is there and ready.
+            if (!Force && !MyInvocation.BoundParameters.ContainsKey(nameof(Ready)) && controller.CheckOnDisk(Experiment, Run) is { } problem)
+            {
+                if (problem.Missing)
+                    WriteInputError(new ItemNotFoundException(problem.Message), "RunHasNoFiles", ErrorCategory.ObjectNotFound, target,
+                        "Check the experiment and run number (Get-PendingRun -Experiment <exp> -IncludeNotReady); use -Force to submit it anyway.");
+                else
+                    WriteWarning($"{process}: {problem.Message} It is left for a later cycle. Use -Force to submit it now.");
+                return;
+            }
             var plan = session.Plan(Experiment, Run, Force, parameters);
             if (plan.Decision == SubmitDecision.Skipped)
             {

@@ -7,19 +7,105 @@
 #   LIMIT_SECONDS  0 when the batch system enforces the time limit itself
 #   SLOTDIR NSLOTS the local scheduler's concurrency limit: wait for one of NSLOTS flock slots
 # The command runs as "$@": no argument is ever evaluated by this shell.
-# Status lines: 'queued|start|end|timeout <UTC time> <details>' (end: 'exit N' or 'signal NAME').
+# Status lines: 'queued|start|group|stop|timeout|orphan|end <local time+offset> <details>' (end: 'exit N' or
+# 'signal NAME'; group: 'pgid G watchdog D').
+#
+# When this wrapper enforces the time limit (LIMIT_SECONDS > 0, the local scheduler), the command
+# runs in a session and process group of its own (setsid), and a watchdog in another session ends
+# that whole group (TERM, then KILL after RUNPROC_KILL_GRACE seconds, default 10) at the time
+# limit, on a cancel, when the command's leader exits leaving others behind, or when this wrapper
+# dies (even by SIGKILL). The wrapper records its end only after the group and the watchdog are
+# gone, so nothing of a job outlives it. Only 'kill -SIG -PGID' is used: dash has no 'kill --'.
+# Every process of the job carries RUNPROC_JOB_STATUS=<status file> in its environment.
+
+# Signal every process of the job's group (before the child's setsid(), only the child itself).
+signal_job() { kill -"$1" -"$2" 2>/dev/null || kill -"$1" "$2" 2>/dev/null; }
+job_alive() { kill -0 -"$1" 2>/dev/null || kill -0 "$1" 2>/dev/null; }
+# One time base in the log and the status file: local time with its UTC offset (as RunProc's own lines).
+now() { date +%Y-%m-%dT%H:%M:%S%:z; }
+record() { printf '%s %s %s\n' "$1" "$(now)" "$2" >>"$status"; }
+
+# A process is alive unless it is gone or a zombie (a dead wrapper waiting for its parent to reap it).
+alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    [ -r "/proc/$1/stat" ] || return 0
+    st=""
+    { read -r st <"/proc/$1/stat"; } 2>/dev/null
+    case $st in
+        "" | *") Z "* | *") X "*) return 1 ;;
+    esac
+    return 0
+}
+
+# A stop was asked for: a 'cancel' line (the local scheduler) or a 'stop' line (a signal to the wrapper).
+stop_asked() {
+    while read -r word _; do
+        case $word in cancel | stop) return 0 ;; esac
+    done <"$status"
+    return 1
+}
+
+if [ "${1-}" = "--watchdog" ]; then
+    # Watchdog: --watchdog STATUSFILE WRAPPERPID GROUP LIMIT_SECONDS GRACE_SECONDS. Polls once a
+    # second (no signals between wrapper and watchdog, so no start-up race), runs until the group is empty.
+    status=$2 wrapper=$3 group=$4 limit=$5 grace=$6
+    ending="" elapsed=0 termed=0
+    while job_alive "$group"; do
+        if [ -z "$ending" ]; then
+            if ! alive "$wrapper"; then
+                ending=orphan
+                record orphan "wrapper $wrapper gone: ending process group $group"
+            elif ! kill -0 "$group" 2>/dev/null; then
+                ending=leftovers # the leader exited and was reaped; what it left behind goes too
+            elif stop_asked; then
+                ending=stop
+            elif [ "$elapsed" -ge "$limit" ]; then
+                ending=timeout
+                record timeout "limit ${limit} s"
+            fi
+        fi
+        if [ -n "$ending" ]; then
+            if [ "$termed" -eq 0 ]; then
+                signal_job TERM "$group"
+            elif [ "$termed" -gt "$grace" ]; then
+                signal_job KILL "$group"
+            fi
+            termed=$((termed + 1))
+        fi
+        sleep 1
+        elapsed=$((elapsed + 1))
+    done
+    exit 0
+fi
+
 status=$1 log=$2 limit=$3 slotdir=$4 nslots=$5
 shift 5
 [ "${1-}" = "--" ] && shift
+grace=${RUNPROC_KILL_GRACE:-10}
+case $grace in "" | *[!0-9]*) grace=10 ;; esac
+RUNPROC_JOB_STATUS=$status
+export RUNPROC_JOB_STATUS
 if [ "$log" != "-" ]; then
     exec </dev/null >>"$log" 2>&1
 else
     exec </dev/null
 fi
-now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
-record() { printf '%s %s %s\n' "$1" "$(now)" "$2" >>"$status"; }
 host=$(hostname 2>/dev/null || echo unknown)
 record queued "pid $$ host $host"
+
+child=""
+watchdog=""
+stop=""
+stopcode=0
+on_signal() {
+    stop=$1 stopcode=$2
+    record stop "signal $1"
+    # The watchdog sees the stop line and KILLs the group after the grace.
+    [ -n "$child" ] && signal_job TERM "$child"
+}
+trap 'on_signal TERM 143' TERM
+trap 'on_signal INT 130' INT
+trap 'on_signal HUP 129' HUP
 
 slot=""
 if [ "$slotdir" != "-" ] && [ "$nslots" -gt 0 ]; then
@@ -31,7 +117,8 @@ if [ "$slotdir" != "-" ] && [ "$nslots" -gt 0 ]; then
     [ "$need" -gt "$nslots" ] && need=$nslots
     [ "$need" -gt 7 ] && need=7
     [ "$need" -lt 1 ] && need=1
-    while [ -z "$slot" ]; do
+    # The command inherits the slots' descriptors: they stay taken while any of it runs.
+    while [ -z "$slot" ] && [ -z "$stop" ]; do
         k=1 fd=9 got=""
         while [ "$k" -le "$nslots" ] && [ "$fd" -gt $((9 - need)) ]; do
             eval "exec $fd>>\"\$slotdir/slot-$k.lock\""
@@ -47,38 +134,45 @@ if [ "$slotdir" != "-" ] && [ "$nslots" -gt 0 ]; then
     done
 fi
 
-child=""
-watchdog=""
-on_signal() {
-    record end "signal $1"
-    [ -n "$watchdog" ] && kill "$watchdog" 2>/dev/null
-    [ -n "$child" ] && kill -TERM "$child" 2>/dev/null
-    exit "$2"
-}
-trap 'on_signal TERM 143' TERM
-trap 'on_signal INT 130' INT
-trap 'on_signal HUP 129' HUP
-
+if [ -n "$stop" ]; then
+    # Cancelled before it started.
+    record end "signal $stop"
+    exit "$stopcode"
+fi
 record start "pid $$ host $host${slot:+ slot $slot}"
 echo "runproc-job: $(now) start on $host: $*"
-"$@" &
-child=$!
-if [ "$limit" -gt 0 ]; then
-    (
-        exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
-        trap 'kill "$s" 2>/dev/null; exit 0' TERM
-        sleep "$limit" &
-        s=$!
-        wait "$s"
-        record timeout "limit ${limit} s"
-        # The wrapper leads its own process group (started by setsid): stop the whole job.
-        kill -TERM -- -$$ 2>/dev/null || kill -TERM "$child" 2>/dev/null
-    ) &
+if [ "$limit" -gt 0 ] && command -v setsid >/dev/null 2>&1; then
+    # A background child of this shell is never a group leader, so setsid(1) does not fork:
+    # $! is the command, the leader of its new session and process group.
+    setsid "$@" &
+    child=$!
+    setsid /bin/sh "$0" --watchdog "$status" "$$" "$child" "$limit" "$grace" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- </dev/null &
     watchdog=$!
+    record group "pgid $child watchdog $watchdog"
+    # A signal that came while the command was being started found no group to forward to.
+    [ -n "$stop" ] && on_signal "$stop" "$stopcode"
+else
+    "$@" &
+    child=$!
+    [ -n "$stop" ] && on_signal "$stop" "$stopcode"
 fi
-wait "$child"
-rc=$?
-[ -n "$watchdog" ] && kill "$watchdog" 2>/dev/null
-record end "exit $rc"
+# A trapped signal interrupts 'wait' with a status > 128: wait again until the child is reaped.
+while :; do
+    wait "$child"
+    rc=$?
+    kill -0 "$child" 2>/dev/null || break
+done
+if [ -n "$watchdog" ]; then
+    # The leader has exited: the watchdog ends whatever is left of its group, then exits.
+    while :; do
+        wait "$watchdog"
+        kill -0 "$watchdog" 2>/dev/null || break
+    done
+fi
+if [ -n "$stop" ]; then
+    record end "signal $stop"
+    exit "$stopcode"
+fi
 echo "runproc-job: $(now) end: exit code $rc"
+record end "exit $rc"
 exit "$rc"

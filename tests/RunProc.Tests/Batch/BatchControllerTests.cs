@@ -1,3 +1,4 @@
+using System.Collections;
 using RunProc.Batch;
 using Xunit;
 
@@ -95,7 +96,7 @@ public class BatchControllerTests
         Assert.All(jobs, j => Assert.True(File.Exists(j.LogFile)));
         Assert.NotEqual(jobs[0].LogFile, jobs[1].LogFile);
         var lines = File.ReadAllLines(jobs[0].LogFile);
-        Assert.Matches(@"^   1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d default job 100 status FAILED$", lines[^1]);
+        Assert.Matches(@"^   1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d default job 100 status FAILED$", lines[^1]);
         Assert.Single(fx.ProcRunsLines("xpptut15")); // the old record: once
 
         // Explicit resubmission on request.
@@ -359,5 +360,61 @@ public class BatchControllerTests
             Assert.True(mine.Count(j => j.State == JobState.Done) <= 1);
         }
         Assert.Equal(runs, fx.ProcRunsLines("xpptut15").Length);
+    }
+}
+
+/// <summary>An experiment outside the instrument rule is never submitted (its jobs could be neither tracked nor counted).</summary>
+public class InstrumentRuleBatchTests
+{
+    private static BatchFixture Fixture(Hashtable? map = null)
+    {
+        var extra = new Hashtable { ["ExperimentPattern"] = "^[a-z][a-z0-9_]{2,39}$" };
+        if (map is not null) extra["InstrumentMap"] = map;
+        return new BatchFixture(maxJobs: 5, extra: extra);
+    }
+
+    [Fact]
+    public void An_unmapped_experiment_is_rejected_with_a_clear_error_and_never_submitted()
+    {
+        using var fx = Fixture();
+        fx.Facility.Run("XPP", "x_yz", 1, streams: 1);
+        fx.Runs("xpptut15", 1);
+        var s = fx.Controller().RunCycle(default);
+        Assert.Equal(1, s.Submitted);
+        Assert.Equal(0, fx.Scheduler.CountFor("x_yz", 1));
+        var ex = Assert.Throws<ArgumentException>(() => fx.Controller().Submit("x_yz", 1, force: false, null, default));
+        Assert.Contains("InstrumentMap", ex.Message);
+        Assert.Equal(0, fx.Scheduler.CountFor("x_yz", 1));
+    }
+
+    [Fact]
+    public void A_mapped_experiment_is_tracked_and_counted_against_MaxJobs()
+    {
+        using var fx = Fixture(new Hashtable { ["x_"] = "XPP" });
+        fx.Facility.Run("XPP", "x_yz", 1, streams: 1);
+        var s = fx.Controller().RunCycle(default);
+        Assert.Equal(1, s.Submitted);
+        Assert.Equal(1, fx.Controller().ActiveCount());
+        Assert.True(File.Exists(Path.Join(fx.Config.DbRoot, "p", "XPP", "x_yz-jobs.txt")));
+    }
+}
+
+public class PollNumberingTests
+{
+    [Fact]
+    public void Status_lines_are_numbered_on_across_processes_even_without_a_state_change()
+    {
+        using var fx = new BatchFixture();
+        fx.Runs("xpptut15", 1);
+        Assert.Equal(1, fx.Controller().RunCycle(default).Submitted);
+        // Each pass by a fresh controller is a separate cron cycle; the job stays PENDING throughout.
+        for (var i = 0; i < 3; i++)
+            fx.Controller().Reconcile(default);
+        var job = Assert.Single(fx.Controller().Jobs());
+        var numbers = File.ReadAllLines(job.LogFile).Where(l => l.Contains(" status ", StringComparison.Ordinal))
+            .Select(l => int.Parse(l.TrimStart().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(Enumerable.Range(1, numbers.Count), numbers);
+        Assert.True(numbers.Count >= 3);
+        Assert.Equal(numbers.Count, job.Polls);
     }
 }

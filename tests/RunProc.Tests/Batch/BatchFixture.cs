@@ -101,9 +101,9 @@ internal sealed class FakeScheduler : IScheduler
 /// <summary>A temp facility with one process 'p' (Slurm kind, served by a <see cref="FakeScheduler"/>) and the real ProcDb.</summary>
 internal sealed class BatchFixture : IDisposable
 {
-    public BatchFixture(int attempts = 3, int maxJobs = 2, string scheduler = "Slurm", object[]? command = null, int parts = 1)
+    public BatchFixture(int attempts = 3, int maxJobs = 2, string scheduler = "Slurm", object[]? command = null, int parts = 1, Hashtable? extra = null)
     {
-        Facility = new Facility(settleSeconds: 0, new Hashtable
+        Facility = new Facility(settleSeconds: 0, new Hashtable(extra ?? new Hashtable())
         {
             ["Processes"] = new Hashtable
             {

@@ -72,4 +72,22 @@ public class JobJournalTests
         Assert.Equal((0, 1), (j.BadLines, j.Jobs.Count));
         Assert.Empty(fx.Controller().Reconcile(default).Problems);
     }
+
+    [Fact]
+    public void A_byte_order_mark_is_tolerated_and_the_first_record_survives_a_rewrite()
+    {
+        using var f = new Facility();
+        var path = Path.Join(f.Root, "XPP", "xpptut15-jobs.txt");
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var line = "{\"t\":\"2026-01-01T00:00:00Z\",\"ev\":\"intent\",\"name\":\"a\",\"run\":5,\"attempt\":1}\n";
+        File.WriteAllBytes(path, [0xEF, 0xBB, 0xBF, .. System.Text.Encoding.UTF8.GetBytes(line)]);
+        var j = new JobJournal(path, "p", "xpptut15");
+        j.Refresh();
+        Assert.Equal(0, j.BadLines);
+        Assert.Equal(5, Assert.Single(j.Jobs).Run);
+        j.Compact();
+        var again = new JobJournal(path, "p", "xpptut15");
+        again.Refresh();
+        Assert.Equal(5, Assert.Single(again.Jobs).Run);
+    }
 }

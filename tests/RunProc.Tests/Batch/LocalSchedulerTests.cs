@@ -18,9 +18,26 @@ public class LocalSchedulerTests : IDisposable
         _slots = Path.Join(_f.Root, "slots");
     }
 
-    public void Dispose() => _f.Dispose();
+    public void Dispose()
+    {
+        JobProcesses.KillAll(_f.Root);
+        _f.Dispose();
+    }
 
-    private LocalScheduler NewScheduler(int slots = 4) => new(_spool, _slots, slots);
+    private LocalScheduler NewScheduler(int slots = 4) => new(_spool, _slots, slots) { KillGraceSeconds = 1 };
+
+    /// <summary>A command that ignores TERM and leaves two grandchildren that ignore it too (ignored signals survive exec): only KILL of the whole group ends it.</summary>
+    private static readonly string[] Stubborn = { "/bin/sh", "-c", "trap '' TERM; sleep 300 & sleep 300 & wait" };
+
+    /// <summary>Polls until no process of this test's jobs is left (60 s hang guard); the message lists what lived on.</summary>
+    private void AssertNothingLeft(string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        List<(int Pid, string Command)> left;
+        while ((left = JobProcesses.Under(_f.Root)).Count > 0 && DateTime.UtcNow < deadline)
+            Thread.Sleep(100);
+        Assert.True(left.Count == 0, $"{what}: processes of the job outlived it: {JobProcesses.Show(left)}");
+    }
 
     private JobSpec Spec(string name, params string[] command)
     {
@@ -85,15 +102,94 @@ public class LocalSchedulerTests : IDisposable
     }
 
     [Fact]
+    public void Cancel_ends_the_whole_process_group_with_kill_after_the_grace()
+    {
+        var id = NewScheduler().Submit(Spec("j-cancel-tree", Stubborn), default);
+        WaitState(id, JobState.Running);
+        WaitForProcesses(3); // sh and its two sleeps
+        NewScheduler().Cancel(id, default);
+        Assert.Equal(JobState.Cancelled, WaitFinal(id).State);
+        // The wrapper records its end only once the group is gone: nothing may be left at this point.
+        Assert.Empty(JobProcesses.Under(_f.Root).Where(p => p.Command.Contains("sleep 300")));
+        AssertNothingLeft("cancel");
+    }
+
+    [Fact]
+    public void The_time_limit_ends_the_whole_process_group()
+    {
+        var spec = Spec("j-limit", Stubborn);
+        // The wrapper as the local scheduler starts it, with a 2 s limit (JobSpec counts minutes).
+        var psi = new System.Diagnostics.ProcessStartInfo("/usr/bin/setsid") { UseShellExecute = false };
+        foreach (var a in new[] { "/bin/sh", spec.WrapperScript, spec.StatusFile, spec.LogFile, "2", "-", "0", "--" }.Concat(Stubborn))
+            psi.ArgumentList.Add(a);
+        psi.Environment["RUNPROC_KILL_GRACE"] = "1";
+        using var wrapper = System.Diagnostics.Process.Start(psi)!;
+        Assert.True(wrapper.WaitForExit(60_000), "the wrapper did not end after its time limit");
+        var ws = WrapperStatus.TryRead(spec.StatusFile)!;
+        Assert.Equal(JobState.TimedOut, ws.Outcome());
+        Assert.NotNull(ws.Group);
+        Assert.Empty(JobProcesses.Under(_f.Root));
+    }
+
+    [Fact]
+    public void A_killed_wrapper_is_not_lost_while_its_command_runs_and_its_group_is_ended()
+    {
+        var spec = Spec("j-orphan", Stubborn);
+        var id = NewScheduler().Submit(spec, default);
+        WaitState(id, JobState.Running);
+        WaitForProcesses(3);
+        var pid = WrapperStatus.TryRead(spec.StatusFile)!.Pid!.Value;
+        Assert.Equal(0, kill(pid, 9)); // SIGKILL: the wrapper can record nothing
+        // The command still runs: the job must not read as Lost (a retry would process the run twice).
+        var s = NewScheduler().Query(new[] { id }, default).Known[id];
+        if (JobProcesses.Under(_f.Root).Any(p => p.Command.Contains("sleep 300")))
+            Assert.Equal(JobState.Running, s.State);
+        Assert.Equal(JobState.Lost, WaitFinal(id).State);
+        AssertNothingLeft("killed wrapper");
+    }
+
+    [Fact]
+    public void When_wrapper_and_watchdog_die_the_scheduler_ends_the_group_before_calling_it_lost()
+    {
+        var spec = Spec("j-orphan2", Stubborn);
+        var id = NewScheduler().Submit(spec, default);
+        WaitState(id, JobState.Running);
+        WaitForProcesses(3);
+        var ws = WrapperStatus.TryRead(spec.StatusFile)!;
+        Assert.NotNull(ws.Watchdog);
+        Assert.Equal(0, kill(ws.Watchdog!.Value, 9));
+        Assert.Equal(0, kill(ws.Pid!.Value, 9));
+        Assert.Equal(JobState.Lost, WaitFinal(id).State);
+        AssertNothingLeft("killed wrapper and watchdog");
+    }
+
+    private WrapperStatus WrapperStatusOf() =>
+        Directory.EnumerateFiles(Path.Join(_f.Root, "logs"), "*.status").Select(WrapperStatus.TryRead).FirstOrDefault(w => w?.Watchdog is not null) ?? WrapperStatus.Parse("");
+
+    /// <summary>Waits until the job's command has started its processes and the wrapper its watchdog (so a test kills a full tree).</summary>
+    private void WaitForProcesses(int sleeps)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        // The two grandchildren themselves (the wrapper's and sh's command lines mention them too).
+        while (JobProcesses.Under(_f.Root).Count(p => p.Command == "sleep 300") < sleeps - 1
+               || WrapperStatusOf().Watchdog is null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the job's command did not start its children");
+            Thread.Sleep(50);
+        }
+    }
+
+    [Fact]
     public void A_job_whose_process_vanished_without_an_exit_code_is_lost()
     {
         var spec = Spec("j-lost", "/bin/sleep", "60");
         var id = NewScheduler().Submit(spec, default);
         WaitState(id, JobState.Running);
         var pid = WrapperStatus.TryRead(spec.StatusFile)!.Pid!.Value;
-        Assert.Equal(0, kill(-pid, 9)); // SIGKILL to the job's process group: no trap can record anything
+        Assert.Equal(0, kill(-pid, 9)); // SIGKILL to the wrapper's process group: no trap can record anything
         var s = WaitFinal(id);
         Assert.Equal((JobState.Lost, "LOST"), (s.State, s.SchedulerState));
+        AssertNothingLeft("lost job");
     }
 
     [Fact]
@@ -140,4 +236,44 @@ public class LocalSchedulerTests : IDisposable
 
     [DllImport("libc", SetLastError = true)]
     private static extern int kill(int pid, int sig);
+}
+
+/// <summary>The local scheduler as the cmdlets make it: MaxJobs slots per process, one time base in the job log.</summary>
+public class LocalSchedulerFactoryTests
+{
+    [Fact]
+    public void The_local_scheduler_has_MaxJobs_slots_not_one_per_cpu()
+    {
+        var maxJobs = Environment.ProcessorCount + 3;
+        using var fx = new BatchFixture(maxJobs: maxJobs, scheduler: "Local");
+        var s = Assert.IsType<LocalScheduler>(SchedulerFactory.Create(RunProc.Config.SchedulerKind.Local, fx.Config, "p"));
+        Assert.Equal(maxJobs, s.Slots);
+    }
+
+    [Fact]
+    public void Every_time_in_a_job_log_is_local_time_with_its_utc_offset()
+    {
+        using var fx = new BatchFixture(scheduler: "Local", command: new object[] { "/bin/sh", "-c", "echo hello" });
+        try
+        {
+            fx.Runs("xpptut15", 1);
+            Assert.Equal(1, fx.Controller(realSchedulers: true).RunCycle(default).Submitted);
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            ProcJob job;
+            while (!(job = fx.Controller(realSchedulers: true).Reconcile(default).Jobs.Single()).State.IsFinal())
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the job did not end");
+                Thread.Sleep(200);
+            }
+            Assert.Equal(JobState.Done, job.State);
+            var text = File.ReadAllText(job.LogFile);
+            var times = System.Text.RegularExpressions.Regex.Matches(text, @"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*").Select(m => m.Value).ToList();
+            Assert.True(times.Count >= 3, text); // wrapper start and end, RunProc's status line
+            Assert.All(times, t => Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$", t.TrimEnd(':')));
+        }
+        finally
+        {
+            JobProcesses.KillAll(fx.Facility.Root);
+        }
+    }
 }

@@ -53,9 +53,39 @@ public class SchedulerCommandTests
         {
             "bsub", "-q", "psnehq", "-o", "/db/pixel_status/XPP/xpptut15/log-xpptut15-r0260-2026-01-01T10:00:00.txt",
             "-J", "rp.pixel_status.xpptut15.r0260.a1.abc123", "-cwd", "/db/pixel_status/XPP/xpptut15/work", "-W", "30",
-            "/bin/sh", "/m/bin/scripts/runproc-job.sh", "/db/pixel_status/XPP/xpptut15/log-xpptut15-r0260-2026-01-01T10:00:00.status", "-", "0", "-", "0", "--",
-            "/opt/bin/prog", "-e", "xpptut15", "-r", "260", "a b",
+            "/bin/sh", "/db/pixel_status/XPP/xpptut15/log-xpptut15-r0260-2026-01-01T10:00:00.lsf.sh",
         }, argv);
+        Assert.Equal("#!/bin/sh\n# RunProc LSF job rp.pixel_status.xpptut15.r0260.a1.abc123: every word below is POSIX-quoted; nothing in it is expanded.\n" +
+            "exec /bin/sh /m/bin/scripts/runproc-job.sh /db/pixel_status/XPP/xpptut15/log-xpptut15-r0260-2026-01-01T10:00:00.status - 0 - 0 -- /opt/bin/prog -e xpptut15 -r 260 'a b'\n",
+            LsfScheduler.JobScript(Spec("psnehq")));
+    }
+
+    [Fact]
+    public void Bsub_command_line_run_by_a_shell_gives_the_job_exactly_its_argv()
+    {
+        using var f = new RunProc.Tests.Catalog.Facility();
+        var dir = Directory.CreateDirectory(Path.Join(f.Root, "db with space", "it's")).FullName;
+        var echo = Path.Join(dir, "print args.sh");
+        File.WriteAllText(echo, "for a in \"$@\"; do printf '[%s]\\n' \"$a\"; done\n");
+        var command = new[] { "/opt/bin/prog", "it's", "$HOME", "a  b", "; rm -rf /", "$(id)", "`id`", "\\n", "*", "\"q\"", "{x}", "~", "line\nbreak" };
+        var spec = new JobSpec
+        {
+            Name = "rp.p.xpptut15.r0001.a1.abc", Command = command, LogFile = Path.Join(dir, "log-x.txt"), StatusFile = Path.Join(dir, "log-x.status"),
+            WorkDirectory = dir, TimeLimitMinutes = 5, WrapperScript = echo,
+        };
+        var runner = new RecordedRunner { Answer = _ => new CommandResult(0, "Job <1> is submitted to default queue <normal>.\n", "") };
+        new LsfScheduler(runner).Submit(spec, default);
+        // What LSF does with the recorded command words: joins them with spaces and runs the line with a shell.
+        var argv = runner.Calls.Single();
+        var line = string.Join(" ", argv.Skip(argv.ToList().IndexOf("-W") + 2));
+        var psi = new System.Diagnostics.ProcessStartInfo("/bin/sh") { RedirectStandardOutput = true, UseShellExecute = false };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add(line);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        var expected = new[] { spec.StatusFile, "-", "0", "-", "0", "--" }.Concat(command).Select(a => "[" + a + "]");
+        Assert.Equal(string.Join("\n", expected) + "\n", output);
     }
 
     [Fact]
@@ -164,7 +194,15 @@ public class SchedulerCommandTests
     public void Bsub_submit_parses_the_job_id()
     {
         var runner = new RecordedRunner { Answer = _ => new CommandResult(0, "Job <849160> is submitted to queue <psnehq>.\n", "") };
-        Assert.Equal("849160", new LsfScheduler(runner).Submit(Spec("psnehq"), default));
+        using var f = new RunProc.Tests.Catalog.Facility();
+        var spec = Spec("psnehq");
+        spec = new JobSpec
+        {
+            Name = spec.Name, Command = spec.Command, LogFile = Path.Join(f.Root, "log.txt"), StatusFile = Path.Join(f.Root, "log.status"),
+            WorkDirectory = f.Root, Queue = spec.Queue, TimeLimitMinutes = spec.TimeLimitMinutes, WrapperScript = spec.WrapperScript,
+        };
+        Assert.Equal("849160", new LsfScheduler(runner).Submit(spec, default));
+        Assert.Equal(LsfScheduler.JobScript(spec), File.ReadAllText(Path.Join(f.Root, "log.lsf.sh")));
         var killed = new RecordedRunner();
         new LsfScheduler(killed).Cancel("849160", default);
         Assert.Equal(new[] { "bkill", "849160" }, killed.Calls[0]);

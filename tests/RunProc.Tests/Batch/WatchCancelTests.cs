@@ -36,6 +36,13 @@ public class WatchCancelTests
             var job = submit.AddCommand("Submit-ProcJob").AddParameter("Process", "slow").AddParameter("Experiment", "xpptut15")
                 .AddParameter("Run", 1).AddParameter("ConfigPath", config).Invoke<ProcJob>().Single();
             Assert.Equal(JobState.Pending, job.State);
+            // Watch's first pass must see the job running (its next pass is an hour later): wait for the wrapper's start line.
+            var started = DateTime.UtcNow.AddSeconds(60);
+            while (WrapperStatus.TryRead(job.StatusFile)?.Started is null)
+            {
+                Assert.True(DateTime.UtcNow < started, "the job never started");
+                Thread.Sleep(100);
+            }
         }
 
         using var watch = PowerShell.Create();

@@ -327,6 +327,31 @@ public class DemoFacilityFolderTests
     }
 
     [Fact]
+    public void Force_removes_only_what_the_generator_and_the_demo_wrote()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "runproc-demo-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var o = new DemoFacilityOptions { FramesPerFile = 10, PerClass = 1 };
+            var first = DemoFacilityGenerator.Generate(root, o);
+            // The user's own files, beside and inside the facility's folders: -Force must leave them.
+            var notes = Path.Combine(root, "notes.txt");
+            File.WriteAllText(notes, "mine");
+            var ownExp = Path.Combine(first.DataRoot, "XPP", "xppmine1", "xtc", "keep.xtc");
+            Directory.CreateDirectory(Path.GetDirectoryName(ownExp)!);
+            File.WriteAllText(ownExp, "mine");
+            var ownBeside = Path.Combine(Path.GetDirectoryName(first.Runs[0].Files[0])!, "my-analysis.txt");
+            File.WriteAllText(ownBeside, "mine");
+            var f = DemoFacilityGenerator.Generate(root, new DemoFacilityOptions { FramesPerFile = 10, PerClass = 1, Force = true });
+            Assert.Equal("mine", File.ReadAllText(notes));
+            Assert.Equal("mine", File.ReadAllText(ownExp));
+            Assert.Equal("mine", File.ReadAllText(ownBeside));
+            Assert.All(f.Runs.SelectMany(r => r.Files), p => Assert.True(File.Exists(p), p));
+        }
+        finally { if (Directory.Exists(root)) Directory.Delete(root, true); }
+    }
+
+    [Fact]
     public void TooFewFrames_IsRefused()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => DemoFacilityGenerator.Plan("/tmp/x", new DemoFacilityOptions { FramesPerFile = 5 }));
