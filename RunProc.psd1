@@ -31,6 +31,7 @@
         'Register-ProcSchedule'
         'Unregister-ProcSchedule'
         'Invoke-PixelStatus'
+        'Merge-PixelStatus'
         'New-ProcDemoFacility'
     )
     FunctionsToExport    = @()

@@ -95,3 +95,33 @@ Describe 'Invoke-PixelStatus' {
         $errs[0].FullyQualifiedErrorId | Should -BeLike 'NoDetector,*'
     }
 }
+
+Describe 'Invoke-PixelStatus -Part and Merge-PixelStatus' {
+    It 'splits the two-stream run in <_> parts and merges it into the unsplit status, deployed' -ForEach 2, 3 {
+        $n = $_
+        $whole = Invoke-PixelStatus -ConfigPath $Config -Experiment xpptut15 -Run 5 -OutputDirectory (Join-Path $TestDrive "whole$n")
+        $parts = Join-Path $TestDrive "parts$n"
+        $headers = foreach ($k in 0..($n - 1)) { Invoke-PixelStatus -ConfigPath $Config -Experiment xpptut15 -Run 5 -Part $k -PartCount $n -PartDirectory $parts }
+        $headers | Should -HaveCount $n
+        $headers[0].Coverage.By | Should -Be $(if ($n -eq 2) { 'Files' } else { 'Events' })
+        ($headers | Format-Table | Out-String) | Should -Match 'PartCount'
+        $merged = Merge-PixelStatus -ConfigPath $Config $parts -PartCount $n -Experiment xpptut15 -Run 5 -OutputDirectory (Join-Path $TestDrive "merged$n") -Deploy
+        $merged.Events | Should -Be 12
+        $merged.CountPerBit | Should -Be $whole.CountPerBit
+        $merged.Summary.Status | Should -Be $whole.Summary.Status
+        $merged.Summary.Rms | Should -Be $whole.Summary.Rms
+        $merged.Files | Where-Object { $_ -like '*5-end.data' } | Should -HaveCount 1
+    }
+
+    It 'refuses a part run with -Deploy and a merge with a part missing, writing nothing' {
+        $parts = Join-Path $TestDrive 'partsbad'
+        Invoke-PixelStatus -ConfigPath $Config -Experiment xpptut15 -Run 5 -Part 0 -PartCount 2 -PartDirectory $parts -Deploy -ErrorVariable e -ErrorAction SilentlyContinue
+        $e[0].FullyQualifiedErrorId | Should -BeLike 'PartArguments*'
+        Invoke-PixelStatus -ConfigPath $Config -Experiment xpptut15 -Run 5 -Part 0 -PartCount 2 -PartDirectory $parts | Out-Null
+        $out = Join-Path $TestDrive 'mergedbad'
+        Merge-PixelStatus -ConfigPath $Config $parts -PartCount 2 -OutputDirectory $out -ErrorVariable e2 -ErrorAction SilentlyContinue
+        $e2[0].FullyQualifiedErrorId | Should -BeLike 'PartsNotMergeable*'
+        $e2[0].Exception.Message | Should -Match 'part\(s\) 1 did not finish'
+        Test-Path $out | Should -BeFalse
+    }
+}

@@ -18,6 +18,7 @@ namespace RunProc.Benchmarks;
 /// memory (RunProc's kernel on its best path and on AVX2, a plain scalar C# loop; 1 and 2
 /// threads). `numpy`: the original np.select float64 formulation in /usr/bin/python3.
 /// `e2e FILE...`: reader alone vs the end-to-end pipeline (read + kernel + summary) per file.
+/// `xtc2 DIR`: a 200-event epix10ka-quad xtc2 run, the analysis vs reading it with no work (<see cref="Xtc2Bench"/>).
 /// `lab`: where the 1-thread kernel's time goes (sequential read, access pattern, L1-resident compute).
 /// Every mode prints one JSON line "RESULT {...}" for tests/bench/Pixels.Bench.ps1.
 /// </summary>
@@ -47,6 +48,9 @@ public static class Program
             case "e2e":
                 foreach (var file in args.Skip(1))
                     EndToEnd(file);
+                return 0;
+            case "xtc2":
+                Xtc2Bench.Run(args[1]);
                 return 0;
             case "parts":
                 Parts(args[1]);

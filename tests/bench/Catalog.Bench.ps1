@@ -13,9 +13,18 @@
       incremental  Get-PendingRun -All after new runs were added to -ChangedPercent of the
                    experiments (default 1%) 2.5 s earlier: unchanged directories and record
                    files come from the caches; the changed directories are listed.
+      old tool     the old tool's exp_run_new(ALL) (Python, as RunProcUtils did it: os.listdir of
+                   every instrument and run directory, the run number from each *.xtc name, the
+                   first field of every -proc-runs.txt line), timed inside python3 on the same tree
+                   in the same run (interpreter start-up excluded, as the module import is for
+                   RunProc); its pending runs are checked too.
     Each is timed -Repeat times (median reported); the output of every scan is checked against the
     expected pending runs, so a fast but wrong cache fails the benchmark. Prints full and
-    incremental times and their ratio (target >= 50x). Timings are with a warm OS file cache.
+    incremental times and their ratio (target >= 50x), the old tool against the full scan (target
+    >= 3x), and the metadata calls of one full scan counted with strace -c (stat, lstat, fstat,
+    statx, newfstatat, access, readlink families; a child pwsh that only imports and warms up is
+    subtracted) against the budget 2 x (files of unrecorded runs + directories + record files).
+    Timings are with a warm OS file cache.
 .EXAMPLE
     dotnet pwsh ./tests/bench/Catalog.Bench.ps1 -Root . -Experiments 20
 #>
@@ -32,7 +41,9 @@ param(
     [int] $Repeat = 5,
     # Where the facility is generated (default: a new temp directory, removed afterwards).
     [string] $Path,
-    [switch] $Keep
+    [switch] $Keep,
+    # Skip the strace count (e.g. where strace is not installed).
+    [switch] $NoStrace
 )
 
 $ErrorActionPreference = 'Stop'
@@ -166,6 +177,83 @@ try {
         Measure-Scan "incremental #$k"
     }
     function Get-Median([double[]] $values) { ($values | Sort-Object)[[int][Math]::Floor($values.Count / 2)] }
+
+    # The old tool on the same tree (its pending runs now include the incremental rounds' new runs).
+    $oldScript = Join-Path $base 'exp_run_new_all.py'
+    Set-Content $oldScript @'
+import os, sys, time, json
+DIR_INS, DIR_LOG, PROC, INS, REPEAT = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(','), int(sys.argv[5])
+def experiments(ins):
+    # old rule: directory names of the instrument that start with its lower-case name, shorter than 10
+    return sorted(e for e in os.listdir('%s/%s' % (DIR_INS, ins)) if e.startswith(ins.lower()) and len(e) < 10)
+def runs_in_xtc_dir(exp):
+    d = '%s/%s/%s/xtc' % (DIR_INS, exp[:3].upper(), exp)
+    files = sorted(f for f in os.listdir(d) if os.path.splitext(f)[1] == '.xtc')
+    return sorted(set(f.split('-')[1].lstrip('r') for f in files))
+def runs_processed(exp):
+    fname = '%s/%s/%s/%s-proc-runs.txt' % (DIR_LOG, PROC, exp[:3].upper(), exp)
+    if not os.path.exists(fname):
+        return set()
+    with open(fname) as f:
+        return set(rec.split(' ', 1)[0] for rec in f.read().split('\n') if rec)  # a set: kinder to the old tool than its list
+def exp_run_new(exp):
+    runs_xtc = runs_in_xtc_dir(exp)
+    runs_log = runs_processed(exp)
+    return [r for r in runs_xtc if r not in runs_log]
+def exp_run_new_all():
+    return [(exp, r) for ins in INS for exp in experiments(ins) for r in exp_run_new(exp)]
+times = []
+for _ in range(REPEAT):
+    t = time.perf_counter(); res = exp_run_new_all(); times.append(time.perf_counter() - t)
+print(json.dumps({"seconds": sorted(times)[len(times) // 2], "pending": ['%s/%d' % (e, int(r)) for e, r in res]}))
+'@
+    $old = & /usr/bin/python3 $oldScript $dataRoot $dbRoot 'pixel_status' ($ins -join ',') $Repeat | ConvertFrom-Json
+    if ($LASTEXITCODE -ne 0 -or -not $old) { throw 'the old tool baseline failed' }
+    Test-Scan @($old.pending | ForEach-Object { $e, $r = $_ -split '/'; [pscustomobject]@{ Experiment = $e; Run = [int]$r } }) 'old tool exp_run_new(ALL)'
+    $oldMs = $old.seconds * 1000
+    Write-Host ("  old tool       {0,9:N1} ms (python3, in-process timing, median of {1})" -f $oldMs, $Repeat)
+
+    # Metadata calls of one full scan: strace -c of a child pwsh, minus the same child without the scan.
+    $metadata = $null
+    $strace = Get-Command strace -CommandType Application -ErrorAction Ignore | Select-Object -First 1
+    if (-not $NoStrace -and $strace) {
+        $pwsh = [Environment]::ProcessPath
+        [string[]] $pwshArgs = if ([IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { @([Environment]::GetCommandLineArgs()[0]) } else { @() }
+        $firstExp = [CatalogBenchGenerator]::Experiment($ins[0], 0)
+        $child = Join-Path $base 'strace-child.ps1'
+        Set-Content $child @"
+param([switch] `$Scan)
+Import-Module '$(Join-Path $Root 'RunProc.psd1')'
+`$null = Get-PendingRun -ConfigPath '$config' -Experiment $firstExp -NoCache
+Remove-Item -Recurse -Force '$($caches[0])', '$($caches[1])' -ErrorAction Ignore
+if (`$Scan) { `$null = Get-PendingRun -All -ConfigPath '$config' }
+"@
+        $calls = @{}
+        foreach ($mode in 'warm-up only', 'full scan') {
+            $out = Join-Path $base "strace-$($mode -replace ' ', '-').txt"
+            [string[]] $childArgv = @('-f', '-c', '-o', $out, '-e', 'trace=%stat,%lstat,%fstat,access,faccessat,faccessat2,readlink,readlinkat,openat,getdents64', $pwsh) + $pwshArgs + @('-NoProfile', '-File', $child)
+            if ($mode -eq 'full scan') { $childArgv += '-Scan' }
+            & $strace.Source @childArgv | Out-Null
+            if ($LASTEXITCODE -ne 0) { throw "strace of the $mode child failed ($LASTEXITCODE)" }
+            $table = @{}
+            foreach ($line in Get-Content $out) {
+                $f = -split $line
+                if ($f.Count -ge 5 -and $f[-1] -match '^[a-z_0-9]+$' -and $f[-1] -ne 'total' -and $f[3] -match '^\d+$') { $table[$f[-1]] = [long]$f[3] }
+            }
+            $calls[$mode] = $table
+        }
+        $delta = @{}
+        foreach ($k in $calls['full scan'].Keys) { $delta[$k] = $calls['full scan'][$k] - [long]$calls['warm-up only'][$k] }
+        $metaNames = @($delta.Keys | Where-Object { $_ -notin 'openat', 'getdents64' } | Sort-Object)
+        $metadata = ($metaNames | ForEach-Object { $delta[$_] } | Measure-Object -Sum).Sum
+        $unrecordedFiles = $Instruments * $Experiments * $Unprocessed * $Files
+        $directories = $Instruments + 2 * $Instruments * $Experiments + $Instruments + 2  # instrument, experiment and run dirs; DB instrument dirs, DB and process roots
+        $recordFiles = 3 * $Instruments * $Experiments                                    # -proc-runs, -arch-runs, -proc-arch per experiment
+        $budget = 2 * ($unrecordedFiles + $directories + $recordFiles)
+        $detail = ($metaNames | ForEach-Object { "$_ $($delta[$_])" }) -join ', '
+        Write-Host ("  metadata calls of one full scan (strace -c, child pwsh): {0:N0} ({1}); openat {2:N0}, getdents64 {3:N0}" -f $metadata, $detail, $delta['openat'], $delta['getdents64'])
+        Write-Host ("  budget 2 x ({0:N0} files of unrecorded runs + {1:N0} directories + {2:N0} record files) = {3:N0}" -f $unrecordedFiles, $directories, $recordFiles, $budget) -ForegroundColor $(if ($metadata -le $budget) { 'Green' } else { 'Yellow' })
+    }
     $fullMs = Get-Median $full.Wall
     $incrMs = Get-Median $incr.Wall
     $fullCpu = Get-Median $full.Cpu
@@ -176,6 +264,10 @@ try {
     Write-Host ("  full        {0,9:N1} ms wall {1,9:N1} ms process CPU (median of {2})" -f $fullMs, $fullCpu, $Repeat)
     Write-Host ("  incremental {0,9:N1} ms wall {1,9:N1} ms process CPU (median of {2})" -f $incrMs, $incrCpu, $Repeat)
     Write-Host ("  ratio       {0,9:N1} x (wall; target >= 50 x)" -f $ratio) -ForegroundColor $(if ($ratio -ge 50) { 'Green' } else { 'Yellow' })
+    $oldRatio = $oldMs / [Math]::Max($fullMs, 0.001)
+    Write-Host ("  old tool    {0,9:N1} ms exp_run_new(ALL), python3 (median of {1})" -f $oldMs, $Repeat)
+    Write-Host ("  old / full  {0,9:N2} x (target >= 3 x)" -f $oldRatio) -ForegroundColor $(if ($oldRatio -ge 3) { 'Green' } else { 'Yellow' })
+    if ($null -ne $metadata) { Write-Host ("  metadata calls, full scan: {0:N0} (budget {1:N0})" -f $metadata, $budget) }
     $load = ((Get-Content /proc/loadavg -ErrorAction Ignore) -split ' ' | Select-Object -First 3) -join ' '
     Write-Host "  load average: $load (2 cores shared; wall times of short scans suffer most)"
 }

@@ -28,7 +28,7 @@ public sealed class SubmitOutcome
     public ProcJob? Job { get; init; }
     public int Attempt { get; init; }
 
-    /// <summary>The exact scheduler argv (also for a plan: what -WhatIf shows).</summary>
+    /// <summary>The exact scheduler argv (also for a plan: what -WhatIf shows). For a split run: the parts' submission.</summary>
     public IReadOnlyList<string> Argv { get; init; } = Array.Empty<string>();
 
     /// <summary>The scheduler job name; a plan's is the one its submission uses.</summary>
@@ -41,6 +41,9 @@ public sealed class SubmitOutcome
     internal JobSpec? Spec { get; init; }
 
     internal bool Force { get; init; }
+
+    /// <summary>A split run's merge submission (empty for an unsplit run).</summary>
+    public IReadOnlyList<string> MergeArgv { get; init; } = Array.Empty<string>();
 
     /// <summary>Set for a failed submission.</summary>
     public Exception? Error { get; init; }
@@ -97,7 +100,7 @@ public sealed class ProcCycleSummary
 /// not found: void, and the run is submitted again). Failed, timed-out and lost jobs are retried
 /// up to the process's Attempts.
 /// </summary>
-public sealed class BatchController
+public sealed partial class BatchController
 {
     private readonly RunProcConfig _config;
     private readonly ProcessDefinition _process;
@@ -192,8 +195,8 @@ public sealed class BatchController
         var active = jobs.FirstOrDefault(j => j.State.IsActive());
         if (active is not null)
             return new(false, 0, $"{journal.Experiment} run {run} already has an active job ({active.State}{(active.JobId.Length > 0 ? ", job " + active.JobId : "")}).");
-        var attempts = jobs.Count(j => j.State.CountsAsAttempt());
-        var attempt = attempts + 1;
+        var attempts = AttemptsUsed(jobs);
+        var attempt = jobs.Count(j => j.State.CountsAsAttempt()) + 1;
         if (force)
             return new(true, attempt, "");
         var done = jobs.LastOrDefault(j => j.State == JobState.Done);
@@ -209,27 +212,52 @@ public sealed class BatchController
         return new(true, attempt, "");
     }
 
+    /// <summary>
+    /// Attempts a run has used: one per job, except that a split attempt that failed has used them
+    /// all (its failed part was already retried alone up to Attempts; running every part again would not help).
+    /// </summary>
+    private int AttemptsUsed(IEnumerable<ProcJob> jobs)
+    {
+        var list = jobs.ToList();
+        return list.Any(j => j.Parts > 1 && j.State.IsRetryable()) ? Math.Max(_process.Attempts, list.Count(j => j.State.CountsAsAttempt())) : list.Count(j => j.State.CountsAsAttempt());
+    }
+
     private static string NewJobName(string process, string exp, int run, int attempt) =>
         $"rp.{process}.{exp}.r{run:0000}.a{attempt}.{Convert.ToHexString(RandomNumberGenerator.GetBytes(3)).ToLowerInvariant()}";
 
     private JobSpec BuildSpec(string exp, int run, int attempt, string name, string logFile, string workDir)
     {
-        var command = CommandTemplate.Expand(_process.Command, new TemplateValues
+        var values = new TemplateValues
         {
             Process = _process.Name, Experiment = exp, Run = run, Attempt = attempt, JobName = name,
             WorkDirectory = workDir, LogFile = logFile, ConfigPath = _env.ConfigPath, RunProcArgv = _env.RunProcArgv,
-        });
+            Parts = _process.Parts, PartDirectory = PartDirectoryFor(workDir, name),
+        };
         return new JobSpec
         {
             Name = name,
-            Command = command,
+            Command = WithEnvironment(CommandTemplate.Expand(_process.Command, values)),
             LogFile = logFile,
             StatusFile = StatusFileFor(logFile),
             WorkDirectory = workDir,
             Queue = _process.Queue,
             TimeLimitMinutes = _process.TimeLimitMinutes,
             WrapperScript = _env.WrapperScript,
+            Resources = BatchResources.For(_process, values),
         };
+    }
+
+    /// <summary>The process's Environment set for the command: /usr/bin/env -- NAME=value ... command (no shell).</summary>
+    private IReadOnlyList<string> WithEnvironment(IReadOnlyList<string> command)
+    {
+        if (_process.Environment.Count == 0)
+            return command;
+        if (command[0].Contains('='))
+            throw new ArgumentException($"the command's program '{Names.Show(command[0])}' contains '=', which env would take for a variable; give its path without '='.");
+        var argv = new List<string> { "/usr/bin/env", "--" };
+        argv.AddRange(_process.Environment.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => e.Key + "=" + e.Value));
+        argv.AddRange(command);
+        return argv;
     }
 
     /// <summary>The wrapper's status file next to a log: log-&lt;exp&gt;-r&lt;RRRR&gt;-&lt;time&gt;.status.</summary>
@@ -260,11 +288,14 @@ public sealed class BatchController
         var log = Path.Combine(dir, FreeLogName(dir, exp, run, _env.Now()));
         var spec = BuildSpec(exp, run, e.Attempt, NewJobName(_process.Name, exp, run, e.Attempt), log, Path.Combine(dir, "work"));
         var argv = Scheduler(_process.Scheduler).SubmitArgv(spec);
+        IReadOnlyList<string> mergeArgv = Array.Empty<string>();
+        if (_process.Parts > 1)
+            (argv, mergeArgv) = PlanSplit(exp, run, e.Attempt, spec.Name, log);
         var active = ActiveCount() + alreadyPlanned;
         var decision = FreeSlots(limit, active) == 0 ? SubmitDecision.Deferred : SubmitDecision.Submitted;
         return new SubmitOutcome
         {
-            Experiment = exp, Run = run, Decision = decision, Attempt = e.Attempt, Argv = argv, JobName = spec.Name, LogFile = log, Spec = spec, Force = force,
+            Experiment = exp, Run = run, Decision = decision, Attempt = e.Attempt, Argv = argv, MergeArgv = mergeArgv, JobName = spec.Name, LogFile = log, Spec = spec, Force = force,
             Message = decision == SubmitDecision.Deferred ? $"{active} job(s) of {_process.Name} active, MaxJobs {limit}" : "",
         };
     }
@@ -342,6 +373,7 @@ public sealed class BatchController
         {
             Event = "intent", Name = name, Run = run, Attempt = e.Attempt, Scheduler = scheduler.Kind.ToString(),
             Queue = _process.Queue, Log = log, Status = spec.StatusFile, Argv = spec.Command.ToArray(), Submitted = now.ToUniversalTime(),
+            Parts = _process.Parts > 1 ? _process.Parts : null,
         });
         Step("intent");
 
@@ -349,6 +381,18 @@ public sealed class BatchController
         if (!_ledger.IsProcessed(exp, run))
             _ledger.AppendProcessed(exp, run, _env.RecordCommand, now);
         Step("proc-runs");
+
+        if (_process.Parts > 1)
+        {
+            var problems = new ReconcileResult();
+            var split = AdvanceSplit(journal, journal.Find(name)!, null, problems, cancel);
+            var submitted = split.PartJobs.Any(p => p.JobId.Length > 0);
+            return new SubmitOutcome
+            {
+                Experiment = exp, Run = run, Decision = submitted ? SubmitDecision.Submitted : SubmitDecision.Failed, Attempt = e.Attempt, Argv = argv, Job = split,
+                Message = string.Join(" ", problems.Problems), Error = submitted ? null : new SchedulerException(string.Join(" ", problems.Problems), transient: true),
+            };
+        }
 
         string id;
         try
@@ -469,7 +513,7 @@ public sealed class BatchController
             .Where(p => onlyNames is null || onlyNames.Contains(p.Job.Name)).ToList();
 
         // 1. Intents without a job id: the controller that wrote them died (we hold the lock it held).
-        foreach (var (journal, job) in active.Where(p => p.Job.JobId.Length == 0))
+        foreach (var (journal, job) in active.Where(p => p.Job.JobId.Length == 0 && p.Job.Parts == 1))
         {
             cancel.ThrowIfCancellationRequested();
             try
@@ -497,15 +541,24 @@ public sealed class BatchController
         }
 
         // 2. One batched status query per scheduler for every job with an id.
-        var withId = active.Select(p => (p.Journal, Job: p.Journal.Find(p.Job.Name)!)).Where(p => p.Job.JobId.Length > 0 && p.Job.State.IsActive()).ToList();
-        foreach (var group in withId.GroupBy(p => p.Job.Scheduler))
+        var withId = active.Select(p => (p.Journal, Job: p.Journal.Find(p.Job.Name)!)).Where(p => p.Job.JobId.Length > 0 && p.Job.State.IsActive() && p.Job.Parts == 1).ToList();
+        // Split runs: their part and merge jobs go into the same one query per scheduler.
+        var splits = active.Where(p => p.Job.Parts > 1).ToList();
+        var answers = new Dictionary<SchedulerKind, SchedulerQuery>();
+        var kinds = withId.Select(p => p.Job.Scheduler).Concat(splits.Select(p => p.Job.Scheduler)).Distinct().ToList();
+        foreach (var kind in kinds)
         {
             cancel.ThrowIfCancellationRequested();
-            var scheduler = Scheduler(group.Key);
-            var answer = scheduler.Query(group.Select(p => p.Job.JobId).ToList(), cancel);
+            var group = withId.Where(p => p.Job.Scheduler == kind).ToList();
+            var ids = group.Select(p => p.Job.JobId).Concat(splits.Where(p => p.Job.Scheduler == kind).SelectMany(p => QueryIds(p.Job))).Distinct().ToList();
+            if (ids.Count == 0)
+                continue;
+            var scheduler = Scheduler(kind);
+            var answer = scheduler.Query(ids, cancel);
+            answers[kind] = answer;
             result.QueryCommands += answer.Commands;
             if (answer.Problem is not null)
-                result.Problems.Add($"{group.Key}: {answer.Problem} (those jobs keep their state).");
+                result.Problems.Add($"{kind}: {answer.Problem} (those jobs keep their state).");
             var now = DateTime.UtcNow;
             foreach (var (journal, job) in group)
             {
@@ -519,6 +572,14 @@ public sealed class BatchController
                 if (updated.State.IsFinal())
                     result.Finished.Add(updated);
             }
+        }
+        foreach (var (journal, job) in splits)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var updated = AdvanceSplit(journal, journal.Find(job.Name)!, answers.GetValueOrDefault(job.Scheduler) ?? new SchedulerQuery(), result, cancel);
+            result.Jobs.Add(updated);
+            if (updated.State.IsFinal())
+                result.Finished.Add(updated);
         }
         foreach (var j in journals.Where(j => j.NeedsCompaction || j.BadLines > 0))
         {
@@ -585,7 +646,13 @@ public sealed class BatchController
             {
                 e.Ended = ws?.Ended ?? now;
                 if (state != JobState.Done)
+                {
+                    // The log usually says why: keep its last error line with the job.
+                    e.LastError = JobLog.LastErrorLine(job.LogFile);
+                    if (string.IsNullOrEmpty(e.Reason) && e.LastError is not null)
+                        e.Reason = e.LastError;
                     e.Log = RenameLog(job.LogFile, word);
+                }
             }
         }
         // Polls alone are not worth a journal line per pass: they are persisted with the next change.
@@ -643,7 +710,9 @@ public sealed class BatchController
         if (!job.State.IsActive())
             throw new InvalidOperationException($"job {name} of {exp} run {job.Run} has already ended ({job.State}).");
         journal.Append(new JournalEvent { Event = "cancel", Name = name });
-        if (job.JobId.Length > 0)
+        if (job.Parts > 1)
+            CancelActive(job, cancel, null); // the parts' array (or jobs) and the merge
+        else if (job.JobId.Length > 0)
             Scheduler(job.Scheduler).Cancel(job.JobId, cancel);
         AppendLogLine(job, $"# {Stamp()} cancel requested by {Environment.UserName}");
         return journal.Find(name)!.Clone();
@@ -662,7 +731,7 @@ public sealed class BatchController
                 if (g.Any(j => j.State.IsActive() || j.State == JobState.Done))
                     continue;
                 var last = g.Last();
-                var attempts = g.Count(j => j.State.CountsAsAttempt());
+                var attempts = AttemptsUsed(g);
                 if ((last.State.IsRetryable() || last.State == JobState.NotSubmitted) && attempts < _process.Attempts)
                     list.Add((journal.Experiment, g.Key));
             }

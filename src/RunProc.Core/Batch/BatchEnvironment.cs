@@ -8,6 +8,15 @@ public sealed class BatchEnvironment
     /// <summary>scripts/runproc-job.sh of the module folder jobs load (the pinned one).</summary>
     public required string WrapperScript { get; init; }
 
+    /// <summary>scripts/runproc-part.sh (a job array's batch script), beside the wrapper unless given.</summary>
+    public string PartScript
+    {
+        get => _partScript ?? Path.Combine(Path.GetDirectoryName(WrapperScript) ?? "", "runproc-part.sh");
+        init => _partScript = value;
+    }
+
+    private readonly string? _partScript;
+
     /// <summary>The argv prefix that runs a RunProc cmdlet with the same pwsh and module ({runproc}).</summary>
     public IReadOnlyList<string> RunProcArgv { get; init; } = Array.Empty<string>();
 

@@ -51,6 +51,25 @@ public sealed class JobSpec
 
     /// <summary>The job wrapper script (scripts/runproc-job.sh).</summary>
     public required string WrapperScript { get; init; }
+
+    /// <summary>What the job asks the batch system for (Account, Cpus, MemoryGB, ...).</summary>
+    public BatchResources Resources { get; init; } = BatchResources.None;
+
+    /// <summary>
+    /// A job array: the task indices ("0-3", or "2" for one part again), submitted as one job
+    /// whose tasks run scripts/runproc-part.sh first (it puts the task's index where the command
+    /// has <see cref="CommandTemplate.PartToken"/>); null = a single job.
+    /// </summary>
+    public string? ArrayIndices { get; init; }
+
+    /// <summary>Most array tasks running at once (Slurm's '%'); 0 = no limit.</summary>
+    public int ArrayThrottle { get; init; }
+
+    /// <summary>scripts/runproc-part.sh, for an array job.</summary>
+    public string PartScript { get; init; } = "";
+
+    /// <summary>Start only after every task of these jobs has succeeded (Slurm afterok).</summary>
+    public IReadOnlyList<string> AfterOk { get; init; } = Array.Empty<string>();
 }
 
 /// <summary>

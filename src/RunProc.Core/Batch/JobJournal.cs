@@ -27,11 +27,36 @@ public sealed class JournalEvent
     [JsonPropertyName("sstate")] public string? SchedulerState { get; set; }
     [JsonPropertyName("exit")] public int? ExitCode { get; set; }
     [JsonPropertyName("reason")] public string? Reason { get; set; }
+    [JsonPropertyName("lasterr")] public string? LastError { get; set; }
     [JsonPropertyName("polls")] public int? Polls { get; set; }
     [JsonPropertyName("started")] public DateTime? Started { get; set; }
     [JsonPropertyName("ended")] public DateTime? Ended { get; set; }
     [JsonPropertyName("submitted")] public DateTime? Submitted { get; set; }
     [JsonPropertyName("cancel")] public bool? CancelRequested { get; set; }
+
+    // Split runs (issue 15): "intent" with parts; "sub-intent" / "sub-submitted" / "sub-void" for one
+    // scheduler submission covering some parts (a job array) or the merge; "part-state" for one part.
+    [JsonPropertyName("parts")] public int? Parts { get; set; }
+    [JsonPropertyName("sub")] public string? Submission { get; set; }
+    [JsonPropertyName("idx")] public int[]? Indices { get; set; }
+    [JsonPropertyName("array")] public bool? Array { get; set; }
+    /// <summary>part-state: this submission of the part does not count as a try (superseded or never created).</summary>
+    [JsonPropertyName("untry")] public bool? Untry { get; set; }
+    [JsonPropertyName("plist")] public PartSnapshot[]? PartList { get; set; }
+    [JsonPropertyName("subs")] public int? Submissions { get; set; }
+}
+
+/// <summary>One part of a split run in a compaction snapshot.</summary>
+public sealed class PartSnapshot
+{
+    [JsonPropertyName("i")] public int Index { get; set; }
+    [JsonPropertyName("sub")] public string Submission { get; set; } = "";
+    [JsonPropertyName("id")] public string JobId { get; set; } = "";
+    [JsonPropertyName("state")] public string State { get; set; } = "";
+    [JsonPropertyName("sstate")] public string SchedulerState { get; set; } = "";
+    [JsonPropertyName("exit")] public int? ExitCode { get; set; }
+    [JsonPropertyName("tries")] public int Tries { get; set; }
+    [JsonPropertyName("status")] public string StatusFile { get; set; } = "";
 }
 
 /// <summary>
@@ -166,7 +191,10 @@ public sealed class JobJournal
                 job = new ProcJob { Process = Process, Experiment = Experiment, Run = run, Name = e.Name, Submitted = e.Submitted ?? e.Time, Updated = e.Time };
                 _jobs[e.Name] = job;
                 _order.Add(job);
+                if (e.Parts is > 1 and <= 100000)
+                    job.SetParts(e.Parts.Value);
                 Fill(job, e);
+                RestoreParts(job, e);
                 if (e.Event == "intent")
                 {
                     job.State = JobState.Submitting;
@@ -197,6 +225,64 @@ public sealed class JobJournal
             case "cancel":
                 job.CancelRequested = true;
                 break;
+            case "sub-intent":
+            case "sub-submitted":
+            case "sub-void":
+            case "part-state":
+                ApplyPart(job, e);
+                break;
+        }
+    }
+
+    /// <summary>Folds a split run's part event into its attempt.</summary>
+    private void ApplyPart(ProcJob job, JournalEvent e)
+    {
+        if (job.Parts < 2) { BadLines++; return; }
+        var parts = job.PartJobs;
+        switch (e.Event)
+        {
+            case "sub-intent":
+                job.Submissions++;
+                foreach (var i in e.Indices ?? System.Array.Empty<int>())
+                {
+                    if (i < 0 || i >= parts.Count) continue;
+                    var p = parts[i];
+                    p.Submission = e.Submission ?? "";
+                    p.JobId = "";
+                    p.State = JobState.Submitting;
+                    p.SchedulerState = "SUBMITTING";
+                    p.ExitCode = null;
+                    p.Tries++;
+                    p.StatusFile = (e.Status ?? "").Replace(CommandTemplate.PartToken, i.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
+                }
+                break;
+            case "sub-submitted":
+            case "sub-void":
+                foreach (var p in parts.Where(p => p.Submission == e.Submission && p.State == JobState.Submitting))
+                {
+                    if (e.Event == "sub-void")
+                    {
+                        p.State = JobState.NotSubmitted;
+                        p.SchedulerState = "NOTSUBMITTED";
+                        p.Tries--;
+                        continue;
+                    }
+                    p.JobId = e.Array == true ? $"{e.JobId}_{p.Index.ToString(CultureInfo.InvariantCulture)}" : e.JobId ?? "";
+                    p.State = JobState.Pending;
+                    p.SchedulerState = "SUBMITTED";
+                }
+                if (e.Event == "sub-submitted" && job.JobId.Length == 0 && e.Array == true)
+                    job.JobId = e.JobId ?? ""; // the attempt shows its (first) array's id
+                break;
+            case "part-state":
+                if (e.Indices is not { Length: 1 } || e.Indices[0] < 0 || e.Indices[0] >= parts.Count) { BadLines++; return; }
+                var part = parts[e.Indices[0]];
+                if (e.State is not null && Enum.TryParse<JobState>(e.State, true, out var st)) part.State = st;
+                if (e.SchedulerState is not null) part.SchedulerState = e.SchedulerState;
+                if (e.ExitCode is not null) part.ExitCode = e.ExitCode;
+                if (e.JobId is not null) part.JobId = e.JobId;
+                if (e.Untry == true) part.Tries--;
+                break;
         }
     }
 
@@ -213,6 +299,7 @@ public sealed class JobJournal
         if (e.SchedulerState is not null) job.SchedulerState = e.SchedulerState;
         if (e.ExitCode is not null) job.ExitCode = e.ExitCode;
         if (e.Reason is not null) job.Reason = e.Reason.Length == 0 ? null : e.Reason;
+        if (e.LastError is not null) job.LastError = e.LastError.Length == 0 ? null : e.LastError;
         if (e.Polls is not null) job.Polls = e.Polls.Value;
         if (e.Started is not null) job.Started = e.Started;
         if (e.Ended is not null) job.Ended = e.Ended;
@@ -228,6 +315,25 @@ public sealed class JobJournal
         SafeFile.AppendLines(Path, events.Select(e => JsonSerializer.Serialize(e, Json)), _fileMode);
         // Our own lines are read back by the next Refresh; apply now so callers see them at once.
         Refresh();
+    }
+
+    private static void RestoreParts(ProcJob job, JournalEvent e)
+    {
+        if (e.Event != "job" || job.Parts < 2 || e.PartList is null)
+            return;
+        job.Submissions = e.Submissions ?? 0;
+        foreach (var s in e.PartList)
+        {
+            if (s.Index < 0 || s.Index >= job.PartJobs.Count) continue;
+            var p = job.PartJobs[s.Index];
+            p.Submission = s.Submission;
+            p.JobId = s.JobId;
+            if (Enum.TryParse<JobState>(s.State, true, out var st)) p.State = st;
+            p.SchedulerState = s.SchedulerState;
+            p.ExitCode = s.ExitCode;
+            p.Tries = s.Tries;
+            p.StatusFile = s.StatusFile;
+        }
     }
 
     /// <summary>The event that records a job's current state in full (a compaction snapshot line).</summary>
@@ -248,11 +354,21 @@ public sealed class JobJournal
         SchedulerState = j.SchedulerState,
         ExitCode = j.ExitCode,
         Reason = j.Reason ?? "",
+        LastError = j.LastError,
         Polls = j.Polls,
         Started = j.Started,
         Ended = j.Ended,
         Submitted = j.Submitted,
         CancelRequested = j.CancelRequested ? true : null,
+        Parts = j.Parts > 1 ? j.Parts : null,
+        Submissions = j.Parts > 1 ? j.Submissions : null,
+        PartList = j.Parts > 1
+            ? j.PartJobs.Select(p => new PartSnapshot
+            {
+                Index = p.Index, Submission = p.Submission, JobId = p.JobId, State = p.State.ToString(), SchedulerState = p.SchedulerState,
+                ExitCode = p.ExitCode, Tries = p.Tries, StatusFile = p.StatusFile,
+            }).ToArray()
+            : null,
     };
 
     /// <summary>Whether the file has grown well past one line per job.</summary>

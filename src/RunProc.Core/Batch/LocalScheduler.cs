@@ -42,6 +42,10 @@ public sealed class LocalScheduler : IScheduler
     {
         var argv = new List<string>();
         if (SetsidPath is { } setsid) argv.Add(setsid);
+        // Cpus = n takes n of the machine's slots (at most all of them); memory is not enforced here.
+        var slots = Math.Clamp(spec.Resources.Cpus, 1, _slotCount);
+        if (slots > 1)
+            argv.AddRange(new[] { "/usr/bin/env", "RUNPROC_JOB_SLOTS=" + slots.ToString(CultureInfo.InvariantCulture) });
         argv.AddRange(new[]
         {
             "/bin/sh", spec.WrapperScript, spec.StatusFile, spec.LogFile,

@@ -77,6 +77,7 @@ public sealed class LsfScheduler : IScheduler
         var argv = new List<string> { "bsub" };
         if (spec.Queue.Length > 0)
             argv.AddRange(new[] { "-q", spec.Queue });
+        argv.AddRange(spec.Resources.LsfOptions());
         argv.AddRange(new[]
         {
             "-o", spec.LogFile, "-J", spec.Name, "-cwd", spec.WorkDirectory,

@@ -32,6 +32,15 @@ public sealed class SlurmScheduler : IScheduler
         };
         if (spec.Queue.Length > 0)
             argv.AddRange(new[] { "-p", spec.Queue });
+        argv.AddRange(spec.Resources.SlurmOptions());
+        if (spec.AfterOk.Count > 0)
+            argv.Add("--dependency=afterok:" + string.Join(":", spec.AfterOk));
+        if (spec.ArrayIndices is not null)
+        {
+            argv.Add("--array=" + spec.ArrayIndices + (spec.ArrayThrottle > 0 ? "%" + spec.ArrayThrottle.ToString(CultureInfo.InvariantCulture) : ""));
+            // The task's index goes into its status file's name and its command before the wrapper starts.
+            argv.AddRange(new[] { spec.PartScript, "--", "/bin/sh" });
+        }
         // Slurm sends output to the log and enforces the time limit: the wrapper does neither.
         argv.AddRange(new[] { spec.WrapperScript, spec.StatusFile, "-", "0", "-", "0", "--" });
         argv.AddRange(spec.Command);
@@ -54,13 +63,15 @@ public sealed class SlurmScheduler : IScheduler
     {
         var known = new Dictionary<string, SchedulerJobStatus>(StringComparer.Ordinal);
         var unanswered = new HashSet<string>(StringComparer.Ordinal);
+        var arrays = new HashSet<string>(StringComparer.Ordinal);
         string? problem = null;
         var commands = 0;
         var ids = jobIds.Distinct().ToList();
         foreach (var chunk in ids.Chunk(IdsPerCommand))
         {
             commands++;
-            var r = _runner.Run(new[] { "squeue", "-h", "-t", "all", "-j", string.Join(",", chunk), "-o", "%i %T %r" }, CommandTimeout, cancel);
+            // -r: one line per array task (else pending tasks are folded into one "7_[0-3%2]" line).
+            var r = _runner.Run(new[] { "squeue", "-h", "-r", "-t", "all", "-j", string.Join(",", chunk), "-o", "%i %T %r" }, CommandTimeout, cancel);
             if (r.ExitCode != 0 && !SlurmOutput.IsInvalidJobId(r.StdErr))
             {
                 problem = $"squeue failed: {FirstLine(r.StdErr) ?? "exit code " + r.ExitCode}";
@@ -68,9 +79,14 @@ public sealed class SlurmScheduler : IScheduler
                 continue;
             }
             foreach (var s in SlurmOutput.ParseSqueue(r.StdOut))
+            {
                 known[s.JobId] = s;
+                if (s.JobId.IndexOf('_') is > 0 and var u)
+                    arrays.Add(s.JobId[..u]);
+            }
         }
-        var gone = ids.Where(i => !known.ContainsKey(i) && !unanswered.Contains(i)).ToList();
+        // An array asked for by its id answers with its tasks; sacct -c does not know tasks, so it is not asked.
+        var gone = ids.Where(i => !known.ContainsKey(i) && !unanswered.Contains(i) && !arrays.Contains(i)).ToList();
         foreach (var chunk in gone.Chunk(IdsPerCommand))
         {
             commands++;
@@ -91,7 +107,7 @@ public sealed class SlurmScheduler : IScheduler
 
     public IReadOnlyList<SchedulerJobStatus> FindByName(string name, CancellationToken cancel)
     {
-        var r = _runner.Run(new[] { "squeue", "-h", "-t", "all", "--name=" + name, "-o", "%i %T %r" }, CommandTimeout, cancel);
+        var r = _runner.Run(new[] { "squeue", "-h", "-r", "-t", "all", "--name=" + name, "-o", "%i %T %r" }, CommandTimeout, cancel);
         if (r.ExitCode != 0)
             throw new SchedulerException($"squeue --name={name} failed: {FirstLine(r.StdErr) ?? "exit code " + r.ExitCode}", transient: true);
         var found = SlurmOutput.ParseSqueue(r.StdOut).Select(s => s with { Name = name }).ToList();

@@ -101,7 +101,8 @@ internal static class CacheCodec
         foreach (ref readonly var run in runs.AsSpan())
         {
             if (!Names.IsRun(run.Run) || run.Run <= last || run.FileCount < 1 || run.NewestFile < 0 || run.NewestFile >= run.FileCount
-                || run.FileStart < 0 || run.FileStart > index.Length - run.FileCount)
+                || run.FileStart < 0 || run.FileStart > index.Length - run.FileCount || run.Settled > RunRecord.NotStatted
+                || run.InProgress > 1)
                 throw new InvalidDataException("bad run entry");
             last = run.Run;
         }

@@ -19,7 +19,7 @@ namespace RunProc.Catalog;
 public sealed class CatalogCache
 {
     private const uint Magic = 0x43435052; // "RPCC"
-    private const int Version = 5;
+    private const int Version = 6; // 6: runs listed but not stat'ed (RunRecord.NotStatted)
 
     private readonly Dictionary<string, ShardEntries> _shards = new(StringComparer.Ordinal);
     private readonly int _fileMode;
@@ -46,9 +46,17 @@ public sealed class CatalogCache
 
     public static readonly TimeSpan DefaultTimestampGranularity = TimeSpan.FromSeconds(2);
 
+    private int _hits, _misses;
+
     /// <summary>Experiments served from the cache / listed, since this object was created.</summary>
-    public int Hits { get; internal set; }
-    public int Misses { get; internal set; }
+    public int Hits => Volatile.Read(ref _hits);
+    public int Misses => Volatile.Read(ref _misses);
+
+    internal void CountHit() => Interlocked.Increment(ref _hits);
+    internal void CountMiss() => Interlocked.Increment(ref _misses);
+
+    // Experiments are scanned concurrently: one lock over the shard table (held only for lookups and a shard's first load).
+    private readonly object _gate = new();
 
     /// <summary>Problems met while loading (corrupt or unreadable cache files), for a verbose message.</summary>
     public List<string> LoadMessages { get; } = new();
@@ -79,25 +87,38 @@ public sealed class CatalogCache
 
     internal ExperimentScan? TryGet(string instrument, string experiment, string runDirectory)
     {
-        var e = Entries(instrument, experiment);
-        return e.Scans.TryGetValue(experiment, out var s) && s.Directory == runDirectory ? s : null;
+        lock (_gate)
+        {
+            var e = Entries(instrument, experiment);
+            return e.Scans.TryGetValue(experiment, out var s) && s.Directory == runDirectory ? s : null;
+        }
     }
 
     internal void Put(string instrument, ExperimentScan scan)
     {
-        var e = Entries(instrument, scan.Experiment);
-        e.Scans[scan.Experiment] = scan;
-        e.Dirty = true;
+        lock (_gate)
+        {
+            var e = Entries(instrument, scan.Experiment);
+            e.Scans[scan.Experiment] = scan;
+            e.Dirty = true;
+        }
     }
 
     internal void Remove(string instrument, string experiment)
     {
-        var e = Entries(instrument, experiment);
-        if (e.Scans.Remove(experiment))
-            e.Dirty = true;
+        lock (_gate)
+        {
+            var e = Entries(instrument, experiment);
+            if (e.Scans.Remove(experiment))
+                e.Dirty = true;
+        }
     }
 
-    internal void MarkDirty(string instrument, string experiment) => Entries(instrument, experiment).Dirty = true;
+    internal void MarkDirty(string instrument, string experiment)
+    {
+        lock (_gate)
+            Entries(instrument, experiment).Dirty = true;
+    }
 
     /// <summary>
     /// Writes every changed instrument file (atomically). A failure to write (read-only DB tree) is
@@ -109,6 +130,12 @@ public sealed class CatalogCache
         var dbRoot = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(Directory)));
         if (dbRoot is not null && !System.IO.Directory.Exists(dbRoot))
             return;
+        lock (_gate)
+            SaveUnderLock(verbose);
+    }
+
+    private void SaveUnderLock(Action<string>? verbose)
+    {
         foreach (var (shard, e) in _shards)
         {
             if (!e.Dirty)

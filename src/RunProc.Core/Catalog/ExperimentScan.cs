@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Globalization;
 using System.Runtime.InteropServices;
 
@@ -29,8 +30,14 @@ internal struct RunRecord
     /// <summary>
     /// 1 when the run was ready when its files were last stat'ed. Only such runs are trusted without a
     /// new stat; a run that was not ready is re-checked (its files may have grown since).
+    /// <see cref="NotStatted"/>: a run recorded as done, listed by name only (size and time unknown).
     /// </summary>
     public byte Settled;
+
+    /// <summary><see cref="Settled"/> of a run whose files were listed but not stat'ed (a full scan does not stat recorded runs).</summary>
+    public const byte NotStatted = 2;
+
+    public readonly bool Statted => Settled != NotStatted;
 }
 
 /// <summary>
@@ -166,6 +173,24 @@ internal sealed class ExperimentScan
         };
     }
 
+    /// <summary>
+    /// Equality of file name patterns without the record struct's field-by-field default (the
+    /// prefix is almost always the experiment's own string: a reference compare).
+    /// </summary>
+    private sealed class PatternComparer : IEqualityComparer<RunFileName>
+    {
+        public static readonly PatternComparer Instance = new();
+
+        public bool Equals(RunFileName a, RunFileName b) =>
+            a.Run == b.Run && a.Stream == b.Stream && a.Chunk == b.Chunk && a.Kind == b.Kind && a.InProgress == b.InProgress
+            && a.RunWidth == b.RunWidth && a.StreamWidth == b.StreamWidth && a.ChunkWidth == b.ChunkWidth
+            && (ReferenceEquals(a.Prefix, b.Prefix) || string.Equals(a.Prefix, b.Prefix, StringComparison.Ordinal));
+
+        public int GetHashCode(RunFileName n) =>
+            HashCode.Combine(n.Run, n.Stream, n.Chunk,
+                (int)n.Kind | (n.InProgress ? 0x100 : 0) | (n.RunWidth << 9) | (n.StreamWidth << 13) | (n.ChunkWidth << 17), n.Prefix.Length);
+    }
+
     /// <summary>Run, then stream/chunk order: the order of <see cref="RunInfo.Files"/>.</summary>
     public static int CompareNames(RunFileName a, RunFileName b)
     {
@@ -179,6 +204,34 @@ internal sealed class ExperimentScan
         if (c != 0) return c;
         c = a.InProgress.CompareTo(b.InProgress);
         return c != 0 ? c : string.CompareOrdinal(a.Prefix, b.Prefix);
+    }
+
+    /// <summary>
+    /// Sorts listed names by <see cref="CompareNames"/>. When every name has the same prefix (the
+    /// usual case) the order is that of one packed integer key, sorted as primitives.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void SortNames(List<RunFileName> names)
+    {
+        if (names.Count < 2)
+            return;
+        var prefix = names[0].Prefix;
+        var keys = new long[names.Count];
+        for (var i = 0; i < keys.Length; i++)
+        {
+            var n = names[i];
+            if (!ReferenceEquals(n.Prefix, prefix) && n.Prefix != prefix)
+            {
+                names.Sort(CompareNames);
+                return;
+            }
+            // run < 2^21 (Names.IsRun), stream and chunk < 2^10 (3 digits), kind 2 bits, in progress 1 bit
+            keys[i] = ((long)n.Run << 23) | ((long)n.Stream << 13) | ((long)n.Chunk << 3) | ((long)n.Kind << 1) | (n.InProgress ? 1L : 0L);
+        }
+        var items = names.ToArray();
+        Array.Sort(keys, items);
+        names.Clear();
+        names.AddRange(items);
     }
 
     /// <summary>True when run <paramref name="i"/> has exactly the files <paramref name="names"/>[start..end) (sorted).</summary>
@@ -196,14 +249,17 @@ internal sealed class ExperimentScan
     /// <summary>
     /// Builds a scan from listed files sorted by <see cref="CompareNames"/>. <paramref name="stat"/>
     /// gives a file's size and write time (null if it vanished); <paramref name="reuse"/> may supply a
-    /// run's sizes and times from an earlier scan instead (so its files need no stat).
+    /// run's sizes and times from an earlier scan instead (so its files need no stat);
+    /// <paramref name="needsStat"/> false for a run: its files are not stat'ed at all
+    /// (<see cref="RunRecord.NotStatted"/>; null: every run is).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static ExperimentScan Build(string instrument, string experiment, string directory, long mtime, long listedAt,
         List<RunFileName> sorted, Func<RunFileName, (long Length, long Mtime)?> stat, DateTime nowUtc, int settleSeconds,
-        Func<int, int, RunRecord?>? reuse = null)
+        Func<int, int, RunRecord?>? reuse = null, Func<int, bool>? needsStat = null)
     {
         var patterns = new List<RunFileName>();
-        var patternIndex = new Dictionary<RunFileName, int>();
+        var patternIndex = new Dictionary<RunFileName, int>(PatternComparer.Instance);
         var index = new List<int>(sorted.Count);
         var runs = new List<RunRecord>();
         var i = 0;
@@ -214,13 +270,14 @@ internal sealed class ExperimentScan
             while (i < sorted.Count && sorted[i].Run == run) i++;
             var fileStart = index.Count;
             var reused = reuse?.Invoke(start, i);
+            var statted = reused is not null || needsStat is null || needsStat(run);
             long bytes = 0, newest = long.MinValue;
             int newestFile = 0, count = 0;
             var inProgress = false;
             for (var k = start; k < i; k++)
             {
                 long length = 0, fmtime = 0;
-                if (reused is null)
+                if (reused is null && statted)
                 {
                     if (stat(sorted[k]) is not { } st)
                         continue; // removed between listing and stat
@@ -247,7 +304,13 @@ internal sealed class ExperimentScan
                 record.NewestTicks = rr.NewestTicks;
                 record.NewestFile = rr.NewestFile;
             }
-            record.Settled = IsReady(record, nowUtc, settleSeconds) ? (byte)1 : (byte)0;
+            if (!statted)
+            {
+                record.NewestTicks = 0;
+                record.Settled = RunRecord.NotStatted;
+            }
+            else
+                record.Settled = IsReady(record, nowUtc, settleSeconds) ? (byte)1 : (byte)0;
             runs.Add(record);
         }
         return new ExperimentScan

@@ -1,4 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Buffers;
 using System.IO.Enumeration;
+using System.Text;
 using RunProc.Config;
 
 namespace RunProc.Catalog;
@@ -106,8 +109,12 @@ public sealed class RunCatalog
     /// <summary>The granularity rule's width: the cache's, or the default 2 s.</summary>
     internal TimeSpan TimestampGranularity => Cache?.TimestampGranularity ?? CatalogCache.DefaultTimestampGranularity;
 
-    /// <summary>The listing of one experiment, from the cache when it is still valid.</summary>
-    internal ExperimentScan Scan(string instrument, string experiment, DateTime nowUtc, Action<string>? verbose)
+    /// <summary>
+    /// The listing of one experiment, from the cache when it is still valid. <paramref name="needsStat"/>
+    /// says which runs need their sizes and times (false: e.g. a recorded run, whose readiness does
+    /// not matter; it is listed by name only, <see cref="RunRecord.NotStatted"/>); null: every run.
+    /// </summary>
+    internal ExperimentScan Scan(string instrument, string experiment, DateTime nowUtc, Action<string>? verbose, Func<int, bool>? needsStat = null)
     {
         var dir = RunDirectoryOf(instrument, experiment);
         var listedAt = DateTime.UtcNow.Ticks;
@@ -119,19 +126,19 @@ public sealed class RunCatalog
         }
 
         var previous = Cache?.TryGet(instrument, experiment, dir);
-        if (previous is not null && StillValid(previous, mtime, nowUtc, out var changed))
+        if (previous is not null && StillValid(previous, mtime, nowUtc, needsStat, verbose, out var changed))
         {
             if (changed)
                 Cache!.MarkDirty(instrument, experiment);
             previous.FromCache = true;
-            Cache!.Hits++;
+            Cache!.CountHit();
             return previous;
         }
 
-        var scan = List(instrument, experiment, dir, mtime, listedAt, nowUtc, previous, verbose);
+        var scan = List(instrument, experiment, dir, mtime, listedAt, nowUtc, previous, needsStat, verbose);
         if (Cache is not null)
         {
-            Cache.Misses++;
+            Cache.CountMiss();
             Cache.Put(instrument, scan);
         }
         return scan;
@@ -146,15 +153,15 @@ public sealed class RunCatalog
     internal bool Reusable(ExperimentScan memo, DateTime nowUtc, out bool changed)
     {
         changed = false;
-        return StatDirectory(memo.Directory, memo.Experiment, out var mtime) && StillValid(memo, mtime, nowUtc, out changed);
+        return StatDirectory(memo.Directory, memo.Experiment, out var mtime) && StillValid(memo, mtime, nowUtc, null, null, out changed);
     }
 
-    private bool StillValid(ExperimentScan cached, long mtime, DateTime nowUtc, out bool changed)
+    private bool StillValid(ExperimentScan cached, long mtime, DateTime nowUtc, Func<int, bool>? needsStat, Action<string>? verbose, out bool changed)
     {
         changed = false;
         return cached.DirectoryMtimeTicks == mtime
             && cached.ListedAtTicks - cached.DirectoryMtimeTicks > TimestampGranularity.Ticks
-            && Recheck(cached, nowUtc, out changed);
+            && Recheck(cached, nowUtc, needsStat, verbose, out changed);
     }
 
     /// <summary>The run directory's mtime (UTC ticks); false if it does not exist.</summary>
@@ -177,41 +184,51 @@ public sealed class RunCatalog
 
     /// <summary>
     /// Re-stats the files of runs that are not ready now (they may still grow without the directory
-    /// changing). False when a file has gone, so the directory must be listed again.
+    /// changing), and of runs listed by name only that are needed now. False when a file has gone
+    /// (or is no longer a run file), so the directory must be listed again.
     /// </summary>
-    private bool Recheck(ExperimentScan cached, DateTime nowUtc, out bool changed)
+    private bool Recheck(ExperimentScan cached, DateTime nowUtc, Func<int, bool>? needsStat, Action<string>? verbose, out bool changed)
     {
         changed = false;
         for (var k = 0; k < cached.Runs.Length; k++)
         {
             ref var run = ref cached.Runs[k];
-            if (run.Settled != 0 && ExperimentScan.IsReady(run, nowUtc, _config.SettleSeconds))
+            if (!run.Statted)
+            {
+                if (needsStat is not null && !needsStat(run.Run))
+                    continue;
+            }
+            else if (run.Settled != 0 && ExperimentScan.IsReady(run, nowUtc, _config.SettleSeconds))
                 continue;
             long bytes = 0, newest = long.MinValue;
             var newestFile = 0;
             for (var i = 0; i < run.FileCount; i++)
             {
-                var fi = new FileInfo(cached.FilePath(run, i));
-                if (!fi.Exists)
+                if (StatRunFile(cached.FilePath(run, i), cached.Experiment, verbose) is not { } st)
                     return false;
-                bytes += fi.Length;
-                var t = fi.LastWriteTimeUtc.Ticks;
-                if (t > newest) { newest = t; newestFile = i; }
+                bytes += st.Length;
+                if (st.MtimeTicks > newest) { newest = st.MtimeTicks; newestFile = i; }
             }
-            if (bytes != run.Bytes || newest != run.NewestTicks)
+            var settled = ExperimentScan.IsReady(run with { NewestTicks = newest }, nowUtc, _config.SettleSeconds) ? (byte)1 : (byte)0;
+            if (bytes != run.Bytes || newest != run.NewestTicks || settled != run.Settled)
             {
                 run.Bytes = bytes;
                 run.NewestTicks = newest;
                 run.NewestFile = newestFile;
-                changed = true;
-            }
-            if (ExperimentScan.IsReady(run, nowUtc, _config.SettleSeconds))
-            {
-                run.Settled = 1;
+                run.Settled = settled;
                 changed = true;
             }
         }
         return true;
+    }
+
+    /// <summary>A run file's size and time (following links), or null with a verbose word when it is skipped.</summary>
+    private static (long Length, long MtimeTicks)? StatRunFile(string path, string experiment, Action<string>? verbose)
+    {
+        var st = RunFileStat.Of(path, out var skipped);
+        if (skipped is not null)
+            verbose?.Invoke($"Ignoring run file '{Names.Show(Path.GetFileName(path))}' of {experiment} in '{Path.GetDirectoryName(path)}': {skipped}.");
+        return st;
     }
 
     /// <summary>
@@ -219,51 +236,47 @@ public sealed class RunCatalog
     /// have exactly the same names are not stat'ed again (a settled run file is not rewritten in
     /// place; the same rule lets an unchanged directory be skipped altogether); every other file is.
     /// </summary>
+    // Runs once per experiment and process: optimized at once (see DirectoryListing).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private ExperimentScan List(string instrument, string experiment, string dir, long mtime, long listedAt, DateTime nowUtc,
-        ExperimentScan? previous, Action<string>? verbose)
+        ExperimentScan? previous, Func<int, bool>? needsStat, Action<string>? verbose)
     {
         var names = new List<RunFileName>();
-        var options = new EnumerationOptions { RecurseSubdirectories = false, IgnoreInaccessible = true, AttributesToSkip = 0, ReturnSpecialDirectories = false };
+        var chars = new char[256];
         // Names and d_type only: no stat here.
-        var entries = new FileSystemEnumerable<Listed>(dir, (ref FileSystemEntry e) =>
+        DirectoryListing.List(dir, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (name, kind) =>
         {
-            var name = e.FileName.ToString();
-            if (e.IsDirectory)
-                return new Listed(name, true, default, null);
-            return RunFileName.TryParse(name, experiment, out var parsed, out var reason)
-                ? new Listed(name, false, parsed, null)
-                : new Listed(name, false, default, reason);
-        }, options);
-        foreach (var l in entries)
-        {
-            if (l.IsDirectory)
-                verbose?.Invoke($"Ignoring directory '{Path.Join(dir, Names.Show(l.Name))}' in the run directory of {experiment}.");
-            else if (l.Reason is not null)
-                verbose?.Invoke($"Ignoring '{Path.Join(dir, Names.Show(l.Name))}': {l.Reason}.");
+            if (kind == DirectoryListing.EntryKind.Directory)
+            {
+                verbose?.Invoke($"Ignoring directory '{Path.Join(dir, Names.Show(Encoding.UTF8.GetString(name)))}' in the run directory of {experiment}.");
+                return;
+            }
+            // Run file names are ASCII: widen without allocating (anything else is not a run file).
+            string? reason;
+            if (name.Length < chars.Length && Ascii.ToUtf16(name, chars, out var length) == OperationStatus.Done)
+            {
+                if (RunFileName.TryParse(chars.AsSpan(0, length), experiment, out var parsed, out reason))
+                {
+                    names.Add(parsed);
+                    return;
+                }
+            }
             else
-                names.Add(l.Parsed);
-        }
-        names.Sort(ExperimentScan.CompareNames);
+                reason = "not a run file name (<exp>-rNNNN-sNN-cNN.xtc/.xtc2/.h5)";
+            verbose?.Invoke($"Ignoring '{Path.Join(dir, Names.Show(Encoding.UTF8.GetString(name)))}': {reason}.");
+        });
+        ExperimentScan.SortNames(names);
         Func<int, int, RunRecord?>? reuse = previous is null ? null : (start, end) =>
         {
             var i = previous.Find(names[start].Run);
-            return i >= 0 && previous.Runs[i].Settled != 0 && ExperimentScan.IsReady(previous.Runs[i], nowUtc, _config.SettleSeconds)
+            return i >= 0 && previous.Runs[i].Settled == 1 && ExperimentScan.IsReady(previous.Runs[i], nowUtc, _config.SettleSeconds)
                 && previous.SameFiles(i, names, start, end)
                 ? previous.Runs[i]
                 : null;
         };
-        return ExperimentScan.Build(instrument, experiment, dir, mtime, listedAt, names, n =>
-        {
-            var fi = new FileInfo(Path.Join(dir, n.ToString()));
-            try
-            {
-                return fi.Exists ? (fi.Length, fi.LastWriteTimeUtc.Ticks) : null;
-            }
-            catch (FileNotFoundException) { return null; }
-        }, nowUtc, _config.SettleSeconds, reuse);
+        return ExperimentScan.Build(instrument, experiment, dir, mtime, listedAt, names,
+            n => StatRunFile(Path.Join(dir, n.ToString()), experiment, verbose), nowUtc, _config.SettleSeconds, reuse, needsStat);
     }
-
-    private readonly record struct Listed(string Name, bool IsDirectory, RunFileName Parsed, string? Reason);
 
     private static IEnumerable<string> EnumerateNames(string dir, bool directories)
     {

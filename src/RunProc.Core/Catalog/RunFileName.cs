@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Globalization;
 
 namespace RunProc.Catalog;
@@ -31,11 +32,15 @@ public readonly record struct RunFileName(
     /// the old <c>eNNN</c> form; anything else is not a run file of this experiment.
     /// </summary>
     /// <param name="reason">Why the name was rejected, for a verbose message.</param>
-    public static bool TryParse(string fileName, string experiment, out RunFileName name, out string? reason)
+    public static bool TryParse(string fileName, string experiment, out RunFileName name, out string? reason) =>
+        TryParse(fileName.AsSpan(), experiment, out name, out reason);
+
+    /// <inheritdoc cref="TryParse(string, string, out RunFileName, out string?)"/>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static bool TryParse(ReadOnlySpan<char> s, string experiment, out RunFileName name, out string? reason)
     {
         name = default;
         reason = Expected;
-        var s = fileName.AsSpan();
         var dash = s.IndexOf('-');
         if (dash < 1 || dash > 64)
             return false;
@@ -87,6 +92,7 @@ public readonly record struct RunFileName(
     }
 
     /// <summary>Reads <paramref name="tag"/> then min..max digits at <paramref name="p"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool Digits(ReadOnlySpan<char> s, ref int p, string tag, int min, int max, out int value, out int width)
     {
         value = 0;

@@ -8,12 +8,26 @@ public sealed class ProcessDefinition
     public static readonly IReadOnlyList<string> PixelStatusCommand = new[]
     {
         "{runproc}", "Invoke-PixelStatus", "-Experiment", "{exp}", "-Run", "{run}",
-        "-OutputDirectory", "{workdir}", "-Deploy", "-ConfigPath", "{config}",
+        "-OutputDirectory", "{workdir}", "-Deploy", "-ConfigPath", "{config}", "-JobName", "{jobname}",
+    };
+
+    /// <summary>The part jobs of a split pixel_status run: the default command for one part, writing a partial accumulator file per detector into {partdir}.</summary>
+    public static readonly IReadOnlyList<string> PixelStatusPartCommand = new[]
+    {
+        "{runproc}", "Invoke-PixelStatus", "-Experiment", "{exp}", "-Run", "{run}",
+        "-Part", "{part}", "-PartCount", "{parts}", "-PartDirectory", "{partdir}", "-ConfigPath", "{config}",
+    };
+
+    /// <summary>The merge job of a split pixel_status run: the outputs and deployment of the unsplit run.</summary>
+    public static readonly IReadOnlyList<string> PixelStatusMergeCommand = new[]
+    {
+        "{runproc}", "Merge-PixelStatus", "-Experiment", "{exp}", "-Run", "{run}", "-PartCount", "{parts}",
+        "-PartDirectory", "{partdir}", "-OutputDirectory", "{workdir}", "-Deploy", "-ConfigPath", "{config}",
     };
 
     public required string Name { get; init; }
 
-    /// <summary>argv template; placeholders {exp} {run} {run4} {dsname} {ins} {workdir} {logfile} {config} {runproc} {process}.</summary>
+    /// <summary>argv template; placeholders {exp} {run} {run4} {dsname} {ins} {workdir} {logfile} {config} {runproc} {process}, and {part} {parts} {partdir} for a split run.</summary>
     public required IReadOnlyList<string> Command { get; init; }
 
     public SchedulerKind Scheduler { get; init; } = SchedulerKind.Local;
@@ -32,6 +46,54 @@ public sealed class ProcessDefinition
 
     public int TimeLimitMinutes { get; init; } = 60;
 
-    /// <summary>Any further keys of the process table, kept for the process itself (e.g. Detectors).</summary>
-    public IReadOnlyDictionary<string, object?> Extra { get; init; } = new Dictionary<string, object?>(StringComparer.OrdinalIgnoreCase);
+    // ------------------------------------------------------------ batch resources (issue 15)
+
+    /// <summary>Slurm --account / LSF -P; placeholders allowed (e.g. 'lcls:{exp}'); empty = none.</summary>
+    public string Account { get; init; } = "";
+
+    /// <summary>Slurm --qos; placeholders allowed; empty = none.</summary>
+    public string Qos { get; init; } = "";
+
+    /// <summary>CPUs per job (Slurm --cpus-per-task, LSF -n; local slots taken); 0 = the scheduler's default.</summary>
+    public int Cpus { get; init; }
+
+    /// <summary>Memory per job in GB (Slurm --mem=&lt;n&gt;G, LSF rusage[mem]); 0 = the scheduler's default. Not enforced locally.</summary>
+    public int MemoryGB { get; init; }
+
+    /// <summary>GPUs per job (Slurm --gpus, LSF -gpu num=); 0 = none.</summary>
+    public int Gpus { get; init; }
+
+    /// <summary>Slurm --constraint / LSF select[...]; empty = none.</summary>
+    public string Constraint { get; init; } = "";
+
+    /// <summary>Slurm --reservation / LSF -U; placeholders allowed; empty = none.</summary>
+    public string Reservation { get; init; } = "";
+
+    /// <summary>Nodes per job (Slurm --nodes; written when more than 1).</summary>
+    public int Nodes { get; init; } = 1;
+
+    /// <summary>Further scheduler options, each one argv element starting with '-' (placeholders allowed); never through a shell.</summary>
+    public IReadOnlyList<string> SchedulerArguments { get; init; } = Array.Empty<string>();
+
+    /// <summary>Variables set for the job's command (through /usr/bin/env, after the scheduler's own).</summary>
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    // ------------------------------------------------------------ split runs (issue 15)
+
+    /// <summary>Each run is split into at most this many parts, merged by <see cref="MergeCommand"/>; 1 = not split.</summary>
+    public int Parts { get; init; } = 1;
+
+    /// <summary>argv template of the merge job of a split run (same placeholders as Command, with {parts}).</summary>
+    public IReadOnlyList<string> MergeCommand { get; init; } = Array.Empty<string>();
+
+    /// <summary>
+    /// The keys a process table may have: the ONE list both the config check and the help use
+    /// (extend it here when a key is added). Any other key is an error naming the nearest one.
+    /// </summary>
+    public static readonly IReadOnlyList<string> Keys = new[]
+    {
+        "Command", "Scheduler", "Queue", "MaxJobs", "PollSeconds", "Attempts", "TimeLimitMinutes",
+        "Account", "Qos", "Cpus", "MemoryGB", "Gpus", "Constraint", "Reservation", "Nodes",
+        "SchedulerArguments", "Environment", "Parts", "MergeCommand",
+    };
 }

@@ -21,12 +21,7 @@ public sealed class RunProcConfig
     private static readonly string[] KnownKeys =
     {
         "DataRoot", "DbRoot", "Instruments", "RunDirectory", "ExperimentPattern", "SettleSeconds",
-        "FileMode", "DirectoryMode", "CalibDir", "CalibGroup", "Processes",
-    };
-
-    private static readonly string[] KnownProcessKeys =
-    {
-        "Command", "Scheduler", "Queue", "MaxJobs", "PollSeconds", "Attempts", "TimeLimitMinutes",
+        "FileMode", "DirectoryMode", "CalibDir", "CalibGroup", "Processes", "ScanConcurrency",
     };
 
     /// <summary>The file this came from, or "&lt;defaults&gt;".</summary>
@@ -46,6 +41,14 @@ public sealed class RunProcConfig
 
     /// <summary>A run is ready only when its newest file is at least this old.</summary>
     public int SettleSeconds { get; init; } = 120;
+
+    /// <summary>
+    /// Experiments listed at once by a scan. Listing is I/O-bound: on a network file system each call
+    /// is a round trip, and several in flight hide the latency (1 = one after the other).
+    /// </summary>
+    public int ScanConcurrency { get; init; } = DefaultScanConcurrency;
+
+    public const int DefaultScanConcurrency = 8;
 
     /// <summary>Mode of files the DB creates (old tool: 0664, group-writable for an operator group).</summary>
     public int FileMode { get; init; } = Convert.ToInt32("664", 8);
@@ -109,6 +112,10 @@ public sealed class RunProcConfig
         if (settle < 0)
             throw new ConfigException(file, "SettleSeconds", "must be 0 or more seconds.");
 
+        var scanConcurrency = GetInt(data, file, "ScanConcurrency", d.ScanConcurrency);
+        if (scanConcurrency is < 1 or > 256)
+            throw new ConfigException(file, "ScanConcurrency", "must be 1 to 256 (experiments listed at once; 1 = one after the other).");
+
         var cfg = new RunProcConfig
         {
             SourcePath = file,
@@ -118,6 +125,7 @@ public sealed class RunProcConfig
             RunDirectory = runDir,
             ExperimentPattern = pattern,
             SettleSeconds = settle,
+            ScanConcurrency = scanConcurrency,
             FileMode = GetMode(data, file, "FileMode", d.FileMode),
             DirectoryMode = GetMode(data, file, "DirectoryMode", d.DirectoryMode),
             CalibDir = GetString(data, file, "CalibDir", d.CalibDir),
@@ -144,19 +152,28 @@ public sealed class RunProcConfig
             if (e.Value is not IDictionary p)
                 throw new ConfigException(file, key, "must be a hashtable of process settings.");
             result.TryGetValue(name, out var baseDef);
-            var extra = new Dictionary<string, object?>(StringComparer.OrdinalIgnoreCase);
-            foreach (DictionaryEntry pe in p)
-            {
-                var pk = pe.Key?.ToString() ?? "";
-                if (!KnownProcessKeys.Contains(pk, StringComparer.OrdinalIgnoreCase))
-                    extra[pk] = pe.Value;
-            }
-            IReadOnlyList<string>? defaultCommand = baseDef?.Command;
+            ConfigKeys.Check(p, ProcessDefinition.Keys, file, key);
+            var parts = GetInt(p, file, key + ".Parts", 1, "Parts");
+            if (parts is < 1 or > MaxParts)
+                throw new ConfigException(file, key + ".Parts", $"must be 1 (not split) to {MaxParts}.");
+            // The built-in process splits with its own part and merge commands unless told otherwise.
+            var builtInSplit = parts > 1 && baseDef is not null && ReferenceEquals(baseDef.Command, ProcessDefinition.PixelStatusCommand);
+            IReadOnlyList<string>? defaultCommand = builtInSplit ? ProcessDefinition.PixelStatusPartCommand : baseDef?.Command;
             var command = Find(p, "Command") is null && defaultCommand is not null
                 ? defaultCommand
                 : GetStringArray(p, file, key + ".Command", null, "Command");
             if (command.Count == 0)
                 throw new ConfigException(file, key + ".Command", "must be a non-empty argv array, e.g. @('myprog', '-e', '{exp}', '-r', '{run}').");
+            var merge = Find(p, "MergeCommand") is null
+                ? (builtInSplit ? ProcessDefinition.PixelStatusMergeCommand : Array.Empty<string>())
+                : GetStringArray(p, file, key + ".MergeCommand", null, "MergeCommand");
+            if (parts > 1)
+            {
+                if (!command.Any(c => c.Contains("{part}", StringComparison.Ordinal)))
+                    throw new ConfigException(file, key + ".Command", $"with Parts = {parts} the command must use {{part}} (0 to {parts - 1}) to know which part it runs, e.g. @('myprog', '--part', '{{part}}', '--of', '{{parts}}').");
+                if (merge.Count == 0)
+                    throw new ConfigException(file, key + ".MergeCommand", $"with Parts = {parts} a MergeCommand is required: the job that combines the parts once all have succeeded.");
+            }
             var schedText = GetString(p, file, key + ".Scheduler", "Local", "Scheduler");
             if (!Enum.TryParse<SchedulerKind>(schedText, true, out var sched) || int.TryParse(schedText, out _))
                 throw new ConfigException(file, key + ".Scheduler", $"'{schedText}' is not a scheduler; use Local, Slurm or Lsf.");
@@ -170,11 +187,61 @@ public sealed class RunProcConfig
                 PollSeconds = Positive(p, file, key, "PollSeconds", 60),
                 Attempts = Positive(p, file, key, "Attempts", 3),
                 TimeLimitMinutes = Positive(p, file, key, "TimeLimitMinutes", 60),
-                Extra = extra,
+                Account = GetString(p, file, key + ".Account", "", "Account"),
+                Qos = GetString(p, file, key + ".Qos", "", "Qos"),
+                Cpus = NotNegative(p, file, key, "Cpus"),
+                MemoryGB = NotNegative(p, file, key, "MemoryGB"),
+                Gpus = NotNegative(p, file, key, "Gpus"),
+                Constraint = GetString(p, file, key + ".Constraint", "", "Constraint"),
+                Reservation = GetString(p, file, key + ".Reservation", "", "Reservation"),
+                Nodes = Positive(p, file, key, "Nodes", 1),
+                SchedulerArguments = Find(p, "SchedulerArguments") is null ? Array.Empty<string>() : GetStringArray(p, file, key + ".SchedulerArguments", null, "SchedulerArguments"),
+                Environment = GetEnvironment(p, file, key + ".Environment"),
+                Parts = parts,
+                MergeCommand = merge,
             };
             if (def.Queue.Length > 0 && !Regex.IsMatch(def.Queue, "^[A-Za-z0-9_.-]+$"))
                 throw new ConfigException(file, key + ".Queue", $"'{def.Queue}' is not a queue name (letters, digits, '_', '.', '-').");
+            try { RunProc.Batch.BatchResources.Validate(def); }
+            catch (RunProc.Batch.ResourceException ex) { throw new ConfigException(file, key + "." + ex.Key, ex.Message); }
             result[name] = def;
+        }
+        return result;
+    }
+
+    /// <summary>Most parts of a split run (Slurm's default MaxArraySize is 1001 tasks).</summary>
+    public const int MaxParts = 1000;
+
+    private static int NotNegative(IDictionary p, string file, string key, string name)
+    {
+        var v = GetInt(p, file, key + "." + name, 0, name);
+        if (v < 0)
+            throw new ConfigException(file, key + "." + name, "must be 0 (the scheduler's default) or more.");
+        return v;
+    }
+
+    private static IReadOnlyDictionary<string, string> GetEnvironment(IDictionary p, string file, string key)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        var v = Find(p, "Environment");
+        if (v is null)
+            return result;
+        if (v is not IDictionary env)
+            throw new ConfigException(file, key, "must be a hashtable of variables, e.g. @{ OMP_NUM_THREADS = '4' }.");
+        foreach (DictionaryEntry e in env)
+        {
+            var name = e.Key?.ToString() ?? "";
+            if (!Regex.IsMatch(name, "^[A-Za-z_][A-Za-z0-9_]{0,127}$"))
+                throw new ConfigException(file, key + "." + name, "a variable name is letters, digits and '_', not starting with a digit.");
+            var value = e.Value switch
+            {
+                string s => s,
+                IConvertible c when e.Value is not bool => c.ToString(CultureInfo.InvariantCulture),
+                _ => throw new ConfigException(file, key + "." + name, "must be a string or a number."),
+            };
+            if (value.Contains('\0'))
+                throw new ConfigException(file, key + "." + name, "must not contain a NUL character.");
+            result[name] = value;
         }
         return result;
     }

@@ -20,7 +20,7 @@ namespace RunProc.Db;
 internal sealed class DoneRunCache
 {
     private const uint Magic = 0x43445052; // "RPDC"
-    private const int Version = 5;
+    private const int Version = 6; // 6: runs listed but not stat'ed (RunRecord.NotStatted)
     private const int HeaderSize = 16;
     // Entries are small (runs as ranges), so few shards: fewer files to open on every scan.
     private const int Shards = 4;
@@ -36,6 +36,9 @@ internal sealed class DoneRunCache
     private readonly int _directoryMode;
     private readonly List<string> _loadMessages = new();
     private bool _dirsDirty;
+
+    // Experiments are scanned concurrently: one lock over the tables (never held across a record file's stat).
+    private readonly object _gate = new();
 
     public DoneRunCache(string directory, int fileMode, int directoryMode, TimeSpan granularity)
     {
@@ -96,10 +99,15 @@ internal sealed class DoneRunCache
     /// </summary>
     public Stamp[] StampsOf(string experiment, string directory, string[] files)
     {
-        var unchanged = DirectoryUnchanged(directory, out var dirMtime); // always: records this query's sighting
-        var e = Find(experiment);
-        // The entry's "does not exist" is still true only if it was seen after the directory's last change.
-        var trusted = unchanged && e is not null && e.Stamps.Length == files.Length && e.ReadAtTicks - dirMtime > Granularity.Ticks;
+        Entry? e;
+        bool trusted;
+        lock (_gate)
+        {
+            var unchanged = DirectoryUnchanged(directory, out var dirMtime); // always: records this query's sighting
+            e = Find(experiment);
+            // The entry's "does not exist" is still true only if it was seen after the directory's last change.
+            trusted = unchanged && e is not null && e.Stamps.Length == files.Length && e.ReadAtTicks - dirMtime > Granularity.Ticks;
+        }
         var stamps = new Stamp[files.Length];
         for (var i = 0; i < files.Length; i++)
             stamps[i] = trusted && !e!.Stamps[i].Exists ? default : Stamp.Of(files[i]);
@@ -125,7 +133,9 @@ internal sealed class DoneRunCache
     /// <summary>The cached sorted run numbers if the files still carry <paramref name="stamps"/> and are old enough.</summary>
     public int[]? TryGet(string experiment, Stamp[] stamps)
     {
-        var e = Find(experiment);
+        Entry? e;
+        lock (_gate)
+            e = Find(experiment);
         if (e is null || e.Stamps.Length != stamps.Length)
             return null;
         for (var i = 0; i < stamps.Length; i++)
@@ -140,9 +150,12 @@ internal sealed class DoneRunCache
 
     public void Put(string experiment, Stamp[] stamps, long readAtTicks, int[] sortedRuns)
     {
-        var shard = ShardFor(experiment);
-        shard.Entries[experiment] = new Entry(stamps, readAtTicks, sortedRuns);
-        shard.Dirty = true;
+        lock (_gate)
+        {
+            var shard = ShardFor(experiment);
+            shard.Entries[experiment] = new Entry(stamps, readAtTicks, sortedRuns);
+            shard.Dirty = true;
+        }
     }
 
     /// <summary>
@@ -150,24 +163,42 @@ internal sealed class DoneRunCache
     /// <paramref name="stamps"/> (same rules as <see cref="TryGet"/>); the caller still checks the
     /// listing itself (directory mtime, not-ready runs) with <see cref="RunCatalog.Reusable"/>.
     /// </summary>
-    public ExperimentScan? TryGetPending(string experiment, Stamp[] stamps) =>
-        TryGet(experiment, stamps) is not null ? Find(experiment)!.Pending : null;
+    public ExperimentScan? TryGetPending(string experiment, Stamp[] stamps)
+    {
+        if (TryGet(experiment, stamps) is null)
+            return null;
+        lock (_gate)
+            return Find(experiment)!.Pending;
+    }
 
     /// <summary>Remembers the not-done runs next to the done set read with <paramref name="stamps"/>.</summary>
     public void SetPending(string experiment, Stamp[] stamps, ExperimentScan pending)
     {
-        var shard = ShardFor(experiment);
-        if (shard.Entries.TryGetValue(experiment, out var e) && e.Stamps.AsSpan().SequenceEqual(stamps))
+        lock (_gate)
         {
-            e.Pending = pending;
-            shard.Dirty = true;
+            var shard = ShardFor(experiment);
+            if (shard.Entries.TryGetValue(experiment, out var e) && e.Stamps.AsSpan().SequenceEqual(stamps))
+            {
+                e.Pending = pending;
+                shard.Dirty = true;
+            }
         }
     }
 
     /// <summary>An entry's pending runs were re-checked and changed: save its shard again.</summary>
-    public void MarkDirty(string experiment) => ShardFor(experiment).Dirty = true;
+    public void MarkDirty(string experiment)
+    {
+        lock (_gate)
+            ShardFor(experiment).Dirty = true;
+    }
 
     public void Save(Action<string>? verbose)
+    {
+        lock (_gate)
+            SaveUnderLock(verbose);
+    }
+
+    private void SaveUnderLock(Action<string>? verbose)
     {
         foreach (var (dir, now) in _dirsNow)
             if (!_dirs.TryGetValue(dir, out var old) || old.Mtime != now.Mtime || !Trusted(old))

@@ -23,6 +23,9 @@ public sealed class PendingQuery
     /// <summary>Use and update the incremental scan cache (default true).</summary>
     public bool UseCache { get; init; } = true;
 
+    /// <summary>Experiment statistics: stat every run file for sizes (else recorded runs are counted from the listing alone).</summary>
+    public bool Sizes { get; init; }
+
     public CancellationToken Cancel { get; init; }
 
     /// <summary>Ignored files, cache use and similar detail.</summary>

@@ -1,4 +1,5 @@
 using RunProc.Catalog;
+using RunProc.Results;
 
 namespace RunProc.Db;
 
@@ -28,6 +29,31 @@ public sealed class RecordedRun
     public int LineNumber => Record.LineNumber;
     public string DataSetName => RunInfo.DataSetNameOf(Experiment, Run);
 
+    /// <summary>The latest RunProc job's state (Done, Failed, Running...); empty for runs the old tool recorded.</summary>
+    public string JobState { get; internal set; } = "";
+
+    /// <summary>Submissions used for the run (0 without RunProc jobs).</summary>
+    public int Attempts { get; internal set; }
+
+    /// <summary>The latest job ended Failed, TimedOut or Lost and no automatic attempt is left.</summary>
+    public bool Failed { get; internal set; }
+
+    /// <summary>The last error line of the latest job's log when it did not end Done.</summary>
+    public string? LastError { get; internal set; }
+
+    /// <summary>The latest job's name and log (empty without RunProc jobs).</summary>
+    public string JobName { get; internal set; } = "";
+    public string LogFile { get; internal set; } = "";
+
+    /// <summary>Per detector: events, bad pixels, per-bit counts and output files, from the run's result record.</summary>
+    public IReadOnlyList<DetectorResult> Detectors { get; internal set; } = Array.Empty<DetectorResult>();
+
+    /// <summary>Bad pixels over all detectors (null without a result record).</summary>
+    public long? BadPixels => Detectors.Count == 0 ? null : Detectors.Sum(d => d.BadPixels);
+
+    /// <summary>Events analysed (the largest over the detectors; null without a result record).</summary>
+    public long? Events => Detectors.Count == 0 ? null : Detectors.Max(d => d.Events);
+
     public override string ToString() => $"{Experiment} run {Run} ({State})";
 }
 
@@ -47,6 +73,9 @@ public sealed class ExperimentStatus
     /// <summary>Runs recorded as processed (-proc-runs.txt).</summary>
     public int Processed { get; init; }
 
+    /// <summary>Runs whose latest job ended Failed, TimedOut or Lost with no attempts left (counted in Processed too: the old record marks them taken).</summary>
+    public int Failed { get; init; }
+
     /// <summary>Ready runs on disk, neither processed nor archived.</summary>
     public int Pending { get; init; }
 
@@ -59,9 +88,10 @@ public sealed class ExperimentStatus
     /// <summary>Runs recorded as processed whose data files are gone (Move-ArchivedRun moves them; old code 4).</summary>
     public int DataMissing { get; init; }
 
-    public long Bytes { get; init; }
+    /// <summary>Bytes of the run files; null when not every run's files were stat'ed (ask with -Size).</summary>
+    public long? Bytes { get; init; }
 
-    /// <summary>Newest run file write time (null without runs).</summary>
+    /// <summary>Newest run file write time (null without runs, or when not every run's files were stat'ed).</summary>
     public DateTime? LastWriteTime { get; init; }
 
     public override string ToString() => Experiment;
@@ -80,11 +110,14 @@ public sealed class InstrumentSummary
     public int UnderControl { get; init; }
     public int Runs { get; init; }
     public int Processed { get; init; }
+    public int Failed { get; init; }
     public int Pending { get; init; }
     public int NotReady { get; init; }
     public int Archived { get; init; }
     public int DataMissing { get; init; }
-    public long Bytes { get; init; }
+
+    /// <summary>Null when some experiment's size is not known (see <see cref="ExperimentStatus.Bytes"/>).</summary>
+    public long? Bytes { get; init; }
 
     /// <summary>Per-instrument rows in config instrument order, then one total row.</summary>
     public static IReadOnlyList<InstrumentSummary> FromExperiments(string process, IEnumerable<ExperimentStatus> experiments, IReadOnlyList<string> instrumentOrder)
@@ -106,9 +139,9 @@ public sealed class InstrumentSummary
         {
             Process = process, Instrument = instrument, IsTotal = total,
             Experiments = l.Count, UnderControl = l.Count(e => e.UnderControl),
-            Runs = l.Sum(e => e.Runs), Processed = l.Sum(e => e.Processed), Pending = l.Sum(e => e.Pending),
+            Runs = l.Sum(e => e.Runs), Processed = l.Sum(e => e.Processed), Failed = l.Sum(e => e.Failed), Pending = l.Sum(e => e.Pending),
             NotReady = l.Sum(e => e.NotReady), Archived = l.Sum(e => e.Archived), DataMissing = l.Sum(e => e.DataMissing),
-            Bytes = l.Sum(e => e.Bytes),
+            Bytes = l.All(e => e.Bytes is not null) ? l.Sum(e => e.Bytes!.Value) : null,
         };
     }
 }
@@ -121,13 +154,30 @@ public sealed partial class ProcDb
     /// </summary>
     public IReadOnlyList<RecordedRun> RecordedRuns(string experiment, RunCatalog catalog, Action<DbWarning>? warn = null)
     {
-        var scan = catalog.Scan(catalog.InstrumentOf(experiment), experiment, DateTime.UtcNow, null);
+        // Existence only: the listing's names, no stat per file.
+        var scan = catalog.Scan(catalog.InstrumentOf(experiment), experiment, DateTime.UtcNow, null, _ => false);
         var ins = Names.InstrumentOf(experiment);
-        RecordedRun Make(ProcRecord r) => new()
+        var jobs = RunJobHistory.Read(Config, Process, experiment);
+        var workDir = Path.Join(InstrumentDirectory(experiment), experiment, "work");
+        RecordedRun Make(ProcRecord r)
         {
-            Process = Process, Instrument = ins, Experiment = experiment, Run = r.Run, State = r.State,
-            DataExists = scan.Find(r.Run) >= 0, Record = r,
-        };
+            var rec = new RecordedRun
+            {
+                Process = Process, Instrument = ins, Experiment = experiment, Run = r.Run, State = r.State,
+                DataExists = scan.Find(r.Run) >= 0, Record = r,
+            };
+            if (jobs.TryGetValue(r.Run, out var j))
+            {
+                rec.JobState = j.Latest.State.ToString();
+                rec.Attempts = j.Attempts;
+                rec.Failed = j.FailedForGood;
+                rec.LastError = j.Latest.State == Batch.JobState.Done ? null : j.Latest.LastError;
+                rec.JobName = j.Latest.Name;
+                rec.LogFile = j.Latest.LogFile;
+            }
+            rec.Detectors = RunResultRecord.TryRead(RunResultRecord.PathFor(workDir, experiment, r.Run))?.Detectors ?? Array.Empty<DetectorResult>();
+            return rec;
+        }
         return ReadProcessed(experiment, warn).Values.Select(Make)
             .Concat(ReadArchived(experiment, warn).Values.Select(Make))
             .OrderBy(r => r.Run).ThenBy(r => r.State)
@@ -150,8 +200,46 @@ public sealed partial class ProcDb
         if (candidates.Count == 0 || catalog.Cache is null)
             return candidates;
         // Archiving acts on the answer: confirm it with a fresh listing rather than the scan cache.
-        var fresh = new RunCatalog(Config).Scan(ins, experiment, DateTime.UtcNow, null);
+        var fresh = new RunCatalog(Config).Scan(ins, experiment, DateTime.UtcNow, null, _ => false);
         return candidates.Where(c => fresh.Find(c.Run) < 0).ToList();
+    }
+
+    /// <summary>
+    /// One experiment's counts (runs on a scan thread: messages are collected, not written). Recorded
+    /// runs are counted from the listing alone; their files are stat'ed only for
+    /// <see cref="PendingQuery.Sizes"/> (or come from the scan cache): sizes and the newest write time
+    /// are given only when every run's are known.
+    /// </summary>
+    private (ExperimentStatus, ScanMessages) StatusOf(ExperimentRef e, PendingQuery query, DateTime now, RunCatalog catalog)
+    {
+        var messages = new ScanMessages();
+        var processed = ReadProcessed(e.Experiment, messages.Warn);
+        var archived = ReadArchived(e.Experiment, messages.Warn);
+        var failed = RunJobHistory.Read(Config, Process, e.Experiment).Values.Count(j => j.FailedForGood);
+        bool Recorded(int run) => processed.ContainsKey(run) || archived.ContainsKey(run);
+        var scan = catalog.Scan(e.Instrument, e.Experiment, now, query.Verbose is null ? null : messages.Verbose,
+            query.Sizes ? null : run => !Recorded(run));
+        int pending = 0, notReady = 0;
+        long bytes = 0, newest = 0;
+        var sized = true;
+        foreach (ref readonly var run in scan.Runs.AsSpan())
+        {
+            sized &= run.Statted;
+            bytes += run.Bytes;
+            newest = Math.Max(newest, run.NewestTicks);
+            if (Recorded(run.Run))
+                continue;
+            if (ExperimentScan.IsReady(run, now, Config.SettleSeconds)) pending++; else notReady++;
+        }
+        var status = new ExperimentStatus
+        {
+            Process = Process, Instrument = e.Instrument, Experiment = e.Experiment, UnderControl = e.UnderControl,
+            Runs = scan.Runs.Length, Processed = processed.Count, Failed = failed, Pending = pending, NotReady = notReady,
+            Archived = archived.Count, DataMissing = processed.Keys.Count(r => scan.Find(r) < 0),
+            Bytes = sized ? bytes : null,
+            LastWriteTime = !sized || newest == 0 ? null : new DateTime(newest, DateTimeKind.Utc).ToLocalTime(),
+        };
+        return (status, messages);
     }
 
     /// <summary>Counts per experiment for the experiments of <paramref name="query"/> (plus, in ALL mode, experiments with records but no data).</summary>
@@ -176,31 +264,15 @@ public sealed partial class ProcDb
                         exps.Add(new ExperimentRef(ins, exp, listed.Contains(exp)));
                 }
             }
-            for (var i = 0; i < exps.Count; i++)
+            var i = 0;
+            foreach (var (status, messages) in OrderedParallel.Run(exps.Count, Config.ScanConcurrency,
+                         k => StatusOf(exps[k], query, now, catalog), query.Cancel))
             {
                 query.Cancel.ThrowIfCancellationRequested();
-                var e = exps[i];
-                progress?.Report(new ScanProgress($"Counting {Process} runs", e.Experiment, i, exps.Count));
-                var scan = catalog.Scan(e.Instrument, e.Experiment, now, query.Verbose);
-                var processed = ReadProcessed(e.Experiment, warn);
-                var archived = ReadArchived(e.Experiment, warn);
-                int pending = 0, notReady = 0;
-                long bytes = 0, newest = 0;
-                foreach (ref readonly var run in scan.Runs.AsSpan())
-                {
-                    bytes += run.Bytes;
-                    newest = Math.Max(newest, run.NewestTicks);
-                    if (processed.ContainsKey(run.Run) || archived.ContainsKey(run.Run))
-                        continue;
-                    if (ExperimentScan.IsReady(run, now, Config.SettleSeconds)) pending++; else notReady++;
-                }
-                yield return new ExperimentStatus
-                {
-                    Process = Process, Instrument = e.Instrument, Experiment = e.Experiment, UnderControl = e.UnderControl,
-                    Runs = scan.Runs.Length, Processed = processed.Count, Pending = pending, NotReady = notReady,
-                    Archived = archived.Count, DataMissing = processed.Keys.Count(r => scan.Find(r) < 0),
-                    Bytes = bytes, LastWriteTime = newest == 0 ? null : new DateTime(newest, DateTimeKind.Utc).ToLocalTime(),
-                };
+                progress?.Report(new ScanProgress($"Counting {Process} runs", exps[i].Experiment, i, exps.Count));
+                messages.Replay(query.Verbose, warn);
+                yield return status;
+                i++;
             }
             progress?.Report(new ScanProgress($"Counting {Process} runs", null, exps.Count, exps.Count));
         }

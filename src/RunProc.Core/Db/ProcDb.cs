@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Globalization;
 using System.Text;
 using RunProc.Catalog;
@@ -344,7 +345,11 @@ public sealed partial class ProcDb
     public IReadOnlyList<RunInfo> PendingRuns(PendingQuery query, Action<DbWarning>? warn = null, IProgress<ScanProgress>? progress = null) =>
         EnumeratePendingRuns(query, warn, progress).ToList();
 
-    /// <summary>As <see cref="PendingRuns"/>, yielding each experiment's runs as soon as it is scanned.</summary>
+    /// <summary>
+    /// As <see cref="PendingRuns"/>, yielding each experiment's runs as soon as it is scanned.
+    /// Experiments are scanned <see cref="RunProcConfig.ScanConcurrency"/> at a time; their runs,
+    /// warnings and verbose messages still come in experiment order, on the caller's thread.
+    /// </summary>
     public IEnumerable<RunInfo> EnumeratePendingRuns(PendingQuery query, Action<DbWarning>? warn = null, IProgress<ScanProgress>? progress = null)
     {
         var now = query.NowUtc ?? DateTime.UtcNow;
@@ -355,41 +360,16 @@ public sealed partial class ProcDb
         try
         {
             var exps = ResolveExperiments(query, catalog, warn);
-            for (var i = 0; i < exps.Count; i++)
+            var i = 0;
+            foreach (var scanned in OrderedParallel.Run(exps.Count, Config.ScanConcurrency,
+                         k => PendingOf(exps[k], query, now, catalog, doneCache, ref memoHits), query.Cancel))
             {
                 query.Cancel.ThrowIfCancellationRequested();
-                var e = exps[i];
-                progress?.Report(new ScanProgress($"Scanning {Process} runs", e.Experiment, i, exps.Count));
-                var stamps = doneCache is null ? null : DoneStamps(e.Experiment, doneCache);
-
-                // Run directory and records both unchanged: the remembered not-done runs are the answer.
-                if (stamps is not null && doneCache!.TryGetPending(e.Experiment, stamps) is { } memo
-                    && memo.Instrument == e.Instrument && memo.Directory == catalog.RunDirectoryOfValid(e.Instrument, e.Experiment)
-                    && catalog.Reusable(memo, now, out var changed))
-                {
-                    if (changed)
-                        doneCache.MarkDirty(e.Experiment);
-                    memoHits++;
-                    foreach (var run in memo.Runs)
-                        if (query.IncludeNotReady || ExperimentScan.IsReady(run, now, Config.SettleSeconds))
-                            yield return memo.ToRunInfo(run, now, Config.SettleSeconds, Process);
-                    continue;
-                }
-
-                var scan = catalog.Scan(e.Instrument, e.Experiment, now, query.Verbose);
-                if (!scan.DirectoryExists)
-                    continue;
-                var done = ReadDoneRunsSorted(e.Experiment, warn, doneCache, stamps, out var cachedDone);
-                if (doneCache is not null && cachedDone && scan.ListedAtTicks - scan.DirectoryMtimeTicks > catalog.TimestampGranularity.Ticks)
-                    doneCache.SetPending(e.Experiment, stamps!, scan.Subset(r => Array.BinarySearch(done, r.Run) < 0));
-                for (var k = 0; k < scan.Runs.Length; k++)
-                {
-                    if (Array.BinarySearch(done, scan.Runs[k].Run) >= 0)
-                        continue;
-                    if (!query.IncludeNotReady && !ExperimentScan.IsReady(scan.Runs[k], now, Config.SettleSeconds))
-                        continue;
-                    yield return scan.ToRunInfo(scan.Runs[k], now, Config.SettleSeconds, Process);
-                }
+                progress?.Report(new ScanProgress($"Scanning {Process} runs", exps[i].Experiment, i, exps.Count));
+                scanned.Messages.Replay(query.Verbose, warn);
+                foreach (var run in scanned.Runs)
+                    yield return run;
+                i++;
             }
             progress?.Report(new ScanProgress($"Scanning {Process} runs", null, exps.Count, exps.Count));
         }
@@ -407,6 +387,50 @@ public sealed partial class ProcDb
                     doneCache?.Save(query.Verbose);
             }
         }
+    }
+
+    /// <summary>One experiment's pending runs (runs on a scan thread: messages are collected, not written).</summary>
+    private (List<RunInfo> Runs, ScanMessages Messages) PendingOf(ExperimentRef e, PendingQuery query, DateTime now, RunCatalog catalog,
+        DoneRunCache? doneCache, ref int memoHits)
+    {
+        var messages = new ScanMessages();
+        var runs = new List<RunInfo>();
+        var stamps = doneCache is null ? null : DoneStamps(e.Experiment, doneCache);
+
+        // Run directory and records both unchanged: the remembered not-done runs are the answer.
+        if (stamps is not null && doneCache!.TryGetPending(e.Experiment, stamps) is { } memo
+            && memo.Instrument == e.Instrument && memo.Directory == catalog.RunDirectoryOfValid(e.Instrument, e.Experiment)
+            && catalog.Reusable(memo, now, out var changed))
+        {
+            if (changed)
+                doneCache.MarkDirty(e.Experiment);
+            Interlocked.Increment(ref memoHits);
+            foreach (var run in memo.Runs)
+                if (query.IncludeNotReady || ExperimentScan.IsReady(run, now, Config.SettleSeconds))
+                    runs.Add(memo.ToRunInfo(run, now, Config.SettleSeconds, Process));
+            return (runs, messages);
+        }
+
+        // The records first: a recorded run is listed by name only (its readiness does not matter).
+        int[]? done = null;
+        var cachedDone = false;
+        int[] Done() => done ??= ReadDoneRunsSorted(e.Experiment, messages.Warn, doneCache, stamps, out cachedDone);
+        var scan = catalog.Scan(e.Instrument, e.Experiment, now, query.Verbose is null ? null : messages.Verbose,
+            run => Array.BinarySearch(Done(), run) < 0);
+        if (!scan.DirectoryExists)
+            return (runs, messages);
+        Done();
+        if (doneCache is not null && cachedDone && scan.ListedAtTicks - scan.DirectoryMtimeTicks > catalog.TimestampGranularity.Ticks)
+            doneCache.SetPending(e.Experiment, stamps!, scan.Subset(r => Array.BinarySearch(done!, r.Run) < 0));
+        for (var k = 0; k < scan.Runs.Length; k++)
+        {
+            if (Array.BinarySearch(done!, scan.Runs[k].Run) >= 0)
+                continue;
+            if (!query.IncludeNotReady && !ExperimentScan.IsReady(scan.Runs[k], now, Config.SettleSeconds))
+                continue;
+            runs.Add(scan.ToRunInfo(scan.Runs[k], now, Config.SettleSeconds, Process));
+        }
+        return (runs, messages);
     }
 
     /// <summary>The experiments a query covers (see <see cref="PendingQuery"/>), each with the instrument directory it is under.</summary>
@@ -507,18 +531,13 @@ public sealed partial class ProcDb
     /// The first field of every line as a run number: the fast path for pending runs (bytes, no
     /// strings, except for a malformed line, which is decoded for its warning).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddRunNumbers(string file, HashSet<int> set, Action<DbWarning>? warn)
     {
-        byte[] data;
-        try
-        {
-            using var fs = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan);
-            data = new byte[fs.Length];
-            fs.ReadExactly(data);
-        }
-        catch (FileNotFoundException) { return; }
-        catch (DirectoryNotFoundException) { return; }
-        catch (EndOfStreamException) { return; } // truncated by a concurrent rewrite's rename? the rename is atomic; read again next time
+        // Missing is the usual answer for the archive files: no exception for it.
+        var data = WholeFile.TryRead(file);
+        if (data is null)
+            return;
         var span = data.AsSpan();
         if (span.StartsWith("\uFEFF"u8))
             span = span[3..];

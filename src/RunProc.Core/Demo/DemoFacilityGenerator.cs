@@ -9,8 +9,10 @@ namespace RunProc.Demo;
 
 /// <summary>
 /// Generates the demo facility: 2 instruments, 3 experiments (one not under control), 10 runs of
-/// HDF5 detector frames (a 4-segment and a 1-segment detector, uint16, one compressed) with bad
-/// pixels injected at known places, one run still being written, a processing DB with
+/// detector frames (a 4-segment and a 1-segment detector, uint16) with bad pixels injected at
+/// known places: the LCLS-II experiment mfx101332224 as xtc2 (the epix10ka in stream s000 with
+/// its gain bit set, the jungfrau in s001, smalldata index beside), the LCLS-I-style ones as
+/// HDF5 (the epix10ka compressed); one run still being written, a processing DB with
 /// experiments.txt, and a config file pointing at all of it. Deterministic for a given seed.
 /// </summary>
 public static class DemoFacilityGenerator
@@ -18,8 +20,11 @@ public static class DemoFacilityGenerator
     /// <summary>The process the demo config sets up.</summary>
     public const string ProcessName = "pixel_status";
 
-    /// <summary>Directory of run files under each experiment (LCLS keeps HDF5 run files in hdf5/).</summary>
-    public const string RunDirectory = "hdf5";
+    /// <summary>
+    /// Directory of run files under each experiment: xtc/, where LCLS keeps the DAQ's files. The
+    /// config names one run directory for the whole facility, so the HDF5 runs are there too.
+    /// </summary>
+    public const string RunDirectory = "xtc";
 
     /// <summary>The demo's detectors: a multi-segment one (compressed, chunked by frame) and a single-segment one (contiguous).</summary>
     public static readonly IReadOnlyList<DemoDetector> Detectors = new[]
@@ -28,13 +33,19 @@ public static class DemoFacilityGenerator
         new DemoDetector("jungfrau", "/entry/data/jungfrau", 1, 352, 384, Compressed: false),
     };
 
-    // (instrument, experiment, under control, runs as (run, chunk files, last chunk in progress)).
-    private static readonly (string Ins, string Exp, bool Control, (int Run, int Chunks, bool InProgress)[] Runs)[] Layout =
+    // (instrument, experiment, under control, LCLS-II xtc2, runs as (run, chunks, last chunk in progress)).
+    private static readonly (string Ins, string Exp, bool Control, bool Xtc2, (int Run, int Chunks, bool InProgress)[] Runs)[] Layout =
     {
-        ("XPP", "xpptut15", true, new[] { (1, 1, false), (2, 1, false), (3, 1, false), (4, 2, true) }),
-        ("MFX", "mfx101332224", true, new[] { (7, 1, false), (8, 2, false), (9, 1, false), (10, 1, false) }),
-        ("XPP", "xppc00121", false, new[] { (1, 1, false), (2, 1, false) }),
+        ("XPP", "xpptut15", true, false, new[] { (1, 1, false), (2, 1, false), (3, 1, false), (4, 2, true) }),
+        ("MFX", "mfx101332224", true, true, new[] { (7, 1, false), (8, 2, false), (9, 1, false), (10, 1, false) }),
+        ("XPP", "xppc00121", false, false, new[] { (1, 1, false), (2, 1, false) }),
     };
+
+    /// <summary>xtc2 stream of each detector (the DAQ writes one stream per node).</summary>
+    public static int Xtc2Stream(DemoDetector d) => Detectors.ToList().IndexOf(d);
+
+    /// <summary>True for an experiment the demo writes as LCLS-II xtc2.</summary>
+    public static bool IsXtc2(string experiment) => Layout.Any(l => l.Exp == experiment && l.Xtc2);
 
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
@@ -51,20 +62,23 @@ public static class DemoFacilityGenerator
         var dbRoot = System.IO.Path.Combine(root, "db");
         var runs = new List<DemoRun>();
         var experiments = new List<DemoExperiment>();
-        foreach (var (ins, exp, control, expRuns) in Layout)
+        foreach (var (ins, exp, control, xtc2, expRuns) in Layout)
         {
             experiments.Add(new DemoExperiment(ins, exp, control));
             var dir = System.IO.Path.Combine(dataRoot, ins, exp, RunDirectory);
             foreach (var (run, chunks, inProgress) in expRuns)
             {
                 var files = new List<string>();
-                for (var c = 0; c < chunks; c++)
-                {
-                    var name = string.Create(CultureInfo.InvariantCulture, $"{exp}-r{run:D4}-s00-c{c:D2}.h5");
-                    if (inProgress && c == chunks - 1)
-                        name += ".inprogress";
-                    files.Add(System.IO.Path.Combine(dir, name));
-                }
+                foreach (var stream in xtc2 ? Enumerable.Range(0, Detectors.Count) : new[] { 0 })
+                    for (var c = 0; c < chunks; c++)
+                    {
+                        var name = xtc2
+                            ? string.Create(CultureInfo.InvariantCulture, $"{exp}-r{run:D4}-s{stream:D3}-c{c:D3}.xtc2")
+                            : string.Create(CultureInfo.InvariantCulture, $"{exp}-r{run:D4}-s00-c{c:D2}.h5");
+                        if (inProgress && c == chunks - 1)
+                            name += ".inprogress";
+                        files.Add(System.IO.Path.Combine(dir, name));
+                    }
                 runs.Add(new DemoRun(ins, exp, run, chunks * options.FramesPerFile, files, inProgress, control));
             }
         }
@@ -101,9 +115,13 @@ public static class DemoFacilityGenerator
         // The manifest goes first so that a half-written facility is still recognised (and -Force can replace it).
         File.WriteAllText(facility.ManifestPath, JsonSerializer.Serialize(facility, JsonOptions));
 
+        // One unit of work per HDF5 file, or per xtc2 stream (its chunks are written in order).
         var files = facility.Runs
-            .SelectMany(r => r.Files.Select((f, i) => (Run: r, File: f, Chunk: i)))
+            .SelectMany(r => IsXtc2(r.Experiment)
+                ? Detectors.Select(d => (Run: r, Files: r.Files.Where(f => f.Contains($"-s{Xtc2Stream(d):D3}-", StringComparison.Ordinal)).ToArray(), Chunk: -1))
+                : r.Files.Select((f, i) => (Run: r, Files: new[] { f }, Chunk: i)))
             .ToArray();
+        var total = facility.Runs.Sum(r => r.Files.Count);
         var done = 0;
         var pedestals = Detectors.ToDictionary(d => d.Name, d => Pedestals(d, options.Seed));
         var bad = facility.InjectedPixels.GroupBy(p => p.Detector).ToDictionary(g => g.Key, g => g.ToArray());
@@ -111,16 +129,21 @@ public static class DemoFacilityGenerator
         // Runs were "taken" earlier today, 10 minutes apart; the file being written is new.
         var start = DateTime.UtcNow.AddMinutes(-10 * (files.Length + 1));
         Parallel.ForEach(
-            files.Select((f, i) => (f.Run, f.File, f.Chunk, Order: i)),
+            files.Select((f, i) => (f.Run, f.Files, f.Chunk, Order: i)),
             new ParallelOptions { MaxDegreeOfParallelism = options.Parallelism, CancellationToken = cancel },
             f =>
             {
-                Directory.CreateDirectory(System.IO.Path.GetDirectoryName(f.File)!);
-                var firstEvent = f.Chunk * options.FramesPerFile;
-                WriteRunFile(f.File, f.Run, firstEvent, options.FramesPerFile, pedestals, bad, noise);
-                var inProgress = f.File.EndsWith(".inprogress", StringComparison.Ordinal);
-                File.SetLastWriteTimeUtc(f.File, inProgress ? DateTime.UtcNow : start.AddMinutes(10 * f.Order));
-                progress?.Invoke(new DemoProgress(Interlocked.Increment(ref done), files.Length, f.File));
+                Directory.CreateDirectory(System.IO.Path.GetDirectoryName(f.Files[0])!);
+                if (f.Chunk < 0)
+                    WriteXtc2Stream(f.Files, f.Run, options.FramesPerFile, pedestals, bad, noise);
+                else
+                    WriteRunFile(f.Files[0], f.Run, f.Chunk * options.FramesPerFile, options.FramesPerFile, pedestals, bad, noise);
+                foreach (var file in f.Files)
+                {
+                    var inProgress = file.EndsWith(".inprogress", StringComparison.Ordinal);
+                    File.SetLastWriteTimeUtc(file, inProgress ? DateTime.UtcNow : start.AddMinutes(10 * f.Order));
+                    progress?.Invoke(new DemoProgress(Interlocked.Increment(ref done), total, file));
+                }
             });
 
         WriteDb(facility);
@@ -155,7 +178,7 @@ public static class DemoFacilityGenerator
                     {{f.Process}} = @{
                         # The built-in default command plus PNG maps in the work folder's png/ subfolder.
                         Command     = @('{runproc}', 'Invoke-PixelStatus', '-Experiment', '{exp}', '-Run', '{run}',
-                                        '-OutputDirectory', '{workdir}', '-ImagePath', '{workdir}/png', '-Deploy', '-ConfigPath', '{config}')
+                                        '-OutputDirectory', '{workdir}', '-ImagePath', '{workdir}/png', '-Deploy', '-ConfigPath', '{config}', '-JobName', '{jobname}')
                         Scheduler   = 'Local'
                         MaxJobs     = 2
                         PollSeconds = 1
@@ -235,6 +258,70 @@ public static class DemoFacilityGenerator
         {
             if (File.Exists(tmp)) File.Delete(tmp);
         }
+    }
+
+    /// <summary>
+    /// One xtc2 stream of a run, as the DAQ writes it: the detector of that stream (epix10ka: one
+    /// Names per segment, raw (rows, cols) + aux, every word with gain bit 14 set as recorded
+    /// epix10ka data has it; jungfrau: raw (1, rows, cols) + its scalars), chunks of FramesPerFile
+    /// events, each file *.inprogress until closed, and the stream's smalldata index.
+    /// </summary>
+    private static void WriteXtc2Stream(IReadOnlyList<string> chunks, DemoRun run, int framesPerChunk,
+        Dictionary<string, ushort[]> pedestals, Dictionary<string, InjectedPixel[]> bad, short[] noise)
+    {
+        var stream = int.Parse(System.IO.Path.GetFileName(chunks[0]).Split("-s")[1][..3], CultureInfo.InvariantCulture);
+        var d = Detectors[stream];
+        var epix = d.Name == "epix10ka";
+        var dir = System.IO.Path.GetDirectoryName(chunks[0])!;
+        using var w = new Formats.Xtc2StreamWriter(dir, run.Experiment, run.Run, stream, new Formats.Xtc2WriterOptions { SmallData = true, NodeId = stream + 1 });
+        var names = new Formats.Xtc2Names[d.Segments];
+        for (var s = 0; s < d.Segments; s++)
+            names[s] = epix
+                ? w.Declare(s, d.Name, "epix10ka", "raw", 0x020001, s,
+                    new Formats.Xtc2Field("raw", Formats.Xtc2DataType.UInt16, 2), new Formats.Xtc2Field("aux", Formats.Xtc2DataType.UInt16, 2))
+                : w.Declare(s, d.Name, "jungfrau", "raw", 0x000200, s,
+                    new Formats.Xtc2Field("raw", Formats.Xtc2DataType.UInt16, 3), new Formats.Xtc2Field("frame_cnt", Formats.Xtc2DataType.UInt64, 0),
+                    new Formats.Xtc2Field("timestamp", Formats.Xtc2DataType.UInt64, 0), new Formats.Xtc2Field("hotPixelThresh", Formats.Xtc2DataType.UInt16, 0),
+                    new Formats.Xtc2Field("numHotPixels", Formats.Xtc2DataType.UInt32, 0), new Formats.Xtc2Field("maxHotPixels", Formats.Xtc2DataType.UInt32, 0));
+        // Event times: 120 Hz from a second that differs per run; every stream uses the same ones.
+        ulong Time(int evt) => (ulong)(1_100_000_000u + (uint)run.Run * 1000u + (uint)evt / 120) << 32 | (uint)(evt % 120) * 8_333_333u;
+        var t0 = Time(0) - (5UL << 32);
+        w.Configure(t0);
+        w.BeginRun(t0 + 1);
+        w.Transition(t0 + 1, Formats.Xtc2Transition.BeginStep);
+        w.Transition(t0 + 2, Formats.Xtc2Transition.Enable);
+        var segPx = d.Rows * d.Columns;
+        var aux = new ushort[4 * d.Columns];
+        for (var c = 0; c < chunks.Count; c++)
+        {
+            if (c > 0)
+                w.NextChunk(Time(c * framesPerChunk) - 1);
+            var first = c * framesPerChunk;
+            var frames = Frames(d, run, first, framesPerChunk, pedestals[d.Name], bad.GetValueOrDefault(d.Name) ?? Array.Empty<InjectedPixel>(), noise);
+            if (epix)
+                for (var i = 0; i < frames.Length; i++) frames[i] |= 0x4000;
+            for (var f = 0; f < framesPerChunk; f++)
+            {
+                var evt = first + f;
+                var blocks = new List<(Formats.Xtc2Names, Formats.Xtc2Value[])>(d.Segments);
+                for (var s = 0; s < d.Segments; s++)
+                {
+                    var raw = frames.AsSpan((f * d.Segments + s) * segPx, segPx);
+                    blocks.Add((names[s], epix
+                        ? new[] { Formats.Xtc2Value.Array<ushort>(raw, d.Rows, d.Columns), Formats.Xtc2Value.Array<ushort>(aux, 4, d.Columns) }
+                        : new[]
+                        {
+                            Formats.Xtc2Value.Array<ushort>(raw, 1, d.Rows, d.Columns), Formats.Xtc2Value.Scalar((ulong)evt), Formats.Xtc2Value.Scalar(Time(evt)),
+                            Formats.Xtc2Value.Scalar((ushort)15000), Formats.Xtc2Value.Scalar(0u), Formats.Xtc2Value.Scalar(3400u),
+                        }));
+                }
+                w.L1Accept(Time(evt), blocks);
+            }
+        }
+        var end = Time(chunks.Count * framesPerChunk) + 1;
+        w.Transition(end, Formats.Xtc2Transition.Disable);
+        w.Transition(end, Formats.Xtc2Transition.EndStep);
+        w.EndRun(end + 1);
     }
 
     /// <summary>The frames of one detector in one file: pedestal + common mode + noise, with the bad pixels overwritten.</summary>

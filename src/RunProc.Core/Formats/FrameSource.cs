@@ -53,6 +53,26 @@ public abstract class FrameSource : IDisposable
     /// <summary>A contiguous uint16 view of frames [first, first+count) without a copy, where the source can give one.</summary>
     public virtual unsafe ushort* TryGetUInt16Pointer(long first, int count) => null;
 
+    /// <summary>Arrays one frame is stored as: 1 = one contiguous frame; xtc2: one per detector segment, apart in the file.</summary>
+    public virtual int FramePieces => 1;
+
+    /// <summary>
+    /// The in-place addresses of piece <paramref name="piece"/> (FramePixels / FramePieces uint16
+    /// values) of frames [first, first+count) into <paramref name="dest"/>, without a copy; false
+    /// where the source cannot give them (then it is read through <see cref="ReadUInt16"/>).
+    /// </summary>
+    public virtual unsafe bool TryGetUInt16Pieces(long first, int count, int piece, Span<nint> dest)
+    {
+        if (FramePieces != 1 || piece != 0)
+            return false;
+        var p = TryGetUInt16Pointer(first, count);
+        if (p == null)
+            return false;
+        for (var i = 0; i < count; i++)
+            dest[i] = (nint)(p + (long)i * FramePixels);
+        return true;
+    }
+
     protected static void Convert(ReadOnlySpan<short> src, Span<int> dst, uint mask)
     {
         if (mask == uint.MaxValue)
@@ -115,10 +135,10 @@ public abstract class FrameSource : IDisposable
 }
 
 /// <summary>A frame that could not be read: names the file, the dataset and the frame.</summary>
-public sealed class FrameReadException : IOException
+public class FrameReadException : IOException
 {
     public FrameReadException(string file, string dataset, long frame, string message, Exception? inner = null)
-        : base($"{file}{(dataset.Length > 0 ? ":" + dataset : "")}: frame {frame}: {message}", inner)
+        : base($"{file}{(dataset.Length > 0 ? ":" + dataset : "")}{(frame >= 0 ? $": frame {frame}" : "")}: {message}", inner)
     {
         File = file;
         Dataset = dataset;

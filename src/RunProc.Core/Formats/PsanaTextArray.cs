@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 using System.Text;
 
 namespace RunProc.Formats;
@@ -22,31 +23,52 @@ public static class PsanaTextArray
 
     /// <summary>Formats an int64 array ('%d').</summary>
     public static string Format(IReadOnlyList<long> values, int[] shape, string fileName, IEnumerable<string> comments, Metadata? meta = null) =>
-        Format(values.Count, shape, fileName, comments, "int64", meta, (sb, i) => sb.Append(values[i].ToString(CultureInfo.InvariantCulture)));
+        Encoding.UTF8.GetString(Utf8(values.ToArray().AsSpan(), shape, fileName, comments, meta));
 
     /// <summary>Formats a float64 array with <paramref name="decimals"/> decimals ('%.3f' for 3).</summary>
-    public static string Format(IReadOnlyList<double> values, int[] shape, string fileName, IEnumerable<string> comments, int decimals = 3, Metadata? meta = null)
+    public static string Format(IReadOnlyList<double> values, int[] shape, string fileName, IEnumerable<string> comments, int decimals = 3, Metadata? meta = null) =>
+        Encoding.UTF8.GetString(Utf8(values.ToArray().AsSpan(), shape, fileName, comments, decimals, meta));
+
+    /// <summary>
+    /// The file's bytes for an integer array ('%d', DATATYPE int64 whatever the element type, as
+    /// psana wrote status and counts). Formatted straight into the output buffer: no string per value.
+    /// </summary>
+    public static byte[] Utf8<T>(ReadOnlySpan<T> values, int[] shape, string fileName, IEnumerable<string> comments, Metadata? meta = null)
+        where T : unmanaged, IBinaryInteger<T>
     {
+        var w = Start(values.Length, shape, fileName, comments, "int64", meta, 8);
+        for (var i = 0; i < values.Length; i++)
+        {
+            var dst = w.Reserve(24);
+            values[i].TryFormat(dst, out var n, default, CultureInfo.InvariantCulture);
+            w.Advance(n);
+            w.Separator(i);
+        }
+        return w.ToArray();
+    }
+
+    /// <summary>The file's bytes for a float64 array with <paramref name="decimals"/> decimals ('%.3f' for 3).</summary>
+    public static byte[] Utf8(ReadOnlySpan<double> values, int[] shape, string fileName, IEnumerable<string> comments, int decimals = 3, Metadata? meta = null)
+    {
+        if (decimals is < 0 or > 9)
+            throw new ArgumentOutOfRangeException(nameof(decimals), decimals, "0 to 9 decimals.");
         var fmt = "F" + decimals.ToString(CultureInfo.InvariantCulture);
-        return Format(values.Count, shape, fileName, comments, "float64", meta, (sb, i) => AppendDouble(sb, values[i], fmt));
+        var w = Start(values.Length, shape, fileName, comments, "float64", meta, 10 + decimals);
+        for (var i = 0; i < values.Length; i++)
+        {
+            w.Advance(FixedPoint.Write(values[i], decimals, fmt, w.Reserve(FixedPoint.MaxLength)));
+            w.Separator(i);
+        }
+        return w.ToArray();
     }
 
-    private static void AppendDouble(StringBuilder sb, double v, string fmt)
-    {
-        // Python's '%f' spellings of the non-finite values.
-        if (double.IsNaN(v)) sb.Append("nan");
-        else if (double.IsPositiveInfinity(v)) sb.Append("inf");
-        else if (double.IsNegativeInfinity(v)) sb.Append("-inf");
-        else sb.Append(v.ToString(fmt, CultureInfo.InvariantCulture));
-    }
-
-    private static string Format(int count, int[] shape, string fileName, IEnumerable<string> comments, string dtype, Metadata? meta, Action<StringBuilder, int> value)
+    private static Utf8Writer Start(int count, int[] shape, string fileName, IEnumerable<string> comments, string dtype, Metadata? meta, int bytesPerValue)
     {
         var total = shape.Aggregate(1L, (a, b) => a * b);
         if (total != count)
             throw new ArgumentException($"shape ({string.Join(",", shape)}) holds {total} values, not {count}.", nameof(shape));
         meta ??= new Metadata();
-        var sb = new StringBuilder(count * 6 + 1024);
+        var sb = new StringBuilder(1024);
         foreach (var c in comments)
             sb.Append("# ").Append(c).Append('\n');
         sb.Append('\n');
@@ -62,23 +84,47 @@ public static class PsanaTextArray
         sb.Append("# NDIM        ").Append(shape.Length.ToString(CultureInfo.InvariantCulture)).Append('\n');
         for (var i = 0; i < shape.Length; i++)
             sb.Append("# DIM:").Append(i.ToString(CultureInfo.InvariantCulture)).Append("       ").Append(shape[i].ToString(CultureInfo.InvariantCulture)).Append('\n');
-        var cols = shape.Length == 0 ? 1 : shape[^1];
-        if (shape.Length > 1)
+        // 2-D and more: an empty line, then one row a line. 1-D: save_txt ends the header with an
+        // empty line and a space, then each value and a space.
+        sb.Append(shape.Length > 1 ? "\n" : "\n ");
+        var header = Encoding.UTF8.GetBytes(sb.ToString());
+        var w = new Utf8Writer(header.Length + (long)count * bytesPerValue + 64, shape.Length == 0 ? 1 : shape[^1], shape.Length > 1);
+        header.CopyTo(w.Reserve(header.Length));
+        w.Advance(header.Length);
+        return w;
+    }
+
+    /// <summary>A growing byte buffer with the separator rule of save_txt.</summary>
+    private sealed class Utf8Writer
+    {
+        private byte[] _buffer;
+        private int _length;
+        private readonly int _columns;
+        private readonly bool _rows;
+
+        public Utf8Writer(long capacity, int columns, bool rows)
         {
-            sb.Append('\n');
-            for (var i = 0; i < count; i++)
-            {
-                value(sb, i);
-                sb.Append((i + 1) % cols == 0 ? '\n' : ' ');
-            }
+            _buffer = new byte[(int)Math.Min(capacity, Array.MaxLength)];
+            _columns = columns;
+            _rows = rows;
         }
-        else
+
+        public Span<byte> Reserve(int bytes)
         {
-            // 1-D: save_txt ends the header with an empty line and a space, then each value and a space.
-            sb.Append('\n').Append(' ');
-            for (var i = 0; i < count; i++) { value(sb, i); sb.Append(' '); }
+            if (_buffer.Length - _length < bytes)
+                Array.Resize(ref _buffer, (int)Math.Min(Array.MaxLength, Math.Max((long)_buffer.Length * 3 / 2, (long)_length + bytes)));
+            return _buffer.AsSpan(_length);
         }
-        return sb.ToString();
+
+        public void Advance(int bytes) => _length += bytes;
+
+        public void Separator(int i)
+        {
+            Reserve(1)[0] = _rows && (i + 1) % _columns == 0 ? (byte)'\n' : (byte)' ';
+            _length++;
+        }
+
+        public byte[] ToArray() => _length == _buffer.Length ? _buffer : _buffer.AsSpan(0, _length).ToArray();
     }
 
     /// <summary>Python's str(shape) without spaces: (32,185,388), (5,).</summary>

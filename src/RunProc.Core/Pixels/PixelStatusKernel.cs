@@ -84,9 +84,21 @@ public static unsafe class PixelStatusKernel
     /// contiguous, so a reader's ring of buffers can be passed as one block). The caller keeps the
     /// memory alive and fixed for the call.
     /// </summary>
-    internal static void AccumulateUInt16(PixelStatusAccumulator acc, ReadOnlySpan<nint> frames, ushort dataMask, int threads, KernelPath path)
+    internal static void AccumulateUInt16(PixelStatusAccumulator acc, ReadOnlySpan<nint> frames, ushort dataMask, int threads, KernelPath path) =>
+        AccumulatePiece(acc, frames, 0, acc.PixelCount, dataMask, threads, path, countEvents: true);
+
+    /// <summary>
+    /// Adds pixels [firstPixel, firstPixel + pixels) of uint16 frames given as pointers to that
+    /// range (a frame stored in pieces, e.g. an xtc2 detector's segments, each scanned in place
+    /// into its part of one accumulator). The caller counts the events once per frame unless
+    /// <paramref name="countEvents"/>.
+    /// </summary>
+    internal static void AccumulatePiece(PixelStatusAccumulator acc, ReadOnlySpan<nint> frames, int firstPixel, int pixels, ushort dataMask, int threads, KernelPath path, bool countEvents)
     {
-        acc.CheckEventBudget(frames.Length);
+        if (firstPixel < 0 || pixels <= 0 || firstPixel > acc.PixelCount - pixels)
+            throw new ArgumentOutOfRangeException(nameof(firstPixel), $"pixels {firstPixel}..{firstPixel + pixels} are outside the accumulator's 0..{acc.PixelCount}.");
+        if (countEvents)
+            acc.CheckEventBudget(frames.Length);
         var simd = Resolve(path);
         // Gates outside 0..65535 are expressible in the SIMD compare only after clamping, which
         // changes nothing for uint16 values, except a low gate above 65535 (everything is "below").
@@ -94,7 +106,11 @@ public static unsafe class PixelStatusKernel
             simd = KernelPath.Scalar;
         // Frames a constant distance apart (a block of one buffer or one mapped file: the normal
         // case) are walked with one pointer increment; other lists are cut into such runs.
+        // The tiles index frames and accumulator alike by pixel number: the pointers are moved
+        // back by the range's start (never read below it).
         var ptrs = frames.ToArray();
+        if (firstPixel != 0)
+            for (var i = 0; i < ptrs.Length; i++) ptrs[i] -= (nint)firstPixel * sizeof(ushort);
         for (var i = 0; i < ptrs.Length;)
         {
             var j = i + 1;
@@ -102,8 +118,9 @@ public static unsafe class PixelStatusKernel
             while (j < ptrs.Length && ptrs[j] - ptrs[j - 1] == stride && j - i < MaxFramesPerPass)
                 j++;
             var pass = new FramePass((byte*)ptrs[i], stride, j - i);
-            RunParallel(acc, threads, (start, end) => RangeUInt16(acc, pass, dataMask, start, end, simd));
-            acc.Events += pass.Count;
+            RunParallel(firstPixel, firstPixel + pixels, threads, (start, end) => RangeUInt16(acc, pass, dataMask, start, end, simd));
+            if (countEvents)
+                acc.Events += pass.Count;
             i = j;
         }
     }
@@ -121,7 +138,7 @@ public static unsafe class PixelStatusKernel
     {
         acc.CheckEventBudget(frames.Length);
         var ptrs = frames.ToArray();
-        RunParallel(acc, threads, (start, end) =>
+        RunParallel(0, acc.PixelCount, threads, (start, end) =>
         {
             for (var p0 = start; p0 < end; p0 += TilePixels)
                 TileScalarInt32(acc, ptrs, p0, Math.Min(TilePixels, end - p0));
@@ -129,13 +146,13 @@ public static unsafe class PixelStatusKernel
         acc.Events += ptrs.Length;
     }
 
-    private static void RunParallel(PixelStatusAccumulator acc, int threads, Action<int, int> range)
+    private static void RunParallel(int first, int last, int threads, Action<int, int> range)
     {
-        var total = acc.PixelCount;
+        var total = last - first;
         threads = Math.Clamp(threads, 1, Math.Max(1, total / TilePixels));
         if (threads == 1)
         {
-            range(0, total);
+            range(first, last);
             return;
         }
         // Contiguous pixel ranges per thread, cut on 32-pixel boundaries (one cache line of uint16).
@@ -145,7 +162,7 @@ public static unsafe class PixelStatusKernel
             var start = Math.Min(total, t * per);
             var end = t == threads - 1 ? total : Math.Min(total, start + per);
             if (end > start)
-                range(start, end);
+                range(first + start, first + end);
         });
     }
 

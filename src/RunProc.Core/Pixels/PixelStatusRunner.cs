@@ -10,7 +10,7 @@ namespace RunProc.Pixels;
 /// <summary>What to analyse and what to write (the cmdlet's parameters, PowerShell-free).</summary>
 public sealed record PixelStatusRequest
 {
-    /// <summary>The run's files in stream/chunk order (.h5/.hdf5/.nxs or .npy).</summary>
+    /// <summary>The run's files in stream/chunk order (.h5/.hdf5/.nxs, .npy, or LCLS-II .xtc2 chunks of any stream).</summary>
     public required IReadOnlyList<string> Files { get; init; }
 
     /// <summary>Experiment and run for names and deployment; derived from "&lt;exp&gt;-r&lt;NNNN&gt;-..." file names when null.</summary>
@@ -20,7 +20,7 @@ public sealed record PixelStatusRequest
     /// <summary>The instrument the catalog found the experiment under; null = the old rule (first 3 letters).</summary>
     public string? Instrument { get; init; }
 
-    /// <summary>Detectors whose dataset path contains any of these (case-insensitive); empty = all.</summary>
+    /// <summary>Detectors whose dataset path (xtc2: detName or detType) contains any of these (case-insensitive); empty = all.</summary>
     public IReadOnlyList<string> Detectors { get; init; } = Array.Empty<string>();
 
     public long SkipEvents { get; init; }
@@ -28,8 +28,14 @@ public sealed record PixelStatusRequest
     /// <summary>At most this many events after the skipped ones; null = all.</summary>
     public long? Events { get; init; }
 
-    /// <summary>Data bits kept (e.g. 0x3FFF for gain-switching detectors); null = all bits.</summary>
+    /// <summary>Data bits kept (e.g. 0x3FFF for gain-switching detectors); null = the detector's default (xtc2 epix10ka/jungfrau: 0x3FFF), else all bits.</summary>
     public uint? DataMask { get; init; }
+
+    /// <summary>xtc2: analyse events with damage ≠ 0 too (they are counted either way).</summary>
+    public bool IncludeDamaged { get; init; }
+
+    /// <summary>The xtc2 event selection of this request (SkipEvents/Events count the run's L1Accepts).</summary>
+    public Xtc2Selection Xtc2Selection => new(SkipEvents, Events, IncludeDamaged);
 
     public PixelStatusOptions Options { get; init; } = new();
 
@@ -67,13 +73,60 @@ public sealed class PixelStatusResult
     public required int[] Shape { get; init; }
     public required long Events { get; init; }
 
+    /// <summary>xtc2: selected events lacking a segment, not analysed (0 for other formats).</summary>
+    public long SkippedIncomplete { get; init; }
+
+    /// <summary>xtc2: selected events with damage ≠ 0 left out (0 with -IncludeDamaged, which analyses them).</summary>
+    public long SkippedDamaged { get; init; }
+
+    /// <summary>The data bits kept before analysis (null = all bits).</summary>
+    public uint? DataMask { get; init; }
+
+    /// <summary>xtc2: the detector type from the Names (e.g. epix10ka); null for other formats.</summary>
+    public string? DetectorType { get; init; }
+
     /// <summary>Pixels per status bit (bit 0..7).</summary>
     public required long[] CountPerBit { get; init; }
     public required long BadPixels { get; init; }
     public long Pixels => Shape.Aggregate(1L, (a, b) => a * b);
+
+    // The per-bit counts again as named properties: Export-Csv and ConvertTo-Json keep these.
+    public long RmsHighPixels => CountPerBit[0];
+    public long SaturatedFractionPixels => CountPerBit[1];
+    public long ColdFractionPixels => CountPerBit[2];
+    public long RmsLowPixels => CountPerBit[3];
+    public long MeanHighPixels => CountPerBit[4];
+    public long MeanLowPixels => CountPerBit[5];
+    public long MaxHighPixels => CountPerBit[6];
+    public long MinLowPixels => CountPerBit[7];
+
+    /// <summary>The limit method by name (Absolute or Robust).</summary>
+    public string Method => Options.Method.ToString();
+    public double MeanLowLimit => Summary.MeanLimits.Low;
+    public double MeanHighLimit => Summary.MeanLimits.High;
+    public double RmsLowLimit => Summary.RmsLimits.Low;
+    public double RmsHighLimit => Summary.RmsLimits.High;
+
     public required IReadOnlyList<string> Files { get; init; }
-    public required PixelStatusSummary Summary { get; init; }
     public string ShapeText => PsanaTextArray.ShapeText(Shape);
+
+    // The per-pixel arrays are behind a method, not a property: serializers and Format-List walk
+    // properties, and 2 Mpx of doubles made one result 10.9 MB of JSON.
+    internal PixelStatusSummary Summary { get; init; } = null!;
+    internal PixelStatusOptions Options { get; init; } = new();
+
+    /// <summary>The per-pixel arrays (mean, rms, status, mask, max, min, fractions) and the limits used.</summary>
+    public PixelStatusSummary GetSummary() => Summary;
+
+    /// <summary>The flat record kept in the run's result file.</summary>
+    public Results.DetectorResult ToDetectorResult() => new()
+    {
+        Detector = Detector, Dataset = Dataset, Shape = ShapeText, Events = Events, BadPixels = BadPixels,
+        RmsHighPixels = RmsHighPixels, SaturatedFractionPixels = SaturatedFractionPixels, ColdFractionPixels = ColdFractionPixels,
+        RmsLowPixels = RmsLowPixels, MeanHighPixels = MeanHighPixels, MeanLowPixels = MeanLowPixels, MaxHighPixels = MaxHighPixels,
+        MinLowPixels = MinLowPixels, Method = Method, MeanLowLimit = MeanLowLimit, MeanHighLimit = MeanHighLimit,
+        RmsLowLimit = RmsLowLimit, RmsHighLimit = RmsHighLimit, Files = Files.ToArray(),
+    };
 }
 
 /// <summary>Progress of one detector, per block of frames.</summary>
@@ -149,10 +202,14 @@ public sealed partial class PixelStatusRunner
         return Path.GetFullPath(_config.CalibDir.Replace("{ins}", ins, StringComparison.Ordinal).Replace("{exp}", experiment, StringComparison.Ordinal));
     }
 
-    /// <summary>Where a detector's status would be deployed, and the HISTORY file beside it.</summary>
-    public (string DataFile, string History) DeployPaths(string experiment, int run, string source, string? instrument = null)
+    /// <summary>
+    /// Where a detector's status would be deployed, and the HISTORY file beside it. The group is
+    /// config CalibGroup, else <paramref name="group"/> (xtc2: &lt;DetType&gt;::CalibV1 from the Names),
+    /// else derived from the source name.
+    /// </summary>
+    public (string DataFile, string History) DeployPaths(string experiment, int run, string source, string? instrument = null, string? group = null)
     {
-        var group = string.IsNullOrWhiteSpace(_config.CalibGroup) ? DeriveGroup(source) : _config.CalibGroup;
+        group = !string.IsNullOrWhiteSpace(_config.CalibGroup) ? _config.CalibGroup : group ?? DeriveGroup(source);
         if (group.Contains('/') || group.Contains("..") || group.Contains('\0'))
             throw new ArgumentException($"CalibGroup '{Names.Show(group)}' must be a single directory name.");
         var typeDir = Path.Combine(CalibDir(experiment, instrument), group, Names.Detector(source), "pixel_datastat");
@@ -167,6 +224,19 @@ public sealed partial class PixelStatusRunner
         public required List<FrameSource> Parts { get; init; }
         public int[] FrameShape => Parts[0].FrameShape;
         public long FrameCount => Parts.Sum(p => p.FrameCount);
+
+        /// <summary>
+        /// xtc2: the detector as the Names describe it, with its event counts. Its frames are the
+        /// events the request selected (SkipEvents/Events already applied to the run's L1Accepts),
+        /// incomplete and (unless included) damaged ones left out.
+        /// </summary>
+        public Xtc2Detector? Xtc2 { get; init; }
+
+        /// <summary>Frames are already the request's selection (xtc2).</summary>
+        public bool Preselected => Xtc2 is not null;
+
+        /// <summary>The data mask to apply: the request's, else the detector's default (xtc2 epix10ka/jungfrau 0x3FFF), else none.</summary>
+        public uint? DataMask(PixelStatusRequest req) => req.DataMask ?? Xtc2?.DefaultDataMask;
     }
 
     /// <summary>Opens the files and groups their frame stacks by detector (disposed with the returned handle).</summary>
@@ -174,14 +244,40 @@ public sealed partial class PixelStatusRunner
         OpenDetectors(files, filter, null);
 
     /// <summary>As above; <paramref name="skipped"/> receives "file: dataset is TYPE of rank N" for datasets that are not frame stacks.</summary>
-    public static (List<DetectorFrames> Detectors, IDisposable Handle) OpenDetectors(IReadOnlyList<string> files, IReadOnlyList<string> filter, List<string>? skipped)
+    public static (List<DetectorFrames> Detectors, IDisposable Handle) OpenDetectors(IReadOnlyList<string> files, IReadOnlyList<string> filter, List<string>? skipped) =>
+        OpenDetectors(files, filter, skipped, null, null);
+
+    /// <summary>
+    /// As above; xtc2 chunk files (of every stream, in any order) are read together as one run,
+    /// with <paramref name="selection"/> applied to its L1Accepts; <paramref name="notes"/> gets
+    /// what the xtc2 reader chose on the way (for -Verbose).
+    /// </summary>
+    public static (List<DetectorFrames> Detectors, IDisposable Handle) OpenDetectors(IReadOnlyList<string> files, IReadOnlyList<string> filter, List<string>? skipped,
+        Xtc2Selection? selection, List<string>? notes)
     {
         var handles = new List<IDisposable>();
         var byName = new Dictionary<string, DetectorFrames>(StringComparer.Ordinal);
         var order = new List<DetectorFrames>();
         try
         {
-            foreach (var file in files)
+            var xtc2 = files.Where(Xtc2Run.IsXtc2).ToList();
+            if (xtc2.Count > 0)
+            {
+                var run = Xtc2Run.Open(xtc2, filter, selection);
+                handles.Add(run);
+                notes?.AddRange(run.Notes);
+                skipped?.AddRange(run.Unmatched.Select(u => $"{run.Files[0]}: {u} does not match -Detector"));
+                foreach (var d in run.Detectors)
+                {
+                    if (d.Frames is null)
+                    {
+                        skipped?.Add($"{run.Files[0]}: {d.Description}: {d.NotAFrame}");
+                        continue;
+                    }
+                    order.Add(new DetectorFrames { Dataset = d.DetName, Source = SourceName(d.DetName), Parts = new() { d.Frames }, Xtc2 = d });
+                }
+            }
+            foreach (var file in files.Where(f => !Xtc2Run.IsXtc2(f)))
             {
                 IEnumerable<FrameSource> sources;
                 bool npy = file.EndsWith(".npy", StringComparison.OrdinalIgnoreCase);
@@ -239,69 +335,30 @@ public sealed partial class PixelStatusRunner
     public PixelStatusAccumulator Accumulate(DetectorFrames det, PixelStatusRequest req, Action<PixelStatusProgress>? progress, CancellationToken cancel)
     {
         var (lo, hi) = req.Options.Gates();
-        var px = det.Parts[0].FramePixels;
-        var acc = new PixelStatusAccumulator(px, lo, hi);
         var total = det.FrameCount;
-        var first = Math.Min(Math.Max(0, req.SkipEvents), total);
-        var want = Math.Min(total - first, req.Events ?? long.MaxValue);
+        var (first, want) = Selection(det, req);
         // No frames is an error: an "analysis" of nothing would flag every pixel and be deployed.
         if (want <= 0)
-            throw new FrameReadException(det.Parts[0].File, det.Dataset, first,
-                $"no frames to analyse ({total} event(s) in {det.Parts.Count} file(s), {first} skipped, -Events {(req.Events is { } e ? e : "all")}); nothing was written.");
+            throw new FrameReadException(det.Parts[0].File, det.Dataset, first, det.Xtc2 is { } x
+                ? $"no events to analyse: {x.EventsSelected} of the run's {x.EventsInRun} L1Accept events selected (-SkipEvents {req.SkipEvents}, -Events {(req.Events is { } n ? n : "all")}), {x.SkippedIncomplete} lacking a segment, {x.DamagedEvents} damaged{(x.DamagedIncluded ? "" : " (see -IncludeDamaged)")}; nothing was written."
+                : $"no frames to analyse ({total} event(s) in {det.Parts.Count} file(s), {first} skipped, -Events {(req.Events is { } e ? e : "all")}); nothing was written.");
+        var px = det.Parts[0].FramePixels;
+        var acc = new PixelStatusAccumulator(px, lo, hi);
         var plan = Plan(det, first, want);
         var type = det.Parts[0].ElementType;
         var threads = Math.Max(1, req.Threads);
         var frameBytes = (long)px * (type == FrameElementType.UInt16 ? 2 : 4);
         var blockFrames = (int)Math.Clamp(req.BlockBytes / frameBytes, 1, 4096);
-        long done = 0;
+        var mask = det.DataMask(req) ?? uint.MaxValue;
 
-        // Zero copy: memory-mapped uint16 frames (.npy, contiguous HDF5) go to the kernel in place,
-        // with all cores on the kernel.
-        if (type == FrameElementType.UInt16 && req.ZeroCopy && plan.All(p => HasPointer(p.Source)))
-        {
-            // Nothing is copied, so blocks can be long: the wide arrays are folded once per block.
-            blockFrames = (int)Math.Clamp(4 * req.BlockBytes / frameBytes, 1, 4096);
-            {
-                unsafe
-                {
-                    var zc = new List<(nint Ptr, int Count)>();
-                    foreach (var (src, start, count) in plan)
-                        for (long f = 0; f < count;)
-                        {
-                            // A short first block: its page tables are filled before the scan
-                            // starts; every later block's are filled during the previous scan.
-                            var n = (int)Math.Min(zc.Count == 0 ? Math.Min(16, blockFrames) : blockFrames, count - f);
-                            zc.Add(((nint)src.TryGetUInt16Pointer(start + f, n), n));
-                            f += n;
-                        }
-                    // The page tables of the next block are filled on a helper thread while the
-                    // kernel scans this one (a first touch costs a fault per 4 KiB page otherwise).
-                    var frameBytesZc = px * 2L;
-                    Task populate = Task.Run(() => MappedPages.Populate((void*)zc[0].Ptr, zc[0].Count * frameBytesZc));
-                    acc.Touch();
-                    for (var b = 0; b < zc.Count; b++)
-                    {
-                        cancel.ThrowIfCancellationRequested();
-                        populate.Wait(cancel);
-                        if (b + 1 < zc.Count)
-                        {
-                            var next = zc[b + 1];
-                            populate = Task.Run(() => MappedPages.Populate((void*)next.Ptr, next.Count * frameBytesZc));
-                        }
-                        var (ptr, n) = zc[b];
-                        var ptrs = new nint[n];
-                        for (var i = 0; i < n; i++) ptrs[i] = ptr + (nint)(i * frameBytesZc);
-                        PixelStatusKernel.AccumulateUInt16(acc, ptrs, (ushort)(req.DataMask ?? 0xFFFF), threads, KernelPath.Auto);
-                        done += n;
-                        progress?.Invoke(new PixelStatusProgress(det.Dataset, done, want));
-                    }
-                    populate.Wait(cancel);
-                }
-                return acc;
-            }
-        }
+        // Zero copy: memory-mapped uint16 frames (.npy, contiguous HDF5, xtc2 segments) go to the
+        // kernel in place, with all cores on the kernel. Nothing is copied, so blocks can be long:
+        // the wide arrays are folded once per block.
+        if (type == FrameElementType.UInt16 && req.ZeroCopy && plan.All(p => HasPieces(p.Source)))
+            return AccumulateInPlace(acc, det, plan, (ushort)(mask & 0xFFFF), threads, (int)Math.Clamp(4 * req.BlockBytes / frameBytes, 1, 4096), want, progress, cancel);
 
         // Pipeline: a reader task fills one buffer while the kernel scans the other.
+        long done = 0;
         var wide = type != FrameElementType.UInt16;
         var blocks = new List<(FrameSource Src, long Start, int Count)>();
         foreach (var (src, start, count) in plan)
@@ -317,7 +374,6 @@ public sealed partial class PixelStatusRunner
             free.Add(buf1);
         var full = new BlockingCollection<(FrameBuffer Buf, int Count)>();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        var mask = req.DataMask ?? uint.MaxValue;
         var reader = Task.Run(() =>
         {
             try
@@ -386,7 +442,96 @@ public sealed partial class PixelStatusRunner
         return acc;
     }
 
-    private static unsafe bool HasPointer(FrameSource s) => s.FrameCount > 0 && s.TryGetUInt16Pointer(0, 1) != null;
+    /// <summary>
+    /// The in-place scan: per block, the address of every frame piece (one piece for a contiguous
+    /// frame, one per segment for xtc2), each piece scanned where it lies into its pixel range of
+    /// the one accumulator.
+    /// The page tables of the next block are filled on a helper thread while the kernel scans this
+    /// one (a first touch costs a fault per 4 KiB page otherwise).
+    /// </summary>
+    private static unsafe PixelStatusAccumulator AccumulateInPlace(PixelStatusAccumulator acc, DetectorFrames det, List<(FrameSource Source, long Start, long Count)> plan,
+        ushort mask, int threads, int blockFrames, long want, Action<PixelStatusProgress>? progress, CancellationToken cancel)
+    {
+        var pieces = plan[0].Source.FramePieces;
+        var piecePx = acc.PixelCount / pieces;
+        // Frames that are not one contiguous stack (xtc2: arrays inside dgrams) come in blocks of
+        // at most 64 MiB, so filling the next block's page tables overlaps the scan of this one.
+        if (plan.Any(p => p.Source.TryGetUInt16Pointer(0, 1) == null))
+            blockFrames = (int)Math.Clamp((64L << 20) / (acc.PixelCount * 2L), 16, blockFrames);
+        var blocks = new List<(FrameSource Src, long Start, int Count)>();
+        foreach (var (src, start, count) in plan)
+            for (long f = 0; f < count;)
+            {
+                // A short first block: its page tables are filled before the scan starts.
+                var n = (int)Math.Min(blocks.Count == 0 ? Math.Min(16, blockFrames) : blockFrames, count - f);
+                blocks.Add((src, start + f, n));
+                f += n;
+            }
+        var pieceBytes = piecePx * 2L;
+        nint[][] Pointers(int b)
+        {
+            var (src, start, n) = blocks[b];
+            var ptrs = new nint[pieces][];
+            for (var k = 0; k < pieces; k++)
+            {
+                ptrs[k] = new nint[n];
+                if (!src.TryGetUInt16Pieces(start, n, k, ptrs[k]))
+                    throw new InvalidOperationException($"{src.Where}: frames {start}..{start + n} cannot be scanned in place.");
+            }
+            return ptrs;
+        }
+        // The mapped range a block's pieces lie in; not populated where it is mostly other data
+        // (a dgram holding other detectors too), which the scan would not touch.
+        void Populate(nint[][] ptrs)
+        {
+            nint lo = nint.MaxValue, hi = 0;
+            foreach (var list in ptrs)
+                foreach (var p in list) { lo = Math.Min(lo, p); hi = Math.Max(hi, p); }
+            var range = hi + (nint)pieceBytes - lo;
+            if (range <= 2L * pieces * ptrs[0].Length * pieceBytes + MappedPages.HugePage)
+                MappedPages.Populate((void*)lo, range);
+        }
+        var current = Pointers(0);
+        Task populate = Task.Run(() => Populate(current));
+        acc.Touch();
+        long done = 0;
+        for (var b = 0; b < blocks.Count; b++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            populate.Wait(cancel);
+            var ptrs = current;
+            if (b + 1 < blocks.Count)
+            {
+                var next = current = Pointers(b + 1);
+                populate = Task.Run(() => Populate(next));
+            }
+            acc.CheckEventBudget(blocks[b].Count);
+            for (var k = 0; k < pieces; k++)
+                PixelStatusKernel.AccumulatePiece(acc, ptrs[k], k * piecePx, piecePx, mask, threads, KernelPath.Auto, countEvents: false);
+            acc.Events += blocks[b].Count;
+            done += blocks[b].Count;
+            progress?.Invoke(new PixelStatusProgress(det.Dataset, done, want));
+        }
+        populate.Wait(cancel);
+        return acc;
+    }
+
+    private static unsafe bool HasPieces(FrameSource s)
+    {
+        if (s.FrameCount == 0 || s.FramePixels % s.FramePieces != 0)
+            return false;
+        Span<nint> one = stackalloc nint[1];
+        return s.TryGetUInt16Pieces(0, 1, 0, one);
+    }
+
+    /// <summary>The first frame and the frame count a request selects (xtc2 frames are the selection already).</summary>
+    private static (long First, long Want) Selection(DetectorFrames det, PixelStatusRequest req)
+    {
+        if (det.Preselected)
+            return (0, det.FrameCount);
+        var first = Math.Min(Math.Max(0, req.SkipEvents), det.FrameCount);
+        return (first, Math.Min(det.FrameCount - first, req.Events ?? long.MaxValue));
+    }
 
     private static List<(FrameSource Source, long Start, long Count)> Plan(DetectorFrames det, long first, long want)
     {
@@ -408,25 +553,40 @@ public sealed partial class PixelStatusRunner
         $"nda-{experiment}-r{run:0000}-{source}-e{events:000000}";
 
     /// <summary>The events a request selects from a detector.</summary>
-    public long SelectedEvents(DetectorFrames det, PixelStatusRequest req)
-    {
-        var first = Math.Min(Math.Max(0, req.SkipEvents), det.FrameCount);
-        return Math.Min(det.FrameCount - first, req.Events ?? long.MaxValue);
-    }
+    public long SelectedEvents(DetectorFrames det, PixelStatusRequest req) => Selection(det, req).Want;
 
     /// <summary>Every file <see cref="Finish"/> would write for this detector (for -WhatIf / -Confirm).</summary>
     public IReadOnlyList<string> PlannedOutputs(DetectorFrames det, PixelStatusRequest req, string experiment, int run)
     {
         var list = new List<string>();
-        Finish(det, null, req, experiment, run, list);
+        Finish(new OutputDetector(det.Source, det.Dataset, det.FrameShape, det.Xtc2), SelectedEvents(det, req), null, req, experiment, run, list);
         return list;
     }
 
     /// <summary>Summarises and writes the outputs of one detector; returns the result object.</summary>
     public PixelStatusResult Finish(DetectorFrames det, PixelStatusAccumulator acc, PixelStatusRequest req, string experiment, int run) =>
-        Finish(det, acc, req, experiment, run, null)!;
+        Finish(new OutputDetector(det.Source, det.Dataset, det.FrameShape, det.Xtc2), acc.Events, acc, req, experiment, run, null)!;
 
-    private PixelStatusResult? Finish(DetectorFrames det, PixelStatusAccumulator? acc, PixelStatusRequest req, string experiment, int run, List<string>? plan)
+    /// <summary>The detector an output is named after: its source name, dataset path and frame shape (a split run's merge has no files open).</summary>
+    public readonly record struct OutputDetector(string Source, string Dataset, int[] FrameShape, Xtc2Detector? Xtc2 = null)
+    {
+        /// <summary>The data bits kept: the request's, else the detector type's default (xtc2), else all.</summary>
+        public uint? DataMask(PixelStatusRequest req) => req.DataMask ?? Xtc2?.DefaultDataMask;
+    }
+
+    /// <summary>Summarises and writes the outputs of a detector from an accumulator built elsewhere (the merge of a split run).</summary>
+    public PixelStatusResult Finish(OutputDetector det, PixelStatusAccumulator acc, PixelStatusRequest req, string experiment, int run) =>
+        Finish(det, acc.Events, acc, req, experiment, run, null)!;
+
+    /// <summary>Every file <see cref="Finish(OutputDetector, PixelStatusAccumulator, PixelStatusRequest, string, int)"/> would write.</summary>
+    public IReadOnlyList<string> PlannedOutputs(OutputDetector det, long events, PixelStatusRequest req, string experiment, int run)
+    {
+        var list = new List<string>();
+        Finish(det, events, null, req, experiment, run, list);
+        return list;
+    }
+
+    private PixelStatusResult? Finish(OutputDetector det, long plannedEvents, PixelStatusAccumulator? acc, PixelStatusRequest req, string experiment, int run, List<string>? plan)
     {
         // With a plan list nothing is computed or written: the paths are only collected.
         bool shouldWrite(string path, string what)
@@ -435,7 +595,7 @@ public sealed partial class PixelStatusRunner
             plan.Add(path);
             return false;
         }
-        var events = acc?.Events ?? SelectedEvents(det, req);
+        var events = acc?.Events ?? plannedEvents;
         var summary = acc is null ? null! : PixelStatusSummary.Compute(acc, req.Options);
         var shape = det.FrameShape;
         var files = new List<string>();
@@ -445,6 +605,9 @@ public sealed partial class PixelStatusRunner
             $"DATASET exp={experiment}:run={run}",
             $"STATISTICS {events}",
         };
+        // The outputs are independent files: each is one write action, run in parallel below
+        // (formatting the text arrays and encoding the pictures are most of the work).
+        var writes = new List<Action>();
         if (req.OutputDirectory is not null)
         {
             foreach (var type in req.ArrayTypes)
@@ -453,18 +616,17 @@ public sealed partial class PixelStatusRunner
                 if (!shouldWrite(path, $"write the {type} array of {det.Source}"))
                     continue;
                 SafeFile.EnsureDirectory(req.OutputDirectory, _config.DirectoryMode);
-                var allComments = comments.Append($"ARR_TYPE {ArrTypeName(type)}");
-                var text = type switch
+                var allComments = comments.Append($"ARR_TYPE {ArrTypeName(type)}").ToArray();
+                ReadOnlyMemory<int> ints = type switch
                 {
-                    "ave" => PsanaTextArray.Format(summary.Mean, shape, path, allComments),
-                    "rms" => PsanaTextArray.Format(summary.Rms, shape, path, allComments),
-                    "sta" => PsanaTextArray.Format(summary.Status.Select(v => (long)v).ToArray(), shape, path, allComments),
-                    "msk" => PsanaTextArray.Format(summary.Mask.Select(v => (long)v).ToArray(), shape, path, allComments),
-                    "max" => PsanaTextArray.Format(summary.Max.Select(v => (long)v).ToArray(), shape, path, allComments),
-                    "min" => PsanaTextArray.Format(summary.Min.Select(v => (long)v).ToArray(), shape, path, allComments),
+                    "ave" or "rms" => default,
+                    "sta" => summary.Status, "msk" => summary.Mask, "max" => summary.Max, "min" => summary.Min,
                     _ => throw new ArgumentException($"unknown array type '{type}'; use ave, rms, sta, msk, max or min."),
                 };
-                SafeFile.WriteAllTextAtomic(path, text, _config.FileMode);
+                var doubles = type == "ave" ? summary.Mean : type == "rms" ? summary.Rms : null;
+                writes.Add(() => SafeFile.WriteAllBytesAtomic(path, doubles is not null
+                    ? PsanaTextArray.Utf8(doubles.AsSpan(), shape, path, allComments)
+                    : PsanaTextArray.Utf8(ints.Span, shape, path, allComments), _config.FileMode));
                 files.Add(path);
             }
             if (req.WriteHdf5)
@@ -473,14 +635,15 @@ public sealed partial class PixelStatusRunner
                 if (shouldWrite(h5, $"write the HDF5 status of {det.Source}"))
                 {
                     SafeFile.EnsureDirectory(req.OutputDirectory, _config.DirectoryMode);
-                    PixelStatusHdf5.Write(h5, det.Source, shape, summary, new Dictionary<string, object>
+                    writes.Add(() => PixelStatusHdf5.Write(h5, det.Source, shape, summary, new Dictionary<string, object>
                     {
                         ["experiment"] = experiment, ["run"] = run, ["dataset"] = det.Dataset,
-                    });
+                    }));
                     files.Add(h5);
                 }
             }
         }
+        IReadOnlyList<string> pictures = Array.Empty<string>();
         if (req.ImageDirectory is not null)
         {
             var prefix = Path.Combine(req.ImageDirectory, baseName);
@@ -489,32 +652,57 @@ public sealed partial class PixelStatusRunner
             else
             {
                 SafeFile.EnsureDirectory(req.ImageDirectory, _config.DirectoryMode);
-                files.AddRange(PixelStatusImages.Write(prefix, shape, summary));
+                writes.Add(() => pictures = PixelStatusImages.Write(prefix, shape, summary, new PictureTitle(experiment, run, det.Source, events, req.Options), _config.FileMode));
             }
         }
+        string? deployed = null;
         if (req.Deploy)
         {
-            var (data, history) = DeployPaths(experiment, run, det.Source, req.Instrument);
+            var (data, history) = DeployPaths(experiment, run, det.Source, req.Instrument, det.Xtc2?.CalibGroup);
             plan?.Add(history + " (append)");
             if (shouldWrite(data, $"deploy the pixel status of {det.Source}"))
             {
                 SafeFile.EnsureDirectory(Path.GetDirectoryName(data)!, _config.DirectoryMode);
-                var text = PsanaTextArray.Format(summary.Status.Select(v => (long)v).ToArray(), shape, data, comments.Append("ARR_TYPE status"));
-                SafeFile.WriteAllTextAtomic(data, text, _config.FileMode);
-                SafeFile.AppendLines(history, new[]
+                var deployComments = comments.Append("ARR_TYPE status").ToArray();
+                writes.Add(() =>
                 {
-                    $"file: {Path.GetFileName(data)}  user: {Environment.UserName}  host: {Environment.MachineName}  time: {DateTime.Now:yyyy-MM-dd'T'HH:mm:ss}  events: {events}  bad: {summary.BadPixels}  by: RunProc Invoke-PixelStatus",
-                }, _config.FileMode);
-                files.Add(data);
+                    SafeFile.WriteAllBytesAtomic(data, PsanaTextArray.Utf8(summary.Status.AsSpan(), shape, data, deployComments), _config.FileMode);
+                    // HISTORY names a file only once it is in place.
+                    SafeFile.AppendLines(history, new[]
+                    {
+                        $"file: {Path.GetFileName(data)}  user: {Environment.UserName}  host: {Environment.MachineName}  time: {DateTime.Now:yyyy-MM-dd'T'HH:mm:ss}  events: {events}  bad: {summary.BadPixels}  by: RunProc Invoke-PixelStatus",
+                    }, _config.FileMode);
+                });
+                deployed = data;
             }
         }
+        WriteInParallel(writes);
+        files.AddRange(pictures);
+        if (deployed is not null)
+            files.Add(deployed);
         if (plan is not null)
             return null;
         return new PixelStatusResult
         {
             Detector = det.Source, Dataset = det.Dataset, Experiment = experiment, Run = run, Shape = shape,
-            Events = events, CountPerBit = summary.CountPerBit, BadPixels = summary.BadPixels, Files = files, Summary = summary,
+            Events = events, CountPerBit = summary.CountPerBit, BadPixels = summary.BadPixels, Files = files, Summary = summary, Options = req.Options,
+            SkippedIncomplete = det.Xtc2?.SkippedIncomplete ?? 0,
+            SkippedDamaged = det.Xtc2 is { DamagedIncluded: false } x ? x.DamagedEvents : 0,
+            DataMask = det.DataMask(req), DetectorType = det.Xtc2?.DetType,
         };
+    }
+
+    /// <summary>Runs the write actions on all cores; the first failure is rethrown as itself (callers catch IOException and the like).</summary>
+    private static void WriteInParallel(List<Action> writes)
+    {
+        try
+        {
+            Parallel.Invoke(new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, writes.ToArray());
+        }
+        catch (AggregateException ex) when (ex.InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(ex.InnerExceptions[0]);
+        }
     }
 
     private static string ArrTypeName(string type) => type switch

@@ -37,6 +37,10 @@ public sealed class GetProcExperimentCommand : CatalogCmdletBase
     [Parameter]
     public SwitchParameter Summary { get; set; }
 
+    /// <summary>Stat every run file for Bytes and LastWriteTime (else recorded runs are counted from the listing alone).</summary>
+    [Parameter]
+    public SwitchParameter Size { get; set; }
+
     [Parameter]
     public SwitchParameter NoCache { get; set; }
 
@@ -50,6 +54,7 @@ public sealed class GetProcExperimentCommand : CatalogCmdletBase
             Experiments = experiments.Count > 0 ? experiments : null,
             Instruments = instruments.Count > 0 ? instruments : null,
             UseCache = !NoCache,
+            Sizes = Size,
             Cancel = Cancel,
             Verbose = WriteVerbose,
         };

@@ -2,6 +2,8 @@ using System.Management.Automation;
 using RunProc.Catalog;
 using RunProc.Formats;
 using RunProc.Pixels;
+using RunProc.Pixels.Split;
+using RunProc.Results;
 
 namespace RunProc.Module.Commands;
 
@@ -11,7 +13,7 @@ namespace RunProc.Module.Commands;
 /// One result object per detector.
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "PixelStatus", SupportsShouldProcess = true, DefaultParameterSetName = RunSet)]
-[OutputType(typeof(PixelStatusResult))]
+[OutputType(typeof(PixelStatusResult), typeof(PartialHeader))]
 public sealed class InvokePixelStatusCommand : RunProcCmdlet
 {
     private const string RunSet = "Run";
@@ -27,7 +29,7 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
     [ValidateRange(0, Names.MaxRun)]
     public int Run { get; set; }
 
-    /// <summary>Run files (.h5 / .npy) in stream/chunk order; all files of one call are one run.</summary>
+    /// <summary>Run files (.h5 / .npy in stream/chunk order, or LCLS-II .xtc2 chunks of every stream in any order); all files of one call are one run.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName")]
     [ValidateNotNullOrEmpty]
@@ -77,14 +79,43 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
     [Parameter] [ValidateRange(0.0, double.MaxValue)] public double RmsLowSigma { get; set; }
     [Parameter] [ValidateRange(0.0, double.MaxValue)] public double RmsHighSigma { get; set; }
 
-    /// <summary>Data bits kept before analysis, e.g. 0x3FFF for gain-switching detectors (integer data only; float32 frames are rounded, not masked).</summary>
+    /// <summary>
+    /// Data bits kept before analysis, e.g. 0x3FFF for gain-switching detectors (integer data only;
+    /// float32 frames are rounded, not masked). Not given: xtc2 epix10ka and jungfrau keep 0x3FFF
+    /// (their top bits are gain bits), everything else all bits.
+    /// </summary>
     [Parameter]
     public uint DataMask { get; set; } = uint.MaxValue;
+
+    /// <summary>xtc2: analyse events with damage too (they are counted and left out by default).</summary>
+    [Parameter]
+    public SwitchParameter IncludeDamaged { get; set; }
 
     /// <summary>Threads for decoding and the kernel (default: all cores).</summary>
     [Parameter]
     [ValidateRange(1, 1024)]
     public int ThrottleLimit { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>Analyse only this part (0 to PartCount-1) of a split run and write its partial accumulator files.</summary>
+    [Parameter]
+    [ValidateRange(0, RunProc.Config.RunProcConfig.MaxParts - 1)]
+    public int Part { get; set; }
+
+    /// <summary>The number of parts the run is split into (with -Part); Merge-PixelStatus combines them.</summary>
+    [Parameter]
+    [ValidateRange(1, RunProc.Config.RunProcConfig.MaxParts)]
+    public int PartCount { get; set; }
+
+    /// <summary>Where a part writes its partial accumulator files and manifest (required with -PartCount).</summary>
+    [Parameter]
+    public string? PartDirectory { get; set; }
+
+    private bool IsPart => MyInvocation.BoundParameters.ContainsKey(nameof(PartCount));
+
+    /// <summary>The batch job running this analysis (recorded in the result record and the deployed file's HISTORY).</summary>
+    [Parameter]
+    [ValidatePattern(@"^[A-Za-z0-9_.:-]{1,200}$")]
+    public string? JobName { get; set; }
 
     private readonly List<string> _paths = new();
 
@@ -145,12 +176,19 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
 
     private void Analyse(IReadOnlyList<string> files, string? experiment, int? run, object target, string? instrument = null)
     {
+        var lcls1 = files.FirstOrDefault(f => f.EndsWith(".xtc", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".xtc.inprogress", StringComparison.OrdinalIgnoreCase));
+        if (lcls1 is not null)
+        {
+            WriteInputError(new NotSupportedException($"'{lcls1}' is an LCLS-I .xtc file: LCLS-I xtc is not read yet (LCLS-II .xtc2 is). Convert the run to HDF5 first (psana's xtc-to-HDF5 translator) and give the .h5 files."),
+                "PixelFileNotSupported", ErrorCategory.InvalidType, target);
+            return;
+        }
         var unreadable = files.FirstOrDefault(f => !f.EndsWith(".h5", StringComparison.OrdinalIgnoreCase)
             && !f.EndsWith(".hdf5", StringComparison.OrdinalIgnoreCase) && !f.EndsWith(".nxs", StringComparison.OrdinalIgnoreCase)
-            && !f.EndsWith(".npy", StringComparison.OrdinalIgnoreCase));
+            && !f.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) && !Xtc2Run.IsXtc2(f));
         if (unreadable is not null)
         {
-            WriteInputError(new NotSupportedException($"'{unreadable}' is not a frame file RunProc reads (HDF5 .h5/.hdf5/.nxs or NumPy .npy); XTC runs need a converter first."),
+            WriteInputError(new NotSupportedException($"'{unreadable}' is not a frame file RunProc reads (LCLS-II .xtc2, HDF5 .h5/.hdf5/.nxs or NumPy .npy)."),
                 "PixelFileNotSupported", ErrorCategory.InvalidType, target);
             return;
         }
@@ -182,36 +220,49 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
         var request = new PixelStatusRequest
         {
             Files = files, Experiment = experiment, Run = run, Instrument = instrument, Detectors = Detector, SkipEvents = SkipEvents,
-            Events = Events == long.MaxValue ? null : Events, DataMask = DataMask == uint.MaxValue ? null : DataMask,
+            Events = Events == long.MaxValue ? null : Events, DataMask = MyInvocation.BoundParameters.ContainsKey(nameof(DataMask)) ? DataMask : null,
+            IncludeDamaged = IncludeDamaged,
             Options = options, OutputDirectory = OutputDirectory is null ? null : GetUnresolvedProviderPathFromPSPath(OutputDirectory),
             ImageDirectory = ImagePath is null ? null : GetUnresolvedProviderPathFromPSPath(ImagePath),
             ArrayTypes = ArrayType, Deploy = Deploy, Threads = ThrottleLimit,
         };
         var runner = new PixelStatusRunner(Config);
+        if (IsPart)
+        {
+            AnalysePart(runner, request, exp, runNo, target);
+            return;
+        }
         List<PixelStatusRunner.DetectorFrames> detectors;
         IDisposable handle;
         var skipped = new List<string>();
-        try { (detectors, handle) = PixelStatusRunner.OpenDetectors(files, Detector, skipped); }
+        var notes = new List<string>();
+        try { (detectors, handle) = PixelStatusRunner.OpenDetectors(files, Detector, skipped, request.Xtc2Selection, notes); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             WriteInputError(ex, ex is FrameReadException ? "PixelFileDamaged" : "PixelFileUnreadable", ErrorCategory.ReadError, target,
-                "Check that the file is a complete HDF5/.npy file; re-copy it if it was truncated.");
+                "Check that the file is a complete xtc2/HDF5/.npy file; re-copy it if it was truncated, or wait until the DAQ has closed it. Nothing was written.");
             return;
         }
+        foreach (var n in notes)
+            WriteVerbose(n);
         using (handle)
         {
             if (detectors.Count == 0)
             {
                 // Name the files and say what each dataset is, so a wrong rank or type is obvious.
                 var seen = skipped.Count == 0 ? "no datasets" : string.Join("; ", skipped.Take(10)) + (skipped.Count > 10 ? $"; ... ({skipped.Count} in all)" : "");
-                WriteInputError(new ItemNotFoundException($"No detector frame stacks (uint8/uint16/int16/uint32/int32/float32 datasets of rank >= 3) {(Detector.Length > 0 ? $"matching '{string.Join("', '", Detector)}' " : "")}in {string.Join(", ", files)} ({exp}:{runNo}): {seen}."),
-                    "NoDetector", ErrorCategory.ObjectNotFound, target, "List the file's datasets (h5ls -r) and pass a matching -Detector.");
+                WriteInputError(new ItemNotFoundException($"No detector frame stacks (uint8/uint16/int16/uint32/int32/float32 datasets of rank >= 3, or xtc2 'raw' fields of rank 2-3) {(Detector.Length > 0 ? $"matching '{string.Join("', '", Detector)}' " : "")}in {string.Join(", ", files)} ({exp}:{runNo}): {seen}."),
+                    "NoDetector", ErrorCategory.ObjectNotFound, target, "List the file's datasets (h5ls -r; for xtc2 the detectors are in the error above) and pass a matching -Detector.");
                 return;
             }
             var activity = 0;
+            var results = new List<PixelStatusResult>();
+            var errors = new List<string>();
             foreach (var det in detectors)
             {
                 activity++;
+                if (det.Xtc2 is { } x)
+                    WriteVerbose($"{det.Dataset}: {x.Description}; {x.EventsSelected} of {x.EventsInRun} L1Accept events selected, {x.EventsUsed} used, {x.SkippedIncomplete} lacking a segment, {x.DamagedEvents} damaged{(x.DamagedIncluded ? " (included)" : "")}.");
                 var action = $"Analyse {det.FrameCount} frames of {det.Dataset} ({exp} run {runNo})";
                 // One confirmation per detector, naming every file it would write.
                 var planned = runner.PlannedOutputs(det, request, exp, runNo);
@@ -232,10 +283,12 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
                         WriteProgress(record);
                     }, Cancel);
                     var result = runner.Finish(det, acc, request, exp, runNo);
+                    results.Add(result);
                     WriteObject(result);
                 }
                 catch (FrameReadException ex)
                 {
+                    errors.Add($"{det.Dataset}: {ex.Message}");
                     WriteInputError(ex, "PixelFrameUnreadable", ErrorCategory.ReadError, target,
                         $"Frame {ex.Frame} of {ex.Dataset} in {ex.File} cannot be read; nothing was written for this detector. Re-copy or repair the file, or limit -Events.");
                 }
@@ -245,6 +298,7 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
                 {
+                    errors.Add($"{det.Dataset}: {ex.Message}");
                     WriteInputError(ex, "PixelStatusFailed", ErrorCategory.WriteError, target);
                 }
                 finally
@@ -253,6 +307,78 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
                     WriteProgress(record);
                 }
             }
+            WriteResultRecord(request, exp, runNo, results, errors);
+        }
+    }
+
+    /// <summary>The run's small result record beside the work files, for Get-ProcRun and the report.</summary>
+    private void WriteResultRecord(PixelStatusRequest request, string exp, int run, List<PixelStatusResult> results, List<string> errors)
+    {
+        if (request.OutputDirectory is null || !Names.IsExperiment(exp) || results.Count + errors.Count == 0)
+            return;
+        var path = RunResultRecord.PathFor(request.OutputDirectory, exp, run);
+        try
+        {
+            new RunResultRecord
+            {
+                Experiment = exp, Run = run, JobName = JobName ?? "", Time = DateTimeOffset.Now, RunProcVersion = RunResultRecord.CurrentVersion,
+                Detectors = results.Select(r => r.ToDetectorResult()).ToArray(), Errors = errors.ToArray(),
+            }.Write(path, Config.FileMode, Config.DirectoryMode);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            WriteInputError(ex, "ResultRecordFailed", ErrorCategory.WriteError, path, "Check that the output directory is writable.");
+        }
+    }
+
+    /// <summary>One part of a split run: its share of the files or events, as partial accumulator files for Merge-PixelStatus.</summary>
+    private void AnalysePart(PixelStatusRunner runner, PixelStatusRequest request, string exp, int runNo, object target)
+    {
+        if (Part >= PartCount)
+        {
+            WriteInputError(new ArgumentOutOfRangeException(nameof(Part), Part, $"-Part {Part} is not one of the {PartCount} parts (0 to {PartCount - 1})."), "PartOutOfRange", ErrorCategory.InvalidArgument, Part);
+            return;
+        }
+        if (string.IsNullOrEmpty(PartDirectory) || Deploy || OutputDirectory is not null || ImagePath is not null)
+        {
+            WriteInputError(new ArgumentException("a part (-Part/-PartCount) writes only its partial accumulator files to -PartDirectory; the outputs and -Deploy are Merge-PixelStatus's."),
+                "PartArguments", ErrorCategory.InvalidArgument, target, "Give -PartDirectory and leave -OutputDirectory, -ImagePath and -Deploy to Merge-PixelStatus.");
+            return;
+        }
+        var dir = GetUnresolvedProviderPathFromPSPath(PartDirectory);
+        if (!ShouldProcess($"{exp} run {runNo}", $"analyse part {Part} of {PartCount} and write its partial accumulator files to {dir}"))
+            return;
+        var record = new ProgressRecord(1, "Invoke-PixelStatus", $"Part {Part} of {PartCount} of {exp} run {runNo}");
+        var last = DateTime.MinValue;
+        try
+        {
+            var headers = PixelStatusSplit.RunPart(runner, request, exp, runNo, Part, PartCount, dir, Config.FileMode, Config.DirectoryMode, p =>
+            {
+                if ((DateTime.UtcNow - last).TotalMilliseconds < 200 && p.FramesDone < p.FramesTotal) return;
+                last = DateTime.UtcNow;
+                record.PercentComplete = (int)(100 * p.FramesDone / Math.Max(1, p.FramesTotal));
+                record.StatusDescription = $"{p.Detector}: {p.FramesDone}/{p.FramesTotal} frames";
+                WriteProgress(record);
+            }, Cancel);
+            foreach (var h in headers)
+                WriteObject(h);
+        }
+        catch (OperationCanceledException) when (Cancel.IsCancellationRequested)
+        {
+        }
+        catch (FrameReadException ex)
+        {
+            WriteInputError(ex, "PixelFrameUnreadable", ErrorCategory.ReadError, target,
+                $"Frame {ex.Frame} of {ex.Dataset} in {ex.File} cannot be read; this part wrote no manifest, so the merge will not run. Re-copy or repair the file.");
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
+        {
+            WriteInputError(ex, "PixelStatusPartFailed", ErrorCategory.WriteError, target);
+        }
+        finally
+        {
+            record.RecordType = ProgressRecordType.Completed;
+            WriteProgress(record);
         }
     }
 }

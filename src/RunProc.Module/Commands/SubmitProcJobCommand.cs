@@ -84,7 +84,9 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
             if (plan.Decision == SubmitDecision.Deferred)
                 return;
             // The argv shown is the plan's, and the plan is what is submitted (same job name and log).
-            var action = $"Performing the operation \"Submit {process} attempt {plan.Attempt} to {controller.Process.Scheduler}: {CommandTemplate.Display(plan.Argv)}\" on target \"{target}\".";
+            var what = $"Submit {process} attempt {plan.Attempt} to {controller.Process.Scheduler}: {CommandTemplate.Display(plan.Argv)}"
+                + (plan.MergeArgv.Count > 0 ? $"; then the merge of its {controller.Process.Parts} parts: {CommandTemplate.Display(plan.MergeArgv)}" : "");
+            var action = $"Performing the operation \"{what}\" on target \"{target}\".";
             if (!ShouldProcess(action, $"Are you sure you want to perform this action?\n{action}", "Confirm", out var reason))
             {
                 if (reason == ShouldProcessReason.WhatIf)

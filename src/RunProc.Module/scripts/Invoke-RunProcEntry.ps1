@@ -50,12 +50,27 @@ for ($i = 2; $i -lt $argv.Count; $i++) {
     }
 }
 
+# Logs are read later, on any screen: tables and messages are laid out 250 columns wide (a
+# redirected pwsh would wrap them at 80), errors and warnings are one line each, and the cron
+# cycle's lines carry the local time with its UTC offset (cycle.log is one file for every cycle).
+$stamp = $name -eq 'Invoke-ProcCycle'
+function Write-EntryLine([string] $line) {
+    if ($stamp) { $line = (Get-Date).ToString('yyyy-MM-ddTHH:mm:sszzz') + ' ' + $line }
+    [Console]::Out.WriteLine($line)
+}
 $failed = $false
 try {
-    & $command @named @positional -ErrorVariable +entryErrors | Out-Host
+    & $command @named @positional -ErrorVariable +entryErrors 2>&1 3>&1 | ForEach-Object {
+        if ($_ -is [System.Management.Automation.ErrorRecord]) {
+            $action = if ($_.ErrorDetails -and $_.ErrorDetails.RecommendedAction) { " ($($_.ErrorDetails.RecommendedAction))" } else { '' }
+            "ERROR: ${name}: $($_.Exception.Message)$action"
+        } elseif ($_ -is [System.Management.Automation.WarningRecord]) {
+            "WARNING: $($_.Message)"
+        } else { $_ }
+    } | Out-String -Stream -Width 250 | ForEach-Object { Write-EntryLine $_ }
     if ($entryErrors) { $failed = $true }
 } catch {
-    [Console]::Error.WriteLine("RunProc entry: $name failed: $($_.Exception.Message)")
+    Write-EntryLine "ERROR: RunProc entry: $name failed: $($_.Exception.Message)"
     exit 1
 }
 if ($failed) { exit 1 }

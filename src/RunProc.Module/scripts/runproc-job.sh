@@ -24,15 +24,26 @@ record queued "pid $$ host $host"
 slot=""
 if [ "$slotdir" != "-" ] && [ "$nslots" -gt 0 ]; then
     # Slots are flock'ed files: the kernel frees a slot when its holder dies, so no slot leaks.
+    # A job with Cpus = n (RUNPROC_JOB_SLOTS) takes n slots, all or none (no job holds part of the
+    # machine while it waits); sh has file descriptors 3-9 for them, so at most 7.
+    need=${RUNPROC_JOB_SLOTS:-1}
+    case $need in ''|*[!0-9]*) need=1 ;; esac
+    [ "$need" -gt "$nslots" ] && need=$nslots
+    [ "$need" -gt 7 ] && need=7
+    [ "$need" -lt 1 ] && need=1
     while [ -z "$slot" ]; do
-        k=1
-        while [ "$k" -le "$nslots" ]; do
-            exec 9>>"$slotdir/slot-$k.lock"
-            if flock -n 9; then slot=$k; break; fi
-            exec 9>&-
+        k=1 fd=9 got=""
+        while [ "$k" -le "$nslots" ] && [ "$fd" -gt $((9 - need)) ]; do
+            eval "exec $fd>>\"\$slotdir/slot-$k.lock\""
+            if flock -n "$fd"; then got="$got${got:+,}$k"; fd=$((fd - 1)); else eval "exec $fd>&-"; fi
             k=$((k + 1))
         done
-        [ -n "$slot" ] || sleep 1
+        if [ "$fd" -gt $((9 - need)) ]; then
+            while [ "$fd" -lt 9 ]; do fd=$((fd + 1)); eval "exec $fd>&-"; done
+            sleep 1
+        else
+            slot=$got
+        fi
     done
 fi
 
@@ -54,7 +65,7 @@ echo "runproc-job: $(now) start on $host: $*"
 child=$!
 if [ "$limit" -gt 0 ]; then
     (
-        exec 9>&-
+        exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
         trap 'kill "$s" 2>/dev/null; exit 0' TERM
         sleep "$limit" &
         s=$!

@@ -15,6 +15,9 @@ internal sealed class FakeScheduler : IScheduler
     private int _next = 100;
 
     public Dictionary<string, (string Name, JobState State, string Word, int? Exit)> Jobs { get; } = new();
+
+    /// <summary>What each submission asked for, by job id.</summary>
+    public Dictionary<string, JobSpec> Specs { get; } = new();
     public SubmitMode Mode { get; set; } = SubmitMode.Ok;
     public bool FailQueries { get; set; }
     public int QueryCalls { get; private set; }
@@ -29,7 +32,17 @@ internal sealed class FakeScheduler : IScheduler
             if (Mode == SubmitMode.FailWithoutJob)
                 throw new SchedulerException("refused", transient: false);
             var id = (_next++).ToString();
-            Jobs[id] = (spec.Name, JobState.Pending, "PENDING", null);
+            Specs[id] = spec;
+            if (spec.ArrayIndices is { } list)
+            {
+                // A job array: one task per index ("0-3" or "2,5"), as squeue -r lists them.
+                foreach (var part in list.Contains('-')
+                    ? Enumerable.Range(int.Parse(list.Split('-')[0]), int.Parse(list.Split('-')[1]) - int.Parse(list.Split('-')[0]) + 1)
+                    : list.Split(',').Select(int.Parse))
+                    Jobs[$"{id}_{part}"] = (spec.Name, JobState.Pending, "PENDING", null);
+            }
+            else
+                Jobs[id] = (spec.Name, JobState.Pending, "PENDING", null);
             if (Mode == SubmitMode.CreateThenTransientError)
                 throw new SchedulerException("Socket timed out on send/recv operation", transient: true);
             if (Mode == SubmitMode.CreateThenPermanentError)
@@ -45,7 +58,9 @@ internal sealed class FakeScheduler : IScheduler
             QueryCalls++;
             if (FailQueries)
                 return new SchedulerQuery { Unanswered = jobIds.ToHashSet(), Problem = "controller down", Commands = 1 };
-            var known = jobIds.Where(Jobs.ContainsKey).ToDictionary(i => i, i => new SchedulerJobStatus(i, Jobs[i].State, Jobs[i].Word, null, Jobs[i].Exit, Jobs[i].Name));
+            // An array's id answers with its tasks, as squeue -r -j does.
+            var ids = jobIds.SelectMany(i => Jobs.Keys.Where(k => k == i || k.StartsWith(i + "_", StringComparison.Ordinal))).ToList();
+            var known = ids.ToDictionary(i => i, i => new SchedulerJobStatus(i, Jobs[i].State, Jobs[i].Word, null, Jobs[i].Exit, Jobs[i].Name));
             return new SchedulerQuery { Known = known, Commands = 1 };
         }
     }
@@ -56,10 +71,17 @@ internal sealed class FakeScheduler : IScheduler
             return Jobs.Where(j => j.Value.Name == name).Select(j => new SchedulerJobStatus(j.Key, j.Value.State, j.Value.Word, null, null, name)).ToList();
     }
 
+    public List<string> Cancelled { get; } = new();
+
     public void Cancel(string jobId, CancellationToken cancel)
     {
         lock (_gate)
-            Jobs[jobId] = Jobs[jobId] with { State = JobState.Cancelled, Word = "CANCELLED" };
+        {
+            Cancelled.Add(jobId);
+            foreach (var k in Jobs.Keys.Where(k => k == jobId || k.StartsWith(jobId + "_", StringComparison.Ordinal)).ToList())
+                if (Jobs[k].State.IsActive())
+                    Jobs[k] = Jobs[k] with { State = JobState.Cancelled, Word = "CANCELLED" };
+        }
     }
 
     /// <summary>Ends every active job with the given state.</summary>
@@ -79,7 +101,7 @@ internal sealed class FakeScheduler : IScheduler
 /// <summary>A temp facility with one process 'p' (Slurm kind, served by a <see cref="FakeScheduler"/>) and the real ProcDb.</summary>
 internal sealed class BatchFixture : IDisposable
 {
-    public BatchFixture(int attempts = 3, int maxJobs = 2, string scheduler = "Slurm", object[]? command = null)
+    public BatchFixture(int attempts = 3, int maxJobs = 2, string scheduler = "Slurm", object[]? command = null, int parts = 1)
     {
         Facility = new Facility(settleSeconds: 0, new Hashtable
         {
@@ -87,10 +109,12 @@ internal sealed class BatchFixture : IDisposable
             {
                 ["p"] = new Hashtable
                 {
-                    ["Command"] = command ?? new object[] { "/bin/sh", "-c", "exit 0", "{exp}", "{run}" },
+                    ["Command"] = command ?? (parts > 1 ? new object[] { "/bin/sh", "-c", "exit 0", "{exp}", "{run}", "{part}" } : new object[] { "/bin/sh", "-c", "exit 0", "{exp}", "{run}" }),
                     ["Scheduler"] = scheduler,
                     ["Attempts"] = attempts,
                     ["MaxJobs"] = maxJobs,
+                    ["Parts"] = parts,
+                    ["MergeCommand"] = parts > 1 ? new object[] { "/bin/sh", "-c", "exit 0", "merge", "{exp}", "{run}", "{parts}" } : null,
                 },
             },
         });

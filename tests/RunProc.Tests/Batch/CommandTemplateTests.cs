@@ -22,7 +22,7 @@ public class CommandTemplateTests
     public void Runproc_expands_to_the_pwsh_argv_prefix()
     {
         var argv = CommandTemplate.Expand(ProcessDefinitionCommand(), Values());
-        Assert.Equal(new[] { "/usr/bin/dotnet", "/p/pwsh.dll", "-File", "/m/entry.ps1", "/m/RunProc.psd1", "Invoke-PixelStatus", "-Experiment", "xpptut15", "-Run", "7", "-OutputDirectory", "/db/w", "-Deploy", "-ConfigPath", "/etc/rp.psd1" }, argv);
+        Assert.Equal(new[] { "/usr/bin/dotnet", "/p/pwsh.dll", "-File", "/m/entry.ps1", "/m/RunProc.psd1", "Invoke-PixelStatus", "-Experiment", "xpptut15", "-Run", "7", "-OutputDirectory", "/db/w", "-Deploy", "-ConfigPath", "/etc/rp.psd1", "-JobName", "rp.x" }, argv);
     }
 
     private static IReadOnlyList<string> ProcessDefinitionCommand() => RunProc.Config.ProcessDefinition.PixelStatusCommand;

@@ -109,6 +109,26 @@ public class LocalSchedulerTests : IDisposable
     }
 
     [Fact]
+    public void A_job_with_cpus_takes_that_many_slots()
+    {
+        // Cpus = 2 on a 2-slot machine: the machine is full, a 1-slot job waits until it ends.
+        var w = Spec("j-wide", "/bin/sleep", "60");
+        var wide = new JobSpec
+        {
+            Name = w.Name, Command = w.Command, LogFile = w.LogFile, StatusFile = w.StatusFile, WorkDirectory = w.WorkDirectory,
+            TimeLimitMinutes = 5, WrapperScript = w.WrapperScript, Resources = new BatchResources { Cpus = 2 },
+        };
+        var first = NewScheduler(2).Submit(wide, default);
+        WaitState(first, JobState.Running);
+        Assert.Contains("slot 1,2", File.ReadAllText(wide.StatusFile));
+        var second = NewScheduler(2).Submit(Spec("j-narrow", "/bin/sh", "-c", "exit 0"), default);
+        Thread.Sleep(1500); // the second wrapper has had time to try for a slot
+        Assert.Equal(JobState.Pending, NewScheduler(2).Query(new[] { second }, default).Known[second].State);
+        NewScheduler(2).Cancel(first, default);
+        Assert.Equal(JobState.Done, WaitFinal(second, 2).State);
+    }
+
+    [Fact]
     public void A_spool_record_without_a_process_is_not_a_job()
     {
         Directory.CreateDirectory(_spool);

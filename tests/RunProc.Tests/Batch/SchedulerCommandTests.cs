@@ -69,7 +69,7 @@ public class SchedulerCommandTests
         };
         var q = new SlurmScheduler(runner).Query(new[] { "7", "8", "9", "10" }, default);
         Assert.Equal(2, runner.Calls.Count);
-        Assert.Equal(new[] { "squeue", "-h", "-t", "all", "-j", "7,8,9,10", "-o", "%i %T %r" }, runner.Calls[0]);
+        Assert.Equal(new[] { "squeue", "-h", "-r", "-t", "all", "-j", "7,8,9,10", "-o", "%i %T %r" }, runner.Calls[0]);
         Assert.Equal(new[] { "sacct", "-c", "-n", "-P", "-j", "9,10", "-o", "JobID,State,ExitCode" }, runner.Calls[1]);
         Assert.Equal(JobState.Running, q.Known["7"].State);
         Assert.Equal(JobState.Failed, q.Known["8"].State);
@@ -137,7 +137,7 @@ public class SchedulerCommandTests
         };
         var found = Assert.Single(new SlurmScheduler(runner).FindByName("rp.x", default));
         Assert.Equal("6", found.JobId);
-        Assert.Equal("--name=rp.x", runner.Calls[0][4]);
+        Assert.Equal("--name=rp.x", runner.Calls[0][5]);
     }
 
     [Fact]

@@ -20,6 +20,13 @@ public class RunProcConfigTests
     }
 
     [Fact]
+    public void ScanConcurrency_DefaultsToEight_AndIsSet()
+    {
+        Assert.Equal(8, RunProcConfig.FromDictionary(new Hashtable(), "/site/runproc.psd1").ScanConcurrency);
+        Assert.Equal(32, RunProcConfig.FromDictionary(new Hashtable { ["ScanConcurrency"] = 32 }, "/site/runproc.psd1").ScanConcurrency);
+    }
+
+    [Fact]
     public void RelativeRoots_AreRelativeToTheConfigFile()
     {
         var cfg = RunProcConfig.FromDictionary(new Hashtable { ["DataRoot"] = "data", ["DbRoot"] = "/abs/db" }, "/site/runproc.psd1");
@@ -32,6 +39,8 @@ public class RunProcConfigTests
     [InlineData("FileMode", "rw-rw-r--", "FileMode")]
     [InlineData("Bogus", 1, "Bogus")]
     [InlineData("RunDirectory", "../etc", "RunDirectory")]
+    [InlineData("ScanConcurrency", 0, "ScanConcurrency")]
+    [InlineData("ScanConcurrency", "many", "ScanConcurrency")]
     public void InvalidValues_NameFileAndKey(string key, object value, string expectedKey)
     {
         var ex = Assert.Throws<ConfigException>(() => RunProcConfig.FromDictionary(new Hashtable { [key] = value }, "/site/runproc.psd1"));
@@ -46,13 +55,12 @@ public class RunProcConfigTests
         var ex = Assert.Throws<ConfigException>(() => RunProcConfig.FromDictionary(new Hashtable { ["Processes"] = procs }, "f.psd1"));
         Assert.Equal("Processes.pixel_status.Scheduler", ex.Key);
 
-        procs = new Hashtable { ["other"] = new Hashtable { ["Command"] = new object[] { "echo", "{exp}" }, ["MaxJobs"] = 4, ["Scheduler"] = "slurm", ["Detectors"] = "epix" } };
+        procs = new Hashtable { ["other"] = new Hashtable { ["Command"] = new object[] { "echo", "{exp}" }, ["MaxJobs"] = 4, ["Scheduler"] = "slurm" } };
         var cfg = RunProcConfig.FromDictionary(new Hashtable { ["Processes"] = procs }, "f.psd1");
         var p = cfg.GetProcess("other");
         Assert.Equal(4, p.MaxJobs);
         Assert.Equal(SchedulerKind.Slurm, p.Scheduler);
         Assert.Equal(new[] { "echo", "{exp}" }, p.Command);
-        Assert.Equal("epix", p.Extra["Detectors"]);
         Assert.NotNull(cfg.GetProcess("pixel_status"));
     }
 }

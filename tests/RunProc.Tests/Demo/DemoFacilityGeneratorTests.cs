@@ -43,13 +43,20 @@ public class DemoFacilityGeneratorTests : IClassFixture<DemoFacilityFixture>
             foreach (var file in run.Files)
             {
                 Assert.True(File.Exists(file), file);
-                Assert.Equal(Path.Combine(_f.DataRoot, run.Instrument, run.Experiment, "hdf5"), Path.GetDirectoryName(file));
-                // LCLS run file names: <exp>-r<RRRR>-s<SS>-c<CC>.h5 (+ .inprogress while written).
-                Assert.Matches(new Regex($"^{run.Experiment}-r{run.Run:D4}-s\\d\\d-c\\d\\d\\.h5(\\.inprogress)?$"), Path.GetFileName(file));
+                Assert.Equal(Path.Combine(_f.DataRoot, run.Instrument, run.Experiment, "xtc"), Path.GetDirectoryName(file));
+                // LCLS run file names: <exp>-r<RRRR>-s<SS>-c<CC>.h5, LCLS-II <exp>-r<RRRR>-s<SSS>-c<CCC>.xtc2 (+ .inprogress while written).
+                Assert.Matches(DemoFacilityGenerator.IsXtc2(run.Experiment)
+                    ? new Regex($"^{run.Experiment}-r{run.Run:D4}-s\\d{{3}}-c\\d{{3}}\\.xtc2(\\.inprogress)?$")
+                    : new Regex($"^{run.Experiment}-r{run.Run:D4}-s\\d\\d-c\\d\\d\\.h5(\\.inprogress)?$"), Path.GetFileName(file));
             }
             Assert.Equal(run.InProgress, run.Files.Any(f => f.EndsWith(".inprogress", StringComparison.Ordinal)));
         }
         Assert.Empty(Directory.EnumerateFiles(_f.Path, "*.tmp-*", SearchOption.AllDirectories));
+        // The xtc2 runs: two streams (epix10ka s000, jungfrau s001), each with its smalldata index.
+        var r8 = _f.Runs.Single(r => r.Experiment == "mfx101332224" && r.Run == 8);
+        Assert.Equal(4, r8.Files.Count);
+        foreach (var s in new[] { "s000", "s001" })
+            Assert.True(File.Exists(Path.Combine(Path.GetDirectoryName(r8.Files[0])!, "smalldata", $"mfx101332224-r0008-{s}-c000.smd.xtc2")));
     }
 
     [Fact]
@@ -85,7 +92,7 @@ public class DemoFacilityGeneratorTests : IClassFixture<DemoFacilityFixture>
         Assert.Equal(_f.DataRoot, cfg.DataRoot);
         Assert.Equal(_f.DbRoot, cfg.DbRoot);
         Assert.Equal(_f.Instruments, cfg.Instruments);
-        Assert.Equal("hdf5", cfg.RunDirectory);
+        Assert.Equal("xtc", cfg.RunDirectory);
         Assert.InRange(cfg.SettleSeconds, 0, 2);
         var p = cfg.GetProcess("pixel_status");
         Assert.Equal(RunProc.Config.SchedulerKind.Local, p.Scheduler);
@@ -128,7 +135,7 @@ public class DemoFacilityGeneratorTests : IClassFixture<DemoFacilityFixture>
         var run = _f.Runs.Single(r => r.Experiment == exp && r.Run == runNo);
         foreach (var d in _f.Detectors)
         {
-            var frames = run.Files.SelectMany(f => ReadFrames(f, d)).ToList();
+            var frames = DemoFacilityGenerator.IsXtc2(exp) ? ReadXtc2Frames(run.Files, d) : run.Files.SelectMany(f => ReadFrames(f, d)).ToList();
             Assert.Equal(run.Events, frames.Count);
             var status = ReferenceStatus(frames, d.Pixels);
             var expected = _f.InjectedPixels.Where(p => p.Detector == d.Name).ToDictionary(p => p.Index, p => p.ExpectedStatus);
@@ -215,6 +222,22 @@ public class DemoFacilityGeneratorTests : IClassFixture<DemoFacilityFixture>
         w.WriteLine("# DTYPE int64");
         for (var r = 0; r < d.Segments * d.Rows; r++)
             w.WriteLine(string.Join(" ", status.Skip(r * d.Columns).Take(d.Columns)));
+    }
+
+    /// <summary>A detector's frames of an xtc2 run, data bits only (the epix10ka words carry gain bit 14).</summary>
+    internal static List<ushort[]> ReadXtc2Frames(IReadOnlyList<string> files, DemoDetector d)
+    {
+        using var run = RunProc.Formats.Xtc2Run.Open(files, new[] { d.Name });
+        var src = run.Detectors.Single().Frames!;
+        Assert.Equal(d.Pixels, src.FramePixels);
+        var list = new List<ushort[]>();
+        for (var f = 0; f < src.FrameCount; f++)
+        {
+            var frame = new ushort[d.Pixels];
+            src.ReadUInt16(f, 1, frame);
+            list.Add(frame.Select(v => (ushort)(v & 0x3FFF)).ToArray());
+        }
+        return list;
     }
 
     internal static IEnumerable<ushort[]> ReadFrames(string path, DemoDetector d)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using RunProc.Config;
 using RunProc.Formats;
@@ -33,6 +34,43 @@ public sealed class PixelFormatsTests : IDisposable
 
         var f = PsanaTextArray.Format(new[] { 1.0, 2.5, -0.0004, 1234.56789 }, new[] { 2, 2 }, "a.txt", Array.Empty<string>(), 3, Meta);
         Assert.EndsWith("\n\n1.000 2.500\n-0.000 1234.568\n", f);
+    }
+
+    [Fact]
+    public void TextArrayNumbers_AreExactlyTheRuntimesFormatting_IncludingNearTiesAndOddValues()
+    {
+        // The fast fixed-point path must give ToString("F<n>") byte for byte, near ties included.
+        var rng = new Random(7);
+        var values = new List<double> { 0, -0.0, 0.0005, 0.0015, 0.0625, 1.0005, 2.5, 999_999.9995, 999_999.9994, 1e6, 1e9, 1e300, -1e-9,
+            double.Epsilon, double.MaxValue, -double.MaxValue, 0.1 + 0.2, 16383.0, 12000.4995, 12000.5005 };
+        for (var i = 0; i < 200_000; i++)
+        {
+            values.Add(rng.NextDouble() * Math.Pow(10, rng.Next(-4, 8)));
+            values.Add(Math.Round(rng.NextDouble() * 20000, 4) + (rng.Next(3) - 1) * 1e-12); // on and next to ties
+            values.Add((rng.Next(2_000_000) + 0.5) / 1000);
+        }
+        foreach (var decimals in new[] { 0, 1, 3, 6 })
+        {
+            var fmt = "F" + decimals;
+            var text = Encoding.UTF8.GetString(PsanaTextArray.Utf8(values.ToArray().AsSpan(), new[] { values.Count }, "x", Array.Empty<string>(), decimals, Meta));
+            var body = text[(text.LastIndexOf("\n\n", StringComparison.Ordinal) + 3)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(values.Count, body.Length);
+            for (var i = 0; i < values.Count; i++)
+                Assert.True(values[i].ToString(fmt, CultureInfo.InvariantCulture) == body[i], $"{values[i]:R} with {fmt}: {body[i]}");
+        }
+        var odd = Encoding.UTF8.GetString(PsanaTextArray.Utf8(new[] { double.NaN, double.PositiveInfinity, double.NegativeInfinity }.AsSpan(), new[] { 3 }, "x", Array.Empty<string>(), 3, Meta));
+        Assert.EndsWith("\n\n nan inf -inf ", odd);
+    }
+
+    [Fact]
+    public void TextArrayIntegers_OfAnyWidth_AreWrittenAsInt64()
+    {
+        var ints = new[] { 0, -1, int.MaxValue, int.MinValue, 196, 16383 };
+        var a = PsanaTextArray.Utf8(ints.AsSpan(), new[] { 2, 3 }, "i.txt", new[] { "ARR_TYPE status" }, Meta);
+        var b = PsanaTextArray.Format(ints.Select(v => (long)v).ToArray(), new[] { 2, 3 }, "i.txt", new[] { "ARR_TYPE status" }, Meta);
+        Assert.Equal(b, Encoding.UTF8.GetString(a));
+        Assert.EndsWith("\n\n0 -1 2147483647\n-2147483648 196 16383\n", b);
+        Assert.Contains("# DATATYPE    int64\n", b);
     }
 
     [Fact]

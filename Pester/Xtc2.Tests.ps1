@@ -1,0 +1,107 @@
+# LCLS-II xtc2 runs end to end through the built module: Invoke-PixelStatus -Path on a run's chunk
+# files, the errors a user meets (truncated chunk, LCLS-I .xtc), and a cycle on an xtc2
+# experiment that deploys the status. The runs are the demo facility's mfx101332224 (two streams,
+# two chunks in run 8, smalldata index, epix10ka words with gain bit 14 set).
+BeforeAll {
+    $script:Root = Split-Path -Parent $PSScriptRoot
+    Import-Module (Join-Path $Root 'RunProc.psd1') -Force
+    $script:Demo = New-ProcDemoFacility -Path (Join-Path $TestDrive 'demo') -FramesPerFile 10
+    $script:Config = $Demo.ConfigPath
+    $script:XtcDir = Join-Path $Demo.DataRoot 'MFX/mfx101332224/xtc'
+}
+
+AfterAll {
+    # Leave nothing running: cancel whatever is still active.
+    Get-ProcJob -Active -ConfigPath $Config -ErrorAction SilentlyContinue | Stop-ProcJob -Confirm:$false -ConfigPath $Config -ErrorAction SilentlyContinue -WarningAction SilentlyContinue
+}
+
+Describe 'Invoke-PixelStatus on xtc2' {
+    It 'reads every stream and chunk of a run by -Path, masks the gain bits by detector type, and finds the injected pixels' {
+        $files = Get-ChildItem (Join-Path $XtcDir 'mfx101332224-r0008-s*.xtc2')
+        $files.Count | Should -Be 4
+        $out = Join-Path $TestDrive 'out8'
+        $r = @($files | Invoke-PixelStatus -ConfigPath $Config -OutputDirectory $out -ArrayType sta)
+        $r.Count | Should -Be 2
+        $epix = $r | Where-Object Detector -eq 'epix10ka'
+        $epix.DetectorType | Should -Be 'epix10ka'
+        $epix.Shape | Should -Be @(4, 176, 192)
+        $epix.Events | Should -Be 20
+        $epix.SkippedIncomplete | Should -Be 0
+        $epix.SkippedDamaged | Should -Be 0
+        $epix.DataMask | Should -Be 0x3FFF
+        $epix.BadPixels | Should -Be 16
+        $jf = $r | Where-Object Detector -eq 'jungfrau'
+        $jf.Shape | Should -Be @(1, 352, 384)
+        $jf.BadPixels | Should -Be 16
+        [IO.File]::Exists((Join-Path $out 'nda-mfx101332224-r0008-epix10ka-e000020-sta.txt')) | Should -BeTrue
+    }
+
+    It 'keeps every bit with an explicit -DataMask 0xFFFFFFFFu (the gain bit then flags every epix10ka pixel)' {
+        $r = Invoke-PixelStatus -Path (Join-Path $XtcDir 'mfx101332224-r0007-s000-c000.xtc2') -DataMask 0xFFFFFFFFu -ConfigPath $Config
+        $r.DataMask | Should -Be ([uint32]::MaxValue)
+        $r.BadPixels | Should -Be (4 * 176 * 192)
+    }
+
+    It 'selects by detType, counts -SkipEvents/-Events on the run''s L1Accepts' {
+        $r = Invoke-PixelStatus -Path (Get-ChildItem (Join-Path $XtcDir 'mfx101332224-r0008-*.xtc2')) -Detector jungfrau -SkipEvents 5 -Events 10 -ConfigPath $Config
+        $r.Detector | Should -Be 'jungfrau'
+        $r.Events | Should -Be 10
+    }
+
+    It 'a truncated chunk is an error naming the file, dgram and byte offset, and nothing is written' {
+        $dir = Join-Path $TestDrive 'cut'
+        New-Item -ItemType Directory $dir | Out-Null
+        $src = Join-Path $XtcDir 'mfx101332224-r0009-s001-c000.xtc2'
+        $cut = Join-Path $dir 'mfx101332224-r0009-s001-c000.xtc2'
+        Copy-Item $src $cut
+        $fs = [IO.File]::Open($cut, 'Open')
+        try { $fs.SetLength($fs.Length - 1000) } finally { $fs.Dispose() }
+        $out = Join-Path $TestDrive 'cut-out'
+        Invoke-PixelStatus -Path $cut -OutputDirectory $out -ConfigPath $Config -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'PixelFileDamaged,*'
+        $errs[0].Exception.Message | Should -Match ([regex]::Escape($cut))
+        $errs[0].Exception.Message | Should -Match 'dgram \d+ at byte \d+: .*truncated'
+        $out | Should -Not -Exist
+    }
+
+    It 'says LCLS-I .xtc is not read yet' {
+        $x = Join-Path $TestDrive 'xpptut15-r0001-s00-c00.xtc'
+        [IO.File]::WriteAllBytes($x, [byte[]](1..64))
+        Invoke-PixelStatus -Path $x -ConfigPath $Config -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'PixelFileNotSupported,*'
+        $errs[0].Exception.Message | Should -Match 'LCLS-I xtc is not read yet'
+    }
+}
+
+Describe 'A cycle on an xtc2 experiment' {
+    It 'keeps an .inprogress run not ready, runs the default command as jobs and deploys DetType::CalibV1/detName' {
+        # Only the xtc2 experiment is under control; run 10's jungfrau chunk is "still being written".
+        Set-Content (Join-Path $Demo.DbRoot 'pixel_status/experiments.txt') 'mfx101332224'
+        $open = Join-Path $XtcDir 'mfx101332224-r0010-s001-c000.xtc2'
+        Move-Item $open "$open.inprogress"
+        $notReady = @(Get-PendingRun -Experiment mfx101332224 -IncludeNotReady -ConfigPath $Config | Where-Object { -not $_.Ready })
+        $notReady.Run | Should -Be 10
+        $notReady.NotReadyReason | Should -Match 'inprogress'
+
+        $deadline = [DateTime]::UtcNow.AddSeconds(240)
+        do {
+            Invoke-ProcCycle -Process pixel_status -ConfigPath $Config -WarningAction SilentlyContinue | Out-Null
+            $jobs = @(Get-ProcJob -Process pixel_status -ConfigPath $Config -Latest)
+            $done = @($jobs | Where-Object State -eq 'Done').Count
+            if ($done -ge 3 -or @($jobs | Where-Object { $_.State -in 'Failed', 'Lost' -and $_.Attempt -ge 2 }).Count) { break }
+            Start-Sleep -Seconds 1
+        } while ([DateTime]::UtcNow -lt $deadline)
+        ($jobs | Sort-Object Run | ForEach-Object { "$($_.Run):$($_.State)" }) -join ' ' | Should -Be '7:Done 8:Done 9:Done'
+        $calib = Join-Path $Demo.DataRoot 'MFX/mfx101332224/calib'
+        # [IO.File]::Exists: the provider would read 'Epix10ka::' as a provider name.
+        foreach ($run in 7, 8, 9) {
+            [IO.File]::Exists("$calib/Epix10ka::CalibV1/epix10ka/pixel_datastat/$run-end.data") | Should -BeTrue -Because "run $run epix10ka"
+            [IO.File]::Exists("$calib/Jungfrau::CalibV1/jungfrau/pixel_datastat/$run-end.data") | Should -BeTrue -Because "run $run jungfrau"
+        }
+        [IO.File]::Exists("$calib/Epix10ka::CalibV1/epix10ka/pixel_datastat/HISTORY") | Should -BeTrue
+        [IO.File]::Exists("$calib/Epix10ka::CalibV1/epix10ka/pixel_datastat/10-end.data") | Should -BeFalse
+        $checks = @([RunProc.Demo.DemoCheck]::CheckRun($Demo, ($Demo.Runs | Where-Object { $_.Experiment -eq 'mfx101332224' -and $_.Run -eq 8 }), $calib))
+        $checks.Count | Should -Be 2
+        $checks | ForEach-Object { $_.Passed | Should -BeTrue -Because "$($_.Detector): $($_.Problem)" }
+    }
+}

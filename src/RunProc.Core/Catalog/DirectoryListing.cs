@@ -1,0 +1,118 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace RunProc.Catalog;
+
+/// <summary>
+/// The names in one directory, without a stat per entry: on Linux one getdents64(2) call returns a
+/// buffer of entries (name and d_type), where .NET's enumerator makes a native call and a string
+/// per entry; elsewhere, or without getdents64 in libc, the .NET enumerator. A run directory of
+/// 600 files is two system calls and no allocation per file.
+/// </summary>
+internal static unsafe partial class DirectoryListing
+{
+    /// <summary>What d_type says an entry is (Unknown: the file system does not say; a stat would).</summary>
+    public enum EntryKind : byte { Unknown, File, Directory, Link, Other }
+
+    public delegate void EntryHandler(ReadOnlySpan<byte> utf8Name, EntryKind kind);
+
+    private const int ONonblock = 0x800, OCloexec = 0x80000; // asm-generic values: x86-64 and arm64 alike
+    private const int Enoent = 2, Eacces = 13, Enotdir = 20;
+    private const byte DtDir = 4, DtReg = 8, DtLnk = 10, DtUnknown = 0;
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "getdents64", SetLastError = true)]
+    private static partial nint GetDents64(int fd, byte* buffer, nuint count);
+
+    [LibraryImport("libc", EntryPoint = "close")]
+    private static partial int Close(int fd);
+
+    private static volatile bool _managed = !OperatingSystem.IsLinux()
+        || RuntimeInformation.ProcessArchitecture is not (Architecture.X64 or Architecture.Arm64);
+
+    [ThreadStatic] private static byte[]? _buffer;
+
+    /// <summary>Calls <paramref name="handler"/> for every entry but . and .. (a missing directory throws <see cref="DirectoryNotFoundException"/>).</summary>
+    public static void List(string directory, EntryHandler handler)
+    {
+        if (!_managed)
+        {
+            try
+            {
+                ListNative(directory, handler);
+                return;
+            }
+            catch (Exception ex) when (ex is EntryPointNotFoundException or DllNotFoundException)
+            {
+                _managed = true; // glibc < 2.30 has no getdents64 wrapper
+            }
+        }
+        ListManaged(directory, handler);
+    }
+
+    // A full scan runs once per process (cron): its loops are compiled optimized at once, not after a slow tier-0 pass.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ListNative(string directory, EntryHandler handler)
+    {
+        var fd = Open(directory, ONonblock | OCloexec);
+        if (fd < 0)
+            throw Error(directory, Marshal.GetLastPInvokeError());
+        try
+        {
+            var buffer = _buffer ??= GC.AllocateArray<byte>(64 << 10, pinned: true);
+            fixed (byte* p = buffer)
+            {
+                while (true)
+                {
+                    var n = GetDents64(fd, p, (nuint)buffer.Length);
+                    if (n < 0)
+                        throw Error(directory, Marshal.GetLastPInvokeError());
+                    if (n == 0)
+                        return;
+                    // struct linux_dirent64 { u64 d_ino; s64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
+                    for (nint off = 0; off < n;)
+                    {
+                        var e = p + off;
+                        var reclen = *(ushort*)(e + 16);
+                        var type = e[18];
+                        var name = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(e + 19);
+                        off += reclen;
+                        if (name is [(byte)'.'] or [(byte)'.', (byte)'.'])
+                            continue;
+                        handler(name, type switch
+                        {
+                            DtReg => EntryKind.File,
+                            DtDir => EntryKind.Directory,
+                            DtLnk => EntryKind.Link,
+                            DtUnknown => EntryKind.Unknown,
+                            _ => EntryKind.Other,
+                        });
+                    }
+                }
+            }
+        }
+        finally
+        {
+            Close(fd);
+        }
+    }
+
+    private static Exception Error(string directory, int errno) => errno switch
+    {
+        Enoent or Enotdir => new DirectoryNotFoundException($"Directory '{directory}' does not exist."),
+        Eacces => new UnauthorizedAccessException($"Access to the directory '{directory}' is denied."),
+        _ => new IOException($"Cannot list directory '{directory}': {Marshal.GetPInvokeErrorMessage(errno)}."),
+    };
+
+    private static void ListManaged(string directory, EntryHandler handler)
+    {
+        var options = new System.IO.EnumerationOptions { RecurseSubdirectories = false, IgnoreInaccessible = true, AttributesToSkip = 0, ReturnSpecialDirectories = false };
+        var entries = new System.IO.Enumeration.FileSystemEnumerable<(string Name, EntryKind Kind)>(directory,
+            (ref System.IO.Enumeration.FileSystemEntry e) => (e.FileName.ToString(), e.IsDirectory ? EntryKind.Directory : EntryKind.File), options);
+        foreach (var (name, kind) in entries)
+            handler(Encoding.UTF8.GetBytes(name), kind);
+    }
+}

@@ -1,0 +1,80 @@
+using System.Runtime.ExceptionServices;
+
+namespace RunProc.Catalog;
+
+/// <summary>
+/// Runs <c>work(0..count-1)</c> on up to <c>degree</c> dedicated threads and yields the results in
+/// index order as each becomes available. Meant for I/O-bound work (listing directories, reading
+/// record files): on a network file system each call is a round trip, and several in flight hide
+/// the latency. Dedicated threads, not the thread pool, because the work blocks (the pool would add
+/// threads only slowly). An exception is rethrown when its index is reached, so the items before it
+/// are still yielded; stopping the enumeration early stops the workers after their current item.
+/// </summary>
+internal static class OrderedParallel
+{
+    public static IEnumerable<T> Run<T>(int count, int degree, Func<int, T> work, CancellationToken cancel = default)
+    {
+        if (degree <= 1 || count <= 1)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                cancel.ThrowIfCancellationRequested();
+                yield return work(i);
+            }
+            yield break;
+        }
+
+        var results = new T[count];
+        var errors = new ExceptionDispatchInfo?[count];
+        var finished = new bool[count];
+        var gate = new object();
+        var next = -1;
+        var stop = false;
+        void Worker()
+        {
+            while (!Volatile.Read(ref stop) && !cancel.IsCancellationRequested)
+            {
+                var i = Interlocked.Increment(ref next);
+                if (i >= count)
+                    return;
+                try { results[i] = work(i); }
+                catch (Exception ex) { errors[i] = ExceptionDispatchInfo.Capture(ex); }
+                lock (gate)
+                {
+                    finished[i] = true;
+                    Monitor.PulseAll(gate);
+                }
+            }
+        }
+        var threads = new Thread[Math.Min(degree, count)];
+        for (var t = 0; t < threads.Length; t++)
+        {
+            threads[t] = new Thread(Worker) { IsBackground = true, Name = "RunProc scan " + t };
+            threads[t].Start();
+        }
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                lock (gate)
+                {
+                    while (!finished[i])
+                    {
+                        cancel.ThrowIfCancellationRequested();
+                        Monitor.Wait(gate, 200);
+                    }
+                }
+                errors[i]?.Throw();
+                var r = results[i];
+                results[i] = default!;
+                yield return r;
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref stop, true);
+            foreach (var t in threads)
+                t.Join();
+        }
+    }
+}

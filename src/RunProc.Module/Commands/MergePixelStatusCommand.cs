@@ -1,0 +1,106 @@
+using System.Management.Automation;
+using RunProc.Pixels;
+using RunProc.Pixels.Split;
+
+namespace RunProc.Module.Commands;
+
+/// <summary>
+/// Merge-PixelStatus: the merge step of a split pixel_status run. Checks every part's partial
+/// accumulator files (all present, checksums good, same run, shape and settings, shares covering
+/// the run exactly once), adds them, and writes exactly the outputs and deployment of the unsplit
+/// run. One result object per detector, as Invoke-PixelStatus.
+/// </summary>
+[Cmdlet(VerbsData.Merge, "PixelStatus", SupportsShouldProcess = true)]
+[OutputType(typeof(PixelStatusResult))]
+public sealed class MergePixelStatusCommand : RunProcCmdlet
+{
+    /// <summary>The folder the parts wrote into (their -PartDirectory).</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string PartDirectory { get; set; } = "";
+
+    /// <summary>The number of parts the run was split into; without it, as the parts' manifests say.</summary>
+    [Parameter]
+    [ValidateRange(1, RunProc.Config.RunProcConfig.MaxParts)]
+    public int PartCount { get; set; }
+
+    /// <summary>The experiment the parts must be of (checked).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? Experiment { get; set; }
+
+    /// <summary>The run the parts must be of (checked).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateRange(0, Names.MaxRun)]
+    public int Run { get; set; } = -1;
+
+    /// <summary>Directory for the text arrays and the HDF5 file.</summary>
+    [Parameter]
+    public string? OutputDirectory { get; set; }
+
+    /// <summary>Text arrays to write (default all).</summary>
+    [Parameter]
+    [ValidateSet("ave", "rms", "sta", "msk", "max", "min")]
+    public string[] ArrayType { get; set; } = PixelStatusRunner.AllArrayTypes.ToArray();
+
+    /// <summary>Directory for PNG pictures (status, mean, rms, histogram).</summary>
+    [Parameter]
+    public string? ImagePath { get; set; }
+
+    /// <summary>Deploy the status into the calibration store.</summary>
+    [Parameter]
+    public SwitchParameter Deploy { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var dir = GetUnresolvedProviderPathFromPSPath(PartDirectory);
+        string? exp = null;
+        if (!string.IsNullOrEmpty(Experiment))
+        {
+            try { exp = Names.Experiment(Experiment, Config); }
+            catch (ArgumentException ex)
+            {
+                WriteInputError(ex, "InvalidExperiment", ErrorCategory.InvalidArgument, Experiment);
+                return;
+            }
+        }
+        IReadOnlyList<MergedDetector> merged;
+        try
+        {
+            merged = PixelStatusSplit.Merge(dir, MyInvocation.BoundParameters.ContainsKey(nameof(PartCount)) ? PartCount : null, exp, Run >= 0 ? Run : null, Cancel);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            WriteInputError(ex, "PartsNotMergeable", ErrorCategory.InvalidData, dir,
+                "Run the parts named in the message again (Invoke-PixelStatus -Part k -PartCount N), then merge; nothing was written.");
+            return;
+        }
+        catch (OperationCanceledException) when (Cancel.IsCancellationRequested)
+        {
+            return;
+        }
+        var runner = new PixelStatusRunner(Config);
+        foreach (var m in merged)
+        {
+            var h = m.Header;
+            var request = new PixelStatusRequest
+            {
+                Files = m.SourceFiles, Experiment = h.Experiment, Run = h.Run, Instrument = h.Instrument, Options = h.Options, DataMask = h.DataMask,
+                OutputDirectory = OutputDirectory is null ? null : GetUnresolvedProviderPathFromPSPath(OutputDirectory),
+                ImageDirectory = ImagePath is null ? null : GetUnresolvedProviderPathFromPSPath(ImagePath),
+                ArrayTypes = ArrayType, Deploy = Deploy,
+            };
+            var det = new PixelStatusRunner.OutputDetector(h.Source, h.Dataset, h.Shape);
+            var planned = runner.PlannedOutputs(det, m.Accumulator.Events, request, h.Experiment, h.Run);
+            if (!ShouldProcess(h.Dataset, $"merge {h.PartCount} parts ({m.Accumulator.Events} events) and write {(planned.Count == 0 ? "nothing" : string.Join(", ", planned))}"))
+                continue;
+            try
+            {
+                WriteObject(runner.Finish(det, m.Accumulator, request, h.Experiment, h.Run));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
+            {
+                WriteInputError(ex, "PixelStatusFailed", ErrorCategory.WriteError, h.Dataset);
+            }
+        }
+    }
+}
