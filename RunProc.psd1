@@ -21,6 +21,7 @@
         'Get-ProcRun'
         'Move-ArchivedRun'
         'Get-ProcExperiment'
+        'Export-ProcReport'
         'Add-ProcExperiment'
         'Remove-ProcExperiment'
         'Submit-ProcJob'

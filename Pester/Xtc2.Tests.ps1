@@ -105,3 +105,32 @@ Describe 'A cycle on an xtc2 experiment' {
         $checks | ForEach-Object { $_.Passed | Should -BeTrue -Because "$($_.Detector): $($_.Problem)" }
     }
 }
+
+Describe 'Invoke-PixelStatus -Path input hardening' {
+    It 'works with the built-in defaults when there is no site config at all' {
+        $exe = [Environment]::ProcessPath
+        $pwsh = if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { @($exe, [Environment]::GetCommandLineArgs()[0]) } else { @($exe) }
+        $home2 = Join-Path $TestDrive 'empty-home'
+        New-Item -ItemType Directory $home2 | Out-Null
+        $file = Join-Path $XtcDir 'mfx101332224-r0007-s001-c000.xtc2'
+        $script = "Import-Module '$(Join-Path $Root 'RunProc.psd1')'; (Invoke-PixelStatus -Path '$file' -ErrorAction Stop).Events"
+        $saved = $env:RUNPROC_CONFIG, $env:HOME
+        try {
+            Remove-Item Env:RUNPROC_CONFIG -ErrorAction Ignore
+            $env:HOME = $home2
+            $out = & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -Command $script 2>&1
+        }
+        finally { $env:RUNPROC_CONFIG, $env:HOME = $saved }
+        $LASTEXITCODE | Should -Be 0 -Because ($out -join "`n")
+        ($out | Select-Object -Last 1) | Should -Be '10'
+    }
+
+    It 'a -Path pattern that matches nothing is an error; the same file given twice is analysed once' {
+        Invoke-PixelStatus -Path (Join-Path $TestDrive 'nothing-*.xtc2') -ConfigPath $Config -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'PixelFileNotFound,*'
+        $errs[0].Exception.Message | Should -Match 'nothing-\*\.xtc2'
+        $file = Join-Path $XtcDir 'mfx101332224-r0007-s001-c000.xtc2'
+        $r = Invoke-PixelStatus -Path $file, $file -ConfigPath $Config
+        $r.Events | Should -Be 10
+    }
+}

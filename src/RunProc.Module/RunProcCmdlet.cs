@@ -29,7 +29,10 @@ public abstract class RunProcCmdlet : PSCmdlet
                 try
                 {
                     var path = ConfigPath is null ? null : GetUnresolvedProviderPathFromPSPath(ConfigPath);
-                    _config = ConfigLoader.Load(path);
+                    _config = path is null && BuiltInDefaultsWithoutConfig && string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(ConfigLoader.EnvironmentVariable))
+                        && !File.Exists(ConfigLoader.DefaultPath())
+                        ? new RunProcConfig()
+                        : ConfigLoader.Load(path);
                 }
                 catch (ConfigException ex)
                 {
@@ -39,6 +42,12 @@ public abstract class RunProcCmdlet : PSCmdlet
             return _config!;
         }
     }
+
+    /// <summary>
+    /// True where the cmdlet works without a site config (no -ConfigPath, no $env:RUNPROC_CONFIG,
+    /// no ~/.config/runproc/runproc.psd1): the built-in defaults are used instead of an error.
+    /// </summary>
+    protected virtual bool BuiltInDefaultsWithoutConfig => false;
 
     /// <summary>The config path as given on the command line, resolved, or the default; for job command lines.</summary>
     protected string ResolvedConfigPath => Config.SourcePath;

@@ -84,6 +84,9 @@ try {
 
     Write-Step '4. Runs'
     $checks = @([RunProc.Demo.DemoCheck]::Check($facility, $config))
+    # The bad-pixel counts as any user gets them: Get-ProcRun's per-detector results.
+    $recorded = @{}
+    foreach ($rr in @(Get-ProcRun -Process $process -ConfigPath $cfgPath -ErrorAction SilentlyContinue)) { $recorded["$($rr.Experiment)/$($rr.Run)"] = $rr }
     $notReady = @{}
     foreach ($r in @(Get-PendingRun -All -IncludeNotReady -Process $process -ConfigPath $cfgPath | Where-Object { -not $_.Ready })) {
         $notReady["$($r.Experiment)/$($r.Run)"] = $r.NotReadyReason
@@ -104,8 +107,8 @@ try {
             Attempt    = if ($job) { $job.Attempt } else { $null }
         }
         foreach ($d in $facility.Detectors) {
-            $c = $checks | Where-Object { $_.Experiment -eq $r.Experiment -and $_.Run -eq $r.Run -and $_.Detector -eq $d.Name }
-            $row["Bad $($d.Name)"] = if ($c -and -not $c.Problem) { $c.BadPixels } else { $null }
+            $res = if ($recorded.ContainsKey($key)) { $recorded[$key].Detectors | Where-Object { $_.Detector.Split('.')[-1] -eq $d.Name } }
+            $row["Bad $($d.Name)"] = if ($res) { $res.BadPixels } else { $null }
         }
         [pscustomobject]$row
     }
@@ -128,7 +131,9 @@ try {
     }
     & $show 'Calibration (status) files' (Get-ChildItem $facility.DataRoot -Recurse -File -Filter '*-end.data' -ErrorAction Ignore)
     & $show 'Job logs' (Get-ChildItem (Join-Path $facility.DbRoot $process) -Recurse -File -Filter 'log-*.txt*' -ErrorAction Ignore)
-    & $show 'PNG maps' (Get-ChildItem $facility.Path -Recurse -File -Filter '*.png' -ErrorAction Ignore)
+    & $show 'PNG maps' (Get-ChildItem (Join-Path $facility.DbRoot $process) -Recurse -File -Filter '*.png' -ErrorAction Ignore)
+    $report = Export-ProcReport -Process $process -Path (Join-Path $facility.Path 'report') -ConfigPath $cfgPath
+    Write-Host ("   {0,-28} {1}" -f 'HTML report', $report.Index)
     & $show 'Text arrays (ave, rms, sta...)' (Get-ChildItem (Join-Path $facility.DbRoot $process) -Recurse -File -Filter 'nda-*.txt' -ErrorAction Ignore)
     Write-Host "   Processed-run records: $(Join-Path $facility.DbRoot $process)/<INS>/<exp>-proc-runs.txt"
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need, if missing: a one-node Slurm, h5py/numpy for the
-# independent cross-checks, h5dump, cron. Idempotent; quick when everything is there.
+# independent cross-checks, h5dump, cron, chromium (renders the HTML report headless). Idempotent;
+# quick when everything is there.
 set -euo pipefail
-pkgs=(slurmctld slurmd slurm-client munge python3-h5py python3-numpy hdf5-tools cron)
+pkgs=(slurmctld slurmd slurm-client munge python3-h5py python3-numpy hdf5-tools cron chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

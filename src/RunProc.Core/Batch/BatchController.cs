@@ -47,6 +47,9 @@ public sealed class SubmitOutcome
 
     /// <summary>Set for a failed submission.</summary>
     public Exception? Error { get; init; }
+
+    /// <summary>Reprocessing parameters of the plan (Submit-ProcJob -Parameter), recorded with the job.</summary>
+    public IReadOnlyDictionary<string, string>? Parameters { get; init; }
 }
 
 /// <summary>What one reconciliation pass saw and changed.</summary>
@@ -225,7 +228,7 @@ public sealed partial class BatchController
     private static string NewJobName(string process, string exp, int run, int attempt) =>
         $"rp.{process}.{exp}.r{run:0000}.a{attempt}.{Convert.ToHexString(RandomNumberGenerator.GetBytes(3)).ToLowerInvariant()}";
 
-    private JobSpec BuildSpec(string exp, int run, int attempt, string name, string logFile, string workDir)
+    private JobSpec BuildSpec(string exp, int run, int attempt, string name, string logFile, string workDir, IReadOnlyDictionary<string, string>? parameters = null)
     {
         var values = new TemplateValues
         {
@@ -233,10 +236,14 @@ public sealed partial class BatchController
             WorkDirectory = workDir, LogFile = logFile, ConfigPath = _env.ConfigPath, RunProcArgv = _env.RunProcArgv,
             Parts = _process.Parts, PartDirectory = PartDirectoryFor(workDir, name),
         };
+        var command = CommandTemplate.Expand(_process.Command, values);
+        // Reprocessing parameters (validated by the caller) follow the command as '-Name value' pairs.
+        if (parameters is { Count: > 0 })
+            command = command.Concat(parameters.OrderBy(p => p.Key, StringComparer.Ordinal).SelectMany(p => new[] { "-" + p.Key, p.Value })).ToList();
         return new JobSpec
         {
             Name = name,
-            Command = WithEnvironment(CommandTemplate.Expand(_process.Command, values)),
+            Command = WithEnvironment(command),
             LogFile = logFile,
             StatusFile = StatusFileFor(logFile),
             WorkDirectory = workDir,
@@ -273,8 +280,11 @@ public sealed partial class BatchController
     /// </summary>
     public SubmitOutcome PlanSubmit(string experiment, int run, bool force, int? maxJobs = null) => PlanSubmit(experiment, run, force, maxJobs, 0);
 
+    /// <param name="parameters">Reprocessing parameters (validated by the caller): appended to the command as -Name value and recorded with the job.</param>
+    public SubmitOutcome PlanSubmit(string experiment, int run, bool force, int? maxJobs, IReadOnlyDictionary<string, string>? parameters) => PlanSubmit(experiment, run, force, maxJobs, 0, parameters);
+
     /// <param name="alreadyPlanned">Plans of the same pipeline shown by -WhatIf before this one (a real pipeline would have submitted them).</param>
-    internal SubmitOutcome PlanSubmit(string experiment, int run, bool force, int? maxJobs, int alreadyPlanned)
+    internal SubmitOutcome PlanSubmit(string experiment, int run, bool force, int? maxJobs, int alreadyPlanned, IReadOnlyDictionary<string, string>? parameters = null)
     {
         var exp = Names.Experiment(experiment, _config);
         Names.Run(run);
@@ -286,7 +296,7 @@ public sealed partial class BatchController
         var limit = maxJobs ?? _process.MaxJobs;
         var dir = Path.Combine(_config.DbRoot, _process.Name, Names.InstrumentOf(exp), exp);
         var log = Path.Combine(dir, FreeLogName(dir, exp, run, _env.Now()));
-        var spec = BuildSpec(exp, run, e.Attempt, NewJobName(_process.Name, exp, run, e.Attempt), log, Path.Combine(dir, "work"));
+        var spec = BuildSpec(exp, run, e.Attempt, NewJobName(_process.Name, exp, run, e.Attempt), log, Path.Combine(dir, "work"), parameters);
         var argv = Scheduler(_process.Scheduler).SubmitArgv(spec);
         IReadOnlyList<string> mergeArgv = Array.Empty<string>();
         if (_process.Parts > 1)
@@ -296,6 +306,7 @@ public sealed partial class BatchController
         return new SubmitOutcome
         {
             Experiment = exp, Run = run, Decision = decision, Attempt = e.Attempt, Argv = argv, MergeArgv = mergeArgv, JobName = spec.Name, LogFile = log, Spec = spec, Force = force,
+            Parameters = parameters,
             Message = decision == SubmitDecision.Deferred ? $"{active} job(s) of {_process.Name} active, MaxJobs {limit}" : "",
         };
     }
@@ -374,6 +385,7 @@ public sealed partial class BatchController
             Event = "intent", Name = name, Run = run, Attempt = e.Attempt, Scheduler = scheduler.Kind.ToString(),
             Queue = _process.Queue, Log = log, Status = spec.StatusFile, Argv = spec.Command.ToArray(), Submitted = now.ToUniversalTime(),
             Parts = _process.Parts > 1 ? _process.Parts : null,
+            Parameters = plan?.Parameters is { Count: > 0 } p ? new Dictionary<string, string>(p) : null,
         });
         Step("intent");
 
@@ -570,7 +582,11 @@ public sealed partial class BatchController
                 var updated = Apply(journal, job, answer.Known.GetValueOrDefault(job.JobId), now);
                 result.Jobs.Add(updated);
                 if (updated.State.IsFinal())
+                {
                     result.Finished.Add(updated);
+                    if (updated.State.IsRetryable() && journal.Jobs.Count(j => j.Run == updated.Run && j.State.CountsAsAttempt()) >= _process.Attempts)
+                        NotifyFailure(updated, result, cancel);
+                }
             }
         }
         foreach (var (journal, job) in splits)
@@ -661,6 +677,29 @@ public sealed partial class BatchController
         else
             job.Polls = polls;
         return journal.Find(job.Name)!.Clone();
+    }
+
+    /// <summary>Runs the process's OnFailure argv for a run that failed for good; its own failure is a problem, never a job state.</summary>
+    private void NotifyFailure(ProcJob job, ReconcileResult result, CancellationToken cancel)
+    {
+        if (_process.OnFailure.Count == 0)
+            return;
+        // Each placeholder fills part of one argv element with a validated name: no shell ever sees it.
+        var argv = _process.OnFailure.Select(a => a
+            .Replace("{exp}", Names.Experiment(job.Experiment), StringComparison.Ordinal)
+            .Replace("{run}", Names.Run(job.Run).ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
+            .Replace("{state}", job.State.ToString(), StringComparison.Ordinal)
+            .Replace("{logfile}", job.LogFile, StringComparison.Ordinal)).ToList();
+        try
+        {
+            var r = ProcessCommandRunner.Instance.Run(argv, TimeSpan.FromSeconds(60), cancel);
+            if (r.ExitCode != 0)
+                result.Problems.Add($"OnFailure for {job.Experiment} run {job.Run} ({CommandTemplate.Display(argv)}) exited {r.ExitCode}: {r.StdErr.Trim()}");
+        }
+        catch (Exception ex) when (ex is SchedulerException or IOException or System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            result.Problems.Add($"OnFailure for {job.Experiment} run {job.Run} ({CommandTemplate.Display(argv)}) could not run: {ex.Message}");
+        }
     }
 
     private string QueueWord(ProcJob job) => job.Queue.Length > 0 ? job.Queue : job.Scheduler == SchedulerKind.Local ? "local" : "default";

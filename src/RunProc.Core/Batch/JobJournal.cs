@@ -28,6 +28,7 @@ public sealed class JournalEvent
     [JsonPropertyName("exit")] public int? ExitCode { get; set; }
     [JsonPropertyName("reason")] public string? Reason { get; set; }
     [JsonPropertyName("lasterr")] public string? LastError { get; set; }
+    [JsonPropertyName("params")] public Dictionary<string, string>? Parameters { get; set; }
     [JsonPropertyName("polls")] public int? Polls { get; set; }
     [JsonPropertyName("started")] public DateTime? Started { get; set; }
     [JsonPropertyName("ended")] public DateTime? Ended { get; set; }
@@ -294,6 +295,7 @@ public sealed class JobJournal
         if (e.Log is not null) job.LogFile = e.Log;
         if (e.Status is not null) job.StatusFile = e.Status;
         if (e.Argv is not null) job.Command = e.Argv;
+        if (e.Parameters is not null) job.Parameters = e.Parameters;
         if (e.JobId is not null) job.JobId = e.JobId;
         if (e.State is not null && Enum.TryParse<JobState>(e.State, true, out var st)) job.State = st;
         if (e.SchedulerState is not null) job.SchedulerState = e.SchedulerState;
@@ -355,6 +357,7 @@ public sealed class JobJournal
         ExitCode = j.ExitCode,
         Reason = j.Reason ?? "",
         LastError = j.LastError,
+        Parameters = j.Parameters.Count > 0 ? new Dictionary<string, string>(j.Parameters) : null,
         Polls = j.Polls,
         Started = j.Started,
         Ended = j.Ended,

@@ -53,6 +53,9 @@ public sealed class ProcJob
 
     public bool CancelRequested { get; internal set; }
 
+    /// <summary>Reprocessing parameters given to Submit-ProcJob -Parameter (empty for a plain submission).</summary>
+    public IReadOnlyDictionary<string, string> Parameters { get; internal set; } = new Dictionary<string, string>();
+
     /// <summary>The expanded command the job runs.</summary>
     public IReadOnlyList<string> Command { get; internal set; } = Array.Empty<string>();
 

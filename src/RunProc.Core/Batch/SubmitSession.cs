@@ -27,7 +27,8 @@ public sealed class SubmitSession
     public string DeferReason { get; private set; } = "";
 
     /// <summary>The plan for one run (<see cref="BatchController.PlanSubmit(string, int, bool, int?)"/>).</summary>
-    public SubmitOutcome Plan(string experiment, int run, bool force) => Note(_controller.PlanSubmit(experiment, run, force, _maxJobs, _shownOnly));
+    public SubmitOutcome Plan(string experiment, int run, bool force, IReadOnlyDictionary<string, string>? parameters = null) =>
+        Note(_controller.PlanSubmit(experiment, run, force, _maxJobs, _shownOnly, parameters));
 
     /// <summary>A plan shown by -WhatIf and not submitted: the next plans count it as a job.</summary>
     public void ShownOnly(SubmitOutcome plan)

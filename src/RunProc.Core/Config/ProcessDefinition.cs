@@ -46,6 +46,12 @@ public sealed class ProcessDefinition
 
     public int TimeLimitMinutes { get; init; } = 60;
 
+    /// <summary>Folder of the HTML run report Invoke-ProcCycle refreshes after each cycle; empty = none.</summary>
+    public string ReportPath { get; init; } = "";
+
+    /// <summary>argv run when a run's job ends Failed, TimedOut or Lost with no attempts left ({exp} {run} {state} {logfile}); empty = none.</summary>
+    public IReadOnlyList<string> OnFailure { get; init; } = Array.Empty<string>();
+
     // ------------------------------------------------------------ batch resources (issue 15)
 
     /// <summary>Slurm --account / LSF -P; placeholders allowed (e.g. 'lcls:{exp}'); empty = none.</summary>
@@ -94,6 +100,6 @@ public sealed class ProcessDefinition
     {
         "Command", "Scheduler", "Queue", "MaxJobs", "PollSeconds", "Attempts", "TimeLimitMinutes",
         "Account", "Qos", "Cpus", "MemoryGB", "Gpus", "Constraint", "Reservation", "Nodes",
-        "SchedulerArguments", "Environment", "Parts", "MergeCommand",
+        "SchedulerArguments", "Environment", "Parts", "MergeCommand", "ReportPath", "OnFailure",
     };
 }

@@ -199,6 +199,8 @@ public sealed class RunProcConfig
                 Environment = GetEnvironment(p, file, key + ".Environment"),
                 Parts = parts,
                 MergeCommand = merge,
+                ReportPath = Find(p, "ReportPath") is null ? "" : GetPath(p, file, "ReportPath", ""),
+                OnFailure = OnFailureTemplate(p, file, key),
             };
             if (def.Queue.Length > 0 && !Regex.IsMatch(def.Queue, "^[A-Za-z0-9_.-]+$"))
                 throw new ConfigException(file, key + ".Queue", $"'{def.Queue}' is not a queue name (letters, digits, '_', '.', '-').");
@@ -207,6 +209,20 @@ public sealed class RunProcConfig
             result[name] = def;
         }
         return result;
+    }
+
+    /// <summary>The OnFailure argv template: program first, only the {exp} {run} {state} {logfile} placeholders.</summary>
+    private static IReadOnlyList<string> OnFailureTemplate(IDictionary p, string file, string key)
+    {
+        if (Find(p, "OnFailure") is null)
+            return Array.Empty<string>();
+        var argv = GetStringArray(p, file, key + ".OnFailure", null, "OnFailure");
+        if (argv.Count == 0 || argv[0].Contains('{'))
+            throw new ConfigException(file, key + ".OnFailure", "must be an argv array starting with the program, e.g. @('/usr/bin/mail', '-s', 'RunProc: {exp} run {run} {state}', 'ops@example.org').");
+        foreach (Match m in Regex.Matches(string.Join(" ", argv), @"\{([^{}]*)\}"))
+            if (m.Groups[1].Value is not ("exp" or "run" or "state" or "logfile"))
+                throw new ConfigException(file, key + ".OnFailure", $"unknown placeholder '{{{Names.Show(m.Groups[1].Value)}}}'; OnFailure knows {{exp}} {{run}} {{state}} {{logfile}}.");
+        return argv;
     }
 
     /// <summary>Most parts of a split run (Slurm's default MaxArraySize is 1001 tasks).</summary>

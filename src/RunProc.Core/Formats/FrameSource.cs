@@ -118,6 +118,26 @@ public abstract class FrameSource : IDisposable
         }
     }
 
+    /// <summary>
+    /// The bytes of an array of <paramref name="dims"/> elements of <paramref name="elementSize"/>
+    /// bytes, or null when that does not fit 63 bits: sizes read from a file header are multiplied
+    /// here, never in a type that wraps or throws an error that names no file.
+    /// </summary>
+    public static long? CheckedBytes(IEnumerable<ulong> dims, int elementSize)
+    {
+        var list = dims as IReadOnlyCollection<ulong> ?? dims.ToList();
+        if (list.Any(d => d == 0))
+            return 0;
+        UInt128 b = (uint)elementSize;
+        foreach (var d in list)
+        {
+            b *= d; // < 2^63 · 2^64: fits 128 bits
+            if (b > long.MaxValue)
+                return null;
+        }
+        return (long)b;
+    }
+
     public static int ElementSize(FrameElementType t) => t switch
     {
         FrameElementType.UInt8 => 1,

@@ -75,7 +75,7 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
             }
             var result = new Hdf5FrameFile(full, map, view, file, length);
             var sources = new List<FrameSource>();
-            try { Walk(result, file, "", length, sources); }
+            try { Walk(result, file, "", length, sources, new Dictionary<ulong, string>()); }
             catch (Exception ex) when (ex is not FrameReadException and not OutOfMemoryException)
             {
                 throw new FrameReadException(full, "", -1, $"the file's structure cannot be read: {ex.Message}", ex);
@@ -146,13 +146,23 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
         return v == (size == 8 ? ulong.MaxValue : (1UL << (8 * size)) - 1) || v > long.MaxValue / 2 ? null : (long)v;
     }
 
-    private static void Walk(Hdf5FrameFile owner, IH5Group group, string prefix, long fileLength, List<FrameSource> sources)
+    /// <summary>
+    /// Lists the frame stacks under <paramref name="group"/>. An object reached again (a hard or
+    /// soft link to a dataset or group already seen) is read once: its frames are not counted twice
+    /// and a link cycle does not recurse forever.
+    /// </summary>
+    private static void Walk(Hdf5FrameFile owner, IH5Group group, string prefix, long fileLength, List<FrameSource> sources, Dictionary<ulong, string> seen)
     {
         foreach (var child in group.Children())
         {
             var path = prefix + "/" + child.Name;
+            if (ObjectAddress(child) is { } address && !seen.TryAdd(address, path))
+            {
+                owner.Skipped.Add($"{path} is {seen[address]} again (a link), read once");
+                continue;
+            }
             if (child is IH5Group g)
-                Walk(owner, g, path, fileLength, sources);
+                Walk(owner, g, path, fileLength, sources, seen);
             else if (child is NativeDataset ds)
             {
                 if (TryDescribe(owner, ds, path, fileLength) is { } src)
@@ -160,6 +170,22 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
                 else
                     owner.Skipped.Add(Describe(ds, path));
             }
+        }
+    }
+
+    private static readonly PropertyInfo? ReferenceProperty = typeof(NativeObject).GetProperty("Reference", BindingFlags.Instance | BindingFlags.NonPublic);
+
+    /// <summary>The object header address (its identity in the file), or null where PureHDF does not show it.</summary>
+    private static ulong? ObjectAddress(IH5Object o)
+    {
+        try
+        {
+            var reference = o is NativeObject n ? ReferenceProperty?.GetValue(n) : null;
+            return reference?.GetType().GetProperty("Value")?.GetValue(reference) is ulong v ? v : null;
+        }
+        catch (Exception ex) when (ex is TargetInvocationException or MemberAccessException)
+        {
+            return null;
         }
     }
 
@@ -203,14 +229,14 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
         if (et is null || dims.Length < 3)
             return null;
         // A corrupted dimension can be huge: check the declared size before any buffer is sized from it.
-        decimal frame = 1;
-        foreach (var d in dims.Skip(1)) frame *= d;
-        if (frame == 0 || frame > int.MaxValue)
+        var frame = FrameSource.CheckedBytes(dims.Skip(1), 1);
+        if (frame is not > 0 or > int.MaxValue)
             throw new FrameReadException(owner.Path, name, -1, $"frame shape ({string.Join(",", dims.Skip(1))}) is empty or too large.");
-        var bytes = frame * dims[0] * FrameSource.ElementSize(et.Value);
+        var bytes = FrameSource.CheckedBytes(dims, FrameSource.ElementSize(et.Value))
+            ?? throw new FrameReadException(owner.Path, name, -1, $"the dataset's dimensions ({string.Join(",", dims)}) are damaged: they need more than 2^63 bytes.");
         var layout = ds.Layout.Class;
         if (layout is H5DataLayoutClass.Contiguous or H5DataLayoutClass.Compact && bytes > fileLength)
-            throw new FrameReadException(owner.Path, name, (long)Math.Min(dims[0], (ulong)(fileLength / (frame * FrameSource.ElementSize(et.Value)))),
+            throw new FrameReadException(owner.Path, name, (long)Math.Min(dims[0], (ulong)(fileLength / (frame.Value * FrameSource.ElementSize(et.Value)))),
                 $"the file is truncated or the dataset's dimensions are damaged: ({string.Join(",", dims)}) needs {bytes} bytes, the file has {fileLength}.");
         // Chunked data is checked too: unwritten chunks read as fill values (zeros) and a damaged
         // dimension can claim petabytes, which would be "read" for days. Without filters every chunk
@@ -218,6 +244,7 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
         if (layout == H5DataLayoutClass.Chunked && dims[0] > 0)
         {
             var limit = HasFilters(ds) ? fileLength * 1100m : fileLength;
+            // (decimal: 1100 × a 63-bit length does not wrap)
             if (bytes > limit)
                 throw new FrameReadException(owner.Path, name, -1,
                     $"the dataset's dimensions are damaged or its chunks were never written (a truncated or unfinished file): ({string.Join(",", dims)}) needs {bytes} bytes{(HasFilters(ds) ? " uncompressed" : "")}, the file has {fileLength}.");
@@ -234,7 +261,7 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
             Compressed = layout == H5DataLayoutClass.Chunked,
         };
         if (layout == H5DataLayoutClass.Contiguous && et == FrameElementType.UInt16 && dims[0] > 0)
-            src.Direct = owner.DirectPointer(ds, src, (long)bytes);
+            src.Direct = owner.DirectPointer(ds, src, bytes);
         return src;
     }
 

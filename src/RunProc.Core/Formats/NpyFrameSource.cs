@@ -42,13 +42,15 @@ public sealed unsafe partial class NpyFrameSource : FrameSource
         FrameReadException Bad(string why) => new(full, "", -1, why);
         if (head.Length < 10 || head[0] != 0x93 || Encoding.ASCII.GetString(head, 1, 5) != "NUMPY")
             throw Bad("not a NumPy .npy file (bad magic).");
-        int major = head[6], headerLen, start;
+        int major = head[6], start;
+        long headerLen;
         if (major == 1) { headerLen = BitConverter.ToUInt16(head, 8); start = 10; }
-        else if (major is 2 or 3) { headerLen = (int)Math.Min(BitConverter.ToUInt32(head, 8), int.MaxValue); start = 12; }
-        else throw Bad($"unsupported .npy version {major}.");
+        else if (major is 2 or 3 && head.Length >= 12) { headerLen = BitConverter.ToUInt32(head, 8); start = 12; }
+        else throw Bad(major is 2 or 3 ? "the file ends inside its header." : $"unsupported .npy version {major}.");
+        // 64-bit: a damaged 32-bit header length must not wrap past the check.
         if (start + headerLen > head.Length)
-            throw Bad("the header is longer than the file.");
-        var header = Encoding.Latin1.GetString(head, start, headerLen);
+            throw Bad($"the header claims {headerLen} bytes, more than the file{(length > head.Length ? " (or the 64 KiB a .npy header may take)" : "")} holds.");
+        var header = Encoding.Latin1.GetString(head, start, (int)headerLen);
         var descr = DescrRx().Match(header);
         var fortran = FortranRx().Match(header);
         var shape = ShapeRx().Match(header);
@@ -75,15 +77,14 @@ public sealed unsafe partial class NpyFrameSource : FrameSource
         }
         if (dims.Count < 3)
             throw Bad($"shape ({string.Join(",", dims)}) is not a frame stack (events × [segments ×] rows × cols).");
-        var frame = 1L;
-        foreach (var d in dims.Skip(1)) frame = checked(frame * d);
-        if (frame <= 0 || frame > int.MaxValue)
+        var frame = CheckedBytes(dims.Skip(1).Select(d => (ulong)d), 1);
+        if (frame is not > 0 or > int.MaxValue)
             throw Bad($"frame shape ({string.Join(",", dims.Skip(1))}) is empty or too large.");
         var dataOffset = start + headerLen;
-        var need = dataOffset + (decimal)dims[0] * frame * ElementSize(type);
-        if (need > length)
+        var data = CheckedBytes(dims.Select(d => (ulong)d), ElementSize(type));
+        if (data is null || data.Value > length - dataOffset)
         {
-            var whole = (length - dataOffset) / (frame * ElementSize(type));
+            var whole = (length - dataOffset) / (frame.Value * ElementSize(type));
             throw new FrameReadException(full, "", whole,
                 $"the file is truncated: {dims[0]} frames declared, {length} bytes hold only {whole} whole frames.");
         }

@@ -120,8 +120,12 @@ public sealed unsafe partial class Xtc2Run : IDisposable
         public List<EventRef> Events { get; } = new();
     }
 
-    /// <summary>An L1Accept of one stream: time, env, which chunk (index into the stream's list), where, how big; index -1 = known from the smalldata index only.</summary>
-    private readonly record struct EventRef(ulong Time, uint Env, int Chunk, long Offset, long Size, long Index);
+    /// <summary>
+    /// An L1Accept of one stream: time, env, which chunk (index into the stream's list), where, how
+    /// big, its dgram index in the chunk; FromIndex = taken from the smalldata index (so its dgram
+    /// is checked against the entry when read).
+    /// </summary>
+    private readonly record struct EventRef(ulong Time, uint Env, int Chunk, long Offset, long Size, long Index, bool FromIndex = false);
 
     /// <summary>
     /// Opens the run's chunk files (any order; grouped by stream, chunks sorted) and reads the
@@ -267,6 +271,10 @@ public sealed unsafe partial class Xtc2Run : IDisposable
         var chunk = 0;
         var chunkIndex = s.Chunks.ToDictionary(c => c.Chunk, c => s.Chunks.IndexOf(c));
         var lastEnd = new long[s.Chunks.Count];
+        var nextIndex = new long[s.Chunks.Count];
+        // The index holds the chunks' dgrams one for one, so a dgram's index in its chunk is its
+        // index here less the index where the chunk began (after the Enable that switched to it).
+        long chunkStart = 0;
         foreach (var d in smd.Dgrams(configure.Size, 1))
         {
             if (d.Transition == Xtc2Transition.Enable && chunkInfo.Count > 0)
@@ -279,6 +287,7 @@ public sealed unsafe partial class Xtc2Run : IDisposable
                         chunk = id >= 0 && n.Fields[id] is { Rank: 0, Type: Xtc2DataType.UInt32 }
                             ? (int)Math.Min(Xtc2Format.U32(smd.At(smd.LocateField(x, n, id, d.Index, out _).Offset)), int.MaxValue)
                             : chunk + 1;
+                        chunkStart = d.Index + 1;
                     }
                 continue;
             }
@@ -302,13 +311,17 @@ public sealed unsafe partial class Xtc2Run : IDisposable
                 continue; // a chunk not given (a -Path selection): its events are not read
             var file = s.Chunks[c].File;
             if (size < Xtc2Format.MinDgram || offset > file.Length - size)
-                throw file.Error(-1, offset, $"the smalldata index {path} (dgram {d.Index}) puts an L1Accept of {size} bytes here, past the end of this {file.Length}-byte chunk: the chunk is truncated (cut, or still being written).");
-            s.Events.Add(new EventRef(d.Time, d.Env, c, offset, size, -1));
-            lastEnd[c] = Math.Max(lastEnd[c], offset + size);
+                throw file.Error(d.Index - chunkStart, offset, $"the smalldata index {path} (its dgram {d.Index}) puts an L1Accept of {size} bytes here, past the end of this {file.Length}-byte chunk: the chunk is truncated (cut, or still being written).");
+            s.Events.Add(new EventRef(d.Time, d.Env, c, offset, size, d.Index - chunkStart, FromIndex: true));
+            if (offset + size > lastEnd[c])
+            {
+                lastEnd[c] = offset + size;
+                nextIndex[c] = d.Index - chunkStart + 1;
+            }
         }
         // The transitions after each chunk's last event are walked: a cut there is an error too.
         for (var c = 0; c < s.Chunks.Count; c++)
-            foreach (var _ in s.Chunks[c].File.Dgrams(lastEnd[c], -1)) { }
+            foreach (var _ in s.Chunks[c].File.Dgrams(lastEnd[c], nextIndex[c])) { }
         return true;
     }
 
@@ -436,8 +449,8 @@ public sealed unsafe partial class Xtc2Run : IDisposable
     {
         var file = s.Chunks[ev.Chunk].File;
         var d = file.DgramAt(ev.Offset, ev.Index);
-        if (ev.Index < 0 && (d.Time != ev.Time || d.Env != ev.Env || d.Size != ev.Size))
-            throw file.Error(-1, ev.Offset, $"the smalldata index puts an L1Accept of {ev.Size} bytes at time {ev.Time >> 32}.{ev.Time & 0xFFFFFFFF:D9} here, but the dgram here is a {d.Transition} of {d.Size} bytes at {d.Seconds}.{d.Nanoseconds:D9}: the index does not describe this chunk.");
+        if (ev.FromIndex && (d.Time != ev.Time || d.Env != ev.Env || d.Size != ev.Size))
+            throw file.Error(ev.Index, ev.Offset, $"the smalldata index puts an L1Accept of {ev.Size} bytes at time {ev.Time >> 32}.{ev.Time & 0xFFFFFFFF:D9} here, but the dgram here is a {d.Transition} of {d.Size} bytes at {d.Seconds}.{d.Nanoseconds:D9}: the index does not describe this chunk.");
         var blocks = file.Blocks(d, out var damage);
         foreach (var x in blocks)
         {

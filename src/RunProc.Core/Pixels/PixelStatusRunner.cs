@@ -53,6 +53,12 @@ public sealed record PixelStatusRequest
 
     public bool Deploy { get; init; }
 
+    /// <summary>The batch job running the analysis, for the deployed file's header and HISTORY; null by hand.</summary>
+    public string? JobName { get; init; }
+
+    /// <summary>Asked before a deployed status is replaced (the message names old and new bad-pixel counts); null = replace.</summary>
+    public Func<string, bool>? ConfirmReplace { get; init; }
+
     /// <summary>Threads for decoding and the kernel; default all cores.</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
 
@@ -109,6 +115,13 @@ public sealed class PixelStatusResult
 
     public required IReadOnlyList<string> Files { get; init; }
     public string ShapeText => PsanaTextArray.ShapeText(Shape);
+
+    /// <summary>With -Deploy over an earlier status: where the replaced file was kept, and its bad pixels.</summary>
+    public string? ReplacedFile { get; init; }
+    public long? ReplacedBadPixels { get; init; }
+
+    /// <summary>With -Deploy: false when the replacement of an earlier status was declined.</summary>
+    public bool Deployed { get; init; }
 
     // The per-pixel arrays are behind a method, not a property: serializers and Format-List walk
     // properties, and 2 Mpx of doubles made one result 10.9 MB of JSON.
@@ -258,6 +271,7 @@ public sealed partial class PixelStatusRunner
         var handles = new List<IDisposable>();
         var byName = new Dictionary<string, DetectorFrames>(StringComparer.Ordinal);
         var order = new List<DetectorFrames>();
+        files = DistinctFiles(files, notes);
         try
         {
             var xtc2 = files.Where(Xtc2Run.IsXtc2).ToList();
@@ -321,6 +335,25 @@ public sealed partial class PixelStatusRunner
             throw;
         }
         return (order, new Disposer(handles));
+    }
+
+    /// <summary>The files without repeats: a file given twice, or under another name through a symbolic link, is read once.</summary>
+    private static List<string> DistinctFiles(IReadOnlyList<string> files, List<string>? notes)
+    {
+        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        var list = new List<string>();
+        foreach (var f in files)
+        {
+            var full = Path.GetFullPath(f);
+            string key;
+            try { key = new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? full; }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { key = full; }
+            if (seen.TryAdd(key, f))
+                list.Add(f);
+            else
+                notes?.Add($"{f} is {seen[key]} again: read once.");
+        }
+        return list;
     }
 
     private sealed class Disposer(List<IDisposable> items) : IDisposable
@@ -656,24 +689,29 @@ public sealed partial class PixelStatusRunner
             }
         }
         string? deployed = null;
+        string? replaced = null;
+        long? replacedBad = null;
         if (req.Deploy)
         {
             var (data, history) = DeployPaths(experiment, run, det.Source, req.Instrument, det.Xtc2?.CalibGroup);
             plan?.Add(history + " (append)");
             if (shouldWrite(data, $"deploy the pixel status of {det.Source}"))
             {
-                SafeFile.EnsureDirectory(Path.GetDirectoryName(data)!, _config.DirectoryMode);
-                var deployComments = comments.Append("ARR_TYPE status").ToArray();
-                writes.Add(() =>
+                // Asked here, on the caller's thread (ShouldProcess), before the parallel writes.
+                bool go;
+                (go, replaced, replacedBad) = KeepReplaced(data, summary, events, req);
+                if (go)
                 {
-                    SafeFile.WriteAllBytesAtomic(data, PsanaTextArray.Utf8(summary.Status.AsSpan(), shape, data, deployComments), _config.FileMode);
-                    // HISTORY names a file only once it is in place.
-                    SafeFile.AppendLines(history, new[]
+                    SafeFile.EnsureDirectory(Path.GetDirectoryName(data)!, _config.DirectoryMode);
+                    var (header, historyLine) = Provenance(data, summary, events, req, comments, replaced, replacedBad);
+                    writes.Add(() =>
                     {
-                        $"file: {Path.GetFileName(data)}  user: {Environment.UserName}  host: {Environment.MachineName}  time: {DateTime.Now:yyyy-MM-dd'T'HH:mm:ss}  events: {events}  bad: {summary.BadPixels}  by: RunProc Invoke-PixelStatus",
-                    }, _config.FileMode);
-                });
-                deployed = data;
+                        SafeFile.WriteAllBytesAtomic(data, PsanaTextArray.Utf8(summary.Status.AsSpan(), shape, data, header), _config.FileMode);
+                        // HISTORY names a file only once it is in place.
+                        SafeFile.AppendLines(history, new[] { historyLine }, _config.FileMode);
+                    });
+                    deployed = data;
+                }
             }
         }
         WriteInParallel(writes);
@@ -686,10 +724,47 @@ public sealed partial class PixelStatusRunner
         {
             Detector = det.Source, Dataset = det.Dataset, Experiment = experiment, Run = run, Shape = shape,
             Events = events, CountPerBit = summary.CountPerBit, BadPixels = summary.BadPixels, Files = files, Summary = summary, Options = req.Options,
+            ReplacedFile = replaced, ReplacedBadPixels = replacedBad, Deployed = deployed is not null,
             SkippedIncomplete = det.Xtc2?.SkippedIncomplete ?? 0,
             SkippedDamaged = det.Xtc2 is { DamagedIncluded: false } x ? x.DamagedEvents : 0,
             DataMask = det.DataMask(req), DetectorType = det.Xtc2?.DetType,
         };
+    }
+
+    private static string MethodText(PixelStatusOptions o) =>
+        o.Method == PixelLimitMethod.Robust ? string.Create(CultureInfo.InvariantCulture, $"Robust SnrMax {o.SnrMax:G6}") : "Absolute";
+
+    /// <summary>
+    /// Before a deployed status is replaced: asks (the message names old and new bad-pixel counts)
+    /// and keeps a copy as &lt;run&gt;-end.data.replaced-&lt;time&gt;. False when declined.
+    /// </summary>
+    private static (bool Go, string? Kept, long? OldBad) KeepReplaced(string data, PixelStatusSummary summary, long events, PixelStatusRequest req)
+    {
+        if (!File.Exists(data))
+            return (true, null, null);
+        long? oldBad;
+        try { oldBad = PsanaTextArray.Read(data).Values.LongCount(v => v != 0); }
+        catch (Exception ex) when (ex is IOException or FormatException or InvalidDataException or ArgumentException) { oldBad = null; }
+        var message = $"replace {data} ({(oldBad is { } b ? b.ToString(CultureInfo.InvariantCulture) : "unreadable, unknown")} bad pixels) with the new status ({summary.BadPixels} bad pixels, {MethodText(req.Options)}, {events} events); the old file is kept beside it";
+        if (req.ConfirmReplace is { } confirm && !confirm(message))
+            return (false, null, oldBad);
+        // A copy, not a move: the deployed file stays in place until the new one replaces it atomically.
+        var kept = $"{data}.replaced-{DateTime.Now:yyyyMMdd'T'HHmmss}";
+        File.Copy(data, kept, overwrite: true);
+        return (true, kept, oldBad);
+    }
+
+    /// <summary>The deployed file's header and HISTORY line: method, limits, events, RunProc version and job.</summary>
+    private static (string[] Header, string HistoryLine) Provenance(string data, PixelStatusSummary summary, long events, PixelStatusRequest req, string[] comments, string? kept, long? oldBad)
+    {
+        var limits = string.Create(CultureInfo.InvariantCulture, $"mean {summary.MeanLimits.Low:G6}..{summary.MeanLimits.High:G6} rms {summary.RmsLimits.Low:G6}..{summary.RmsLimits.High:G6}");
+        var method = MethodText(req.Options);
+        var version = Results.RunResultRecord.CurrentVersion;
+        var job = string.IsNullOrEmpty(req.JobName) ? "-" : req.JobName;
+        var header = comments.Concat(new[] { "ARR_TYPE status", $"METHOD {method}", $"LIMITS {limits}", $"RUNPROC {version} job {job}" }).ToArray();
+        var line = $"file: {Path.GetFileName(data)}  user: {Environment.UserName}  host: {Environment.MachineName}  time: {DateTime.Now:yyyy-MM-dd'T'HH:mm:ss}  events: {events}  bad: {summary.BadPixels}  method: {method}  limits: {limits}  by: RunProc {version} Invoke-PixelStatus  job: {job}"
+            + (kept is null ? "" : $"  replaced: {(oldBad is { } ob ? ob.ToString(CultureInfo.InvariantCulture) : "?")} bad, kept as {Path.GetFileName(kept)}");
+        return (header, line);
     }
 
     /// <summary>Runs the write actions on all cores; the first failure is rethrown as itself (callers catch IOException and the like).</summary>

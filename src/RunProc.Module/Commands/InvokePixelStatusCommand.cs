@@ -16,6 +16,9 @@ namespace RunProc.Module.Commands;
 [OutputType(typeof(PixelStatusResult), typeof(PartialHeader))]
 public sealed class InvokePixelStatusCommand : RunProcCmdlet
 {
+    /// <summary>Files given by -Path need no site config: without one the built-in defaults apply.</summary>
+    protected override bool BuiltInDefaultsWithoutConfig => ParameterSetName == PathSet;
+
     private const string RunSet = "Run";
     private const string PathSet = "Path";
 
@@ -129,6 +132,9 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
                 try
                 {
                     var resolved = SessionState.Path.GetResolvedProviderPathFromPSPath(p, out _);
+                    // A wildcard that matches nothing resolves to no file: an error, not an empty run.
+                    if (resolved.Count == 0)
+                        throw new ItemNotFoundException($"No file matches '{p}'.");
                     _paths.AddRange(resolved);
                 }
                 catch (ItemNotFoundException ex)
@@ -224,7 +230,9 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
             IncludeDamaged = IncludeDamaged,
             Options = options, OutputDirectory = OutputDirectory is null ? null : GetUnresolvedProviderPathFromPSPath(OutputDirectory),
             ImageDirectory = ImagePath is null ? null : GetUnresolvedProviderPathFromPSPath(ImagePath),
-            ArrayTypes = ArrayType, Deploy = Deploy, Threads = ThrottleLimit,
+            ArrayTypes = ArrayType, Deploy = Deploy, Threads = ThrottleLimit, JobName = JobName,
+            // A deployed status is replaced only through ShouldProcess, which names old and new bad-pixel counts.
+            ConfirmReplace = message => ShouldProcess(target.ToString(), message),
         };
         var runner = new PixelStatusRunner(Config);
         if (IsPart)
@@ -284,6 +292,10 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
                     }, Cancel);
                     var result = runner.Finish(det, acc, request, exp, runNo);
                     results.Add(result);
+                    if (result.ReplacedFile is not null)
+                        WriteWarning($"{det.Source}: the deployed status of {exp} run {runNo} had {result.ReplacedBadPixels?.ToString() ?? "an unknown number of"} bad pixels, the new one has {result.BadPixels}; the old file is kept as {result.ReplacedFile}.");
+                    else if (Deploy && !result.Deployed)
+                        WriteWarning($"{det.Source}: the deployed status of {exp} run {runNo} was kept (replacement declined); the new one ({result.BadPixels} bad pixels) is in the output files only.");
                     WriteObject(result);
                 }
                 catch (FrameReadException ex)

@@ -26,6 +26,11 @@ public sealed class InvokeProcCycleCommand : RunProcCmdlet
     [ValidateRange(1, 100000)]
     public int MaxJobs { get; set; }
 
+    /// <summary>Refresh the HTML run report in this folder after the cycle (default: the process's ReportPath setting).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? ReportPath { get; set; }
+
     protected override void ProcessRecord()
     {
         RunProc.Config.ProcessDefinition def;
@@ -50,6 +55,16 @@ public sealed class InvokeProcCycleCommand : RunProcCmdlet
             if (s.Deferred > 0)
                 WriteWarning($"{def.Name}: {s.Deferred} run(s) stay pending for the next cycle (MaxJobs {(MaxJobs > 0 ? MaxJobs : def.MaxJobs)} reached).");
             WriteObject(s);
+            var report = ReportPath is not null ? GetUnresolvedProviderPathFromPSPath(ReportPath) : def.ReportPath;
+            if (s.Ran && report.Length > 0)
+            {
+                // A report that cannot be written is worth a warning, not a failed cycle.
+                try { new RunProc.Reports.ProcReport(Config, def.Name).Write(report, Cancel); }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    WriteWarning($"{def.Name}: the HTML report in {report} was not refreshed: {ex.Message}");
+                }
+            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or TimeoutException)
         {

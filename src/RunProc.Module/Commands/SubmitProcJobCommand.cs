@@ -48,6 +48,70 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>Reprocessing parameters (e.g. @{ Method = 'Robust'; SnrMax = 6 }), validated against the parameters of the cmdlet the process runs, appended to its command and recorded with the job.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public System.Collections.Hashtable? Parameter { get; set; }
+
+    // Set by the process itself for every run: not for -Parameter.
+    private static readonly HashSet<string> ProcessOwned = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Experiment", "Run", "Path", "OutputDirectory", "ImagePath", "Deploy", "ConfigPath", "JobName", "Process",
+    };
+
+    private readonly Dictionary<string, IReadOnlyDictionary<string, string>?> _parameters = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>-Parameter checked against the parameters of the RunProc cmdlet the process's command runs, as argv strings.</summary>
+    private IReadOnlyDictionary<string, string>? ValidatedParameters(RunProc.Config.ProcessDefinition def)
+    {
+        if (Parameter is null || Parameter.Count == 0)
+            return null;
+        if (_parameters.TryGetValue(def.Name, out var done))
+            return done;
+        var at = def.Command.ToList().IndexOf("{runproc}");
+        var cmdletName = at >= 0 && at + 1 < def.Command.Count ? def.Command[at + 1] : null;
+        var cmdlet = cmdletName is null ? null : InvokeCommand.GetCmdlet(cmdletName);
+        if (cmdlet is null)
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException($"process {def.Name} runs '{def.Command[0]}', not a RunProc cmdlet, so -Parameter has nothing to check its names against; change Processes.{def.Name}.Command instead."),
+                "ParameterNotSupported", ErrorCategory.InvalidArgument, Parameter));
+        var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (System.Collections.DictionaryEntry e in Parameter!)
+        {
+            var key = e.Key?.ToString() ?? "";
+            var known = cmdlet!.Parameters.Values.FirstOrDefault(m => string.Equals(m.Name, key, StringComparison.OrdinalIgnoreCase)
+                || m.Aliases.Contains(key, StringComparer.OrdinalIgnoreCase));
+            string? problem = null;
+            if (known is null || ProcessOwned.Contains(known.Name) || PSCmdlet.CommonParameters.Contains(known.Name) || PSCmdlet.OptionalCommonParameters.Contains(known.Name))
+                problem = $"'{RunProc.Names.Show(key)}' is not a parameter {def.Name} can be given; choose from {string.Join(", ", cmdlet.Parameters.Values.Where(m => !ProcessOwned.Contains(m.Name) && !PSCmdlet.CommonParameters.Contains(m.Name) && !PSCmdlet.OptionalCommonParameters.Contains(m.Name) && !m.SwitchParameter && !m.ParameterType.IsArray).Select(m => m.Name).Order())}.";
+            else if (known.SwitchParameter || known.ParameterType.IsArray)
+                problem = $"-{known.Name} takes {(known.SwitchParameter ? "a switch" : "a list")}; -Parameter passes single values only.";
+            string text = "";
+            if (problem is null)
+            {
+                try
+                {
+                    var value = LanguagePrimitives.ConvertTo(e.Value, known!.ParameterType, System.Globalization.CultureInfo.InvariantCulture);
+                    text = value switch
+                    {
+                        double d => d.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+                        IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+                        _ => value?.ToString() ?? "",
+                    };
+                    if (text.Length == 0 || text.StartsWith('-') && known.ParameterType == typeof(string))
+                        problem = $"-{known.Name} '{RunProc.Names.Show(text)}' is empty or looks like a parameter name.";
+                }
+                catch (PSInvalidCastException ex)
+                {
+                    problem = $"-{known!.Name} takes {known.ParameterType.Name}: {ex.Message}";
+                }
+            }
+            if (problem is not null)
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException($"-Parameter: {problem}"), "ParameterInvalid", ErrorCategory.InvalidArgument, key));
+            result[known!.Name] = text;
+        }
+        return _parameters[def.Name] = result;
+    }
+
     protected override void ProcessRecord()
     {
         var process = string.IsNullOrEmpty(Process) ? "pixel_status" : Process;
@@ -73,9 +137,10 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
             WriteWarning($"{process}: {target} is not ready ({NotReadyReason ?? "files still being written or not settled"}); it is left for a later cycle. Use -Force to submit it now.");
             return;
         }
+        var parameters = ValidatedParameters(controller.Process);
         try
         {
-            var plan = session.Plan(Experiment, Run, Force);
+            var plan = session.Plan(Experiment, Run, Force, parameters);
             if (plan.Decision == SubmitDecision.Skipped)
             {
                 WriteWarning($"{process}: {plan.Message}");

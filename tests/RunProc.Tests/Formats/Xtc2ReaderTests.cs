@@ -199,12 +199,15 @@ public sealed class Xtc2ReaderTests : IDisposable
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(13)]
-    [InlineData(5000)]
-    public void ATruncatedTailIsAnErrorNamingFileDgramAndOffset(int cut)
+    [InlineData(1, false)]
+    [InlineData(13, false)]
+    [InlineData(5000, false)]
+    [InlineData(1, true)]
+    [InlineData(5000, true)]
+    public void ATruncatedTailIsAnErrorNamingFileDgramAndOffset(int cut, bool smallData)
     {
-        var file = Write(_dir, new Spec { Detectors = new[] { Quad } }).Single();
+        // With the smalldata index the same dgram is named: the index holds the chunk's dgrams one for one.
+        var file = Write(_dir, new Spec { Detectors = new[] { Quad }, SmallData = smallData }).Single();
         var len = new FileInfo(file).Length;
         using (var fs = new FileStream(file, FileMode.Open)) fs.SetLength(len - cut);
         long lastOffset, lastIndex;
@@ -374,5 +377,36 @@ public sealed class Xtc2ReaderTests : IDisposable
         Assert.Equal(whole.Min, parts.Min);
         Assert.Equal(whole.BelowLow, parts.BelowLow);
         Assert.Equal(whole.AboveHigh, parts.AboveHigh);
+    }
+
+    [Fact]
+    public void ARunSplitByEventsAndMergedEqualsTheUnsplitRun_SharesCountTheRunsL1Accepts()
+    {
+        var spec = new Spec { Events = 13, Detectors = new[] { Quad with { SegmentStreams = new[] { 0, 0, 1, 1 } }, Jf }, ChunkAt = new[] { 6 },
+            Damaged = new[] { 4 }, Missing = new[] { (9, 0, 3) }, SmallData = true };
+        var files = Write(Path.Combine(_dir, "xtc"), spec);
+        var runner = new PixelStatusRunner(new RunProcConfig { DataRoot = Path.Combine(_dir, "data") });
+        var req = new PixelStatusRequest { Files = files, Experiment = "mfx101332224", Run = 7, Threads = 1 };
+        var whole = new Dictionary<string, PixelStatusAccumulator>();
+        var (dets, handle) = PixelStatusRunner.OpenDetectors(files, Array.Empty<string>(), null, req.Xtc2Selection, null);
+        using (handle)
+            foreach (var d in dets) whole[d.Source] = runner.Accumulate(d, req, null, default);
+        var partDir = Path.Combine(_dir, "parts");
+        for (var k = 0; k < 4; k++)
+            RunProc.Pixels.Split.PixelStatusSplit.RunPart(runner, req, "mfx101332224", 7, k, 4, partDir, 0b110_100_100, 0b111_101_101, null, default);
+        var merged = RunProc.Pixels.Split.PixelStatusSplit.Merge(partDir, 4, "mfx101332224", 7, default);
+        Assert.Equal(2, merged.Count);
+        foreach (var m in merged)
+        {
+            var a = whole[m.Header.Source];
+            Assert.Equal(a.Events, m.Accumulator.Events);
+            Assert.Equal(a.Sum, m.Accumulator.Sum);
+            Assert.Equal(a.SumSquares, m.Accumulator.SumSquares);
+            Assert.Equal(a.Max, m.Accumulator.Max);
+            Assert.Equal(a.Min, m.Accumulator.Min);
+            Assert.Equal(0x3FFFu, m.Header.DataMask);
+        }
+        Assert.Equal(11, whole["epixquad"].Events);
+        Assert.Equal(12, whole["jungfrau"].Events);
     }
 }

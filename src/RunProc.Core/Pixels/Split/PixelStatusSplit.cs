@@ -92,20 +92,26 @@ public static class PixelStatusSplit
     {
         if (parts < 1 || part < 0 || part >= parts)
             throw new ArgumentOutOfRangeException(nameof(part), $"part {part} of {parts}: the part is 0 to PartCount-1.");
-        var mode = ModeFor(req.Files.Count, parts, req);
+        // xtc2 is split by events only: a later chunk needs its stream's c000, and segments in
+        // different streams are joined by time, so a share of the files is no share of the events.
+        var xtc2 = req.Files.Any(Xtc2Run.IsXtc2);
+        var mode = xtc2 ? SplitMode.Events : ModeFor(req.Files.Count, parts, req);
         var (fileFirst, fileCount) = mode == SplitMode.Files ? FileShare(req.Files.Count, part, parts) : (0, req.Files.Count);
         var files = req.Files.Skip(fileFirst).Take(fileCount).ToList();
         var (lo, hi) = req.Options.Gates();
         var written = new List<PartialHeader>();
-        var (detectors, handle) = PixelStatusRunner.OpenDetectors(files, req.Detectors);
+        // xtc2: first only the detectors and their L1Accept counts (no events read), then each
+        // detector is opened again with its share of the run's L1Accepts.
+        var (detectors, handle) = PixelStatusRunner.OpenDetectors(files, req.Detectors, null, xtc2 ? new Xtc2Selection(0, 0, req.IncludeDamaged) : null, null);
         using (handle)
         {
             if (detectors.Count == 0)
                 throw new InvalidDataException($"part {part} of {parts}: no detector frame stacks in {string.Join(", ", files)}{(req.Detectors.Count > 0 ? " matching " + string.Join(", ", req.Detectors) : "")}.");
             SafeFile.EnsureDirectory(partDirectory, directoryMode);
-            foreach (var det in detectors)
+            foreach (var listed in detectors)
             {
                 cancel.ThrowIfCancellationRequested();
+                var det = listed;
                 long first, count, totalFirst, total;
                 if (mode == SplitMode.Files)
                 {
@@ -114,21 +120,34 @@ public static class PixelStatusSplit
                 }
                 else
                 {
-                    totalFirst = Math.Min(Math.Max(0, req.SkipEvents), det.FrameCount);
-                    total = Math.Min(det.FrameCount - totalFirst, req.Events ?? long.MaxValue);
+                    var inRun = det.Xtc2?.EventsInRun ?? det.FrameCount;
+                    totalFirst = Math.Min(Math.Max(0, req.SkipEvents), inRun);
+                    total = Math.Min(inRun - totalFirst, req.Events ?? long.MaxValue);
                     (first, count) = EventShare(totalFirst, total, part, parts);
                 }
-                var acc = count > 0
-                    ? runner.Accumulate(det, req with { SkipEvents = first, Events = count }, progress, cancel)
-                    : new PixelStatusAccumulator(det.Parts[0].FramePixels, lo, hi);
+                PixelStatusAccumulator acc;
+                IDisposable? share = null;
+                if (det.Xtc2 is { } x)
+                {
+                    (var one, share) = PixelStatusRunner.OpenDetectors(files, new[] { x.DetName }, null, new Xtc2Selection(first, count, req.IncludeDamaged), null);
+                    det = one.Single(d => d.Xtc2!.DetName == x.DetName);
+                    acc = det.FrameCount > 0
+                        ? runner.Accumulate(det, req, progress, cancel)
+                        : new PixelStatusAccumulator(Math.Max(1, det.Parts[0].FramePixels), lo, hi);
+                }
+                else
+                    acc = count > 0
+                        ? runner.Accumulate(det, req with { SkipEvents = first, Events = count }, progress, cancel)
+                        : new PixelStatusAccumulator(det.Parts[0].FramePixels, lo, hi);
+                using var shareHandle = share;
                 var header = new PartialHeader
                 {
                     RunProcVersion = PartialAccumulatorFile.RunProcVersion, Experiment = experiment, Run = run, Instrument = req.Instrument,
                     Dataset = det.Dataset, Source = det.Source, Shape = det.FrameShape, ElementType = det.Parts[0].ElementType.ToString(),
-                    DataMask = req.DataMask, GateLow = lo, GateHigh = hi, Options = req.Options, Part = part, PartCount = parts,
+                    DataMask = det.DataMask(req), GateLow = lo, GateHigh = hi, Options = req.Options, Part = part, PartCount = parts,
                     Coverage = mode == SplitMode.Files ? new PartCoverage(mode, fileFirst, fileCount, 0, req.Files.Count) : new PartCoverage(mode, first, count, totalFirst, total),
                     Events = acc.Events, EventFirst = first,
-                    SourceFiles = FilesOf(det, first, count),
+                    SourceFiles = det.Xtc2 is not null ? files : FilesOf(det, first, count),
                 };
                 PartialAccumulatorFile.Write(Path.Combine(partDirectory, PartialName(det.Source, part, parts)), header, acc, fileMode);
                 written.Add(header);
