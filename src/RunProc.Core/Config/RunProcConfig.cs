@@ -152,7 +152,8 @@ public sealed class RunProcConfig
             ScanConcurrency = scanConcurrency,
             FileMode = GetMode(data, file, "FileMode", d.FileMode),
             DirectoryMode = GetMode(data, file, "DirectoryMode", d.DirectoryMode),
-            CalibDir = GetString(data, file, "CalibDir", d.CalibDir),
+            // Relative to the config file like every other path (was: the working directory of whoever ran it).
+            CalibDir = Find(data, "CalibDir") is null || string.IsNullOrWhiteSpace(GetString(data, file, "CalibDir", "")) ? d.CalibDir : GetPath(data, file, "CalibDir", ""),
             CalibGroup = GetString(data, file, "CalibGroup", d.CalibGroup),
             Processes = GetProcesses(data, file),
             InstrumentMap = GetInstrumentMap(data, file, instruments),

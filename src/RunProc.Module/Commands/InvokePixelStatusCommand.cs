@@ -326,7 +326,8 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
     /// <summary>The run's small result record beside the work files, for Get-ProcRun and the report.</summary>
     private void WriteResultRecord(PixelStatusRequest request, string exp, int run, List<PixelStatusResult> results, List<string> errors)
     {
-        if (request.OutputDirectory is null || !Names.IsExperiment(exp) || results.Count + errors.Count == 0)
+        // A run that produced no result writes nothing at all (as for damaged files); its job log says why.
+        if (request.OutputDirectory is null || !Names.IsExperiment(exp) || results.Count == 0)
             return;
         var path = RunResultRecord.PathFor(request.OutputDirectory, exp, run);
         try
