@@ -1,4 +1,3 @@
-using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -11,8 +10,7 @@ namespace RunProc.Formats;
 /// </summary>
 public sealed unsafe partial class NpyFrameSource : FrameSource
 {
-    private MemoryMappedFile? _map;
-    private MemoryMappedViewAccessor? _view;
+    private MappedFile? _mapped;
     private byte* _base;
     private long _dataOffset;
 
@@ -96,12 +94,8 @@ public sealed unsafe partial class NpyFrameSource : FrameSource
         src._dataOffset = dataOffset;
         if (dims[0] > 0)
         {
-            src._map = MemoryMappedFile.CreateFromFile(full, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            src._view = src._map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            byte* p = null;
-            src._view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-            src._base = p + src._view.PointerOffset;
-            MappedPages.AdviseHugePages(p, src._view.PointerOffset + src._view.Capacity); // as Hdf5FrameFile
+            src._mapped = MappedFile.Open(full);
+            src._base = src._mapped.Base;
         }
         return src;
     }
@@ -140,14 +134,8 @@ public sealed unsafe partial class NpyFrameSource : FrameSource
 
     protected override void Dispose(bool disposing)
     {
-        if (_view is not null)
-        {
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
-            _view.Dispose();
-            _view = null;
-        }
-        _map?.Dispose();
-        _map = null;
+        _mapped?.Dispose();
+        _mapped = null;
         _base = null;
     }
 }

@@ -1,4 +1,3 @@
-using System.IO.MemoryMappedFiles;
 
 namespace RunProc.Formats;
 
@@ -33,8 +32,7 @@ public readonly record struct Xtc2Xtc(long Offset, uint Src, ushort Damage, usho
 /// </summary>
 public sealed unsafe class Xtc2File : IDisposable
 {
-    private MemoryMappedFile? _map;
-    private MemoryMappedViewAccessor? _view;
+    private MappedFile? _mapped;
     private byte* _base;
 
     /// <summary>Deepest nesting of Parent xtcs walked (recorded data nests 2–3 deep).</summary>
@@ -67,12 +65,8 @@ public sealed unsafe class Xtc2File : IDisposable
             return f;
         try
         {
-            f._map = MemoryMappedFile.CreateFromFile(full, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            f._view = f._map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            byte* p = null;
-            f._view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-            f._base = p + f._view.PointerOffset;
-            MappedPages.AdviseHugePages(p, f._view.PointerOffset + length); // as Hdf5FrameFile
+            f._mapped = MappedFile.Open(full);
+            f._base = f._mapped.Base;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -273,14 +267,8 @@ public sealed unsafe class Xtc2File : IDisposable
 
     public void Dispose()
     {
-        if (_view is not null)
-        {
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
-            _view.Dispose();
-            _view = null;
-        }
-        _map?.Dispose();
-        _map = null;
+        _mapped?.Dispose();
+        _mapped = null;
         _base = null;
     }
 }
