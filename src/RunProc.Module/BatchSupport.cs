@@ -135,10 +135,10 @@ internal static class BatchSupport
     }
 
     /// <summary>The controller of a process; <paramref name="submits"/>: it starts jobs, so the module is pinned (staged if need be) first.</summary>
-    public static BatchController Controller(RunProcCmdlet cmdlet, RunProcConfig config, string process, string recordCommand, bool submits = false)
+    public static BatchController Controller(RunProcCmdlet cmdlet, RunProcConfig config, ProcessDefinition def, string recordCommand, bool submits,
+        Func<CancellationToken, RunProc.Db.PendingQuery>? pendingScan = null)
     {
-        var def = config.GetProcess(process);
-        var ledger = new ProcDbLedger(new RunProc.Db.ProcDb(config, def.Name));
+        var ledger = new ProcDbLedger(new RunProc.Db.ProcDb(config, def.Name), pendingScan);
         // A split run's passes submit too (its merge, a failed part again): Watch-ProcJob included.
         var env = submits || def.Parts > 1
             ? JobEnvironment(cmdlet, config, recordCommand)

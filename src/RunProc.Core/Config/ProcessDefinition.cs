@@ -3,6 +3,9 @@ namespace RunProc.Config;
 /// <summary>One process under <c>Processes.&lt;name&gt;</c>: what to run for each run and where.</summary>
 public sealed class ProcessDefinition
 {
+    /// <summary>The name of the built-in process, and the default of every cmdlet's -Process.</summary>
+    public const string PixelStatus = "pixel_status";
+
     /// <summary>The default command of the built-in pixel_status process: Invoke-PixelStatus for the run,
     /// run by the same pwsh and module as the submitting session ({runproc} expands to that argv prefix).</summary>
     public static readonly IReadOnlyList<string> PixelStatusCommand = new[]

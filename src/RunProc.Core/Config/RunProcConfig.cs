@@ -101,7 +101,7 @@ public sealed class RunProcConfig
     public static IReadOnlyDictionary<string, ProcessDefinition> DefaultProcesses() =>
         new Dictionary<string, ProcessDefinition>(StringComparer.OrdinalIgnoreCase)
         {
-            ["pixel_status"] = new ProcessDefinition { Name = "pixel_status", Command = ProcessDefinition.PixelStatusCommand },
+            [ProcessDefinition.PixelStatus] = new ProcessDefinition { Name = ProcessDefinition.PixelStatus, Command = ProcessDefinition.PixelStatusCommand },
         };
 
     /// <summary>The process definition by name, or an error naming the known ones.</summary>

@@ -18,7 +18,7 @@ namespace RunProc.Demo;
 public static class DemoFacilityGenerator
 {
     /// <summary>The process the demo config sets up.</summary>
-    public const string ProcessName = "pixel_status";
+    public const string ProcessName = RunProc.Config.ProcessDefinition.PixelStatus;
 
     /// <summary>
     /// Directory of run files under each experiment: xtc/, where LCLS keeps the DAQ's files. The

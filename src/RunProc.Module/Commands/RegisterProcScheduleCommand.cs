@@ -13,11 +13,11 @@ namespace RunProc.Module.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Register, "ProcSchedule", SupportsShouldProcess = true)]
 [OutputType(typeof(ProcSchedule))]
-public sealed class RegisterProcScheduleCommand : RunProcCmdlet
+public sealed class RegisterProcScheduleCommand : BatchCmdletBase
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(ProcessNameCompleter))]
-    public string Process { get; set; } = "pixel_status";
+    public string Process { get; set; } = DefaultProcess;
 
     /// <summary>Cron schedule (default hourly, at minute 0).</summary>
     [Parameter(Position = 1)]
@@ -29,7 +29,8 @@ public sealed class RegisterProcScheduleCommand : RunProcCmdlet
 
     protected override void ProcessRecord()
     {
-        var def = Config.GetProcess(Process);
+        if (ProcessDefinitionOf(Process) is not { } def)
+            return;
         // Named first (the line shows it), staged only once the entry is really written.
         var pin = Pin(create: false);
         var pwsh = BatchSupport.RunProcArgv(pin);

@@ -14,7 +14,7 @@ namespace RunProc.Module.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Watch, "ProcJob", SupportsShouldProcess = true, DefaultParameterSetName = "Journal")]
 [OutputType(typeof(ProcJob))]
-public sealed class WatchProcJobCommand : RunProcCmdlet
+public sealed class WatchProcJobCommand : BatchCmdletBase
 {
     private readonly List<(string Process, string Experiment, string Name)> _input = new();
 
@@ -43,7 +43,7 @@ public sealed class WatchProcJobCommand : RunProcCmdlet
     {
         if (ParameterSetName == "Job")
             foreach (var n in Name)
-                _input.Add((string.IsNullOrEmpty(Process) ? "pixel_status" : Process!, Experiment ?? "", n));
+                _input.Add((ProcessOrDefault(Process), Experiment ?? "", n));
     }
 
     protected override void EndProcessing()
@@ -68,12 +68,10 @@ public sealed class WatchProcJobCommand : RunProcCmdlet
         var controllers = new Dictionary<string, BatchController>(StringComparer.OrdinalIgnoreCase);
         foreach (var p in watch.Keys.ToList())
         {
-            try { controllers[p] = BatchSupport.Controller(this, Config, p, "Watch-ProcJob"); }
-            catch (RunProc.Config.ConfigException ex)
-            {
-                WriteInputError(ex, "ProcessUnknown", ErrorCategory.ObjectNotFound, p);
+            if (Controller(p) is { } c)
+                controllers[p] = c;
+            else
                 watch.Remove(p);
-            }
         }
         if (watch.Count == 0)
             return;

@@ -53,7 +53,7 @@ public sealed class ExperimentCompleter : IArgumentCompleter
                 : cfg.Instruments;
             foreach (var ins in instruments)
                 names.AddRange(cat.Experiments(ins));
-            var process = fakeBoundParameters.Contains("Process") ? fakeBoundParameters["Process"]?.ToString() : "pixel_status";
+            var process = fakeBoundParameters.Contains("Process") ? fakeBoundParameters["Process"]?.ToString() : RunProc.Config.ProcessDefinition.PixelStatus;
             if (Names.IsProcess(process))
                 names.AddRange(new ProcDb(cfg, process!).ReadExperimentList());
         }
