@@ -17,21 +17,18 @@ namespace RunProc.Batch;
 /// </summary>
 public sealed partial class BatchController
 {
-    /// <summary>Where the parts of one attempt leave their results for the merge: &lt;workdir&gt;/parts/&lt;job name&gt;.</summary>
-    public static string PartDirectoryFor(string workDir, string jobName) => Path.Combine(workDir, "parts", jobName);
-
     private bool SplitArrays => _process.Scheduler == SchedulerKind.Slurm;
 
     /// <summary>The spec of one submission of an attempt: some parts (a job array on Slurm, one part elsewhere) or the merge.</summary>
     private JobSpec SubSpec(ProcJob job, string subName, IReadOnlyList<int> parts, bool merge, IReadOnlyList<string> afterOk)
     {
-        var workDir = _ledger.WorkDirectory(job.Experiment);
+        var workDir = _db.WorkDirectory(job.Experiment);
         var array = !merge && SplitArrays;
         var values = new TemplateValues
         {
             Process = _process.Name, Experiment = job.Experiment, Instrument = _config.InstrumentOf(job.Experiment), Run = job.Run, Attempt = job.Attempt, JobName = job.Name,
             WorkDirectory = workDir, LogFile = job.LogFile, ConfigPath = _env.ConfigPath, RunProcArgv = _env.RunProcArgv,
-            Part = merge || array ? null : parts[0], Parts = _process.Parts, PartDirectory = PartDirectoryFor(workDir, job.Name),
+            Part = merge || array ? null : parts[0], Parts = _process.Parts, PartDirectory = RunProc.Db.ProcDbTree.PartDirectory(workDir, job.Name),
         };
         var logBase = job.LogFile.EndsWith(".txt", StringComparison.Ordinal) ? job.LogFile[..^4] : job.LogFile;
         var tag = merge ? "merge" : "p" + (array ? CommandTemplate.PartToken : parts[0].ToString(CultureInfo.InvariantCulture));
@@ -213,8 +210,8 @@ public sealed partial class BatchController
         {
             var todo = parts.Where(p => p.State == JobState.NotSubmitted || p.State.IsRetryable()).Select(p => p.Index).ToList();
             // A controller killed between the intent and the old tool's record: the record first, as Submit does.
-            if (job.Submissions == 0 && !_ledger.IsProcessed(job.Experiment, job.Run))
-                _ledger.AppendProcessed(job.Experiment, job.Run, _env.RecordCommand, _env.Now());
+            if (job.Submissions == 0)
+                _db.Writing.AppendProcessed(job.Experiment, new[] { job.Run }, _env.RecordCommand, _env.Now());
             if (todo.Count > 0)
             {
                 // A merge waiting on jobs that will never all succeed: replaced by one that waits on the retries.

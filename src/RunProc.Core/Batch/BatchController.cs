@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using RunProc.Config;
+using RunProc.Db;
 using RunProc.IO;
 
 namespace RunProc.Batch;
@@ -107,21 +108,36 @@ public sealed partial class BatchController
 {
     private readonly RunProcConfig _config;
     private readonly ProcessDefinition _process;
-    private readonly IRunLedger _ledger;
+    private readonly ProcDb _db;
+    private readonly ProcDbTree _tree;
     private readonly BatchEnvironment _env;
     private readonly Func<SchedulerKind, IScheduler> _schedulers;
     private readonly Dictionary<SchedulerKind, IScheduler> _schedulerCache = new();
     private readonly Dictionary<string, JobJournal> _journals = new(StringComparer.Ordinal);
 
-    public BatchController(RunProcConfig config, ProcessDefinition process, IRunLedger ledger, BatchEnvironment env, Func<SchedulerKind, IScheduler>? schedulers = null)
+    /// <param name="db">The DB tree of <paramref name="process"/> (records, journals, logs, locks).</param>
+    /// <param name="process">The process's definition.</param>
+    /// <param name="env">How jobs start (wrapper, {runproc}, config).</param>
+    /// <param name="schedulers">The scheduler of each kind (tests pass doubles); default the real ones.</param>
+    public BatchController(ProcDb db, ProcessDefinition process, BatchEnvironment env, Func<SchedulerKind, IScheduler>? schedulers = null)
     {
-        _config = config;
+        if (!string.Equals(db.Process, process.Name, StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"the DB tree of {db.Process} is not the tree of process {process.Name}.", nameof(db));
+        _db = db;
+        _tree = db.Tree;
+        _config = db.Config;
         _process = process;
-        _ledger = ledger;
+        Policy = new BatchPolicy(process.Attempts);
         _env = env;
-        _schedulers = schedulers ?? (k => SchedulerFactory.Create(k, config, process.Name));
-        SafeFile.GuardTree(config.DbRoot);
+        _schedulers = schedulers ?? (k => SchedulerFactory.Create(k, _config, process.Name));
+        SafeFile.GuardTree(_config.DbRoot);
     }
+
+    /// <summary>The rules (eligibility, retries, free slots) this controller applies to its journals.</summary>
+    public BatchPolicy Policy { get; }
+
+    /// <summary>Which experiments a cycle scans for ready pending runs (default: experiments.txt, the old LIST mode).</summary>
+    public Func<CancellationToken, PendingQuery> PendingScan { get; init; } = c => new PendingQuery { Cancel = c };
 
     public ProcessDefinition Process => _process;
 
@@ -138,34 +154,21 @@ public sealed partial class BatchController
         return s;
     }
 
-    private string ProcessDirectory => Path.Combine(_config.DbRoot, _process.Name);
 
     // ---------------------------------------------------------------- journals
 
     private JobJournal Journal(string experiment)
     {
         if (!_journals.TryGetValue(experiment, out var j))
-            _journals[experiment] = j = new JobJournal(JobJournal.PathFor(_config, _process.Name, experiment), _process.Name, experiment, _config.FileMode, _config.DirectoryMode);
+            _journals[experiment] = j = new JobJournal(_tree.JournalFile(experiment), _process.Name, experiment, _config.FileMode, _config.DirectoryMode);
         return j;
     }
 
     /// <summary>Finds every journal of the process on disk and reads what is new.</summary>
     private IReadOnlyCollection<JobJournal> RefreshAll()
     {
-        if (Directory.Exists(ProcessDirectory))
-        {
-            foreach (var insDir in Directory.EnumerateDirectories(ProcessDirectory))
-            {
-                if (!Names.IsInstrument(Path.GetFileName(insDir)))
-                    continue;
-                foreach (var f in Directory.EnumerateFiles(insDir, "*-jobs.txt"))
-                {
-                    var exp = Path.GetFileName(f)[..^"-jobs.txt".Length];
-                    if (Names.IsExperiment(exp, _config) && _config.TryInstrumentOf(exp, out var ins, out _) && ins == Path.GetFileName(insDir))
-                        Journal(exp);
-                }
-            }
-        }
+        foreach (var exp in _tree.JournalExperiments())
+            Journal(exp);
         var readable = new List<JobJournal>(_journals.Count);
         foreach (var j in _journals.Values)
         {
@@ -204,47 +207,13 @@ public sealed partial class BatchController
     }
 
     /// <summary>Jobs of the process that are active (counted against MaxJobs).</summary>
-    public int ActiveCount() => RefreshAll().Sum(j => j.Jobs.Count(x => x.State.IsActive()));
-
-    /// <summary>Available submissions under <paramref name="maxJobs"/> given <paramref name="active"/> jobs: never negative.</summary>
-    public static int FreeSlots(int maxJobs, int active) => Math.Max(0, maxJobs - Math.Max(0, active));
+    public int ActiveCount() => BatchPolicy.ActiveCount(RefreshAll().SelectMany(j => j.Jobs));
 
     // ---------------------------------------------------------------- submit
 
-    private readonly record struct Eligibility(bool Ok, int Attempt, string Message);
-
-    private Eligibility Decide(JobJournal journal, int run, bool force)
-    {
-        var jobs = journal.Jobs.Where(j => j.Run == run).ToList();
-        var active = jobs.FirstOrDefault(j => j.State.IsActive());
-        if (active is not null)
-            return new(false, 0, $"{journal.Experiment} run {run} already has an active job ({active.State}{(active.JobId.Length > 0 ? ", job " + active.JobId : "")}).");
-        var attempts = AttemptsUsed(jobs);
-        var attempt = jobs.Count(j => j.State.CountsAsAttempt()) + 1;
-        if (force)
-            return new(true, attempt, "");
-        var done = jobs.LastOrDefault(j => j.State == JobState.Done);
-        if (done is not null)
-            return new(false, 0, $"{journal.Experiment} run {run} was processed by job {done.JobId} (attempt {done.Attempt}); use -Force to process it again.");
-        var last = jobs.LastOrDefault(j => j.State.CountsAsAttempt());
-        if (jobs.Count == 0 && _ledger.IsProcessed(journal.Experiment, run))
-            return new(false, 0, $"{journal.Experiment} run {run} is recorded in -proc-runs.txt without a RunProc job (processed by the old tool?); use -Force to process it again.");
-        if (last is { State: JobState.Cancelled })
-            return new(false, 0, $"the last job of {journal.Experiment} run {run} was cancelled; use -Force to submit it again.");
-        if (attempts >= _process.Attempts)
-            return new(false, 0, $"{journal.Experiment} run {run} failed {attempts} time(s), the configured Attempts ({_process.Attempts}); it stays {last?.State}. Use -Force to try again.");
-        return new(true, attempt, "");
-    }
-
-    /// <summary>
-    /// Attempts a run has used: one per job, except that a split attempt that failed has used them
-    /// all (its failed part was already retried alone up to Attempts; running every part again would not help).
-    /// </summary>
-    private int AttemptsUsed(IEnumerable<ProcJob> jobs)
-    {
-        var list = jobs.ToList();
-        return list.Any(j => j.Parts > 1 && j.State.IsRetryable()) ? Math.Max(_process.Attempts, list.Count(j => j.State.CountsAsAttempt())) : list.Count(j => j.State.CountsAsAttempt());
-    }
+    private Eligibility Decide(JobJournal journal, int run, bool force) =>
+        Policy.Decide(journal.Experiment, run, journal.Jobs.Where(j => j.Run == run).ToList(), force,
+            () => _db.ReadDoneRuns(journal.Experiment).Contains(run));
 
     private static string NewJobName(string process, string exp, int run, int attempt) =>
         $"rp.{process}.{exp}.r{run:0000}.a{attempt}.{Convert.ToHexString(RandomNumberGenerator.GetBytes(3)).ToLowerInvariant()}";
@@ -255,7 +224,7 @@ public sealed partial class BatchController
         {
             Process = _process.Name, Experiment = exp, Instrument = _config.InstrumentOf(exp), Run = run, Attempt = attempt, JobName = name,
             WorkDirectory = workDir, LogFile = logFile, ConfigPath = _env.ConfigPath, RunProcArgv = _env.RunProcArgv,
-            Parts = _process.Parts, PartDirectory = PartDirectoryFor(workDir, name),
+            Parts = _process.Parts, PartDirectory = ProcDbTree.PartDirectory(workDir, name),
         };
         var command = CommandTemplate.Expand(_process.Command, values);
         // Reprocessing parameters (validated by the caller) follow the command as '-Name value' pairs.
@@ -332,15 +301,15 @@ public sealed partial class BatchController
         if (!e.Ok)
             return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Skipped, Message = e.Message };
         var limit = maxJobs ?? _process.MaxJobs;
-        var dir = Path.Combine(_config.DbRoot, _process.Name, _config.InstrumentOf(exp), exp);
+        var dir = _tree.ExperimentDirectory(exp);
         var log = Path.Combine(dir, FreeLogName(dir, exp, run, _env.Now()));
-        var spec = BuildSpec(exp, run, e.Attempt, NewJobName(_process.Name, exp, run, e.Attempt), log, Path.Combine(dir, "work"), parameters);
+        var spec = BuildSpec(exp, run, e.Attempt, NewJobName(_process.Name, exp, run, e.Attempt), log, _tree.WorkDirectory(exp), parameters);
         var argv = Scheduler(_process.Scheduler).SubmitArgv(spec);
         IReadOnlyList<string> mergeArgv = Array.Empty<string>();
         if (_process.Parts > 1)
             (argv, mergeArgv) = PlanSplit(exp, run, e.Attempt, spec.Name, log);
         var active = ActiveCount() + alreadyPlanned;
-        var decision = FreeSlots(limit, active) == 0 ? SubmitDecision.Deferred : SubmitDecision.Submitted;
+        var decision = BatchPolicy.FreeSlots(limit, active) == 0 ? SubmitDecision.Deferred : SubmitDecision.Submitted;
         return new SubmitOutcome
         {
             Experiment = exp, Run = run, Decision = decision, Attempt = e.Attempt, Argv = argv, MergeArgv = mergeArgv, JobName = spec.Name, LogFile = log, Spec = spec, Force = force,
@@ -359,7 +328,7 @@ public sealed partial class BatchController
         var exp = Names.Experiment(experiment, _config);
         _config.InstrumentOf(exp); // an experiment outside the instrument rule is never submitted
         Names.Run(run);
-        using var _ = _ledger.AcquireWriteLock(LockTimeout, cancel);
+        using var _ = _db.BeginWrite(LockTimeout, cancel);
         Step("locked");
         return SubmitLocked(exp, run, force, maxJobs, null, cancel);
     }
@@ -373,7 +342,7 @@ public sealed partial class BatchController
     {
         if (plan.Spec is null || plan.Decision != SubmitDecision.Submitted)
             throw new ArgumentException($"{plan.Experiment} run {plan.Run}: only a plan that decided Submitted can be submitted (this one: {plan.Decision}).", nameof(plan));
-        using var _ = _ledger.AcquireWriteLock(LockTimeout, cancel);
+        using var _ = _db.BeginWrite(LockTimeout, cancel);
         Step("locked");
         return SubmitLocked(plan.Experiment, plan.Run, plan.Force, maxJobs, plan, cancel);
     }
@@ -389,13 +358,13 @@ public sealed partial class BatchController
         if (plan is not null && e.Attempt != plan.Attempt)
             return Stale(plan, $"it would now be attempt {e.Attempt}");
         var active = ActiveCount();
-        if (FreeSlots(limit, active) == 0)
+        if (BatchPolicy.FreeSlots(limit, active) == 0)
             return new SubmitOutcome { Experiment = exp, Run = run, Decision = SubmitDecision.Deferred, Attempt = e.Attempt, Message = $"{active} job(s) of {_process.Name} active, MaxJobs {limit}" };
 
         _env.EnsureModule?.Invoke();
         var scheduler = Scheduler(_process.Scheduler);
-        var expDir = _ledger.ExperimentDirectory(exp);
-        var workDir = _ledger.WorkDirectory(exp);
+        var expDir = _db.ExperimentDirectory(exp);
+        var workDir = _db.WorkDirectory(exp);
         var now = _env.Now();
         JobSpec spec;
         if (plan?.Spec is { } planned)
@@ -428,8 +397,7 @@ public sealed partial class BatchController
         Step("intent");
 
         // The old tool's record ("mark as processed in any case"): old readers see the run as taken.
-        if (!_ledger.IsProcessed(exp, run))
-            _ledger.AppendProcessed(exp, run, _env.RecordCommand, now);
+        _db.Writing.AppendProcessed(exp, new[] { run }, _env.RecordCommand, now);
         Step("proc-runs");
 
         if (_process.Parts > 1)
@@ -547,7 +515,7 @@ public sealed partial class BatchController
     public ReconcileResult Reconcile(CancellationToken cancel, IReadOnlyCollection<string>? onlyNames = null)
     {
         var result = new ReconcileResult();
-        using var _ = _ledger.AcquireWriteLock(LockTimeout, cancel);
+        using var _ = _db.BeginWrite(LockTimeout, cancel);
         var journals = RefreshAll();
         result.Problems.AddRange(JournalErrors);
         var active = journals.SelectMany(j => j.Jobs.Where(x => x.State.IsActive()).Select(x => (Journal: j, Job: x)))
@@ -779,7 +747,7 @@ public sealed partial class BatchController
     public ProcJob Cancel(string experiment, string name, CancellationToken cancel)
     {
         var exp = Names.Experiment(experiment, _config);
-        using var _ = _ledger.AcquireWriteLock(LockTimeout, cancel);
+        using var _ = _db.BeginWrite(LockTimeout, cancel);
         var journal = Journal(exp);
         journal.Refresh();
         var job = journal.Find(name) ?? throw new ArgumentException($"{exp} has no job named '{Names.Show(name)}' in {journal.Path}.");
@@ -797,22 +765,23 @@ public sealed partial class BatchController
     // ---------------------------------------------------------------- cycle
 
     /// <summary>Runs whose last attempt failed, timed out, was lost or never became a job, with attempts left.</summary>
-    public IReadOnlyList<(string Experiment, int Run)> RetryCandidates()
+    public IReadOnlyList<(string Experiment, int Run)> RetryCandidates() =>
+        Policy.RetryCandidates(RefreshAll().SelectMany(j => j.Jobs));
+
+    /// <summary>
+    /// Runs present, ready (settled, nothing in progress) and not recorded, oldest experiments and runs
+    /// first, of the experiments <see cref="PendingScan"/> names. An experiment whose DB files cannot be
+    /// read is skipped and reported to <paramref name="skipped"/>.
+    /// </summary>
+    private IEnumerable<(string Experiment, int Run)> ReadyPendingRuns(CancellationToken cancel, Action<string> skipped)
     {
-        var list = new List<(string, int)>();
-        foreach (var journal in RefreshAll().OrderBy(j => j.Experiment, StringComparer.Ordinal))
+        var q = PendingScan(cancel);
+        var query = new PendingQuery
         {
-            foreach (var g in journal.Jobs.GroupBy(j => j.Run).OrderBy(g => g.Key))
-            {
-                if (g.Any(j => j.State.IsActive() || j.State == JobState.Done))
-                    continue;
-                var last = g.Last();
-                var attempts = AttemptsUsed(g);
-                if ((last.State.IsRetryable() || last.State == JobState.NotSubmitted) && attempts < _process.Attempts)
-                    list.Add((journal.Experiment, g.Key));
-            }
-        }
-        return list;
+            All = q.All, Instruments = q.Instruments, Experiments = q.Experiments, IncludeNotReady = q.IncludeNotReady,
+            NowUtc = q.NowUtc, UseCache = q.UseCache, Cancel = q.Cancel, Verbose = q.Verbose, Skipped = skipped,
+        };
+        return _db.EnumeratePendingRuns(query).Where(r => r.Ready).Select(r => (r.Experiment, r.Run));
     }
 
     /// <summary>A missing DataRoot is an error of the cycle (else it would be a "successful" empty cycle); missing instrument directories are reported.</summary>
@@ -837,11 +806,11 @@ public sealed partial class BatchController
     {
         var summary = new ProcCycleSummary { Process = _process.Name, Scheduler = _process.Scheduler, Started = DateTime.Now };
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        SafeFile.EnsureDirectory(ProcessDirectory, _config.DirectoryMode);
-        using var cycleLock = FileLock.TryAcquire(Path.Combine(ProcessDirectory, ".cycle.lock"), _config.FileMode);
+        _tree.Ensure(_tree.ProcessDirectory);
+        using var cycleLock = FileLock.TryAcquire(_tree.CycleLockFile, _config.FileMode);
         if (cycleLock is null)
         {
-            summary.Problems.Add($"another cycle of {_process.Name} is running (lock {Path.Combine(ProcessDirectory, ".cycle.lock")}); this one did nothing.");
+            summary.Problems.Add($"another cycle of {_process.Name} is running (lock {_tree.CycleLockFile}); this one did nothing.");
             summary.Seconds = sw.Elapsed.TotalSeconds;
             return summary;
         }
@@ -862,8 +831,8 @@ public sealed partial class BatchController
             summary.Errors++;
             summary.Problems.Add(message);
         }
-        var work = retries.Concat(_ledger.ReadyPendingRuns(cancel, Skipped).Where(p => !retrySet.Contains(p))).ToList();
-        var free = FreeSlots(limit, ActiveCount());
+        var work = retries.Concat(ReadyPendingRuns(cancel, Skipped).Where(p => !retrySet.Contains(p))).ToList();
+        var free = BatchPolicy.FreeSlots(limit, ActiveCount());
         foreach (var (exp, run) in work)
         {
             cancel.ThrowIfCancellationRequested();

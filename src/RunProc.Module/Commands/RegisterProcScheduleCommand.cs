@@ -37,7 +37,7 @@ public sealed class RegisterProcScheduleCommand : BatchCmdletBase
         if (pwsh.Count == 0)
             ThrowTerminatingError(new ErrorRecord(new InvalidOperationException("cannot tell which pwsh runs RunProc; run Register-ProcSchedule from pwsh."), "PwshUnknown", ErrorCategory.NotInstalled, null));
         var argv = pwsh.Concat(new[] { "Invoke-ProcCycle", "-Process", def.Name, "-ConfigPath", Config.SourcePath }).ToList();
-        var log = LogFile is null ? Path.Combine(Config.DbRoot, def.Name, "cycle.log") : GetUnresolvedProviderPathFromPSPath(LogFile);
+        var log = LogFile is null ? new RunProc.Db.ProcDbTree(Config, def.Name).CycleLog : GetUnresolvedProviderPathFromPSPath(LogFile);
         string line;
         try { line = CronTable.BuildLine(Schedule, argv, log, CronTable.Marker(def.Name, Config.SourcePath)); }
         catch (ArgumentException ex)

@@ -89,7 +89,7 @@ public class BatchResourcesTests
             ["DataRoot"] = fx.Config.DataRoot, ["DbRoot"] = fx.Config.DbRoot, ["SettleSeconds"] = 0,
             ["Processes"] = new Hashtable { ["p"] = process },
         }, fx.Config.SourcePath);
-        var c = new BatchController(cfg, cfg.GetProcess("p"), new ProcDbLedger(new RunProc.Db.ProcDb(cfg, "p")),
+        var c = new BatchController(new RunProc.Db.ProcDb(cfg, "p"), cfg.GetProcess("p"),
             new BatchEnvironment { WrapperScript = "/m/scripts/runproc-job.sh", ConfigPath = "/site/runproc.psd1" }, _ => scheduler);
         return (c, fx);
     }
