@@ -87,7 +87,7 @@ public sealed partial class BatchController
             Status = spec.StatusFile, Argv = spec.Command.ToArray(), Array = array ? true : null,
         });
         Step(merge ? "merge-intent" : "parts-intent");
-        AppendLogLine(job, $"# {Stamp()} submit {(merge ? "the merge" : (indices.Count == job.Parts ? "the parts" : "part(s) " + string.Join(",", indices)))} as {subName}: {CommandTemplate.Display(scheduler.SubmitArgv(spec))}");
+        JobLog.AppendLine(job.LogFile, _config.FileMode, $"# {LogTime.Now()} submit {(merge ? "the merge" : (indices.Count == job.Parts ? "the parts" : "part(s) " + string.Join(",", indices)))} as {subName}: {CommandTemplate.Display(scheduler.SubmitArgv(spec))}");
         string id;
         try
         {
@@ -184,8 +184,7 @@ public sealed partial class BatchController
                 if (state == p.State && word == p.SchedulerState)
                     continue;
                 journal.Append(new JournalEvent { Event = "part-state", Name = job.Name, Indices = new[] { p.Index }, State = state.ToString(), SchedulerState = word, ExitCode = exit });
-                AppendLogLine(job, string.Format(CultureInfo.InvariantCulture, "{0,4} {1} {2} job {3} status {4}", job.Polls + 1, Stamp(), QueueWord(job),
-                    p.JobId + (p.IsMerge ? " (merge)" : $" (part {p.Index})"), word));
+                JobLog.AppendLine(job.LogFile, _config.FileMode, JobLog.StatusLine(job.Polls + 1, job, p.JobId + (p.IsMerge ? " (merge)" : $" (part {p.Index})"), word));
             }
             job = journal.Find(job.Name)!;
         }
@@ -254,7 +253,7 @@ public sealed partial class BatchController
             {
                 e.Ended = DateTime.UtcNow;
                 if (attemptState != JobState.Done)
-                    e.Log = RenameLog(job.LogFile, attemptWord.Split(' ')[0]);
+                    e.Log = JobLog.RenameWithStatus(job.LogFile, attemptWord.Split(' ')[0]);
             }
             journal.Append(e);
         }

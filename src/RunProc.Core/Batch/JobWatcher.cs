@@ -68,10 +68,11 @@ public sealed class JobWatcher
     /// </summary>
     public IEnumerable<WatchEvent> CheckNames()
     {
-        foreach (var (p, (controller, names)) in _watch.Where(w => w.Value.Names is not null).ToList())
+        foreach (var (p, (controller, maybeNames)) in _watch.Where(w => w.Value.Names is not null).ToList())
         {
+            var names = maybeNames!;
             var known = controller.Jobs().ToDictionary(j => j.Name, StringComparer.Ordinal);
-            foreach (var n in names!.ToList())
+            foreach (var n in names.ToList())
             {
                 if (!known.TryGetValue(n, out var j))
                 {
