@@ -198,7 +198,7 @@ public sealed partial class BatchController
         // Each placeholder fills part of one argv element with a validated name: no shell ever sees it.
         var argv = _process.OnFailure.Select(a => a
             .Replace("{exp}", Names.Experiment(job.Experiment), StringComparison.Ordinal)
-            .Replace("{run}", Names.Run(job.Run).ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
+            .Replace("{run}", Names.ValidateRun(job.Run).ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
             .Replace("{state}", job.State.ToString(), StringComparison.Ordinal)
             .Replace("{logfile}", job.LogFile, StringComparison.Ordinal)).ToList();
         try

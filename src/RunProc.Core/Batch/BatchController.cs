@@ -198,7 +198,7 @@ public sealed partial class BatchController
     {
         var exp = Names.Experiment(experiment, _config);
         _config.InstrumentOf(exp); // an experiment outside the instrument rule is never submitted
-        Names.Run(run);
+        Names.ValidateRun(run);
         var journal = Journal(exp);
         journal.Refresh();
         var e = Decide(journal, run, force);
@@ -231,7 +231,7 @@ public sealed partial class BatchController
     {
         var exp = Names.Experiment(experiment, _config);
         _config.InstrumentOf(exp); // an experiment outside the instrument rule is never submitted
-        Names.Run(run);
+        Names.ValidateRun(run);
         using var _ = _db.BeginWrite(LockTimeout, cancel);
         Step("locked");
         return SubmitLocked(exp, run, force, maxJobs, null, cancel);

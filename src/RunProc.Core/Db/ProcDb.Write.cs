@@ -85,7 +85,7 @@ public sealed partial class ProcDb
         public IReadOnlyList<int> AppendProcessed(string experiment, IEnumerable<int> runs, string command, DateTime? time = null, string? cwd = null)
         {
             _db.Exp(experiment);
-            var list = runs.Select(Names.Run).Distinct().ToList();
+            var list = runs.Select(Names.ValidateRun).Distinct().ToList();
             var local = time is { } t ? (t.Kind == DateTimeKind.Utc ? t.ToLocalTime() : t) : DateTime.Now;
             var login = Environment.UserName;
             var host = Environment.MachineName;
@@ -108,7 +108,7 @@ public sealed partial class ProcDb
         /// </summary>
         public IReadOnlyList<ProcRecord> MoveToArchive(string experiment, IEnumerable<int> runs, Action<DbWarning>? warn = null)
         {
-            var set = runs.Select(Names.Run).ToHashSet();
+            var set = runs.Select(Names.ValidateRun).ToHashSet();
             var file = _db.ProcessedFile(experiment);
             var lines = DbLines.Read(file);
             if (lines is null || set.Count == 0)

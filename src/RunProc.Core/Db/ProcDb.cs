@@ -219,7 +219,7 @@ public sealed partial class ProcDb
     /// <summary>Moves processed records to the archive file under the write lock (<see cref="WriteScope.MoveToArchive"/>).</summary>
     public IReadOnlyList<ProcRecord> MoveToArchive(string experiment, IEnumerable<int> runs, Action<DbWarning>? warn = null)
     {
-        var valid = runs.Select(Names.Run).ToList();
+        var valid = runs.Select(Names.ValidateRun).ToList();
         using var w = BeginWrite(DefaultLockTimeout);
         return w.MoveToArchive(experiment, valid, warn);
     }

@@ -226,7 +226,7 @@ public sealed partial class PixelStatusRunner
         if (group.Contains('/') || group.Contains("..") || group.Contains('\0'))
             throw new ArgumentException($"CalibGroup '{Names.Show(group)}' must be a single directory name.");
         var typeDir = Path.Combine(CalibDir(experiment, instrument), group, Names.Detector(source), "pixel_datastat");
-        return (Path.Combine(typeDir, $"{Names.Run(run)}-end.data"), Path.Combine(typeDir, "HISTORY"));
+        return (Path.Combine(typeDir, $"{Names.ValidateRun(run)}-end.data"), Path.Combine(typeDir, "HISTORY"));
     }
 
     /// <summary>A detector's frame stacks across the run's files, in file order.</summary>
