@@ -43,7 +43,7 @@ public sealed partial class BatchController
             TimeLimitMinutes = _process.TimeLimitMinutes,
             WrapperScript = _env.WrapperScript,
             PartScript = _env.PartScript,
-            Resources = BatchResources.For(_process, values),
+            Resources = _process.Resources.Expand(values),
             ArrayIndices = array ? IndexList(parts) : null,
             ArrayThrottle = array ? Math.Min(_process.MaxJobs, parts.Count) : 0,
             AfterOk = afterOk,

@@ -151,7 +151,7 @@ public sealed partial class BatchController
             Queue = _process.Queue,
             TimeLimitMinutes = _process.TimeLimitMinutes,
             WrapperScript = _env.WrapperScript,
-            Resources = BatchResources.For(_process, values),
+            Resources = _process.Resources.Expand(values),
         };
     }
 

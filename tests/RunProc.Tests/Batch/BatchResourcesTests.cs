@@ -49,10 +49,11 @@ public class BatchResourcesTests
         // The one list the check uses holds every batch key of issue 15 (other keys are added there by other features).
         foreach (var key in Site("Slurm").Keys.Cast<string>().Concat(new[] { "Parts", "MergeCommand" }))
             Assert.Contains(key, ProcessDefinition.Keys);
-        var p = Config(Site("Slurm")).GetProcess("p");
+        var def = Config(Site("Slurm")).GetProcess("p");
+        var p = def.Resources;
         Assert.Equal(("lcls:{exp}", "preemptable", 8, 32, 1, "a100", "maint_{ins}", 2), (p.Account, p.Qos, p.Cpus, p.MemoryGB, p.Gpus, p.Constraint, p.Reservation, p.Nodes));
         Assert.Equal(new[] { "--exclusive", "--comment=run{run}" }, p.SchedulerArguments);
-        Assert.Equal("8", p.Environment["OMP_NUM_THREADS"]);
+        Assert.Equal("8", def.Environment["OMP_NUM_THREADS"]);
     }
 
     [Theory]
