@@ -83,7 +83,7 @@ public abstract class RunProcCmdlet : PSCmdlet
                 "InvalidProcessName", ErrorCategory.InvalidArgument, process);
             return false;
         }
-        if (Config.Processes.ContainsKey(process) || (!configured && Directory.Exists(Path.Join(Config.DbRoot, process))))
+        if (Config.Processes.ContainsKey(process) || (!configured && new RunProc.Db.ProcDbTree(Config, process).Exists))
             return true;
         var where = configured ? "" : $" and has no DB tree under {Config.DbRoot}";
         WriteInputError(new ItemNotFoundException(

@@ -102,6 +102,15 @@ public sealed class ProcDbTree
     /// <summary>Staged copies of development builds that jobs and cron load (beside the DB, which every job host sees).</summary>
     public static string ModulesDirectory(RunProcConfig config) => Path.Join(config.DbRoot, ".modules");
 
+    /// <summary>Whether the process has a DB tree (a process no longer configured may still have records).</summary>
+    public bool Exists => Directory.Exists(ProcessDirectory);
+
+    /// <summary>The processes that have a DB tree under DbRoot (valid process names only).</summary>
+    public static IReadOnlyList<string> Processes(RunProcConfig config) =>
+        Directory.Exists(config.DbRoot)
+            ? Directory.EnumerateDirectories(config.DbRoot).Select(d => Path.GetFileName(d)).Where(Names.IsProcess).Order(StringComparer.Ordinal).ToList()
+            : Array.Empty<string>();
+
     /// <summary>Experiments that have a run record file (processed or archive) in this tree, sorted.</summary>
     public IReadOnlyList<string> RecordedExperiments() => ExperimentsWith(RecordSuffixes);
 

@@ -32,7 +32,7 @@ public sealed class StopProcJobCommand : BatchCmdletBase
         try { job = c.Jobs(Experiment).FirstOrDefault(j => j.Name == Name); }
         catch (ArgumentException ex)
         {
-            WriteInputError(ex, "InvalidExperiment", ErrorCategory.InvalidArgument, Experiment);
+            WriteInputError(ex, "InvalidExperimentName", ErrorCategory.InvalidArgument, Experiment);
             return;
         }
         if (job is null)

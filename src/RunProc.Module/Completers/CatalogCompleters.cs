@@ -76,8 +76,7 @@ public sealed class ProcessNameCompleter : IArgumentCompleter
         var names = cfg.Processes.Keys.ToList();
         try
         {
-            if (Directory.Exists(cfg.DbRoot))
-                names.AddRange(Directory.EnumerateDirectories(cfg.DbRoot).Select(Path.GetFileName).Where(Names.IsProcess)!);
+            names.AddRange(ProcDbTree.Processes(cfg));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
