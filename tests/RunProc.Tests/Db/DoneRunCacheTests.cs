@@ -20,7 +20,7 @@ public class DoneRunCacheTests
     }
 
     private static int[] Pending(ProcDb db, List<DbWarning>? w = null) =>
-        db.PendingRuns(new PendingQuery { All = true }, w is null ? null : w.Add).Select(r => r.Run).ToArray();
+        new RunScan(db).Pending(new RunScanQuery { All = true }, w is null ? null : w.Add).Select(r => r.Run).ToArray();
 
     [Fact]
     public void AppendedAndRewrittenRecords_AreSeen()
@@ -77,7 +77,7 @@ public class DoneRunCacheTests
             File.WriteAllBytes(cacheFile, bytes);
         }
         var verbose = new List<string>();
-        Assert.Equal(new[] { 2 }, db.PendingRuns(new PendingQuery { All = true, Verbose = verbose.Add }).Select(r => r.Run));
+        Assert.Equal(new[] { 2 }, new RunScan(db).Pending(new RunScanQuery { All = true, Verbose = verbose.Add }).Select(r => r.Run));
         Assert.Contains(verbose, v => v.Contains("Ignoring record cache"));
     }
 
@@ -133,7 +133,7 @@ public class DoneRunCacheTests
         (int[] Runs, string Verbose) Q(DateTime at, bool notReady = false)
         {
             var v = new List<string>();
-            var runs = db.PendingRuns(new PendingQuery { All = true, NowUtc = at, IncludeNotReady = notReady, Verbose = v.Add }).Select(r => r.Run).ToArray();
+            var runs = new RunScan(db).Pending(new RunScanQuery { All = true, NowUtc = at, IncludeNotReady = notReady, Verbose = v.Add }).Select(r => r.Run).ToArray();
             return (runs, string.Join("\n", v));
         }
 
@@ -148,7 +148,7 @@ public class DoneRunCacheTests
         var later = Q(now.AddSeconds(700));
         Assert.Equal(new[] { 2 }, later.Runs);
         Assert.Contains("1 experiment(s) with unchanged data and records", later.Verbose);
-        Assert.Equal(new FileInfo(run2[0]).Length, db.PendingRuns(new PendingQuery { All = true, NowUtc = now.AddSeconds(700) }).Single().Bytes);
+        Assert.Equal(new FileInfo(run2[0]).Length, new RunScan(db).Pending(new RunScanQuery { All = true, NowUtc = now.AddSeconds(700) }).Single().Bytes);
 
         // A new run (directory changes) and a new record (file grows) are both seen.
         f.Run("XPP", "xpptut15", 3);
