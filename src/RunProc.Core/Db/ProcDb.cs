@@ -347,47 +347,14 @@ public sealed partial class ProcDb
         return list;
     }
 
-    /// <summary>
-    /// The first field of every line as a run number: the fast path for pending runs (bytes, no
-    /// strings, except for a malformed line, which is decoded for its warning).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// <summary>The run numbers of a record file (see <see cref="RecordRunNumbers"/>).</summary>
     internal static void AddRunNumbers(string file, HashSet<int> set, Action<DbWarning>? warn)
     {
         if (SafeFile.ReadAllBytes(file) is not { } data)
             return;
-        var span = data.AsSpan();
-        if (span.StartsWith("\uFEFF"u8))
-            span = span[3..];
-        var lineNo = 0;
-        while (!span.IsEmpty)
-        {
-            lineNo++;
-            var nl = span.IndexOf((byte)'\n');
-            var line = nl < 0 ? span : span[..nl];
-            span = nl < 0 ? default : span[(nl + 1)..];
-            var s = 0;
-            while (s < line.Length && line[s] is (byte)' ' or (byte)'\t' or (byte)'\r') s++;
-            if (s == line.Length)
-                continue; // blank
-            var n = s;
-            var run = 0;
-            while (n < line.Length && n - s < 7 && line[n] is >= (byte)'0' and <= (byte)'9')
-                run = run * 10 + (line[n++] - '0');
-            if (n > s && n - s <= 6 && (n == line.Length || line[n] is (byte)' ' or (byte)'\t' or (byte)'\r') && Names.IsRun(run))
-            {
-                set.Add(run);
-                continue;
-            }
-            // Not the common form: the full parser decides, so this path and ReadRecords always agree
-            // (a run followed by another white space, e.g. NBSP, is a record; a line of white space is blank).
-            var text = Encoding.UTF8.GetString(line).TrimEnd('\r');
-            var rec = ProcRecord.TryParse(text, file, lineNo, RecordState.Processed, out var problem);
-            if (rec is not null)
-                set.Add(rec.Run);
-            else if (problem is not null)
-                warn?.Invoke(new DbWarning(file, lineNo, problem + "; line skipped", text));
-        }
+        var runs = new List<int>();
+        RecordRunNumbers.Parse(data, file, runs, warn);
+        set.UnionWith(runs);
     }
 
     /// <summary>

@@ -44,13 +44,14 @@ public sealed class RunScan
         var cache = query.UseCache ? CatalogCache.ForConfig(Config) : null;
         var doneCache = query.UseCache ? new DoneRunCache(_db.DoneCacheDirectory, Config.FileMode, Config.DirectoryMode, cache!.TimestampGranularity) : null;
         var catalog = new RunCatalog(Config, cache);
+        var records = new RecordFileSet(_db);
         var memoHits = 0;
         try
         {
             var exps = ResolveExperiments(query, catalog, warn);
             var i = 0;
             foreach (var scanned in OrderedParallel.Run(exps.Count, Config.ScanConcurrency,
-                         k => PendingOrSkipped(exps[k], query, now, catalog, doneCache, ref memoHits), query.Cancel))
+                         k => PendingOrSkipped(exps[k], query, now, catalog, records, doneCache, ref memoHits), query.Cancel))
             {
                 query.Cancel.ThrowIfCancellationRequested();
                 progress?.Report(new ScanProgress($"Scanning {Process} runs", exps[i].Experiment, i, exps.Count));
@@ -68,6 +69,7 @@ public sealed class RunScan
         }
         finally
         {
+            records.Dispose();
             if (cache is not null)
             {
                 foreach (var m in cache.LoadMessages)
@@ -87,11 +89,11 @@ public sealed class RunScan
     /// FIFO, a directory in place of a file) is skipped with the reason: the others are still served.
     /// </summary>
     private (List<RunInfo> Runs, ScanMessages Messages, DbWarning? Skipped) PendingOrSkipped(ExperimentRef e, RunScanQuery query, DateTime now, RunCatalog catalog,
-        DoneRunCache? doneCache, ref int memoHits)
+        RecordFileSet records, DoneRunCache? doneCache, ref int memoHits)
     {
         try
         {
-            var (runs, messages) = PendingOf(e, query, now, catalog, doneCache, ref memoHits);
+            var (runs, messages) = PendingOf(e, query, now, catalog, records, doneCache, ref memoHits);
             return (runs, messages, null);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -102,11 +104,12 @@ public sealed class RunScan
 
     /// <summary>One experiment's pending runs (runs on a scan thread: messages are collected, not written).</summary>
     private (List<RunInfo> Runs, ScanMessages Messages) PendingOf(ExperimentRef e, RunScanQuery query, DateTime now, RunCatalog catalog,
-        DoneRunCache? doneCache, ref int memoHits)
+        RecordFileSet records, DoneRunCache? doneCache, ref int memoHits)
     {
         var messages = new ScanMessages();
         var runs = new List<RunInfo>();
-        var stamps = doneCache is null ? null : DoneStamps(e.Experiment, doneCache);
+        // Stamps only when there is a remembered entry to compare them with (a first scan reads the files and stamps them at the open).
+        var stamps = doneCache is not null && doneCache.Has(e.Experiment) ? records.Stamps(e.Experiment) : null;
 
         // Run directory and records both unchanged: the remembered not-done runs are the answer.
         if (stamps is not null && doneCache!.TryGetPending(e.Experiment, stamps) is { } memo
@@ -123,25 +126,61 @@ public sealed class RunScan
         }
 
         // The records first: a recorded run is listed by name only (its readiness does not matter).
-        int[]? done = null;
-        var cachedDone = false;
-        int[] Done() => done ??= ReadDoneRunsSorted(e.Experiment, messages.Warn, doneCache, stamps, out cachedDone);
-        var scan = catalog.Scan(e.Instrument, e.Experiment, now, query.Verbose is null ? null : messages.Verbose,
-            run => Array.BinarySearch(Done(), run) < 0);
+        var done = new DoneRuns(e.Experiment, records, doneCache, stamps, messages);
+        var scan = catalog.Scan(e.Instrument, e.Experiment, now, query.Verbose is null ? null : messages.Verbose, done.NotDone);
         if (!scan.DirectoryExists)
             return (runs, messages);
-        Done();
-        if (doneCache is not null && cachedDone && scan.ListedAtTicks - scan.DirectoryMtimeTicks > catalog.TimestampGranularity.Ticks)
-            doneCache.SetPending(e.Experiment, stamps!, scan.Subset(r => Array.BinarySearch(done!, r.Run) < 0));
+        var doneRuns = done.Runs;
+        if (doneCache is not null && done.Cached && scan.ListedAtTicks - scan.DirectoryMtimeTicks > catalog.TimestampGranularity.Ticks)
+            doneCache.SetPending(e.Experiment, done.Stamps!, scan.Subset(r => !RecordRunNumbers.Contains(doneRuns, r.Run)));
         for (var k = 0; k < scan.Runs.Length; k++)
         {
-            if (Array.BinarySearch(done!, scan.Runs[k].Run) >= 0)
+            if (RecordRunNumbers.Contains(doneRuns, scan.Runs[k].Run))
                 continue;
             if (!query.IncludeNotReady && !ExperimentScan.IsReady(scan.Runs[k], now, Config.SettleSeconds))
                 continue;
             runs.Add(scan.ToRunInfo(scan.Runs[k], now, Config.SettleSeconds, Process));
         }
         return (runs, messages);
+    }
+
+    /// <summary>
+    /// An experiment's done runs (processed or archived), read when first needed: from the cache
+    /// when the record files still carry its stamps, else from the files (and then remembered,
+    /// unless a line was malformed: its warning must repeat).
+    /// </summary>
+    private sealed class DoneRuns(string experiment, RecordFileSet records, DoneRunCache? cache, FileStamp[]? stamps, ScanMessages messages)
+    {
+        private int[]? _runs;
+
+        /// <summary>The stamps the runs are valid for (after <see cref="Runs"/>).</summary>
+        public FileStamp[]? Stamps { get; private set; } = stamps;
+
+        /// <summary>The runs are in the cache, so pending runs may be remembered with them.</summary>
+        public bool Cached { get; private set; }
+
+        public int[] Runs => _runs ??= Read();
+
+        public bool NotDone(int run) => !RecordRunNumbers.Contains(Runs, run);
+
+        private int[] Read()
+        {
+            var readAt = DateTime.UtcNow.Ticks;
+            if (cache is not null && Stamps is not null && cache.TryGet(experiment, Stamps) is { } hit)
+            {
+                Cached = true;
+                return hit;
+            }
+            var warned = false;
+            var runs = records.ReadDone(experiment, w => { warned = true; messages.Warn(w); }, out var read);
+            Stamps = read;
+            if (cache is not null && !warned)
+            {
+                cache.Put(experiment, read, readAt, runs);
+                Cached = true;
+            }
+            return runs;
+        }
     }
 
     /// <summary>The experiments a query covers (see <see cref="RunScanQuery"/>), each with the instrument directory it is under.</summary>
@@ -216,37 +255,6 @@ public sealed class RunScan
         return result;
     }
 
-    // ---------------------------------------------------------------- done runs
-
-    internal DoneRunCache.Stamp[] DoneStamps(string experiment, DoneRunCache cache) =>
-        cache.StampsOf(experiment, _db.InstrumentDirectory(experiment), _db.RecordFiles(experiment));
-
-    /// <param name="stamps">The record files' stamps taken before reading (required with a cache).</param>
-    /// <param name="cached">The result is in the cache (no malformed lines), so pending runs may be remembered with it.</param>
-    internal int[] ReadDoneRunsSorted(string experiment, Action<DbWarning>? warn, DoneRunCache? cache, DoneRunCache.Stamp[]? stamps, out bool cached)
-    {
-        cached = false;
-        var readAt = DateTime.UtcNow.Ticks;
-        if (cache is not null && cache.TryGet(experiment, stamps!) is { } hit)
-        {
-            cached = true;
-            return hit;
-        }
-        var set = new HashSet<int>();
-        var warned = false;
-        void Warn(DbWarning w) { warned = true; warn?.Invoke(w); }
-        foreach (var f in _db.RecordFiles(experiment))
-            ProcDb.AddRunNumbers(f, set, Warn);
-        var sorted = set.ToArray();
-        Array.Sort(sorted);
-        if (cache is not null && !warned)
-        {
-            cache.Put(experiment, stamps!, readAt, sorted);
-            cached = true;
-        }
-        return sorted;
-    }
-
     // ---------------------------------------------------------------- counts
 
     /// <summary>
@@ -255,14 +263,19 @@ public sealed class RunScan
     /// <see cref="RunScanQuery.Sizes"/> (or come from the scan cache): sizes and the newest write time
     /// are given only when every run's are known.
     /// </summary>
-    private (ExperimentStatus, ScanMessages) StatusOf(ExperimentRef e, RunScanQuery query, DateTime now, RunCatalog catalog)
+    private (ExperimentStatus, ScanMessages) StatusOf(ExperimentRef e, RunScanQuery query, DateTime now, RunCatalog catalog, RecordFileSet records)
     {
         var messages = new ScanMessages();
         // Run numbers only (the fast reader: bytes, no record objects); same runs and warnings as ReadProcessed/ReadArchived.
-        var processed = _db.RunNumbers(e.Experiment, archived: false, messages.Warn);
-        var archived = _db.RunNumbers(e.Experiment, archived: true, messages.Warn);
+        var stamps = new FileStamp[3];
+        var list = new List<int>(256);
+        records.Read(e.Experiment, 0, 0, list, stamps, messages.Warn);
+        var processed = RecordRunNumbers.SortedDistinct(list);
+        list.Clear();
+        records.Read(e.Experiment, 1, 2, list, stamps, messages.Warn);
+        var archived = RecordRunNumbers.SortedDistinct(list);
         var failed = RunJobHistory.Read(Config, Process, e.Experiment).Values.Count(j => j.FailedForGood);
-        bool Recorded(int run) => processed.Contains(run) || archived.Contains(run);
+        bool Recorded(int run) => RecordRunNumbers.Contains(processed, run) || RecordRunNumbers.Contains(archived, run);
         var scan = catalog.Scan(e.Instrument, e.Experiment, now, query.Verbose is null ? null : messages.Verbose,
             query.Sizes ? null : run => !Recorded(run));
         int pending = 0, notReady = 0;
@@ -280,8 +293,8 @@ public sealed class RunScan
         var status = new ExperimentStatus
         {
             Process = Process, Instrument = e.Instrument, Experiment = e.Experiment, UnderControl = e.UnderControl,
-            Runs = scan.Runs.Length, Processed = processed.Count, Failed = failed, Pending = pending, NotReady = notReady,
-            Archived = archived.Count, DataMissing = processed.Count(r => scan.Find(r) < 0),
+            Runs = scan.Runs.Length, Processed = processed.Length, Failed = failed, Pending = pending, NotReady = notReady,
+            Archived = archived.Length, DataMissing = processed.Count(r => scan.Find(r) < 0),
             Bytes = sized ? bytes : null,
             LastWriteTime = !sized || newest == 0 ? null : new DateTime(newest, DateTimeKind.Utc).ToLocalTime(),
         };
@@ -294,6 +307,7 @@ public sealed class RunScan
         var now = query.NowUtc ?? DateTime.UtcNow;
         var cache = query.UseCache ? CatalogCache.ForConfig(Config) : null;
         var catalog = new RunCatalog(Config, cache);
+        var records = new RecordFileSet(_db);
         try
         {
             var exps = ResolveExperiments(query, catalog, warn).ToList();
@@ -312,7 +326,7 @@ public sealed class RunScan
             }
             var i = 0;
             foreach (var (status, messages) in OrderedParallel.Run(exps.Count, Config.ScanConcurrency,
-                         k => StatusOf(exps[k], query, now, catalog), query.Cancel))
+                         k => StatusOf(exps[k], query, now, catalog, records), query.Cancel))
             {
                 query.Cancel.ThrowIfCancellationRequested();
                 progress?.Report(new ScanProgress($"Counting {Process} runs", exps[i].Experiment, i, exps.Count));
@@ -324,6 +338,7 @@ public sealed class RunScan
         }
         finally
         {
+            records.Dispose();
             cache?.Save(query.Verbose);
         }
     }
