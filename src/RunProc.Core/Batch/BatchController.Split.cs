@@ -20,7 +20,7 @@ public sealed partial class BatchController
     /// <summary>Where the parts of one attempt leave their results for the merge: &lt;workdir&gt;/parts/&lt;job name&gt;.</summary>
     public static string PartDirectoryFor(string workDir, string jobName) => Path.Combine(workDir, "parts", jobName);
 
-    private bool SplitArrays => _process.Scheduler == SchedulerKind.Slurm;
+    private bool SplitArrays => _process.Scheduler is SchedulerKind.Slurm or SchedulerKind.Lsf;
 
     /// <summary>The spec of one submission of an attempt: some parts (a job array on Slurm, one part elsewhere) or the merge.</summary>
     private JobSpec SubSpec(ProcJob job, string subName, IReadOnlyList<int> parts, bool merge, IReadOnlyList<string> afterOk)
