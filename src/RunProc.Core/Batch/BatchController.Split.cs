@@ -10,7 +10,7 @@ namespace RunProc.Batch;
 /// the job is submitted, then its id is recorded; a later lock holder finds an intent without an id
 /// by the submission's name (found: tracked; not found: void, submitted again). <see cref="AdvanceSplit"/>
 /// is idempotent: from whatever the journal says it submits what is missing (the parts; on Slurm
-/// the merge at once, with afterok on the parts' jobs; elsewhere the merge when every part is
+/// and LSF the merge at once, with afterok on the parts' jobs; elsewhere the merge when every part is
 /// Done), retries a failed part alone while it has tries left, and derives the attempt's state.
 /// So a controller killed between the array and the merge submission neither loses the merge
 /// (the next pass submits it) nor submits it twice (its intent is resolved by name first).
