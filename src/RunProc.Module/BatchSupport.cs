@@ -73,8 +73,32 @@ internal static class BatchSupport
                 return pin;
             pin = PinnedModule.Resolve(loaded, key.Stage, config.FileMode, config.DirectoryMode, create);
             if (create)
+            {
                 Pins[key] = pin;
+                if (pin.Staged)
+                    CleanStaged(cmdlet, config, key.Stage, pin);
+            }
             return pin;
+        }
+    }
+
+    /// <summary>
+    /// Once per session, after staging a development build: removes staged copies no job, cron entry
+    /// or this session uses (see <see cref="StagedModules"/>). A failure only warns: staging is done.
+    /// </summary>
+    private static void CleanStaged(PSCmdlet cmdlet, RunProcConfig config, string stage, PinnedModule pin)
+    {
+        try
+        {
+            var cleanup = StagedModules.Clean(config, stage, new[] { pin.Directory, CronTable.Read() });
+            foreach (var removed in cleanup.Removed)
+                cmdlet.WriteVerbose($"removed the staged module {removed} (no active job, cron entry or session uses it).");
+            if (cleanup.Skipped is { } why)
+                cmdlet.WriteVerbose("staged modules not cleaned: " + why);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or SchedulerException)
+        {
+            cmdlet.WriteWarning($"the staged modules in {stage} were not cleaned: {ex.Message}");
         }
     }
 
@@ -136,12 +160,12 @@ internal static class BatchSupport
 
     /// <summary>The controller of a process; <paramref name="submits"/>: it starts jobs, so the module is pinned (staged if need be) first.</summary>
     public static BatchController Controller(RunProcCmdlet cmdlet, RunProcConfig config, ProcessDefinition def, string recordCommand, bool submits,
-        Func<CancellationToken, RunProc.Db.PendingQuery>? pendingScan = null)
+        Func<CancellationToken, RunProc.Db.RunScanQuery>? pendingScan = null)
     {
         // A split run's passes submit too (its merge, a failed part again): Watch-ProcJob included.
         var env = submits || def.Parts > 1
             ? JobEnvironment(cmdlet, config, recordCommand)
             : new BatchEnvironment { WrapperScript = WrapperScript, ConfigPath = config.SourcePath, RecordCommand = recordCommand };
-        return new BatchController(new RunProc.Db.ProcDb(config, def.Name), def, env) { PendingScan = pendingScan ?? (c => new RunProc.Db.PendingQuery { Cancel = c }) };
+        return new BatchController(new RunProc.Db.ProcDb(config, def.Name), def, env) { PendingScan = pendingScan ?? (c => new RunProc.Db.RunScanQuery { Cancel = c }) };
     }
 }

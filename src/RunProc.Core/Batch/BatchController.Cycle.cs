@@ -20,12 +20,12 @@ public sealed partial class BatchController
     private IEnumerable<(string Experiment, int Run)> ReadyPendingRuns(CancellationToken cancel, Action<string> skipped)
     {
         var q = PendingScan(cancel);
-        var query = new PendingQuery
+        var query = new RunScanQuery
         {
             All = q.All, Instruments = q.Instruments, Experiments = q.Experiments, IncludeNotReady = q.IncludeNotReady,
             NowUtc = q.NowUtc, UseCache = q.UseCache, Cancel = q.Cancel, Verbose = q.Verbose, Skipped = skipped,
         };
-        return _db.EnumeratePendingRuns(query).Where(r => r.Ready).Select(r => (r.Experiment, r.Run));
+        return new RunScan(_db).EnumeratePending(query).Where(r => r.Ready).Select(r => (r.Experiment, r.Run));
     }
 
     /// <summary>A missing DataRoot is an error of the cycle (else it would be a "successful" empty cycle); missing instrument directories are reported.</summary>

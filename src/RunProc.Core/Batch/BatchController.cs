@@ -48,7 +48,7 @@ public sealed partial class BatchController
     public BatchPolicy Policy { get; }
 
     /// <summary>Which experiments a cycle scans for ready pending runs (default: experiments.txt, the old LIST mode).</summary>
-    public Func<CancellationToken, PendingQuery> PendingScan { get; init; } = c => new PendingQuery { Cancel = c };
+    public Func<CancellationToken, RunScanQuery> PendingScan { get; init; } = c => new RunScanQuery { Cancel = c };
 
     public ProcessDefinition Process => _process;
 

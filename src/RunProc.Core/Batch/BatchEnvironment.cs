@@ -46,8 +46,8 @@ public static class SchedulerFactory
             // MaxJobs slots per host and process.
             new RunProc.Db.ProcDbTree(config, process).LocalSlotsDirectory(SafeHost()),
             config.GetProcess(process).MaxJobs, config.FileMode, config.DirectoryMode),
-        SchedulerKind.Slurm => new SlurmScheduler(),
-        SchedulerKind.Lsf => new LsfScheduler(),
+        SchedulerKind.Slurm => new SlurmScheduler(fileMode: config.FileMode),
+        SchedulerKind.Lsf => new LsfScheduler(fileMode: config.FileMode),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown scheduler"),
     };
 

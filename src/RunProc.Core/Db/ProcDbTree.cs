@@ -118,6 +118,21 @@ public sealed class ProcDbTree
     public IReadOnlyList<string> JournalExperiments() => ExperimentsWith(new[] { JournalSuffix });
 
     /// <summary>
+    /// Every job journal file in this tree's instrument folders with the experiment its name gives,
+    /// also those the config's rules would no longer map there (for a check that must see every job).
+    /// </summary>
+    public IReadOnlyList<(string Experiment, string File)> AllJournalFiles()
+    {
+        var result = new List<(string, string)>();
+        if (!Directory.Exists(ProcessDirectory))
+            return result;
+        foreach (var insDir in Directory.EnumerateDirectories(ProcessDirectory).Where(d => Names.IsInstrument(Path.GetFileName(d))))
+            foreach (var f in Directory.EnumerateFiles(insDir, "*" + JournalSuffix))
+                result.Add((Path.GetFileName(f)[..^JournalSuffix.Length], f));
+        return result;
+    }
+
+    /// <summary>
     /// Experiments with a file ending in one of <paramref name="suffixes"/> in their instrument folder:
     /// only valid names whose instrument by the config's rule is the folder they are in.
     /// </summary>

@@ -18,7 +18,7 @@ public abstract class BatchCmdletBase : RunProcCmdlet
     protected virtual bool Submits => false;
 
     /// <summary>Which experiments a cycle scans for pending runs (default: experiments.txt, the old LIST mode).</summary>
-    protected virtual PendingQuery PendingScan(CancellationToken cancel) => new() { Cancel = cancel };
+    protected virtual RunScanQuery PendingScan(CancellationToken cancel) => new() { Cancel = cancel };
 
     /// <summary>The configured definition of <paramref name="process"/>, or null after InvalidProcessName / ProcessNotFound.</summary>
     protected ProcessDefinition? ProcessDefinitionOf(string process) =>

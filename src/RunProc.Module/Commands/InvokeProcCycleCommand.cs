@@ -34,7 +34,7 @@ public sealed class InvokeProcCycleCommand : BatchCmdletBase
     protected override bool Submits => true;
 
     // -All: every experiment of every instrument (old mode ALL).
-    protected override PendingQuery PendingScan(CancellationToken cancel) => new() { All = All.IsPresent, Cancel = cancel };
+    protected override RunScanQuery PendingScan(CancellationToken cancel) => new() { All = All.IsPresent, Cancel = cancel };
 
     protected override void ProcessRecord()
     {

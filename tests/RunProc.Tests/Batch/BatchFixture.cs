@@ -133,7 +133,7 @@ internal sealed class BatchFixture : IDisposable
             new BatchEnvironment { WrapperScript = Wrapper, ConfigPath = Config.SourcePath, RecordCommand = "test" },
             realSchedulers ? null : _ => scheduler ?? Scheduler)
         {
-            PendingScan = c => new PendingQuery { All = true, Cancel = c, UseCache = false },
+            PendingScan = c => new RunScanQuery { All = true, Cancel = c, UseCache = false },
         };
 
     /// <summary>Settled runs on disk (pending for every process).</summary>
