@@ -63,8 +63,15 @@ Describe 'Invoke-PixelStatus' {
         $out = Join-Path $TestDrive 'whatif'
         $hist = Join-Path $DataRoot 'XPP/xpptut15/calib/Epix100a::CalibV1/XppGon.0:Epix100a.0/pixel_datastat/HISTORY'
         $before = @(Get-Content $hist -ErrorAction Ignore).Count
-        $r = Invoke-PixelStatus -Experiment xpptut15 -Run 5 -ConfigPath $Config -OutputDirectory $out -Deploy -ImagePath $out -WhatIf
-        $r | Should -BeNullOrEmpty
+        $r = @(Invoke-PixelStatus -Experiment xpptut15 -Run 5 -ConfigPath $Config -OutputDirectory $out -Deploy -ImagePath $out -WhatIf)
+        # One plan per detector: what would be read, written and deployed.
+        $r.Count | Should -BeGreaterThan 0
+        $r[0] | Should -BeOfType ([RunProc.Pixels.PixelStatusPlan])
+        $r[0].Reads | Should -Not -BeNullOrEmpty
+        @($r[0].Writes | Where-Object { $_ -like '*-sta.txt' }).Count | Should -Be 1
+        @($r[0].Writes | Where-Object { $_ -like '*.png' }).Count | Should -Be 4
+        $r[0].DeployFile | Should -BeLike '*pixel_datastat*0005-end.data'
+        $r[0].History | Should -BeLike '*pixel_datastat*HISTORY'
         $out | Should -Not -Exist
         @(Get-Content $hist -ErrorAction Ignore).Count | Should -Be $before
     }
