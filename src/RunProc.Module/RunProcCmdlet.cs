@@ -31,10 +31,7 @@ public abstract class RunProcCmdlet : PSCmdlet
                 try
                 {
                     var path = ConfigPath is null ? null : GetUnresolvedProviderPathFromPSPath(ConfigPath);
-                    _config = path is null && BuiltInDefaultsWithoutConfig && string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(ConfigLoader.EnvironmentVariable))
-                        && !File.Exists(ConfigLoader.DefaultPath())
-                        ? new RunProcConfig()
-                        : ConfigLoader.Load(path);
+                    _config = ConfigFile.For(path, BuiltInDefaultsWithoutConfig);
                 }
                 catch (ConfigException ex)
                 {
