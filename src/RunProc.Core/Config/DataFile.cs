@@ -126,7 +126,10 @@ public static class DataFile
             }
             if (char.IsAsciiDigit(c) || (c == '.' && char.IsAsciiDigit(Peek(1)))) return Number();
             if (AtEnd) throw Fail("a value is missing at the end of the file");
-            throw Fail($"only constant values are allowed in a data file (strings, numbers, $true/$false/$null, @() arrays, @{{}} hashtables), not '{Word()}'");
+            var at = _i;
+            var word = Word();
+            _i = at;
+            throw Fail($"only constant values are allowed in a data file (strings, numbers, $true/$false/$null, @() arrays, @{{}} hashtables), not '{word}'");
         }
 
         private string Word()
@@ -161,6 +164,7 @@ public static class DataFile
                     throw Fail($"duplicate key '{key}' in a hashtable");
                 table[key] = value;
                 SkipBlank(newlines: false);
+                if (AtEnd) throw Fail("the hashtable is not closed with '}'");
                 if (Peek() is not (';' or '\n' or '\r' or '}'))
                     throw Fail($"expected a newline, ';' or '}}' after the value of '{key}', found '{Peek()}'");
             }
@@ -310,7 +314,7 @@ public static class DataFile
             else if (body.All(ch => char.IsAsciiDigit(ch)))
             {
                 if (!decimal.TryParse(body, NumberStyles.None, CultureInfo.InvariantCulture, out var d)) throw Bad(text);
-                result = d <= int.MaxValue && !forceLong ? (int)d : d <= long.MaxValue ? (long)d : (double)d;
+                result = d <= int.MaxValue && !forceLong ? (object)(int)d : d <= long.MaxValue ? (object)(long)d : (double)d;
             }
             else if (double.TryParse(body, NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out var f) && !forceLong)
                 result = f;
