@@ -9,6 +9,8 @@
       runproc          <pwsh> -NoProfile -c "Import-Module RunProc.psd1; Invoke-PixelStatus -Path <run>
                        -OutputDirectory <dir> -ImagePath <dir>/png" (six text arrays, HDF5, pictures)
       runproc, no pictures   the same without -ImagePath (the part without the pictures)
+      job entry        what a pixel_status job runs: dotnet bin/runproc-pixel.dll Invoke-PixelStatus
+                       -Path <run> -OutputDirectory <dir> -ImagePath <dir>/png (no pwsh start-up)
       old algorithm    python3: det_ndarr_data_status's formulation (every event read into float64
                        and accumulated with np.select, the status from the same limits), then the
                        six arrays written with np.savetxt ('%.3f' / '%d') as psana's save_txt did;
@@ -102,6 +104,8 @@ $outOld = Join-Path $work 'old'
 New-Item -ItemType Directory -Force $outNew, $outOld | Out-Null
 $full = @($pwshArgs + @('-NoProfile', '-NonInteractive', '-c', "Import-Module '$manifest'; `$null = Invoke-PixelStatus -Path '$run' -OutputDirectory '$outNew' -ImagePath '$outNew/png' -ConfigPath '$cfg'"))
 $noPictures = @($pwshArgs + @('-NoProfile', '-NonInteractive', '-c', "Import-Module '$manifest'; `$null = Invoke-PixelStatus -Path '$run' -OutputDirectory '$outNew' -ConfigPath '$cfg'"))
+$dotnet = [IO.Path]::GetFullPath((Join-Path ([Runtime.InteropServices.RuntimeEnvironment]::GetRuntimeDirectory()) '../../../dotnet'))
+$jobEntry = @((Join-Path $Root 'bin/runproc-pixel.dll'), 'Invoke-PixelStatus', '-Path', $run, '-OutputDirectory', $outNew, '-ImagePath', "$outNew/png", '-ConfigPath', $cfg)
 
 function Measure-Run([string] $exe, [string[]] $argv, [string] $what) {
     $sw = [Diagnostics.Stopwatch]::StartNew()
@@ -112,9 +116,10 @@ function Measure-Run([string] $exe, [string[]] $argv, [string] $what) {
 }
 Write-Host '== warm-up (file cache)' -ForegroundColor Cyan
 $null = Measure-Run $pwsh $full 'runproc'
-$times = @{ runproc = [Collections.Generic.List[double]]::new(); noPictures = [Collections.Generic.List[double]]::new(); old = [Collections.Generic.List[double]]::new() }
+$times = @{ runproc = [Collections.Generic.List[double]]::new(); noPictures = [Collections.Generic.List[double]]::new(); old = [Collections.Generic.List[double]]::new(); job = [Collections.Generic.List[double]]::new() }
 foreach ($k in 1..$Rounds) {
     $times.runproc.Add((Measure-Run $pwsh $full 'runproc'))
+    $times.job.Add((Measure-Run $dotnet $jobEntry 'runproc-pixel'))
     $times.noPictures.Add((Measure-Run $pwsh $noPictures 'runproc without pictures'))
     $times.old.Add((Measure-Run $python @($oldScript, $run, $outOld) 'old algorithm'))
 }
@@ -125,12 +130,14 @@ $sta = Get-ChildItem $outNew -Filter 'nda-*-sta.txt' | Select-Object -First 1
 $same = & $python -c "import numpy as np, sys; a = np.loadtxt(sys.argv[1]); b = np.loadtxt(sys.argv[2]); print(int(a.shape == b.shape and (a == b).all()))" $sta.FullName (Join-Path $outOld 'old-sta.txt')
 if ("$same".Trim() -ne '1') { throw "RunProc's status array differs from the old algorithm's ($($sta.FullName))" }
 
-$r = Get-Median $times.runproc; $n = Get-Median $times.noPictures; $o = Get-Median $times.old
+$r = Get-Median $times.runproc; $n = Get-Median $times.noPictures; $o = Get-Median $times.old; $j = Get-Median $times.job
 Write-Host ''
 Write-Host "Outputs, $Frames frames x 2,162,688 px uncompressed HDF5, whole processes, median of $Rounds alternating rounds (status identical to the old algorithm's):"
 Write-Host ("  old algorithm (numpy per event + np.savetxt)        {0,7:N2} s   ({1})" -f $o, (($times.old | ForEach-Object { '{0:N2}' -f $_ }) -join ' '))
 Write-Host ("  RunProc, text arrays + HDF5 + pictures              {0,7:N2} s   ({1})" -f $r, (($times.runproc | ForEach-Object { '{0:N2}' -f $_ }) -join ' '))
 Write-Host ("  RunProc, text arrays + HDF5                         {0,7:N2} s   ({1})" -f $n, (($times.noPictures | ForEach-Object { '{0:N2}' -f $_ }) -join ' '))
+Write-Host ("  RunProc job entry (runproc-pixel), all outputs      {0,7:N2} s   ({1})" -f $j, (($times.job | ForEach-Object { '{0:N2}' -f $_ }) -join ' '))
 Write-Host ("  old / RunProc with pictures {0,6:N1} x (target >= 10);  without pictures {1,6:N1} x" -f ($o / $r), ($o / $n)) -ForegroundColor $(if ($o / $r -ge 10) { 'Green' } else { 'Yellow' })
+Write-Host ("  old / job entry with pictures {0,6:N1} x (target >= 10; what a pixel_status job runs)" -f ($o / $j)) -ForegroundColor $(if ($o / $j -ge 10) { 'Green' } else { 'Yellow' })
 $load = ((Get-Content /proc/loadavg -ErrorAction Ignore) -split ' ' | Select-Object -First 3) -join ' '
 Write-Host "  load average: $load"

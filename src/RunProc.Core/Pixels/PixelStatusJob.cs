@@ -282,7 +282,6 @@ public sealed class PixelStatusJob
                 Files = m.SourceFiles, Experiment = h.Experiment, Run = h.Run, Instrument = h.Instrument, Options = h.Options, DataMask = h.DataMask,
                 OutputDirectory = merge.OutputDirectory, ImageDirectory = merge.ImageDirectory, ArrayTypes = merge.ArrayTypes, Deploy = merge.Deploy,
             };
-            request = request with { ConfirmReplace = message => _host.ShouldProcess(h.Dataset, message) == Proceed.Yes };
             var det = new PixelStatusRunner.OutputDetector(h.Source, h.Dataset, h.Shape, Xtc2DetectorOf(m.SourceFiles, h.Dataset));
             var planned = _runner.PlannedOutputs(det, m.Accumulator.Events, request, h.Experiment, h.Run);
             var answer = _host.ShouldProcess(h.Dataset, $"merge {h.PartCount} parts ({m.Accumulator.Events} events) and write {(planned.Count == 0 ? "nothing" : string.Join(", ", planned))}");
