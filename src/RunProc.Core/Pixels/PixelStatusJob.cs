@@ -282,7 +282,7 @@ public sealed class PixelStatusJob
                 Files = m.SourceFiles, Experiment = h.Experiment, Run = h.Run, Instrument = h.Instrument, Options = h.Options, DataMask = h.DataMask,
                 OutputDirectory = merge.OutputDirectory, ImageDirectory = merge.ImageDirectory, ArrayTypes = merge.ArrayTypes, Deploy = merge.Deploy,
             };
-            var det = new PixelStatusRunner.OutputDetector(h.Source, h.Dataset, h.Shape, Xtc2DetectorOf(m.SourceFiles, h.Dataset));
+            var det = PixelStatusSplit.OutputDetectorOf(m);
             var planned = _runner.PlannedOutputs(det, m.Accumulator.Events, request, h.Experiment, h.Run);
             var answer = _host.ShouldProcess(h.Dataset, $"merge {h.PartCount} parts ({m.Accumulator.Events} events) and write {(planned.Count == 0 ? "nothing" : string.Join(", ", planned))}");
             if (answer == Proceed.WhatIf)
@@ -384,23 +384,6 @@ public sealed class PixelStatusJob
         finally
         {
             progress.Done();
-        }
-    }
-
-    /// <summary>An xtc2 detector's description (type, so its calibration group and mask) from its run's Names; no event is read.</summary>
-    private static Xtc2Detector? Xtc2DetectorOf(IReadOnlyList<string> files, string detName)
-    {
-        var xtc2 = files.Where(Xtc2Run.IsXtc2).ToList();
-        if (xtc2.Count == 0)
-            return null;
-        try
-        {
-            using var run = Xtc2Run.Open(xtc2, new[] { detName }, new Xtc2Selection(0, 0));
-            return run.Detectors.FirstOrDefault(d => d.DetName == detName);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return null; // the run's files are gone: the group is derived from the source name
         }
     }
 
