@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.CompilerServices;
 using RunProc.Formats.Plotting;
 using RunProc.Pixels;
 using SkiaSharp;
@@ -118,7 +117,6 @@ public static class PixelStatusImages
     }
 
     /// <summary>Per raster cell the most severe rank of the detector pixels under it (255 = gap between segments).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per job: no slow first tier
     private static byte[] WorstRanks(Geometry g, int[] status, byte[] rank)
     {
         var cells = new byte[g.RasterW * g.RasterH];
@@ -145,7 +143,6 @@ public static class PixelStatusImages
     }
 
     /// <summary>Per raster cell the average of the detector values under it, as a colour-map index (-1 = gap).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static short[] AverageIndex(Geometry g, double[] values, double lo, double scale)
     {
         var sums = new double[g.RasterW * g.RasterH];
@@ -179,7 +176,6 @@ public static class PixelStatusImages
     }
 
     /// <summary>Raster cells to colours through a table (index -1 or 255 above the table = the gap colour).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static uint[] Colours(byte[] cells, uint[] table)
     {
         var px = new uint[cells.Length];
@@ -188,7 +184,6 @@ public static class PixelStatusImages
         return px;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static uint[] Colours(short[] cells, uint[] table)
     {
         var px = new uint[cells.Length];
@@ -441,7 +436,6 @@ public static class PixelStatusImages
     }
 
     /// <summary>Pixels per class (index = position in the severity list) by their most severe class, and all bad pixels.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (long[] Counts, long Bad) CountByClass(int[] status, byte[] rank, int classes)
     {
         var counts = new long[classes];
@@ -455,7 +449,6 @@ public static class PixelStatusImages
         return (counts, bad);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int[] BadPixels(int[] status, int count)
     {
         var list = new int[count];
@@ -465,7 +458,6 @@ public static class PixelStatusImages
         return list;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (long[] Counts, long Under, long Over) Bin(double[] values, double lo, double hi, int bins)
     {
         var counts = new long[bins];
@@ -486,7 +478,6 @@ public static class PixelStatusImages
     };
 
     /// <summary>Two quantiles from an even sample of at most 65,536 values (a full sort of 2 Mpx would cost more than the picture).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (double A, double B) Quantiles(double[] values, double qa, double qb)
     {
         if (values.Length == 0) return (0, 1);

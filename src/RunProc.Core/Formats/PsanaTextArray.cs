@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Text;
+using Microsoft.Win32.SafeHandles;
 
 namespace RunProc.Formats;
 
@@ -102,6 +103,66 @@ public static class PsanaTextArray
     private const int BlockValues = 1 << 16;
 
     /// <summary>
+    /// Writes the file of an integer array (as <see cref="Utf8{T}"/>) to <paramref name="path"/>,
+    /// a derived output: temp file then rename, no fsync (<see cref="IO.SafeFile.WriteOutputAtomic(string, byte[], int)"/>).
+    /// The text is never held whole: a few blocks at a time are formatted on all cores into reused
+    /// buffers and written as they are ready.
+    /// </summary>
+    public static void WriteFile<T>(string path, ReadOnlyMemory<T> values, int[] shape, string fileName, IEnumerable<string> comments, int fileMode, Metadata? meta = null)
+        where T : unmanaged, IBinaryInteger<T>
+    {
+        var header = Header(values.Length, shape, fileName, comments, "int64", meta);
+        IO.SafeFile.WriteOutputAtomic(path, h => Stream(h, values, header, shape, new IntegerWriter<T>()), fileMode);
+    }
+
+    /// <summary>Writes the file of a float64 array with <paramref name="decimals"/> decimals (as <see cref="WriteFile{T}"/>).</summary>
+    public static void WriteFile(string path, ReadOnlyMemory<double> values, int[] shape, string fileName, IEnumerable<string> comments, int fileMode, int decimals = 3, Metadata? meta = null)
+    {
+        if (decimals is < 0 or > 9)
+            throw new ArgumentOutOfRangeException(nameof(decimals), decimals, "0 to 9 decimals.");
+        var header = Header(values.Length, shape, fileName, comments, "float64", meta);
+        var writer = new DoubleWriter(decimals, "F" + decimals.ToString(CultureInfo.InvariantCulture));
+        IO.SafeFile.WriteOutputAtomic(path, h => Stream(h, values, header, shape, writer), fileMode);
+    }
+
+    /// <summary>Columns a row, whether values are cut into rows (2-D and more), and values a block (whole rows).</summary>
+    private static (int Columns, bool Rows, int PerBlock) Layout(int[] shape)
+    {
+        var columns = shape.Length == 0 ? 1 : Math.Max(1, shape[^1]);
+        var rows = shape.Length > 1;
+        return (columns, rows, rows ? Math.Max(1, BlockValues / columns) * columns : BlockValues);
+    }
+
+    /// <summary>The header, then the values, a wave of blocks at a time (formatted in parallel, written in order).</summary>
+    private static void Stream<T, TW>(SafeFileHandle handle, ReadOnlyMemory<T> values, byte[] header, int[] shape, TW writer)
+        where T : unmanaged where TW : struct, IValueWriter<T>
+    {
+        RandomAccess.Write(handle, header, 0);
+        long offset = header.Length;
+        var (columns, rows, perBlock) = Layout(shape);
+        var n = values.Length;
+        var blocks = (n + perBlock - 1) / perBlock;
+        var wave = 2 * Environment.ProcessorCount;
+        var parts = new (byte[] Buffer, int Length)[Math.Min(wave, blocks)];
+        for (var start = 0; start < blocks; start += wave)
+        {
+            var count = Math.Min(wave, blocks - start);
+            var first = start;
+            Parallel.For(0, count, k =>
+            {
+                var at = (first + k) * perBlock;
+                parts[k] = FormatBlock(values.Span.Slice(at, Math.Min(perBlock, n - at)), at % columns, columns, rows, writer);
+            });
+            for (var k = 0; k < count; k++)
+            {
+                RandomAccess.Write(handle, parts[k].Buffer.AsSpan(0, parts[k].Length), offset);
+                offset += parts[k].Length;
+                ArrayPool<byte>.Shared.Return(parts[k].Buffer);
+            }
+        }
+    }
+
+    /// <summary>
     /// The header, then the values with save_txt's separators (a newline after the last value of a
     /// row, else a space). A big array is cut into blocks of whole rows, formatted on all cores into
     /// pooled buffers and joined once.
@@ -109,9 +170,7 @@ public static class PsanaTextArray
     private static unsafe byte[] Body<T, TW>(ReadOnlySpan<T> values, byte[] header, int[] shape, TW writer)
         where T : unmanaged where TW : struct, IValueWriter<T>
     {
-        var columns = shape.Length == 0 ? 1 : Math.Max(1, shape[^1]);
-        var rows = shape.Length > 1;
-        var perBlock = rows ? Math.Max(1, BlockValues / columns) * columns : BlockValues;
+        var (columns, rows, perBlock) = Layout(shape);
         var n = values.Length;
         var blocks = (n + perBlock - 1) / perBlock;
         var parts = new byte[blocks][];
@@ -133,7 +192,7 @@ public static class PsanaTextArray
         var total = (long)header.Length;
         foreach (var l in lengths) total += l;
         if (total > Array.MaxLength)
-            throw new InvalidOperationException($"the text array would be {total} bytes, more than one file buffer holds; write fewer values per array.");
+            throw new InvalidOperationException($"the text array would be {total} bytes, more than one buffer holds; write it with PsanaTextArray.WriteFile.");
         var result = GC.AllocateUninitializedArray<byte>((int)total);
         header.CopyTo(result, 0);
         var at = header.Length;

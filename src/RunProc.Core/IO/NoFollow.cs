@@ -132,8 +132,22 @@ internal static class NoFollow
         if (fd != AT_FDCWD && fd >= 0) close(fd);
     }
 
-    /// <summary>Replaces <paramref name="path"/> with <paramref name="content"/>: temp file, fsync, rename, all in the checked directory.</summary>
-    public static void WriteAtomic(string path, ReadOnlySpan<byte> content, int fileMode, int? directoryMode)
+    /// <summary>Replaces <paramref name="path"/> with <paramref name="content"/>: temp file, fsync (unless <paramref name="flush"/> is false), rename, all in the checked directory.</summary>
+    public static unsafe void WriteAtomic(string path, ReadOnlySpan<byte> content, int fileMode, int? directoryMode, bool flush = true)
+    {
+        fixed (byte* pinned = content)
+        {
+            var (address, length) = ((nint)pinned, content.Length);
+            WriteAtomic(path, handle => RandomAccess.Write(handle, new ReadOnlySpan<byte>((void*)address, length), 0), fileMode, directoryMode, flush);
+        }
+    }
+
+    /// <summary>
+    /// Replaces <paramref name="path"/> with what <paramref name="write"/> writes into the new
+    /// file's handle (from offset 0): temp file, fsync (unless <paramref name="flush"/> is false),
+    /// rename, all in the checked directory. For content made piece by piece, never held whole.
+    /// </summary>
+    public static void WriteAtomic(string path, Action<SafeFileHandle> write, int fileMode, int? directoryMode, bool flush = true)
     {
         var full = Path.GetFullPath(path);
         var name = Path.GetFileName(full);
@@ -156,9 +170,9 @@ internal static class NoFollow
             {
                 using (var handle = new SafeFileHandle(fd, ownsHandle: true))
                 {
-                    RandomAccess.Write(handle, content, 0);
+                    write(handle);
                     fchmod(fd, mode);
-                    if (fsync(fd) != 0) throw new IOException($"cannot flush '{full}' to disk (errno {Marshal.GetLastPInvokeError()}).");
+                    if (flush && fsync(fd) != 0) throw new IOException($"cannot flush '{full}' to disk (errno {Marshal.GetLastPInvokeError()}).");
                 }
                 if (renameat(dir, tmp, dir, name) != 0)
                     throw new IOException($"cannot replace '{full}' (errno {Marshal.GetLastPInvokeError()}).");
