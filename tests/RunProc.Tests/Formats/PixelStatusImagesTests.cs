@@ -70,7 +70,7 @@ public sealed class PixelStatusImagesTests : IDisposable
     [Fact]
     public void Pngs_have_valid_chunks_and_whole_rows_for_an_independent_decoder()
     {
-        // Checked with Python's zlib (not the encoder's own CRC or inflate): signature, every chunk CRC, and h rows of 1 + 3w bytes, filter None.
+        // Checked with Python's zlib (not the encoder's own CRC or inflate): signature, every chunk CRC, h rows of filter None and w pixels, palette indices within the palette.
         var (s, _, _, _) = Detector(4, 176, 192);
         var files = PixelStatusImages.Write(Path.Combine(_dir, "c"), new[] { 4, 176, 192 }, s,
             new PictureTitle("xpptut15", 7, "epix", 10, new PixelStatusOptions()), Convert.ToInt32("644", 8));
@@ -86,13 +86,19 @@ for path in sys.argv[1:]:
         assert zlib.crc32(t + body) == crc, (path, t)
         if t == b"IHDR": w, h, depth, colour = struct.unpack(">IIBB", body[:10])
         if t == b"IDAT": idat += body
+        if t == b"PLTE": plte = body
         types.append(t.decode()); pos += 12 + n
     raw = zlib.decompress(idat)
-    assert (depth, colour) == (8, 2) and len(raw) == h * (1 + 3 * w), path
-    assert all(raw[y * (1 + 3 * w)] == 0 for y in range(h)), path
+    bpp = {2: 3, 3: 1}[colour]
+    assert depth == 8 and len(raw) == h * (1 + bpp * w), path
+    assert all(raw[y * (1 + bpp * w)] == 0 for y in range(h)), path
+    if colour == 3:
+        n = len(plte) // 3
+        assert 0 < n <= 256 and len(plte) == 3 * n and max(raw[y * (1 + w) + 1 + x] for y in range(h) for x in range(w)) < n, path
     print(",".join(types))
 """, files.ToArray());
-        Assert.Equal(Enumerable.Repeat("IHDR,IDAT,IEND", 4), report.Trim().Split('\n'));
+        // The pictures have few colours: all four are palette PNGs.
+        Assert.Equal(Enumerable.Repeat("IHDR,PLTE,IDAT,IEND", 4), report.Trim().Split('\n'));
     }
 
     [Fact]
