@@ -68,40 +68,27 @@ internal static class FixedPoint
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int WriteUInt64(ulong v, Span<byte> dst) =>
-        v <= uint.MaxValue ? WriteUInt32((uint)v, dst) : WriteWide(v, dst);
-
-    private static int WriteWide(ulong v, Span<byte> dst)
-    {
-        var digits = CountDigits(v);
-        var pos = digits;
-        while (v >= 100)
-        {
-            var q = v / 100;
-            var r = (int)(v - q * 100) * 2;
-            pos -= 2;
-            dst[pos] = Pairs[r];
-            dst[pos + 1] = Pairs[r + 1];
-            v = q;
-        }
-        WriteLast((uint)v, dst, pos);
-        return digits;
-    }
+        v <= uint.MaxValue ? WriteUInt32((uint)v, dst) : WriteDigits(v, CountDigits(v), dst);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int WriteUInt32(uint v, Span<byte> dst)
+    public static int WriteUInt32(uint v, Span<byte> dst) => WriteDigits(v, CountDigits(v), dst);
+
+    /// <summary>The <paramref name="digits"/> digits of v, two at a time from the last (32-bit arithmetic when v is a uint).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int WriteDigits<TU>(TU v, int digits, Span<byte> dst) where TU : IBinaryInteger<TU>, IUnsignedNumber<TU>
     {
-        var digits = CountDigits(v);
+        var hundred = TU.CreateTruncating(100);
         var pos = digits;
-        while (v >= 100)
+        while (v >= hundred)
         {
-            var q = v / 100;
-            var r = (int)(v - q * 100) * 2;
+            var q = v / hundred;
+            var r = int.CreateTruncating(v - q * hundred) * 2;
             pos -= 2;
             dst[pos] = Pairs[r];
             dst[pos + 1] = Pairs[r + 1];
             v = q;
         }
-        WriteLast(v, dst, pos);
+        WriteLast(uint.CreateTruncating(v), dst, pos);
         return digits;
     }
 
@@ -118,17 +105,11 @@ internal static class FixedPoint
             dst[pos - 1] = (byte)('0' + v);
     }
 
+    /// <summary>Decimal digits of v (1 for 0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int CountDigits(uint v)
-    {
-        // v | 1 has as many digits as v and counts 0 as one digit; t is floor(log10) or one more.
-        var w = v | 1;
-        var t = (BitOperations.Log2(w) + 1) * 1233 >> 12;
-        return t - (w < Pow10U64[t] ? 1 : 0) + 1;
-    }
-
     private static int CountDigits(ulong v)
     {
+        // v | 1 has as many digits as v and counts 0 as one digit; t is floor(log10) or one more.
         var w = v | 1;
         var t = (BitOperations.Log2(w) + 1) * 1233 >> 12;
         return t - (w < Pow10U64[t] ? 1 : 0) + 1;
