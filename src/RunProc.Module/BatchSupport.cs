@@ -73,8 +73,32 @@ internal static class BatchSupport
                 return pin;
             pin = PinnedModule.Resolve(loaded, key.Stage, config.FileMode, config.DirectoryMode, create);
             if (create)
+            {
                 Pins[key] = pin;
+                if (pin.Staged)
+                    CleanStaged(cmdlet, config, key.Stage, pin);
+            }
             return pin;
+        }
+    }
+
+    /// <summary>
+    /// Once per session, after staging a development build: removes staged copies no job, cron entry
+    /// or this session uses (see <see cref="StagedModules"/>). A failure only warns: staging is done.
+    /// </summary>
+    private static void CleanStaged(PSCmdlet cmdlet, RunProcConfig config, string stage, PinnedModule pin)
+    {
+        try
+        {
+            var cleanup = StagedModules.Clean(config, stage, new[] { pin.Directory, CronTable.Read() });
+            foreach (var removed in cleanup.Removed)
+                cmdlet.WriteVerbose($"removed the staged module {removed} (no active job, cron entry or session uses it).");
+            if (cleanup.Skipped is { } why)
+                cmdlet.WriteVerbose("staged modules not cleaned: " + why);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or SchedulerException)
+        {
+            cmdlet.WriteWarning($"the staged modules in {stage} were not cleaned: {ex.Message}");
         }
     }
 

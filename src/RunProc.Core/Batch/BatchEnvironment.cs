@@ -46,8 +46,8 @@ public static class SchedulerFactory
             // Slots are per host (a DbRoot shared over NFS serves several) and per process: MaxJobs of them.
             Path.Combine(config.DbRoot, ".local-slots", SafeHost(), Names.Process(process)),
             config.GetProcess(process).MaxJobs, config.FileMode, config.DirectoryMode),
-        SchedulerKind.Slurm => new SlurmScheduler(),
-        SchedulerKind.Lsf => new LsfScheduler(),
+        SchedulerKind.Slurm => new SlurmScheduler(fileMode: config.FileMode),
+        SchedulerKind.Lsf => new LsfScheduler(fileMode: config.FileMode),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown scheduler"),
     };
 

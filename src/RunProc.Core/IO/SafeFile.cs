@@ -182,11 +182,11 @@ public static class SafeFile
     /// only a machine crash soon after can lose the new one.
     /// </summary>
     public static void WriteOutputAtomic(string path, byte[] content, int fileMode) =>
-        NoFollow.WriteAtomic(path, content, fileMode, null, flush: false);
+        NoFollow.WriteAtomic(path, content, fileMode, null, durable: false);
 
     /// <summary>A derived output written piece by piece into the new file's handle (as <see cref="WriteOutputAtomic(string, byte[], int)"/>).</summary>
     public static void WriteOutputAtomic(string path, Action<Microsoft.Win32.SafeHandles.SafeFileHandle> write, int fileMode) =>
-        NoFollow.WriteAtomic(path, write, fileMode, null, flush: false);
+        NoFollow.WriteAtomic(path, write, fileMode, null, durable: false);
 
     /// <summary>Rewrites a file from lines (each ends with a newline), atomically.</summary>
     public static void WriteAllLinesAtomic(string path, IEnumerable<string> lines, int fileMode)
