@@ -17,6 +17,9 @@
                        the old tool drew no pictures, so it is timed without any
     Every one is a whole process (interpreter or pwsh start-up included). Prints the medians and
     old / runproc (target >= 10), and checks that RunProc's status array equals the old one.
+    Then, in process (Outputs.InProcess.ps1, in a fresh pwsh): the outputs alone of one 2.16 Mpx
+    result, first call and later calls, against writing the same bytes with File.WriteAllBytes in
+    the same run (target <= 0.3 s on 2 cores).
 .EXAMPLE
     dotnet pwsh ./tests/bench/Outputs.Bench.ps1 -Root . -Frames 300
 #>
@@ -24,7 +27,9 @@
 param(
     [Parameter(Mandatory)] [string] $Root,
     [int] $Frames = 300,
-    [int] $Rounds = 3
+    [int] $Rounds = 3,
+    # Only the in-process line (no h5py run, no whole processes).
+    [switch] $InProcessOnly
 )
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
@@ -32,6 +37,17 @@ $Root = (Resolve-Path $Root).ProviderPath
 $manifest = Join-Path $Root 'RunProc.psd1'
 $work = Join-Path $Root 'out/bench-outputs'
 New-Item -ItemType Directory -Force $work | Out-Null
+
+$pwsh = [Environment]::ProcessPath
+[string[]] $pwshArgs = if ([IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { @([Environment]::GetCommandLineArgs()[0]) } else { @() }
+
+function Show-InProcess {
+    # In process: the outputs alone, against the same bytes written plainly (a fresh pwsh: the first call is as cold as in a job).
+    Write-Host ''
+    & $pwsh @($pwshArgs + @('-NoProfile', '-NonInteractive', '-File', (Join-Path $PSScriptRoot 'Outputs.InProcess.ps1'), '-Manifest', $manifest, '-Work', $work))
+    if ($LASTEXITCODE -ne 0) { throw "the in-process outputs bench failed ($LASTEXITCODE)" }
+}
+if ($InProcessOnly) { Show-InProcess; return }
 
 # A python3 with numpy and h5py (Debian's, installed by tests/setup, else the first on PATH).
 $python = $null
@@ -95,8 +111,6 @@ for name, a, fmt in (('ave', ave, '%.3f'), ('rms', rms, '%.3f'), ('sta', sta, '%
     np.savetxt('%s/old-%s.txt' % (out, name), rows(a), fmt=fmt, delimiter=' ', header='DTYPE ' + str(a.dtype), comments='# ')
 '@
 
-$pwsh = [Environment]::ProcessPath
-[string[]] $pwshArgs = if ([IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { @([Environment]::GetCommandLineArgs()[0]) } else { @() }
 $cfg = Join-Path $work 'runproc.psd1'
 Set-Content $cfg "@{ DataRoot = '$work'; DbRoot = '$work/db' }"
 $outNew = Join-Path $work 'runproc'
@@ -141,3 +155,4 @@ Write-Host ("  old / RunProc with pictures {0,6:N1} x (target >= 10);  without p
 Write-Host ("  old / job entry with pictures {0,6:N1} x (target >= 10; what a pixel_status job runs)" -f ($o / $j)) -ForegroundColor $(if ($o / $j -ge 10) { 'Green' } else { 'Yellow' })
 $load = ((Get-Content /proc/loadavg -ErrorAction Ignore) -split ' ' | Select-Object -First 3) -join ' '
 Write-Host "  load average: $load"
+Show-InProcess

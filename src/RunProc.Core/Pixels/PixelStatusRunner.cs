@@ -290,9 +290,13 @@ public sealed partial class PixelStatusRunner
                     _ => throw new ArgumentException($"unknown array type '{type}'; use ave, rms, sta, msk, max or min."),
                 };
                 var doubles = type == "ave" ? summary.Mean : type == "rms" ? summary.Rms : null;
-                writes.Add(() => SafeFile.WriteAllBytesAtomic(path, doubles is not null
-                    ? PsanaTextArray.Utf8(doubles.AsSpan(), shape, path, allComments)
-                    : PsanaTextArray.Utf8(ints.Span, shape, path, allComments), _config.FileMode));
+                writes.Add(() =>
+                {
+                    if (doubles is not null)
+                        PsanaTextArray.WriteFile(path, doubles, shape, path, allComments, _config.FileMode);
+                    else
+                        PsanaTextArray.WriteFile(path, ints, shape, path, allComments, _config.FileMode);
+                });
                 files.Add(path);
             }
             if (req.WriteHdf5)
