@@ -7,14 +7,14 @@ namespace RunProc.Batch;
 public sealed class ProcDbLedger : IRunLedger
 {
     private readonly ProcDb _db;
-    private readonly Func<CancellationToken, PendingQuery> _query;
+    private readonly Func<CancellationToken, RunScanQuery> _query;
 
     /// <param name="db">The process DB.</param>
     /// <param name="query">Which experiments a cycle looks at (default: experiments.txt, the old LIST mode).</param>
-    public ProcDbLedger(ProcDb db, Func<CancellationToken, PendingQuery>? query = null)
+    public ProcDbLedger(ProcDb db, Func<CancellationToken, RunScanQuery>? query = null)
     {
         _db = db;
-        _query = query ?? (c => new PendingQuery { Cancel = c });
+        _query = query ?? (c => new RunScanQuery { Cancel = c });
     }
 
     public ProcDb Db => _db;
@@ -42,11 +42,11 @@ public sealed class ProcDbLedger : IRunLedger
     public IEnumerable<(string Experiment, int Run)> ReadyPendingRuns(CancellationToken cancel, Action<string>? skipped = null)
     {
         var q = _query(cancel);
-        var query = skipped is null ? q : new PendingQuery
+        var query = skipped is null ? q : new RunScanQuery
         {
             All = q.All, Instruments = q.Instruments, Experiments = q.Experiments, IncludeNotReady = q.IncludeNotReady,
             NowUtc = q.NowUtc, UseCache = q.UseCache, Cancel = q.Cancel, Verbose = q.Verbose, Skipped = skipped,
         };
-        return _db.EnumeratePendingRuns(query).Where(r => r.Ready).Select(r => (r.Experiment, r.Run));
+        return new RunScan(_db).EnumeratePending(query).Where(r => r.Ready).Select(r => (r.Experiment, r.Run));
     }
 }

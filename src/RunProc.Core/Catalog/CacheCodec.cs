@@ -116,24 +116,13 @@ internal static class CacheCodec
         };
     }
 
-    /// <summary>Temp file + rename. No fsync: after a crash a torn or empty cache fails its checksum and is ignored.</summary>
-    public static void WriteAtomic(string path, byte[] bytes, int fileMode)
-    {
-    var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-    var tmp = Path.Join(dir, $".{Path.GetFileName(path)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
-    try
-    {
-        using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            fs.Write(bytes);
-        SafeFile.TrySetMode(tmp, fileMode);
-        File.Move(tmp, path, overwrite: true);
-    }
-    catch
-    {
-        try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        throw;
-    }
-    }
+    /// <summary>
+    /// Temp file + rename in the checked directory, like every DB rewrite (no link followed or
+    /// replaced; see <see cref="NoFollow.WriteAtomic"/>), but without fsync: after a crash a torn or
+    /// empty cache fails its checksum and is ignored.
+    /// </summary>
+    public static void WriteAtomic(string path, byte[] bytes, int fileMode) =>
+        NoFollow.WriteAtomic(path, bytes, fileMode, null, durable: false);
 }
 
 /// <summary>Little-endian writer into a growing buffer.</summary>

@@ -33,8 +33,11 @@ public sealed class CatalogCache
     }
 
     /// <summary>The cache of a configuration's DB tree: <c>&lt;DbRoot&gt;/.catalog-cache</c>.</summary>
-    public static CatalogCache ForConfig(RunProcConfig config) =>
-        new(Path.Join(config.DbRoot, ".catalog-cache"), config.FileMode, config.DirectoryMode);
+    public static CatalogCache ForConfig(RunProcConfig config)
+    {
+        SafeFile.GuardTree(config.DbRoot);
+        return new(Path.Join(config.DbRoot, ".catalog-cache"), config.FileMode, config.DirectoryMode);
+    }
 
     public string Directory { get; }
 
@@ -164,8 +167,9 @@ public sealed class CatalogCache
         var path = Path.Join(Directory, shard + ".cache");
         try
         {
-            if (File.Exists(path))
-                Deserialize(File.ReadAllBytes(path), shard, instrument, e);
+            // Like every DB file (issue 13): no link followed, a regular file only, a non-blocking open.
+            if (SafeFile.ReadAllBytes(path) is { } bytes)
+                Deserialize(bytes, shard, instrument, e);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException
                                        or EndOfStreamException or ArgumentException or FormatException or OverflowException)

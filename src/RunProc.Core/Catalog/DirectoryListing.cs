@@ -52,6 +52,13 @@ internal static unsafe partial class DirectoryListing
         var fd = LibC.Open(directory, LibC.ONonblock | LibC.OCloexec);
         if (fd < 0)
             throw Error(directory, Marshal.GetLastPInvokeError());
+        ListAndClose(fd, directory, handler);
+    }
+
+    /// <summary>Lists the open directory <paramref name="fd"/> (named <paramref name="directory"/> in errors), then closes it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ListAndClose(int fd, string directory, EntryHandler handler)
+    {
         try
         {
             var buffer = _buffer ??= GC.AllocateArray<byte>(64 << 10, pinned: true);

@@ -10,8 +10,9 @@ namespace RunProc.Db;
 /// instead of reading them; and the runs that were not done then, with their files, so an
 /// experiment whose run directory and records are both unchanged costs two stats and no listing or
 /// catalog cache load at all. Stored in <c>&lt;DbRoot&gt;/&lt;proc&gt;/.done-cache/</c>: one small file
-/// per shard of an instrument's experiments (a cycle rewrites only the shards that changed) and one
-/// for the instrument directory sightings.
+/// per shard of an instrument's experiments (a cycle rewrites only the shards that changed). Which
+/// record files exist comes from one listing of the DB instrument directory per scan
+/// (<see cref="RecordFileSet"/>), so only existing record files are stat'ed.
 /// An entry is used only when every stamp is unchanged and the files were last written more than
 /// the timestamp granularity before they were read (a same-size rewrite in the same tick would
 /// otherwise be missed). Files with malformed lines are never cached, so their warnings repeat.
@@ -20,22 +21,17 @@ namespace RunProc.Db;
 internal sealed class DoneRunCache
 {
     private const uint Magic = 0x43445052; // "RPDC"
-    private const int Version = 6; // 6: runs listed but not stat'ed (RunRecord.NotStatted)
+    private const int Version = 7; // 7: stamps from the DB directory's listing and statx (no instrument directory sightings)
     private const int HeaderSize = 16;
     // Entries are small (runs as ranges), so few shards: fewer files to open on every scan.
     private const int Shards = 4;
-    private const string DirsFile = "dirs.cache";
 
     private readonly Dictionary<string, Shard> _shards = new(StringComparer.Ordinal);
 
-    // DB instrument directories: mtime and when it was seen, as stored, and as seen by this query.
-    private readonly Dictionary<string, (long Mtime, long SeenAt)> _dirs = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, (long Mtime, long SeenAt)> _dirsNow = new(StringComparer.Ordinal);
     private readonly string _directory;
     private readonly int _fileMode;
     private readonly int _directoryMode;
     private readonly List<string> _loadMessages = new();
-    private bool _dirsDirty;
 
     // Experiments are scanned concurrently: one lock over the tables (never held across a record file's stat).
     private readonly object _gate = new();
@@ -46,24 +42,6 @@ internal sealed class DoneRunCache
         _fileMode = fileMode;
         _directoryMode = directoryMode;
         Granularity = granularity;
-        var path = Path.Join(directory, DirsFile);
-        try
-        {
-            if (SafeFile.ReadAllBytes(path) is { } bytes)
-            {
-                var r = Open(bytes);
-                var n = r.Count();
-                for (var i = 0; i < n; i++)
-                    _dirs[r.Str()] = (r.I64(), r.I64());
-                if (!r.AtEnd)
-                    throw new InvalidDataException("trailing data");
-            }
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or OverflowException)
-        {
-            _dirs.Clear();
-            _loadMessages.Add($"Ignoring record cache '{path}': {ex.Message}");
-        }
     }
 
     public TimeSpan Granularity { get; }
@@ -71,16 +49,7 @@ internal sealed class DoneRunCache
     /// <summary>Corrupt or unreadable cache files met so far (each was ignored).</summary>
     public IReadOnlyList<string> LoadMessages => _loadMessages;
 
-    internal readonly record struct Stamp(bool Exists, long Length, long MtimeTicks)
-    {
-        public static Stamp Of(string path)
-        {
-            var fi = new FileInfo(path);
-            return fi.Exists ? new Stamp(true, fi.Length, fi.LastWriteTimeUtc.Ticks) : default;
-        }
-    }
-
-    private sealed record Entry(Stamp[] Stamps, long ReadAtTicks, int[] Runs)
+    private sealed record Entry(FileStamp[] Stamps, long ReadAtTicks, int[] Runs)
     {
         /// <summary>The experiment's runs that were not done, with their files, as of a trusted listing (null: not known).</summary>
         public ExperimentScan? Pending { get; set; }
@@ -92,46 +61,15 @@ internal sealed class DoneRunCache
         public bool Dirty { get; set; }
     }
 
-    /// <summary>
-    /// The current stamps of an experiment's record files. When their directory is unchanged since
-    /// the entry was made (no file created, removed or renamed in it), files that did not exist
-    /// then still do not, so only the existing ones are stat'ed.
-    /// </summary>
-    public Stamp[] StampsOf(string experiment, string directory, string[] files)
+    /// <summary>Whether an entry for the experiment exists (else its record files are read without stamping them first).</summary>
+    public bool Has(string experiment)
     {
-        Entry? e;
-        bool trusted;
         lock (_gate)
-        {
-            var unchanged = DirectoryUnchanged(directory, out var dirMtime); // always: records this query's sighting
-            e = Find(experiment);
-            // The entry's "does not exist" is still true only if it was seen after the directory's last change.
-            trusted = unchanged && e is not null && e.Stamps.Length == files.Length && e.ReadAtTicks - dirMtime > Granularity.Ticks;
-        }
-        var stamps = new Stamp[files.Length];
-        for (var i = 0; i < files.Length; i++)
-            stamps[i] = trusted && !e!.Stamps[i].Exists ? default : Stamp.Of(files[i]);
-        return stamps;
+            return Find(experiment) is not null;
     }
-
-    private bool DirectoryUnchanged(string directory, out long mtime)
-    {
-        if (!_dirsNow.TryGetValue(directory, out var now))
-        {
-            var seenAt = DateTime.UtcNow.Ticks;
-            var di = new DirectoryInfo(directory);
-            _dirsNow[directory] = now = (di.Exists ? di.LastWriteTimeUtc.Ticks : 0, seenAt);
-            if (!_dirs.TryGetValue(directory, out var old) || old.Mtime != now.Mtime || !Trusted(old))
-                _dirsDirty = true;
-        }
-        mtime = now.Mtime;
-        return now.Mtime != 0 && _dirs.TryGetValue(directory, out var then) && then.Mtime == now.Mtime && Trusted(then);
-    }
-
-    private bool Trusted((long Mtime, long SeenAt) d) => d.SeenAt - d.Mtime > Granularity.Ticks;
 
     /// <summary>The cached sorted run numbers if the files still carry <paramref name="stamps"/> and are old enough.</summary>
-    public int[]? TryGet(string experiment, Stamp[] stamps)
+    public int[]? TryGet(string experiment, FileStamp[] stamps)
     {
         Entry? e;
         lock (_gate)
@@ -148,7 +86,7 @@ internal sealed class DoneRunCache
         return e.Runs;
     }
 
-    public void Put(string experiment, Stamp[] stamps, long readAtTicks, int[] sortedRuns)
+    public void Put(string experiment, FileStamp[] stamps, long readAtTicks, int[] sortedRuns)
     {
         lock (_gate)
         {
@@ -163,7 +101,7 @@ internal sealed class DoneRunCache
     /// <paramref name="stamps"/> (same rules as <see cref="TryGet"/>); the caller still checks the
     /// listing itself (directory mtime, not-ready runs) with <see cref="RunCatalog.Reusable"/>.
     /// </summary>
-    public ExperimentScan? TryGetPending(string experiment, Stamp[] stamps)
+    public ExperimentScan? TryGetPending(string experiment, FileStamp[] stamps)
     {
         if (TryGet(experiment, stamps) is null)
             return null;
@@ -172,7 +110,7 @@ internal sealed class DoneRunCache
     }
 
     /// <summary>Remembers the not-done runs next to the done set read with <paramref name="stamps"/>.</summary>
-    public void SetPending(string experiment, Stamp[] stamps, ExperimentScan pending)
+    public void SetPending(string experiment, FileStamp[] stamps, ExperimentScan pending)
     {
         lock (_gate)
         {
@@ -200,29 +138,13 @@ internal sealed class DoneRunCache
 
     private void SaveUnderLock(Action<string>? verbose)
     {
-        foreach (var (dir, now) in _dirsNow)
-            if (!_dirs.TryGetValue(dir, out var old) || old.Mtime != now.Mtime || !Trusted(old))
-                _dirs[dir] = now;
         try
         {
-            if (_dirsDirty || _shards.Values.Any(s => s.Dirty))
+            if (_shards.Values.Any(s => s.Dirty))
             {
                 if (File.Exists(_directory))
                     File.Delete(_directory); // the single-file cache of an earlier RunProc version
                 SafeFile.EnsureDirectory(_directory, _directoryMode);
-            }
-            if (_dirsDirty)
-            {
-                var w = Header();
-                w.I32(_dirs.Count);
-                foreach (var (dir, d) in _dirs)
-                {
-                    w.Str(dir);
-                    w.I64(d.Mtime);
-                    w.I64(d.SeenAt);
-                }
-                Write(Path.Join(_directory, DirsFile), w);
-                _dirsDirty = false;
             }
             foreach (var (key, shard) in _shards)
             {
@@ -363,9 +285,9 @@ internal sealed class DoneRunCache
             if (!Names.IsExperiment(exp) || KeyOf(exp) != key)
                 throw new InvalidDataException("bad experiment name");
             var readAt = r.I64();
-            var stamps = new Stamp[r.Count()];
+            var stamps = new FileStamp[r.Count()];
             for (var k = 0; k < stamps.Length; k++)
-                stamps[k] = new Stamp(r.U8() != 0, r.I64(), r.I64());
+                stamps[k] = new FileStamp(r.U8() != 0, r.I64(), r.I64());
             var entry = new Entry(stamps, readAt, ReadRanges(r));
             if (r.U8() != 0)
             {

@@ -195,10 +195,6 @@ public sealed partial class ProcDb
     /// <summary>The hidden cache of done-run sets and pending runs (see <see cref="DoneRunCache"/>).</summary>
     public string DoneCacheDirectory => Path.Join(ProcessDirectory, ".done-cache");
 
-    /// <summary>Sorted done runs (processed or archived), from <paramref name="cache"/> when the record files are unchanged.</summary>
-    internal int[] ReadDoneRunsSorted(string experiment, Action<DbWarning>? warn, DoneRunCache? cache) =>
-        ReadDoneRunsSorted(experiment, warn, cache, cache is null ? null : DoneStamps(experiment, cache), out _);
-
     /// <summary>The run numbers of an experiment's processed (or archived) records, read with the fast reader.</summary>
     internal HashSet<int> RunNumbers(string experiment, bool archived, Action<DbWarning>? warn)
     {
@@ -213,36 +209,8 @@ public sealed partial class ProcDb
         return set;
     }
 
-    private string[] RecordFiles(string experiment) => new[] { ProcessedFile(experiment), ArchiveFile(experiment), LegacyArchiveFile(experiment) };
-
-    internal DoneRunCache.Stamp[] DoneStamps(string experiment, DoneRunCache cache) =>
-        cache.StampsOf(experiment, InstrumentDirectory(experiment), RecordFiles(experiment));
-
-    /// <param name="stamps">The record files' stamps taken before reading (required with a cache).</param>
-    /// <param name="cached">The result is in the cache (no malformed lines), so pending runs may be remembered with it.</param>
-    internal int[] ReadDoneRunsSorted(string experiment, Action<DbWarning>? warn, DoneRunCache? cache, DoneRunCache.Stamp[]? stamps, out bool cached)
-    {
-        cached = false;
-        var readAt = DateTime.UtcNow.Ticks;
-        if (cache is not null && cache.TryGet(experiment, stamps!) is { } hit)
-        {
-            cached = true;
-            return hit;
-        }
-        var set = new HashSet<int>();
-        var warned = false;
-        void Warn(DbWarning w) { warned = true; warn?.Invoke(w); }
-        foreach (var f in RecordFiles(experiment))
-            AddRunNumbers(f, set, Warn);
-        var sorted = set.ToArray();
-        Array.Sort(sorted);
-        if (cache is not null && !warned)
-        {
-            cache.Put(experiment, stamps!, readAt, sorted);
-            cached = true;
-        }
-        return sorted;
-    }
+    /// <summary>The three record files of an experiment: processed, archive, the old archive name.</summary>
+    internal string[] RecordFiles(string experiment) => new[] { ProcessedFile(experiment), ArchiveFile(experiment), LegacyArchiveFile(experiment) };
 
     /// <summary>
     /// Records runs as processed (under the write lock), one line each in the original format, local
@@ -350,199 +318,6 @@ public sealed partial class ProcDb
         return result.ToList();
     }
 
-    // ---------------------------------------------------------------- pending runs
-
-    /// <summary>
-    /// Ready runs on disk that are neither processed nor archived, for the experiments of
-    /// <paramref name="query"/>, in experiment then run order. Uses the incremental scan cache unless
-    /// the query turns it off.
-    /// </summary>
-    public IReadOnlyList<RunInfo> PendingRuns(PendingQuery query, Action<DbWarning>? warn = null, IProgress<ScanProgress>? progress = null) =>
-        EnumeratePendingRuns(query, warn, progress).ToList();
-
-    /// <summary>
-    /// As <see cref="PendingRuns"/>, yielding each experiment's runs as soon as it is scanned.
-    /// Experiments are scanned <see cref="RunProcConfig.ScanConcurrency"/> at a time; their runs,
-    /// warnings and verbose messages still come in experiment order, on the caller's thread.
-    /// </summary>
-    public IEnumerable<RunInfo> EnumeratePendingRuns(PendingQuery query, Action<DbWarning>? warn = null, IProgress<ScanProgress>? progress = null)
-    {
-        var now = query.NowUtc ?? DateTime.UtcNow;
-        var cache = query.UseCache ? CatalogCache.ForConfig(Config) : null;
-        var doneCache = query.UseCache ? new DoneRunCache(DoneCacheDirectory, Config.FileMode, Config.DirectoryMode, cache!.TimestampGranularity) : null;
-        var catalog = new RunCatalog(Config, cache);
-        var memoHits = 0;
-        try
-        {
-            var exps = ResolveExperiments(query, catalog, warn);
-            var i = 0;
-            foreach (var scanned in OrderedParallel.Run(exps.Count, Config.ScanConcurrency,
-                         k => PendingOrSkipped(exps[k], query, now, catalog, doneCache, ref memoHits), query.Cancel))
-            {
-                query.Cancel.ThrowIfCancellationRequested();
-                progress?.Report(new ScanProgress($"Scanning {Process} runs", exps[i].Experiment, i, exps.Count));
-                scanned.Messages.Replay(query.Verbose, warn);
-                if (scanned.Skipped is { } skipped)
-                {
-                    if (query.Skipped is { } skip) skip(skipped.Message);
-                    else warn?.Invoke(skipped);
-                }
-                foreach (var run in scanned.Runs)
-                    yield return run;
-                i++;
-            }
-            progress?.Report(new ScanProgress($"Scanning {Process} runs", null, exps.Count, exps.Count));
-        }
-        finally
-        {
-            if (cache is not null)
-            {
-                foreach (var m in cache.LoadMessages)
-                    query.Verbose?.Invoke(m);
-                foreach (var m in doneCache?.LoadMessages ?? Array.Empty<string>())
-                    query.Verbose?.Invoke(m);
-                query.Verbose?.Invoke($"Scan cache: {memoHits} experiment(s) with unchanged data and records, {cache.Hits} with unchanged data, {cache.Misses} listed.");
-                cache.Save(query.Verbose);
-                if (Directory.Exists(ProcessDirectory))
-                    doneCache?.Save(query.Verbose);
-            }
-        }
-    }
-
-    /// <summary>
-    /// <see cref="PendingOf"/>, except that an experiment whose DB files cannot be read (a link, a
-    /// FIFO, a directory in place of a file) is skipped with the reason: the others are still served.
-    /// </summary>
-    private (List<RunInfo> Runs, ScanMessages Messages, DbWarning? Skipped) PendingOrSkipped(ExperimentRef e, PendingQuery query, DateTime now, RunCatalog catalog,
-        DoneRunCache? doneCache, ref int memoHits)
-    {
-        try
-        {
-            var (runs, messages) = PendingOf(e, query, now, catalog, doneCache, ref memoHits);
-            return (runs, messages, null);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return (new List<RunInfo>(), new ScanMessages(), new DbWarning(ex is DbFileException d ? d.FilePath : ProcessedFile(e.Experiment), 0, $"{e.Experiment} skipped: {ex.Message}"));
-        }
-    }
-
-    /// <summary>One experiment's pending runs (runs on a scan thread: messages are collected, not written).</summary>
-    private (List<RunInfo> Runs, ScanMessages Messages) PendingOf(ExperimentRef e, PendingQuery query, DateTime now, RunCatalog catalog,
-        DoneRunCache? doneCache, ref int memoHits)
-    {
-        var messages = new ScanMessages();
-        var runs = new List<RunInfo>();
-        var stamps = doneCache is null ? null : DoneStamps(e.Experiment, doneCache);
-
-        // Run directory and records both unchanged: the remembered not-done runs are the answer.
-        if (stamps is not null && doneCache!.TryGetPending(e.Experiment, stamps) is { } memo
-            && memo.Instrument == e.Instrument && memo.Directory == catalog.RunDirectoryOfValid(e.Instrument, e.Experiment)
-            && catalog.Reusable(memo, now, out var changed))
-        {
-            if (changed)
-                doneCache.MarkDirty(e.Experiment);
-            Interlocked.Increment(ref memoHits);
-            foreach (var run in memo.Runs)
-                if (query.IncludeNotReady || ExperimentScan.IsReady(run, now, Config.SettleSeconds))
-                    runs.Add(memo.ToRunInfo(run, now, Config.SettleSeconds, Process));
-            return (runs, messages);
-        }
-
-        // The records first: a recorded run is listed by name only (its readiness does not matter).
-        int[]? done = null;
-        var cachedDone = false;
-        int[] Done() => done ??= ReadDoneRunsSorted(e.Experiment, messages.Warn, doneCache, stamps, out cachedDone);
-        var scan = catalog.Scan(e.Instrument, e.Experiment, now, query.Verbose is null ? null : messages.Verbose,
-            run => Array.BinarySearch(Done(), run) < 0);
-        if (!scan.DirectoryExists)
-            return (runs, messages);
-        Done();
-        if (doneCache is not null && cachedDone && scan.ListedAtTicks - scan.DirectoryMtimeTicks > catalog.TimestampGranularity.Ticks)
-            doneCache.SetPending(e.Experiment, stamps!, scan.Subset(r => Array.BinarySearch(done!, r.Run) < 0));
-        for (var k = 0; k < scan.Runs.Length; k++)
-        {
-            if (Array.BinarySearch(done!, scan.Runs[k].Run) >= 0)
-                continue;
-            if (!query.IncludeNotReady && !ExperimentScan.IsReady(scan.Runs[k], now, Config.SettleSeconds))
-                continue;
-            runs.Add(scan.ToRunInfo(scan.Runs[k], now, Config.SettleSeconds, Process));
-        }
-        return (runs, messages);
-    }
-
-    /// <summary>The experiments a query covers (see <see cref="PendingQuery"/>), each with the instrument directory it is under.</summary>
-    public IReadOnlyList<ExperimentRef> ResolveExperiments(PendingQuery query, RunCatalog catalog, Action<DbWarning>? warn = null)
-    {
-        var listed = ReadExperimentEntries(warn);
-        var underControl = listed.Select(l => l.Name).ToHashSet(StringComparer.Ordinal);
-        var instruments = Config.Instruments.ToList();
-        if (query.Instruments is { Count: > 0 } insFilter)
-        {
-            var extra = insFilter.Where(f => !Wildcard.Has(f) && Names.IsInstrument(f.ToUpperInvariant()))
-                                 .Select(f => f.ToUpperInvariant());
-            instruments = instruments.Concat(extra).Distinct(StringComparer.Ordinal)
-                .Where(i => insFilter.Any(f => Wildcard.IsMatch(i, f))).ToList();
-        }
-        bool InstrumentOk(string ins) => query.Instruments is not { Count: > 0 } f || f.Any(p => Wildcard.IsMatch(ins, p));
-
-        var result = new List<ExperimentRef>();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        void Add(string ins, string exp)
-        {
-            // An experiment outside the instrument rule is never served: its jobs could not be tracked.
-            if (!Config.TryInstrumentOf(exp, out _, out var unmapped))
-            {
-                if (seen.Add("!" + exp))
-                    warn?.Invoke(new DbWarning(Path.Join(Config.DataRoot, ins, exp), 0, unmapped + " It is skipped."));
-                return;
-            }
-            if (InstrumentOk(ins) && seen.Add(ins + "/" + exp))
-                result.Add(new ExperimentRef(ins, exp, underControl.Contains(exp)));
-        }
-
-        if (query.Experiments is { Count: > 0 } names)
-        {
-            List<(string Ins, string Exp)>? onDisk = null;
-            foreach (var n in names)
-            {
-                if (Wildcard.Has(n))
-                {
-                    onDisk ??= instruments.SelectMany(ins => catalog.Experiments(ins, query.Verbose).Select(x => (ins, x))).ToList();
-                    var re = Wildcard.ToRegex(n, ignoreCase: true);
-                    foreach (var (ins, exp) in onDisk)
-                        if (re.IsMatch(exp)) Add(ins, exp);
-                    foreach (var (exp, _) in listed)
-                        if (re.IsMatch(exp)) Add(catalog.InstrumentOf(exp), exp);
-                }
-                else
-                {
-                    var exp = Names.Experiment(n, Config);
-                    Add(catalog.InstrumentOf(exp), exp);
-                }
-            }
-            result.Sort((a, b) => string.CompareOrdinal(a.Experiment, b.Experiment));
-        }
-        else if (query.All)
-        {
-            foreach (var ins in instruments)
-                foreach (var exp in catalog.Experiments(ins, query.Verbose))
-                    Add(ins, exp);
-        }
-        else
-        {
-            foreach (var (exp, line) in listed)
-            {
-                var ins = catalog.InstrumentOf(exp);
-                if (InstrumentOk(ins) && !Directory.Exists(Path.Join(Config.DataRoot, ins, exp)))
-                    warn?.Invoke(new DbWarning(ExperimentListFile, line,
-                        $"experiment {exp} is under control but has no directory under {Config.DataRoot} (instruments {string.Join(", ", Config.Instruments)}); remove it with Remove-ProcExperiment if it is gone"));
-                Add(ins, exp);
-            }
-        }
-        return result;
-    }
-
     // ---------------------------------------------------------------- file helpers
 
     private string Exp(string experiment) => Names.Experiment(experiment, Config);
@@ -572,47 +347,14 @@ public sealed partial class ProcDb
         return list;
     }
 
-    /// <summary>
-    /// The first field of every line as a run number: the fast path for pending runs (bytes, no
-    /// strings, except for a malformed line, which is decoded for its warning).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void AddRunNumbers(string file, HashSet<int> set, Action<DbWarning>? warn)
+    /// <summary>The run numbers of a record file (see <see cref="RecordRunNumbers"/>).</summary>
+    internal static void AddRunNumbers(string file, HashSet<int> set, Action<DbWarning>? warn)
     {
         if (SafeFile.ReadAllBytes(file) is not { } data)
             return;
-        var span = data.AsSpan();
-        if (span.StartsWith("\uFEFF"u8))
-            span = span[3..];
-        var lineNo = 0;
-        while (!span.IsEmpty)
-        {
-            lineNo++;
-            var nl = span.IndexOf((byte)'\n');
-            var line = nl < 0 ? span : span[..nl];
-            span = nl < 0 ? default : span[(nl + 1)..];
-            var s = 0;
-            while (s < line.Length && line[s] is (byte)' ' or (byte)'\t' or (byte)'\r') s++;
-            if (s == line.Length)
-                continue; // blank
-            var n = s;
-            var run = 0;
-            while (n < line.Length && n - s < 7 && line[n] is >= (byte)'0' and <= (byte)'9')
-                run = run * 10 + (line[n++] - '0');
-            if (n > s && n - s <= 6 && (n == line.Length || line[n] is (byte)' ' or (byte)'\t' or (byte)'\r') && Names.IsRun(run))
-            {
-                set.Add(run);
-                continue;
-            }
-            // Not the common form: the full parser decides, so this path and ReadRecords always agree
-            // (a run followed by another white space, e.g. NBSP, is a record; a line of white space is blank).
-            var text = Encoding.UTF8.GetString(line).TrimEnd('\r');
-            var rec = ProcRecord.TryParse(text, file, lineNo, RecordState.Processed, out var problem);
-            if (rec is not null)
-                set.Add(rec.Run);
-            else if (problem is not null)
-                warn?.Invoke(new DbWarning(file, lineNo, problem + "; line skipped", text));
-        }
+        var runs = new List<int>();
+        RecordRunNumbers.Parse(data, file, runs, warn);
+        set.UnionWith(runs);
     }
 
     /// <summary>

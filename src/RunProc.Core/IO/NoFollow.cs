@@ -132,8 +132,8 @@ internal static class NoFollow
         if (fd != AT_FDCWD && fd >= 0) close(fd);
     }
 
-    /// <summary>Replaces <paramref name="path"/> with <paramref name="content"/>: temp file, fsync, rename, all in the checked directory.</summary>
-    public static void WriteAtomic(string path, ReadOnlySpan<byte> content, int fileMode, int? directoryMode)
+    /// <summary>Replaces <paramref name="path"/> with <paramref name="content"/>: temp file, fsync (unless not <paramref name="durable"/>: a cache), rename, all in the checked directory.</summary>
+    public static void WriteAtomic(string path, ReadOnlySpan<byte> content, int fileMode, int? directoryMode, bool durable = true)
     {
         var full = Path.GetFullPath(path);
         var name = Path.GetFileName(full);
@@ -158,7 +158,7 @@ internal static class NoFollow
                 {
                     RandomAccess.Write(handle, content, 0);
                     fchmod(fd, mode);
-                    if (fsync(fd) != 0) throw new IOException($"cannot flush '{full}' to disk (errno {Marshal.GetLastPInvokeError()}).");
+                    if (durable && fsync(fd) != 0) throw new IOException($"cannot flush '{full}' to disk (errno {Marshal.GetLastPInvokeError()}).");
                 }
                 if (renameat(dir, tmp, dir, name) != 0)
                     throw new IOException($"cannot replace '{full}' (errno {Marshal.GetLastPInvokeError()}).");
@@ -239,7 +239,13 @@ internal static class NoFollow
         return fd;
     }
 
-    private static Exception Refused(string full, int dir, string name, int errno)
+    /// <summary>The directory <paramref name="full"/> itself, opened as <see cref="OpenParent"/> opens a parent; -1 when missing.</summary>
+    public static int OpenDirectory(string full) => OpenParent(Path.Join(full, "."), null);
+
+    internal static int ONoFollow => O_NOFOLLOW;
+    internal const int SIfMt = S_IFMT, SIfReg = S_IFREG;
+
+    internal static Exception Refused(string full, int dir, string name, int errno)
     {
         if (errno is ELOOP or ENOTDIR or EISDIR or ENXIO && TryStatType(dir, name, AT_SYMLINK_NOFOLLOW, out var type, out _) && type != S_IFREG)
             return new DbFileException(full, NotRegular(full, type));
@@ -258,7 +264,7 @@ internal static class NoFollow
 
     private const int S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000, S_IFLNK = 0xA000, S_IFIFO = 0x1000, S_IFSOCK = 0xC000;
 
-    private static string NotRegular(string full, int type)
+    internal static string NotRegular(string full, int type)
     {
         var what = type switch
         {

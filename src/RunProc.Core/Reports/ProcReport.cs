@@ -79,7 +79,7 @@ public sealed class ProcReport
         var now = DateTime.UtcNow;
         var catalog = new RunCatalog(_config, CatalogCache.ForConfig(_config));
         var list = new List<ReportExperiment>();
-        foreach (var e in _db.ExperimentStatuses(new PendingQuery { All = true, Cancel = cancel }))
+        foreach (var e in new RunScan(_db).Counts(new RunScanQuery { All = true, Cancel = cancel }))
         {
             cancel.ThrowIfCancellationRequested();
             var scan = catalog.Scan(e.Instrument, e.Experiment, now, null);

@@ -53,7 +53,7 @@ public sealed class AddProcExperimentCommand : CatalogCmdletBase
         if (PassThru && added.Count > 0)
             Guard(added, "Counting runs", () =>
             {
-                foreach (var s in db.ExperimentStatuses(new PendingQuery { Experiments = added.ToList(), Cancel = Cancel }, WriteDbWarning))
+                foreach (var s in new RunScan(db).Counts(new RunScanQuery { Experiments = added.ToList(), Cancel = Cancel }, WriteDbWarning))
                     WriteObject(s);
             });
     }

@@ -43,7 +43,7 @@ public sealed class GetPendingRunCommand : CatalogCmdletBase
     {
         if (!TryOpenFiltered(Experiment, Instrument, out var db, out var experiments, out var instruments))
             return;
-        var query = new PendingQuery
+        var query = new RunScanQuery
         {
             All = All,
             Experiments = experiments.Count > 0 ? experiments : null,
@@ -58,7 +58,7 @@ public sealed class GetPendingRunCommand : CatalogCmdletBase
         var target = (object?)Experiment ?? (All ? "-All" : db.ExperimentListFile);
         Guard(target, $"Scanning {Process} runs", () =>
         {
-            foreach (var run in db.EnumeratePendingRuns(query, WriteDbWarning, ScanProgressReporter()))
+            foreach (var run in new RunScan(db).EnumeratePending(query, WriteDbWarning, ScanProgressReporter()))
                 WriteObject(run);
         });
         CompleteProgress();

@@ -48,7 +48,7 @@ public sealed class GetProcExperimentCommand : CatalogCmdletBase
     {
         if (!TryOpenFiltered(Experiment, Instrument, out var db, out var experiments, out var instruments))
             return;
-        var query = new PendingQuery
+        var query = new RunScanQuery
         {
             All = !UnderControl,
             Experiments = experiments.Count > 0 ? experiments : null,
@@ -60,7 +60,7 @@ public sealed class GetProcExperimentCommand : CatalogCmdletBase
         };
         Guard((object?)Experiment ?? db.ProcessDirectory, $"Counting {Process} runs", () =>
         {
-            foreach (var s in db.ExperimentStatuses(query, WriteDbWarning, ScanProgressReporter()))
+            foreach (var s in new RunScan(db).Counts(query, WriteDbWarning, ScanProgressReporter()))
             {
                 if (UnderControl && !s.UnderControl)
                     continue;

@@ -42,7 +42,7 @@ public sealed class InvokeProcCycleCommand : RunProcCmdlet
         }
         var db = new ProcDb(Config, def.Name);
         var all = All.IsPresent;
-        var ledger = new ProcDbLedger(db, c => new PendingQuery { All = all, Cancel = c });
+        var ledger = new ProcDbLedger(db, c => new RunScanQuery { All = all, Cancel = c });
         var controller = new BatchController(Config, def, ledger, BatchSupport.JobEnvironment(this, Config, "Invoke-ProcCycle"));
         if (!ShouldProcess($"process {def.Name} ({def.Scheduler}, MaxJobs {(MaxJobs > 0 ? MaxJobs : def.MaxJobs)})",
                 "Reconcile active jobs, retry failed runs and submit ready pending runs"))

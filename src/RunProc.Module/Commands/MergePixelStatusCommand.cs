@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using RunProc.Formats;
 using RunProc.Pixels;
 using RunProc.Pixels.Split;
 
@@ -90,7 +89,7 @@ public sealed class MergePixelStatusCommand : RunProcCmdlet
                 ImageDirectory = ImagePath is null ? null : GetUnresolvedProviderPathFromPSPath(ImagePath),
                 ArrayTypes = ArrayType, Deploy = Deploy,
             };
-            var det = new PixelStatusRunner.OutputDetector(h.Source, h.Dataset, h.Shape, Xtc2DetectorOf(m.SourceFiles, h.Dataset));
+            var det = PixelStatusSplit.OutputDetectorOf(m);
             var planned = runner.PlannedOutputs(det, m.Accumulator.Events, request, h.Experiment, h.Run);
             if (!ShouldProcess(h.Dataset, $"merge {h.PartCount} parts ({m.Accumulator.Events} events) and write {(planned.Count == 0 ? "nothing" : string.Join(", ", planned))}"))
                 continue;
@@ -102,23 +101,6 @@ public sealed class MergePixelStatusCommand : RunProcCmdlet
             {
                 WriteInputError(ex, "PixelStatusFailed", ErrorCategory.WriteError, h.Dataset);
             }
-        }
-    }
-
-    /// <summary>An xtc2 detector's description (type, so its calibration group and mask) from its run's Names; no event is read.</summary>
-    private static Xtc2Detector? Xtc2DetectorOf(IReadOnlyList<string> files, string detName)
-    {
-        var xtc2 = files.Where(Xtc2Run.IsXtc2).ToList();
-        if (xtc2.Count == 0)
-            return null;
-        try
-        {
-            using var run = Xtc2Run.Open(xtc2, new[] { detName }, new Xtc2Selection(0, 0));
-            return run.Detectors.FirstOrDefault(d => d.DetName == detName);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return null; // the run's files are gone: the group is derived from the source name
         }
     }
 }

@@ -129,7 +129,7 @@ internal sealed class BatchFixture : IDisposable
     public static string Wrapper => Path.Combine(AppContext.BaseDirectory, "scripts", "runproc-job.sh");
 
     public BatchController Controller(IScheduler? scheduler = null, bool realSchedulers = false) =>
-        new(Config, Config.GetProcess("p"), new ProcDbLedger(Db, c => new PendingQuery { All = true, Cancel = c, UseCache = false }),
+        new(Config, Config.GetProcess("p"), new ProcDbLedger(Db, c => new RunScanQuery { All = true, Cancel = c, UseCache = false }),
             new BatchEnvironment { WrapperScript = Wrapper, ConfigPath = Config.SourcePath, RecordCommand = "test" },
             realSchedulers ? null : _ => scheduler ?? Scheduler);
 

@@ -87,6 +87,41 @@ public class CatalogCacheTests
     }
 
     [Fact]
+    public void A_link_planted_in_place_of_a_cache_file_is_not_followed()
+    {
+        // Issue 13: the DB tree is group-writable; a cache file is read like every DB file, never through a link.
+        using var f = new Facility();
+        var files = f.Run("XPP", "xpptut15", 1);
+        Age(f, "XPP", "xpptut15");
+        var c1 = CatalogCache.ForConfig(f.Config);
+        new RunCatalog(f.Config, c1).Runs("xpptut15");
+        c1.Save();
+        // The real cache moves elsewhere and a link to it takes its place: followed, it would be a valid cache hit.
+        var shard = c1.FileOf("XPP", "xpptut15");
+        var elsewhere = Path.Join(f.Root, "elsewhere.cache");
+        File.Move(shard, elsewhere);
+        File.CreateSymbolicLink(shard, elsewhere);
+        File.AppendAllText(files[0], "more");     // visible only if the directory is listed and stat'ed again
+        File.SetLastWriteTimeUtc(files[0], Facility.Old);
+
+        var c2 = CatalogCache.ForConfig(f.Config);
+        var run = Assert.Single(new RunCatalog(f.Config, c2).Runs("xpptut15"));
+        Assert.Equal(0, c2.Hits);
+        Assert.Equal(1, c2.Misses);
+        Assert.Equal(files.Sum(p => new FileInfo(p).Length), run.Bytes);
+        var message = Assert.Single(c2.LoadMessages);
+        Assert.Contains(shard, message);
+        Assert.Contains("symbolic link", message);
+        // Saving neither writes through the link nor replaces it with a file.
+        var before = File.ReadAllBytes(elsewhere);
+        var verbose = new List<string>();
+        c2.Save(verbose.Add);
+        Assert.Equal(before, File.ReadAllBytes(elsewhere));
+        Assert.NotNull(new FileInfo(shard).LinkTarget);
+        Assert.Contains(verbose, v => v.Contains(shard, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void CorruptOrForeignCache_IsIgnored()
     {
         using var f = new Facility();

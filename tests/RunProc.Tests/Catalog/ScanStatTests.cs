@@ -45,7 +45,7 @@ public class ScanStatTests
     {
         var (f, db) = Tree();
         using var _ = f;
-        var pending = Counted(() => db.PendingRuns(new PendingQuery { All = true, UseCache = false }), out var stats);
+        var pending = Counted(() => new RunScan(db).Pending(new RunScanQuery { All = true, UseCache = false }), out var stats);
         Assert.Equal(new[] { "xppa0001/10", "xppb0002/10" }, pending.Select(r => $"{r.Experiment}/{r.Run}"));
         Assert.Equal(2 * 3, stats);
         Assert.All(pending, r => Assert.Equal(r.Files.Sum(p => new FileInfo(p).Length), r.Bytes));
@@ -56,11 +56,11 @@ public class ScanStatTests
     {
         var (f, db) = Tree();
         using var _ = f;
-        var counts = Counted(() => db.ExperimentStatuses(new PendingQuery { All = true, UseCache = false }).ToList(), out var stats);
+        var counts = Counted(() => new RunScan(db).Counts(new RunScanQuery { All = true, UseCache = false }).ToList(), out var stats);
         Assert.Equal(2 * 3, stats);
         Assert.All(counts, s => { Assert.Equal(10, s.Runs); Assert.Equal(9, s.Processed); Assert.Equal(1, s.Pending); Assert.Null(s.Bytes); Assert.Null(s.LastWriteTime); });
 
-        var sized = Counted(() => db.ExperimentStatuses(new PendingQuery { All = true, UseCache = false, Sizes = true }).ToList(), out stats);
+        var sized = Counted(() => new RunScan(db).Counts(new RunScanQuery { All = true, UseCache = false, Sizes = true }).ToList(), out stats);
         Assert.Equal(2 * 10 * 3, stats);
         foreach (var s in sized)
         {
@@ -78,8 +78,8 @@ public class ScanStatTests
         using var _ = f;
         foreach (var exp in new[] { "xppa0001", "xppb0002" })
             Directory.SetLastWriteTimeUtc(f.RunDir("XPP", exp), Facility.Old);
-        db.ExperimentStatuses(new PendingQuery { All = true, Sizes = true }).ToList();
-        var again = Counted(() => db.ExperimentStatuses(new PendingQuery { All = true }).ToList(), out var stats);
+        new RunScan(db).Counts(new RunScanQuery { All = true, Sizes = true }).ToList();
+        var again = Counted(() => new RunScan(db).Counts(new RunScanQuery { All = true }).ToList(), out var stats);
         Assert.Equal(0, stats);
         Assert.All(again, s => Assert.NotNull(s.Bytes));
     }
@@ -91,11 +91,11 @@ public class ScanStatTests
         using var _ = f;
         foreach (var exp in new[] { "xppa0001", "xppb0002" })
             Directory.SetLastWriteTimeUtc(f.RunDir("XPP", exp), Facility.Old);
-        Assert.Equal(2, db.PendingRuns(new PendingQuery { All = true }).Count); // caches written; runs 1..9 listed by name only
+        Assert.Equal(2, new RunScan(db).Pending(new RunScanQuery { All = true }).Count); // caches written; runs 1..9 listed by name only
 
         // Run 5 of xppa0001 loses its record (an operator wants it processed again).
         f.WriteDb(string.Concat(Enumerable.Range(1, 9).Where(r => r != 5).Select(r => $"{r:D4}{Rec}")), "pixel_status", "XPP", "xppa0001-proc-runs.txt");
-        var pending = Counted(() => db.PendingRuns(new PendingQuery { All = true }), out var stats);
+        var pending = Counted(() => new RunScan(db).Pending(new RunScanQuery { All = true }), out var stats);
         var run5 = Assert.Single(pending, r => r.Run == 5);
         Assert.Equal(run5.Files.Sum(p => new FileInfo(p).Length), run5.Bytes);
         Assert.True(run5.Bytes > 0);
@@ -117,7 +117,7 @@ public class ScanStatTests
         var db = new ProcDb(f.Config, "pixel_status");
         var caller = Environment.CurrentManagedThreadId;
         var messages = new List<string>();
-        var runs = db.PendingRuns(new PendingQuery
+        var runs = new RunScan(db).Pending(new RunScanQuery
         {
             All = true, UseCache = false,
             Verbose = m => { Assert.Equal(caller, Environment.CurrentManagedThreadId); messages.Add(m); },

@@ -1,4 +1,5 @@
 using RunProc.Db;
+using RunProc.IO;
 using RunProc.Tests.Catalog;
 using Xunit;
 
@@ -20,7 +21,7 @@ public class DoneRunCacheTests
     }
 
     private static int[] Pending(ProcDb db, List<DbWarning>? w = null) =>
-        db.PendingRuns(new PendingQuery { All = true }, w is null ? null : w.Add).Select(r => r.Run).ToArray();
+        new RunScan(db).Pending(new RunScanQuery { All = true }, w is null ? null : w.Add).Select(r => r.Run).ToArray();
 
     [Fact]
     public void AppendedAndRewrittenRecords_AreSeen()
@@ -77,17 +78,24 @@ public class DoneRunCacheTests
             File.WriteAllBytes(cacheFile, bytes);
         }
         var verbose = new List<string>();
-        Assert.Equal(new[] { 2 }, db.PendingRuns(new PendingQuery { All = true, Verbose = verbose.Add }).Select(r => r.Run));
+        Assert.Equal(new[] { 2 }, new RunScan(db).Pending(new RunScanQuery { All = true, Verbose = verbose.Add }).Select(r => r.Run));
         Assert.Contains(verbose, v => v.Contains("Ignoring record cache"));
     }
 
     [Fact]
-    public void ArchiveFileCreatedAfterTheEntry_IsSeen_EvenIfTheDirectoryWasSeenUnchangedSince()
+    public void ArchiveFileCreatedAfterTheEntry_IsSeen_ByTheNextQuerysListing()
     {
         using var f = new Facility();
         var dir = Path.Join(f.Config.DbRoot, "pixel_status", "XPP");
         Directory.CreateDirectory(dir);
         string[] Files(string exp) => new[] { Path.Join(dir, exp + "-proc-runs.txt"), Path.Join(dir, exp + "-arch-runs.txt"), Path.Join(dir, exp + "-proc-arch.txt") };
+        var db = new ProcDb(f.Config, "pixel_status");
+        // One record file set per query: it lists the DB instrument directory once.
+        FileStamp[] StampsOf(string exp)
+        {
+            using var records = new RecordFileSet(db);
+            return records.Stamps(exp);
+        }
         var cacheDir = Path.Join(f.Config.DbRoot, "pixel_status", ".done-cache");
         var g = TimeSpan.FromMilliseconds(20);
         File.WriteAllText(Files("xpptut15")[0], "0001\n");
@@ -95,7 +103,7 @@ public class DoneRunCacheTests
         Thread.Sleep(60);
 
         var c1 = new DoneRunCache(cacheDir, 0x1B4, 0x5FD, g);
-        var s1 = c1.StampsOf("xpptut15", dir, Files("xpptut15"));
+        var s1 = StampsOf("xpptut15");
         c1.Put("xpptut15", s1, DateTime.UtcNow.Ticks, new[] { 1 });
         c1.Save(null);
         Thread.Sleep(60);
@@ -103,17 +111,17 @@ public class DoneRunCacheTests
         Thread.Sleep(60);
 
         var c2 = new DoneRunCache(cacheDir, 0x1B4, 0x5FD, g);         // a query of another experiment sees the new directory state
-        var s2 = c2.StampsOf("xppother1", dir, Files("xppother1"));
+        var s2 = StampsOf("xppother1");
         c2.Put("xppother1", s2, DateTime.UtcNow.Ticks, new[] { 1 });
         c2.Save(null);
         Thread.Sleep(60);
 
         var c3 = new DoneRunCache(cacheDir, 0x1B4, 0x5FD, g);
-        var s3 = c3.StampsOf("xpptut15", dir, Files("xpptut15"));
+        var s3 = StampsOf("xpptut15");
         Assert.True(s3[1].Exists);
         Assert.Null(c3.TryGet("xpptut15", s3));
         // and an unchanged experiment is served from the cache
-        Assert.Equal(new[] { 1 }, c3.TryGet("xppother1", c3.StampsOf("xppother1", dir, Files("xppother1"))));
+        Assert.Equal(new[] { 1 }, c3.TryGet("xppother1", StampsOf("xppother1")));
     }
 
     [Fact]
@@ -133,7 +141,7 @@ public class DoneRunCacheTests
         (int[] Runs, string Verbose) Q(DateTime at, bool notReady = false)
         {
             var v = new List<string>();
-            var runs = db.PendingRuns(new PendingQuery { All = true, NowUtc = at, IncludeNotReady = notReady, Verbose = v.Add }).Select(r => r.Run).ToArray();
+            var runs = new RunScan(db).Pending(new RunScanQuery { All = true, NowUtc = at, IncludeNotReady = notReady, Verbose = v.Add }).Select(r => r.Run).ToArray();
             return (runs, string.Join("\n", v));
         }
 
@@ -148,7 +156,7 @@ public class DoneRunCacheTests
         var later = Q(now.AddSeconds(700));
         Assert.Equal(new[] { 2 }, later.Runs);
         Assert.Contains("1 experiment(s) with unchanged data and records", later.Verbose);
-        Assert.Equal(new FileInfo(run2[0]).Length, db.PendingRuns(new PendingQuery { All = true, NowUtc = now.AddSeconds(700) }).Single().Bytes);
+        Assert.Equal(new FileInfo(run2[0]).Length, new RunScan(db).Pending(new RunScanQuery { All = true, NowUtc = now.AddSeconds(700) }).Single().Bytes);
 
         // A new run (directory changes) and a new record (file grows) are both seen.
         f.Run("XPP", "xpptut15", 3);

@@ -98,21 +98,21 @@ public class ProcDbTests
         f.WriteDb("0003 2017-10-05T15:19:21 a b cwd:/ cmd:x", "pixel_status", "XPP", "xpptut15-proc-arch.txt");
         var db = new ProcDb(f.Config, "pixel_status");
 
-        var list = db.PendingRuns(new PendingQuery());
+        var list = new RunScan(db).Pending(new RunScanQuery());
         Assert.Equal(new[] { "xpptut15/1" }, list.Select(r => $"{r.Experiment}/{r.Run}"));
         Assert.Equal("pixel_status", list[0].Process);
 
-        var all = db.PendingRuns(new PendingQuery { All = true });
+        var all = new RunScan(db).Pending(new RunScanQuery { All = true });
         // instrument order of the config (XPP, CXI, MFX), then experiment
         Assert.Equal(new[] { "xpptut15/1", "cxil2316/7", "mfx101332224/9" }, all.Select(r => $"{r.Experiment}/{r.Run}"));
 
-        var notReady = db.PendingRuns(new PendingQuery { All = true, IncludeNotReady = true, Instruments = new[] { "xpp" } });
+        var notReady = new RunScan(db).Pending(new RunScanQuery { All = true, IncludeNotReady = true, Instruments = new[] { "xpp" } });
         Assert.Equal(new[] { 1, 4 }, notReady.Select(r => r.Run));
         Assert.False(notReady[1].Ready);
         Assert.Contains("inprogress", notReady[1].NotReadyReason);
 
-        Assert.Equal(new[] { 9 }, db.PendingRuns(new PendingQuery { Experiments = new[] { "mfx*" } }).Select(r => r.Run));
-        Assert.Equal(new[] { 7 }, db.PendingRuns(new PendingQuery { Experiments = new[] { "cxil2316" } }).Select(r => r.Run));
+        Assert.Equal(new[] { 9 }, new RunScan(db).Pending(new RunScanQuery { Experiments = new[] { "mfx*" } }).Select(r => r.Run));
+        Assert.Equal(new[] { 7 }, new RunScan(db).Pending(new RunScanQuery { Experiments = new[] { "cxil2316" } }).Select(r => r.Run));
     }
 
     [Fact]
@@ -121,7 +121,7 @@ public class ProcDbTests
         using var f = new Facility();
         f.WriteDb("# x\nxppgone12\n", "pixel_status", "experiments.txt");
         var w = new List<DbWarning>();
-        Assert.Empty(new ProcDb(f.Config, "pixel_status").PendingRuns(new PendingQuery(), w.Add));
+        Assert.Empty(new RunScan(new ProcDb(f.Config, "pixel_status")).Pending(new RunScanQuery(), w.Add));
         Assert.Equal(2, Assert.Single(w).Line);
     }
 
@@ -132,12 +132,12 @@ public class ProcDbTests
         f.Run("XPP", "xpptut15", 1);
         Directory.SetLastWriteTimeUtc(f.RunDir("XPP", "xpptut15"), Facility.Old);
         var db = new ProcDb(f.Config, "pixel_status");
-        var q = new PendingQuery { All = true };
-        Assert.Single(db.PendingRuns(q));
+        var q = new RunScanQuery { All = true };
+        Assert.Single(new RunScan(db).Pending(q));
         db.AppendProcessed("xpptut15", new[] { 1 }, "test");
-        Assert.Empty(db.PendingRuns(q));
+        Assert.Empty(new RunScan(db).Pending(q));
         f.Run("XPP", "xpptut15", 2);
-        Assert.Equal(2, Assert.Single(db.PendingRuns(q)).Run);
+        Assert.Equal(2, Assert.Single(new RunScan(db).Pending(q)).Run);
         Assert.True(File.Exists(CatalogCache.ForConfig(f.Config).FileOf("XPP", "xpptut15")));
     }
 

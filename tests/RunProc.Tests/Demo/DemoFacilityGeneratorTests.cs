@@ -72,7 +72,7 @@ public class DemoFacilityGeneratorTests : IClassFixture<DemoFacilityFixture>
         Assert.Equal(_f.Runs.Where(r => r.InProgress).Select(r => r.Run), seen.Where(r => !r.Ready).Select(r => r.Run));
         Assert.Equal(_f.Runs.Sum(r => r.Files.Count), seen.Sum(r => r.Files.Count));
 
-        var pending = new ProcDb(cfg, _f.Process).EnumeratePendingRuns(new PendingQuery { UseCache = false }, null, null).ToList();
+        var pending = new RunScan(new ProcDb(cfg, _f.Process)).EnumeratePending(new RunScanQuery { UseCache = false }, null, null).ToList();
         Assert.Equal(_f.Runs.Where(r => r.ShouldBeProcessed).Select(r => $"{r.Experiment}/{r.Run}").Order(),
             pending.Select(r => $"{r.Experiment}/{r.Run}").Order());
     }

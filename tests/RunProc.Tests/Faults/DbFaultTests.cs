@@ -39,7 +39,7 @@ public class DbFaultTests
         Assert.All(warnings, w => Assert.True(w.Message.Length < 300, "a warning about a 300-character name must stay readable"));
 
         // LIST mode uses only the valid experiment, and nothing is created for the hostile names.
-        var pending = db.PendingRuns(new PendingQuery());
+        var pending = new RunScan(db).Pending(new RunScanQuery());
         Assert.Equal(new[] { "xpptut15" }, pending.Select(r => r.Experiment).Distinct());
         AssertNoEscapes(f);
 
@@ -101,11 +101,11 @@ public class DbFaultTests
         Assert.All(verbose, v => Assert.True(v.Length < 400));
 
         var db = new ProcDb(f.Config, "pixel_status");
-        var pending = db.PendingRuns(new PendingQuery { All = true, UseCache = false });
+        var pending = new RunScan(db).Pending(new RunScanQuery { All = true, UseCache = false });
         Assert.Equal(new[] { ("xpptut15", 7) }, pending.Select(r => (r.Experiment, r.Run)));
         // And the same through the scan cache, twice (the second from the cache).
         for (var i = 0; i < 2; i++)
-            Assert.Equal(new[] { 7 }, db.PendingRuns(new PendingQuery { All = true }).Select(r => r.Run));
+            Assert.Equal(new[] { 7 }, new RunScan(db).Pending(new RunScanQuery { All = true }).Select(r => r.Run));
         AssertNoEscapes(f);
     }
 
@@ -190,7 +190,7 @@ public class DbFaultTests
                 Assert.Contains(db.ProcessDirectory, e.Message);
             }
             // Reading still works on a read-only DB (the scan cache is just not saved).
-            Assert.Equal(new[] { 2 }, db.PendingRuns(new PendingQuery()).Select(r => r.Run));
+            Assert.Equal(new[] { 2 }, new RunScan(db).Pending(new RunScanQuery()).Select(r => r.Run));
             Assert.Equal(new[] { 1, 9 }, db.ReadDoneRuns("xpptut15").Order());
         }
         Assert.Equal(snapshot, Snapshot(f.Config.DbRoot).Where(kv => !kv.Key.Contains(".catalog-cache")).ToDictionary());
@@ -208,7 +208,7 @@ public class DbFaultTests
         {
             db.AddExperiments(new[] { "xpptut15", "xpptut16" });
             db.AppendProcessed("xpptut15", new[] { 5, 6, 7 }, "x");
-            new ProcDb(f.Config, "pixel_status").PendingRuns(new PendingQuery()); // creates the scan cache while there is room
+            new RunScan(new ProcDb(f.Config, "pixel_status")).Pending(new RunScanQuery()); // creates the scan cache while there is room
             var filler = Mounts.Fill(f.Config.DbRoot);
             var snapshot = Snapshot(f.Config.DbRoot, except: filler);
 
@@ -241,7 +241,7 @@ public class DbFaultTests
             Assert.Equal(done.Order(), db.ReadDoneRuns("xpptut15").Order());
 
             // Reading and scanning still work on a full disk (the cache is just not saved).
-            Assert.Equal(new[] { 1 }, db.PendingRuns(new PendingQuery()).Select(r => r.Run));
+            Assert.Equal(new[] { 1 }, new RunScan(db).Pending(new RunScanQuery()).Select(r => r.Run));
 
             // Room again: every operation completes.
             File.Delete(filler);

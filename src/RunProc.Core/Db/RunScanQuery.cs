@@ -3,12 +3,12 @@ using System.Text.RegularExpressions;
 namespace RunProc.Db;
 
 /// <summary>
-/// Which experiments a DB query covers. <see cref="Experiments"/> given: those experiments (names, or
+/// Which experiments a scan covers (for pending runs or for counts, see <see cref="RunScan"/>). <see cref="Experiments"/> given: those experiments (names, or
 /// wildcards matched against every experiment on disk and under control). Else <see cref="All"/>:
 /// every experiment of every configured instrument (old mode ALL). Else: the experiments in
 /// experiments.txt (old mode LIST). <see cref="Instruments"/> narrows any of these.
 /// </summary>
-public sealed class PendingQuery
+public sealed class RunScanQuery
 {
     public bool All { get; init; }
     public IReadOnlyList<string>? Instruments { get; init; }
