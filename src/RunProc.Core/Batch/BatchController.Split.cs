@@ -27,7 +27,7 @@ public sealed partial class BatchController
         var values = new TemplateValues
         {
             Process = _process.Name, Experiment = job.Experiment, Instrument = _config.InstrumentOf(job.Experiment), Run = job.Run, Attempt = job.Attempt, JobName = job.Name,
-            WorkDirectory = workDir, LogFile = job.LogFile, ConfigPath = _env.ConfigPath, RunProcArgv = _env.RunProcArgv,
+            WorkDirectory = workDir, LogFile = job.LogFile, ConfigPath = _env.ConfigPath, RunProcArgv = _env.RunProcArgv, JobEntryArgv = _env.JobEntryArgv,
             Part = merge || array ? null : parts[0], Parts = _process.Parts, PartDirectory = RunProc.Db.ProcDbTree.PartDirectory(workDir, job.Name),
         };
         var logBase = job.LogFile.EndsWith(".txt", StringComparison.Ordinal) ? job.LogFile[..^4] : job.LogFile;

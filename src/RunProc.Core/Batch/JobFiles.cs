@@ -28,7 +28,7 @@ public static class JobFiles
     }
 
     /// <summary>Creates one of a job's files where missing (a regular file only, no link followed), or throws <see cref="SchedulerException"/> naming it.</summary>
-    public static void Create(string path, int fileMode) => Guarded(path, () => SafeFile.Touch(path, fileMode));
+    public static void Create(string path, int fileMode) => Guard(path, () => SafeFile.Touch(path, fileMode));
 
     /// <summary>The status files of a submission: one per part of an array, else the one.</summary>
     public static IEnumerable<string> StatusFiles(JobSpec spec) => spec.ArrayIndices is { } list
@@ -74,7 +74,8 @@ public static class JobFiles
         }
     }
 
-    private static void Guarded(string path, Action act) => Guarded(path, () => { act(); return 0; });
+    /// <summary>Runs <paramref name="act"/> on one of a job's files; an I/O failure becomes a <see cref="SchedulerException"/> naming the file (nothing submitted).</summary>
+    internal static void Guard(string path, Action act) => Guarded(path, () => { act(); return 0; });
 
     private static T Guarded<T>(string path, Func<T> act)
     {

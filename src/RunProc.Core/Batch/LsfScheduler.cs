@@ -183,7 +183,8 @@ public sealed class LsfScheduler : IScheduler
 
     public string Submit(JobSpec spec, CancellationToken cancel)
     {
-        RunProc.IO.SafeFile.WriteAllTextAtomic(JobScriptFor(spec), JobScript(spec), _fileMode);
+        var script = JobScriptFor(spec);
+        JobFiles.Guard(script, () => RunProc.IO.SafeFile.WriteAllTextAtomic(script, JobScript(spec), _fileMode));
         // The wrapper appends only to status files RunProc created (no link followed); LSF writes an element's output to its own file.
         JobFiles.Create(spec, _fileMode);
         if (spec.ArrayIndices is { } parts)

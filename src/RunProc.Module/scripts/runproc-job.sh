@@ -114,7 +114,8 @@ fd_path() {
 # The status file RunProc created, on descriptor 3, proven to be that regular file (see above).
 open_status() {
     [ -f "$status" ] && [ ! -L "$status" ] || refuse "the status file is missing, a link or not a regular file"
-    exec 3<>"$status" || refuse "cannot open the status file"
+    # 'command': a failed redirection of exec must not end the shell before it says why.
+    command exec 3<>"$status" || refuse "cannot open the status file"
     opened=$(stat -L -c '%d:%i:%h:%F' /dev/fd/3 2>/dev/null)
     named=$(stat -c '%d:%i:%h:%F' -- "$status" 2>/dev/null)
     case $opened in

@@ -275,6 +275,44 @@ public class LsfArrayTests
         Assert.Equal(JobState.Cancelled, fx.Controller(scheduler).Jobs("xpptut15").Single().State);
     }
 
+    private sealed class Killed : Exception { }
+
+    /// <summary>A controller killed between the array and the merge submission on LSF: the array is found by name (its elements), the merge submitted once.</summary>
+    [Theory]
+    [InlineData("parts-intent")]
+    [InlineData("parts-submitted")]
+    [InlineData("merge-intent")]
+    public void Exactly_once_on_lsf_when_the_controller_dies_between_array_and_merge(string step)
+    {
+        using var fx = new BatchFixture(parts: 3, scheduler: "Lsf");
+        fx.Runs("xpptut15", 1);
+        var lsf = new LsfDouble();
+        var first = fx.Controller(new LsfScheduler(lsf));
+        first.StepHook = s => { if (s == step) throw new Killed(); };
+        Assert.Throws<Killed>(() => first.Submit("xpptut15", 1, false, null, default));
+        for (var pass = 0; pass < 3; pass++)
+        {
+            fx.Controller(new LsfScheduler(lsf)).RunCycle(default);
+            foreach (var k in lsf.Jobs.Keys.ToList())
+                lsf.Set(k, "DONE");
+        }
+        fx.Controller(new LsfScheduler(lsf)).RunCycle(default);
+        var job = fx.Controller(new LsfScheduler(lsf)).Jobs("xpptut15").Single();
+        Assert.Equal(JobState.Done, job.State);
+        Assert.Single(lsf.Runs("bsub"), c => J(c).Contains('['));   // one array
+        Assert.Single(lsf.Runs("bsub"), c => !J(c).Contains('['));  // one merge
+    }
+
+    [Fact]
+    public void WhatIf_on_lsf_shows_the_array_and_the_merge_waiting_with_done()
+    {
+        using var fx = new BatchFixture(parts: 2, scheduler: "Lsf");
+        fx.Runs("xpptut15", 1);
+        var plan = fx.Controller(new LsfScheduler(new LsfDouble())).PlanSubmit("xpptut15", 1, false);
+        Assert.Matches(@"\.p1\[1-2\]%2$", J(plan.Argv.ToArray()));
+        Assert.Equal("done(<parts job id>)", W(plan.MergeArgv.ToArray()));
+    }
+
     private static string J(string[] argv) => argv[Array.IndexOf(argv, "-J") + 1];
 
     private static string W(string[] argv) => argv[Array.IndexOf(argv, "-w") + 1];

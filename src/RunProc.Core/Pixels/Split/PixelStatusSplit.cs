@@ -166,7 +166,7 @@ public static class PixelStatusSplit
         return written;
     }
 
-    private static List<string> FilesOf(PixelStatusRunner.DetectorFrames det, long first, long count)
+    private static List<string> FilesOf(DetectorFrames det, long first, long count)
     {
         var list = new List<string>();
         long at = 0;
