@@ -150,7 +150,8 @@ Describe 'Invoke-ProcCycle' {
             $LASTEXITCODE | Should -Be 0 -Because ($out -join "`n")
             $jobs = Get-ProcJob -Process cyc -ConfigPath $Config
             $notDone = @($jobs | Where-Object State -NE 'Done').Count
-            if ((Get-Date) -gt $deadline) { throw "cycles did not finish: $($jobs | Out-String)" }
+            # Past the deadline only a facility that is not done yet fails (a pass that finished it late is not a failure).
+            if (($jobs.Count -lt 8 -or $notDone -gt 0) -and (Get-Date) -gt $deadline) { throw "cycles did not finish: $($jobs | Out-String)" }
             Start-Sleep -Milliseconds 500
         } while ($jobs.Count -lt 8 -or $notDone -gt 0)
         $jobs.Count | Should -Be 8
