@@ -121,15 +121,22 @@ internal static class CacheCodec
     /// replaced; see <see cref="NoFollow.WriteAtomic"/>), but without fsync: after a crash a torn or
     /// empty cache fails its checksum and is ignored.
     /// </summary>
-    public static void WriteAtomic(string path, byte[] bytes, int fileMode) =>
+    public static void WriteAtomic(string path, ReadOnlySpan<byte> bytes, int fileMode) =>
         NoFollow.WriteAtomic(path, bytes, fileMode, null, durable: false);
 }
 
 /// <summary>Little-endian writer into a growing buffer.</summary>
-internal sealed class CacheWriter
+internal sealed class CacheWriter(int capacity = 1 << 16)
 {
-    private byte[] _buf = new byte[1 << 16];
+    private byte[] _buf = new byte[Math.Max(capacity, 64)];
     private int _n;
+
+    /// <summary>What was written so far (no copy; valid until the next write).</summary>
+    public Span<byte> Written => _buf.AsSpan(0, _n);
+
+    /// <summary>Writes the checksum of everything after the <paramref name="headerSize"/>-byte header at <paramref name="at"/>.</summary>
+    public void SealChecksum(int at, int headerSize) =>
+        BinaryPrimitives.WriteUInt64LittleEndian(Written[at..], CacheCodec.Checksum(Written[headerSize..]));
 
     private Span<byte> Take(int size)
     {
@@ -155,7 +162,6 @@ internal sealed class CacheWriter
         bytes.CopyTo(Take(bytes.Length));
     }
 
-    public byte[] ToArray() => _buf.AsSpan(0, _n).ToArray();
 }
 
 /// <summary>Bounds-checked little-endian reader; running off the end is <see cref="InvalidDataException"/>.</summary>

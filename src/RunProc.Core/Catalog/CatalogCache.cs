@@ -147,8 +147,7 @@ public sealed class CatalogCache
             try
             {
                 SafeFile.EnsureDirectory(Directory, _directoryMode);
-                var bytes = Serialize(shard, e);
-                CacheCodec.WriteAtomic(path, bytes, _fileMode);
+                CacheCodec.WriteAtomic(path, Serialize(shard, e).Written, _fileMode);
                 e.Dirty = false;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -182,9 +181,14 @@ public sealed class CatalogCache
         return e;
     }
 
-    private static byte[] Serialize(string shard, ShardEntries e)
+    private static CacheWriter Serialize(string shard, ShardEntries e)
     {
-        var w = new CacheWriter();
+        // Sized up front: the runs and file index blocks dominate (a shard of a full catalog is some 100 KB).
+        long size = 64 + shard.Length;
+        foreach (var sc in e.Scans.Values)
+            size += 256 + sc.Directory.Length * 3L + sc.Patterns.Length * 16L
+                + (long)sc.Runs.Length * Unsafe.SizeOf<RunRecord>() + sc.FileIndex.Length * 4L;
+        var w = new CacheWriter((int)Math.Min(size, Array.MaxLength));
         w.U32(Magic);
         w.I32(Version);
         w.I64(0); // checksum placeholder
@@ -192,9 +196,8 @@ public sealed class CatalogCache
         w.I32(e.Scans.Count);
         foreach (var s in e.Scans.Values)
             CacheCodec.WriteScan(w, s);
-        var bytes = w.ToArray();
-        BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(8), CacheCodec.Checksum(bytes.AsSpan(HeaderSize)));
-        return bytes;
+        w.SealChecksum(8, HeaderSize);
+        return w;
     }
 
     private const int HeaderSize = 16;

@@ -195,23 +195,6 @@ public sealed partial class ProcDb
     /// <summary>The hidden cache of done-run sets and pending runs (see <see cref="DoneRunCache"/>).</summary>
     public string DoneCacheDirectory => Path.Join(ProcessDirectory, ".done-cache");
 
-    /// <summary>The run numbers of an experiment's processed (or archived) records, read with the fast reader.</summary>
-    internal HashSet<int> RunNumbers(string experiment, bool archived, Action<DbWarning>? warn)
-    {
-        var set = new HashSet<int>();
-        if (archived)
-        {
-            AddRunNumbers(ArchiveFile(experiment), set, warn);
-            AddRunNumbers(LegacyArchiveFile(experiment), set, warn);
-        }
-        else
-            AddRunNumbers(ProcessedFile(experiment), set, warn);
-        return set;
-    }
-
-    /// <summary>The three record files of an experiment: processed, archive, the old archive name.</summary>
-    internal string[] RecordFiles(string experiment) => new[] { ProcessedFile(experiment), ArchiveFile(experiment), LegacyArchiveFile(experiment) };
-
     /// <summary>
     /// Records runs as processed (under the write lock), one line each in the original format, local
     /// time. Runs already recorded (processed or archived) are skipped. Returns the runs appended.
