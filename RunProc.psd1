@@ -6,9 +6,12 @@
     Author               = 'RunProc developers'
     CompanyName          = 'RunProc'
     Copyright            = '(c) RunProc developers. All rights reserved.'
-    Description          = 'Automatic processing of every new data run of an X-ray facility: run catalog, flat-file processing DB, batch jobs (local, Slurm, LSF) and the pixel_status bad-pixel process.'
+    Description          = 'Automatic processing of every new data run of an X-ray facility: run catalog, flat-file processing DB, batch jobs (local, Slurm, LSF) and the pixel_status bad-pixel process. Linux x64 only (linux-x64: ReadyToRun code and the native SkiaSharp library).'
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
+    # The build is linux-x64 (ReadyToRun, native SkiaSharp): Import-Module refuses another architecture,
+    # and the module refuses another OS on import with a message that says so.
+    ProcessorArchitecture = 'Amd64'
     FormatsToProcess     = @(
         'bin/Catalog.Format.ps1xml'
         'bin/Batch.Format.ps1xml'
@@ -40,7 +43,7 @@
     AliasesToExport      = @()
     PrivateData          = @{
         PSData = @{
-            Tags = @('LCLS', 'XFEL', 'Slurm', 'LSF', 'Detector', 'Calibration')
+            Tags = @('LCLS', 'XFEL', 'Slurm', 'LSF', 'Detector', 'Calibration', 'Linux', 'linux-x64', 'PSEdition_Core')
         }
     }
 }

@@ -65,6 +65,8 @@ function Get-PesterModulePath {
 
 function Invoke-Build {
     Invoke-Native dotnet @('publish', "$Root/src/RunProc.Module/RunProc.Module.csproj", '-c', $Configuration, '-o', "$Root/bin", '--nologo', '-v', 'q', '-p:GenerateDocumentationFile=false')
+    # The pixel jobs' entry without PowerShell (bin/runproc-pixel.dll), beside the module it shares RunProc.Core with.
+    Invoke-Native dotnet @('publish', "$Root/src/RunProc.Job/RunProc.Job.csproj", '-c', $Configuration, '-o', "$Root/bin", '--nologo', '-v', 'q', '-p:GenerateDocumentationFile=false')
     $helpScript = Join-Path $Root 'src/RunProc.Module/help/Build-Help.ps1'
     if (Test-Path $helpScript) { & $helpScript -OutputPath (Join-Path $Root 'bin') }
     if (-not (Test-Path (Get-PesterModulePath))) {

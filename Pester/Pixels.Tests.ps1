@@ -63,8 +63,15 @@ Describe 'Invoke-PixelStatus' {
         $out = Join-Path $TestDrive 'whatif'
         $hist = Join-Path $DataRoot 'XPP/xpptut15/calib/Epix100a::CalibV1/XppGon.0:Epix100a.0/pixel_datastat/HISTORY'
         $before = @(Get-Content $hist -ErrorAction Ignore).Count
-        $r = Invoke-PixelStatus -Experiment xpptut15 -Run 5 -ConfigPath $Config -OutputDirectory $out -Deploy -ImagePath $out -WhatIf
-        $r | Should -BeNullOrEmpty
+        $r = @(Invoke-PixelStatus -Experiment xpptut15 -Run 5 -ConfigPath $Config -OutputDirectory $out -Deploy -ImagePath $out -WhatIf)
+        # One plan per detector: what would be read, written and deployed.
+        $r.Count | Should -BeGreaterThan 0
+        $r[0] | Should -BeOfType ([RunProc.Pixels.PixelStatusPlan])
+        $r[0].Reads | Should -Not -BeNullOrEmpty
+        @($r[0].Writes | Where-Object { $_ -like '*-sta.txt' }).Count | Should -Be 1
+        @($r[0].Writes | Where-Object { $_ -like '*.png' }).Count | Should -Be 4
+        $r[0].DeployFile | Should -BeLike '*/pixel_datastat/5-end.data'
+        $r[0].History | Should -BeLike '*pixel_datastat*HISTORY'
         $out | Should -Not -Exist
         @(Get-Content $hist -ErrorAction Ignore).Count | Should -Be $before
     }
@@ -123,5 +130,57 @@ Describe 'Invoke-PixelStatus -Part and Merge-PixelStatus' {
         $e2[0].FullyQualifiedErrorId | Should -BeLike 'PartsNotMergeable*'
         $e2[0].Exception.Message | Should -Match 'part\(s\) 1 did not finish'
         Test-Path $out | Should -BeFalse
+    }
+}
+
+Describe 'runproc-pixel, the pixel jobs'' entry without pwsh' {
+    BeforeAll {
+        $script:Dotnet = [IO.Path]::GetFullPath((Join-Path ([Runtime.InteropServices.RuntimeEnvironment]::GetRuntimeDirectory()) '../../../dotnet'))
+        $script:Entry = Join-Path $Root 'bin/runproc-pixel.dll'
+    }
+
+    It 'writes the same outputs as the cmdlet, with the result table in its output, and exits 0' {
+        $viaCmdlet = Join-Path $TestDrive 'entry-cmdlet'
+        $viaEntry = Join-Path $TestDrive 'entry-native'
+        $r = Invoke-PixelStatus -Experiment xpptut15 -Run 5 -ConfigPath $Config -OutputDirectory $viaCmdlet -ImagePath $viaCmdlet
+        $out = & $Dotnet $Entry Invoke-PixelStatus -Experiment xpptut15 -Run 5 -ConfigPath $Config -OutputDirectory $viaEntry -ImagePath $viaEntry 2>&1
+        $LASTEXITCODE | Should -Be 0
+        ($out -join "`n") | Should -Match "(?m)^xpptut15\s+5 XppGon\.0:Epix100a\.0\s+\(2,16,16\)\s+12\s+$($r.BadPixels) $([regex]::Escape($r.CountPerBit -join ','))\s+\d+$"
+        $a = @(Get-ChildItem $viaCmdlet -File | Sort-Object Name)
+        $b = @(Get-ChildItem $viaEntry -File | Sort-Object Name)
+        $b.Name | Should -Be $a.Name
+        # The same arrays and header, but for the file's own name and the time it was written.
+        $own = '^# (FILE_NAME|DATE_TIME) '
+        foreach ($f in $a | Where-Object Name -like 'nda-*.txt') {
+            $mine = @(Get-Content (Join-Path $viaEntry $f.Name) | Where-Object { $_ -notmatch $own })
+            $mine.Count | Should -BeGreaterThan 10
+            ($mine -join "`n") | Should -BeExactly (@(Get-Content $f.FullName | Where-Object { $_ -notmatch $own }) -join "`n")
+        }
+    }
+
+    It 'names a missing file and a bad argument as the pwsh entry does, with its exit codes' {
+        $missing = Join-Path $TestDrive 'nothing-r0001-s00-c00.h5'
+        $out = & $Dotnet $Entry Invoke-PixelStatus -Path $missing 2>&1
+        $LASTEXITCODE | Should -Be 1
+        ($out -join "`n") | Should -Match ([regex]::Escape("ERROR: Invoke-PixelStatus: Cannot find path '$missing' because it does not exist. (Check the path of the run file.)"))
+        $out = & $Dotnet $Entry Invoke-PixelStatus -Experiment xpptut15 -Run 5 -Methd Robust -ConfigPath $Config 2>&1
+        $LASTEXITCODE | Should -Be 1
+        ($out -join "`n") | Should -Match "ERROR: RunProc entry: Invoke-PixelStatus failed: A parameter cannot be found that matches parameter name 'Methd'"
+        $null = & $Dotnet $Entry Get-ProcJob 2>&1
+        $LASTEXITCODE | Should -Be 2
+    }
+
+    It 'is what a pixel_status job runs for {runproc} Invoke-PixelStatus' {
+        $cfg = Join-Path $TestDrive 'entry-jobs.psd1'
+        Set-Content $cfg "@{ DataRoot = '$DataRoot'; DbRoot = '$(Join-Path $TestDrive 'entry-db')'; SettleSeconds = 0 }"
+        # What-if messages go to the host: run it in a child pwsh and read what it prints.
+        $exe = [Environment]::ProcessPath
+        $pwsh = if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { @($exe, [Environment]::GetCommandLineArgs()[0]) } else { @($exe) }
+        $cmd = "Import-Module '$(Join-Path $Root 'RunProc.psd1')'; Submit-ProcJob -Experiment xpptut15 -Run 5 -Force -ConfigPath '$cfg' -WhatIf"
+        $rest = @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-Command', $cmd)
+        $plan = (& $pwsh[0] @rest 2>&1 | Out-String) -replace '\s+', ' '
+        $plan | Should -Match ([regex]::Escape("$Dotnet "))
+        $plan | Should -Match 'runproc-pixel\.dll Invoke-PixelStatus -Experiment xpptut15 -Run 5 '
+        $plan | Should -Not -Match 'Invoke-RunProcEntry\.ps1' 
     }
 }

@@ -73,8 +73,32 @@ internal static class BatchSupport
                 return pin;
             pin = PinnedModule.Resolve(loaded, key.Stage, config.FileMode, config.DirectoryMode, create);
             if (create)
+            {
                 Pins[key] = pin;
+                if (pin.Staged)
+                    CleanStaged(cmdlet, config, key.Stage, pin);
+            }
             return pin;
+        }
+    }
+
+    /// <summary>
+    /// Once per session, after staging a development build: removes staged copies no job, cron entry
+    /// or this session uses (see <see cref="StagedModules"/>). A failure only warns: staging is done.
+    /// </summary>
+    private static void CleanStaged(PSCmdlet cmdlet, RunProcConfig config, string stage, PinnedModule pin)
+    {
+        try
+        {
+            var cleanup = StagedModules.Clean(config, stage, new[] { pin.Directory, CronTable.Read() });
+            foreach (var removed in cleanup.Removed)
+                cmdlet.WriteVerbose($"removed the staged module {removed} (no active job, cron entry or session uses it).");
+            if (cleanup.Skipped is { } why)
+                cmdlet.WriteVerbose("staged modules not cleaned: " + why);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or SchedulerException)
+        {
+            cmdlet.WriteWarning($"the staged modules in {stage} were not cleaned: {ex.Message}");
         }
     }
 
@@ -119,6 +143,29 @@ internal static class BatchSupport
         return pwsh.Concat(new[] { "-NoProfile", "-NonInteractive", "-File", pin.Map(EntryScript), pin.ManifestPath }).ToList();
     }
 
+    /// <summary>The pixel jobs' own entry (bin/runproc-pixel.dll), which needs no pwsh start-up.</summary>
+    public static string PixelEntry => Path.Combine(AssemblyDirectory, "runproc-pixel.dll");
+
+    /// <summary>
+    /// {runproc} for Invoke-PixelStatus and Merge-PixelStatus: 'dotnet &lt;pinned bin&gt;/runproc-pixel.dll', the
+    /// dotnet host of the runtime this session runs on. None (jobs use pwsh and the entry script) when the
+    /// build has no runproc-pixel.dll, when the runtime has no dotnet host beside it (a self-contained pwsh),
+    /// or when $env:RUNPROC_JOB_ENTRY is 'pwsh'.
+    /// </summary>
+    public static IReadOnlyDictionary<string, IReadOnlyList<string>> JobEntryArgv(PinnedModule pin)
+    {
+        var none = new Dictionary<string, IReadOnlyList<string>>();
+        if (string.Equals(Environment.GetEnvironmentVariable("RUNPROC_JOB_ENTRY"), "pwsh", StringComparison.OrdinalIgnoreCase) || !File.Exists(PixelEntry))
+            return none;
+        // <root>/shared/Microsoft.NETCore.App/<version>/ -> <root>/dotnet
+        var runtime = System.Runtime.InteropServices.RuntimeEnvironment.GetRuntimeDirectory();
+        var dotnet = Path.GetFullPath(Path.Combine(runtime, "..", "..", "..", "dotnet"));
+        if (!File.Exists(dotnet))
+            return none;
+        IReadOnlyList<string> argv = new[] { dotnet, pin.Map(PixelEntry) };
+        return RunProc.Pixels.PixelJobEntry.Cmdlets.ToDictionary(c => c, _ => argv);
+    }
+
     /// <summary>How jobs of this session start: the pinned module's wrapper and {runproc}; the folder is staged at the first submission (a plan or -WhatIf writes nothing).</summary>
     public static BatchEnvironment JobEnvironment(PSCmdlet cmdlet, RunProcConfig config, string recordCommand)
     {
@@ -128,6 +175,7 @@ internal static class BatchSupport
             EnsureModule = () => Remember(cmdlet, config, pin),
             WrapperScript = pin.Map(WrapperScript),
             RunProcArgv = RunProcArgv(pin),
+            JobEntryArgv = JobEntryArgv(pin),
             ConfigPath = config.SourcePath,
             RecordCommand = recordCommand,
             Module = pin.ToString(),

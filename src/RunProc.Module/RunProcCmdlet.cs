@@ -19,6 +19,8 @@ public abstract class RunProcCmdlet : PSCmdlet
 
     protected CancellationToken Cancel => _cts.Token;
 
+    internal CancellationToken CancelToken => _cts.Token;
+
     /// <summary>The configuration, loaded once per pipeline; a bad config terminates with an error naming file and key.</summary>
     protected RunProcConfig Config
     {
@@ -29,10 +31,7 @@ public abstract class RunProcCmdlet : PSCmdlet
                 try
                 {
                     var path = ConfigPath is null ? null : GetUnresolvedProviderPathFromPSPath(ConfigPath);
-                    _config = path is null && BuiltInDefaultsWithoutConfig && string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(ConfigLoader.EnvironmentVariable))
-                        && !File.Exists(ConfigLoader.DefaultPath())
-                        ? new RunProcConfig()
-                        : ConfigLoader.Load(path);
+                    _config = ConfigFile.For(path, BuiltInDefaultsWithoutConfig);
                 }
                 catch (ConfigException ex)
                 {
@@ -55,7 +54,7 @@ public abstract class RunProcCmdlet : PSCmdlet
     protected override void StopProcessing() => _cts.Cancel();
 
     /// <summary>Writes a non-terminating error with a stable id and the input as target.</summary>
-    protected void WriteInputError(Exception ex, string errorId, ErrorCategory category, object? target, string? recommendedAction = null)
+    protected internal void WriteInputError(Exception ex, string errorId, ErrorCategory category, object? target, string? recommendedAction = null)
     {
         var record = new ErrorRecord(ex, errorId, category, target);
         if (recommendedAction is not null)

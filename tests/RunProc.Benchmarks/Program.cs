@@ -58,6 +58,15 @@ public static class Program
             case "lab":
                 Lab.Run();
                 return 0;
+            case "summary":
+                SummaryBench(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 4 * 352 * 384);
+                return 0;
+            case "merge":
+                MergeBench(args[1], args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 8);
+                return 0;
+            case "alias":
+                Alias(args.Skip(1).ToArray());
+                return 0;
             case "quick":
                 Quick();
                 return 0;
@@ -152,6 +161,132 @@ public static class Program
                 Console.WriteLine($"{path,-7} threads={t}: {Frames / best,8:F0} frames/s {2.0 * Frames * pixels / best / 1e9,6:F2} GB/s wall, {2.0 * Frames * pixels / bestCpu / 1e9,6:F2} GB/s per CPU-second");
                 if (Environment.GetEnvironmentVariable("RUNPROC_ONLY1") == "1") return;
             }
+    }
+
+    /// <summary>
+    /// `alias [PAD...]`: the README's lead that a frame stride that is a whole number of 128 KiB
+    /// (this detector's 4,325,376 B = 33 × 128 KiB) costs the kernel speed, because the 16 frames
+    /// it reads at one pixel offset then fall into one L1/L2 set. The same 200 frames on 2 MiB
+    /// pages at the plain stride and at strides padded by PAD pixels, 1 thread, rounds
+    /// interleaved (plain, padded, plain, ...) so a changing machine load hits both alike; best of 7.
+    /// </summary>
+    private static unsafe void Alias(string[] variants)
+    {
+        // A variant is PAD (pixels between frames) or PAD:K (and K frames per register run).
+        var parsed = new[] { (Pad: 0, K: PixelStatusKernel.MaxChunk) }.Concat(variants.DefaultIfEmpty("32").Select(v =>
+        {
+            var parts = v.Split(':');
+            return (Pad: int.Parse(parts[0], CultureInfo.InvariantCulture), K: parts.Length > 1 ? int.Parse(parts[1], CultureInfo.InvariantCulture) : PixelStatusKernel.MaxChunk);
+        })).ToArray();
+        var ks = parsed.Select(x => x.K).ToArray();
+        var pads = parsed.Skip(1).Select(x => x.Pad).ToArray();
+        if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_K"), out var k)) PixelStatusKernel.MaxChunk = k;
+        if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_PF"), out var pf)) PixelStatusKernel.PrefetchPixels = pf * 32;
+        if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_TILE"), out var tile)) PixelStatusKernel.TilePixels = tile;
+        Console.WriteLine($"// frames per register run {PixelStatusKernel.MaxChunk}, prefetch {PixelStatusKernel.PrefetchPixels / 32} lines, tile {PixelStatusKernel.TilePixels} px");
+        var strides = new[] { 0 }.Concat(pads).ToArray();
+        var byPad = strides.Distinct().ToDictionary(pad => pad, pad => MakeFrameBuffer(Frames, Pixels + pad));
+        var bufs = strides.Select(pad => byPad[pad]).ToArray();
+        var best = new double[strides.Length];
+        var bestCpu = new double[strides.Length];
+        Array.Fill(best, double.MaxValue);
+        Array.Fill(bestCpu, double.MaxValue);
+        var acc = new PixelStatusAccumulator(Pixels, 1, 16000);
+        acc.Touch();
+        var reps = int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_REPS"), out var r) ? r : 7;
+        for (var rep = 0; rep < reps; rep++)
+            for (var i = 0; i < strides.Length; i++)
+            {
+                var ptrs = new nint[Frames];
+                for (var f = 0; f < Frames; f++) ptrs[f] = (nint)((ushort*)bufs[i].Pointer + (long)f * (Pixels + strides[i]));
+                PixelStatusKernel.MaxChunk = ks[i];
+                var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+                var sw = Stopwatch.StartNew();
+                PixelStatusKernel.AccumulateUInt16(acc, ptrs, 0xFFFF, 1, KernelPath.Auto);
+                best[i] = Math.Min(best[i], sw.Elapsed.TotalSeconds);
+                bestCpu[i] = Math.Min(bestCpu[i], (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds);
+            }
+        for (var i = 0; i < strides.Length; i++)
+        {
+            var stride = 2L * (Pixels + strides[i]);
+            Console.WriteLine($"stride {stride,9} B ({stride / 131072.0,7:F3} x 128 KiB, pad {strides[i],5} px, k {ks[i],2}): {best[i] * 1e3,7:F1} ms {2.0 * Frames * Pixels / best[i] / 1e9,6:F2} GB/s = {best[0] / best[i]:F3} x the plain stride; CPU {bestCpu[i] * 1e3,7:F1} ms = {bestCpu[0] / bestCpu[i]:F3} x; huge pages {bufs[i].HugePages}");
+            Console.WriteLine("RESULT " + JsonSerializer.Serialize(new { kind = "alias", pad = strides[i], strideBytes = stride, seconds = best[i], cpuSeconds = bestCpu[i], ratioToPlain = best[0] / best[i], cpuRatioToPlain = bestCpu[0] / bestCpu[i] }));
+        }
+        foreach (var b in byPad.Values) b.Dispose();
+    }
+
+    /// <summary>`summary [PIXELS]`: PixelStatusSummary.Compute alone on a 200-event accumulator (default an epix10ka quad), best of 15 wall and CPU time.</summary>
+    private static void SummaryBench(int pixels)
+    {
+        var acc = new PixelStatusAccumulator(pixels, 1, 16000);
+        var frames = MakeFrames(16, pixels);
+        for (var i = 0; i < 12; i++) // 192 events, then 8 more: 200
+            PixelStatusKernel.Accumulate(acc, frames, 0xFFFF, 2);
+        PixelStatusKernel.Accumulate(acc, frames.AsSpan(0, 8 * pixels), 0xFFFF, 2);
+        var options = new PixelStatusOptions();
+        double wall = double.MaxValue, cpu = double.MaxValue;
+        long faults = long.MaxValue;
+        static long MinorFaults() => long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[7], CultureInfo.InvariantCulture);
+        for (var rep = 0; rep < 15; rep++)
+        {
+            var f0 = MinorFaults();
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            var sw = Stopwatch.StartNew();
+            var s = PixelStatusSummary.Compute(acc, options);
+            wall = Math.Min(wall, sw.Elapsed.TotalMilliseconds);
+            cpu = Math.Min(cpu, (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds);
+            faults = Math.Min(faults, MinorFaults() - f0);
+            GC.KeepAlive(s);
+        }
+        Console.WriteLine($"summary of {pixels} px, {acc.Events} events: best {wall:F2} ms wall, {cpu:F2} ms CPU ({Environment.ProcessorCount} cores), {faults} page faults");
+        Console.WriteLine("RESULT " + JsonSerializer.Serialize(new { kind = "summary", pixels, wallMs = wall, cpuMs = cpu }));
+    }
+
+    /// <summary>`merge DIR [PARTS]`: the merge's phases on PARTS partial files of a 2.16 Mpx detector written into DIR (map + header, checksums, add), best of 5.</summary>
+    private static void MergeBench(string dir, int parts)
+    {
+        Directory.CreateDirectory(dir);
+        var frames = MakeFrames(20, Pixels);
+        var paths = new List<string>();
+        for (var k = 0; k < parts; k++)
+        {
+            var acc = new PixelStatusAccumulator(Pixels, 1, 16000);
+            PixelStatusKernel.Accumulate(acc, frames, 0xFFFF, 2);
+            var header = new RunProc.Pixels.Split.PartialHeader
+            {
+                RunProcVersion = "bench", Experiment = "xppbench1", Run = 1, Dataset = "d", Source = "d", Shape = new[] { 16, 352, 384 }, ElementType = "UInt16",
+                GateLow = 1, GateHigh = 16000, Options = new PixelStatusOptions(), Part = k, PartCount = parts,
+                Coverage = new RunProc.Pixels.Split.PartCoverage(RunProc.Pixels.Split.SplitMode.Events, 20L * k, 20, 0, 20L * parts),
+                Events = acc.Events, EventFirst = 20L * k, SourceFiles = new[] { "f" },
+            };
+            var path = Path.Combine(dir, $"d.part-{k:0000}.rpacc");
+            RunProc.Pixels.Split.PartialAccumulatorFile.Write(path, header, acc, 0b110_100_100);
+            paths.Add(path);
+        }
+        double open = double.MaxValue, sum = double.MaxValue, total = double.MaxValue;
+        for (var rep = 0; rep < 5; rep++)
+        {
+            var sw = Stopwatch.StartNew();
+            var mapped = paths.Select(RunProc.Pixels.Split.PartialAccumulatorFile.MappedPartial.Open).ToList();
+            var t1 = sw.Elapsed.TotalMilliseconds;
+            var h0 = Stopwatch.StartNew();
+            foreach (var m in mapped) m.ChecksumError();
+            var hashOnce = h0.Elapsed.TotalMilliseconds;
+            h0.Restart();
+            foreach (var m in mapped) m.ChecksumError();
+            Console.Write($"hash 1T: first {hashOnce:F1} ms, again {h0.Elapsed.TotalMilliseconds:F1} ms; ");
+            sw.Restart(); t1 = 0;
+            var acc = RunProc.Pixels.Split.PartialAccumulatorFile.Sum(mapped, Environment.ProcessorCount);
+            var t2 = sw.Elapsed.TotalMilliseconds;
+            foreach (var m in mapped) m.Dispose();
+            open = Math.Min(open, t1);
+            sum = Math.Min(sum, t2 - t1);
+            total = Math.Min(total, sw.Elapsed.TotalMilliseconds);
+            Console.WriteLine($"map + headers {t1:F1} ms, checksums + add {t2 - t1:F1} ms ({acc.Events} events)");
+        }
+        var bytes = new FileInfo(paths[0]).Length * (double)parts;
+        Console.WriteLine($"merge of {parts} parts ({bytes / 1e6:F0} MB): best {total:F1} ms = {bytes / total / 1e6:F2} GB/s (map + headers {open:F1}, checksums + add {sum:F1})");
+        foreach (var p in paths) File.Delete(p);
     }
 
     private static void Parts(string file)

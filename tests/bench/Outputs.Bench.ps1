@@ -9,12 +9,17 @@
       runproc          <pwsh> -NoProfile -c "Import-Module RunProc.psd1; Invoke-PixelStatus -Path <run>
                        -OutputDirectory <dir> -ImagePath <dir>/png" (six text arrays, HDF5, pictures)
       runproc, no pictures   the same without -ImagePath (the part without the pictures)
+      job entry        what a pixel_status job runs: dotnet bin/runproc-pixel.dll Invoke-PixelStatus
+                       -Path <run> -OutputDirectory <dir> -ImagePath <dir>/png (no pwsh start-up)
       old algorithm    python3: det_ndarr_data_status's formulation (every event read into float64
                        and accumulated with np.select, the status from the same limits), then the
                        six arrays written with np.savetxt ('%.3f' / '%d') as psana's save_txt did;
                        the old tool drew no pictures, so it is timed without any
     Every one is a whole process (interpreter or pwsh start-up included). Prints the medians and
     old / runproc (target >= 10), and checks that RunProc's status array equals the old one.
+    Then, in process (Outputs.InProcess.ps1, in a fresh pwsh): the outputs alone of one 2.16 Mpx
+    result, first call and later calls, against writing the same bytes with File.WriteAllBytes in
+    the same run (target <= 0.3 s on 2 cores).
 .EXAMPLE
     dotnet pwsh ./tests/bench/Outputs.Bench.ps1 -Root . -Frames 300
 #>
@@ -22,7 +27,9 @@
 param(
     [Parameter(Mandatory)] [string] $Root,
     [int] $Frames = 300,
-    [int] $Rounds = 3
+    [int] $Rounds = 3,
+    # Only the in-process line (no h5py run, no whole processes).
+    [switch] $InProcessOnly
 )
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
@@ -30,6 +37,17 @@ $Root = (Resolve-Path $Root).ProviderPath
 $manifest = Join-Path $Root 'RunProc.psd1'
 $work = Join-Path $Root 'out/bench-outputs'
 New-Item -ItemType Directory -Force $work | Out-Null
+
+$pwsh = [Environment]::ProcessPath
+[string[]] $pwshArgs = if ([IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { @([Environment]::GetCommandLineArgs()[0]) } else { @() }
+
+function Show-InProcess {
+    # In process: the outputs alone, against the same bytes written plainly (a fresh pwsh: the first call is as cold as in a job).
+    Write-Host ''
+    & $pwsh @($pwshArgs + @('-NoProfile', '-NonInteractive', '-File', (Join-Path $PSScriptRoot 'Outputs.InProcess.ps1'), '-Manifest', $manifest, '-Work', $work))
+    if ($LASTEXITCODE -ne 0) { throw "the in-process outputs bench failed ($LASTEXITCODE)" }
+}
+if ($InProcessOnly) { Show-InProcess; return }
 
 # A python3 with numpy and h5py (Debian's, installed by tests/setup, else the first on PATH).
 $python = $null
@@ -93,8 +111,6 @@ for name, a, fmt in (('ave', ave, '%.3f'), ('rms', rms, '%.3f'), ('sta', sta, '%
     np.savetxt('%s/old-%s.txt' % (out, name), rows(a), fmt=fmt, delimiter=' ', header='DTYPE ' + str(a.dtype), comments='# ')
 '@
 
-$pwsh = [Environment]::ProcessPath
-[string[]] $pwshArgs = if ([IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { @([Environment]::GetCommandLineArgs()[0]) } else { @() }
 $cfg = Join-Path $work 'runproc.psd1'
 Set-Content $cfg "@{ DataRoot = '$work'; DbRoot = '$work/db' }"
 $outNew = Join-Path $work 'runproc'
@@ -102,6 +118,8 @@ $outOld = Join-Path $work 'old'
 New-Item -ItemType Directory -Force $outNew, $outOld | Out-Null
 $full = @($pwshArgs + @('-NoProfile', '-NonInteractive', '-c', "Import-Module '$manifest'; `$null = Invoke-PixelStatus -Path '$run' -OutputDirectory '$outNew' -ImagePath '$outNew/png' -ConfigPath '$cfg'"))
 $noPictures = @($pwshArgs + @('-NoProfile', '-NonInteractive', '-c', "Import-Module '$manifest'; `$null = Invoke-PixelStatus -Path '$run' -OutputDirectory '$outNew' -ConfigPath '$cfg'"))
+$dotnet = [IO.Path]::GetFullPath((Join-Path ([Runtime.InteropServices.RuntimeEnvironment]::GetRuntimeDirectory()) '../../../dotnet'))
+$jobEntry = @((Join-Path $Root 'bin/runproc-pixel.dll'), 'Invoke-PixelStatus', '-Path', $run, '-OutputDirectory', $outNew, '-ImagePath', "$outNew/png", '-ConfigPath', $cfg)
 
 function Measure-Run([string] $exe, [string[]] $argv, [string] $what) {
     $sw = [Diagnostics.Stopwatch]::StartNew()
@@ -112,9 +130,10 @@ function Measure-Run([string] $exe, [string[]] $argv, [string] $what) {
 }
 Write-Host '== warm-up (file cache)' -ForegroundColor Cyan
 $null = Measure-Run $pwsh $full 'runproc'
-$times = @{ runproc = [Collections.Generic.List[double]]::new(); noPictures = [Collections.Generic.List[double]]::new(); old = [Collections.Generic.List[double]]::new() }
+$times = @{ runproc = [Collections.Generic.List[double]]::new(); noPictures = [Collections.Generic.List[double]]::new(); old = [Collections.Generic.List[double]]::new(); job = [Collections.Generic.List[double]]::new() }
 foreach ($k in 1..$Rounds) {
     $times.runproc.Add((Measure-Run $pwsh $full 'runproc'))
+    $times.job.Add((Measure-Run $dotnet $jobEntry 'runproc-pixel'))
     $times.noPictures.Add((Measure-Run $pwsh $noPictures 'runproc without pictures'))
     $times.old.Add((Measure-Run $python @($oldScript, $run, $outOld) 'old algorithm'))
 }
@@ -125,12 +144,15 @@ $sta = Get-ChildItem $outNew -Filter 'nda-*-sta.txt' | Select-Object -First 1
 $same = & $python -c "import numpy as np, sys; a = np.loadtxt(sys.argv[1]); b = np.loadtxt(sys.argv[2]); print(int(a.shape == b.shape and (a == b).all()))" $sta.FullName (Join-Path $outOld 'old-sta.txt')
 if ("$same".Trim() -ne '1') { throw "RunProc's status array differs from the old algorithm's ($($sta.FullName))" }
 
-$r = Get-Median $times.runproc; $n = Get-Median $times.noPictures; $o = Get-Median $times.old
+$r = Get-Median $times.runproc; $n = Get-Median $times.noPictures; $o = Get-Median $times.old; $j = Get-Median $times.job
 Write-Host ''
 Write-Host "Outputs, $Frames frames x 2,162,688 px uncompressed HDF5, whole processes, median of $Rounds alternating rounds (status identical to the old algorithm's):"
 Write-Host ("  old algorithm (numpy per event + np.savetxt)        {0,7:N2} s   ({1})" -f $o, (($times.old | ForEach-Object { '{0:N2}' -f $_ }) -join ' '))
 Write-Host ("  RunProc, text arrays + HDF5 + pictures              {0,7:N2} s   ({1})" -f $r, (($times.runproc | ForEach-Object { '{0:N2}' -f $_ }) -join ' '))
 Write-Host ("  RunProc, text arrays + HDF5                         {0,7:N2} s   ({1})" -f $n, (($times.noPictures | ForEach-Object { '{0:N2}' -f $_ }) -join ' '))
+Write-Host ("  RunProc job entry (runproc-pixel), all outputs      {0,7:N2} s   ({1})" -f $j, (($times.job | ForEach-Object { '{0:N2}' -f $_ }) -join ' '))
 Write-Host ("  old / RunProc with pictures {0,6:N1} x (target >= 10);  without pictures {1,6:N1} x" -f ($o / $r), ($o / $n)) -ForegroundColor $(if ($o / $r -ge 10) { 'Green' } else { 'Yellow' })
+Write-Host ("  old / job entry with pictures {0,6:N1} x (target >= 10; what a pixel_status job runs)" -f ($o / $j)) -ForegroundColor $(if ($o / $j -ge 10) { 'Green' } else { 'Yellow' })
 $load = ((Get-Content /proc/loadavg -ErrorAction Ignore) -split ' ' | Select-Object -First 3) -join ' '
 Write-Host "  load average: $load"
+Show-InProcess

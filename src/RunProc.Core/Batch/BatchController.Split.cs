@@ -10,7 +10,7 @@ namespace RunProc.Batch;
 /// the job is submitted, then its id is recorded; a later lock holder finds an intent without an id
 /// by the submission's name (found: tracked; not found: void, submitted again). <see cref="AdvanceSplit"/>
 /// is idempotent: from whatever the journal says it submits what is missing (the parts; on Slurm
-/// the merge at once, with afterok on the parts' jobs; elsewhere the merge when every part is
+/// and LSF the merge at once, with afterok on the parts' jobs; elsewhere the merge when every part is
 /// Done), retries a failed part alone while it has tries left, and derives the attempt's state.
 /// So a controller killed between the array and the merge submission neither loses the merge
 /// (the next pass submits it) nor submits it twice (its intent is resolved by name first).
@@ -20,7 +20,7 @@ public sealed partial class BatchController
     /// <summary>Where the parts of one attempt leave their results for the merge: &lt;workdir&gt;/parts/&lt;job name&gt;.</summary>
     public static string PartDirectoryFor(string workDir, string jobName) => Path.Combine(workDir, "parts", jobName);
 
-    private bool SplitArrays => _process.Scheduler == SchedulerKind.Slurm;
+    private bool SplitArrays => _process.Scheduler is SchedulerKind.Slurm or SchedulerKind.Lsf;
 
     /// <summary>The spec of one submission of an attempt: some parts (a job array on Slurm, one part elsewhere) or the merge.</summary>
     private JobSpec SubSpec(ProcJob job, string subName, IReadOnlyList<int> parts, bool merge, IReadOnlyList<string> afterOk)
@@ -30,7 +30,7 @@ public sealed partial class BatchController
         var values = new TemplateValues
         {
             Process = _process.Name, Experiment = job.Experiment, Instrument = _config.InstrumentOf(job.Experiment), Run = job.Run, Attempt = job.Attempt, JobName = job.Name,
-            WorkDirectory = workDir, LogFile = job.LogFile, ConfigPath = _env.ConfigPath, RunProcArgv = _env.RunProcArgv,
+            WorkDirectory = workDir, LogFile = job.LogFile, ConfigPath = _env.ConfigPath, RunProcArgv = _env.RunProcArgv, JobEntryArgv = _env.JobEntryArgv,
             Part = merge || array ? null : parts[0], Parts = _process.Parts, PartDirectory = PartDirectoryFor(workDir, job.Name),
         };
         var logBase = job.LogFile.EndsWith(".txt", StringComparison.Ordinal) ? job.LogFile[..^4] : job.LogFile;

@@ -254,7 +254,7 @@ public sealed partial class BatchController
         var values = new TemplateValues
         {
             Process = _process.Name, Experiment = exp, Instrument = _config.InstrumentOf(exp), Run = run, Attempt = attempt, JobName = name,
-            WorkDirectory = workDir, LogFile = logFile, ConfigPath = _env.ConfigPath, RunProcArgv = _env.RunProcArgv,
+            WorkDirectory = workDir, LogFile = logFile, ConfigPath = _env.ConfigPath, RunProcArgv = _env.RunProcArgv, JobEntryArgv = _env.JobEntryArgv,
             Parts = _process.Parts, PartDirectory = PartDirectoryFor(workDir, name),
         };
         var command = CommandTemplate.Expand(_process.Command, values);

@@ -20,6 +20,9 @@ public sealed class BatchEnvironment
     /// <summary>The argv prefix that runs a RunProc cmdlet with the same pwsh and module ({runproc}).</summary>
     public IReadOnlyList<string> RunProcArgv { get; init; } = Array.Empty<string>();
 
+    /// <summary>Cmdlets with a job entry of their own (no pwsh start-up): {runproc} before such a cmdlet's name expands to this argv instead.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> JobEntryArgv { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
+
     /// <summary>Which module jobs load ("RunProc 0.1.0 (&lt;folder&gt;)"), for the job log's header; '' if not known.</summary>
     public string Module { get; init; } = "";
 
@@ -46,8 +49,8 @@ public static class SchedulerFactory
             // Slots are per host (a DbRoot shared over NFS serves several) and per process: MaxJobs of them.
             Path.Combine(config.DbRoot, ".local-slots", SafeHost(), Names.Process(process)),
             config.GetProcess(process).MaxJobs, config.FileMode, config.DirectoryMode),
-        SchedulerKind.Slurm => new SlurmScheduler(),
-        SchedulerKind.Lsf => new LsfScheduler(),
+        SchedulerKind.Slurm => new SlurmScheduler(fileMode: config.FileMode),
+        SchedulerKind.Lsf => new LsfScheduler(fileMode: config.FileMode),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown scheduler"),
     };
 

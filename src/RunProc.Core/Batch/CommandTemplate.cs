@@ -22,6 +22,9 @@ public sealed class TemplateValues
     /// <summary>The argv prefix that starts the same pwsh with the same RunProc module ({runproc}); empty if unknown.</summary>
     public IReadOnlyList<string> RunProcArgv { get; init; } = Array.Empty<string>();
 
+    /// <summary>{runproc} followed by one of these cmdlets expands to its own job entry (runproc-pixel); see <see cref="BatchEnvironment.JobEntryArgv"/>.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> JobEntryArgv { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
+
     /// <summary>{part}: the part (0-based) of a split run; null where the scheduler assigns it at run time (a job array), see <see cref="CommandTemplate.PartToken"/>.</summary>
     public int? Part { get; init; }
 
@@ -64,7 +67,7 @@ public static class CommandTemplate
             {
                 if (v.RunProcArgv.Count == 0)
                     throw new ArgumentException($"command element {i} is {{runproc}}, but the pwsh that runs RunProc is not known here; run the submitting cmdlet from pwsh.");
-                result.AddRange(v.RunProcArgv);
+                result.AddRange(i + 1 < template.Count && v.JobEntryArgv.TryGetValue(template[i + 1] ?? "", out var entry) ? entry : v.RunProcArgv);
                 continue;
             }
             result.Add(ExpandElement(element, $"command element {i}", map));

@@ -62,13 +62,13 @@ public sealed class JobSpec
     /// </summary>
     public string? ArrayIndices { get; init; }
 
-    /// <summary>Most array tasks running at once (Slurm's '%'); 0 = no limit.</summary>
+    /// <summary>Most array tasks running at once (Slurm's and LSF's '%'); 0 = no limit.</summary>
     public int ArrayThrottle { get; init; }
 
     /// <summary>scripts/runproc-part.sh, for an array job.</summary>
     public string PartScript { get; init; } = "";
 
-    /// <summary>Start only after every task of these jobs has succeeded (Slurm afterok).</summary>
+    /// <summary>Start only after every task of these jobs has succeeded (Slurm afterok, LSF done()); ids as RunProc writes them (an array task: &lt;id&gt;_&lt;part&gt;).</summary>
     public IReadOnlyList<string> AfterOk { get; init; } = Array.Empty<string>();
 }
 

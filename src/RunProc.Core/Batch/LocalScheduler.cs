@@ -71,6 +71,10 @@ public sealed class LocalScheduler : IScheduler
     {
         SafeFile.EnsureDirectory(_spool, _dirMode);
         SafeFile.EnsureDirectory(_slots, _dirMode);
+        // The log and the status file are opened here, without following links and only if they are
+        // regular files, and the wrapper writes to these descriptors: it never opens a path of the
+        // DB tree, so a link planted there after this check redirects nothing (issue 13).
+        using var files = JobFiles.OpenForJob(spec, _fileMode);
         var spool = SpoolFile(spec.Name);
         // The spool record exists before the process does, so a controller killed right after the
         // launch still finds the job by name (through the status file the wrapper writes).
@@ -97,9 +101,12 @@ public sealed class LocalScheduler : IScheduler
         foreach (var a in argv.Skip(1))
             psi.ArgumentList.Add(a);
         psi.Environment["RUNPROC_KILL_GRACE"] = KillGraceSeconds.ToString(CultureInfo.InvariantCulture);
+        psi.Environment["RUNPROC_LOG_FD"] = files.LogFd.ToString(CultureInfo.InvariantCulture);
+        psi.Environment["RUNPROC_STATUS_FD"] = files.StatusFd.ToString(CultureInfo.InvariantCulture);
         try
         {
             using var p = Process.Start(psi) ?? throw new SchedulerException("the job process did not start.", transient: false);
+            files.Dispose(); // the job has its copies; ours close at once
             record["pid"] = p.Id.ToString(CultureInfo.InvariantCulture);
             if (ProcStat(p.Id) is { } st)
                 record["start"] = st.StartTicks.ToString(CultureInfo.InvariantCulture);

@@ -14,8 +14,14 @@ public sealed class SlurmScheduler : IScheduler
     // One command per pass: 10,000 ids of up to 7 digits stay under Linux's 128 KiB limit for one argument.
     private const int IdsPerCommand = 10000;
     private readonly ICommandRunner _runner;
+    private readonly int _fileMode;
 
-    public SlurmScheduler(ICommandRunner? runner = null) => _runner = runner ?? ProcessCommandRunner.Instance;
+    /// <param name="fileMode">Mode of the status files created before a submission.</param>
+    public SlurmScheduler(ICommandRunner? runner = null, int fileMode = 0x1B4)
+    {
+        _runner = runner ?? ProcessCommandRunner.Instance;
+        _fileMode = fileMode;
+    }
 
     public SchedulerKind Kind => SchedulerKind.Slurm;
 
@@ -49,6 +55,8 @@ public sealed class SlurmScheduler : IScheduler
 
     public string Submit(JobSpec spec, CancellationToken cancel)
     {
+        // The wrapper appends only to status files RunProc created (every task's, for an array): no link is followed.
+        JobFiles.Create(spec, _fileMode);
         var r = _runner.Run(SubmitArgv(spec), CommandTimeout, cancel);
         var id = r.ExitCode == 0 ? SlurmOutput.ParseSbatch(r.StdOut) : null;
         if (id is not null)

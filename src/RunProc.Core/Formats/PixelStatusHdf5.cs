@@ -30,17 +30,22 @@ public static class PixelStatusHdf5
         return m | ((uint)(status & 0xFF) << 16);
     }
 
+    /// <summary>The NeXus mask of each 8-bit status word.</summary>
+    private static readonly uint[] MaskOf = Enumerable.Range(0, 256).Select(NexusMask).ToArray();
+
     /// <summary>Writes the file (to a temporary name, then renamed into place).</summary>
     public static void Write(string path, string source, int[] shape, PixelStatusSummary s, IReadOnlyDictionary<string, object>? attributes = null)
     {
         var dims = shape.Select(d => (ulong)d).ToArray();
         var n = s.Status.Length;
-        var mask = new uint[n];
-        var status = new byte[n];
-        for (var i = 0; i < n; i++)
+        var mask = GC.AllocateUninitializedArray<uint>(n);
+        var status = GC.AllocateUninitializedArray<byte>(n);
+        var src = s.Status;
+        for (var i = 0; i < src.Length; i++)
         {
-            mask[i] = NexusMask(s.Status[i]);
-            status[i] = (byte)s.Status[i];
+            var v = src[i] & 0xFF;
+            mask[i] = MaskOf[v];
+            status[i] = (byte)v;
         }
         var det = new H5Group
         {

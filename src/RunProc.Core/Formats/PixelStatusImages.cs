@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.CompilerServices;
 using RunProc.Formats.Plotting;
 using RunProc.Pixels;
 using SkiaSharp;
@@ -118,7 +117,6 @@ public static class PixelStatusImages
     }
 
     /// <summary>Per raster cell the most severe rank of the detector pixels under it (255 = gap between segments).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per job: no slow first tier
     private static byte[] WorstRanks(Geometry g, int[] status, byte[] rank)
     {
         var cells = new byte[g.RasterW * g.RasterH];
@@ -144,30 +142,38 @@ public static class PixelStatusImages
         return cells;
     }
 
-    /// <summary>Per raster cell the average of the detector values under it, as a colour-map index (-1 = gap).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static short[] AverageIndex(Geometry g, double[] values, double lo, double scale)
+    /// <summary>
+    /// Per raster cell the average of the detector values under it, as a colour-map index (255 =
+    /// gap). One raster row at a time: only a row of sums is held, not a picture of them.
+    /// </summary>
+    private static byte[] AverageIndex(Geometry g, double[] values, double lo, double scale)
     {
-        var sums = new double[g.RasterW * g.RasterH];
-        var counts = new int[sums.Length];
+        var index = new byte[g.RasterW * g.RasterH];
+        Array.Fill(index, (byte)255);
+        var sums = new double[g.CellW];
+        var counts = new int[g.CellW];
         var colCell = ColumnCells(g);
         for (var seg = 0; seg < g.Segs; seg++)
         {
             var (ox, oy) = (seg % g.GridX * (g.CellW + g.GapPx), seg / g.GridX * (g.CellH + g.GapPx));
-            for (var r = 0; r < g.Rows; r++)
+            for (var r0 = 0; r0 < g.Rows; r0 += g.Block)
             {
-                var row = (oy + r / g.Block) * g.RasterW + ox;
-                var p = (seg * g.Rows + r) * g.Cols;
-                for (var c = 0; c < g.Cols; c++)
+                Array.Clear(sums);
+                Array.Clear(counts);
+                for (var r = r0; r < Math.Min(r0 + g.Block, g.Rows); r++)
                 {
-                    sums[row + colCell[c]] += values[p + c];
-                    counts[row + colCell[c]]++;
+                    var p = (seg * g.Rows + r) * g.Cols;
+                    for (var c = 0; c < g.Cols; c++)
+                    {
+                        sums[colCell[c]] += values[p + c];
+                        counts[colCell[c]]++;
+                    }
                 }
+                var row = (oy + r0 / g.Block) * g.RasterW + ox;
+                for (var k = 0; k < g.CellW; k++)
+                    index[row + k] = (byte)Math.Clamp((sums[k] / counts[k] - lo) * scale, 0, 63);
             }
         }
-        var index = new short[sums.Length];
-        for (var i = 0; i < index.Length; i++)
-            index[i] = counts[i] == 0 ? (short)-1 : (short)Math.Clamp((sums[i] / counts[i] - lo) * scale, 0, 63);
         return index;
     }
 
@@ -176,25 +182,6 @@ public static class PixelStatusImages
         var colCell = new int[g.Cols];
         for (var c = 0; c < g.Cols; c++) colCell[c] = c / g.Block;
         return colCell;
-    }
-
-    /// <summary>Raster cells to colours through a table (index -1 or 255 above the table = the gap colour).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static uint[] Colours(byte[] cells, uint[] table)
-    {
-        var px = new uint[cells.Length];
-        for (var i = 0; i < px.Length; i++)
-            px[i] = cells[i] < table.Length ? table[cells[i]] : GapColour;
-        return px;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static uint[] Colours(short[] cells, uint[] table)
-    {
-        var px = new uint[cells.Length];
-        for (var i = 0; i < px.Length; i++)
-            px[i] = cells[i] < 0 ? GapColour : table[cells[i]];
-        return px;
     }
 
     private static void DrawSegments(PlotCanvas pc, Geometry g, float ox, float oy)
@@ -250,7 +237,7 @@ public static class PixelStatusImages
         var pixels = s.Status.LongLength;
         Title(pc, t, s, "pixel status", $"{bad.ToString("N0", CultureInfo.InvariantCulture)} bad of {pixels.ToString("N0", CultureInfo.InvariantCulture)} pixels ({100.0 * bad / Math.Max(1, pixels):0.###} %)");
         float ox = Margin, oy = TitleHeight + Margin;
-        pc.Blit(Colours(WorstRanks(g, s.Status, rank), colourOfRank), g.RasterW, g.RasterH, (int)ox, (int)oy, g.Up);
+        pc.Blit(WorstRanks(g, s.Status, rank), colourOfRank, GapColour, g.RasterW, g.RasterH, (int)ox, (int)oy, g.Up);
 
         // A bad pixel shown smaller than 4 screen pixels is enlarged to a 4-pixel square (least
         // severe first, so the most severe stays on top); past 20,000 the map itself says enough.
@@ -311,7 +298,7 @@ public static class PixelStatusImages
         float ox = Margin, oy = TitleHeight + Margin;
         // 64 colour steps: the eye cannot tell more apart, and the PNG of a noisy map is half the size.
         var scale = 63.999 / (hi - lo);
-        pc.Blit(Colours(AverageIndex(g, values, lo, scale), lut), g.RasterW, g.RasterH, (int)ox, (int)oy, g.Up);
+        pc.Blit(AverageIndex(g, values, lo, scale), lut, GapColour, g.RasterW, g.RasterH, (int)ox, (int)oy, g.Up);
         DrawSegments(pc, g, ox, oy);
 
         // Colour bar with ticks in ADU.
@@ -441,7 +428,6 @@ public static class PixelStatusImages
     }
 
     /// <summary>Pixels per class (index = position in the severity list) by their most severe class, and all bad pixels.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (long[] Counts, long Bad) CountByClass(int[] status, byte[] rank, int classes)
     {
         var counts = new long[classes];
@@ -455,7 +441,6 @@ public static class PixelStatusImages
         return (counts, bad);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int[] BadPixels(int[] status, int count)
     {
         var list = new int[count];
@@ -465,7 +450,6 @@ public static class PixelStatusImages
         return list;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (long[] Counts, long Under, long Over) Bin(double[] values, double lo, double hi, int bins)
     {
         var counts = new long[bins];
@@ -486,7 +470,6 @@ public static class PixelStatusImages
     };
 
     /// <summary>Two quantiles from an even sample of at most 65,536 values (a full sort of 2 Mpx would cost more than the picture).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (double A, double B) Quantiles(double[] values, double qa, double qb)
     {
         if (values.Length == 0) return (0, 1);

@@ -13,7 +13,7 @@ public sealed record Xtc2Selection(long SkipEvents = 0, long? Events = null, boo
 /// One detector of an xtc2 run (Configure Names with alg <c>raw</c> and a field <c>raw</c>, one
 /// Names per segment) and the events read for it.
 /// </summary>
-public sealed class Xtc2Detector
+public sealed record Xtc2Detector
 {
     public required string DetName { get; init; }
     public required string DetType { get; init; }

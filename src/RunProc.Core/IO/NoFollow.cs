@@ -132,8 +132,22 @@ internal static class NoFollow
         if (fd != AT_FDCWD && fd >= 0) close(fd);
     }
 
-    /// <summary>Replaces <paramref name="path"/> with <paramref name="content"/>: temp file, fsync (unless not <paramref name="durable"/>: a cache), rename, all in the checked directory.</summary>
-    public static void WriteAtomic(string path, ReadOnlySpan<byte> content, int fileMode, int? directoryMode, bool durable = true)
+    /// <summary>Replaces <paramref name="path"/> with <paramref name="content"/>: temp file, fsync (unless not <paramref name="durable"/>: a cache or a derived output), rename, all in the checked directory.</summary>
+    public static unsafe void WriteAtomic(string path, ReadOnlySpan<byte> content, int fileMode, int? directoryMode, bool durable = true)
+    {
+        fixed (byte* pinned = content)
+        {
+            var (address, length) = ((nint)pinned, content.Length);
+            WriteAtomic(path, handle => RandomAccess.Write(handle, new ReadOnlySpan<byte>((void*)address, length), 0), fileMode, directoryMode, durable);
+        }
+    }
+
+    /// <summary>
+    /// Replaces <paramref name="path"/> with what <paramref name="write"/> writes into the new
+    /// file's handle (from offset 0): temp file, fsync (unless not <paramref name="durable"/>),
+    /// rename, all in the checked directory. For content made piece by piece, never held whole.
+    /// </summary>
+    public static void WriteAtomic(string path, Action<SafeFileHandle> write, int fileMode, int? directoryMode, bool durable = true)
     {
         var full = Path.GetFullPath(path);
         var name = Path.GetFileName(full);
@@ -156,7 +170,7 @@ internal static class NoFollow
             {
                 using (var handle = new SafeFileHandle(fd, ownsHandle: true))
                 {
-                    RandomAccess.Write(handle, content, 0);
+                    write(handle);
                     fchmod(fd, mode);
                     if (durable && fsync(fd) != 0) throw new IOException($"cannot flush '{full}' to disk (errno {Marshal.GetLastPInvokeError()}).");
                 }

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace RunProc.Pixels;
 
 /// <summary>How the mean and rms limits are found.</summary>
@@ -65,25 +67,154 @@ public sealed record PixelStatusOptions
 /// The end-of-run arrays of one detector: mean, rms, fractions, max/min, the 8-bit status and the
 /// mask, with the limits used and the count of pixels per bit.
 /// </summary>
+/// <remarks>
+/// Only what every run needs is computed up front: the status and its counts, in one pass that
+/// derives each pixel's mean, rms and fractions in registers. The other arrays (Mean, Rms,
+/// FractionLow/High, Max, Min, Mask) are computed from the accumulator on first use, by the same
+/// code, so they are bit-identical to the values the status was decided on; a run that writes only
+/// the status (-ArrayType sta) never allocates them. Where the limits need the arrays (n-sigma or
+/// the robust method) Mean and Rms are computed first. The accumulator must not change after
+/// <see cref="Compute"/> (a first use after a change is refused).
+/// </remarks>
 public sealed class PixelStatusSummary
 {
-    public required long Events { get; init; }
-    public required double[] Mean { get; init; }
-    public required double[] Rms { get; init; }
-    public required double[] FractionLow { get; init; }
-    public required double[] FractionHigh { get; init; }
-    public required int[] Max { get; init; }
-    public required int[] Min { get; init; }
-    public required int[] Status { get; init; }
-    public required int[] Mask { get; init; }
-    public required (double Low, double High) MeanLimits { get; init; }
-    public required (double Low, double High) RmsLimits { get; init; }
+    private readonly PixelStatusAccumulator _acc;
+    private readonly long _events;
+    private double[]? _mean, _rms, _flo, _fhi;
+    private int[]? _max, _min, _mask;
+
+    private PixelStatusSummary(PixelStatusAccumulator acc, int[] status)
+    {
+        _acc = acc;
+        _events = acc.Events;
+        Status = status;
+    }
+
+    public long Events => _events;
+    public double[] Mean => Lazy(ref _mean, MeanRms);
+    public double[] Rms => Lazy(ref _rms, MeanRms);
+    public double[] FractionLow => Lazy(ref _flo, Fractions);
+    public double[] FractionHigh => Lazy(ref _fhi, Fractions);
+
+    /// <summary>Largest value per pixel (0 where there were no events).</summary>
+    public int[] Max => Lazy(ref _max, () => _max = Extremes(_acc.Max));
+
+    /// <summary>Smallest value per pixel (0 where there were no events).</summary>
+    public int[] Min => Lazy(ref _min, () => _min = Extremes(_acc.Min));
+
+    public int[] Status { get; }
+
+    /// <summary>1 where the status is 0 (a good pixel), else 0.</summary>
+    public int[] Mask => Lazy(ref _mask, () =>
+    {
+        var mask = GC.AllocateUninitializedArray<int>(Status.Length);
+        for (var p = 0; p < mask.Length; p++) mask[p] = Status[p] == 0 ? 1 : 0;
+        _mask = mask;
+    });
+
+    public (double Low, double High) MeanLimits { get; private set; }
+    public (double Low, double High) RmsLimits { get; private set; }
 
     /// <summary>Pixels with each bit set, index = bit number 0..7.</summary>
-    public required long[] CountPerBit { get; init; }
+    public long[] CountPerBit { get; private set; } = new long[8];
 
     /// <summary>Pixels with any bit set.</summary>
-    public required long BadPixels { get; init; }
+    public long BadPixels { get; private set; }
+
+    private readonly object _gate = new();
+
+    private T[] Lazy<T>(ref T[]? field, Action compute)
+    {
+        if (Volatile.Read(ref field) is { } done)
+            return done;
+        lock (_gate)
+        {
+            if (field is null)
+            {
+                if (_acc.Events != _events)
+                    throw new InvalidOperationException($"the accumulator has {_acc.Events} events now, {_events} when the summary was computed: compute the summary again.");
+                compute();
+            }
+            return field!;
+        }
+    }
+
+    private void MeanRms()
+    {
+        var mean = GC.AllocateUninitializedArray<double>(_acc.PixelCount);
+        var rms = GC.AllocateUninitializedArray<double>(_acc.PixelCount);
+        var acc = _acc;
+        ForRanges(acc.PixelCount, (a, b) =>
+        {
+            for (var p = a; p < b; p++)
+                Moments(acc, p, out mean[p], out rms[p]);
+        });
+        _mean = mean;
+        _rms = rms;
+    }
+
+    private void Fractions()
+    {
+        var flo = GC.AllocateUninitializedArray<double>(_acc.PixelCount);
+        var fhi = GC.AllocateUninitializedArray<double>(_acc.PixelCount);
+        var acc = _acc;
+        ForRanges(acc.PixelCount, (a, b) =>
+        {
+            for (var p = a; p < b; p++)
+                (flo[p], fhi[p]) = FractionsOf(acc, p);
+        });
+        _flo = flo;
+        _fhi = fhi;
+    }
+
+    private int[] Extremes(int[] values) => _events > 0 ? (int[])values.Clone() : new int[values.Length];
+
+    /// <summary>
+    /// The old formula in float64: mean = sum/n, rms = sqrt(sumsq/n - mean²) over the n events
+    /// inside the gates; a rounding-negative variance is taken as 0 (numpy would give nan there);
+    /// 0 and 0 where no event was inside the gates. The one place these are computed.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Moments(PixelStatusAccumulator acc, int p, out double mean, out double rms)
+    {
+        var good = acc.Events - acc.BelowLow[p] - acc.AboveHigh[p];
+        if (good > 0)
+        {
+            var m = acc.Sum[p] / (double)good;
+            var sq = acc.SumSquares[p];
+            var sqd = sq <= ulong.MaxValue ? (double)(ulong)sq : (double)sq; // UInt128→double is slow; exact either way
+            var v = sqd / good - m * m;
+            mean = m;
+            rms = v > 0 ? Math.Sqrt(v) : 0;
+        }
+        else
+        {
+            mean = 0;
+            rms = 0;
+        }
+    }
+
+    /// <summary>The fractions of events below the low and above the high gate (0 and 0 without events).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (double Low, double High) FractionsOf(PixelStatusAccumulator acc, int p)
+    {
+        if (acc.Events <= 0)
+            return (0, 0);
+        var events = (double)acc.Events;
+        return (acc.BelowLow[p] / events, acc.AboveHigh[p] / events);
+    }
+
+    /// <summary>Per-pixel work split over the cores in contiguous ranges (2M pixels would otherwise cost more than a short run's scan).</summary>
+    private static void ForRanges(int n, Action<int, int> range)
+    {
+        var parts = Math.Max(1, Math.Min(Environment.ProcessorCount, n / 65536));
+        if (parts == 1)
+        {
+            range(0, n);
+            return;
+        }
+        Parallel.For(0, parts, t => range((int)((long)n * t / parts), (int)((long)n * (t + 1) / parts)));
+    }
 
     public static PixelStatusSummary Compute(PixelStatusAccumulator acc, PixelStatusOptions options)
     {
@@ -91,92 +222,60 @@ public sealed class PixelStatusSummary
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var n = acc.PixelCount;
-        var mean = new double[n];
-        var rms = new double[n];
-        var flo = new double[n];
-        var fhi = new double[n];
-        var events = (double)acc.Events;
-        // Per pixel work is independent: split over cores (2M pixels would otherwise cost more than a short run's scan).
-        var parts = Math.Max(1, Math.Min(Environment.ProcessorCount, n / 65536));
-        Parallel.For(0, parts, t =>
-        {
-            var a = (int)((long)n * t / parts);
-            var b = (int)((long)n * (t + 1) / parts);
-            for (var p = a; p < b; p++)
-            {
-                var good = acc.Good(p);
-                if (good > 0)
-                {
-                    // The old formula in float64: mean = sum/n, rms = sqrt(sumsq/n - mean²);
-                    // a rounding-negative variance is taken as 0 (numpy would give nan there).
-                    var m = acc.Sum[p] / (double)good;
-                    var sq = acc.SumSquares[p];
-                    var sqd = sq <= ulong.MaxValue ? (double)(ulong)sq : (double)sq; // UInt128→double is slow; exact either way
-                    var v = sqd / good - m * m;
-                    mean[p] = m;
-                    rms[p] = v > 0 ? Math.Sqrt(v) : 0;
-                }
-                if (acc.Events > 0)
-                {
-                    flo[p] = acc.BelowLow[p] / events;
-                    fhi[p] = acc.AboveHigh[p] / events;
-                }
-            }
-        });
-
+        var status = GC.AllocateUninitializedArray<int>(n);
+        var summary = new PixelStatusSummary(acc, status);
         (double, double) meanLim, rmsLim;
         if (options.Method == PixelLimitMethod.Absolute)
         {
-            meanLim = Evaluate(mean, options.IntensityLowSigma, options.IntensityHighSigma, options.IntensityLow, options.IntensityHigh);
-            rmsLim = Evaluate(rms, options.RmsLowSigma, options.RmsHighSigma, options.RmsLow, options.RmsHigh);
+            // Limits from the arrays only with n-sigma; otherwise the arrays are not needed here.
+            meanLim = Evaluate(options.IntensityLowSigma > 0 || options.IntensityHighSigma > 0 ? summary.Mean : Array.Empty<double>(),
+                options.IntensityLowSigma, options.IntensityHighSigma, options.IntensityLow, options.IntensityHigh);
+            rmsLim = Evaluate(options.RmsLowSigma > 0 || options.RmsHighSigma > 0 ? summary.Rms : Array.Empty<double>(),
+                options.RmsLowSigma, options.RmsHighSigma, options.RmsLow, options.RmsHigh);
         }
         else
         {
-            meanLim = Robust(mean, options.SnrMax, options.IntensityLow, options.IntensityHigh);
-            rmsLim = Robust(rms, options.SnrMax, options.RmsLow, options.RmsHigh);
+            meanLim = Robust(summary.Mean, options.SnrMax, options.IntensityLow, options.IntensityHigh);
+            rmsLim = Robust(summary.Rms, options.SnrMax, options.RmsLow, options.RmsHigh);
         }
 
         // Bits 6/7 flag single events outside the intensity range: with the original rule that is
         // the evaluated mean range (as the reference); with the robust rule a median ± k·MAD band
         // is far too narrow for single events, so there they use the absolute gates.
         var (extLo, extHi) = options.Method == PixelLimitMethod.Absolute ? meanLim : (options.IntensityLow, options.IntensityHigh);
-        var status = new int[n];
-        var mask = new int[n];
         var perBit = new long[8];
         long bad = 0;
-        var max = (int[])acc.Max.Clone();
-        var min = (int[])acc.Min.Clone();
         var any = acc.Events > 0;
         var (rmsLo, rmsHi) = rmsLim;
         var (meanLo, meanHi) = meanLim;
         var frac = options.FractionLimit;
+        var max = acc.Max;
+        var min = acc.Min;
         var gate = new object();
-        Parallel.For(0, parts, t =>
+        ForRanges(n, (a, b) =>
         {
-            var a = (int)((long)n * t / parts);
-            var b = (int)((long)n * (t + 1) / parts);
             var localBits = new long[8];
             long localBad = 0;
             for (var p = a; p < b; p++)
             {
+                Moments(acc, p, out var mean, out var rms);
+                var (flo, fhi) = FractionsOf(acc, p);
                 var s = 0;
-                if (rms[p] > rmsHi) s |= 1;
-                if (fhi[p] > frac) s |= 2;
-                if (flo[p] > frac) s |= 4;
-                if (rms[p] < rmsLo) s |= 8;
-                if (mean[p] > meanHi) s |= 16;
-                if (mean[p] < meanLo) s |= 32;
+                if (rms > rmsHi) s |= 1;
+                if (fhi > frac) s |= 2;
+                if (flo > frac) s |= 4;
+                if (rms < rmsLo) s |= 8;
+                if (mean > meanHi) s |= 16;
+                if (mean < meanLo) s |= 32;
                 if (any && max[p] > extHi) s |= 64;
                 if (any && min[p] < extLo) s |= 128;
                 status[p] = s;
-                mask[p] = s == 0 ? 1 : 0;
                 if (s != 0)
                 {
                     localBad++;
                     for (var bit = 0; bit < 8; bit++)
                         localBits[bit] += (s >> bit) & 1;
                 }
-                if (!any) { max[p] = 0; min[p] = 0; }
             }
             lock (gate)
             {
@@ -184,11 +283,11 @@ public sealed class PixelStatusSummary
                 for (var bit = 0; bit < 8; bit++) perBit[bit] += localBits[bit];
             }
         });
-        return new PixelStatusSummary
-        {
-            Events = acc.Events, Mean = mean, Rms = rms, FractionLow = flo, FractionHigh = fhi, Max = max, Min = min,
-            Status = status, Mask = mask, MeanLimits = meanLim, RmsLimits = rmsLim, CountPerBit = perBit, BadPixels = bad,
-        };
+        summary.MeanLimits = meanLim;
+        summary.RmsLimits = rmsLim;
+        summary.CountPerBit = perBit;
+        summary.BadPixels = bad;
+        return summary;
     }
 
     /// <summary>The original evaluate(): n-sigma limits around the array mean where asked, clamped by the absolute ones.</summary>

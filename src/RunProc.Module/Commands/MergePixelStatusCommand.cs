@@ -1,7 +1,5 @@
 using System.Management.Automation;
-using RunProc.Formats;
 using RunProc.Pixels;
-using RunProc.Pixels.Split;
 
 namespace RunProc.Module.Commands;
 
@@ -12,7 +10,7 @@ namespace RunProc.Module.Commands;
 /// run. One result object per detector, as Invoke-PixelStatus.
 /// </summary>
 [Cmdlet(VerbsData.Merge, "PixelStatus", SupportsShouldProcess = true)]
-[OutputType(typeof(PixelStatusResult))]
+[OutputType(typeof(PixelStatusResult), typeof(PixelStatusPlan))]
 public sealed class MergePixelStatusCommand : RunProcCmdlet
 {
     /// <summary>The folder the parts wrote into (their -PartDirectory).</summary>
@@ -51,74 +49,14 @@ public sealed class MergePixelStatusCommand : RunProcCmdlet
     [Parameter]
     public SwitchParameter Deploy { get; set; }
 
-    protected override void ProcessRecord()
-    {
-        var dir = GetUnresolvedProviderPathFromPSPath(PartDirectory);
-        string? exp = null;
-        if (!string.IsNullOrEmpty(Experiment))
+    protected override void ProcessRecord() =>
+        PixelHost.Call(this, host => new PixelStatusJob(Config, host).Merge(new PixelMergeRequest
         {
-            try { exp = Names.Experiment(Experiment, Config); }
-            catch (ArgumentException ex)
-            {
-                WriteInputError(ex, "InvalidExperiment", ErrorCategory.InvalidArgument, Experiment);
-                return;
-            }
-        }
-        IReadOnlyList<MergedDetector> merged;
-        try
-        {
-            merged = PixelStatusSplit.Merge(dir, MyInvocation.BoundParameters.ContainsKey(nameof(PartCount)) ? PartCount : null, exp, Run >= 0 ? Run : null, Cancel);
-        }
-        catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
-        {
-            WriteInputError(ex, "PartsNotMergeable", ErrorCategory.InvalidData, dir,
-                "Run the parts named in the message again (Invoke-PixelStatus -Part k -PartCount N), then merge; nothing was written.");
-            return;
-        }
-        catch (OperationCanceledException) when (Cancel.IsCancellationRequested)
-        {
-            return;
-        }
-        var runner = new PixelStatusRunner(Config);
-        foreach (var m in merged)
-        {
-            var h = m.Header;
-            var request = new PixelStatusRequest
-            {
-                Files = m.SourceFiles, Experiment = h.Experiment, Run = h.Run, Instrument = h.Instrument, Options = h.Options, DataMask = h.DataMask,
-                OutputDirectory = OutputDirectory is null ? null : GetUnresolvedProviderPathFromPSPath(OutputDirectory),
-                ImageDirectory = ImagePath is null ? null : GetUnresolvedProviderPathFromPSPath(ImagePath),
-                ArrayTypes = ArrayType, Deploy = Deploy,
-            };
-            var det = new PixelStatusRunner.OutputDetector(h.Source, h.Dataset, h.Shape, Xtc2DetectorOf(m.SourceFiles, h.Dataset));
-            var planned = runner.PlannedOutputs(det, m.Accumulator.Events, request, h.Experiment, h.Run);
-            if (!ShouldProcess(h.Dataset, $"merge {h.PartCount} parts ({m.Accumulator.Events} events) and write {(planned.Count == 0 ? "nothing" : string.Join(", ", planned))}"))
-                continue;
-            try
-            {
-                WriteObject(runner.Finish(det, m.Accumulator, request, h.Experiment, h.Run));
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
-            {
-                WriteInputError(ex, "PixelStatusFailed", ErrorCategory.WriteError, h.Dataset);
-            }
-        }
-    }
-
-    /// <summary>An xtc2 detector's description (type, so its calibration group and mask) from its run's Names; no event is read.</summary>
-    private static Xtc2Detector? Xtc2DetectorOf(IReadOnlyList<string> files, string detName)
-    {
-        var xtc2 = files.Where(Xtc2Run.IsXtc2).ToList();
-        if (xtc2.Count == 0)
-            return null;
-        try
-        {
-            using var run = Xtc2Run.Open(xtc2, new[] { detName }, new Xtc2Selection(0, 0));
-            return run.Detectors.FirstOrDefault(d => d.DetName == detName);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return null; // the run's files are gone: the group is derived from the source name
-        }
-    }
+            PartDirectory = GetUnresolvedProviderPathFromPSPath(PartDirectory),
+            PartCount = MyInvocation.BoundParameters.ContainsKey(nameof(PartCount)) ? PartCount : null,
+            Experiment = Experiment, Run = Run >= 0 ? Run : null,
+            OutputDirectory = OutputDirectory is null ? null : GetUnresolvedProviderPathFromPSPath(OutputDirectory),
+            ImageDirectory = ImagePath is null ? null : GetUnresolvedProviderPathFromPSPath(ImagePath),
+            ArrayTypes = ArrayType, Deploy = Deploy,
+        }));
 }

@@ -17,13 +17,22 @@
 # dies (even by SIGKILL). The wrapper records its end only after the group and the watchdog are
 # gone, so nothing of a job outlives it. Only 'kill -SIG -PGID' is used: dash has no 'kill --'.
 # Every process of the job carries RUNPROC_JOB_STATUS=<status file> in its environment.
+#
+# The status file and the log lie in the group-writable DB tree, where anyone of the group may
+# plant a symbolic link: this wrapper never writes through a path a link could redirect. The local
+# scheduler opens both files itself (no link followed, regular files only) and passes their
+# descriptors in RUNPROC_STATUS_FD and RUNPROC_LOG_FD; they are reached as /dev/fd/N, the open file
+# itself. Under Slurm and LSF (LOGFILE '-') the status file must be the regular file RunProc created
+# before submitting: it is opened once (read-write, so neither truncated nor blocked by a FIFO) and
+# kept only if the descriptor is the very file at the path (same device and inode, one link, no
+# symbolic link); otherwise nothing is written to it, the command does not run and the exit code is 125.
 
 # Signal every process of the job's group (before the child's setsid(), only the child itself).
 signal_job() { kill -"$1" -"$2" 2>/dev/null || kill -"$1" "$2" 2>/dev/null; }
 job_alive() { kill -0 -"$1" 2>/dev/null || kill -0 "$1" 2>/dev/null; }
 # One time base in the log and the status file: local time with its UTC offset (as RunProc's own lines).
 now() { date +%Y-%m-%dT%H:%M:%S%:z; }
-record() { printf '%s %s %s\n' "$1" "$(now)" "$2" >>"$status"; }
+record() { printf '%s %s %s\n' "$1" "$(now)" "$2" >>"$statusio"; }
 
 # A process is alive unless it is gone or a zombie (a dead wrapper waiting for its parent to reap it).
 alive() {
@@ -41,14 +50,15 @@ alive() {
 stop_asked() {
     while read -r word _; do
         case $word in cancel | stop) return 0 ;; esac
-    done <"$status"
+    done <"$statusio"
     return 1
 }
 
 if [ "${1-}" = "--watchdog" ]; then
-    # Watchdog: --watchdog STATUSFILE WRAPPERPID GROUP LIMIT_SECONDS GRACE_SECONDS. Polls once a
+    # Watchdog: --watchdog STATUSFILE WRAPPERPID GROUP LIMIT_SECONDS GRACE_SECONDS STATUSIO (the
+    # wrapper's /dev/fd/N of the status file, inherited). Polls once a
     # second (no signals between wrapper and watchdog, so no start-up race), runs until the group is empty.
-    status=$2 wrapper=$3 group=$4 limit=$5 grace=$6
+    status=$2 wrapper=$3 group=$4 limit=$5 grace=$6 statusio=${7:-$2}
     ending="" elapsed=0 termed=0
     while job_alive "$group"; do
         if [ -z "$ending" ]; then
@@ -85,11 +95,50 @@ grace=${RUNPROC_KILL_GRACE:-10}
 case $grace in "" | *[!0-9]*) grace=10 ;; esac
 RUNPROC_JOB_STATUS=$status
 export RUNPROC_JOB_STATUS
+
+refuse() {
+    echo "runproc-job: $(now) refused: $1; the command was not run. RunProc creates the job's files before it starts; remove what was put in their place ($status)." >&2
+    exit 125
+}
+# A descriptor passed by the local scheduler: fdpath is set to a path that reaches the open file
+# itself (never the DB tree); false when none was passed.
+fd_path() {
+    fdpath=""
+    case $1 in
+        "") return 1 ;;
+        *[!0-9]*) refuse "'$1' is not a file descriptor" ;;
+    esac
+    [ -e "/dev/fd/$1" ] || refuse "descriptor $1 is not open"
+    fdpath=/dev/fd/$1
+}
+# The status file RunProc created, on descriptor 3, proven to be that regular file (see above).
+open_status() {
+    [ -f "$status" ] && [ ! -L "$status" ] || refuse "the status file is missing, a link or not a regular file"
+    # 'command': a failed redirection of exec must not end the shell before it says why.
+    command exec 3<>"$status" || refuse "cannot open the status file"
+    opened=$(stat -L -c '%d:%i:%h:%F' /dev/fd/3 2>/dev/null)
+    named=$(stat -c '%d:%i:%h:%F' -- "$status" 2>/dev/null)
+    case $opened in
+        *:*:1:regular*) [ "$opened" = "$named" ] && return 0 ;;
+    esac
+    exec 3>&-
+    refuse "the status file was replaced while it was opened (by a link or another file)"
+}
 if [ "$log" != "-" ]; then
-    exec </dev/null >>"$log" 2>&1
+    fd_path "${RUNPROC_LOG_FD-}" || refuse "a log is written only through the descriptor the local scheduler opened (RUNPROC_LOG_FD)"
+    exec </dev/null >>"$fdpath" 2>&1
 else
     exec </dev/null
 fi
+if fd_path "${RUNPROC_STATUS_FD-}"; then
+    statusio=$fdpath
+elif [ "$slotdir" = "-" ]; then
+    open_status
+    statusio=/dev/fd/3
+else
+    refuse "a local job needs the status file's descriptor (RUNPROC_STATUS_FD) from the local scheduler"
+fi
+unset RUNPROC_STATUS_FD RUNPROC_LOG_FD
 host=$(hostname 2>/dev/null || echo unknown)
 record queued "pid $$ host $host"
 
@@ -146,7 +195,7 @@ if [ "$limit" -gt 0 ] && command -v setsid >/dev/null 2>&1; then
     # $! is the command, the leader of its new session and process group.
     setsid "$@" &
     child=$!
-    setsid /bin/sh "$0" --watchdog "$status" "$$" "$child" "$limit" "$grace" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- </dev/null &
+    setsid /bin/sh "$0" --watchdog "$status" "$$" "$child" "$limit" "$grace" "$statusio" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- </dev/null &
     watchdog=$!
     record group "pgid $child watchdog $watchdog"
     # A signal that came while the command was being started found no group to forward to.

@@ -123,7 +123,12 @@ public class LocalSchedulerTests : IDisposable
         foreach (var a in new[] { "/bin/sh", spec.WrapperScript, spec.StatusFile, spec.LogFile, "2", "-", "0", "--" }.Concat(Stubborn))
             psi.ArgumentList.Add(a);
         psi.Environment["RUNPROC_KILL_GRACE"] = "1";
+        // The log and status file are opened by the starter, as LocalScheduler does, and passed as descriptors.
+        using var files = JobFiles.OpenForJob(spec, 0x1B4);
+        psi.Environment["RUNPROC_LOG_FD"] = files.LogFd.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        psi.Environment["RUNPROC_STATUS_FD"] = files.StatusFd.ToString(System.Globalization.CultureInfo.InvariantCulture);
         using var wrapper = System.Diagnostics.Process.Start(psi)!;
+        files.Dispose();
         Assert.True(wrapper.WaitForExit(60_000), "the wrapper did not end after its time limit");
         var ws = WrapperStatus.TryRead(spec.StatusFile)!;
         Assert.Equal(JobState.TimedOut, ws.Outcome());

@@ -30,6 +30,14 @@ public class SchedulerCommandTests
         WrapperScript = "/m/bin/scripts/runproc-job.sh",
     };
 
+    /// <summary>The spec with its files in <paramref name="dir"/> (Submit creates the status files there).</summary>
+    private static JobSpec InDirectory(JobSpec s, string dir) => new()
+    {
+        Name = s.Name, Command = s.Command, LogFile = Path.Join(dir, "log.txt"), StatusFile = Path.Join(dir, "log" + (s.ArrayIndices is null ? "" : "-s1-p" + CommandTemplate.PartToken) + ".status"),
+        WorkDirectory = dir, Queue = s.Queue, TimeLimitMinutes = s.TimeLimitMinutes, WrapperScript = s.WrapperScript, PartScript = s.PartScript,
+        ArrayIndices = s.ArrayIndices, ArrayThrottle = s.ArrayThrottle, AfterOk = s.AfterOk, Resources = s.Resources,
+    };
+
     [Fact]
     public void Sbatch_argv_is_exact()
     {
@@ -151,7 +159,8 @@ public class SchedulerCommandTests
     public void Slurm_submit_failure_is_reported_with_the_reason()
     {
         var runner = new RecordedRunner { Answer = _ => new CommandResult(1, "", "sbatch: error: Batch job submission failed: Invalid partition name specified\n") };
-        var ex = Assert.Throws<SchedulerException>(() => new SlurmScheduler(runner).Submit(Spec("nope"), default));
+        using var f = new RunProc.Tests.Catalog.Facility();
+        var ex = Assert.Throws<SchedulerException>(() => new SlurmScheduler(runner).Submit(InDirectory(Spec("nope"), f.Root), default));
         Assert.Contains("Invalid partition", ex.Message);
         Assert.False(ex.Transient);
     }

@@ -74,6 +74,39 @@ public sealed class PixelFormatsTests : IDisposable
     }
 
     [Fact]
+    public void TextArrayFiles_WrittenInBlocks_AreByteForByteTheWholeText()
+    {
+        // More blocks than one wave, rows that do not fill a block evenly, negative values (the
+        // runtime's path) among the fast ones: the streamed file equals the text made at once,
+        // and each line is one row in the runtime's formatting.
+        var shape = new[] { 3, 301, 389 };
+        var n = 3 * 301 * 389;
+        var rng = new Random(11);
+        var doubles = Enumerable.Range(0, n).Select(_ => rng.NextDouble() * 20000 - 10).ToArray();
+        var ints = Enumerable.Range(0, n).Select(_ => rng.Next(int.MinValue, int.MaxValue)).ToArray();
+        var comments = new[] { "ARR_TYPE average" };
+        var mode = Convert.ToInt32("640", 8);
+        var (pd, pi) = (Path.Combine(_dir, "d.txt"), Path.Combine(_dir, "i.txt"));
+        PsanaTextArray.WriteFile(pd, doubles, shape, "d.txt", comments, mode, 3, Meta);
+        PsanaTextArray.WriteFile<int>(pi, ints, shape, "i.txt", comments, mode, Meta);
+        var d = File.ReadAllBytes(pd);
+        Assert.Equal(PsanaTextArray.Utf8(doubles.AsSpan(), shape, "d.txt", comments, 3, Meta), d);
+        Assert.Equal(PsanaTextArray.Utf8<int>(ints.AsSpan(), shape, "i.txt", comments, Meta), File.ReadAllBytes(pi));
+        Assert.Equal((UnixFileMode)mode, File.GetUnixFileMode(pd));
+        Assert.Empty(Directory.GetFiles(_dir, ".*tmp*"));
+
+        foreach (var (text, row) in new[] { (Encoding.UTF8.GetString(d), (Func<int, string>)(r => string.Join(' ', doubles.Skip(r * 389).Take(389).Select(v => v.ToString("F3", CultureInfo.InvariantCulture))))),
+                                           (File.ReadAllText(pi), r => string.Join(' ', ints.Skip(r * 389).Take(389).Select(v => v.ToString(CultureInfo.InvariantCulture)))) })
+        {
+            var lines = text[(text.LastIndexOf("\n\n", StringComparison.Ordinal) + 2)..].Split('\n');
+            Assert.Equal(3 * 301 + 1, lines.Length);
+            Assert.Equal("", lines[^1]);
+            for (var r = 0; r < 3 * 301; r++)
+                Assert.True(row(r) == lines[r], $"row {r}: {lines[r][..Math.Min(80, lines[r].Length)]}");
+        }
+    }
+
+    [Fact]
     public void TextArrayRoundTripsThroughTheReader()
     {
         var path = Path.Combine(_dir, "rt.txt");

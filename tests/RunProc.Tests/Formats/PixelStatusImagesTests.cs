@@ -68,6 +68,40 @@ public sealed class PixelStatusImagesTests : IDisposable
     }
 
     [Fact]
+    public void Pngs_have_valid_chunks_and_whole_rows_for_an_independent_decoder()
+    {
+        // Checked with Python's zlib (not the encoder's own CRC or inflate): signature, every chunk CRC, h rows of filter None and w pixels, palette indices within the palette.
+        var (s, _, _, _) = Detector(4, 176, 192);
+        var files = PixelStatusImages.Write(Path.Combine(_dir, "c"), new[] { 4, 176, 192 }, s,
+            new PictureTitle("xpptut15", 7, "epix", 10, new PixelStatusOptions()), Convert.ToInt32("644", 8));
+        var report = RunProc.Tests.Pixels.Python.Run(_dir, """
+import sys, zlib, struct
+for path in sys.argv[1:]:
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+    pos, idat, types = 8, b"", []
+    while pos < len(data):
+        n, = struct.unpack(">I", data[pos:pos + 4]); t = data[pos + 4:pos + 8]; body = data[pos + 8:pos + 8 + n]
+        crc, = struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])
+        assert zlib.crc32(t + body) == crc, (path, t)
+        if t == b"IHDR": w, h, depth, colour = struct.unpack(">IIBB", body[:10])
+        if t == b"IDAT": idat += body
+        if t == b"PLTE": plte = body
+        types.append(t.decode()); pos += 12 + n
+    raw = zlib.decompress(idat)
+    bpp = {2: 3, 3: 1}[colour]
+    assert depth == 8 and len(raw) == h * (1 + bpp * w), path
+    assert all(raw[y * (1 + bpp * w)] == 0 for y in range(h)), path
+    if colour == 3:
+        n = len(plte) // 3
+        assert 0 < n <= 256 and len(plte) == 3 * n and max(raw[y * (1 + w) + 1 + x] for y in range(h) for x in range(w)) < n, path
+    print(",".join(types))
+""", files.ToArray());
+        // The pictures have few colours: all four are palette PNGs.
+        Assert.Equal(Enumerable.Repeat("IHDR,PLTE,IDAT,IEND", 4), report.Trim().Split('\n'));
+    }
+
+    [Fact]
     public void Classes_are_ordered_by_severity_and_cover_each_bit_once()
     {
         var classes = PixelStatusImages.Classes();

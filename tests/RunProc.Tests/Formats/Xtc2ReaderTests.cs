@@ -409,4 +409,55 @@ public sealed class Xtc2ReaderTests : IDisposable
         Assert.Equal(11, whole["epixquad"].Events);
         Assert.Equal(12, whole["jungfrau"].Events);
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ASplitRunReportsTheUnsplitRunsSkippedIncompleteAndDamagedCounts(bool includeDamaged)
+    {
+        var spec = new Spec { Events = 14, Detectors = new[] { Quad with { SegmentStreams = new[] { 0, 0, 1, 1 } }, Jf }, ChunkAt = new[] { 6 },
+            Damaged = new[] { 2, 4, 11 }, Missing = new[] { (9, 0, 3), (12, 0, 1) }, SmallData = true };
+        var files = Write(Path.Combine(_dir, "xtc"), spec);
+        var runner = new PixelStatusRunner(new RunProcConfig { DataRoot = Path.Combine(_dir, "data") });
+        var req = new PixelStatusRequest { Files = files, Experiment = "mfx101332224", Run = 7, Threads = 1, IncludeDamaged = includeDamaged, ArrayTypes = new[] { "sta" } };
+        var whole = new Dictionary<string, PixelStatusResult>();
+        var (dets, handle) = PixelStatusRunner.OpenDetectors(files, Array.Empty<string>(), null, req.Xtc2Selection, null);
+        using (handle)
+            foreach (var d in dets)
+                whole[d.Source] = runner.Finish(d, runner.Accumulate(d, req, null, default), req with { OutputDirectory = Path.Combine(_dir, "whole") }, "mfx101332224", 7);
+        var partDir = Path.Combine(_dir, "parts");
+        for (var k = 0; k < 3; k++)
+            RunProc.Pixels.Split.PixelStatusSplit.RunPart(runner, req, "mfx101332224", 7, k, 3, partDir, 0b110_100_100, 0b111_101_101, null, default);
+        var merged = RunProc.Pixels.Split.PixelStatusSplit.Merge(partDir, 3, "mfx101332224", 7, default);
+        Assert.Equal(2, merged.Count);
+        foreach (var m in merged)
+        {
+            var w = whole[m.Header.Source];
+            var r = runner.Finish(RunProc.Pixels.Split.PixelStatusSplit.OutputDetectorOf(m), m.Accumulator, req with { OutputDirectory = Path.Combine(_dir, "merged") }, "mfx101332224", 7);
+            Assert.Equal(w.Events, r.Events);
+            Assert.Equal(w.SkippedIncomplete, r.SkippedIncomplete);
+            Assert.Equal(w.SkippedDamaged, r.SkippedDamaged);
+            Assert.Equal(w.DetectorType, r.DetectorType);
+            Assert.Equal(w.Summary.Status, r.Summary.Status);
+        }
+        // The quad lacks a segment in events 9 and 12; 2, 4 and 11 are damaged (skipped unless included).
+        Assert.Equal(2, whole["epixquad"].SkippedIncomplete);
+        Assert.Equal(includeDamaged ? 0 : 3, whole["epixquad"].SkippedDamaged);
+        Assert.Equal(includeDamaged ? 12 : 9, whole["epixquad"].Events);
+    }
+
+    [Fact]
+    public void PartsThatDisagreeOnIncludeDamagedAreRefused()
+    {
+        var spec = new Spec { Events = 8, Detectors = new[] { Quad }, Damaged = new[] { 3 } };
+        var files = Write(Path.Combine(_dir, "xtc"), spec);
+        var runner = new PixelStatusRunner(new RunProcConfig { DataRoot = Path.Combine(_dir, "data") });
+        var req = new PixelStatusRequest { Files = files, Experiment = "mfx101332224", Run = 7, Threads = 1 };
+        var partDir = Path.Combine(_dir, "parts");
+        RunProc.Pixels.Split.PixelStatusSplit.RunPart(runner, req, "mfx101332224", 7, 0, 2, partDir, 0b110_100_100, 0b111_101_101, null, default);
+        RunProc.Pixels.Split.PixelStatusSplit.RunPart(runner, req with { IncludeDamaged = true }, "mfx101332224", 7, 1, 2, partDir, 0b110_100_100, 0b111_101_101, null, default);
+        var ex = Assert.Throws<InvalidDataException>(() => RunProc.Pixels.Split.PixelStatusSplit.Merge(partDir, 2, "mfx101332224", 7, default));
+        Assert.Contains("-IncludeDamaged", ex.Message);
+        Assert.Contains("part 1", ex.Message);
+    }
 }

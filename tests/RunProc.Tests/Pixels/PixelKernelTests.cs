@@ -130,6 +130,44 @@ public class PixelKernelTests
     }
 
     [Fact]
+    public void MergeIsTheExactPerPixelSum_CarriesIntoTheHighWordsNegativesAndTails()
+    {
+        // 1,003 pixels: vector bodies and scalar tails; squares whose low words wrap when added;
+        // negative sums and extremes (int32 frames), so every lane of the vectorised add is checked.
+        const int px = 1003;
+        var rng = new Random(7);
+        PixelStatusAccumulator Make()
+        {
+            var a = new PixelStatusAccumulator(px, -5, 5);
+            for (var p = 0; p < px; p++)
+            {
+                a.BelowLow[p] = rng.Next(0, 1000);
+                a.AboveHigh[p] = rng.Next(0, 1000);
+                a.Sum[p] = rng.NextInt64(long.MinValue / 4, long.MaxValue / 4);
+                a.SumSquares[p] = new UInt128((ulong)rng.Next(0, 3), ulong.MaxValue - (ulong)rng.Next(0, 3));
+                a.Max[p] = rng.Next(int.MinValue, int.MaxValue);
+                a.Min[p] = rng.Next(int.MinValue, int.MaxValue);
+            }
+            a.Events = 2000;
+            return a;
+        }
+        var x = Make();
+        var y = Make();
+        var expected = (Below: x.BelowLow.Zip(y.BelowLow, (u, v) => u + v).ToArray(), Above: x.AboveHigh.Zip(y.AboveHigh, (u, v) => u + v).ToArray(),
+            Sum: x.Sum.Zip(y.Sum, (u, v) => u + v).ToArray(), Sq: x.SumSquares.Zip(y.SumSquares, (u, v) => u + v).ToArray(),
+            Max: x.Max.Zip(y.Max, Math.Max).ToArray(), Min: x.Min.Zip(y.Min, Math.Min).ToArray());
+        x.Merge(y);
+        Assert.Equal(expected.Below, x.BelowLow);
+        Assert.Equal(expected.Above, x.AboveHigh);
+        Assert.Equal(expected.Sum, x.Sum);
+        Assert.Equal(expected.Sq, x.SumSquares);
+        Assert.Equal(expected.Max, x.Max);
+        Assert.Equal(expected.Min, x.Min);
+        Assert.Equal(4000, x.Events);
+        Assert.True(x.SumSquares.Any(q => q.ToString() != ((UInt128)(ulong)q).ToString())); // carries happened
+    }
+
+    [Fact]
     public void WidePathHandlesNegativesAndMatchesTheReference()
     {
         const int px = 77, n = 9;

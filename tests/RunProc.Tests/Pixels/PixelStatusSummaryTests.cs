@@ -17,6 +17,49 @@ public class PixelStatusSummaryTests
         return PixelStatusSummary.Compute(acc, options);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TheStatusIsTheOneTheArraysGive_ArraysComputedOnFirstUseAndRefusedAfterAChange(bool nSigma)
+    {
+        // The status pass derives mean/rms/fractions in registers; the arrays, computed on first
+        // use, must be the values it decided on (every bit recomputed from them agrees).
+        var options = nSigma ? new PixelStatusOptions { RmsHighSigma = 2, IntensityLowSigma = 3, IntensityHighSigma = 3 } : new PixelStatusOptions { RmsHigh = 40 };
+        const int px = 70000, frames = 12; // > 65,536 px: the parallel ranges
+        var rng = new Random(3);
+        var data = new ushort[px * frames];
+        for (var i = 0; i < data.Length; i++)
+        {
+            var p = i % px;
+            data[i] = p % 101 == 0 ? (ushort)0 : p % 103 == 0 ? (ushort)16500 : (ushort)(1000 + rng.Next(0, p % 7 == 0 ? 400 : 30));
+        }
+        var (lo, hi) = options.Gates();
+        var acc = new PixelStatusAccumulator(px, lo, hi);
+        PixelStatusKernel.Accumulate(acc, data);
+        var s = PixelStatusSummary.Compute(acc, options);
+        var (mLo, mHi) = s.MeanLimits;
+        var (rLo, rHi) = s.RmsLimits;
+        long bad = 0;
+        for (var p = 0; p < px; p++)
+        {
+            var bits = (s.Rms[p] > rHi ? 1 : 0) | (s.FractionHigh[p] > options.FractionLimit ? 2 : 0) | (s.FractionLow[p] > options.FractionLimit ? 4 : 0)
+                | (s.Rms[p] < rLo ? 8 : 0) | (s.Mean[p] > mHi ? 16 : 0) | (s.Mean[p] < mLo ? 32 : 0) | (s.Max[p] > mHi ? 64 : 0) | (s.Min[p] < mLo ? 128 : 0);
+            Assert.Equal(bits, s.Status[p]);
+            Assert.Equal(bits == 0 ? 1 : 0, s.Mask[p]);
+            Assert.Equal(acc.Max[p], s.Max[p]);
+            Assert.Equal(acc.Min[p], s.Min[p]);
+            if (bits != 0) bad++;
+        }
+        Assert.Equal(bad, s.BadPixels);
+        Assert.InRange(bad, 1, px - 1);
+        Assert.Same(s.Mean, s.Mean); // computed once
+        var fresh = PixelStatusSummary.Compute(acc, options);
+        PixelStatusKernel.Accumulate(acc, data.AsSpan(0, px));
+        var ex = Assert.Throws<InvalidOperationException>(() => fresh.FractionLow); // never needed by the limits, so not computed yet
+        Assert.Contains("compute the summary again", ex.Message);
+        Assert.Equal(s.Status, fresh.Status); // the status was decided at Compute
+    }
+
     [Fact]
     public void EachConstructedDefectGetsItsBit()
     {

@@ -171,6 +171,48 @@ public class SplitRunTests : IDisposable
     }
 
     [Fact]
+    public void A_part_of_format_version_1_is_refused_naming_it_and_what_to_do()
+    {
+        // Version 2 added the xtc2 event counts to the header; a version-1 part would merge them as 0.
+        var dir = SplitDir(2, out _);
+        var path = Path.Combine(dir, PixelStatusSplit.PartialName("entry.data.epix", 0, 2));
+        var b = File.ReadAllBytes(path);
+        Assert.Equal(2u, BitConverter.ToUInt32(b, 8));
+        BitConverter.GetBytes(1u).CopyTo(b, 8);
+        File.WriteAllBytes(path, b);
+        var ex = Assert.Throws<InvalidDataException>(() => PixelStatusSplit.Merge(dir, 2, null, null, default));
+        Assert.Contains(path, ex.Message);
+        Assert.Contains("format version 1", ex.Message);
+        Assert.Contains("run the parts again", ex.Message);
+    }
+
+    [Fact]
+    public void A_partial_file_reads_back_as_the_accumulator_written()
+    {
+        var files = RunFiles(6, files: 1, framesPerFile: 5);
+        var req = Request(files, Path.Combine(_f.Root, "out"));
+        var runner = new PixelStatusRunner(_f.Config);
+        var (dets, handle) = PixelStatusRunner.OpenDetectors(req.Files, req.Detectors);
+        using (handle)
+        {
+            var d = dets[0];
+            var acc = runner.Accumulate(d, req, null, default);
+            var dir = Path.Combine(_f.Root, "one");
+            PixelStatusSplit.RunPart(runner, req, "xpptut15", 6, 0, 1, dir, _f.Config.FileMode, _f.Config.DirectoryMode, null, default);
+            var (h, back) = PartialAccumulatorFile.Read(Path.Combine(dir, PixelStatusSplit.PartialName(d.Source, 0, 1)));
+            Assert.Equal(5, h.Events);
+            Assert.Equal(acc.Events, back.Events);
+            Assert.Equal(acc.BelowLow, back.BelowLow);
+            Assert.Equal(acc.AboveHigh, back.AboveHigh);
+            Assert.Equal(acc.Sum, back.Sum);
+            Assert.Equal(acc.SumSquares, back.SumSquares);
+            Assert.Equal(acc.Max, back.Max);
+            Assert.Equal(acc.Min, back.Min);
+            Assert.Equal(0, h.SkippedIncomplete); // not xtc2
+        }
+    }
+
+    [Fact]
     public void Parts_with_other_limits_or_of_another_run_are_refused()
     {
         var dir = SplitDir(2, out var req);

@@ -148,6 +148,7 @@ public static class PixelStatusSplit
                     Coverage = mode == SplitMode.Files ? new PartCoverage(mode, fileFirst, fileCount, 0, req.Files.Count) : new PartCoverage(mode, first, count, totalFirst, total),
                     Events = acc.Events, EventFirst = first,
                     SourceFiles = det.Xtc2 is not null ? files : FilesOf(det, first, count),
+                    SkippedIncomplete = det.Xtc2?.SkippedIncomplete ?? 0, DamagedEvents = det.Xtc2?.DamagedEvents ?? 0, DamagedIncluded = det.Xtc2?.DamagedIncluded ?? false,
                 };
                 PartialAccumulatorFile.Write(Path.Combine(partDirectory, PartialName(det.Source, part, parts)), header, acc, fileMode);
                 written.Add(header);
@@ -165,7 +166,7 @@ public static class PixelStatusSplit
         return written;
     }
 
-    private static List<string> FilesOf(PixelStatusRunner.DetectorFrames det, long first, long count)
+    private static List<string> FilesOf(DetectorFrames det, long first, long count)
     {
         var list = new List<string>();
         long at = 0;
@@ -249,22 +250,63 @@ public static class PixelStatusSplit
                 CheckSame(h0, h, path);
             if (h0.Coverage.By == SplitMode.Events)
                 CheckCover(list.Select(x => (x.H.Part, x.H.Coverage)), h0.Coverage.TotalFirst, h0.Coverage.Total, $"events of {source}", partDirectory, parts);
-            PixelStatusAccumulator? acc = null;
-            byte[]? buffer = null; // one file buffer and one accumulator for all parts
+            // Every part's file mapped and its header read again: it must be the file checked above.
+            var mapped = new List<PartialAccumulatorFile.MappedPartial>(list.Count);
+            PixelStatusAccumulator acc;
             var files = new List<string>();
-            foreach (var (h0Part, path) in list.OrderBy(x => x.H.Part))
+            long incomplete = 0, damaged = 0;
+            try
             {
-                var h = PartialAccumulatorFile.AddTo(path, ref acc, ref buffer); // checksum checked here
-                if (h.Part != h0Part.Part || h.Events != h0Part.Events || h.Coverage != h0Part.Coverage)
-                    throw new InvalidDataException($"{path}: the file changed while it was merged; merge again.");
-                CheckSame(h0, h, path);
-                files.AddRange(h.SourceFiles);
+                foreach (var (h0Part, path) in list.OrderBy(x => x.H.Part))
+                {
+                    var part = PartialAccumulatorFile.MappedPartial.Open(path);
+                    mapped.Add(part);
+                    var h = part.Header;
+                    if (h.Part != h0Part.Part || h.Events != h0Part.Events || h.Coverage != h0Part.Coverage)
+                        throw new InvalidDataException($"{path}: the file changed while it was merged; merge again.");
+                    CheckSame(h0, h, path);
+                    files.AddRange(h.SourceFiles);
+                    incomplete += h.SkippedIncomplete;
+                    damaged += h.DamagedEvents;
+                }
+                cancel.ThrowIfCancellationRequested();
+                acc = PartialAccumulatorFile.Sum(mapped, Environment.ProcessorCount); // checksums checked here
             }
-            if (acc!.Events == 0)
-                throw new InvalidDataException($"{partDirectory}: the parts of {source} hold no events; nothing to merge.");
-            result.Add(new MergedDetector(h0 with { Part = -1, Events = acc.Events, SourceFiles = files }, acc, files));
+            finally
+            {
+                foreach (var m in mapped) m.Dispose();
+            }
+            result.Add(new MergedDetector(h0 with { Part = -1, Events = acc.Events, SourceFiles = files, SkippedIncomplete = incomplete, DamagedEvents = damaged }, acc, files));
         }
         return result;
+    }
+
+    /// <summary>
+    /// The detector a merged result is written as: for an xtc2 run its description from the run's
+    /// Names (type, so calibration group and default mask; no event is read) with the event counts
+    /// of the parts added up, so the merged result reports the unsplit run's skipped-incomplete and
+    /// skipped-damaged events. Without xtc2 files (or when they are gone) no xtc2 description.
+    /// </summary>
+    public static PixelStatusRunner.OutputDetector OutputDetectorOf(MergedDetector merged)
+    {
+        var h = merged.Header;
+        var xtc2 = merged.SourceFiles.Where(Xtc2Run.IsXtc2).Distinct(StringComparer.Ordinal).ToList();
+        Xtc2Detector? det = null;
+        if (xtc2.Count > 0)
+        {
+            try
+            {
+                using var run = Xtc2Run.Open(xtc2, new[] { h.Dataset }, new Xtc2Selection(0, 0, h.DamagedIncluded));
+                det = run.Detectors.FirstOrDefault(d => d.DetName == h.Dataset) is { } d
+                    ? d with { SkippedIncomplete = h.SkippedIncomplete, DamagedEvents = h.DamagedEvents, DamagedIncluded = h.DamagedIncluded, EventsSelected = h.Coverage.Total }
+                    : null;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                det = null; // the run's files are gone: the group is derived from the source name
+            }
+        }
+        return new PixelStatusRunner.OutputDetector(h.Source, h.Dataset, h.Shape, det);
     }
 
     private static int InferParts(string dir)
@@ -286,6 +328,7 @@ public static class PixelStatusSplit
             b.DataMask != a.DataMask ? $"data mask {b.DataMask?.ToString("X", CultureInfo.InvariantCulture) ?? "none"}, not {a.DataMask?.ToString("X", CultureInfo.InvariantCulture) ?? "none"}" :
             b.GateLow != a.GateLow || b.GateHigh != a.GateHigh ? $"gates [{b.GateLow},{b.GateHigh}], not [{a.GateLow},{a.GateHigh}]" :
             b.Options != a.Options ? "other status limits (IntensityLow/High, Rms, FractionLimit, Method...)" :
+            b.DamagedIncluded != a.DamagedIncluded ? $"damaged events {(b.DamagedIncluded ? "included" : "skipped")}, not {(a.DamagedIncluded ? "included" : "skipped")} (-IncludeDamaged)" :
             b.RunProcVersion != a.RunProcVersion ? $"RunProc {b.RunProcVersion}, not {a.RunProcVersion}" :
             b.Coverage.By != a.Coverage.By || b.Coverage.TotalFirst != a.Coverage.TotalFirst || b.Coverage.Total != a.Coverage.Total ? "another split of the run" :
             null;

@@ -1,0 +1,368 @@
+using System.Collections.Concurrent;
+using RunProc.Formats;
+
+namespace RunProc.Pixels;
+
+/// <summary>A detector's frame stacks across the run's files, in file order.</summary>
+public sealed class DetectorFrames
+{
+    public required string Dataset { get; init; }
+    public required string Source { get; init; }
+    public required List<FrameSource> Parts { get; init; }
+    public int[] FrameShape => Parts[0].FrameShape;
+    public long FrameCount => Parts.Sum(p => p.FrameCount);
+
+    /// <summary>
+    /// xtc2: the detector as the Names describe it, with its event counts. Its frames are the
+    /// events the request selected (SkipEvents/Events already applied to the run's L1Accepts),
+    /// incomplete and (unless included) damaged ones left out.
+    /// </summary>
+    public Xtc2Detector? Xtc2 { get; init; }
+
+    /// <summary>Frames are already the request's selection (xtc2).</summary>
+    public bool Preselected => Xtc2 is not null;
+
+    /// <summary>The data mask to apply: the request's, else the detector's default (xtc2 epix10ka/jungfrau 0x3FFF), else none.</summary>
+    public uint? DataMask(PixelStatusRequest req) => req.DataMask ?? Xtc2?.DefaultDataMask;
+}
+
+/// <summary>
+/// The read pipeline of pixel_status: opens a run's files (xtc2, HDF5, .npy), groups their frame
+/// stacks by detector and accumulates a detector's selected events, either in place from the
+/// memory map (uint16 frames that lie contiguous in the file) or block by block through two
+/// buffers (the next block is read while the kernel scans the current one).
+/// </summary>
+public static class PixelReadPipeline
+{
+    /// <summary>Opens the files and groups their frame stacks by detector (disposed with the returned handle).</summary>
+    public static (List<DetectorFrames> Detectors, IDisposable Handle) OpenDetectors(IReadOnlyList<string> files, IReadOnlyList<string> filter) =>
+        OpenDetectors(files, filter, null);
+
+    /// <summary>As above; <paramref name="skipped"/> receives "file: dataset is TYPE of rank N" for datasets that are not frame stacks.</summary>
+    public static (List<DetectorFrames> Detectors, IDisposable Handle) OpenDetectors(IReadOnlyList<string> files, IReadOnlyList<string> filter, List<string>? skipped) =>
+        OpenDetectors(files, filter, skipped, null, null);
+
+    /// <summary>
+    /// As above; xtc2 chunk files (of every stream, in any order) are read together as one run,
+    /// with <paramref name="selection"/> applied to its L1Accepts; <paramref name="notes"/> gets
+    /// what the xtc2 reader chose on the way (for -Verbose).
+    /// </summary>
+    public static (List<DetectorFrames> Detectors, IDisposable Handle) OpenDetectors(IReadOnlyList<string> files, IReadOnlyList<string> filter, List<string>? skipped,
+        Xtc2Selection? selection, List<string>? notes)
+    {
+        var handles = new List<IDisposable>();
+        var byName = new Dictionary<string, DetectorFrames>(StringComparer.Ordinal);
+        var order = new List<DetectorFrames>();
+        files = DistinctFiles(files, notes);
+        try
+        {
+            var xtc2 = files.Where(Xtc2Run.IsXtc2).ToList();
+            if (xtc2.Count > 0)
+            {
+                var run = Xtc2Run.Open(xtc2, filter, selection);
+                handles.Add(run);
+                notes?.AddRange(run.Notes);
+                skipped?.AddRange(run.Unmatched.Select(u => $"{run.Files[0]}: {u} does not match -Detector"));
+                foreach (var d in run.Detectors)
+                {
+                    if (d.Frames is null)
+                    {
+                        skipped?.Add($"{run.Files[0]}: {d.Description}: {d.NotAFrame}");
+                        continue;
+                    }
+                    order.Add(new DetectorFrames { Dataset = d.DetName, Source = PixelStatusRunner.SourceName(d.DetName), Parts = new() { d.Frames }, Xtc2 = d });
+                }
+            }
+            foreach (var file in files.Where(f => !Xtc2Run.IsXtc2(f)))
+            {
+                IEnumerable<FrameSource> sources;
+                bool npy = file.EndsWith(".npy", StringComparison.OrdinalIgnoreCase);
+                if (npy)
+                {
+                    var s = NpyFrameSource.Open(file);
+                    handles.Add(s);
+                    sources = new[] { s };
+                }
+                else
+                {
+                    var h = Hdf5FrameFile.Open(file);
+                    handles.Add(h);
+                    sources = h.Sources;
+                    skipped?.AddRange(h.Skipped.Select(x => $"{h.Path}: {x}"));
+                }
+                foreach (var s in sources)
+                {
+                    var key = npy ? "npy:" + Path.GetFileNameWithoutExtension(file) : s.Dataset;
+                    var display = npy ? Path.GetFileNameWithoutExtension(file) : s.Dataset;
+                    if (filter.Count > 0 && !filter.Any(f => display.Contains(f, StringComparison.OrdinalIgnoreCase)))
+                        continue;
+                    if (!byName.TryGetValue(key, out var d))
+                    {
+                        d = new DetectorFrames { Dataset = display, Source = PixelStatusRunner.SourceName(npy ? file : s.Dataset, npy), Parts = new() };
+                        byName[key] = d;
+                        order.Add(d);
+                    }
+                    else if (!d.FrameShape.SequenceEqual(s.FrameShape) || d.Parts[0].ElementType != s.ElementType)
+                    {
+                        throw new FrameReadException(s.File, s.Dataset, -1,
+                            $"frames are {s.ElementType} {PsanaTextArray.ShapeText(s.FrameShape)} here but {d.Parts[0].ElementType} {PsanaTextArray.ShapeText(d.FrameShape)} in {d.Parts[0].File}.");
+                    }
+                    d.Parts.Add(s);
+                }
+            }
+        }
+        catch
+        {
+            foreach (var h in handles) h.Dispose();
+            throw;
+        }
+        return (order, new Disposer(handles));
+    }
+
+    /// <summary>The files without repeats: a file given twice, or under another name through a symbolic link, is read once.</summary>
+    private static List<string> DistinctFiles(IReadOnlyList<string> files, List<string>? notes)
+    {
+        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        var list = new List<string>();
+        foreach (var f in files)
+        {
+            var full = Path.GetFullPath(f);
+            string key;
+            try { key = new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? full; }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { key = full; }
+            if (seen.TryAdd(key, f))
+                list.Add(f);
+            else
+                notes?.Add($"{f} is {seen[key]} again: read once.");
+        }
+        return list;
+    }
+
+    private sealed class Disposer(List<IDisposable> items) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var i in items) i.Dispose();
+        }
+    }
+
+    /// <summary>Accumulates one detector's selected events. Any unreadable frame fails the whole detector.</summary>
+    public static PixelStatusAccumulator Accumulate(DetectorFrames det, PixelStatusRequest req, Action<PixelStatusProgress>? progress, CancellationToken cancel)
+    {
+        var (lo, hi) = req.Options.Gates();
+        var total = det.FrameCount;
+        var (first, want) = Selection(det, req);
+        // No frames is an error: an "analysis" of nothing would flag every pixel and be deployed.
+        if (want <= 0)
+            throw new FrameReadException(det.Parts[0].File, det.Dataset, first, det.Xtc2 is { } x
+                ? $"no events to analyse: {x.EventsSelected} of the run's {x.EventsInRun} L1Accept events selected (-SkipEvents {req.SkipEvents}, -Events {(req.Events is { } n ? n : "all")}), {x.SkippedIncomplete} lacking a segment, {x.DamagedEvents} damaged{(x.DamagedIncluded ? "" : " (see -IncludeDamaged)")}; nothing was written."
+                : $"no frames to analyse ({total} event(s) in {det.Parts.Count} file(s), {first} skipped, -Events {(req.Events is { } e ? e : "all")}); nothing was written.");
+        var px = det.Parts[0].FramePixels;
+        var acc = new PixelStatusAccumulator(px, lo, hi);
+        var plan = Plan(det, first, want);
+        var type = det.Parts[0].ElementType;
+        var threads = Math.Max(1, req.Threads);
+        var frameBytes = (long)px * (type == FrameElementType.UInt16 ? 2 : 4);
+        var blockFrames = (int)Math.Clamp(req.BlockBytes / frameBytes, 1, 4096);
+        var mask = det.DataMask(req) ?? uint.MaxValue;
+
+        // Zero copy: memory-mapped uint16 frames (.npy, contiguous HDF5, xtc2 segments) go to the
+        // kernel in place, with all cores on the kernel. Nothing is copied, so blocks can be long:
+        // the wide arrays are folded once per block.
+        if (type == FrameElementType.UInt16 && req.ZeroCopy && plan.All(p => HasPieces(p.Source)))
+            return AccumulateInPlace(acc, det, plan, (ushort)(mask & 0xFFFF), threads, (int)Math.Clamp(4 * req.BlockBytes / frameBytes, 1, 4096), want, progress, cancel);
+
+        // Pipeline: a reader task fills one buffer while the kernel scans the other.
+        long done = 0;
+        var wide = type != FrameElementType.UInt16;
+        var blocks = new List<(FrameSource Src, long Start, int Count)>();
+        foreach (var (src, start, count) in plan)
+            for (long f = 0; f < count; f += blockFrames)
+                blocks.Add((src, start + f, (int)Math.Min(blockFrames, count - f)));
+        var bufLen = checked(blockFrames * px);
+        // Blocks live in native memory on huge pages (FrameBuffer): the kernel scans them faster.
+        using var buf0 = new FrameBuffer(bufLen * (wide ? 4L : 2L));
+        using var buf1 = blocks.Count > 1 ? new FrameBuffer(bufLen * (wide ? 4L : 2L)) : null;
+        var free = new BlockingCollection<FrameBuffer>();
+        free.Add(buf0);
+        if (buf1 is not null)
+            free.Add(buf1);
+        var full = new BlockingCollection<(FrameBuffer Buf, int Count)>();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        var reader = Task.Run(() =>
+        {
+            try
+            {
+                foreach (var (src, start, count) in blocks)
+                {
+                    var buf = free.Take(stop.Token);
+                    // Compressed chunks decode on all cores: split the block's frames over threads
+                    // (PureHDF reads one dataset from two threads byte-identically).
+                    var parts = src.Compressed ? Math.Min(threads, count) : 1;
+                    try
+                    {
+                        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts, CancellationToken = stop.Token }, t =>
+                        {
+                            var a = count * t / parts;
+                            var b = count * (t + 1) / parts;
+                            if (b <= a) return;
+                            if (wide) src.ReadInt32(start + a, b - a, buf.AsSpan<int>((long)a * px, (b - a) * px), mask);
+                            else src.ReadUInt16(start + a, b - a, buf.AsSpan<ushort>((long)a * px, (b - a) * px));
+                        });
+                    }
+                    catch (AggregateException ae)
+                    {
+                        // Report the earliest bad frame of the block.
+                        var first = ae.InnerExceptions.OfType<FrameReadException>().OrderBy(e => e.Frame).FirstOrDefault() ?? ae.InnerExceptions[0];
+                        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
+                    }
+                    full.Add((buf, count), stop.Token);
+                }
+            }
+            finally
+            {
+                full.CompleteAdding();
+            }
+        }, stop.Token);
+
+        // The kernel uses the cores the reader leaves: one while an uncompressed block is being
+        // read (the reader is the bottleneck there), all of them otherwise.
+        var kernelThreads = det.Parts.Any(p => p.Compressed) ? 1 : Math.Max(1, threads - 1);
+        acc.Touch(); // while the reader reads the first block
+        try
+        {
+            foreach (var (buf, count) in full.GetConsumingEnumerable(stop.Token))
+            {
+                if (wide)
+                    PixelStatusKernel.Accumulate(acc, buf.AsSpan<int>(0, count * px), kernelThreads);
+                else
+                    PixelStatusKernel.Accumulate(acc, buf.AsSpan<ushort>(0, count * px), (ushort)(mask & 0xFFFF), kernelThreads, KernelPath.Auto);
+                done += count;
+                progress?.Invoke(new PixelStatusProgress(det.Dataset, done, want));
+                free.Add(buf);
+            }
+        }
+        catch
+        {
+            stop.Cancel();
+            try { reader.Wait(); } catch (AggregateException) { }
+            throw;
+        }
+        try { reader.Wait(); }
+        catch (AggregateException ex) when (ex.InnerException is not null)
+        {
+            // The accumulator holds frames read before the failure: it is dropped, not used.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex.InnerException).Throw();
+        }
+        return acc;
+    }
+
+    /// <summary>
+    /// The in-place scan: per block, the address of every frame piece (one piece for a contiguous
+    /// frame, one per segment for xtc2), each piece scanned where it lies into its pixel range of
+    /// the one accumulator.
+    /// The page tables of the next block are filled on a helper thread while the kernel scans this
+    /// one (a first touch costs a fault per 4 KiB page otherwise).
+    /// </summary>
+    private static unsafe PixelStatusAccumulator AccumulateInPlace(PixelStatusAccumulator acc, DetectorFrames det, List<(FrameSource Source, long Start, long Count)> plan,
+        ushort mask, int threads, int blockFrames, long want, Action<PixelStatusProgress>? progress, CancellationToken cancel)
+    {
+        var pieces = plan[0].Source.FramePieces;
+        var piecePx = acc.PixelCount / pieces;
+        // Frames that are not one contiguous stack (xtc2: arrays inside dgrams) come in blocks of
+        // at most 64 MiB, so filling the next block's page tables overlaps the scan of this one.
+        if (plan.Any(p => p.Source.TryGetUInt16Pointer(0, 1) == null))
+            blockFrames = (int)Math.Clamp((64L << 20) / (acc.PixelCount * 2L), 16, blockFrames);
+        var blocks = new List<(FrameSource Src, long Start, int Count)>();
+        foreach (var (src, start, count) in plan)
+            for (long f = 0; f < count;)
+            {
+                // A short first block: its page tables are filled before the scan starts.
+                var n = (int)Math.Min(blocks.Count == 0 ? Math.Min(16, blockFrames) : blockFrames, count - f);
+                blocks.Add((src, start + f, n));
+                f += n;
+            }
+        var pieceBytes = piecePx * 2L;
+        nint[][] Pointers(int b)
+        {
+            var (src, start, n) = blocks[b];
+            var ptrs = new nint[pieces][];
+            for (var k = 0; k < pieces; k++)
+            {
+                ptrs[k] = new nint[n];
+                if (!src.TryGetUInt16Pieces(start, n, k, ptrs[k]))
+                    throw new InvalidOperationException($"{src.Where}: frames {start}..{start + n} cannot be scanned in place.");
+            }
+            return ptrs;
+        }
+        // The mapped range a block's pieces lie in; not populated where it is mostly other data
+        // (a dgram holding other detectors too), which the scan would not touch.
+        void Populate(nint[][] ptrs)
+        {
+            nint lo = nint.MaxValue, hi = 0;
+            foreach (var list in ptrs)
+                foreach (var p in list) { lo = Math.Min(lo, p); hi = Math.Max(hi, p); }
+            var range = hi + (nint)pieceBytes - lo;
+            if (range <= 2L * pieces * ptrs[0].Length * pieceBytes + MappedPages.HugePage)
+                MappedPages.Populate((void*)lo, range);
+        }
+        var current = Pointers(0);
+        Task populate = Task.Run(() => Populate(current));
+        acc.Touch();
+        long done = 0;
+        for (var b = 0; b < blocks.Count; b++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            populate.Wait(cancel);
+            var ptrs = current;
+            if (b + 1 < blocks.Count)
+            {
+                var next = current = Pointers(b + 1);
+                populate = Task.Run(() => Populate(next));
+            }
+            acc.CheckEventBudget(blocks[b].Count);
+            for (var k = 0; k < pieces; k++)
+                PixelStatusKernel.AccumulatePiece(acc, ptrs[k], k * piecePx, piecePx, mask, threads, KernelPath.Auto, countEvents: false);
+            acc.Events += blocks[b].Count;
+            done += blocks[b].Count;
+            progress?.Invoke(new PixelStatusProgress(det.Dataset, done, want));
+        }
+        populate.Wait(cancel);
+        return acc;
+    }
+
+    private static unsafe bool HasPieces(FrameSource s)
+    {
+        if (s.FrameCount == 0 || s.FramePixels % s.FramePieces != 0)
+            return false;
+        Span<nint> one = stackalloc nint[1];
+        return s.TryGetUInt16Pieces(0, 1, 0, one);
+    }
+
+    /// <summary>The first frame and the frame count a request selects (xtc2 frames are the selection already).</summary>
+    private static (long First, long Want) Selection(DetectorFrames det, PixelStatusRequest req)
+    {
+        if (det.Preselected)
+            return (0, det.FrameCount);
+        var first = Math.Min(Math.Max(0, req.SkipEvents), det.FrameCount);
+        return (first, Math.Min(det.FrameCount - first, req.Events ?? long.MaxValue));
+    }
+
+    private static List<(FrameSource Source, long Start, long Count)> Plan(DetectorFrames det, long first, long want)
+    {
+        var plan = new List<(FrameSource, long, long)>();
+        foreach (var part in det.Parts)
+        {
+            if (want <= 0) break;
+            if (first >= part.FrameCount) { first -= part.FrameCount; continue; }
+            var n = Math.Min(part.FrameCount - first, want);
+            plan.Add((part, first, n));
+            want -= n;
+            first = 0;
+        }
+        return plan;
+    }
+
+    /// <summary>The events a request selects from a detector.</summary>
+    public static long SelectedEvents(DetectorFrames det, PixelStatusRequest req) => Selection(det, req).Want;
+}
