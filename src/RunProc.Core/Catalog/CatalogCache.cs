@@ -19,7 +19,7 @@ namespace RunProc.Catalog;
 public sealed class CatalogCache
 {
     private const uint Magic = 0x43435052; // "RPCC"
-    private const int Version = 6; // 6: runs listed but not stat'ed (RunRecord.NotStatted)
+    private const int Version = 7; // 7: runs encoded compactly (delta, flags, files only when they differ from the run before)
 
     private readonly Dictionary<string, ShardEntries> _shards = new(StringComparer.Ordinal);
     private readonly int _fileMode;
@@ -186,8 +186,7 @@ public sealed class CatalogCache
         // Sized up front: the runs and file index blocks dominate (a shard of a full catalog is some 100 KB).
         long size = 64 + shard.Length;
         foreach (var sc in e.Scans.Values)
-            size += 256 + sc.Directory.Length * 3L + sc.Patterns.Length * 16L
-                + (long)sc.Runs.Length * Unsafe.SizeOf<RunRecord>() + sc.FileIndex.Length * 4L;
+            size += 256 + sc.Directory.Length * 3L + sc.Patterns.Length * 16L + sc.Runs.Length * 4L + sc.FileIndex.Length;
         var w = new CacheWriter((int)Math.Min(size, Array.MaxLength));
         w.U32(Magic);
         w.I32(Version);

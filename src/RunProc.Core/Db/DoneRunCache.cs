@@ -21,7 +21,7 @@ namespace RunProc.Db;
 internal sealed class DoneRunCache
 {
     private const uint Magic = 0x43445052; // "RPDC"
-    private const int Version = 7; // 7: stamps from the DB directory's listing and statx (no instrument directory sightings)
+    private const int Version = 8; // 8: stamps from the DB directory's listing and statx (no directory sightings); compact runs
     private const int HeaderSize = 16;
     // Entries are small (runs as ranges), so few shards: fewer files to open on every scan.
     private const int Shards = 4;
