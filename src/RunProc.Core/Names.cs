@@ -10,8 +10,7 @@ namespace RunProc;
 /// </summary>
 public static class Names
 {
-    private static readonly Regex SafeExperiment = new("^[a-z0-9][a-z0-9_]{1,63}$", RegexOptions.CultureInvariant);
-    private static readonly Regex SafeInstrument = new("^[A-Z][A-Z0-9]{1,15}$", RegexOptions.CultureInvariant);
+    // Experiment names: ^[a-z0-9][a-z0-9_]{1,63}$; instrument names: ^[A-Z][A-Z0-9]{1,15}$ (checked by hand below).
     private static readonly Regex SafeDetector = new("^[A-Za-z0-9_.:-]{1,128}$", RegexOptions.CultureInvariant);
     private static readonly Regex SafeProcess = new("^[A-Za-z][A-Za-z0-9_-]{0,63}$", RegexOptions.CultureInvariant);
 
@@ -19,14 +18,37 @@ public static class Names
     public const int MaxRun = 99999;
 
     public static bool IsExperiment(string? name, RunProcConfig? config = null) =>
-        name is not null && SafeExperiment.IsMatch(name) && (config is null || config.ExperimentRegex.IsMatch(name));
+        name is not null && IsSafeExperiment(name) && (config is null || config.MatchesExperimentPattern(name));
+
+    /// <summary>
+    /// The safe experiment alphabet by hand (a scan checks every name it lists and decodes): the same
+    /// alphabet and length, except that a final newline, which the regex's <c>$</c> lets through, is refused.
+    /// </summary>
+    private static bool IsSafeExperiment(string name)
+    {
+        if (name.Length is < 2 or > 64 || !(char.IsAsciiLetterLower(name[0]) || char.IsAsciiDigit(name[0])))
+            return false;
+        for (var i = 1; i < name.Length; i++)
+            if (!(char.IsAsciiLetterLower(name[i]) || char.IsAsciiDigit(name[i]) || name[i] == '_'))
+                return false;
+        return true;
+    }
 
     public static string Experiment(string? name, RunProcConfig? config = null) =>
         IsExperiment(name, config) ? name! : throw new ArgumentException(
             $"'{Show(name)}' is not a valid experiment name: lower-case letters and digits, e.g. xpptut15 or mfx101332224" +
             (config is null ? "." : $", matching ExperimentPattern '{config.ExperimentPattern}' of {config.SourcePath}."), nameof(name));
 
-    public static bool IsInstrument(string? name) => name is not null && SafeInstrument.IsMatch(name);
+    public static bool IsInstrument(string? name)
+    {
+        // SafeInstrument by hand (a final newline refused).
+        if (name is null || name.Length is < 2 or > 16 || !char.IsAsciiLetterUpper(name[0]))
+            return false;
+        for (var i = 1; i < name.Length; i++)
+            if (!(char.IsAsciiLetterUpper(name[i]) || char.IsAsciiDigit(name[i])))
+                return false;
+        return true;
+    }
 
     public static string Instrument(string? name) =>
         IsInstrument(name) ? name! : throw new ArgumentException($"'{Show(name)}' is not a valid instrument name (upper case, e.g. CXI).", nameof(name));

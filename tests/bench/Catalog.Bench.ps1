@@ -18,6 +18,10 @@
                    first field of every -proc-runs.txt line), timed inside python3 on the same tree
                    in the same run (interpreter start-up excluded, as the module import is for
                    RunProc); its pending runs are checked too.
+      RunProc's part the same scans through the core API (RunScan.Pending) in this process, without
+                   PowerShell's pipeline: the cmdlet's time minus this is PowerShell's output of the
+                   runs (about a thousand objects); and the full scan without the caches (listing and
+                   records only), so the cache writes' share is printed as a phase of its own.
     Each is timed -Repeat times (median reported); the output of every scan is checked against the
     expected pending runs, so a fast but wrong cache fails the benchmark. Prints full and
     incremental times and their ratio (target >= 50x), the old tool against the full scan (target
@@ -138,10 +142,12 @@ try {
     # Wall time is what a user waits and what the ratio uses. Process CPU time is shown for context
     # only: it includes the runtime's background JIT and GC threads, which can exceed a short scan's wall time.
     $proc = [Diagnostics.Process]::GetCurrentProcess()
-    function Measure-Scan([string] $what) {
+    $db = [RunProc.Db.ProcDb]::new((Get-ProcConfig -ConfigPath $config), 'pixel_status')
+    $runScan = [RunProc.Db.RunScan]::new($db)
+    function Measure-Scan([string] $what, [switch] $Api, [switch] $NoCache) {
         $proc.Refresh(); $cpu0 = $proc.TotalProcessorTime
         $sw = [Diagnostics.Stopwatch]::StartNew()
-        $result = @(Get-PendingRun -All -ConfigPath $config)
+        $result = if ($Api) { $runScan.Pending([RunProc.Db.RunScanQuery]@{ All = $true; UseCache = -not $NoCache }) } else { @(Get-PendingRun -All -ConfigPath $config) }
         $sw.Stop()
         $proc.Refresh(); $cpu = ($proc.TotalProcessorTime - $cpu0).TotalMilliseconds
         Test-Scan $result $what
@@ -154,14 +160,20 @@ try {
     # Warm-up: JIT and module load, on one experiment.
     $null = Get-PendingRun -ConfigPath $config -Experiment ([CatalogBenchGenerator]::Experiment($ins[0], 0)) -NoCache
 
+    $null = $runScan.Pending([RunProc.Db.RunScanQuery]@{ Experiments = [string[]]@([CatalogBenchGenerator]::Experiment($ins[0], 0)); UseCache = $false })
     $full = foreach ($k in 1..$Repeat) {
         Remove-Item -Recurse -Force $caches -ErrorAction Ignore
         Measure-Scan "full #$k"
     }
+    $fullApi = foreach ($k in 1..$Repeat) {
+        Remove-Item -Recurse -Force $caches -ErrorAction Ignore
+        Measure-Scan "full API #$k" -Api
+    }
+    $fullNoCache = foreach ($k in 1..$Repeat) { Measure-Scan "no-cache API #$k" -Api -NoCache }
     $changed = [Math]::Max(1, [int][Math]::Floor($Instruments * $Experiments * $ChangedPercent / 100))
     $rng = [Random]::new(42)
     $nextRun = @{}
-    $incr = foreach ($k in 1..$Repeat) {
+    function Add-NewRuns {
         # New runs in $changed random experiments: each gets a run that is pending.
         foreach ($c in 1..$changed) {
             $i = $ins[$rng.Next($ins.Count)]; $e = $rng.Next($Experiments)
@@ -174,8 +186,12 @@ try {
         # Like a cron cycle, the scan comes a while after the DAQ wrote: a directory listed within the
         # timestamp granularity (2 s) of its change is (correctly) listed again on the next scan too.
         Start-Sleep -Milliseconds 2500
-        Measure-Scan "incremental #$k"
     }
+    # The caches as a cycle leaves them (the API rounds above wrote them with the same content).
+    $null = @(Get-PendingRun -All -ConfigPath $config)
+    Start-Sleep -Milliseconds 2500
+    $incr = foreach ($k in 1..$Repeat) { Add-NewRuns; Measure-Scan "incremental #$k" }
+    $incrApi = foreach ($k in 1..$Repeat) { Add-NewRuns; Measure-Scan "incr. API #$k" -Api }
     function Get-Median([double[]] $values) { ($values | Sort-Object)[[int][Math]::Floor($values.Count / 2)] }
 
     # The old tool on the same tree (its pending runs now include the incremental rounds' new runs).
@@ -222,17 +238,19 @@ print(json.dumps({"seconds": sorted(times)[len(times) // 2], "pending": ['%s/%d'
         $firstExp = [CatalogBenchGenerator]::Experiment($ins[0], 0)
         $child = Join-Path $base 'strace-child.ps1'
         Set-Content $child @"
-param([switch] `$Scan)
+param([switch] `$Scan, [switch] `$Counts)
 Import-Module '$(Join-Path $Root 'RunProc.psd1')'
 `$null = Get-PendingRun -ConfigPath '$config' -Experiment $firstExp -NoCache
 Remove-Item -Recurse -Force '$($caches[0])', '$($caches[1])' -ErrorAction Ignore
 if (`$Scan) { `$null = Get-PendingRun -All -ConfigPath '$config' }
+if (`$Counts) { `$null = Get-ProcExperiment -ConfigPath '$config' }
 "@
         $calls = @{}
-        foreach ($mode in 'warm-up only', 'full scan') {
+        foreach ($mode in 'warm-up only', 'full scan', 'counts') {
             $out = Join-Path $base "strace-$($mode -replace ' ', '-').txt"
             [string[]] $childArgv = @('-f', '-c', '-o', $out, '-e', 'trace=%stat,%lstat,%fstat,access,faccessat,faccessat2,readlink,readlinkat,openat,getdents64', $pwsh) + $pwshArgs + @('-NoProfile', '-File', $child)
             if ($mode -eq 'full scan') { $childArgv += '-Scan' }
+            if ($mode -eq 'counts') { $childArgv += '-Counts' }
             & $strace.Source @childArgv | Out-Null
             if ($LASTEXITCODE -ne 0) { throw "strace of the $mode child failed ($LASTEXITCODE)" }
             $table = @{}
@@ -242,10 +260,16 @@ if (`$Scan) { `$null = Get-PendingRun -All -ConfigPath '$config' }
             }
             $calls[$mode] = $table
         }
-        $delta = @{}
-        foreach ($k in $calls['full scan'].Keys) { $delta[$k] = $calls['full scan'][$k] - [long]$calls['warm-up only'][$k] }
+        function Get-Delta([string] $mode) {
+            $d = @{}
+            foreach ($k in $calls[$mode].Keys) { $d[$k] = $calls[$mode][$k] - [long]$calls['warm-up only'][$k] }
+            $d
+        }
+        $delta = Get-Delta 'full scan'
         $metaNames = @($delta.Keys | Where-Object { $_ -notin 'openat', 'getdents64' } | Sort-Object)
         $metadata = ($metaNames | ForEach-Object { $delta[$_] } | Measure-Object -Sum).Sum
+        $countDelta = Get-Delta 'counts'
+        $countMeta = (@($countDelta.Keys | Where-Object { $_ -notin 'openat', 'getdents64' }) | ForEach-Object { $countDelta[$_] } | Measure-Object -Sum).Sum
         $unrecordedFiles = $Instruments * $Experiments * $Unprocessed * $Files
         $directories = $Instruments + 2 * $Instruments * $Experiments + $Instruments + 2  # instrument, experiment and run dirs; DB instrument dirs, DB and process roots
         $recordFiles = 3 * $Instruments * $Experiments                                    # -proc-runs, -arch-runs, -proc-arch per experiment
@@ -253,20 +277,33 @@ if (`$Scan) { `$null = Get-PendingRun -All -ConfigPath '$config' }
         $detail = ($metaNames | ForEach-Object { "$_ $($delta[$_])" }) -join ', '
         Write-Host ("  metadata calls of one full scan (strace -c, child pwsh): {0:N0} ({1}); openat {2:N0}, getdents64 {3:N0}" -f $metadata, $detail, $delta['openat'], $delta['getdents64'])
         Write-Host ("  budget 2 x ({0:N0} files of unrecorded runs + {1:N0} directories + {2:N0} record files) = {3:N0}" -f $unrecordedFiles, $directories, $recordFiles, $budget) -ForegroundColor $(if ($metadata -le $budget) { 'Green' } else { 'Yellow' })
+        Write-Host ("  metadata calls of Get-ProcExperiment (counts, no -Size): {0:N0}; openat {1:N0}, getdents64 {2:N0} (same budget)" -f $countMeta, $countDelta['openat'], $countDelta['getdents64']) -ForegroundColor $(if ($countMeta -le $budget) { 'Green' } else { 'Yellow' })
     }
     $fullMs = Get-Median $full.Wall
     $incrMs = Get-Median $incr.Wall
     $fullCpu = Get-Median $full.Cpu
     $incrCpu = Get-Median $incr.Cpu
+    $fullApiMs = Get-Median $fullApi.Wall
+    $noCacheMs = Get-Median $fullNoCache.Wall
+    $incrApiMs = Get-Median $incrApi.Wall
     $ratio = $fullMs / [Math]::Max($incrMs, 0.001)
+    $ratioApi = $fullApiMs / [Math]::Max($incrApiMs, 0.001)
     Write-Host ''
     Write-Host ("Catalog scan, {0:N0} files in {1} experiments, {2} changed per cycle ({3}%), {4} pending run(s) per experiment:" -f $total, ($Instruments * $Experiments), $changed, $ChangedPercent, $Unprocessed)
     Write-Host ("  full        {0,9:N1} ms wall {1,9:N1} ms process CPU (median of {2})" -f $fullMs, $fullCpu, $Repeat)
     Write-Host ("  incremental {0,9:N1} ms wall {1,9:N1} ms process CPU (median of {2})" -f $incrMs, $incrCpu, $Repeat)
     Write-Host ("  ratio       {0,9:N1} x (wall; target >= 50 x)" -f $ratio) -ForegroundColor $(if ($ratio -ge 50) { 'Green' } else { 'Yellow' })
     $oldRatio = $oldMs / [Math]::Max($fullMs, 0.001)
+    $oldRatioApi = $oldMs / [Math]::Max($fullApiMs, 0.001)
     Write-Host ("  old tool    {0,9:N1} ms exp_run_new(ALL), python3 (median of {1})" -f $oldMs, $Repeat)
     Write-Host ("  old / full  {0,9:N2} x (target >= 3 x)" -f $oldRatio) -ForegroundColor $(if ($oldRatio -ge 3) { 'Green' } else { 'Yellow' })
+    Write-Host "RunProc's part (core API in this process, no PowerShell pipeline), and the phases:"
+    Write-Host ("  full        {0,9:N1} ms wall {1,9:N1} ms process CPU (median of {2})" -f $fullApiMs, (Get-Median $fullApi.Cpu), $Repeat)
+    Write-Host ("    listing + records (no cache) {0,9:N1} ms; cache writes {1,9:N1} ms" -f $noCacheMs, ($fullApiMs - $noCacheMs))
+    Write-Host ("  incremental {0,9:N1} ms wall {1,9:N1} ms process CPU (median of {2})" -f $incrApiMs, (Get-Median $incrApi.Cpu), $Repeat)
+    Write-Host ("  ratio       {0,9:N1} x (wall; target >= 50 x)" -f $ratioApi) -ForegroundColor $(if ($ratioApi -ge 50) { 'Green' } else { 'Yellow' })
+    Write-Host ("  old / full  {0,9:N2} x (target >= 3 x)" -f $oldRatioApi) -ForegroundColor $(if ($oldRatioApi -ge 3) { 'Green' } else { 'Yellow' })
+    Write-Host ("  PowerShell's output of the runs (cmdlet minus API): full {0:N1} ms, incremental {1:N1} ms" -f ($fullMs - $fullApiMs), ($incrMs - $incrApiMs))
     if ($null -ne $metadata) { Write-Host ("  metadata calls, full scan: {0:N0} (budget {1:N0})" -f $metadata, $budget) }
     $load = ((Get-Content /proc/loadavg -ErrorAction Ignore) -split ' ' | Select-Object -First 3) -join ' '
     Write-Host "  load average: $load (2 cores shared; wall times of short scans suffer most)"

@@ -19,7 +19,7 @@ namespace RunProc.Catalog;
 public sealed class CatalogCache
 {
     private const uint Magic = 0x43435052; // "RPCC"
-    private const int Version = 6; // 6: runs listed but not stat'ed (RunRecord.NotStatted)
+    private const int Version = 7; // 7: runs encoded compactly (delta, flags, files only when they differ from the run before)
 
     private readonly Dictionary<string, ShardEntries> _shards = new(StringComparer.Ordinal);
     private readonly int _fileMode;
@@ -147,8 +147,7 @@ public sealed class CatalogCache
             try
             {
                 SafeFile.EnsureDirectory(Directory, _directoryMode);
-                var bytes = Serialize(shard, e);
-                CacheCodec.WriteAtomic(path, bytes, _fileMode);
+                CacheCodec.WriteAtomic(path, Serialize(shard, e).Written, _fileMode);
                 e.Dirty = false;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -182,9 +181,13 @@ public sealed class CatalogCache
         return e;
     }
 
-    private static byte[] Serialize(string shard, ShardEntries e)
+    private static CacheWriter Serialize(string shard, ShardEntries e)
     {
-        var w = new CacheWriter();
+        // Sized up front: the runs and file index blocks dominate (a shard of a full catalog is some 100 KB).
+        long size = 64 + shard.Length;
+        foreach (var sc in e.Scans.Values)
+            size += 256 + sc.Directory.Length * 3L + sc.Patterns.Length * 16L + sc.Runs.Length * 4L + sc.FileIndex.Length;
+        var w = new CacheWriter((int)Math.Min(size, Array.MaxLength));
         w.U32(Magic);
         w.I32(Version);
         w.I64(0); // checksum placeholder
@@ -192,9 +195,8 @@ public sealed class CatalogCache
         w.I32(e.Scans.Count);
         foreach (var s in e.Scans.Values)
             CacheCodec.WriteScan(w, s);
-        var bytes = w.ToArray();
-        BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(8), CacheCodec.Checksum(bytes.AsSpan(HeaderSize)));
-        return bytes;
+        w.SealChecksum(8, HeaderSize);
+        return w;
     }
 
     private const int HeaderSize = 16;

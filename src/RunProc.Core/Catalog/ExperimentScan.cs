@@ -181,7 +181,10 @@ internal sealed class ExperimentScan
     {
         public static readonly PatternComparer Instance = new();
 
-        public bool Equals(RunFileName a, RunFileName b) =>
+        public bool Equals(RunFileName a, RunFileName b) => Same(a, b);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static bool Same(in RunFileName a, in RunFileName b) =>
             a.Run == b.Run && a.Stream == b.Stream && a.Chunk == b.Chunk && a.Kind == b.Kind && a.InProgress == b.InProgress
             && a.RunWidth == b.RunWidth && a.StreamWidth == b.StreamWidth && a.ChunkWidth == b.ChunkWidth
             && (ReferenceEquals(a.Prefix, b.Prefix) || string.Equals(a.Prefix, b.Prefix, StringComparison.Ordinal));
@@ -208,31 +211,74 @@ internal sealed class ExperimentScan
 
     /// <summary>
     /// Sorts listed names by <see cref="CompareNames"/>. When every name has the same prefix (the
-    /// usual case) the order is that of one packed integer key, sorted as primitives.
+    /// usual case) the order is that of one packed integer key: the names are placed by run number
+    /// (a counting sort: run numbers are dense) and the few files of a run sorted by the key, in
+    /// linear time and without a generic comparer (the listing comes in hash order).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SortNames(List<RunFileName> names)
     {
-        if (names.Count < 2)
+        var n = names.Count;
+        if (n < 2)
             return;
-        var prefix = names[0].Prefix;
-        var keys = new long[names.Count];
-        for (var i = 0; i < keys.Length; i++)
+        var span = CollectionsMarshal.AsSpan(names);
+        var prefix = span[0].Prefix;
+        int min = int.MaxValue, max = int.MinValue;
+        var sorted = true;
+        for (var i = 0; i < span.Length; i++)
         {
-            var n = names[i];
-            if (!ReferenceEquals(n.Prefix, prefix) && n.Prefix != prefix)
+            if (!ReferenceEquals(span[i].Prefix, prefix) && span[i].Prefix != prefix)
             {
                 names.Sort(CompareNames);
                 return;
             }
-            // run < 2^21 (Names.IsRun), stream and chunk < 2^10 (3 digits), kind 2 bits, in progress 1 bit
-            keys[i] = ((long)n.Run << 23) | ((long)n.Stream << 13) | ((long)n.Chunk << 3) | ((long)n.Kind << 1) | (n.InProgress ? 1L : 0L);
+            var run = span[i].Run;
+            if (run < min) min = run;
+            if (run > max) max = run;
+            sorted &= i == 0 || Key(span[i - 1]) <= Key(span[i]);
         }
-        var items = names.ToArray();
-        Array.Sort(keys, items);
-        names.Clear();
-        names.AddRange(items);
+        if (sorted)
+            return;
+        var range = (long)max - min + 1;
+        if (range > 4L * n + 1024)
+        {
+            // Sparse run numbers: sort by the packed key.
+            var keys = new long[n];
+            for (var i = 0; i < n; i++)
+                keys[i] = Key(span[i]);
+            var all = span.ToArray();
+            Array.Sort(keys, all);
+            all.CopyTo(span);
+            return;
+        }
+        var starts = new int[range + 1];
+        foreach (ref readonly var name in span)
+            starts[name.Run - min + 1]++;
+        for (var r = 1; r < starts.Length; r++)
+            starts[r] += starts[r - 1];
+        var items = new RunFileName[n];
+        foreach (ref readonly var name in span)
+            items[starts[name.Run - min]++] = name;
+        // Within a run (a few files): insertion sort by the key.
+        for (var i = 1; i < n; i++)
+        {
+            var item = items[i];
+            var key = Key(item);
+            var j = i - 1;
+            while (j >= 0 && items[j].Run == item.Run && Key(items[j]) > key)
+            {
+                items[j + 1] = items[j];
+                j--;
+            }
+            items[j + 1] = item;
+        }
+        items.CopyTo(span);
     }
+
+    // run < 2^21 (Names.IsRun), stream and chunk < 2^10 (3 digits), kind 2 bits, in progress 1 bit
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static long Key(RunFileName n) =>
+        ((long)n.Run << 23) | ((long)n.Stream << 13) | ((long)n.Chunk << 3) | ((long)n.Kind << 1) | (n.InProgress ? 1L : 0L);
 
     /// <summary>True when run <paramref name="i"/> has exactly the files <paramref name="names"/>[start..end) (sorted).</summary>
     public bool SameFiles(int i, List<RunFileName> names, int start, int end)
@@ -244,6 +290,18 @@ internal sealed class ExperimentScan
             if (FileName(r, k) != names[start + k])
                 return false;
         return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int FindPattern(List<RunFileName> patterns, Dictionary<RunFileName, int>? index, in RunFileName key)
+    {
+        if (index is not null)
+            return index.TryGetValue(key, out var p) ? p : -1;
+        var span = CollectionsMarshal.AsSpan(patterns);
+        for (var i = 0; i < span.Length; i++)
+            if (PatternComparer.Same(span[i], key))
+                return i;
+        return -1;
     }
 
     /// <summary>
@@ -259,7 +317,9 @@ internal sealed class ExperimentScan
         Func<int, int, RunRecord?>? reuse = null, Func<int, bool>? needsStat = null)
     {
         var patterns = new List<RunFileName>();
-        var patternIndex = new Dictionary<RunFileName, int>(PatternComparer.Instance);
+        // A run's files differ from another run's only by the run number: a few patterns, found by a
+        // linear search; a dictionary only for a directory with many (a long-running stream/chunk set).
+        Dictionary<RunFileName, int>? patternIndex = null;
         var index = new List<int>(sorted.Count);
         var runs = new List<RunRecord>();
         var i = 0;
@@ -284,10 +344,19 @@ internal sealed class ExperimentScan
                     (length, fmtime) = st;
                 }
                 var key = sorted[k] with { Run = 0 };
-                if (!patternIndex.TryGetValue(key, out var p))
+                var p = FindPattern(patterns, patternIndex, key);
+                if (p < 0)
                 {
-                    patternIndex[key] = p = patterns.Count;
+                    p = patterns.Count;
                     patterns.Add(key);
+                    if (patternIndex is not null)
+                        patternIndex[key] = p;
+                    else if (patterns.Count > 16)
+                    {
+                        patternIndex = new Dictionary<RunFileName, int>(PatternComparer.Instance);
+                        for (var q = 0; q < patterns.Count; q++)
+                            patternIndex[patterns[q]] = q;
+                    }
                 }
                 index.Add(p);
                 bytes += length;

@@ -26,10 +26,13 @@ internal static class OrderedParallel
 
         var results = new T[count];
         var errors = new ExceptionDispatchInfo?[count];
-        var finished = new bool[count];
+        var finished = new int[count];
         var gate = new object();
         var next = -1;
         var stop = false;
+        // The index the consumer sleeps on (-1: none): a worker wakes it only for that item, so the
+        // many small items of an incremental scan cost no lock or context switch each.
+        var waitingFor = -1;
         void Worker()
         {
             while (!Volatile.Read(ref stop) && !cancel.IsCancellationRequested)
@@ -39,11 +42,10 @@ internal static class OrderedParallel
                     return;
                 try { results[i] = work(i); }
                 catch (Exception ex) { errors[i] = ExceptionDispatchInfo.Capture(ex); }
-                lock (gate)
-                {
-                    finished[i] = true;
-                    Monitor.PulseAll(gate);
-                }
+                Interlocked.Exchange(ref finished[i], 1); // full fence: the result is visible, then waitingFor is read
+                if (Volatile.Read(ref waitingFor) == i)
+                    lock (gate)
+                        Monitor.PulseAll(gate);
             }
         }
         var threads = new Thread[Math.Min(degree, count)];
@@ -56,12 +58,17 @@ internal static class OrderedParallel
         {
             for (var i = 0; i < count; i++)
             {
-                lock (gate)
+                if (Volatile.Read(ref finished[i]) == 0)
                 {
-                    while (!finished[i])
+                    lock (gate)
                     {
-                        cancel.ThrowIfCancellationRequested();
-                        Monitor.Wait(gate, 200);
+                        Interlocked.Exchange(ref waitingFor, i); // full fence: then finished[i] is read
+                        while (Volatile.Read(ref finished[i]) == 0)
+                        {
+                            cancel.ThrowIfCancellationRequested();
+                            Monitor.Wait(gate, 200);
+                        }
+                        Volatile.Write(ref waitingFor, -1);
                     }
                 }
                 errors[i]?.Throw();

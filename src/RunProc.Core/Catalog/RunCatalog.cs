@@ -166,14 +166,9 @@ public sealed class RunCatalog
     /// <summary>The run directory's mtime (UTC ticks); false if it does not exist.</summary>
     private static bool StatDirectory(string dir, string experiment, out long mtime)
     {
-        mtime = 0;
         try
         {
-            var info = new DirectoryInfo(dir);
-            if (!info.Exists)
-                return false;
-            mtime = info.LastWriteTimeUtc.Ticks;
-            return true;
+            return RunFileStat.DirectoryMtime(dir, out mtime);
         }
         catch (UnauthorizedAccessException ex)
         {
@@ -240,14 +235,21 @@ public sealed class RunCatalog
     private ExperimentScan List(string instrument, string experiment, string dir, long mtime, long listedAt, DateTime nowUtc,
         ExperimentScan? previous, Func<int, bool>? needsStat, Action<string>? verbose)
     {
-        var names = new List<RunFileName>();
+        var names = new List<RunFileName>(previous is null ? 256 : previous.FileIndex.Length + 16);
         var chars = new char[256];
+        var own = Encoding.UTF8.GetBytes(experiment);
         // Names and d_type only: no stat here.
         DirectoryListing.List(dir, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (name, kind) =>
         {
             if (kind == DirectoryListing.EntryKind.Directory)
             {
                 verbose?.Invoke($"Ignoring directory '{Path.Join(dir, Names.Show(Encoding.UTF8.GetString(name)))}' in the run directory of {experiment}.");
+                return;
+            }
+            // The common case straight from the bytes; anything else through the general parser, which says why.
+            if (RunFileName.TryParseOwn(name, experiment, own, out var own1))
+            {
+                names.Add(own1);
                 return;
             }
             // Run file names are ASCII: widen without allocating (anything else is not a run file).

@@ -84,6 +84,57 @@ public readonly record struct RunFileName(
         return true;
     }
 
+    /// <summary>
+    /// The common case of <see cref="TryParse(ReadOnlySpan{char}, string, out RunFileName, out string?)"/>
+    /// on the listing's UTF-8 bytes, without widening them: a name that starts with the experiment's
+    /// own name (<paramref name="experimentUtf8"/>). False for anything else (the general parser then
+    /// decides, and says why a name is not a run file); true exactly when the general parser would
+    /// accept the name with the experiment's prefix, with the same result.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static bool TryParseOwn(ReadOnlySpan<byte> s, string experiment, ReadOnlySpan<byte> experimentUtf8, out RunFileName name)
+    {
+        name = default;
+        if (!s.StartsWith(experimentUtf8))
+            return false;
+        var p = experimentUtf8.Length;
+        if (!Digits(s, ref p, (byte)'r', 4, 5, out var run, out var rw)
+            || !Digits(s, ref p, (byte)'s', 2, 3, out var stream, out var sw)
+            || !Digits(s, ref p, (byte)'c', 2, 3, out var chunk, out var cw))
+            return false;
+        var rest = s[p..];
+        var inProgress = rest.EndsWith(".inprogress"u8);
+        if (inProgress)
+            rest = rest[..^".inprogress".Length];
+        RunFileKind kind;
+        if (rest.SequenceEqual(".xtc"u8)) kind = RunFileKind.Xtc;
+        else if (rest.SequenceEqual(".xtc2"u8)) kind = RunFileKind.Xtc2;
+        else if (rest.SequenceEqual(".h5"u8)) kind = RunFileKind.H5;
+        else return false;
+        if (!Names.IsRun(run))
+            return false;
+        name = new RunFileName(experiment, run, stream, chunk, kind, inProgress, (byte)rw, (byte)sw, (byte)cw);
+        return true;
+    }
+
+    /// <summary>'-', <paramref name="tag"/>, then min..max digits at <paramref name="p"/> (bytes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Digits(ReadOnlySpan<byte> s, ref int p, byte tag, int min, int max, out int value, out int width)
+    {
+        value = 0;
+        width = 0;
+        if (p + 2 > s.Length || s[p] != (byte)'-' || s[p + 1] != tag)
+            return false;
+        p += 2;
+        while (p < s.Length && (uint)(s[p] - '0') <= 9 && width <= max)
+        {
+            value = value * 10 + (s[p] - '0');
+            p++;
+            width++;
+        }
+        return width >= min && width <= max;
+    }
+
     private static bool AllDigits(ReadOnlySpan<char> s)
     {
         foreach (var c in s)

@@ -77,7 +77,22 @@ public sealed class RunProcConfig
     public string InstrumentOf(string experiment) =>
         TryInstrumentOf(experiment, out var ins, out var why) ? ins : throw new ArgumentException(why, nameof(experiment));
 
+    // The rule's answer per experiment: a scan asks it several times for each of thousands of experiments.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (bool Ok, string Instrument, string Error)> _instrumentOf = new(StringComparer.Ordinal);
+
     public bool TryInstrumentOf(string experiment, out string instrument, out string error)
+    {
+        if (experiment is not null && _instrumentOf.TryGetValue(experiment, out var known))
+        {
+            (instrument, error) = (known.Instrument, known.Error);
+            return known.Ok;
+        }
+        var ok = TryInstrumentOfUncached(experiment!, out instrument, out error);
+        _instrumentOf.TryAdd(experiment!, (ok, instrument, error));
+        return ok;
+    }
+
+    private bool TryInstrumentOfUncached(string experiment, out string instrument, out string error)
     {
         Names.Experiment(experiment, this);
         var mapped = InstrumentMap.Where(m => experiment.StartsWith(m.Key, StringComparison.Ordinal)).OrderByDescending(m => m.Key.Length).FirstOrDefault();
@@ -91,6 +106,20 @@ public sealed class RunProcConfig
             (mapped.Key is not null ? $"InstrumentMap gives '{instrument}'" : $"its first 3 letters give '{Names.Show(instrument)}'") +
             $", which is not one of Instruments ({string.Join(", ", Instruments)}) of {SourcePath}. Add the instrument, or map the name: InstrumentMap = @{{ '{experiment[..Math.Min(3, experiment.Length)]}' = 'XPP' }}.";
         return false;
+    }
+
+    // Names that passed or failed ExperimentPattern (a scan checks each listed name several times); bounded.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _patternMatches = new(StringComparer.Ordinal);
+
+    /// <summary>Whether <paramref name="name"/> matches <see cref="ExperimentPattern"/> (remembered per name).</summary>
+    public bool MatchesExperimentPattern(string name)
+    {
+        if (_patternMatches.TryGetValue(name, out var known))
+            return known;
+        var ok = ExperimentRegex.IsMatch(name);
+        if (_patternMatches.Count < 100_000)
+            _patternMatches.TryAdd(name, ok);
+        return ok;
     }
 
     private Regex? _experimentRegex;

@@ -21,7 +21,7 @@ namespace RunProc.Db;
 internal sealed class DoneRunCache
 {
     private const uint Magic = 0x43445052; // "RPDC"
-    private const int Version = 7; // 7: stamps from the DB directory's listing and statx (no instrument directory sightings)
+    private const int Version = 8; // 8: stamps from the DB directory's listing and statx (no directory sightings); compact runs
     private const int HeaderSize = 16;
     // Entries are small (runs as ranges), so few shards: fewer files to open on every scan.
     private const int Shards = 4;
@@ -57,23 +57,18 @@ internal sealed class DoneRunCache
 
     private sealed class Shard
     {
-        public Dictionary<string, Entry> Entries { get; } = new(StringComparer.Ordinal);
-        public bool Dirty { get; set; }
+        // Read by every scan thread without a lock; written by few (under the gate).
+        public System.Collections.Concurrent.ConcurrentDictionary<string, Entry> Entries { get; } = new(StringComparer.Ordinal);
+        public volatile bool Dirty;
     }
 
     /// <summary>Whether an entry for the experiment exists (else its record files are read without stamping them first).</summary>
-    public bool Has(string experiment)
-    {
-        lock (_gate)
-            return Find(experiment) is not null;
-    }
+    public bool Has(string experiment) => Find(experiment) is not null;
 
     /// <summary>The cached sorted run numbers if the files still carry <paramref name="stamps"/> and are old enough.</summary>
     public int[]? TryGet(string experiment, FileStamp[] stamps)
     {
-        Entry? e;
-        lock (_gate)
-            e = Find(experiment);
+        var e = Find(experiment);
         if (e is null || e.Stamps.Length != stamps.Length)
             return null;
         for (var i = 0; i < stamps.Length; i++)
@@ -103,10 +98,7 @@ internal sealed class DoneRunCache
     /// </summary>
     public ExperimentScan? TryGetPending(string experiment, FileStamp[] stamps)
     {
-        if (TryGet(experiment, stamps) is null)
-            return null;
-        lock (_gate)
-            return Find(experiment)!.Pending;
+        return TryGet(experiment, stamps) is null ? null : Find(experiment)!.Pending;
     }
 
     /// <summary>Remembers the not-done runs next to the done set read with <paramref name="stamps"/>.</summary>
@@ -189,7 +181,25 @@ internal sealed class DoneRunCache
 
     private Entry? Find(string experiment) => ShardFor(experiment).Entries.GetValueOrDefault(experiment);
 
+    // Experiment -> its shard: a scan asks several times per experiment, the key is computed once.
+    // Looked up without a lock; a shard is loaded (and the map written) under the gate.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Shard> _shardOf = new(StringComparer.Ordinal);
+
     private Shard ShardFor(string experiment)
+    {
+        if (_shardOf.TryGetValue(experiment, out var known))
+            return known;
+        lock (_gate)
+        {
+            if (_shardOf.TryGetValue(experiment, out known))
+                return known;
+            var shard = ShardByKey(experiment);
+            _shardOf[experiment] = shard;
+            return shard;
+        }
+    }
+
+    private Shard ShardByKey(string experiment)
     {
         var key = KeyOf(experiment);
         if (_shards.TryGetValue(key, out var shard))
@@ -221,9 +231,8 @@ internal sealed class DoneRunCache
 
     private void Write(string path, CacheWriter w)
     {
-        var bytes = w.ToArray();
-        BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(8), CacheCodec.Checksum(bytes.AsSpan(HeaderSize)));
-        CacheCodec.WriteAtomic(path, bytes, _fileMode);
+        w.SealChecksum(8, HeaderSize);
+        CacheCodec.WriteAtomic(path, w.Written, _fileMode);
     }
 
     private static CacheReader Open(byte[] data)

@@ -159,23 +159,6 @@ public sealed partial class ProcDb
     /// <summary>The hidden cache of done-run sets and pending runs (see <see cref="DoneRunCache"/>).</summary>
     public string DoneCacheDirectory => Tree.DoneCacheDirectory;
 
-    /// <summary>The run numbers of an experiment's processed (or archived) records, read with the fast reader.</summary>
-    internal HashSet<int> RunNumbers(string experiment, bool archived, Action<DbWarning>? warn)
-    {
-        var set = new HashSet<int>();
-        if (archived)
-        {
-            AddRunNumbers(ArchiveFile(experiment), set, warn);
-            AddRunNumbers(LegacyArchiveFile(experiment), set, warn);
-        }
-        else
-            AddRunNumbers(ProcessedFile(experiment), set, warn);
-        return set;
-    }
-
-    /// <summary>The three record files of an experiment: processed, archive, the old archive name.</summary>
-    internal string[] RecordFiles(string experiment) => new[] { ProcessedFile(experiment), ArchiveFile(experiment), LegacyArchiveFile(experiment) };
-
     /// <summary>Records runs as processed under the write lock (<see cref="WriteScope.AppendProcessed"/>).</summary>
     public IReadOnlyList<int> AppendProcessed(string experiment, IEnumerable<int> runs, string command, DateTime? time = null, string? cwd = null)
     {

@@ -14,8 +14,8 @@ namespace RunProc.Db;
 internal sealed class RecordFileSet : IDisposable
 {
     private readonly ProcDb _db;
-    private readonly Dictionary<string, Entry> _dirs = new(StringComparer.Ordinal);
-    private readonly object _gate = new();
+    // Read without a lock by every scan thread; each directory is opened and listed once (Lazy).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<Entry>> _dirs = new(StringComparer.Ordinal);
 
     private sealed record Entry(DbDirectory? Directory, HashSet<string>? Names, Exception? Error);
 
@@ -28,23 +28,7 @@ internal sealed class RecordFileSet : IDisposable
     private (DbDirectory? Directory, HashSet<string>? Names) Directory(string experiment)
     {
         var path = _db.InstrumentDirectory(experiment);
-        Entry? e;
-        lock (_gate)
-        {
-            if (!_dirs.TryGetValue(path, out e))
-            {
-                try
-                {
-                    var dir = DbDirectory.Open(path);
-                    e = new Entry(dir, dir?.Names(), null);
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    e = new Entry(null, null, ex);
-                }
-                _dirs[path] = e;
-            }
-        }
+        var e = _dirs.GetOrAdd(path, p => new Lazy<Entry>(() => OpenEntry(p))).Value;
         // A fresh exception per experiment (they are thrown on several scan threads).
         if (e.Error is { } error)
             throw error switch
@@ -54,6 +38,19 @@ internal sealed class RecordFileSet : IDisposable
                 _ => new IOException(error.Message, error),
             };
         return (e.Directory, e.Names);
+    }
+
+    private static Entry OpenEntry(string path)
+    {
+        try
+        {
+            var dir = DbDirectory.Open(path);
+            return new Entry(dir, dir?.Names(), null);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return new Entry(null, null, ex);
+        }
     }
 
     /// <summary>The stamps of the three record files (one statx for each that exists, none for the others).</summary>
@@ -101,11 +98,9 @@ internal sealed class RecordFileSet : IDisposable
 
     public void Dispose()
     {
-        lock (_gate)
-        {
-            foreach (var e in _dirs.Values)
-                e.Directory?.Dispose();
-            _dirs.Clear();
-        }
+        foreach (var e in _dirs.Values)
+            if (e.IsValueCreated)
+                e.Value.Directory?.Dispose();
+        _dirs.Clear();
     }
 }
