@@ -132,9 +132,8 @@ Describe 'Split runs on the <_> scheduler' -ForEach 'Local', 'Slurm' {
     It 'submits the merge exactly once after a controller is killed between the two submissions' {
         $config = [RunProc.Module.ConfigLoader]::Load($Cfg)
         $def = $config.GetProcess('killed')
-        $ledger = [RunProc.Batch.ProcDbLedger]::new([RunProc.Db.ProcDb]::new($config, 'killed'), $null)
         $env = [RunProc.Batch.BatchEnvironment]@{ WrapperScript = (Join-Path $Root 'bin/scripts/runproc-job.sh'); ConfigPath = $Cfg }
-        $c = [RunProc.Batch.BatchController]::new($config, $def, $ledger, $env, $null)
+        $c = [RunProc.Batch.BatchController]::new([RunProc.Db.ProcDb]::new($config, 'killed'), $def, $env, $null)
         $c.StepHook = [Action[string]] { param($step) if ($step -eq 'parts-submitted') { throw 'killed between the array and the merge' } }
         { $c.Submit('xpptut15', 4, $false, $null, [Threading.CancellationToken]::None) } | Should -Throw '*killed*'
         $j = Get-ProcJob -Process killed -ConfigPath $Cfg

@@ -57,7 +57,8 @@ public static class Names
 
     public static bool IsRun(int run) => run is >= 0 and <= MaxRun;
 
-    public static int Run(int run) =>
+    /// <summary>The run number if it is in range 0..<see cref="MaxRun"/>; else an error naming it.</summary>
+    public static int ValidateRun(int run) =>
         IsRun(run) ? run : throw new ArgumentOutOfRangeException(nameof(run), run, $"run number {run} is out of range 0..{MaxRun}.");
 
     /// <summary>A name shown in an error: control characters escaped, long names cut.</summary>

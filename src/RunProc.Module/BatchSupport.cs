@@ -112,7 +112,7 @@ internal static class BatchSupport
     }
 
     // Staged copies live beside the DB, which every host that runs jobs sees.
-    private static (string Source, string Stage) PinKey(LoadedModule loaded, RunProcConfig config) => (loaded.Base, Path.Combine(config.DbRoot, ".modules"));
+    private static (string Source, string Stage) PinKey(LoadedModule loaded, RunProcConfig config) => (loaded.Base, RunProc.Db.ProcDbTree.ModulesDirectory(config));
 
     /// <summary>The module as this session imported it (a RunProc.psd1 in its ModuleBase, the assembly in bin/); null without a manifest.</summary>
     private static LoadedModule? Loaded(PSCmdlet cmdlet)
@@ -183,14 +183,13 @@ internal static class BatchSupport
     }
 
     /// <summary>The controller of a process; <paramref name="submits"/>: it starts jobs, so the module is pinned (staged if need be) first.</summary>
-    public static BatchController Controller(RunProcCmdlet cmdlet, RunProcConfig config, string process, string recordCommand, bool submits = false)
+    public static BatchController Controller(RunProcCmdlet cmdlet, RunProcConfig config, ProcessDefinition def, string recordCommand, bool submits,
+        Func<CancellationToken, RunProc.Db.RunScanQuery>? pendingScan = null)
     {
-        var def = config.GetProcess(process);
-        var ledger = new ProcDbLedger(new RunProc.Db.ProcDb(config, def.Name));
         // A split run's passes submit too (its merge, a failed part again): Watch-ProcJob included.
         var env = submits || def.Parts > 1
             ? JobEnvironment(cmdlet, config, recordCommand)
             : new BatchEnvironment { WrapperScript = WrapperScript, ConfigPath = config.SourcePath, RecordCommand = recordCommand };
-        return new BatchController(config, def, ledger, env);
+        return new BatchController(new RunProc.Db.ProcDb(config, def.Name), def, env) { PendingScan = pendingScan ?? (c => new RunProc.Db.RunScanQuery { Cancel = c }) };
     }
 }

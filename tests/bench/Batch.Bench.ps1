@@ -78,13 +78,12 @@ try {
         Set-Content "$base/db/recon/XPP/$exp-jobs.txt" $lines
     }
     $cfg = Get-ProcConfig -ConfigPath $config
-    $ledger = [RunProc.Batch.ProcDbLedger]::new([RunProc.Db.ProcDb]::new($cfg, 'recon'), $null)
     $benv = [RunProc.Batch.BatchEnvironment]@{ WrapperScript = (Join-Path $Root 'bin/scripts/runproc-job.sh'); ConfigPath = $config }
     $times = @()
     $commands = @()
     foreach ($p in 1..$Passes) {
         # A fresh controller each pass, as a new cron cycle would have (journals are read from disk).
-        $ctl = [RunProc.Batch.BatchController]::new($cfg, $cfg.GetProcess('recon'), $ledger, $benv, $null)
+        $ctl = [RunProc.Batch.BatchController]::new([RunProc.Db.ProcDb]::new($cfg, 'recon'), $cfg.GetProcess('recon'), $benv, $null)
         $sw4 = [Diagnostics.Stopwatch]::StartNew()
         $r = $ctl.Reconcile([Threading.CancellationToken]::None, $null)
         $sw4.Stop()

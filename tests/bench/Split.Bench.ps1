@@ -117,12 +117,11 @@ try {
         (@{ t = '2026-01-01T00:00:04Z'; ev = 'sub-submitted'; name = $name; sub = "$name.m2"; id = $mergeId } | ConvertTo-Json -Compress)
     )
     Set-Content "$base/db/arr/XPP/$exp-jobs.txt" $lines
-    $ledger = [RunProc.Batch.ProcDbLedger]::new([RunProc.Db.ProcDb]::new($cfg, 'arr'), $null)
     $benv = [RunProc.Batch.BatchEnvironment]@{ WrapperScript = (Join-Path $Root 'bin/scripts/runproc-job.sh'); ConfigPath = $config }
     $times = @()
     $commands = @()
     foreach ($p in 1..$Passes) {
-        $ctl = [RunProc.Batch.BatchController]::new($cfg, $cfg.GetProcess('arr'), $ledger, $benv, $null)
+        $ctl = [RunProc.Batch.BatchController]::new([RunProc.Db.ProcDb]::new($cfg, 'arr'), $cfg.GetProcess('arr'), $benv, $null)
         $sw = [Diagnostics.Stopwatch]::StartNew()
         $r = $ctl.Reconcile([Threading.CancellationToken]::None, $null)
         $sw.Stop()

@@ -17,21 +17,18 @@ namespace RunProc.Batch;
 /// </summary>
 public sealed partial class BatchController
 {
-    /// <summary>Where the parts of one attempt leave their results for the merge: &lt;workdir&gt;/parts/&lt;job name&gt;.</summary>
-    public static string PartDirectoryFor(string workDir, string jobName) => Path.Combine(workDir, "parts", jobName);
-
     private bool SplitArrays => _process.Scheduler is SchedulerKind.Slurm or SchedulerKind.Lsf;
 
     /// <summary>The spec of one submission of an attempt: some parts (a job array on Slurm, one part elsewhere) or the merge.</summary>
     private JobSpec SubSpec(ProcJob job, string subName, IReadOnlyList<int> parts, bool merge, IReadOnlyList<string> afterOk)
     {
-        var workDir = _ledger.WorkDirectory(job.Experiment);
+        var workDir = _db.WorkDirectory(job.Experiment);
         var array = !merge && SplitArrays;
         var values = new TemplateValues
         {
             Process = _process.Name, Experiment = job.Experiment, Instrument = _config.InstrumentOf(job.Experiment), Run = job.Run, Attempt = job.Attempt, JobName = job.Name,
             WorkDirectory = workDir, LogFile = job.LogFile, ConfigPath = _env.ConfigPath, RunProcArgv = _env.RunProcArgv, JobEntryArgv = _env.JobEntryArgv,
-            Part = merge || array ? null : parts[0], Parts = _process.Parts, PartDirectory = PartDirectoryFor(workDir, job.Name),
+            Part = merge || array ? null : parts[0], Parts = _process.Parts, PartDirectory = RunProc.Db.ProcDbTree.PartDirectory(workDir, job.Name),
         };
         var logBase = job.LogFile.EndsWith(".txt", StringComparison.Ordinal) ? job.LogFile[..^4] : job.LogFile;
         var tag = merge ? "merge" : "p" + (array ? CommandTemplate.PartToken : parts[0].ToString(CultureInfo.InvariantCulture));
@@ -46,7 +43,7 @@ public sealed partial class BatchController
             TimeLimitMinutes = _process.TimeLimitMinutes,
             WrapperScript = _env.WrapperScript,
             PartScript = _env.PartScript,
-            Resources = BatchResources.For(_process, values),
+            Resources = _process.Resources.Expand(values),
             ArrayIndices = array ? IndexList(parts) : null,
             ArrayThrottle = array ? Math.Min(_process.MaxJobs, parts.Count) : 0,
             AfterOk = afterOk,
@@ -90,7 +87,7 @@ public sealed partial class BatchController
             Status = spec.StatusFile, Argv = spec.Command.ToArray(), Array = array ? true : null,
         });
         Step(merge ? "merge-intent" : "parts-intent");
-        AppendLogLine(job, $"# {Stamp()} submit {(merge ? "the merge" : (indices.Count == job.Parts ? "the parts" : "part(s) " + string.Join(",", indices)))} as {subName}: {CommandTemplate.Display(scheduler.SubmitArgv(spec))}");
+        JobLog.AppendLine(job.LogFile, _config.FileMode, $"# {LogTime.Now()} submit {(merge ? "the merge" : (indices.Count == job.Parts ? "the parts" : "part(s) " + string.Join(",", indices)))} as {subName}: {CommandTemplate.Display(scheduler.SubmitArgv(spec))}");
         string id;
         try
         {
@@ -187,8 +184,7 @@ public sealed partial class BatchController
                 if (state == p.State && word == p.SchedulerState)
                     continue;
                 journal.Append(new JournalEvent { Event = "part-state", Name = job.Name, Indices = new[] { p.Index }, State = state.ToString(), SchedulerState = word, ExitCode = exit });
-                AppendLogLine(job, string.Format(CultureInfo.InvariantCulture, "{0,4} {1} {2} job {3} status {4}", job.Polls + 1, Stamp(), QueueWord(job),
-                    p.JobId + (p.IsMerge ? " (merge)" : $" (part {p.Index})"), word));
+                JobLog.AppendLine(job.LogFile, _config.FileMode, JobLog.StatusLine(job.Polls + 1, job, p.JobId + (p.IsMerge ? " (merge)" : $" (part {p.Index})"), word));
             }
             job = journal.Find(job.Name)!;
         }
@@ -213,8 +209,8 @@ public sealed partial class BatchController
         {
             var todo = parts.Where(p => p.State == JobState.NotSubmitted || p.State.IsRetryable()).Select(p => p.Index).ToList();
             // A controller killed between the intent and the old tool's record: the record first, as Submit does.
-            if (job.Submissions == 0 && !_ledger.IsProcessed(job.Experiment, job.Run))
-                _ledger.AppendProcessed(job.Experiment, job.Run, _env.RecordCommand, _env.Now());
+            if (job.Submissions == 0)
+                _db.Writing.AppendProcessed(job.Experiment, new[] { job.Run }, _env.RecordCommand, _env.Now());
             if (todo.Count > 0)
             {
                 // A merge waiting on jobs that will never all succeed: replaced by one that waits on the retries.
@@ -257,7 +253,7 @@ public sealed partial class BatchController
             {
                 e.Ended = DateTime.UtcNow;
                 if (attemptState != JobState.Done)
-                    e.Log = RenameLog(job.LogFile, attemptWord.Split(' ')[0]);
+                    e.Log = JobLog.RenameWithStatus(job.LogFile, attemptWord.Split(' ')[0]);
             }
             journal.Append(e);
         }

@@ -45,9 +45,9 @@ public static class SchedulerFactory
     public static IScheduler Create(SchedulerKind kind, RunProcConfig config, string process) => kind switch
     {
         SchedulerKind.Local => new LocalScheduler(
-            Path.Combine(config.DbRoot, Names.Process(process), ".local-jobs"),
-            // Slots are per host (a DbRoot shared over NFS serves several) and per process: MaxJobs of them.
-            Path.Combine(config.DbRoot, ".local-slots", SafeHost(), Names.Process(process)),
+            new RunProc.Db.ProcDbTree(config, process).LocalJobsDirectory,
+            // MaxJobs slots per host and process.
+            new RunProc.Db.ProcDbTree(config, process).LocalSlotsDirectory(SafeHost()),
             config.GetProcess(process).MaxJobs, config.FileMode, config.DirectoryMode),
         SchedulerKind.Slurm => new SlurmScheduler(fileMode: config.FileMode),
         SchedulerKind.Lsf => new LsfScheduler(fileMode: config.FileMode),

@@ -83,7 +83,7 @@ public static class CommandTemplate
     private static Dictionary<string, string> Map(TemplateValues v)
     {
         Names.Experiment(v.Experiment);
-        Names.Run(v.Run);
+        Names.ValidateRun(v.Run);
         Names.Process(v.Process);
         return new Dictionary<string, string>(StringComparer.Ordinal)
         {

@@ -108,14 +108,6 @@ public sealed class JobJournal
 
     public ProcJob? Find(string name) => _jobs.GetValueOrDefault(name);
 
-    /// <summary>The journal path of an experiment: beside its -proc-runs.txt.</summary>
-    public static string PathFor(RunProc.Config.RunProcConfig config, string process, string experiment) =>
-        System.IO.Path.Combine(config.DbRoot, Names.Process(process), config.InstrumentOf(experiment), Names.Experiment(experiment, config) + "-jobs.txt");
-
-    /// <summary>As the other overload, by the old rule alone (tools without a config).</summary>
-    public static string PathFor(string dbRoot, string process, string experiment) =>
-        System.IO.Path.Combine(dbRoot, Names.Process(process), Names.InstrumentOf(experiment), Names.Experiment(experiment) + "-jobs.txt");
-
     /// <summary>Reads what was appended since the last call (everything after a compaction).</summary>
     public void Refresh()
     {

@@ -36,7 +36,7 @@ public sealed class CatalogCache
     public static CatalogCache ForConfig(RunProcConfig config)
     {
         SafeFile.GuardTree(config.DbRoot);
-        return new(Path.Join(config.DbRoot, ".catalog-cache"), config.FileMode, config.DirectoryMode);
+        return new(RunProc.Db.ProcDbTree.CatalogCacheDirectory(config), config.FileMode, config.DirectoryMode);
     }
 
     public string Directory { get; }

@@ -98,7 +98,7 @@ public sealed class RunCatalog
     /// <summary>One run's files (null when the run has no files).</summary>
     public RunInfo? Run(string experiment, int run)
     {
-        Names.Run(run);
+        Names.ValidateRun(run);
         var now = DateTime.UtcNow;
         var scan = Scan(InstrumentOf(experiment), experiment, now, null);
         var i = scan.Find(run);

@@ -3,6 +3,9 @@ namespace RunProc.Config;
 /// <summary>One process under <c>Processes.&lt;name&gt;</c>: what to run for each run and where.</summary>
 public sealed class ProcessDefinition
 {
+    /// <summary>The name of the built-in process, and the default of every cmdlet's -Process.</summary>
+    public const string PixelStatus = "pixel_status";
+
     /// <summary>The default command of the built-in pixel_status process: Invoke-PixelStatus for the run,
     /// run by the same pwsh and module as the submitting session ({runproc} expands to that argv prefix).</summary>
     public static readonly IReadOnlyList<string> PixelStatusCommand = new[]
@@ -54,32 +57,12 @@ public sealed class ProcessDefinition
 
     // ------------------------------------------------------------ batch resources (issue 15)
 
-    /// <summary>Slurm --account / LSF -P; placeholders allowed (e.g. 'lcls:{exp}'); empty = none.</summary>
-    public string Account { get; init; } = "";
-
-    /// <summary>Slurm --qos; placeholders allowed; empty = none.</summary>
-    public string Qos { get; init; } = "";
-
-    /// <summary>CPUs per job (Slurm --cpus-per-task, LSF -n; local slots taken); 0 = the scheduler's default.</summary>
-    public int Cpus { get; init; }
-
-    /// <summary>Memory per job in GB (Slurm --mem=&lt;n&gt;G, LSF rusage[mem]); 0 = the scheduler's default. Not enforced locally.</summary>
-    public int MemoryGB { get; init; }
-
-    /// <summary>GPUs per job (Slurm --gpus, LSF -gpu num=); 0 = none.</summary>
-    public int Gpus { get; init; }
-
-    /// <summary>Slurm --constraint / LSF select[...]; empty = none.</summary>
-    public string Constraint { get; init; } = "";
-
-    /// <summary>Slurm --reservation / LSF -U; placeholders allowed; empty = none.</summary>
-    public string Reservation { get; init; } = "";
-
-    /// <summary>Nodes per job (Slurm --nodes; written when more than 1).</summary>
-    public int Nodes { get; init; } = 1;
-
-    /// <summary>Further scheduler options, each one argv element starting with '-' (placeholders allowed); never through a shell.</summary>
-    public IReadOnlyList<string> SchedulerArguments { get; init; } = Array.Empty<string>();
+    /// <summary>
+    /// What each job asks the batch system for (Account, Qos, Cpus, MemoryGB, Gpus, Constraint,
+    /// Reservation, Nodes, SchedulerArguments), as configured: placeholders unexpanded until
+    /// <see cref="RunProc.Batch.BatchResources.Expand"/> fills them for one run.
+    /// </summary>
+    public RunProc.Batch.BatchResources Resources { get; init; } = RunProc.Batch.BatchResources.None;
 
     /// <summary>Variables set for the job's command (through /usr/bin/env, after the scheduler's own).</summary>
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);

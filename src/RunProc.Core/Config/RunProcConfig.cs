@@ -101,7 +101,7 @@ public sealed class RunProcConfig
     public static IReadOnlyDictionary<string, ProcessDefinition> DefaultProcesses() =>
         new Dictionary<string, ProcessDefinition>(StringComparer.OrdinalIgnoreCase)
         {
-            ["pixel_status"] = new ProcessDefinition { Name = "pixel_status", Command = ProcessDefinition.PixelStatusCommand },
+            [ProcessDefinition.PixelStatus] = new ProcessDefinition { Name = ProcessDefinition.PixelStatus, Command = ProcessDefinition.PixelStatusCommand },
         };
 
     /// <summary>The process definition by name, or an error naming the known ones.</summary>
@@ -164,18 +164,11 @@ public sealed class RunProcConfig
     private static IReadOnlyDictionary<string, ProcessDefinition> GetProcesses(IDictionary data, string file)
     {
         var result = new Dictionary<string, ProcessDefinition>(DefaultProcesses(), StringComparer.OrdinalIgnoreCase);
-        var raw = Find(data, "Processes");
-        if (raw is null)
-            return result;
-        if (raw is not IDictionary procs)
-            throw new ConfigException(file, "Processes", "must be a hashtable: Processes = @{ pixel_status = @{ ... } }.");
-        foreach (DictionaryEntry e in procs)
+        foreach (var (name, key, value) in Table(data, "Processes", file, "Processes", ": Processes = @{ pixel_status = @{ ... } }."))
         {
-            var name = e.Key?.ToString() ?? "";
-            var key = "Processes." + name;
             if (!Regex.IsMatch(name, "^[A-Za-z][A-Za-z0-9_-]{0,63}$"))
                 throw new ConfigException(file, key, "a process name is letters, digits, '_' and '-', starting with a letter.");
-            if (e.Value is not IDictionary p)
+            if (value is not IDictionary p)
                 throw new ConfigException(file, key, "must be a hashtable of process settings.");
             result.TryGetValue(name, out var baseDef);
             ConfigKeys.Check(p, ProcessDefinition.Keys, file, key);
@@ -221,15 +214,18 @@ public sealed class RunProcConfig
                 PollSeconds = Positive(p, file, key, "PollSeconds", 60),
                 Attempts = Positive(p, file, key, "Attempts", 3),
                 TimeLimitMinutes = Positive(p, file, key, "TimeLimitMinutes", 60),
-                Account = GetString(p, file, key + ".Account", "", "Account"),
-                Qos = GetString(p, file, key + ".Qos", "", "Qos"),
-                Cpus = NotNegative(p, file, key, "Cpus"),
-                MemoryGB = NotNegative(p, file, key, "MemoryGB"),
-                Gpus = NotNegative(p, file, key, "Gpus"),
-                Constraint = GetString(p, file, key + ".Constraint", "", "Constraint"),
-                Reservation = GetString(p, file, key + ".Reservation", "", "Reservation"),
-                Nodes = Positive(p, file, key, "Nodes", 1),
-                SchedulerArguments = Find(p, "SchedulerArguments") is null ? Array.Empty<string>() : GetStringArray(p, file, key + ".SchedulerArguments", null, "SchedulerArguments"),
+                Resources = new RunProc.Batch.BatchResources
+                {
+                    Account = GetString(p, file, key + ".Account", "", "Account"),
+                    Qos = GetString(p, file, key + ".Qos", "", "Qos"),
+                    Cpus = NotNegative(p, file, key, "Cpus"),
+                    MemoryGB = NotNegative(p, file, key, "MemoryGB"),
+                    Gpus = NotNegative(p, file, key, "Gpus"),
+                    Constraint = GetString(p, file, key + ".Constraint", "", "Constraint"),
+                    Reservation = GetString(p, file, key + ".Reservation", "", "Reservation"),
+                    Nodes = Positive(p, file, key, "Nodes", 1),
+                    SchedulerArguments = Find(p, "SchedulerArguments") is null ? Array.Empty<string>() : GetStringArray(p, file, key + ".SchedulerArguments", null, "SchedulerArguments"),
+                },
                 Environment = GetEnvironment(p, file, key + ".Environment"),
                 Parts = parts,
                 MergeCommand = merge,
@@ -248,18 +244,11 @@ public sealed class RunProcConfig
     private static Dictionary<string, string> GetInstrumentMap(IDictionary data, string file, IReadOnlyList<string> instruments)
     {
         var map = new Dictionary<string, string>(StringComparer.Ordinal);
-        var raw = Find(data, "InstrumentMap");
-        if (raw is null)
-            return map;
-        if (raw is not IDictionary d)
-            throw new ConfigException(file, "InstrumentMap", "must be a hashtable of experiment-name prefix = instrument, e.g. @{ 'x_' = 'XPP' }.");
-        foreach (DictionaryEntry e in d)
+        foreach (var (prefix, key, value) in Table(data, "InstrumentMap", file, "InstrumentMap", " of experiment-name prefix = instrument, e.g. @{ 'x_' = 'XPP' }."))
         {
-            var prefix = e.Key?.ToString() ?? "";
-            var key = "InstrumentMap." + prefix;
             if (!Regex.IsMatch(prefix, "^[a-z0-9_]{1,64}$"))
                 throw new ConfigException(file, key, $"'{Names.Show(prefix)}' is not an experiment-name prefix (lower-case letters, digits, '_').");
-            var ins = e.Value as string ?? "";
+            var ins = value as string ?? "";
             if (!instruments.Contains(ins, StringComparer.Ordinal))
                 throw new ConfigException(file, key, $"'{Names.Show(ins)}' is not one of Instruments ({string.Join(", ", instruments)}).");
             map[prefix] = ins;
@@ -295,27 +284,40 @@ public sealed class RunProcConfig
     private static IReadOnlyDictionary<string, string> GetEnvironment(IDictionary p, string file, string key)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        var v = Find(p, "Environment");
-        if (v is null)
-            return result;
-        if (v is not IDictionary env)
-            throw new ConfigException(file, key, "must be a hashtable of variables, e.g. @{ OMP_NUM_THREADS = '4' }.");
-        foreach (DictionaryEntry e in env)
+        foreach (var (name, varKey, raw) in Table(p, "Environment", file, key, " of variables, e.g. @{ OMP_NUM_THREADS = '4' }."))
         {
-            var name = e.Key?.ToString() ?? "";
             if (!Regex.IsMatch(name, "^[A-Za-z_][A-Za-z0-9_]{0,127}$"))
-                throw new ConfigException(file, key + "." + name, "a variable name is letters, digits and '_', not starting with a digit.");
-            var value = e.Value switch
+                throw new ConfigException(file, varKey, "a variable name is letters, digits and '_', not starting with a digit.");
+            var value = raw switch
             {
                 string s => s,
-                IConvertible c when e.Value is not bool => c.ToString(CultureInfo.InvariantCulture),
-                _ => throw new ConfigException(file, key + "." + name, "must be a string or a number."),
+                IConvertible c when raw is not bool => c.ToString(CultureInfo.InvariantCulture),
+                _ => throw new ConfigException(file, varKey, "must be a string or a number."),
             };
             if (value.Contains('\0'))
-                throw new ConfigException(file, key + "." + name, "must not contain a NUL character.");
+                throw new ConfigException(file, varKey, "must not contain a NUL character.");
             result[name] = value;
         }
         return result;
+    }
+
+    /// <summary>
+    /// The entries of a table setting (Processes, InstrumentMap, a process's Environment) as
+    /// (name, full key, value): none when <paramref name="name"/> is absent, an error naming
+    /// <paramref name="key"/> when it is not a hashtable (<paramref name="shape"/> says what it should be).
+    /// </summary>
+    private static IEnumerable<(string Name, string Key, object? Value)> Table(IDictionary data, string name, string file, string key, string shape)
+    {
+        var raw = Find(data, name);
+        if (raw is null)
+            yield break;
+        if (raw is not IDictionary table)
+            throw new ConfigException(file, key, "must be a hashtable" + shape);
+        foreach (DictionaryEntry e in table)
+        {
+            var entry = e.Key?.ToString() ?? "";
+            yield return (entry, key + "." + entry, e.Value);
+        }
     }
 
     private static int Positive(IDictionary p, string file, string key, string name, int dflt)

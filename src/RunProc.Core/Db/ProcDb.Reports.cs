@@ -158,7 +158,7 @@ public sealed partial class ProcDb
         var scan = catalog.Scan(catalog.InstrumentOf(experiment), experiment, DateTime.UtcNow, null, _ => false);
         var ins = Config.InstrumentOf(experiment);
         var jobs = RunJobHistory.Read(Config, Process, experiment);
-        var workDir = Path.Join(InstrumentDirectory(experiment), experiment, "work");
+        var workDir = Tree.WorkDirectory(experiment);
         RecordedRun Make(ProcRecord r)
         {
             var rec = new RecordedRun

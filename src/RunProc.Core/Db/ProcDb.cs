@@ -20,63 +20,48 @@ public readonly record struct ExperimentRef(string Instrument, string Experiment
 public sealed partial class ProcDb
 {
     /// <summary>The lock file name inside the process directory (hidden).</summary>
-    public const string LockFileName = ".runproc-db.lock";
+    public const string LockFileName = ProcDbTree.LockFileName;
 
-    public const string ExperimentListName = "experiments.txt";
+    public const string ExperimentListName = ProcDbTree.ExperimentListName;
 
     /// <summary>Default wait for the write lock in the methods that take it themselves.</summary>
     public static TimeSpan DefaultLockTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
     public ProcDb(RunProcConfig config, string process)
     {
-        Config = config ?? throw new ArgumentNullException(nameof(config));
-        Process = Names.Process(process);
-        ProcessDirectory = Path.Join(config.DbRoot, Process);
+        Tree = new ProcDbTree(config ?? throw new ArgumentNullException(nameof(config)), process);
         SafeFile.GuardTree(config.DbRoot);
     }
 
-    public RunProcConfig Config { get; }
-    public string Process { get; }
+    /// <summary>Every path of this process tree.</summary>
+    public ProcDbTree Tree { get; }
+
+    public RunProcConfig Config => Tree.Config;
+    public string Process => Tree.Process;
 
     /// <summary><c>&lt;DbRoot&gt;/&lt;proc&gt;</c>.</summary>
-    public string ProcessDirectory { get; }
+    public string ProcessDirectory => Tree.ProcessDirectory;
 
-    public string ExperimentListFile => Path.Join(ProcessDirectory, ExperimentListName);
+    public string ExperimentListFile => Tree.ExperimentListFile;
 
-    public string LockFile => Path.Join(ProcessDirectory, LockFileName);
+    public string LockFile => Tree.LockFile;
 
-    /// <summary><c>&lt;DbRoot&gt;/&lt;proc&gt;/&lt;INS&gt;</c> with INS = first 3 letters of the experiment, upper case (the old rule).</summary>
-    public string InstrumentDirectory(string experiment) => Path.Join(ProcessDirectory, Config.InstrumentOf(Exp(experiment)));
+    public string InstrumentDirectory(string experiment) => Tree.InstrumentDirectory(experiment);
 
-    public string ProcessedFile(string experiment) => Path.Join(InstrumentDirectory(experiment), experiment + "-proc-runs.txt");
+    public string ProcessedFile(string experiment) => Tree.ProcessedFile(experiment);
 
-    /// <summary>The archive file RunProc writes (the note's name).</summary>
-    public string ArchiveFile(string experiment) => Path.Join(InstrumentDirectory(experiment), experiment + "-arch-runs.txt");
+    public string ArchiveFile(string experiment) => Tree.ArchiveFile(experiment);
 
-    /// <summary>The archive file name the old code used; read, never written.</summary>
-    public string LegacyArchiveFile(string experiment) => Path.Join(InstrumentDirectory(experiment), experiment + "-proc-arch.txt");
+    public string LegacyArchiveFile(string experiment) => Tree.LegacyArchiveFile(experiment);
 
-    /// <summary><c>&lt;DbRoot&gt;/&lt;proc&gt;/&lt;INS&gt;/&lt;exp&gt;/</c> for logs; created (with DirectoryMode) if missing.</summary>
-    public string ExperimentDirectory(string experiment)
-    {
-        var dir = Path.Join(InstrumentDirectory(experiment), experiment);
-        SafeFile.EnsureDirectory(dir, Config.DirectoryMode);
-        return dir;
-    }
+    /// <summary>The experiment's log folder (<see cref="ProcDbTree.ExperimentDirectory"/>), created with DirectoryMode if missing.</summary>
+    public string ExperimentDirectory(string experiment) => Tree.Ensure(Tree.ExperimentDirectory(experiment));
 
-    /// <summary><c>&lt;DbRoot&gt;/&lt;proc&gt;/&lt;INS&gt;/&lt;exp&gt;/work/</c>; created if missing.</summary>
+    /// <summary>The experiment's work folder, created if missing.</summary>
     public string WorkDirectory(string experiment)
     {
-        var dir = Path.Join(ExperimentDirectory(experiment), "work");
-        SafeFile.EnsureDirectory(dir, Config.DirectoryMode);
-        return dir;
-    }
-
-    /// <summary>Takes the process tree's write lock (an flock, released by the kernel if the holder dies).</summary>
-    public IDisposable AcquireWriteLock(TimeSpan timeout, CancellationToken cancel = default)
-    {
-        SafeFile.EnsureDirectory(ProcessDirectory, Config.DirectoryMode);
-        return FileLock.Acquire(LockFile, timeout, cancel, Config.FileMode);
+        ExperimentDirectory(experiment);
+        return Tree.Ensure(Tree.WorkDirectory(experiment));
     }
 
     // ---------------------------------------------------------------- experiments.txt
@@ -127,41 +112,20 @@ public sealed partial class ProcDb
         return parts[0];
     }
 
-    /// <summary>Adds experiments to experiments.txt (appended, one a line; others and comments untouched). Returns those added.</summary>
+    /// <summary>Adds experiments to experiments.txt under the write lock (<see cref="WriteScope.AddExperiments"/>).</summary>
     public IReadOnlyList<string> AddExperiments(IEnumerable<string> experiments, Action<DbWarning>? warn = null)
     {
-        var wanted = experiments.Select(Exp).Distinct(StringComparer.Ordinal).ToList();
-        using var _ = AcquireWriteLock(DefaultLockTimeout);
-        var present = ReadExperimentEntries(warn).Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
-        var added = wanted.Where(e => !present.Contains(e)).ToList();
-        SafeFile.AppendLines(ExperimentListFile, added, Config.FileMode);
-        return added;
+        var valid = experiments.Select(Exp).ToList(); // names are checked before anything is created
+        using var w = BeginWrite(DefaultLockTimeout);
+        return w.AddExperiments(valid, warn);
     }
 
-    /// <summary>Removes experiments from experiments.txt (atomic rewrite keeping every other line as is). Returns those removed.</summary>
+    /// <summary>Removes experiments from experiments.txt under the write lock (<see cref="WriteScope.RemoveExperiments"/>).</summary>
     public IReadOnlyList<string> RemoveExperiments(IEnumerable<string> experiments)
     {
-        var wanted = experiments.Select(Exp).ToHashSet(StringComparer.Ordinal);
-        using var _ = AcquireWriteLock(DefaultLockTimeout);
-        var lines = DbLines.Read(ExperimentListFile);
-        if (lines is null)
-            return Array.Empty<string>();
-        // Kept lines are copied as bytes: a rewrite never alters a line it does not remove.
-        var keep = new List<byte[]>(lines.Count);
-        var removed = new List<string>();
-        for (var i = 0; i < lines.Count; i++)
-        {
-            var name = ParseExperimentLine(lines.Text[i], out var problem);
-            if (problem is null && name is not null && wanted.Contains(name))
-            {
-                if (!removed.Contains(name)) removed.Add(name);
-                continue;
-            }
-            keep.Add(lines.Raw(i).ToArray());
-        }
-        if (removed.Count > 0)
-            SafeFile.WriteAllBytesAtomic(ExperimentListFile, DbLines.Join(keep), Config.FileMode);
-        return removed;
+        var valid = experiments.Select(Exp).ToList();
+        using var w = BeginWrite(DefaultLockTimeout);
+        return w.RemoveExperiments(valid);
     }
 
     // ---------------------------------------------------------------- run records
@@ -193,7 +157,7 @@ public sealed partial class ProcDb
     }
 
     /// <summary>The hidden cache of done-run sets and pending runs (see <see cref="DoneRunCache"/>).</summary>
-    public string DoneCacheDirectory => Path.Join(ProcessDirectory, ".done-cache");
+    public string DoneCacheDirectory => Tree.DoneCacheDirectory;
 
     /// <summary>The run numbers of an experiment's processed (or archived) records, read with the fast reader.</summary>
     internal HashSet<int> RunNumbers(string experiment, bool archived, Action<DbWarning>? warn)
@@ -212,111 +176,24 @@ public sealed partial class ProcDb
     /// <summary>The three record files of an experiment: processed, archive, the old archive name.</summary>
     internal string[] RecordFiles(string experiment) => new[] { ProcessedFile(experiment), ArchiveFile(experiment), LegacyArchiveFile(experiment) };
 
-    /// <summary>
-    /// Records runs as processed (under the write lock), one line each in the original format, local
-    /// time. Runs already recorded (processed or archived) are skipped. Returns the runs appended.
-    /// </summary>
+    /// <summary>Records runs as processed under the write lock (<see cref="WriteScope.AppendProcessed"/>).</summary>
     public IReadOnlyList<int> AppendProcessed(string experiment, IEnumerable<int> runs, string command, DateTime? time = null, string? cwd = null)
     {
         Exp(experiment);
-        using var _ = AcquireWriteLock(DefaultLockTimeout);
-        return AppendProcessedUnderLock(experiment, runs, command, time, cwd);
+        using var w = BeginWrite(DefaultLockTimeout);
+        return w.AppendProcessed(experiment, runs, command, time, cwd);
     }
 
-    /// <summary>
-    /// As <see cref="AppendProcessed"/> for a caller that already holds <see cref="AcquireWriteLock"/>
-    /// (flock is not re-entrant across descriptors, so taking it again would wait for itself).
-    /// </summary>
-    public IReadOnlyList<int> AppendProcessedUnderLock(string experiment, IEnumerable<int> runs, string command, DateTime? time = null, string? cwd = null)
-    {
-        Exp(experiment);
-        var list = runs.Select(Names.Run).Distinct().ToList();
-        var local = time is { } t ? (t.Kind == DateTimeKind.Utc ? t.ToLocalTime() : t) : DateTime.Now;
-        var login = Environment.UserName;
-        var host = Environment.MachineName;
-        var dir = cwd ?? Environment.CurrentDirectory;
-        var done = ReadDoneRuns(experiment);
-        var add = list.Where(r => !done.Contains(r)).ToList();
-        if (add.Count == 0)
-            return add;
-        SafeFile.EnsureDirectory(InstrumentDirectory(experiment), Config.DirectoryMode);
-        SafeFile.AppendLines(ProcessedFile(experiment), add.Select(r => ProcRecord.Format(r, local, login, host, dir, command)), Config.FileMode);
-        return add;
-    }
-
-    /// <summary>
-    /// Moves the processed records of <paramref name="runs"/> to the archive file (code 40), under
-    /// the lock: the lines are appended to -arch-runs.txt first (skipping lines already there, so a
-    /// crash between the two steps is repaired by running again), then -proc-runs.txt is rewritten
-    /// atomically without them. Every other line, malformed ones included, is kept as it was.
-    /// Returns the moved records.
-    /// </summary>
+    /// <summary>Moves processed records to the archive file under the write lock (<see cref="WriteScope.MoveToArchive"/>).</summary>
     public IReadOnlyList<ProcRecord> MoveToArchive(string experiment, IEnumerable<int> runs, Action<DbWarning>? warn = null)
     {
-        var set = runs.Select(Names.Run).ToHashSet();
-        using var _ = AcquireWriteLock(DefaultLockTimeout);
-        var file = ProcessedFile(experiment);
-        var lines = DbLines.Read(file);
-        if (lines is null || set.Count == 0)
-            return Array.Empty<ProcRecord>();
-        // Lines are moved and kept as bytes: a rewrite never alters a line (binary garbage included).
-        var keep = new List<byte[]>(lines.Count);
-        var moved = new List<ProcRecord>();
-        var movedRaw = new List<byte[]>();
-        for (var i = 0; i < lines.Count; i++)
-        {
-            var rec = ProcRecord.TryParse(lines.Text[i], file, i + 1, RecordState.Processed, out var problem);
-            if (problem is not null)
-                warn?.Invoke(new DbWarning(file, i + 1, problem + "; line kept", lines.Text[i]));
-            if (rec is not null && set.Contains(rec.Run))
-            {
-                moved.Add(rec);
-                var raw = WithoutCr(lines.Raw(i));
-                movedRaw.Add((i == 0 && raw.StartsWith("\uFEFF"u8) ? raw[3..] : raw).ToArray()); // a BOM belongs to the file, not the record
-            }
-            else
-                keep.Add(lines.Raw(i).ToArray());
-        }
-        if (moved.Count == 0)
-            return moved;
-        var archive = ArchiveFile(experiment);
-        var old = DbLines.Read(archive);
-        var existing = new HashSet<string>(StringComparer.Ordinal);
-        for (var i = 0; i < (old?.Count ?? 0); i++)
-            existing.Add(Convert.ToBase64String(WithoutCr(old!.Raw(i))));
-        SafeFile.AppendLines(archive, movedRaw.Where(r => existing.Add(Convert.ToBase64String(r))), Config.FileMode);
-        SafeFile.WriteAllBytesAtomic(file, DbLines.Join(keep), Config.FileMode);
-        return moved.Select(m => new ProcRecord
-        {
-            Run = m.Run, Time = m.Time, Login = m.Login, Host = m.Host, Cwd = m.Cwd, Command = m.Command,
-            Line = m.Line, File = archive, LineNumber = 0, State = RecordState.Archived,
-        }).ToList();
+        var valid = runs.Select(Names.ValidateRun).ToList();
+        using var w = BeginWrite(DefaultLockTimeout);
+        return w.MoveToArchive(experiment, valid, warn);
     }
 
     /// <summary>Experiments that have a processed or archive file in this process tree, sorted.</summary>
-    public IReadOnlyList<string> RecordedExperiments()
-    {
-        var result = new SortedSet<string>(StringComparer.Ordinal);
-        if (!Directory.Exists(ProcessDirectory))
-            return result.ToList();
-        foreach (var insDir in Directory.EnumerateDirectories(ProcessDirectory))
-        {
-            if (!Names.IsInstrument(Path.GetFileName(insDir)))
-                continue;
-            foreach (var f in Directory.EnumerateFiles(insDir, "*.txt"))
-            {
-                var name = Path.GetFileName(f);
-                foreach (var suffix in new[] { "-proc-runs.txt", "-arch-runs.txt", "-proc-arch.txt" })
-                    if (name.EndsWith(suffix, StringComparison.Ordinal))
-                    {
-                        var exp = name[..^suffix.Length];
-                        if (Names.IsExperiment(exp, Config) && Config.TryInstrumentOf(exp, out var ins, out _) && ins == Path.GetFileName(insDir))
-                            result.Add(exp);
-                    }
-            }
-        }
-        return result.ToList();
-    }
+    public IReadOnlyList<string> RecordedExperiments() => Tree.RecordedExperiments();
 
     // ---------------------------------------------------------------- file helpers
 

@@ -43,7 +43,7 @@ public sealed class ProcRecord
     /// <summary>Formats a record exactly as the old tool wrote it (4-digit zero-padded run, local time).</summary>
     public static string Format(int run, DateTime localTime, string login, string host, string cwd, string command) =>
         string.Create(CultureInfo.InvariantCulture,
-            $"{Names.Run(run):D4} {localTime.ToString(TimeFormat, CultureInfo.InvariantCulture)} {Field(login)} {Field(host)} cwd:{OneLine(cwd)} cmd:{OneLine(command)}");
+            $"{Names.ValidateRun(run):D4} {localTime.ToString(TimeFormat, CultureInfo.InvariantCulture)} {Field(login)} {Field(host)} cwd:{OneLine(cwd)} cmd:{OneLine(command)}");
 
     /// <summary>
     /// Parses one line. Blank lines give null with no problem; a line whose first field is not a

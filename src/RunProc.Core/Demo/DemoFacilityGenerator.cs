@@ -18,7 +18,7 @@ namespace RunProc.Demo;
 public static class DemoFacilityGenerator
 {
     /// <summary>The process the demo config sets up.</summary>
-    public const string ProcessName = "pixel_status";
+    public const string ProcessName = RunProc.Config.ProcessDefinition.PixelStatus;
 
     /// <summary>
     /// Directory of run files under each experiment: xtc/, where LCLS keeps the DAQ's files. The
@@ -224,9 +224,10 @@ public static class DemoFacilityGenerator
             File_(f);
             File_(f.EndsWith(".inprogress", StringComparison.Ordinal) ? f[..^".inprogress".Length] : f + ".inprogress"); // the writer may have finished it
         }
-        Tree(System.IO.Path.Combine(old.DbRoot, Names.Process(old.Process)));
-        Tree(System.IO.Path.Combine(old.DbRoot, ".catalog-cache"));
-        Tree(System.IO.Path.Combine(old.DbRoot, ".local-slots"));
+        var db = new RunProc.Config.RunProcConfig { DbRoot = old.DbRoot };
+        Tree(new RunProc.Db.ProcDbTree(db, old.Process).ProcessDirectory);
+        Tree(RunProc.Db.ProcDbTree.CatalogCacheDirectory(db));
+        Tree(RunProc.Db.ProcDbTree.LocalSlotsRoot(db));
         foreach (var e in old.Experiments)
             Tree(System.IO.Path.Combine(old.DataRoot, Names.Instrument(e.Instrument), Names.Experiment(e.Experiment), "calib"));
         File_(old.ConfigPath);
@@ -245,7 +246,8 @@ public static class DemoFacilityGenerator
 
     private static void WriteDb(DemoFacility f)
     {
-        var procDir = System.IO.Path.Combine(f.DbRoot, f.Process);
+        var tree = new RunProc.Db.ProcDbTree(new RunProc.Config.RunProcConfig { DbRoot = f.DbRoot }, f.Process);
+        var procDir = tree.ProcessDirectory;
         Directory.CreateDirectory(procDir);
         var sb = new StringBuilder();
         sb.Append("# Experiments under control of the ").Append(f.Process).Append(" process, one a line ('#' starts a comment).\n");
@@ -253,7 +255,7 @@ public static class DemoFacilityGenerator
             sb.Append("# ").Append(e.Experiment).Append(" is deliberately not listed: only Get-PendingRun -All sees its runs.\n");
         foreach (var e in f.Experiments.Where(e => e.UnderControl))
             sb.Append(e.Experiment).Append('\n');
-        File.WriteAllText(System.IO.Path.Combine(procDir, "experiments.txt"), sb.ToString(), new UTF8Encoding(false));
+        File.WriteAllText(tree.ExperimentListFile, sb.ToString(), new UTF8Encoding(false));
     }
 
     private static void WriteRunFile(string path, DemoRun run, int firstEvent, int frames,

@@ -183,7 +183,7 @@ public sealed class Xtc2StreamWriter : IDisposable
     {
         _options = options ?? new Xtc2WriterOptions();
         _dir = directory;
-        _base = $"{Names.Experiment(experiment)}-r{Names.Run(run):D4}-s{stream:D3}";
+        _base = $"{Names.Experiment(experiment)}-r{Names.ValidateRun(run):D4}-s{stream:D3}";
         Experiment = experiment;
         Run = run;
         var node = _options.NodeId;

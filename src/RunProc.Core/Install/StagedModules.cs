@@ -104,22 +104,18 @@ public static class StagedModules
     {
         foreach (var process in config.Processes.Keys)
         {
-            var processDir = Path.Combine(config.DbRoot, process);
-            if (!Directory.Exists(processDir))
-                continue;
             try
             {
-                foreach (var insDir in Directory.EnumerateDirectories(processDir).Where(d => RunProc.Names.IsInstrument(Path.GetFileName(d))))
-                    foreach (var file in Directory.EnumerateFiles(insDir, "*-jobs.txt"))
+                foreach (var (experiment, file) in new RunProc.Db.ProcDbTree(config, process).AllJournalFiles())
+                {
+                    var journal = new JobJournal(file, process, experiment);
+                    journal.Refresh();
+                    foreach (var job in journal.Jobs.Where(j => j.State.IsActive()))
                     {
-                        var journal = new JobJournal(file, process, Path.GetFileName(file)[..^"-jobs.txt".Length]);
-                        journal.Refresh();
-                        foreach (var job in journal.Jobs.Where(j => j.State.IsActive()))
-                        {
-                            texts.Add(string.Join('\0', job.Command));
-                            texts.Add(LogHeader(job.LogFile));
-                        }
+                        texts.Add(string.Join('\0', job.Command));
+                        texts.Add(LogHeader(job.LogFile));
                     }
+                }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {

@@ -61,7 +61,7 @@ public sealed class CalibrationStore
         if (group.Contains('/') || group.Contains("..") || group.Contains('\0'))
             throw new ArgumentException($"CalibGroup '{Names.Show(group)}' must be a single directory name.");
         var typeDir = Path.Combine(CalibDir(experiment, instrument), group, Names.Detector(source), "pixel_datastat");
-        return (Path.Combine(typeDir, $"{Names.Run(run)}-end.data"), Path.Combine(typeDir, "HISTORY"));
+        return (Path.Combine(typeDir, $"{Names.ValidateRun(run)}-end.data"), Path.Combine(typeDir, "HISTORY"));
     }
 
     private static string MethodText(PixelStatusOptions o) =>

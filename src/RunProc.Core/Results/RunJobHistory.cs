@@ -12,7 +12,7 @@ public static class RunJobHistory
     /// <summary>Per run: the latest job, the attempts used, and whether it failed with no attempts left.</summary>
     public static IReadOnlyDictionary<int, RunJobs> Read(RunProcConfig config, string process, string experiment)
     {
-        var journal = new JobJournal(JobJournal.PathFor(config, process, experiment), process, experiment, config.FileMode, config.DirectoryMode);
+        var journal = new JobJournal(new RunProc.Db.ProcDbTree(config, process).JournalFile(experiment), process, experiment, config.FileMode, config.DirectoryMode);
         journal.Refresh();
         var allowed = config.Processes.TryGetValue(process, out var def) ? def.Attempts : new ProcessDefinition { Name = process, Command = Array.Empty<string>() }.Attempts;
         var result = new Dictionary<int, RunJobs>();

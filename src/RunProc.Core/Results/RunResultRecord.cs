@@ -71,7 +71,7 @@ public sealed class RunResultRecord
             .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "0.0.0").Split('+')[0];
 
     public static string PathFor(string workDirectory, string experiment, int run) =>
-        Path.Combine(workDirectory, $"{Names.Experiment(experiment)}-r{Names.Run(run):0000}-result.json");
+        Path.Combine(workDirectory, $"{Names.Experiment(experiment)}-r{Names.ValidateRun(run):0000}-result.json");
 
     public void Write(string path, int fileMode, int directoryMode)
     {

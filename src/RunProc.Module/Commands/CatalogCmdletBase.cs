@@ -11,9 +11,6 @@ namespace RunProc.Module.Commands;
 /// </summary>
 public abstract class CatalogCmdletBase : RunProcCmdlet
 {
-    /// <summary>The process when -Process is not given (or bound empty from a pipeline object).</summary>
-    public const string DefaultProcess = "pixel_status";
-
     private const int ProgressId = 0x52504330; // "RPC0"
     private readonly Stopwatch _progressClock = Stopwatch.StartNew();
     private bool _progressShown;
@@ -22,25 +19,13 @@ public abstract class CatalogCmdletBase : RunProcCmdlet
     /// <summary>The process whose DB tree is used; bound empty from a pipeline object, it falls back to the default.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(ProcessNameCompleter))]
-    public string Process { get => _process; set => _process = string.IsNullOrEmpty(value) ? DefaultProcess : value; }
+    public string Process { get => _process; set => _process = ProcessOrDefault(value); }
 
     /// <summary>The process tree, or null after a non-terminating error when the process is unknown.</summary>
     protected ProcDb? OpenDb(string process)
     {
-        if (!Names.IsProcess(process))
-        {
-            WriteInputError(new ArgumentException($"'{Names.Show(process)}' is not a valid process name (letters, digits, '_', '-')."),
-                "InvalidProcessName", ErrorCategory.InvalidArgument, process);
+        if (!CheckProcess(process, configured: false))
             return null;
-        }
-        if (!Config.Processes.ContainsKey(process) && !Directory.Exists(Path.Join(Config.DbRoot, process)))
-        {
-            WriteInputError(new ItemNotFoundException(
-                    $"No process '{process}': it is not configured in {Config.SourcePath} and has no DB tree under {Config.DbRoot}. Configured: {string.Join(", ", Config.Processes.Keys)}."),
-                "ProcessNotFound", ErrorCategory.ObjectNotFound, process,
-                $"Use one of: {string.Join(", ", Config.Processes.Keys)}, or add the process under Processes in the config.");
-            return null;
-        }
         return new ProcDb(Config, process);
     }
 
@@ -133,37 +118,5 @@ public abstract class CatalogCmdletBase : RunProcCmdlet
             cmdlet._progressShown = true;
             cmdlet.WriteProgress(record);
         }
-    }
-
-    /// <summary>Runs <paramref name="action"/>; DB and file system failures become a non-terminating error naming the input.</summary>
-    protected bool Guard(object target, string what, Action action)
-    {
-        try
-        {
-            action();
-            return true;
-        }
-        catch (OperationCanceledException)
-        {
-            throw new PipelineStoppedException();
-        }
-        catch (TimeoutException ex)
-        {
-            WriteInputError(ex, "DbLockTimeout", ErrorCategory.ResourceBusy, target, "Another RunProc command holds the DB lock; retry when it has finished.");
-        }
-        catch (DirectoryNotFoundException ex)
-        {
-            WriteInputError(ex, "DataDirectoryMissing", ErrorCategory.ObjectNotFound, target);
-        }
-        catch (UnauthorizedAccessException ex)
-        {
-            WriteInputError(new UnauthorizedAccessException($"{what}: {ex.Message} Check the permissions of the DB tree ({Config.DbRoot}) and data ({Config.DataRoot}).", ex),
-                "DbAccessDenied", ErrorCategory.PermissionDenied, target);
-        }
-        catch (IOException ex)
-        {
-            WriteInputError(new IOException($"{what}: {ex.Message}", ex), "DbIOError", ErrorCategory.WriteError, target);
-        }
-        return false;
     }
 }

@@ -11,11 +11,11 @@ namespace RunProc.Module.Commands;
 /// </summary>
 [Cmdlet(VerbsData.Export, "ProcReport", SupportsShouldProcess = true)]
 [OutputType(typeof(ProcReportSummary))]
-public sealed class ExportProcReportCommand : RunProcCmdlet
+public sealed class ExportProcReportCommand : BatchCmdletBase
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(ProcessNameCompleter))]
-    public string Process { get; set; } = "pixel_status";
+    public string Process { get; set; } = DefaultProcess;
 
     /// <summary>The report folder (created if missing); default the process's ReportPath setting.</summary>
     [Parameter(Position = 1)]
@@ -24,13 +24,8 @@ public sealed class ExportProcReportCommand : RunProcCmdlet
 
     protected override void ProcessRecord()
     {
-        RunProc.Config.ProcessDefinition def;
-        try { def = Config.GetProcess(Process); }
-        catch (RunProc.Config.ConfigException ex)
-        {
-            WriteInputError(ex, "ProcessUnknown", ErrorCategory.ObjectNotFound, Process);
+        if (ProcessDefinitionOf(Process) is not { } def)
             return;
-        }
         var dir = Path is not null ? GetUnresolvedProviderPathFromPSPath(Path) : def.ReportPath;
         if (string.IsNullOrEmpty(dir))
         {

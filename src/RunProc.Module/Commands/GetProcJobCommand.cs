@@ -8,7 +8,7 @@ namespace RunProc.Module.Commands;
 /// <summary>Get-ProcJob: the jobs of the job journals (every attempt of every run), filtered by state, experiment, run or name.</summary>
 [Cmdlet(VerbsCommon.Get, "ProcJob")]
 [OutputType(typeof(ProcJob))]
-public sealed class GetProcJobCommand : RunProcCmdlet
+public sealed class GetProcJobCommand : BatchCmdletBase
 {
     /// <summary>Processes to list (default: every configured process).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -41,13 +41,8 @@ public sealed class GetProcJobCommand : RunProcCmdlet
         var patterns = Experiment?.Select(e => new WildcardPattern(e, WildcardOptions.IgnoreCase)).ToList();
         foreach (var p in processes)
         {
-            BatchController c;
-            try { c = BatchSupport.Controller(this, Config, p, "Get-ProcJob"); }
-            catch (RunProc.Config.ConfigException ex)
-            {
-                WriteInputError(ex, "ProcessUnknown", ErrorCategory.ObjectNotFound, p);
+            if (Controller(p) is not { } c)
                 continue;
-            }
             IEnumerable<ProcJob> jobs = c.Jobs();
             if (patterns is not null) jobs = jobs.Where(j => patterns.Any(w => w.IsMatch(j.Experiment)));
             if (Run is { Length: > 0 }) jobs = jobs.Where(j => Run.Contains(j.Run));

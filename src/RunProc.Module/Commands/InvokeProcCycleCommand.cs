@@ -12,11 +12,11 @@ namespace RunProc.Module.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "ProcCycle", SupportsShouldProcess = true)]
 [OutputType(typeof(ProcCycleSummary))]
-public sealed class InvokeProcCycleCommand : RunProcCmdlet
+public sealed class InvokeProcCycleCommand : BatchCmdletBase
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(ProcessNameCompleter))]
-    public string Process { get; set; } = "pixel_status";
+    public string Process { get; set; } = DefaultProcess;
 
     /// <summary>Every experiment of every instrument (old mode ALL) instead of those in experiments.txt.</summary>
     [Parameter]
@@ -31,23 +31,20 @@ public sealed class InvokeProcCycleCommand : RunProcCmdlet
     [ValidateNotNullOrEmpty]
     public string? ReportPath { get; set; }
 
+    protected override bool Submits => true;
+
+    // -All: every experiment of every instrument (old mode ALL).
+    protected override RunScanQuery PendingScan(CancellationToken cancel) => new() { All = All.IsPresent, Cancel = cancel };
+
     protected override void ProcessRecord()
     {
-        RunProc.Config.ProcessDefinition def;
-        try { def = Config.GetProcess(Process); }
-        catch (RunProc.Config.ConfigException ex)
-        {
-            WriteInputError(ex, "ProcessUnknown", ErrorCategory.ObjectNotFound, Process);
+        if (Controller(Process) is not { } controller)
             return;
-        }
-        var db = new ProcDb(Config, def.Name);
-        var all = All.IsPresent;
-        var ledger = new ProcDbLedger(db, c => new RunScanQuery { All = all, Cancel = c });
-        var controller = new BatchController(Config, def, ledger, BatchSupport.JobEnvironment(this, Config, "Invoke-ProcCycle"));
+        var def = controller.Process;
         if (!ShouldProcess($"process {def.Name} ({def.Scheduler}, MaxJobs {(MaxJobs > 0 ? MaxJobs : def.MaxJobs)})",
                 "Reconcile active jobs, retry failed runs and submit ready pending runs"))
             return;
-        try
+        Guard(def.Name, $"The cycle of {def.Name}", () =>
         {
             var s = controller.RunCycle(Cancel, MaxJobs > 0 ? MaxJobs : null);
             foreach (var p in s.Problems)
@@ -69,14 +66,6 @@ public sealed class InvokeProcCycleCommand : RunProcCmdlet
             if (s.Errors > 0)
                 WriteError(new ErrorRecord(new InvalidOperationException($"{def.Name}: the cycle had {s.Errors} error(s); the warnings above say which and what to do."),
                     "CycleHadErrors", ErrorCategory.NotSpecified, def.Name));
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or TimeoutException)
-        {
-            ThrowTerminatingError(new ErrorRecord(ex, "CycleFailed", ErrorCategory.WriteError, def.Name));
-        }
-        catch (OperationCanceledException)
-        {
-            throw new PipelineStoppedException();
-        }
+        });
     }
 }

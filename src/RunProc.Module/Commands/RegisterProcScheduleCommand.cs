@@ -13,11 +13,11 @@ namespace RunProc.Module.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Register, "ProcSchedule", SupportsShouldProcess = true)]
 [OutputType(typeof(ProcSchedule))]
-public sealed class RegisterProcScheduleCommand : RunProcCmdlet
+public sealed class RegisterProcScheduleCommand : BatchCmdletBase
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(ProcessNameCompleter))]
-    public string Process { get; set; } = "pixel_status";
+    public string Process { get; set; } = DefaultProcess;
 
     /// <summary>Cron schedule (default hourly, at minute 0).</summary>
     [Parameter(Position = 1)]
@@ -29,14 +29,15 @@ public sealed class RegisterProcScheduleCommand : RunProcCmdlet
 
     protected override void ProcessRecord()
     {
-        var def = Config.GetProcess(Process);
+        if (ProcessDefinitionOf(Process) is not { } def)
+            return;
         // Named first (the line shows it), staged only once the entry is really written.
         var pin = Pin(create: false);
         var pwsh = BatchSupport.RunProcArgv(pin);
         if (pwsh.Count == 0)
             ThrowTerminatingError(new ErrorRecord(new InvalidOperationException("cannot tell which pwsh runs RunProc; run Register-ProcSchedule from pwsh."), "PwshUnknown", ErrorCategory.NotInstalled, null));
         var argv = pwsh.Concat(new[] { "Invoke-ProcCycle", "-Process", def.Name, "-ConfigPath", Config.SourcePath }).ToList();
-        var log = LogFile is null ? Path.Combine(Config.DbRoot, def.Name, "cycle.log") : GetUnresolvedProviderPathFromPSPath(LogFile);
+        var log = LogFile is null ? new RunProc.Db.ProcDbTree(Config, def.Name).CycleLog : GetUnresolvedProviderPathFromPSPath(LogFile);
         string line;
         try { line = CronTable.BuildLine(Schedule, argv, log, CronTable.Marker(def.Name, Config.SourcePath)); }
         catch (ArgumentException ex)

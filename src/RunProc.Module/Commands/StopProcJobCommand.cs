@@ -7,7 +7,7 @@ namespace RunProc.Module.Commands;
 /// <summary>Stop-ProcJob: cancels active jobs (scancel / bkill / the local process group). The next pass records them as Cancelled.</summary>
 [Cmdlet(VerbsLifecycle.Stop, "ProcJob", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(ProcJob))]
-public sealed class StopProcJobCommand : RunProcCmdlet
+public sealed class StopProcJobCommand : BatchCmdletBase
 {
     [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(ProcessNameCompleter))]
@@ -26,18 +26,13 @@ public sealed class StopProcJobCommand : RunProcCmdlet
 
     protected override void ProcessRecord()
     {
-        BatchController c;
-        try { c = BatchSupport.Controller(this, Config, Process, "Stop-ProcJob"); }
-        catch (RunProc.Config.ConfigException ex)
-        {
-            WriteInputError(ex, "ProcessUnknown", ErrorCategory.ObjectNotFound, Process);
+        if (Controller(Process) is not { } c)
             return;
-        }
         ProcJob? job;
         try { job = c.Jobs(Experiment).FirstOrDefault(j => j.Name == Name); }
         catch (ArgumentException ex)
         {
-            WriteInputError(ex, "InvalidExperiment", ErrorCategory.InvalidArgument, Experiment);
+            WriteInputError(ex, "InvalidExperimentName", ErrorCategory.InvalidArgument, Experiment);
             return;
         }
         if (job is null)

@@ -12,16 +12,18 @@ namespace RunProc.Module.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Submit, "ProcJob", SupportsShouldProcess = true)]
 [OutputType(typeof(ProcJob))]
-public sealed class SubmitProcJobCommand : RunProcCmdlet
+public sealed class SubmitProcJobCommand : BatchCmdletBase
 {
-    // One controller and one submit session (which counts MaxJobs) per process of the pipeline.
-    private readonly Dictionary<string, (BatchController Controller, SubmitSession Session)> _sessions = new(StringComparer.OrdinalIgnoreCase);
+    // One submit session (which counts MaxJobs) per process of the pipeline, on the base's controller.
+    private readonly Dictionary<string, SubmitSession> _sessions = new(StringComparer.OrdinalIgnoreCase);
+
+    protected override bool Submits => true;
 
     /// <summary>The process (default pixel_status); an empty value from a catalog-only RunInfo means the default.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [AllowEmptyString]
     [ArgumentCompleter(typeof(ProcessNameCompleter))]
-    public string Process { get; set; } = "pixel_status";
+    public string Process { get; set; } = DefaultProcess;
 
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(ExperimentCompleter))]
@@ -114,24 +116,12 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
 
     protected override void ProcessRecord()
     {
-        var process = string.IsNullOrEmpty(Process) ? "pixel_status" : Process;
+        var process = ProcessOrDefault(Process);
         var target = $"{Experiment} run {Run}";
-        BatchController controller;
-        SubmitSession session;
-        try
-        {
-            if (!_sessions.TryGetValue(process, out var s))
-            {
-                var c = BatchSupport.Controller(this, Config, process, "Submit-ProcJob", submits: true);
-                _sessions[process] = s = (c, new SubmitSession(c, MyInvocation.BoundParameters.ContainsKey(nameof(MaxJobs)) ? MaxJobs : null));
-            }
-            (controller, session) = s;
-        }
-        catch (RunProc.Config.ConfigException ex)
-        {
-            WriteInputError(ex, "ProcessUnknown", ErrorCategory.ObjectNotFound, process);
+        if (Controller(process) is not { } controller)
             return;
-        }
+        if (!_sessions.TryGetValue(process, out var session))
+            _sessions[process] = session = new SubmitSession(controller, MyInvocation.BoundParameters.ContainsKey(nameof(MaxJobs)) ? MaxJobs : null);
         if (!Ready && !Force)
         {
             WriteWarning($"{process}: {target} is not ready ({NotReadyReason ?? "files still being written or not settled"}); it is left for a later cycle. Use -Force to submit it now.");
@@ -140,69 +130,64 @@ public sealed class SubmitProcJobCommand : RunProcCmdlet
         var parameters = ValidatedParameters(controller.Process);
         try
         {
-            // A run typed by hand (or from Get-ProcJob) has not been through the catalog: check it is there and ready.
-            if (!Force && !MyInvocation.BoundParameters.ContainsKey(nameof(Ready)) && controller.CheckOnDisk(Experiment, Run) is { } problem)
+            Guard(target, $"Submitting {process} {target}", () =>
             {
-                if (problem.Missing)
-                    WriteInputError(new ItemNotFoundException(problem.Message), "RunHasNoFiles", ErrorCategory.ObjectNotFound, target,
-                        "Check the experiment and run number (Get-PendingRun -Experiment <exp> -IncludeNotReady); use -Force to submit it anyway.");
-                else
-                    WriteWarning($"{process}: {problem.Message} It is left for a later cycle. Use -Force to submit it now.");
-                return;
-            }
-            var plan = session.Plan(Experiment, Run, Force, parameters);
-            if (plan.Decision == SubmitDecision.Skipped)
-            {
-                WriteWarning($"{process}: {plan.Message}");
-                return;
-            }
-            if (plan.Decision == SubmitDecision.Deferred)
-                return;
-            // The argv shown is the plan's, and the plan is what is submitted (same job name and log).
-            var what = $"Submit {process} attempt {plan.Attempt} to {controller.Process.Scheduler}: {CommandTemplate.Display(plan.Argv)}"
-                + (plan.MergeArgv.Count > 0 ? $"; then the merge of its {controller.Process.Parts} parts: {CommandTemplate.Display(plan.MergeArgv)}" : "");
-            var action = $"Performing the operation \"{what}\" on target \"{target}\".";
-            if (!ShouldProcess(action, $"Are you sure you want to perform this action?\n{action}", "Confirm", out var reason))
-            {
-                if (reason == ShouldProcessReason.WhatIf)
-                    session.ShownOnly(plan);
-                return;
-            }
-            var outcome = session.Submit(plan, Cancel);
-            switch (outcome.Decision)
-            {
-                case SubmitDecision.Submitted:
-                    WriteVerbose($"{target}: {CommandTemplate.Display(outcome.Argv)}");
-                    WriteObject(outcome.Job);
-                    break;
-                case SubmitDecision.Skipped:
-                    WriteWarning($"{process}: {outcome.Message}");
-                    break;
-                case SubmitDecision.Failed:
-                    WriteInputError(outcome.Error ?? new InvalidOperationException(outcome.Message), "SubmitFailed", ErrorCategory.ResourceUnavailable,
-                        target, "Check the scheduler (sinfo / bqueues) and the log; the run is submitted again by the next Invoke-ProcCycle.");
-                    if (outcome.Job is not null)
+                // A run typed by hand (or from Get-ProcJob) has not been through the catalog: check it is there and ready.
+                if (!Force && !MyInvocation.BoundParameters.ContainsKey(nameof(Ready)) && controller.CheckOnDisk(Experiment, Run) is { } problem)
+                {
+                    if (problem.Missing)
+                        WriteInputError(new ItemNotFoundException(problem.Message), "RunHasNoFiles", ErrorCategory.ObjectNotFound, target,
+                            "Check the experiment and run number (Get-PendingRun -Experiment <exp> -IncludeNotReady); use -Force to submit it anyway.");
+                    else
+                        WriteWarning($"{process}: {problem.Message} It is left for a later cycle. Use -Force to submit it now.");
+                    return;
+                }
+                var plan = session.Plan(Experiment, Run, Force, parameters);
+                if (plan.Decision == SubmitDecision.Skipped)
+                {
+                    WriteWarning($"{process}: {plan.Message}");
+                    return;
+                }
+                if (plan.Decision == SubmitDecision.Deferred)
+                    return;
+                // The argv shown is the plan's, and the plan is what is submitted (same job name and log).
+                var what = $"Submit {process} attempt {plan.Attempt} to {controller.Process.Scheduler}: {CommandTemplate.Display(plan.Argv)}"
+                    + (plan.MergeArgv.Count > 0 ? $"; then the merge of its {controller.Process.Parts} parts: {CommandTemplate.Display(plan.MergeArgv)}" : "");
+                var action = $"Performing the operation \"{what}\" on target \"{target}\".";
+                if (!ShouldProcess(action, $"Are you sure you want to perform this action?\n{action}", "Confirm", out var reason))
+                {
+                    if (reason == ShouldProcessReason.WhatIf)
+                        session.ShownOnly(plan);
+                    return;
+                }
+                var outcome = session.Submit(plan, Cancel);
+                switch (outcome.Decision)
+                {
+                    case SubmitDecision.Submitted:
+                        WriteVerbose($"{target}: {CommandTemplate.Display(outcome.Argv)}");
                         WriteObject(outcome.Job);
-                    break;
-            }
+                        break;
+                    case SubmitDecision.Skipped:
+                        WriteWarning($"{process}: {outcome.Message}");
+                        break;
+                    case SubmitDecision.Failed:
+                        WriteInputError(outcome.Error ?? new InvalidOperationException(outcome.Message), "SubmitFailed", ErrorCategory.ResourceUnavailable,
+                            target, "Check the scheduler (sinfo / bqueues) and the log; the run is submitted again by the next Invoke-ProcCycle.");
+                        if (outcome.Job is not null)
+                            WriteObject(outcome.Job);
+                        break;
+                }
+            });
         }
         catch (ArgumentException ex)
         {
             WriteInputError(ex, "InvalidRun", ErrorCategory.InvalidArgument, target);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or TimeoutException)
-        {
-            WriteInputError(ex, "SubmitIOError", ErrorCategory.WriteError, target, "Check that the DbRoot is writable and no other RunProc holds its lock.");
-        }
-        catch (OperationCanceledException)
-        {
-            throw new PipelineStoppedException();
-        }
     }
 
     protected override void EndProcessing()
     {
-        foreach (var (process, (_, session)) in _sessions)
+        foreach (var (process, session) in _sessions)
             if (session.Deferred > 0)
                 WriteWarning($"{session.Deferred} run(s) of {process} stay pending for the next cycle: {session.DeferReason}.");
     }

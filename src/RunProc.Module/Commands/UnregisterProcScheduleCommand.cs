@@ -6,11 +6,11 @@ namespace RunProc.Module.Commands;
 
 /// <summary>Unregister-ProcSchedule: removes the process's crontab entry for this config; other entries are left as they are.</summary>
 [Cmdlet(VerbsLifecycle.Unregister, "ProcSchedule", SupportsShouldProcess = true)]
-public sealed class UnregisterProcScheduleCommand : RunProcCmdlet
+public sealed class UnregisterProcScheduleCommand : BatchCmdletBase
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(ProcessNameCompleter))]
-    public string Process { get; set; } = "pixel_status";
+    public string Process { get; set; } = DefaultProcess;
 
     protected override void ProcessRecord()
     {

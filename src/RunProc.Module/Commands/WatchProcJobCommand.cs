@@ -1,7 +1,6 @@
 using System.Management.Automation;
 using RunProc.Module.Completers;
 using RunProc.Batch;
-using JobState = RunProc.Batch.JobState;
 
 namespace RunProc.Module.Commands;
 
@@ -14,7 +13,7 @@ namespace RunProc.Module.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Watch, "ProcJob", SupportsShouldProcess = true, DefaultParameterSetName = "Journal")]
 [OutputType(typeof(ProcJob))]
-public sealed class WatchProcJobCommand : RunProcCmdlet
+public sealed class WatchProcJobCommand : BatchCmdletBase
 {
     private readonly List<(string Process, string Experiment, string Name)> _input = new();
 
@@ -43,109 +42,59 @@ public sealed class WatchProcJobCommand : RunProcCmdlet
     {
         if (ParameterSetName == "Job")
             foreach (var n in Name)
-                _input.Add((string.IsNullOrEmpty(Process) ? "pixel_status" : Process!, Experiment ?? "", n));
+                _input.Add((ProcessOrDefault(Process), Experiment ?? "", n));
     }
 
     protected override void EndProcessing()
     {
-        // Which jobs, per process.
-        var watch = new Dictionary<string, HashSet<string>?>(StringComparer.OrdinalIgnoreCase);
+        var watcher = new JobWatcher();
         if (ParameterSetName == "Job")
         {
-            foreach (var (p, _, n) in _input)
-            {
-                if (!watch.TryGetValue(p, out var set) || set is null)
-                    watch[p] = set = new HashSet<string>(StringComparer.Ordinal);
-                set.Add(n);
-            }
+            foreach (var g in _input.GroupBy(i => i.Process, StringComparer.OrdinalIgnoreCase))
+                if (Controller(g.Key) is { } c)
+                    watcher.Add(c, g.Select(i => i.Name));
         }
         else
         {
             foreach (var p in string.IsNullOrEmpty(Process) ? Config.Processes.Keys.ToArray() : new[] { Process! })
-                watch[p] = null;
+                if (Controller(p) is { } c)
+                    watcher.Add(c, null);
         }
-
-        var controllers = new Dictionary<string, BatchController>(StringComparer.OrdinalIgnoreCase);
-        foreach (var p in watch.Keys.ToList())
-        {
-            try { controllers[p] = BatchSupport.Controller(this, Config, p, "Watch-ProcJob"); }
-            catch (RunProc.Config.ConfigException ex)
-            {
-                WriteInputError(ex, "ProcessUnknown", ErrorCategory.ObjectNotFound, p);
-                watch.Remove(p);
-            }
-        }
-        if (watch.Count == 0)
+        if (watcher.IsEmpty)
             return;
-
         // Jobs given by name that are unknown or already ended are reported at once.
-        foreach (var (p, set) in watch.Where(w => w.Value is not null).ToList())
-        {
-            var known = controllers[p].Jobs().ToDictionary(j => j.Name, StringComparer.Ordinal);
-            var names = set!;
-            foreach (var n in names.ToList())
-            {
-                if (!known.TryGetValue(n, out var j))
-                {
-                    WriteInputError(new ItemNotFoundException($"{p}: no job named '{n}' in the journals; see Get-ProcJob."), "JobNotFound", ErrorCategory.ObjectNotFound, n);
-                    names.Remove(n);
-                }
-                else if (!j.State.IsActive())
-                {
-                    WriteObject(j);
-                    names.Remove(n);
-                }
-            }
-            if (names.Count == 0)
-                watch.Remove(p);
-        }
-        if (watch.Count == 0)
+        Write(watcher.CheckNames(), null);
+        if (watcher.IsEmpty)
             return;
-
-        var what = string.Join(", ", watch.Select(w => w.Value is null ? $"every active {w.Key} job" : $"{w.Value.Count} {w.Key} job(s)"));
-        if (!ShouldProcess(what, "Poll the scheduler, append status lines to the logs and record job states"))
+        if (!ShouldProcess(watcher.Description, "Poll the scheduler, append status lines to the logs and record job states"))
             return;
-
-        var interval = PollSeconds > 0 ? PollSeconds : watch.Keys.Min(p => controllers[p].Process.PollSeconds);
+        var interval = PollSeconds > 0 ? TimeSpan.FromSeconds(PollSeconds) : watcher.DefaultInterval;
         var progress = new ProgressRecord(1, "Watch-ProcJob", "Polling");
-        var pass = 0;
-        try
-        {
-            while (true)
-            {
-                pass++;
-                var stillActive = 0;
-                var counts = new Dictionary<JobState, int>();
-                foreach (var (p, set) in watch.ToList())
-                {
-                    var r = controllers[p].Reconcile(Cancel, set);
-                    var watched = set;
-                    foreach (var msg in r.Problems)
-                        WriteWarning($"{p}: {msg}");
-                    foreach (var j in r.Jobs.Concat(r.Finished).GroupBy(j => j.Name).Select(g => g.Last()))
-                    {
-                        counts[j.State] = counts.GetValueOrDefault(j.State) + 1;
-                        if (Once || j.State.IsFinal())
-                            WriteObject(j);
-                        if (j.State.IsActive()) stillActive++;
-                        else watched?.Remove(j.Name);
-                    }
-                    if (watched is not null && watched.Count == 0)
-                        watch.Remove(p);
-                }
-                if (Once || stillActive == 0 || watch.Count == 0)
-                    break;
-                progress.StatusDescription = $"pass {pass}: {stillActive} active (" + string.Join(", ", counts.OrderBy(c => c.Key).Select(c => $"{c.Value} {c.Key}")) + $"); next poll in {interval} s";
-                WriteProgress(progress);
-                if (Cancel.WaitHandle.WaitOne(TimeSpan.FromSeconds(interval)))
-                    break;
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // Ctrl+C: every pass is recorded as it happens; nothing to undo.
-        }
+        Write(watcher.Run(Once, interval, Cancel), progress);
         progress.RecordType = ProgressRecordType.Completed;
         WriteProgress(progress);
+    }
+
+    private void Write(IEnumerable<WatchEvent> events, ProgressRecord? progress)
+    {
+        foreach (var e in events)
+        {
+            switch (e.Kind)
+            {
+                case WatchEventKind.Job:
+                    WriteObject(e.Job);
+                    break;
+                case WatchEventKind.NotFound:
+                    WriteInputError(new ItemNotFoundException($"{e.Process}: no job named '{e.Message}' in the journals; see Get-ProcJob."), "JobNotFound", ErrorCategory.ObjectNotFound, e.Message);
+                    break;
+                case WatchEventKind.Problem:
+                    WriteWarning($"{e.Process}: {e.Message}");
+                    break;
+                case WatchEventKind.Progress when progress is not null:
+                    progress.StatusDescription = e.Message;
+                    WriteProgress(progress);
+                    break;
+            }
+        }
     }
 }

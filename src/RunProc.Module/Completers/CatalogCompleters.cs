@@ -53,7 +53,7 @@ public sealed class ExperimentCompleter : IArgumentCompleter
                 : cfg.Instruments;
             foreach (var ins in instruments)
                 names.AddRange(cat.Experiments(ins));
-            var process = fakeBoundParameters.Contains("Process") ? fakeBoundParameters["Process"]?.ToString() : "pixel_status";
+            var process = fakeBoundParameters.Contains("Process") ? fakeBoundParameters["Process"]?.ToString() : RunProc.Config.ProcessDefinition.PixelStatus;
             if (Names.IsProcess(process))
                 names.AddRange(new ProcDb(cfg, process!).ReadExperimentList());
         }
@@ -76,8 +76,7 @@ public sealed class ProcessNameCompleter : IArgumentCompleter
         var names = cfg.Processes.Keys.ToList();
         try
         {
-            if (Directory.Exists(cfg.DbRoot))
-                names.AddRange(Directory.EnumerateDirectories(cfg.DbRoot).Select(Path.GetFileName).Where(Names.IsProcess)!);
+            names.AddRange(ProcDbTree.Processes(cfg));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -151,7 +151,7 @@ public class BatchControllerTests
     [InlineData(2, 2, 0)]
     [InlineData(2, 5, 0)]
     [InlineData(10, 3, 7)]
-    public void Free_slots(int max, int active, int free) => Assert.Equal(free, BatchController.FreeSlots(max, active));
+    public void Free_slots(int max, int active, int free) => Assert.Equal(free, BatchPolicy.FreeSlots(max, active));
 
     [Fact]
     public void MaxJobs_counts_active_jobs_and_defers_the_rest()
@@ -268,7 +268,7 @@ public class BatchControllerTests
         var mode = (UnixFileMode)Convert.ToInt32("664", 8);
         Assert.Equal(mode, File.GetUnixFileMode(job.LogFile));
         Assert.Equal(mode, File.GetUnixFileMode(job.StatusFile));
-        Assert.Equal(mode, File.GetUnixFileMode(JobJournal.PathFor(fx.Config.DbRoot, "p", "xpptut15")));
+        Assert.Equal(mode, File.GetUnixFileMode(RunProc.Db.ProcDbTree.JournalFile(fx.Config.DbRoot, "p", "xpptut15")));
     }
 
     [Fact]

@@ -129,9 +129,12 @@ internal sealed class BatchFixture : IDisposable
     public static string Wrapper => Path.Combine(AppContext.BaseDirectory, "scripts", "runproc-job.sh");
 
     public BatchController Controller(IScheduler? scheduler = null, bool realSchedulers = false) =>
-        new(Config, Config.GetProcess("p"), new ProcDbLedger(Db, c => new RunScanQuery { All = true, Cancel = c, UseCache = false }),
+        new(Db, Config.GetProcess("p"),
             new BatchEnvironment { WrapperScript = Wrapper, ConfigPath = Config.SourcePath, RecordCommand = "test" },
-            realSchedulers ? null : _ => scheduler ?? Scheduler);
+            realSchedulers ? null : _ => scheduler ?? Scheduler)
+        {
+            PendingScan = c => new RunScanQuery { All = true, Cancel = c, UseCache = false },
+        };
 
     /// <summary>Settled runs on disk (pending for every process).</summary>
     public void Runs(string exp, params int[] runs)

@@ -49,10 +49,11 @@ public class BatchResourcesTests
         // The one list the check uses holds every batch key of issue 15 (other keys are added there by other features).
         foreach (var key in Site("Slurm").Keys.Cast<string>().Concat(new[] { "Parts", "MergeCommand" }))
             Assert.Contains(key, ProcessDefinition.Keys);
-        var p = Config(Site("Slurm")).GetProcess("p");
+        var def = Config(Site("Slurm")).GetProcess("p");
+        var p = def.Resources;
         Assert.Equal(("lcls:{exp}", "preemptable", 8, 32, 1, "a100", "maint_{ins}", 2), (p.Account, p.Qos, p.Cpus, p.MemoryGB, p.Gpus, p.Constraint, p.Reservation, p.Nodes));
         Assert.Equal(new[] { "--exclusive", "--comment=run{run}" }, p.SchedulerArguments);
-        Assert.Equal("8", p.Environment["OMP_NUM_THREADS"]);
+        Assert.Equal("8", def.Environment["OMP_NUM_THREADS"]);
     }
 
     [Theory]
@@ -89,7 +90,7 @@ public class BatchResourcesTests
             ["DataRoot"] = fx.Config.DataRoot, ["DbRoot"] = fx.Config.DbRoot, ["SettleSeconds"] = 0,
             ["Processes"] = new Hashtable { ["p"] = process },
         }, fx.Config.SourcePath);
-        var c = new BatchController(cfg, cfg.GetProcess("p"), new ProcDbLedger(new RunProc.Db.ProcDb(cfg, "p")),
+        var c = new BatchController(new RunProc.Db.ProcDb(cfg, "p"), cfg.GetProcess("p"),
             new BatchEnvironment { WrapperScript = "/m/scripts/runproc-job.sh", ConfigPath = "/site/runproc.psd1" }, _ => scheduler);
         return (c, fx);
     }

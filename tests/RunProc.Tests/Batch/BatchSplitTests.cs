@@ -139,7 +139,7 @@ public class BatchSplitTests
         fx.Scheduler.Set("100_0", JobState.Done, "COMPLETED");
         fx.Controller().Reconcile(default);
         var before = Only(fx);
-        var j = new JobJournal(JobJournal.PathFor(fx.Config.DbRoot, "p", "xpptut15"), "p", "xpptut15");
+        var j = new JobJournal(RunProc.Db.ProcDbTree.JournalFile(fx.Config.DbRoot, "p", "xpptut15"), "p", "xpptut15");
         j.Compact();
         var after = Only(fx);
         Assert.Equal(before.PartJobs.Select(p => (p.JobId, p.State, p.Tries, p.StatusFile)), after.PartJobs.Select(p => (p.JobId, p.State, p.Tries, p.StatusFile)));

@@ -63,7 +63,7 @@ public class JobJournalTests
         using var fx = new BatchFixture();
         fx.Runs("xpptut15", 1);
         fx.Controller().RunCycle(default);
-        var path = JobJournal.PathFor(fx.Config.DbRoot, "p", "xpptut15");
+        var path = RunProc.Db.ProcDbTree.JournalFile(fx.Config.DbRoot, "p", "xpptut15");
         File.AppendAllText(path, "{\"t\":\"2026-01-01T00:00:00Z\",\"ev\":\"sta\n");
         var r = fx.Controller().Reconcile(default);
         Assert.Contains(r.Problems, p => p.Contains("unreadable"));

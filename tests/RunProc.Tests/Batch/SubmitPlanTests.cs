@@ -83,7 +83,7 @@ public class SubmitPlanTests
         using var fx = new BatchFixture();
         fx.Runs("xpptut15", 1);
         var ensured = 0;
-        var c = new BatchController(fx.Config, fx.Config.GetProcess("p"), new ProcDbLedger(fx.Db),
+        var c = new BatchController(fx.Db, fx.Config.GetProcess("p"),
             new BatchEnvironment { WrapperScript = BatchFixture.Wrapper, ConfigPath = fx.Config.SourcePath, EnsureModule = () => ensured++ },
             _ => fx.Scheduler);
         var plan = c.PlanSubmit("xpptut15", 1, false);

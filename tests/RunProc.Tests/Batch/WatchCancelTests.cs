@@ -50,7 +50,7 @@ public class WatchCancelTests
         watch.AddCommand("Watch-ProcJob").AddParameter("Process", "slow").AddParameter("ConfigPath", config);
         var async = watch.BeginInvoke();
         // Wait until the first pass is recorded (the job turned Running), then "press Ctrl+C" during the hour-long wait.
-        var journal = JobJournal.PathFor(Path.Join(f.Root, "db"), "slow", "xpptut15");
+        var journal = RunProc.Db.ProcDbTree.JournalFile(Path.Join(f.Root, "db"), "slow", "xpptut15");
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (!File.ReadAllText(journal).Contains("\"Running\"", StringComparison.Ordinal))
         {

@@ -12,25 +12,31 @@ public class ProcDbConcurrencyTests
     {
         using var f = new Facility();
         var db = new ProcDb(f.Config, "pixel_status");
-        using (db.AcquireWriteLock(TimeSpan.FromSeconds(5)))
+        using (db.BeginWrite(TimeSpan.FromSeconds(5)))
         {
-            Assert.Throws<TimeoutException>(() => new ProcDb(f.Config, "pixel_status").AcquireWriteLock(TimeSpan.FromMilliseconds(200)));
+            Assert.Throws<TimeoutException>(() => new ProcDb(f.Config, "pixel_status").BeginWrite(TimeSpan.FromMilliseconds(200)));
         }
-        using (new ProcDb(f.Config, "pixel_status").AcquireWriteLock(TimeSpan.FromSeconds(1))) { }
+        using (new ProcDb(f.Config, "pixel_status").BeginWrite(TimeSpan.FromSeconds(1))) { }
         Assert.True(File.Exists(Path.Join(db.ProcessDirectory, ProcDb.LockFileName)));
     }
 
     [Fact]
-    public void AppendProcessedUnderLock_WorksWhileTheCallerHoldsTheLock()
+    public void WriteScope_AppendsWhileItHoldsTheLock_AndRefusesASecondScope()
     {
         using var f = new Facility();
         var db = new ProcDb(f.Config, "pixel_status");
-        using (db.AcquireWriteLock(TimeSpan.FromSeconds(5)))
+        using (var w = db.BeginWrite(TimeSpan.FromSeconds(5)))
         {
-            Assert.Equal(new[] { 5 }, db.AppendProcessedUnderLock("xpptut15", new[] { 5 }, "x"));
-            Assert.Empty(db.AppendProcessedUnderLock("xpptut15", new[] { 5 }, "x"));
+            Assert.Same(w, db.Writing);
+            Assert.Equal(new[] { 5 }, w.AppendProcessed("xpptut15", new[] { 5 }, "x"));
+            Assert.Empty(w.AppendProcessed("xpptut15", new[] { 5 }, "x"));
+            // flock is not re-entrant: a second scope would wait for the first, so it is refused at once.
+            Assert.Throws<InvalidOperationException>(() => db.BeginWrite(TimeSpan.FromSeconds(5)));
+            Assert.Throws<InvalidOperationException>(() => db.AppendProcessed("xpptut15", new[] { 6 }, "x"));
         }
+        Assert.Throws<InvalidOperationException>(() => db.Writing);
         Assert.Equal(new[] { 5 }, db.ReadDoneRuns("xpptut15"));
+        Assert.Equal(new[] { 6 }, db.AppendProcessed("xpptut15", new[] { 6 }, "x"));
     }
 
     [Fact]

@@ -51,7 +51,7 @@ public class HostileDbTreeTests : IDisposable
         Directory.CreateDirectory(_fx.Db.ProcessDirectory);
         Directory.CreateSymbolicLink(Path.Join(_fx.Db.ProcessDirectory, "XPP"), _outside);
         Assert.Throws<DbFileException>(() => _fx.Db.AppendProcessed("xpptut15", new[] { 1 }, "test"));
-        var journal = new JobJournal(JobJournal.PathFor(_fx.Config.DbRoot, "p", "xpptut15"), "p", "xpptut15", _fx.Config.FileMode, _fx.Config.DirectoryMode);
+        var journal = new JobJournal(RunProc.Db.ProcDbTree.JournalFile(_fx.Config.DbRoot, "p", "xpptut15"), "p", "xpptut15", _fx.Config.FileMode, _fx.Config.DirectoryMode);
         Assert.Throws<DbFileException>(() => journal.Append(new JournalEvent { Event = "intent", Name = "x", Run = 1 }));
         Assert.Empty(Directory.EnumerateFileSystemEntries(_outside));
     }
@@ -74,7 +74,7 @@ public class HostileDbTreeTests : IDisposable
         var victim = Victim();
         Directory.CreateDirectory(_fx.Db.ProcessDirectory);
         File.CreateSymbolicLink(_fx.Db.LockFile, victim);
-        Assert.Throws<DbFileException>(() => _fx.Db.AcquireWriteLock(TimeSpan.FromSeconds(1)).Dispose());
+        Assert.Throws<DbFileException>(() => _fx.Db.BeginWrite(TimeSpan.FromSeconds(1)).Dispose());
     }
 
     [Theory]

@@ -30,7 +30,7 @@ public sealed class StagedModulesTests : IDisposable
     /// <summary>An active job in the journal whose log names <paramref name="module"/> in its header, as Submit writes it.</summary>
     private void ActiveJobUsing(string module, string name = "rp.p.xpptut15.r0001.a1.abc123")
     {
-        var journal = new JobJournal(JobJournal.PathFor(_fx.Config, "p", "xpptut15"), "p", "xpptut15");
+        var journal = new JobJournal(new RunProc.Db.ProcDbTree(_fx.Config, "p").JournalFile("xpptut15"), "p", "xpptut15");
         var log = Path.Combine(_fx.Config.DbRoot, "p", "XPP", "xpptut15", $"log-{name}.txt");
         Directory.CreateDirectory(Path.GetDirectoryName(log)!);
         File.WriteAllText(log, $"# RunProc p: xpptut15 run 1 attempt 1, job name {name}, scheduler Slurm\n# module: RunProc 0.1.0-dev ({module})\n# command: /bin/true\n");
@@ -65,7 +65,7 @@ public sealed class StagedModulesTests : IDisposable
         var old = Staged(4, 10);
         var young = Staged(5, 0.1);
         ActiveJobUsing(old);
-        var journal = new JobJournal(JobJournal.PathFor(_fx.Config, "p", "xpptut15"), "p", "xpptut15");
+        var journal = new JobJournal(new RunProc.Db.ProcDbTree(_fx.Config, "p").JournalFile("xpptut15"), "p", "xpptut15");
         journal.Append(new JournalEvent { Event = "state", Name = "rp.p.xpptut15.r0001.a1.abc123", State = "Done", SchedulerState = "COMPLETED", ExitCode = 0 });
 
         var r = StagedModules.Clean(_fx.Config, _stage, Array.Empty<string>(), keepNewest: 0);
@@ -84,7 +84,7 @@ public sealed class StagedModulesTests : IDisposable
         Directory.CreateSymbolicLink(Path.Combine(_stage, "RunProc", "0.1.0-dev.00000000000f"), outside);
 
         // A FIFO in place of a journal: no copy is provably unused.
-        var journal = JobJournal.PathFor(_fx.Config, "p", "xpptut15");
+        var journal = new RunProc.Db.ProcDbTree(_fx.Config, "p").JournalFile("xpptut15");
         Directory.CreateDirectory(Path.GetDirectoryName(journal)!);
         Assert.Equal(0, mkfifo(journal, 0x1B4));
         var r = StagedModules.Clean(_fx.Config, _stage, Array.Empty<string>(), keepNewest: 1, minAge: TimeSpan.Zero);
