@@ -6,7 +6,7 @@
     squeue call). Everything is measured in this run; the merge's cost does not grow with the
     events of a part (it reads one accumulator per part), so it is set against a part of 1,250
     and of 12,500 events: the part's fixed cost plus that many times the per-frame cost, both
-    measured here (the analysis of all frames against that of one part's frames, best of 5).
+    measured here (the analysis of all frames against that of one part's frames, best of 7 interleaved).
 .PARAMETER Root
     The repository root (the built module is <Root>/RunProc.psd1).
 #>
@@ -68,29 +68,29 @@ try {
     $framesPerPart = $Frames / $Parts
     # The cost of one more event of a part, without the part's fixed costs (open, accumulator,
     # partial file): the analysis of the detector (open + accumulate, as a part does it) over all
-    # $Frames frames against the same over $framesPerPart, each the best of 5 in this run, so the
+    # $Frames frames against the same over $framesPerPart, each the best of 7 interleaved rounds in this run, so the
     # difference is $($Frames - $framesPerPart) frames of kernel and reading, not noise.
     function Measure-Analysis([long] $events) {
-        $best = [double]::MaxValue
-        foreach ($i in 1..5) {
-            $sw = [Diagnostics.Stopwatch]::StartNew()
-            $opened = [RunProc.Pixels.PixelStatusRunner]::OpenDetectors($req.Files, [string[]]@())
-            try { $acc = $runner.Accumulate($opened.Item1[0], ([RunProc.Pixels.PixelStatusRequest]@{ Files = $req.Files; Experiment = 'xppbench1'; Run = 1; Events = $events }), $null, [Threading.CancellationToken]::None) }
-            finally { $opened.Item2.Dispose() }
-            $sw.Stop()
-            if ($acc.Events -ne $events) { throw "analysed $($acc.Events) events, expected $events" }
-            $best = [Math]::Min($best, $sw.Elapsed.TotalMilliseconds)
-        }
-        $best
+        $sw = [Diagnostics.Stopwatch]::StartNew()
+        $opened = [RunProc.Pixels.PixelStatusRunner]::OpenDetectors($req.Files, [string[]]@())
+        try { $acc = $runner.Accumulate($opened.Item1[0], ([RunProc.Pixels.PixelStatusRequest]@{ Files = $req.Files; Experiment = 'xppbench1'; Run = 1; Events = $events }), $null, [Threading.CancellationToken]::None) }
+        finally { $opened.Item2.Dispose() }
+        $sw.Stop()
+        if ($acc.Events -ne $events) { throw "analysed $($acc.Events) events, expected $events" }
+        $sw.Elapsed.TotalMilliseconds
     }
-    $few = Measure-Analysis $framesPerPart
-    $all = Measure-Analysis $Frames
+    # Rounds interleaved (few, all, few, all, ...), so a changing machine load hits both alike.
+    $few = [double]::MaxValue; $all = [double]::MaxValue
+    foreach ($i in 1..7) {
+        $few = [Math]::Min($few, (Measure-Analysis $framesPerPart))
+        $all = [Math]::Min($all, (Measure-Analysis $Frames))
+    }
     $perFrame = ($all - $few) / ($Frames - $framesPerPart)
     if ($perFrame -le 0) { throw "the analysis of $Frames frames ($all ms) was not slower than of $framesPerPart ($few ms): the machine is too busy to measure; run again" }
     $fixed = [Math]::Max(0, $part - $perFrame * $framesPerPart)
     $partFile = (Get-ChildItem $partDir -Filter *.rpacc | Select-Object -First 1).Length / 1MB
     Write-Host ('Split bench: 2,162,688 px uint16, {0} frames in {1} parts by events ({2} frames a part); partial file {3:N1} MiB' -f $Frames, $Parts, $framesPerPart, $partFile)
-    Write-Host ('Split bench: one part (open, analyse, write its accumulator): median {0:N0} ms for {1} frames; analysis best of 5: {2:N1} ms for {1} frames, {3:N1} ms for {4}: {5:N3} ms a further frame ({6:N2} GB/s), so {7:N0} ms fixed a part' -f $part, $framesPerPart, $few, $all, $Frames, $perFrame, (2 * 2162688 / $perFrame / 1e6), $fixed)
+    Write-Host ('Split bench: one part (open, analyse, write its accumulator): median {0:N0} ms for {1} frames; analysis best of 7 interleaved: {2:N1} ms for {1} frames, {3:N1} ms for {4}: {5:N3} ms a further frame ({6:N2} GB/s), so {7:N0} ms fixed a part' -f $part, $framesPerPart, $few, $all, $Frames, $perFrame, (2 * 2162688 / $perFrame / 1e6), $fixed)
     Write-Host ('Split bench: merge of {0} parts (manifests, headers, checksums, add): median {1:N0} ms = {2:P1} of one part here' -f $Parts, $merge, ($merge / $part))
     foreach ($events in 1250, 12500) {
         $partMs = $fixed + $perFrame * $events
