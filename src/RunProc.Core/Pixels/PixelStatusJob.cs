@@ -105,7 +105,7 @@ public sealed class PixelStatusJob
         try { exp = Names.Experiment(experiment, _config); }
         catch (ArgumentException ex)
         {
-            _host.Error(ex, "InvalidExperiment", PixelErrorCategory.InvalidArgument, experiment);
+            _host.Error(ex, "InvalidExperimentName", PixelErrorCategory.InvalidArgument, experiment);
             return;
         }
         RunInfo? info;
@@ -255,7 +255,7 @@ public sealed class PixelStatusJob
             try { exp = Names.Experiment(merge.Experiment, _config); }
             catch (ArgumentException ex)
             {
-                _host.Error(ex, "InvalidExperiment", PixelErrorCategory.InvalidArgument, merge.Experiment);
+                _host.Error(ex, "InvalidExperimentName", PixelErrorCategory.InvalidArgument, merge.Experiment);
                 return;
             }
         }
