@@ -295,7 +295,7 @@ public static class Program
         for (var rep = 0; rep < 3; rep++)
         {
             var sw = Stopwatch.StartNew();
-            var (dets, handle) = PixelStatusRunner.OpenDetectors(new[] { file }, Array.Empty<string>());
+            var (dets, handle) = PixelReadPipeline.OpenDetectors(new[] { file }, Array.Empty<string>());
             var open = sw.Elapsed.TotalMilliseconds;
             using (handle)
             {
@@ -303,7 +303,7 @@ public static class Program
                 var acc0 = new PixelStatusAccumulator(dets[0].Parts[0].FramePixels, 1, 16000);
                 var alloc = sw.Elapsed.TotalMilliseconds;
                 sw.Restart();
-                var acc = runner.Accumulate(dets[0], new PixelStatusRequest { Files = new[] { file } }, null, CancellationToken.None);
+                var acc = PixelReadPipeline.Accumulate(dets[0], new PixelStatusRequest { Files = new[] { file } }, null, CancellationToken.None);
                 var scan = sw.Elapsed.TotalMilliseconds;
                 sw.Restart();
                 _ = PixelStatusSummary.Compute(acc, new PixelStatusOptions());
@@ -349,7 +349,7 @@ public static class Program
             // Reader alone and pipeline each on a fresh open (a fresh memory map: its page tables
             // are part of the cost), both timed from the open.
             var sw = Stopwatch.StartNew();
-            var (dets, handle) = PixelStatusRunner.OpenDetectors(new[] { file }, Array.Empty<string>());
+            var (dets, handle) = PixelReadPipeline.OpenDetectors(new[] { file }, Array.Empty<string>());
             using (handle)
             {
                 var src = dets[0].Parts[0];
@@ -390,10 +390,10 @@ public static class Program
             }
 
             sw.Restart();
-            (dets, handle) = PixelStatusRunner.OpenDetectors(new[] { file }, Array.Empty<string>());
+            (dets, handle) = PixelReadPipeline.OpenDetectors(new[] { file }, Array.Empty<string>());
             using (handle)
             {
-                var acc = runner.Accumulate(dets[0], request, null, CancellationToken.None);
+                var acc = PixelReadPipeline.Accumulate(dets[0], request, null, CancellationToken.None);
                 _ = PixelStatusSummary.Compute(acc, request.Options);
             }
             e2eSeconds = Math.Min(e2eSeconds, sw.Elapsed.TotalSeconds);

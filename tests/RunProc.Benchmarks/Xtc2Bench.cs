@@ -65,25 +65,25 @@ internal static class Xtc2Bench
         for (var rep = 0; rep < 5; rep++)
         {
             var sw = Stopwatch.StartNew();
-            var (dets, handle) = PixelStatusRunner.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
+            var (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
             using (handle)
                 TouchAsTheKernelReads(dets[0].Parts[0], threads);
             readSeconds = Math.Min(readSeconds, sw.Elapsed.TotalSeconds);
 
             // The baseline of earlier sessions: each thread streams whole segments, every other frame (not the kernel's pattern).
             sw.Restart();
-            (dets, handle) = PixelStatusRunner.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
+            (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
             using (handle)
                 TouchSequentially(dets[0].Parts[0], threads);
             seqSeconds = Math.Min(seqSeconds, sw.Elapsed.TotalSeconds);
 
             sw.Restart();
-            (dets, handle) = PixelStatusRunner.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
+            (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
             var opened = sw.Elapsed.TotalSeconds;
             double accumulated;
             using (handle)
             {
-                var acc = runner.Accumulate(dets[0], request, null, CancellationToken.None);
+                var acc = PixelReadPipeline.Accumulate(dets[0], request, null, CancellationToken.None);
                 accumulated = sw.Elapsed.TotalSeconds;
                 _ = PixelStatusSummary.Compute(acc, request.Options);
             }

@@ -205,7 +205,7 @@ public sealed class PixelStatusJob
                     _host.Verbose($"{det.Dataset}: {x.Description}; {x.EventsSelected} of {x.EventsInRun} L1Accept events selected, {x.EventsUsed} used, {x.SkippedIncomplete} lacking a segment, {x.DamagedEvents} damaged{(x.DamagedIncluded ? " (included)" : "")}.");
                 // One confirmation per detector, naming every file it would write.
                 var planned = _runner.PlannedOutputs(det, request, exp, runNo);
-                var events = _runner.SelectedEvents(det, request);
+                var events = PixelReadPipeline.SelectedEvents(det, request);
                 var answer = _host.ShouldProcess(det.Dataset, $"analyse {events} events and write {(planned.Count == 0 ? "nothing" : string.Join(", ", planned))}");
                 if (answer == Proceed.WhatIf)
                     _host.Output(PlanOf(new PixelStatusRunner.OutputDetector(det.Source, det.Dataset, det.FrameShape, det.Xtc2), events, 0,

@@ -195,37 +195,18 @@ public sealed partial class PixelStatusRunner
         return Names.Detector(safe.Length == 0 ? "detector" : safe);
     }
 
-    /// <summary>See <see cref="CalibrationStore.DeriveGroup"/>.</summary>
-    public static string DeriveGroup(string source) => CalibrationStore.DeriveGroup(source);
-
     /// <summary>The calibration store this runner deploys into.</summary>
     public CalibrationStore Store { get; }
-
-    /// <summary>Where a detector's status would be deployed, and the HISTORY file beside it (<see cref="CalibrationStore.Paths"/>).</summary>
-    public (string DataFile, string History) DeployPaths(string experiment, int run, string source, string? instrument = null, string? group = null) =>
-        Store.Paths(experiment, run, source, instrument, group);
-
-    /// <summary>Opens the files and groups their frame stacks by detector (<see cref="PixelReadPipeline.OpenDetectors(IReadOnlyList{string}, IReadOnlyList{string}, List{string}?, Xtc2Selection?, List{string}?)"/>).</summary>
-    public static (List<DetectorFrames> Detectors, IDisposable Handle) OpenDetectors(IReadOnlyList<string> files, IReadOnlyList<string> filter, List<string>? skipped = null,
-        Xtc2Selection? selection = null, List<string>? notes = null) =>
-        PixelReadPipeline.OpenDetectors(files, filter, skipped, selection, notes);
-
-    /// <summary>Accumulates one detector's selected events (<see cref="PixelReadPipeline.Accumulate"/>).</summary>
-    public PixelStatusAccumulator Accumulate(DetectorFrames det, PixelStatusRequest req, Action<PixelStatusProgress>? progress, CancellationToken cancel) =>
-        PixelReadPipeline.Accumulate(det, req, progress, cancel);
 
     /// <summary>The base of output names, by the old template nda-#exp-#run-#src-#evts (then -#type.txt).</summary>
     public static string OutputBase(string experiment, int run, string source, long events) =>
         $"nda-{experiment}-r{run:0000}-{source}-e{events:000000}";
 
-    /// <summary>The events a request selects from a detector.</summary>
-    public long SelectedEvents(DetectorFrames det, PixelStatusRequest req) => PixelReadPipeline.SelectedEvents(det, req);
-
     /// <summary>Every file <see cref="Finish"/> would write for this detector (for -WhatIf / -Confirm).</summary>
     public IReadOnlyList<string> PlannedOutputs(DetectorFrames det, PixelStatusRequest req, string experiment, int run)
     {
         var list = new List<string>();
-        Finish(new OutputDetector(det.Source, det.Dataset, det.FrameShape, det.Xtc2), SelectedEvents(det, req), null, req, experiment, run, list);
+        Finish(new OutputDetector(det.Source, det.Dataset, det.FrameShape, det.Xtc2), PixelReadPipeline.SelectedEvents(det, req), null, req, experiment, run, list);
         return list;
     }
 

@@ -25,13 +25,13 @@ public class DemoPixelStatusTests : IClassFixture<DemoFacilityFixture>
             {
                 // The runner's own path: the epix10ka's gain bit is masked by its detector type (0x3FFF).
                 var req = new PixelStatusRequest { Files = run.Files };
-                var (dets, handle) = PixelStatusRunner.OpenDetectors(run.Files, new[] { d.Name }, null, req.Xtc2Selection, null);
+                var (dets, handle) = PixelReadPipeline.OpenDetectors(run.Files, new[] { d.Name }, null, req.Xtc2Selection, null);
                 using (handle)
                 {
                     var det = dets.Single();
                     Assert.Equal(d.Pixels, det.Parts[0].FramePixels);
                     Assert.Equal(d.Segments, det.Xtc2!.Segments.Count);
-                    acc = new PixelStatusRunner(new RunProc.Config.RunProcConfig()).Accumulate(det, req, null, CancellationToken.None);
+                    acc = PixelReadPipeline.Accumulate(det, req, null, CancellationToken.None);
                 }
             }
             else

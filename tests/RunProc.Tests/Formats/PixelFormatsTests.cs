@@ -146,13 +146,13 @@ public sealed class PixelFormatsTests : IDisposable
         var path = Path.Combine(_dir, "cam.npy");
         WriteNpy(path, "<u2", new[] { n, 2, 9, 11 }, data);
         var runner = new PixelStatusRunner(new RunProcConfig());
-        var (dets, handle) = PixelStatusRunner.OpenDetectors(new[] { path }, Array.Empty<string>());
+        var (dets, handle) = PixelReadPipeline.OpenDetectors(new[] { path }, Array.Empty<string>());
         using (handle)
         {
             var det = Assert.Single(dets);
             Assert.Equal("cam", det.Source);
             Assert.Equal(new[] { 2, 9, 11 }, det.FrameShape);
-            var acc = runner.Accumulate(det, new PixelStatusRequest { Files = new[] { path }, BlockBytes = 4 * px * 2 }, null, CancellationToken.None);
+            var acc = PixelReadPipeline.Accumulate(det, new PixelStatusRequest { Files = new[] { path }, BlockBytes = 4 * px * 2 }, null, CancellationToken.None);
             PixelKernelTests.AssertSame(PixelKernelTests.Reference(data, px, 1, 16000), acc, "npy");
         }
 
@@ -160,10 +160,10 @@ public sealed class PixelFormatsTests : IDisposable
         var signed = Enumerable.Range(0, px * 3).Select(i => (short)(i % 5 == 0 ? -7 : 1000 + i % 13)).ToArray();
         var spath = Path.Combine(_dir, "signed.npy");
         WriteNpy(spath, "<i2", new[] { 3, 2, 9, 11 }, signed);
-        (dets, handle) = PixelStatusRunner.OpenDetectors(new[] { spath }, Array.Empty<string>());
+        (dets, handle) = PixelReadPipeline.OpenDetectors(new[] { spath }, Array.Empty<string>());
         using (handle)
         {
-            var acc = runner.Accumulate(dets[0], new PixelStatusRequest { Files = new[] { spath } }, null, CancellationToken.None);
+            var acc = PixelReadPipeline.Accumulate(dets[0], new PixelStatusRequest { Files = new[] { spath } }, null, CancellationToken.None);
             Assert.Equal(1, acc.BelowLow[0]);
             Assert.Equal(-7, acc.Min[0]);
             Assert.Equal(1003 + 1006, acc.Sum[0]);  // frames: -7 (below), 1003, 1006
@@ -173,10 +173,10 @@ public sealed class PixelFormatsTests : IDisposable
         var floats = new float[] { 1.4f, 2.5f, float.NaN, 16000.6f };
         var fpath = Path.Combine(_dir, "f.npy");
         WriteNpy(fpath, "<f4", new[] { 1, 1, 2, 2 }, floats);
-        (dets, handle) = PixelStatusRunner.OpenDetectors(new[] { fpath }, Array.Empty<string>());
+        (dets, handle) = PixelReadPipeline.OpenDetectors(new[] { fpath }, Array.Empty<string>());
         using (handle)
         {
-            var acc = runner.Accumulate(dets[0], new PixelStatusRequest { Files = new[] { fpath } }, null, CancellationToken.None);
+            var acc = PixelReadPipeline.Accumulate(dets[0], new PixelStatusRequest { Files = new[] { fpath } }, null, CancellationToken.None);
             Assert.Equal(new long[] { 1, 2, 0, 0 }, acc.Sum);
             Assert.Equal(new[] { 0, 0, 1, 0 }, acc.BelowLow);
             Assert.Equal(new[] { 0, 0, 0, 1 }, acc.AboveHigh);
@@ -186,7 +186,7 @@ public sealed class PixelFormatsTests : IDisposable
         var bytes = File.ReadAllBytes(path);
         var cut = Path.Combine(_dir, "cut.npy");
         File.WriteAllBytes(cut, bytes[..(bytes.Length - px * 2 * 3 - 5)]);
-        var ex = Assert.Throws<FrameReadException>(() => PixelStatusRunner.OpenDetectors(new[] { cut }, Array.Empty<string>()));
+        var ex = Assert.Throws<FrameReadException>(() => PixelReadPipeline.OpenDetectors(new[] { cut }, Array.Empty<string>()));
         Assert.Equal(9, ex.Frame);
         Assert.Contains("cut.npy", ex.Message);
         Assert.Contains("truncated", ex.Message);
@@ -194,7 +194,7 @@ public sealed class PixelFormatsTests : IDisposable
         // A huge declared shape is refused before anything is allocated.
         var huge = Path.Combine(_dir, "huge.npy");
         WriteNpy(huge, "<u2", new[] { 1000000000, 4096, 4096 }, new ushort[4]);
-        Assert.Throws<FrameReadException>(() => PixelStatusRunner.OpenDetectors(new[] { huge }, Array.Empty<string>()));
+        Assert.Throws<FrameReadException>(() => PixelReadPipeline.OpenDetectors(new[] { huge }, Array.Empty<string>()));
     }
 
     [Fact]
@@ -207,12 +207,12 @@ public sealed class PixelFormatsTests : IDisposable
         var config = new RunProcConfig { DataRoot = Path.Combine(_dir, "data") };
         var runner = new PixelStatusRunner(config);
         var req = new PixelStatusRequest { Files = new[] { path }, Deploy = true, ImageDirectory = Path.Combine(_dir, "img"), ArrayTypes = new[] { "sta" } };
-        var (dets, handle) = PixelStatusRunner.OpenDetectors(new[] { path }, Array.Empty<string>());
+        var (dets, handle) = PixelReadPipeline.OpenDetectors(new[] { path }, Array.Empty<string>());
         using (handle)
         {
             var planned = runner.PlannedOutputs(dets[0], req, "xpptut15", 7);
             Assert.Empty(Directory.GetFiles(_dir, "*.data", SearchOption.AllDirectories));
-            var acc = runner.Accumulate(dets[0], req, null, CancellationToken.None);
+            var acc = PixelReadPipeline.Accumulate(dets[0], req, null, CancellationToken.None);
             var r1 = runner.Finish(dets[0], acc, req, "xpptut15", 7);
             var r2 = runner.Finish(dets[0], acc, req, "xpptut15", 7);
             Assert.Equal("xpptut15-r0007-s00-c00", dets[0].Source);
@@ -233,7 +233,7 @@ public sealed class PixelFormatsTests : IDisposable
             Assert.Empty(Directory.GetFiles(typeDir, ".*"));
         }
         var configured = new PixelStatusRunner(new RunProcConfig { DataRoot = "/d", CalibDir = Path.Combine(_dir, "{ins}", "{exp}", "c"), CalibGroup = "Epix100a::CalibV1" });
-        Assert.Equal(Path.Combine(_dir, "XPP", "xpptut15", "c", "Epix100a::CalibV1", "cam", "pixel_datastat", "12-end.data"), configured.DeployPaths("xpptut15", 12, "cam").DataFile);
+        Assert.Equal(Path.Combine(_dir, "XPP", "xpptut15", "c", "Epix100a::CalibV1", "cam", "pixel_datastat", "12-end.data"), configured.Store.Paths("xpptut15", 12, "cam").DataFile);
     }
 
     [Theory]
@@ -244,7 +244,7 @@ public sealed class PixelFormatsTests : IDisposable
     {
         Assert.Equal(source, PixelStatusRunner.SourceName(dataset));
         Assert.True(Names.IsDetector(source));
-        Assert.Equal(group, PixelStatusRunner.DeriveGroup(source));
+        Assert.Equal(group, CalibrationStore.DeriveGroup(source));
     }
 
     [Fact]

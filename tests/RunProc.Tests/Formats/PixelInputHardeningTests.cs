@@ -62,7 +62,7 @@ public sealed class PixelInputHardeningTests : IDisposable
         var link = Path.Combine(_dir, "alias.npy");
         File.CreateSymbolicLink(link, path);
         var notes = new List<string>();
-        var (dets, handle) = PixelStatusRunner.OpenDetectors(new[] { path, Path.Combine(_dir, ".", "cam.npy"), link }, Array.Empty<string>(), null, null, notes);
+        var (dets, handle) = PixelReadPipeline.OpenDetectors(new[] { path, Path.Combine(_dir, ".", "cam.npy"), link }, Array.Empty<string>(), null, null, notes);
         using (handle)
         {
             Assert.Single(dets);
@@ -84,7 +84,7 @@ with h5py.File(sys.argv[1] + "/links.h5", "w") as f:
 """, _dir);
         var file = Path.Combine(_dir, "links.h5");
         var skipped = new List<string>();
-        var (dets, handle) = PixelStatusRunner.OpenDetectors(new[] { file }, Array.Empty<string>(), skipped);
+        var (dets, handle) = PixelReadPipeline.OpenDetectors(new[] { file }, Array.Empty<string>(), skipped);
         using (handle)
         {
             Assert.Single(dets);

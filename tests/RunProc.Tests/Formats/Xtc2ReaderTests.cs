@@ -284,7 +284,7 @@ public sealed class Xtc2ReaderTests : IDisposable
             w.EndRun(Time(1));
         }
         var skipped = new List<string>();
-        var (dets, handle) = PixelStatusRunner.OpenDetectors(Directory.GetFiles(_dir, "*.xtc2"), Array.Empty<string>(), skipped);
+        var (dets, handle) = PixelReadPipeline.OpenDetectors(Directory.GetFiles(_dir, "*.xtc2"), Array.Empty<string>(), skipped);
         using (handle)
         {
             Assert.Empty(dets);
@@ -305,8 +305,8 @@ public sealed class Xtc2ReaderTests : IDisposable
         PixelStatusAccumulator Run(IReadOnlyList<string> input, bool zeroCopy)
         {
             var req = new PixelStatusRequest { Files = input, DataMask = 0x3FFF, ZeroCopy = zeroCopy, Threads = 2 };
-            var (dets, handle) = PixelStatusRunner.OpenDetectors(input, Array.Empty<string>(), null, req.Xtc2Selection, null);
-            using (handle) return runner.Accumulate(dets.Single(), req, null, CancellationToken.None);
+            var (dets, handle) = PixelReadPipeline.OpenDetectors(input, Array.Empty<string>(), null, req.Xtc2Selection, null);
+            using (handle) return PixelReadPipeline.Accumulate(dets.Single(), req, null, CancellationToken.None);
         }
         var a = Run(new[] { h5 }, true);
         foreach (var zc in new[] { true, false })
@@ -330,11 +330,11 @@ public sealed class Xtc2ReaderTests : IDisposable
         var cfg = new RunProcConfig { DataRoot = Path.Combine(_dir, "data") };
         var runner = new PixelStatusRunner(cfg);
         var req = new PixelStatusRequest { Files = files, Experiment = "mfx101332224", Run = 7, Deploy = true, ArrayTypes = new[] { "sta" }, OutputDirectory = Path.Combine(_dir, "out") };
-        var (dets, handle) = PixelStatusRunner.OpenDetectors(files, new[] { "epix10ka" }, null, req.Xtc2Selection, null);
+        var (dets, handle) = PixelReadPipeline.OpenDetectors(files, new[] { "epix10ka" }, null, req.Xtc2Selection, null);
         using (handle)
         {
             var det = dets.Single();
-            var acc = runner.Accumulate(det, req, null, CancellationToken.None);
+            var acc = PixelReadPipeline.Accumulate(det, req, null, CancellationToken.None);
             var r = runner.Finish(det, acc, req, "mfx101332224", 7);
             Assert.Equal(10, r.Events);
             Assert.Equal(1, r.SkippedIncomplete);
@@ -388,9 +388,9 @@ public sealed class Xtc2ReaderTests : IDisposable
         var runner = new PixelStatusRunner(new RunProcConfig { DataRoot = Path.Combine(_dir, "data") });
         var req = new PixelStatusRequest { Files = files, Experiment = "mfx101332224", Run = 7, Threads = 1 };
         var whole = new Dictionary<string, PixelStatusAccumulator>();
-        var (dets, handle) = PixelStatusRunner.OpenDetectors(files, Array.Empty<string>(), null, req.Xtc2Selection, null);
+        var (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, req.Xtc2Selection, null);
         using (handle)
-            foreach (var d in dets) whole[d.Source] = runner.Accumulate(d, req, null, default);
+            foreach (var d in dets) whole[d.Source] = PixelReadPipeline.Accumulate(d, req, null, default);
         var partDir = Path.Combine(_dir, "parts");
         for (var k = 0; k < 4; k++)
             RunProc.Pixels.Split.PixelStatusSplit.RunPart(runner, req, "mfx101332224", 7, k, 4, partDir, 0b110_100_100, 0b111_101_101, null, default);
@@ -421,10 +421,10 @@ public sealed class Xtc2ReaderTests : IDisposable
         var runner = new PixelStatusRunner(new RunProcConfig { DataRoot = Path.Combine(_dir, "data") });
         var req = new PixelStatusRequest { Files = files, Experiment = "mfx101332224", Run = 7, Threads = 1, IncludeDamaged = includeDamaged, ArrayTypes = new[] { "sta" } };
         var whole = new Dictionary<string, PixelStatusResult>();
-        var (dets, handle) = PixelStatusRunner.OpenDetectors(files, Array.Empty<string>(), null, req.Xtc2Selection, null);
+        var (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, req.Xtc2Selection, null);
         using (handle)
             foreach (var d in dets)
-                whole[d.Source] = runner.Finish(d, runner.Accumulate(d, req, null, default), req with { OutputDirectory = Path.Combine(_dir, "whole") }, "mfx101332224", 7);
+                whole[d.Source] = runner.Finish(d, PixelReadPipeline.Accumulate(d, req, null, default), req with { OutputDirectory = Path.Combine(_dir, "whole") }, "mfx101332224", 7);
         var partDir = Path.Combine(_dir, "parts");
         for (var k = 0; k < 3; k++)
             RunProc.Pixels.Split.PixelStatusSplit.RunPart(runner, req, "mfx101332224", 7, k, 3, partDir, 0b110_100_100, 0b111_101_101, null, default);

@@ -81,7 +81,7 @@ print(json.dumps({"A": stats(a), "B": stats(b), "Askip": stats(a[3:13])}))
         var files = Directory.GetFiles(_dir, "*.h5").Order(StringComparer.Ordinal).ToArray();
         Assert.Equal(2, files.Length);
         var runner = new PixelStatusRunner(new RunProcConfig { DataRoot = _dir });
-        var (dets, handle) = PixelStatusRunner.OpenDetectors(files, Array.Empty<string>());
+        var (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>());
         using (handle)
         {
             Assert.Equal(new[] { "/det/B", "/det/XppGon.0:Epix100a.0" }, dets.Select(d => d.Dataset).Order(StringComparer.Ordinal));
@@ -95,18 +95,18 @@ print(json.dumps({"A": stats(a), "B": stats(b), "Askip": stats(a[3:13])}))
             // Small blocks so blocks straddle nothing and the pipeline turns over several times.
             var req = new PixelStatusRequest { Files = files, BlockBytes = 3 * 2 * 33 * 40 * 2, OutputDirectory = Path.Combine(_dir, "out") };
             var progress = new List<PixelStatusProgress>();
-            var accA = runner.Accumulate(a, req, progress.Add, CancellationToken.None);
+            var accA = PixelReadPipeline.Accumulate(a, req, progress.Add, CancellationToken.None);
             Assert.Equal(20, accA.Events);
             Assert.Equal(20, progress[^1].FramesDone);
             AssertArrays(json.GetProperty("A"), PixelStatusSummary.Compute(accA, req.Options), "A");
             unsafe { Assert.True(a.Parts[0].TryGetUInt16Pointer(0, 1) != null, "contiguous uint16 is scanned in place"); }
-            var accCopy = runner.Accumulate(a, req with { ZeroCopy = false }, null, CancellationToken.None);
+            var accCopy = PixelReadPipeline.Accumulate(a, req with { ZeroCopy = false }, null, CancellationToken.None);
             AssertArrays(json.GetProperty("A"), PixelStatusSummary.Compute(accCopy, req.Options), "A through the read buffers");
 
-            var accB = runner.Accumulate(b, req with { BlockBytes = 4 * 17 * 19 * 4 }, null, CancellationToken.None);
+            var accB = PixelReadPipeline.Accumulate(b, req with { BlockBytes = 4 * 17 * 19 * 4 }, null, CancellationToken.None);
             AssertArrays(json.GetProperty("B"), PixelStatusSummary.Compute(accB, req.Options), "B");
 
-            var accSkip = runner.Accumulate(a, req with { SkipEvents = 3, Events = 10 }, null, CancellationToken.None);
+            var accSkip = PixelReadPipeline.Accumulate(a, req with { SkipEvents = 3, Events = 10 }, null, CancellationToken.None);
             AssertArrays(json.GetProperty("Askip"), PixelStatusSummary.Compute(accSkip, req.Options), "A[3:13]");
 
             // Outputs: text arrays read back equal, HDF5 read back by h5py.
@@ -157,10 +157,10 @@ with h5py.File(sys.argv[1], "r") as f:
         var runner = new PixelStatusRunner(new RunProcConfig());
         var ex = Assert.ThrowsAny<FrameReadException>(() =>
         {
-            var (dets, handle) = PixelStatusRunner.OpenDetectors(new[] { cut }, Array.Empty<string>());
+            var (dets, handle) = PixelReadPipeline.OpenDetectors(new[] { cut }, Array.Empty<string>());
             using (handle)
                 foreach (var d in dets)
-                    runner.Accumulate(d, new PixelStatusRequest { Files = new[] { cut }, BlockBytes = 1 }, null, CancellationToken.None);
+                    PixelReadPipeline.Accumulate(d, new PixelStatusRequest { Files = new[] { cut }, BlockBytes = 1 }, null, CancellationToken.None);
         });
         Assert.Equal(cut, ex.File);
         Assert.Contains("cut.h5", ex.Message);
@@ -173,7 +173,7 @@ with h5py.File(sys.argv[1], "r") as f:
         // Garbage is not HDF5.
         var junk = Path.Combine(_dir, "junk.h5");
         File.WriteAllBytes(junk, Enumerable.Range(0, 5000).Select(i => (byte)(i * 7)).ToArray());
-        var ex2 = Assert.Throws<FrameReadException>(() => PixelStatusRunner.OpenDetectors(new[] { junk }, Array.Empty<string>()));
+        var ex2 = Assert.Throws<FrameReadException>(() => PixelReadPipeline.OpenDetectors(new[] { junk }, Array.Empty<string>()));
         Assert.Contains("junk.h5", ex2.Message);
     }
 
@@ -200,11 +200,11 @@ with h5py.File(sys.argv[1] + "/z.h5", "r") as f:
             fs.Write(Enumerable.Repeat((byte)0xFF, (int)info[1]).ToArray());
         }
         var runner = new PixelStatusRunner(new RunProcConfig());
-        var (dets, handle) = PixelStatusRunner.OpenDetectors(new[] { path }, new[] { "cam" });
+        var (dets, handle) = PixelReadPipeline.OpenDetectors(new[] { path }, new[] { "cam" });
         using (handle)
         {
             var ex = Assert.Throws<FrameReadException>(() =>
-                runner.Accumulate(dets[0], new PixelStatusRequest { Files = new[] { path }, BlockBytes = 4 * 32 * 32 * 2 }, null, CancellationToken.None));
+                PixelReadPipeline.Accumulate(dets[0], new PixelStatusRequest { Files = new[] { path }, BlockBytes = 4 * 32 * 32 * 2 }, null, CancellationToken.None));
             Assert.Equal("/g/cam", ex.Dataset);
             Assert.Equal(6, ex.Frame);
             Assert.Contains("z.h5:/g/cam: frame 6", ex.Message);
@@ -222,11 +222,11 @@ with h5py.File(sys.argv[1] + "/lzf.h5", "w") as f:
 """, _dir);
         var path = Path.Combine(_dir, "lzf.h5");
         var runner = new PixelStatusRunner(new RunProcConfig());
-        var (dets, handle) = PixelStatusRunner.OpenDetectors(new[] { path }, Array.Empty<string>());
+        var (dets, handle) = PixelReadPipeline.OpenDetectors(new[] { path }, Array.Empty<string>());
         using (handle)
         {
             var ex = Assert.Throws<FrameReadException>(() =>
-                runner.Accumulate(dets[0], new PixelStatusRequest { Files = new[] { path } }, null, CancellationToken.None));
+                PixelReadPipeline.Accumulate(dets[0], new PixelStatusRequest { Files = new[] { path } }, null, CancellationToken.None));
             Assert.Equal("/cam", ex.Dataset);
             Assert.Equal(0, ex.Frame);
         }

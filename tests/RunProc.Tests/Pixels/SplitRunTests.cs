@@ -53,9 +53,9 @@ public class SplitRunTests : IDisposable
     private Dictionary<string, PixelStatusResult> Unsplit(PixelStatusRequest req, int run)
     {
         var runner = new PixelStatusRunner(_f.Config);
-        var (dets, handle) = PixelStatusRunner.OpenDetectors(req.Files, req.Detectors);
+        var (dets, handle) = PixelReadPipeline.OpenDetectors(req.Files, req.Detectors);
         using (handle)
-            return dets.ToDictionary(d => d.Source, d => runner.Finish(d, runner.Accumulate(d, req, null, default), req, "xpptut15", run));
+            return dets.ToDictionary(d => d.Source, d => runner.Finish(d, PixelReadPipeline.Accumulate(d, req, null, default), req, "xpptut15", run));
     }
 
     private Dictionary<string, PixelStatusResult> Split(PixelStatusRequest req, int run, int parts, string partDir)
@@ -192,11 +192,11 @@ public class SplitRunTests : IDisposable
         var files = RunFiles(6, files: 1, framesPerFile: 5);
         var req = Request(files, Path.Combine(_f.Root, "out"));
         var runner = new PixelStatusRunner(_f.Config);
-        var (dets, handle) = PixelStatusRunner.OpenDetectors(req.Files, req.Detectors);
+        var (dets, handle) = PixelReadPipeline.OpenDetectors(req.Files, req.Detectors);
         using (handle)
         {
             var d = dets[0];
-            var acc = runner.Accumulate(d, req, null, default);
+            var acc = PixelReadPipeline.Accumulate(d, req, null, default);
             var dir = Path.Combine(_f.Root, "one");
             PixelStatusSplit.RunPart(runner, req, "xpptut15", 6, 0, 1, dir, _f.Config.FileMode, _f.Config.DirectoryMode, null, default);
             var (h, back) = PartialAccumulatorFile.Read(Path.Combine(dir, PixelStatusSplit.PartialName(d.Source, 0, 1)));
@@ -227,11 +227,11 @@ public class SplitRunTests : IDisposable
         var dir = SplitDir(2, out var req);
         // Part 1 rewritten over events that overlap part 0's (as if it had been given other event bounds).
         var runner = new PixelStatusRunner(_f.Config);
-        var (dets, handle) = PixelStatusRunner.OpenDetectors(req.Files, req.Detectors);
+        var (dets, handle) = PixelReadPipeline.OpenDetectors(req.Files, req.Detectors);
         using (handle)
         {
             var d = dets[0];
-            var acc = runner.Accumulate(d, req with { SkipEvents = 3, Events = 6 }, null, default);
+            var acc = PixelReadPipeline.Accumulate(d, req with { SkipEvents = 3, Events = 6 }, null, default);
             var path = Path.Combine(dir, PixelStatusSplit.PartialName(d.Source, 1, 2));
             var h = PartialAccumulatorFile.ReadHeader(path);
             PartialAccumulatorFile.Write(path, h with { Events = acc.Events, EventFirst = 3, Coverage = h.Coverage with { First = 3, Count = 6 } }, acc, _f.Config.FileMode);

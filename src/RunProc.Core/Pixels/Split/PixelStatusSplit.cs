@@ -102,7 +102,7 @@ public static class PixelStatusSplit
         var written = new List<PartialHeader>();
         // xtc2: first only the detectors and their L1Accept counts (no events read), then each
         // detector is opened again with its share of the run's L1Accepts.
-        var (detectors, handle) = PixelStatusRunner.OpenDetectors(files, req.Detectors, null, xtc2 ? new Xtc2Selection(0, 0, req.IncludeDamaged) : null, null);
+        var (detectors, handle) = PixelReadPipeline.OpenDetectors(files, req.Detectors, null, xtc2 ? new Xtc2Selection(0, 0, req.IncludeDamaged) : null, null);
         using (handle)
         {
             if (detectors.Count == 0)
@@ -129,15 +129,15 @@ public static class PixelStatusSplit
                 IDisposable? share = null;
                 if (det.Xtc2 is { } x)
                 {
-                    (var one, share) = PixelStatusRunner.OpenDetectors(files, new[] { x.DetName }, null, new Xtc2Selection(first, count, req.IncludeDamaged), null);
+                    (var one, share) = PixelReadPipeline.OpenDetectors(files, new[] { x.DetName }, null, new Xtc2Selection(first, count, req.IncludeDamaged), null);
                     det = one.Single(d => d.Xtc2!.DetName == x.DetName);
                     acc = det.FrameCount > 0
-                        ? runner.Accumulate(det, req, progress, cancel)
+                        ? PixelReadPipeline.Accumulate(det, req, progress, cancel)
                         : new PixelStatusAccumulator(Math.Max(1, det.Parts[0].FramePixels), lo, hi);
                 }
                 else
                     acc = count > 0
-                        ? runner.Accumulate(det, req with { SkipEvents = first, Events = count }, progress, cancel)
+                        ? PixelReadPipeline.Accumulate(det, req with { SkipEvents = first, Events = count }, progress, cancel)
                         : new PixelStatusAccumulator(det.Parts[0].FramePixels, lo, hi);
                 using var shareHandle = share;
                 var header = new PartialHeader
