@@ -1,4 +1,3 @@
-using PureHDF;
 using RunProc.Pixels;
 
 namespace RunProc.Formats;
@@ -33,8 +32,12 @@ public static class PixelStatusHdf5
     /// <summary>The NeXus mask of each 8-bit status word.</summary>
     private static readonly uint[] MaskOf = Enumerable.Range(0, 256).Select(NexusMask).ToArray();
 
-    /// <summary>Writes the file (to a temporary name, then renamed into place).</summary>
-    public static void Write(string path, string source, int[] shape, PixelStatusSummary s, IReadOnlyDictionary<string, object>? attributes = null)
+    /// <summary>
+    /// Writes the file (to a temporary name, then renamed into place, with <paramref name="fileMode"/>
+    /// like the text arrays) through <see cref="Hdf5Writer"/>: the datasets straight from the summary's
+    /// arrays, the same names, types and attributes as PureHDF wrote.
+    /// </summary>
+    public static void Write(string path, string source, int[] shape, PixelStatusSummary s, IReadOnlyDictionary<string, object>? attributes = null, int fileMode = 0x1B4)
     {
         var dims = shape.Select(d => (ulong)d).ToArray();
         var n = s.Status.Length;
@@ -47,44 +50,40 @@ public static class PixelStatusHdf5
             mask[i] = MaskOf[v];
             status[i] = (byte)v;
         }
-        var det = new H5Group
+        var det = new Hdf5Writer.Group(source);
+        det.Datasets.Add(new("pixel_mask", mask, Hdf5Writer.Number.UInt32, dims));
+        det.Datasets.Add(new("pixel_status", status, Hdf5Writer.Number.UInt8, dims));
+        det.Datasets.Add(new("mean", s.Mean, Hdf5Writer.Number.Float64, dims));
+        det.Datasets.Add(new("rms", s.Rms, Hdf5Writer.Number.Float64, dims));
+        det.Datasets.Add(new("fraction_low", s.FractionLow, Hdf5Writer.Number.Float64, dims));
+        det.Datasets.Add(new("fraction_high", s.FractionHigh, Hdf5Writer.Number.Float64, dims));
+        det.Datasets.Add(new("max", s.Max, Hdf5Writer.Number.Int32, dims));
+        det.Datasets.Add(new("min", s.Min, Hdf5Writer.Number.Int32, dims));
+        var attrs = new List<KeyValuePair<string, object>>
         {
-            ["pixel_mask"] = new H5Dataset(mask, fileDims: dims),
-            ["pixel_status"] = new H5Dataset(status, fileDims: dims),
-            ["mean"] = new H5Dataset(s.Mean, fileDims: dims),
-            ["rms"] = new H5Dataset(s.Rms, fileDims: dims),
-            ["fraction_low"] = new H5Dataset(s.FractionLow, fileDims: dims),
-            ["fraction_high"] = new H5Dataset(s.FractionHigh, fileDims: dims),
-            ["max"] = new H5Dataset(s.Max, fileDims: dims),
-            ["min"] = new H5Dataset(s.Min, fileDims: dims),
-        };
-        det.Attributes = new Dictionary<string, object>
-        {
-            ["NX_class"] = "NXdetector",
-            ["events"] = s.Events,
-            ["mean_limits"] = new[] { s.MeanLimits.Low, s.MeanLimits.High },
-            ["rms_limits"] = new[] { s.RmsLimits.Low, s.RmsLimits.High },
-            ["bad_pixels"] = s.BadPixels,
+            new("NX_class", "NXdetector"),
+            new("events", s.Events),
+            new("mean_limits", new[] { s.MeanLimits.Low, s.MeanLimits.High }),
+            new("rms_limits", new[] { s.RmsLimits.Low, s.RmsLimits.High }),
+            new("bad_pixels", s.BadPixels),
         };
         if (attributes is not null)
-            foreach (var kv in attributes) det.Attributes[kv.Key] = kv.Value;
-        var instrument = new H5Group { [source] = det };
-        instrument.Attributes = new Dictionary<string, object> { ["NX_class"] = "NXinstrument" };
-        var entry = new H5Group { ["instrument"] = instrument };
-        entry.Attributes = new Dictionary<string, object> { ["NX_class"] = "NXentry" };
-        var file = new H5File { ["entry"] = entry };
-
-        var full = Path.GetFullPath(path);
-        var tmp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        try
-        {
-            file.Write(tmp);
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { }
-            throw;
-        }
+            foreach (var kv in attributes)
+            {
+                var i = attrs.FindIndex(a => a.Key == kv.Key);
+                if (i >= 0) attrs[i] = kv;
+                else attrs.Add(kv);
+            }
+        det.Attributes.AddRange(attrs);
+        var instrument = new Hdf5Writer.Group("instrument");
+        instrument.Attributes.Add(new("NX_class", "NXinstrument"));
+        instrument.Groups.Add(det);
+        var entry = new Hdf5Writer.Group("entry");
+        entry.Attributes.Add(new("NX_class", "NXentry"));
+        entry.Groups.Add(instrument);
+        var root = new Hdf5Writer.Group("/");
+        root.Groups.Add(entry);
+        Hdf5Writer.Validate(root);
+        IO.SafeFile.WriteOutputAtomic(Path.GetFullPath(path), h => Hdf5Writer.Write(h, root), fileMode);
     }
 }

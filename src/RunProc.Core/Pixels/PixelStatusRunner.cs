@@ -289,7 +289,7 @@ public sealed partial class PixelStatusRunner
                     writes.Add(() => PixelStatusHdf5.Write(h5, det.Source, shape, summary, new Dictionary<string, object>
                     {
                         ["experiment"] = experiment, ["run"] = run, ["dataset"] = det.Dataset,
-                    }));
+                    }, _config.FileMode));
                     files.Add(h5);
                 }
             }
