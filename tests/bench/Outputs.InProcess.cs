@@ -51,10 +51,10 @@ public static class OutputsInProcess
             () => PixelStatusHdf5.Write(baseName + "-status.h5", "det", shape, s),
             () => PsanaTextArray.WriteFile(P("ave"), s.Mean, shape, P("ave"), C("average"), mode),
             () => PsanaTextArray.WriteFile(P("rms"), s.Rms, shape, P("rms"), C("rms"), mode),
-            () => PsanaTextArray.WriteFile<int>(P("max"), s.Max, shape, P("max"), C("max"), mode),
-            () => PsanaTextArray.WriteFile<int>(P("min"), s.Min, shape, P("min"), C("min"), mode),
-            () => PsanaTextArray.WriteFile<int>(P("sta"), s.Status, shape, P("sta"), C("status"), mode),
-            () => PsanaTextArray.WriteFile<int>(P("msk"), s.Mask, shape, P("msk"), C("mask"), mode),
+            () => PsanaTextArray.WriteFile(P("max"), s.Max, shape, P("max"), C("max"), mode),
+            () => PsanaTextArray.WriteFile(P("min"), s.Min, shape, P("min"), C("min"), mode),
+            () => PsanaTextArray.WriteFile(P("sta"), s.Status, shape, P("sta"), C("status"), mode),
+            () => PsanaTextArray.WriteFile(P("msk"), s.Mask, shape, P("msk"), C("mask"), mode),
         };
         var sw = Stopwatch.StartNew();
         Parallel.Invoke(writes);
@@ -74,8 +74,8 @@ public static class OutputsInProcess
         }
         var c = new[] { "x" };
         Time("ave", () => PsanaTextArray.WriteFile(Path.Combine(dir, "ave.txt"), s.Mean, shape, "ave", c, 0x1B4));
-        Time("max", () => PsanaTextArray.WriteFile<int>(Path.Combine(dir, "max.txt"), s.Max, shape, "max", c, 0x1B4));
-        Time("sta", () => PsanaTextArray.WriteFile<int>(Path.Combine(dir, "sta.txt"), s.Status, shape, "sta", c, 0x1B4));
+        Time("max", () => PsanaTextArray.WriteFile(Path.Combine(dir, "max.txt"), s.Max, shape, "max", c, 0x1B4));
+        Time("sta", () => PsanaTextArray.WriteFile(Path.Combine(dir, "sta.txt"), s.Status, shape, "sta", c, 0x1B4));
         Time("hdf5", () => PixelStatusHdf5.Write(Path.Combine(dir, "s.h5"), "det", shape, s));
         Time("pictures", () => PixelStatusImages.Write(Path.Combine(dir, "p"), shape, s, new PictureTitle("benchexp", 1, "det", 20, new PixelStatusOptions())));
         return string.Join(", ", parts) + " s";

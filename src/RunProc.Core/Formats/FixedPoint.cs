@@ -66,29 +66,55 @@ internal static class FixedPoint
         return 1 + WriteUInt64(0 - bits, dst[1..]);
     }
 
+    /// <summary>'%d' of an int32 (non-generic: precompiled by ReadyToRun, unlike the generic path).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int WriteInt32(int v, Span<byte> dst)
+    {
+        if (v >= 0)
+            return WriteUInt32((uint)v, dst);
+        dst[0] = (byte)'-';
+        return 1 + WriteUInt32(0u - (uint)v, dst[1..]);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int WriteUInt64(ulong v, Span<byte> dst) =>
-        v <= uint.MaxValue ? WriteUInt32((uint)v, dst) : WriteDigits(v, CountDigits(v), dst);
+        v <= uint.MaxValue ? WriteUInt32((uint)v, dst) : WriteDigits64(v, CountDigits(v), dst);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int WriteUInt32(uint v, Span<byte> dst) => WriteDigits(v, CountDigits(v), dst);
+    public static int WriteUInt32(uint v, Span<byte> dst) => WriteDigits32(v, CountDigits(v), dst);
 
-    /// <summary>The <paramref name="digits"/> digits of v, two at a time from the last (32-bit arithmetic when v is a uint).</summary>
+    /// <summary>The <paramref name="digits"/> digits of v, two at a time from the last, in 32-bit arithmetic.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int WriteDigits<TU>(TU v, int digits, Span<byte> dst) where TU : IBinaryInteger<TU>, IUnsignedNumber<TU>
+    private static int WriteDigits32(uint v, int digits, Span<byte> dst)
     {
-        var hundred = TU.CreateTruncating(100);
         var pos = digits;
-        while (v >= hundred)
+        while (v >= 100)
         {
-            var q = v / hundred;
-            var r = int.CreateTruncating(v - q * hundred) * 2;
+            var q = v / 100;
+            var r = (int)(v - q * 100) * 2;
             pos -= 2;
             dst[pos] = Pairs[r];
             dst[pos + 1] = Pairs[r + 1];
             v = q;
         }
-        WriteLast(uint.CreateTruncating(v), dst, pos);
+        WriteLast(v, dst, pos);
+        return digits;
+    }
+
+    /// <summary>As <see cref="WriteDigits32"/> for a value above uint.MaxValue.</summary>
+    private static int WriteDigits64(ulong v, int digits, Span<byte> dst)
+    {
+        var pos = digits;
+        while (v >= 100)
+        {
+            var q = v / 100;
+            var r = (int)(v - q * 100) * 2;
+            pos -= 2;
+            dst[pos] = Pairs[r];
+            dst[pos + 1] = Pairs[r + 1];
+            v = q;
+        }
+        WriteLast((uint)v, dst, pos);
         return digits;
     }
 

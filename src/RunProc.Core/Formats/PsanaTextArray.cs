@@ -36,17 +36,36 @@ public static class PsanaTextArray
     /// The file's bytes for an integer array ('%d', DATATYPE int64 whatever the element type, as
     /// psana wrote status and counts). Formatted straight into byte buffers: no string per value.
     /// </summary>
-    public static byte[] Utf8<T>(ReadOnlySpan<T> values, int[] shape, string fileName, IEnumerable<string> comments, Metadata? meta = null)
-        where T : unmanaged, IBinaryInteger<T> =>
-        Body(values, Header(values.Length, shape, fileName, comments, "int64", meta), shape, new IntegerWriter<T>());
+    public static unsafe byte[] Utf8<T>(ReadOnlySpan<T> values, int[] shape, string fileName, IEnumerable<string> comments, Metadata? meta = null)
+        where T : unmanaged, IBinaryInteger<T>
+    {
+        var header = Header(values.Length, shape, fileName, comments, "int64", meta);
+        fixed (T* pinned = values)
+        {
+            var address = (nint)pinned;
+            var n = values.Length;
+            return Body(n, header, shape, typeof(T) == typeof(int)
+                ? (first, count, column, columns, rows) => FormatInt32(new ReadOnlySpan<int>((int*)address + first, count), column, columns, rows)
+                : (first, count, column, columns, rows) => FormatBlock(new ReadOnlySpan<T>((T*)address + first, count), column, columns, rows, new IntegerWriter<T>()));
+        }
+    }
 
     /// <summary>The file's bytes for a float64 array with <paramref name="decimals"/> decimals ('%.3f' for 3).</summary>
     public static byte[] Utf8(ReadOnlySpan<double> values, int[] shape, string fileName, IEnumerable<string> comments, int decimals = 3, Metadata? meta = null)
     {
         if (decimals is < 0 or > 9)
             throw new ArgumentOutOfRangeException(nameof(decimals), decimals, "0 to 9 decimals.");
-        return Body(values, Header(values.Length, shape, fileName, comments, "float64", meta), shape,
-            new DoubleWriter(decimals, "F" + decimals.ToString(CultureInfo.InvariantCulture)));
+        var header = Header(values.Length, shape, fileName, comments, "float64", meta);
+        var format = "F" + decimals.ToString(CultureInfo.InvariantCulture);
+        unsafe
+        {
+            fixed (double* pinned = values)
+            {
+                var address = (nint)pinned;
+                return Body(values.Length, header, shape,
+                    (first, count, column, columns, rows) => FormatFloat64(new ReadOnlySpan<double>((double*)address + first, count), column, columns, rows, decimals, format));
+            }
+        }
     }
 
     private static byte[] Header(int count, int[] shape, string fileName, IEnumerable<string> comments, string dtype, Metadata? meta)
@@ -92,13 +111,6 @@ public static class PsanaTextArray
         public int Write(T value, Span<byte> dst) => FixedPoint.WriteInteger(value, dst);
     }
 
-    private readonly struct DoubleWriter(int decimals, string format) : IValueWriter<double>
-    {
-        public int MaxLength => FixedPoint.MaxLength;
-        public int Typical => 6 + decimals;
-        public int Write(double value, Span<byte> dst) => FixedPoint.Write(value, decimals, format, dst);
-    }
-
     /// <summary>Values formatted a block at a time.</summary>
     private const int BlockValues = 1 << 16;
 
@@ -111,8 +123,27 @@ public static class PsanaTextArray
     public static void WriteFile<T>(string path, ReadOnlyMemory<T> values, int[] shape, string fileName, IEnumerable<string> comments, int fileMode, Metadata? meta = null)
         where T : unmanaged, IBinaryInteger<T>
     {
+        if (typeof(T) == typeof(int))
+        {
+            WriteFile(path, System.Runtime.CompilerServices.Unsafe.As<ReadOnlyMemory<T>, ReadOnlyMemory<int>>(ref values), shape, fileName, comments, fileMode, meta);
+            return;
+        }
         var header = Header(values.Length, shape, fileName, comments, "int64", meta);
-        IO.SafeFile.WriteOutputAtomic(path, h => Stream(h, values, header, shape, new IntegerWriter<T>()), fileMode);
+        IO.SafeFile.WriteOutputAtomic(path, h => Stream(h, values.Length, header, shape,
+            (first, count, column, columns, rows) => FormatBlock(values.Span.Slice(first, count), column, columns, rows, new IntegerWriter<T>())), fileMode);
+    }
+
+    /// <summary>
+    /// Writes the file of an int32 array (the status, mask, max and min) as <see cref="WriteFile{T}"/>.
+    /// int32 and float64 have their own non-generic formatting loops: ReadyToRun does not precompile
+    /// RunProc's generic methods over the runtime's types, and a job would otherwise format its first
+    /// 2 million values in unoptimised, just-compiled code.
+    /// </summary>
+    public static void WriteFile(string path, ReadOnlyMemory<int> values, int[] shape, string fileName, IEnumerable<string> comments, int fileMode, Metadata? meta = null)
+    {
+        var header = Header(values.Length, shape, fileName, comments, "int64", meta);
+        IO.SafeFile.WriteOutputAtomic(path, h => Stream(h, values.Length, header, shape,
+            (first, count, column, columns, rows) => FormatInt32(values.Span.Slice(first, count), column, columns, rows)), fileMode);
     }
 
     /// <summary>Writes the file of a float64 array with <paramref name="decimals"/> decimals (as <see cref="WriteFile{T}"/>).</summary>
@@ -121,8 +152,9 @@ public static class PsanaTextArray
         if (decimals is < 0 or > 9)
             throw new ArgumentOutOfRangeException(nameof(decimals), decimals, "0 to 9 decimals.");
         var header = Header(values.Length, shape, fileName, comments, "float64", meta);
-        var writer = new DoubleWriter(decimals, "F" + decimals.ToString(CultureInfo.InvariantCulture));
-        IO.SafeFile.WriteOutputAtomic(path, h => Stream(h, values, header, shape, writer), fileMode);
+        var format = "F" + decimals.ToString(CultureInfo.InvariantCulture);
+        IO.SafeFile.WriteOutputAtomic(path, h => Stream(h, values.Length, header, shape,
+            (first, count, column, columns, rows) => FormatFloat64(values.Span.Slice(first, count), column, columns, rows, decimals, format)), fileMode);
     }
 
     /// <summary>Columns a row, whether values are cut into rows (2-D and more), and values a block (whole rows).</summary>
@@ -133,14 +165,15 @@ public static class PsanaTextArray
         return (columns, rows, rows ? Math.Max(1, BlockValues / columns) * columns : BlockValues);
     }
 
+    /// <summary>Formats the values [first, first + count) into a pooled buffer; column is the first value's column.</summary>
+    private delegate (byte[] Buffer, int Length) BlockFormatter(int first, int count, int column, int columns, bool rows);
+
     /// <summary>The header, then the values, a wave of blocks at a time (formatted in parallel, written in order).</summary>
-    private static void Stream<T, TW>(SafeFileHandle handle, ReadOnlyMemory<T> values, byte[] header, int[] shape, TW writer)
-        where T : unmanaged where TW : struct, IValueWriter<T>
+    private static void Stream(SafeFileHandle handle, int n, byte[] header, int[] shape, BlockFormatter format)
     {
         RandomAccess.Write(handle, header, 0);
         long offset = header.Length;
         var (columns, rows, perBlock) = Layout(shape);
-        var n = values.Length;
         var blocks = (n + perBlock - 1) / perBlock;
         var wave = 2 * Environment.ProcessorCount;
         var parts = new (byte[] Buffer, int Length)[Math.Min(wave, blocks)];
@@ -151,7 +184,7 @@ public static class PsanaTextArray
             Parallel.For(0, count, k =>
             {
                 var at = (first + k) * perBlock;
-                parts[k] = FormatBlock(values.Span.Slice(at, Math.Min(perBlock, n - at)), at % columns, columns, rows, writer);
+                parts[k] = format(at, Math.Min(perBlock, n - at), at % columns, columns, rows);
             });
             for (var k = 0; k < count; k++)
             {
@@ -167,28 +200,21 @@ public static class PsanaTextArray
     /// row, else a space). A big array is cut into blocks of whole rows, formatted on all cores into
     /// pooled buffers and joined once.
     /// </summary>
-    private static unsafe byte[] Body<T, TW>(ReadOnlySpan<T> values, byte[] header, int[] shape, TW writer)
-        where T : unmanaged where TW : struct, IValueWriter<T>
+    private static byte[] Body(int n, byte[] header, int[] shape, BlockFormatter format)
     {
         var (columns, rows, perBlock) = Layout(shape);
-        var n = values.Length;
         var blocks = (n + perBlock - 1) / perBlock;
         var parts = new byte[blocks][];
         var lengths = new int[blocks];
-        fixed (T* pinned = values)
+        void Format(int b)
         {
-            var address = (nint)pinned;
-            void Format(int b)
-            {
-                var first = b * perBlock;
-                var block = new ReadOnlySpan<T>((T*)address + first, Math.Min(perBlock, n - first));
-                (parts[b], lengths[b]) = FormatBlock(block, first % columns, columns, rows, writer);
-            }
-            if (blocks == 1)
-                Format(0);
-            else
-                Parallel.For(0, blocks, Format);
+            var first = b * perBlock;
+            (parts[b], lengths[b]) = format(first, Math.Min(perBlock, n - first), first % columns, columns, rows);
         }
+        if (blocks == 1)
+            Format(0);
+        else
+            Parallel.For(0, blocks, Format);
         var total = (long)header.Length;
         foreach (var l in lengths) total += l;
         if (total > Array.MaxLength)
@@ -203,6 +229,58 @@ public static class PsanaTextArray
             ArrayPool<byte>.Shared.Return(parts[b]);
         }
         return result;
+    }
+
+    /// <summary>A block of int32 values ('%d'), non-generic so that it is precompiled.</summary>
+    private static (byte[] Buffer, int Length) FormatInt32(ReadOnlySpan<int> values, int column, int columns, bool rows)
+    {
+        const int reserve = FixedPoint.MaxIntegerLength + 1;
+        var buffer = ArrayPool<byte>.Shared.Rent(values.Length * 7 + reserve);
+        var len = 0;
+        foreach (var v in values)
+        {
+            if (buffer.Length - len < reserve)
+                buffer = Grow(buffer, len);
+            len += FixedPoint.WriteInt32(v, buffer.AsSpan(len));
+            if (rows && ++column == columns)
+            {
+                buffer[len++] = (byte)'\n';
+                column = 0;
+            }
+            else
+                buffer[len++] = (byte)' ';
+        }
+        return (buffer, len);
+    }
+
+    /// <summary>A block of float64 values ('%.Nf'), non-generic so that it is precompiled.</summary>
+    private static (byte[] Buffer, int Length) FormatFloat64(ReadOnlySpan<double> values, int column, int columns, bool rows, int decimals, string format)
+    {
+        const int reserve = FixedPoint.MaxLength + 1;
+        var buffer = ArrayPool<byte>.Shared.Rent(values.Length * (7 + decimals) + reserve);
+        var len = 0;
+        foreach (var v in values)
+        {
+            if (buffer.Length - len < reserve)
+                buffer = Grow(buffer, len);
+            len += FixedPoint.Write(v, decimals, format, buffer.AsSpan(len));
+            if (rows && ++column == columns)
+            {
+                buffer[len++] = (byte)'\n';
+                column = 0;
+            }
+            else
+                buffer[len++] = (byte)' ';
+        }
+        return (buffer, len);
+    }
+
+    private static byte[] Grow(byte[] buffer, int len)
+    {
+        var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+        buffer.AsSpan(0, len).CopyTo(bigger);
+        ArrayPool<byte>.Shared.Return(buffer);
+        return bigger;
     }
 
     private static (byte[] Buffer, int Length) FormatBlock<T, TW>(ReadOnlySpan<T> values, int column, int columns, bool rows, TW writer)
