@@ -21,12 +21,23 @@ internal static class Hdf5Writer
     /// <summary>An element type of a dataset or attribute.</summary>
     public enum Number { UInt8, Int32, UInt32, Int64, Float64 }
 
-    public sealed class Dataset(string name, Array data, Number type, ulong[] dims)
+    /// <summary>Fills <paramref name="dst"/> with the dataset's elements from element <paramref name="first"/> on.</summary>
+    public delegate void Generator(long first, Span<byte> dst);
+
+    public sealed class Dataset
     {
-        public string Name { get; } = name;
-        public Array Data { get; } = data;
-        public Number Type { get; } = type;
-        public ulong[] Dims { get; } = dims;
+        public Dataset(string name, Array data, Number type, ulong[] dims) => (Name, Data, Type, Dims) = (name, data, type, dims);
+
+        /// <summary>A dataset whose elements are made while it is written (a derived array need not be held whole).</summary>
+        public Dataset(string name, Generator generate, Number type, ulong[] dims) => (Name, Generate, Type, Dims) = (name, generate, type, dims);
+
+        public string Name { get; }
+        public Array? Data { get; }
+        public Generator? Generate { get; }
+        public Number Type { get; }
+        public ulong[] Dims { get; }
+
+        public long Length => Generate is null ? Bytes.Length : (long)Dims.Aggregate(1UL, (a, b) => a * b) * SizeOf(Type);
 
         public ReadOnlySpan<byte> Bytes => Data switch
         {
@@ -35,7 +46,7 @@ internal static class Hdf5Writer
             uint[] a => MemoryMarshal.AsBytes(a.AsSpan()),
             long[] a => MemoryMarshal.AsBytes(a.AsSpan()),
             double[] a => MemoryMarshal.AsBytes(a.AsSpan()),
-            _ => throw new ArgumentException($"dataset '{Name}': {Data.GetType().Name} is not a supported array type."),
+            _ => throw new ArgumentException($"dataset '{Name}': {Data?.GetType().Name ?? "a generator"} is not a supported array type."),
         };
     }
 
@@ -58,15 +69,29 @@ internal static class Hdf5Writer
         long at = superblockSize;
         // The data, 8-byte aligned, from the caller's arrays.
         var addresses = new Dictionary<Dataset, long>();
+        byte[]? block = null;
         foreach (var d in AllDatasets(root))
         {
-            var bytes = d.Bytes;
             var expected = d.Dims.Aggregate(1UL, (a, b) => a * b) * (ulong)SizeOf(d.Type);
-            if ((ulong)bytes.Length != expected)
-                throw new ArgumentException($"dataset '{d.Name}': {bytes.Length} bytes of data for dimensions ({string.Join(",", d.Dims)}), {expected} expected.");
+            if ((ulong)d.Length != expected)
+                throw new ArgumentException($"dataset '{d.Name}': {d.Length} bytes of data for dimensions ({string.Join(",", d.Dims)}), {expected} expected.");
             addresses[d] = at;
-            RandomAccess.Write(handle, bytes, at);
-            at = Align8(at + bytes.Length);
+            if (d.Generate is { } generate)
+            {
+                // Made and written 256 KiB at a time through one reused buffer.
+                block ??= new byte[256 << 10];
+                var per = block.Length / SizeOf(d.Type);
+                var count = d.Length / SizeOf(d.Type);
+                for (long first = 0; first < count; first += per)
+                {
+                    var n = (int)Math.Min(per, count - first) * SizeOf(d.Type);
+                    generate(first, block.AsSpan(0, n));
+                    RandomAccess.Write(handle, block.AsSpan(0, n), at + first * SizeOf(d.Type));
+                }
+            }
+            else
+                RandomAccess.Write(handle, d.Bytes, at);
+            at = Align8(at + d.Length);
         }
 
         // Metadata: the global heap of the strings, then object headers bottom-up (a group needs its children's addresses).
@@ -160,7 +185,7 @@ internal static class Hdf5Writer
         layout[0] = 3;  // version
         layout[1] = 1;  // contiguous
         BinaryPrimitives.WriteUInt64LittleEndian(layout[2..], (ulong)address);
-        BinaryPrimitives.WriteUInt64LittleEndian(layout[10..], (ulong)d.Bytes.Length);
+        BinaryPrimitives.WriteUInt64LittleEndian(layout[10..], (ulong)d.Length);
         var fill = header.Message(0x05, 2);
         fill[0] = 3;     // version
         fill[1] = 0x15;  // allocated early, fill value never written, fill value undefined

@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using RunProc.Pixels;
 
 namespace RunProc.Formats;
@@ -40,19 +42,22 @@ public static class PixelStatusHdf5
     public static void Write(string path, string source, int[] shape, PixelStatusSummary s, IReadOnlyDictionary<string, object>? attributes = null, int fileMode = 0x1B4)
     {
         var dims = shape.Select(d => (ulong)d).ToArray();
-        var n = s.Status.Length;
-        var mask = GC.AllocateUninitializedArray<uint>(n);
-        var status = GC.AllocateUninitializedArray<byte>(n);
+        // The mask and the 8-bit status are derived from the status as they are written (no 10 MB of new arrays).
         var src = s.Status;
-        for (var i = 0; i < src.Length; i++)
-        {
-            var v = src[i] & 0xFF;
-            mask[i] = MaskOf[v];
-            status[i] = (byte)v;
-        }
         var det = new Hdf5Writer.Group(source);
-        det.Datasets.Add(new("pixel_mask", mask, Hdf5Writer.Number.UInt32, dims));
-        det.Datasets.Add(new("pixel_status", status, Hdf5Writer.Number.UInt8, dims));
+        det.Datasets.Add(new("pixel_mask", (first, dst) =>
+        {
+            var mask = MemoryMarshal.Cast<byte, uint>(dst);
+            var from = src.AsSpan((int)first, mask.Length);
+            for (var i = 0; i < mask.Length; i++)
+                mask[i] = BitConverter.IsLittleEndian ? MaskOf[from[i] & 0xFF] : BinaryPrimitives.ReverseEndianness(MaskOf[from[i] & 0xFF]);
+        }, Hdf5Writer.Number.UInt32, dims));
+        det.Datasets.Add(new("pixel_status", (first, dst) =>
+        {
+            var from = src.AsSpan((int)first, dst.Length);
+            for (var i = 0; i < dst.Length; i++)
+                dst[i] = (byte)from[i];
+        }, Hdf5Writer.Number.UInt8, dims));
         det.Datasets.Add(new("mean", s.Mean, Hdf5Writer.Number.Float64, dims));
         det.Datasets.Add(new("rms", s.Rms, Hdf5Writer.Number.Float64, dims));
         det.Datasets.Add(new("fraction_low", s.FractionLow, Hdf5Writer.Number.Float64, dims));

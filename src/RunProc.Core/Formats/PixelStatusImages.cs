@@ -57,6 +57,24 @@ public static class PixelStatusImages
         };
     }
 
+    private static readonly Lazy<Task> WarmUp = new(() => Task.Run(() =>
+    {
+        try
+        {
+            using var pc = new PlotCanvas(16, 16);
+            using var font = PlotCanvas.Font(12);
+            pc.Text("0", 2, 12, font, Ink);
+            _ = PngWriter.Encode(pc.Bitmap);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Only a head start: the pictures themselves report any failure.
+        }
+    }));
+
+    /// <summary>Starts loading SkiaSharp's native library, the embedded font and the PNG encoder on a background thread (once per process).</summary>
+    public static void StartWarmUp() => _ = WarmUp.Value;
+
     /// <summary>Writes &lt;prefix&gt;-status.png, -mean.png, -rms.png, -hist.png; returns their paths.</summary>
     public static IReadOnlyList<string> Write(string prefix, int[] shape, PixelStatusSummary s, PictureTitle title, int fileMode = 0x1B4)
     {

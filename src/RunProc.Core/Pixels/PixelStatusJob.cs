@@ -215,6 +215,7 @@ public sealed class PixelStatusJob
                 var progress = new ProgressThrottle(_host, activity, "Invoke-PixelStatus", $"Analyse {det.FrameCount} frames of {det.Dataset} ({exp} run {runNo})", detail: false);
                 try
                 {
+                    PixelStatusRunner.PrepareOutputs(request);
                     var acc = PixelReadPipeline.Accumulate(det, request, progress.Report, _host.Cancel);
                     var result = _runner.Finish(det, acc, request, exp, runNo);
                     results.Add(result);

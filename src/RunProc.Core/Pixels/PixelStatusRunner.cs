@@ -255,6 +255,9 @@ public sealed partial class PixelStatusRunner
         // The outputs are independent files: each is one write action, run in parallel below
         // (formatting the text arrays and encoding the pictures are most of the work).
         var writes = new List<Action>();
+        // The pictures are queued first (below), then the HDF5 file, then the text arrays: on two cores
+        // the longest chains start at once and the text arrays (split into blocks) fill in around them.
+        var picturesFirst = 0;
         if (req.OutputDirectory is not null)
         {
             foreach (var type in req.ArrayTypes)
@@ -286,7 +289,8 @@ public sealed partial class PixelStatusRunner
                 if (shouldWrite(h5, $"write the HDF5 status of {det.Source}"))
                 {
                     SafeFile.EnsureDirectory(req.OutputDirectory, _config.DirectoryMode);
-                    writes.Add(() => PixelStatusHdf5.Write(h5, det.Source, shape, summary, new Dictionary<string, object>
+                    // Second (after the pictures): one long write, not split across cores.
+                    writes.Insert(Math.Min(writes.Count, picturesFirst), () => PixelStatusHdf5.Write(h5, det.Source, shape, summary, new Dictionary<string, object>
                     {
                         ["experiment"] = experiment, ["run"] = run, ["dataset"] = det.Dataset,
                     }, _config.FileMode));
@@ -303,7 +307,7 @@ public sealed partial class PixelStatusRunner
             else
             {
                 SafeFile.EnsureDirectory(req.ImageDirectory, _config.DirectoryMode);
-                writes.Add(() => pictures = PixelStatusImages.Write(prefix, shape, summary, new PictureTitle(experiment, run, det.Source, events, req.Options), _config.FileMode));
+                writes.Insert(0, () => pictures = PixelStatusImages.Write(prefix, shape, summary, new PictureTitle(experiment, run, det.Source, events, req.Options), _config.FileMode));
             }
         }
         string? deployed = null;
@@ -340,6 +344,17 @@ public sealed partial class PixelStatusRunner
             SkippedDamaged = det.Xtc2 is { DamagedIncluded: false } x ? x.DamagedEvents : 0,
             DataMask = det.DataMask(req), DetectorType = det.Xtc2?.DetType,
         };
+    }
+
+    /// <summary>
+    /// Called when a detector is about to be read: what the outputs need once per process (the picture
+    /// library's native code, font and PNG encoder) is loaded on a background thread meanwhile, so the
+    /// outputs do not wait for it at the end of the job.
+    /// </summary>
+    public static void PrepareOutputs(PixelStatusRequest req)
+    {
+        if (req.ImageDirectory is not null)
+            PixelStatusImages.StartWarmUp();
     }
 
     /// <summary>Runs the write actions on all cores; the first failure is rethrown as itself (callers catch IOException and the like).</summary>
