@@ -44,8 +44,11 @@ $pwsh = [Environment]::ProcessPath
 function Show-InProcess {
     # In process: the outputs alone, against the same bytes written plainly (a fresh pwsh: the first call is as cold as in a job).
     Write-Host ''
-    & $pwsh @($pwshArgs + @('-NoProfile', '-NonInteractive', '-File', (Join-Path $PSScriptRoot 'Outputs.InProcess.ps1'), '-Manifest', $manifest, '-Work', $work))
-    if ($LASTEXITCODE -ne 0) { throw "the in-process outputs bench failed ($LASTEXITCODE)" }
+    # Twice, each in a fresh pwsh: as a job runs it (the pictures' start-up begun while the frames are read), and fully cold.
+    foreach ($warm in @($true, $false)) {
+        & $pwsh @($pwshArgs + @('-NoProfile', '-NonInteractive', '-File', (Join-Path $PSScriptRoot 'Outputs.InProcess.ps1'), '-Manifest', $manifest, '-Work', $work) + $(if ($warm) { @('-WarmUp') } else { @() }))
+        if ($LASTEXITCODE -ne 0) { throw "the in-process outputs bench failed ($LASTEXITCODE)" }
+    }
 }
 if ($InProcessOnly) { Show-InProcess; return }
 
@@ -144,6 +147,16 @@ $sta = Get-ChildItem $outNew -Filter 'nda-*-sta.txt' | Select-Object -First 1
 $same = & $python -c "import numpy as np, sys; a = np.loadtxt(sys.argv[1]); b = np.loadtxt(sys.argv[2]); print(int(a.shape == b.shape and (a == b).all()))" $sta.FullName (Join-Path $outOld 'old-sta.txt')
 if ("$same".Trim() -ne '1') { throw "RunProc's status array differs from the old algorithm's ($($sta.FullName))" }
 
+# Where the job entry's time goes: one more run with -Verbose (its read and output phases), the rest is
+# process start-up, module load, the result record and exit.
+$sw = [Diagnostics.Stopwatch]::StartNew()
+$verbose = & $dotnet @($jobEntry + '-Verbose') 2>&1 | Where-Object { "$_" -match 'frames read and accumulated' }
+$sw.Stop()
+$phase = if ("$verbose" -match 'accumulated in ([\d.]+) s; summary in ([\d.]+) s; (\d+) output files in ([\d.]+) s') {
+    '  job entry phases (one -Verbose run, {0:N2} s): frames read + kernel {1} s, summary {2} s, {3} output files {4} s, rest (start-up, result record, exit) {5:N2} s' -f `
+        $sw.Elapsed.TotalSeconds, $Matches[1], $Matches[2], $Matches[3], $Matches[4], ($sw.Elapsed.TotalSeconds - [double]$Matches[1] - [double]$Matches[2] - [double]$Matches[4])
+} else { "  job entry phases: no timing line in the -Verbose output ($verbose)" }
+
 $r = Get-Median $times.runproc; $n = Get-Median $times.noPictures; $o = Get-Median $times.old; $j = Get-Median $times.job
 Write-Host ''
 Write-Host "Outputs, $Frames frames x 2,162,688 px uncompressed HDF5, whole processes, median of $Rounds alternating rounds (status identical to the old algorithm's):"
@@ -153,6 +166,7 @@ Write-Host ("  RunProc, text arrays + HDF5                         {0,7:N2} s   
 Write-Host ("  RunProc job entry (runproc-pixel), all outputs      {0,7:N2} s   ({1})" -f $j, (($times.job | ForEach-Object { '{0:N2}' -f $_ }) -join ' '))
 Write-Host ("  old / RunProc with pictures {0,6:N1} x (target >= 10);  without pictures {1,6:N1} x" -f ($o / $r), ($o / $n)) -ForegroundColor $(if ($o / $r -ge 10) { 'Green' } else { 'Yellow' })
 Write-Host ("  old / job entry with pictures {0,6:N1} x (target >= 10; what a pixel_status job runs)" -f ($o / $j)) -ForegroundColor $(if ($o / $j -ge 10) { 'Green' } else { 'Yellow' })
+Write-Host $phase
 $load = ((Get-Content /proc/loadavg -ErrorAction Ignore) -split ' ' | Select-Object -First 3) -join ' '
 Write-Host "  load average: $load"
 Show-InProcess

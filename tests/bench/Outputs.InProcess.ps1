@@ -9,7 +9,10 @@
 param(
     [Parameter(Mandatory)] [string] $Manifest,
     [Parameter(Mandatory)] [string] $Work,
-    [int] $Rounds = 5
+    [int] $Rounds = 5,
+    # As a job does: the pictures' one-time start-up (SkiaSharp, font, PNG encoder) begins on a background
+    # thread when the frames are read (PixelStatusRunner.PrepareOutputs), here before the accumulator is built.
+    [switch] $WarmUp
 )
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
@@ -20,6 +23,7 @@ $refs = @($core, 'System.Runtime', 'System.Runtime.Extensions', 'System.Collecti
 Add-Type -Path (Join-Path $PSScriptRoot 'Outputs.InProcess.cs') -ReferencedAssemblies $refs
 
 $shape = [int[]](16, 352, 384)
+if ($WarmUp) { [RunProc.Pixels.PixelStatusRunner]::PrepareOutputs([RunProc.Pixels.PixelStatusRequest]@{ Files = [string[]]@(); ImageDirectory = $Work }) }
 $summary = [OutputsInProcess]::Summary([OutputsInProcess]::Accumulator(20, $shape))
 $out = Join-Path $Work 'inprocess/out'
 $copy = Join-Path $Work 'inprocess/copy'
@@ -38,7 +42,8 @@ $w = Get-Median $warm; $b = Get-Median $base
 $bytes = [OutputsInProcess]::Bytes($out); $files = [OutputsInProcess]::Files($out)
 $load = ((Get-Content /proc/loadavg -ErrorAction Ignore) -split ' ' | Select-Object -First 3) -join ' '
 Write-Host ("Outputs in process, one 2,162,688 px result (6 text arrays + HDF5 + 4 pictures, {0} files, {1:N1} MB), {2} cores, median of {3}:" -f $files, ($bytes / 1MB), [Environment]::ProcessorCount, $Rounds)
-Write-Host ("  first call (as cold as in a job)                    {0,7:N3} s   (target <= 0.3 s: {1})" -f $cold, $(if ($cold -le 0.3) { 'met' } else { 'not met' }))
+$how = if ($WarmUp) { 'first call, warm-up begun while reading (as a job) ' } else { 'first call, fully cold (no warm-up)               ' }
+Write-Host ("  {0}{1,7:N3} s   (target <= 0.3 s: {2})" -f $how, $cold, $(if ($cold -le 0.3) { 'met' } else { 'not met' }))
 Write-Host ("  later calls                                         {0,7:N3} s   ({1})   (target <= 0.3 s: {2})" -f $w, (($warm | ForEach-Object { '{0:N3}' -f $_ }) -join ' '), $(if ($w -le 0.3) { 'met' } else { 'not met' }))
 Write-Host ("  baseline: the same bytes with File.WriteAllBytes    {0,7:N3} s   ({1})" -f $b, (($base | ForEach-Object { '{0:N3}' -f $_ }) -join ' '))
 Write-Host ("  outputs / baseline                                  {0,7:N1} x" -f ($w / $b))

@@ -216,8 +216,11 @@ public sealed class PixelStatusJob
                 try
                 {
                     PixelStatusRunner.PrepareOutputs(request);
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
                     var acc = PixelReadPipeline.Accumulate(det, request, progress.Report, _host.Cancel);
+                    var read = clock.Elapsed;
                     var result = _runner.Finish(det, acc, request, exp, runNo);
+                    _host.Verbose($"{det.Dataset}: {acc.Events} frames read and accumulated in {read.TotalSeconds:F3} s; summary in {result.SummaryTime.TotalSeconds:F3} s; {result.Files.Count} output files in {result.OutputTime.TotalSeconds:F3} s.");
                     results.Add(result);
                     WarnAboutReplacement(result, request.Deploy, exp, runNo);
                     _host.Output(result);

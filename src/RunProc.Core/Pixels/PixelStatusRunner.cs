@@ -133,6 +133,10 @@ public sealed class PixelStatusResult
     // The per-pixel arrays are behind a method, not a property: serializers and Format-List walk
     // properties, and 2 Mpx of doubles made one result 10.9 MB of JSON.
     internal PixelStatusSummary Summary { get; init; } = null!;
+
+    /// <summary>How long the summary and the output files took (for -Verbose and the benchmarks).</summary>
+    internal TimeSpan SummaryTime { get; init; }
+    internal TimeSpan OutputTime { get; init; }
     internal PixelStatusOptions Options { get; init; } = new();
 
     /// <summary>The per-pixel arrays (mean, rms, status, mask, max, min, fractions) and the limits used.</summary>
@@ -243,7 +247,9 @@ public sealed partial class PixelStatusRunner
             return false;
         }
         var events = acc?.Events ?? plannedEvents;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var summary = acc is null ? null! : PixelStatusSummary.Compute(acc, req.Options);
+        var summaryTime = clock.Elapsed;
         var shape = det.FrameShape;
         var files = new List<string>();
         var baseName = OutputBase(experiment, run, det.Source, events);
@@ -330,6 +336,7 @@ public sealed partial class PixelStatusRunner
             }
         }
         WriteInParallel(writes);
+        var outputTime = clock.Elapsed - summaryTime;
         files.AddRange(pictures);
         if (deployed is not null)
             files.Add(deployed);
@@ -343,6 +350,7 @@ public sealed partial class PixelStatusRunner
             SkippedIncomplete = det.Xtc2?.SkippedIncomplete ?? 0,
             SkippedDamaged = det.Xtc2 is { DamagedIncluded: false } x ? x.DamagedEvents : 0,
             DataMask = det.DataMask(req), DetectorType = det.Xtc2?.DetType,
+            SummaryTime = summaryTime, OutputTime = outputTime,
         };
     }
 
