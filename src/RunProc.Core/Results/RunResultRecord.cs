@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using RunProc.IO;
@@ -77,7 +78,9 @@ public sealed class RunResultRecord
     public void Write(string path, int fileMode, int directoryMode)
     {
         SafeFile.EnsureDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!, directoryMode);
-        SafeFile.WriteAllTextAtomic(path, JsonSerializer.Serialize(this, RunResultJson.Default.RunResultRecord) + "\n", fileMode);
+        // A derived output like the text arrays and pictures it lists (remade by rerunning the job): atomic, not
+        // fsynced. An fsync here waited for the ext4 journal, i.e. for the writeback of every output just written.
+        SafeFile.WriteOutputAtomic(path, new UTF8Encoding(false).GetBytes(JsonSerializer.Serialize(this, RunResultJson.Default.RunResultRecord) + "\n"), fileMode);
     }
 
     /// <summary>The record at <paramref name="path"/>, or null when there is none or it is unreadable (a report must not fail on one bad file).</summary>
