@@ -147,7 +147,7 @@ public static class PixelReadPipeline
     }
 
     /// <summary>Accumulates one detector's selected events. Any unreadable frame fails the whole detector.</summary>
-    public static PixelStatusAccumulator Accumulate(DetectorFrames det, PixelStatusRequest req, Action<PixelStatusProgress>? progress, CancellationToken cancel)
+    public static unsafe PixelStatusAccumulator Accumulate(DetectorFrames det, PixelStatusRequest req, Action<PixelStatusProgress>? progress, CancellationToken cancel)
     {
         var (lo, hi) = req.Options.Gates();
         var total = det.FrameCount;
@@ -179,10 +179,14 @@ public static class PixelReadPipeline
         foreach (var (src, start, count) in plan)
             for (long f = 0; f < count; f += blockFrames)
                 blocks.Add((src, start + f, (int)Math.Min(blockFrames, count - f)));
-        var bufLen = checked(blockFrames * px);
+        // Frames lie FrameStride apart in a block, not back to back: a frame that is a whole
+        // number of 4 KiB (this facility's detectors) would otherwise put the 16 lines the kernel
+        // reads at one pixel offset into one cache set. The kernel takes the frames' addresses.
+        var elem = wide ? 4 : 2;
+        var stride = FrameBuffer.FrameStride(px, elem);
         // Blocks live in native memory on huge pages (FrameBuffer): the kernel scans them faster.
-        using var buf0 = new FrameBuffer(bufLen * (wide ? 4L : 2L));
-        using var buf1 = blocks.Count > 1 ? new FrameBuffer(bufLen * (wide ? 4L : 2L)) : null;
+        using var buf0 = new FrameBuffer(checked(blockFrames * stride * elem));
+        using var buf1 = blocks.Count > 1 ? new FrameBuffer(checked(blockFrames * stride * elem)) : null;
         var free = new BlockingCollection<FrameBuffer>();
         free.Add(buf0);
         if (buf1 is not null)
@@ -206,8 +210,11 @@ public static class PixelReadPipeline
                             var a = count * t / parts;
                             var b = count * (t + 1) / parts;
                             if (b <= a) return;
-                            if (wide) src.ReadInt32(start + a, b - a, buf.AsSpan<int>((long)a * px, (b - a) * px), mask);
-                            else src.ReadUInt16(start + a, b - a, buf.AsSpan<ushort>((long)a * px, (b - a) * px));
+                            if (stride == px)
+                                ReadFrames(src, start + a, b - a, buf, a * stride, wide, mask, px);
+                            else
+                                for (var f = a; f < b; f++)
+                                    ReadFrames(src, start + f, 1, buf, f * stride, wide, mask, px);
                         });
                     }
                     catch (AggregateException ae)
@@ -228,15 +235,19 @@ public static class PixelReadPipeline
         // The kernel uses the cores the reader leaves: one while an uncompressed block is being
         // read (the reader is the bottleneck there), all of them otherwise.
         var kernelThreads = det.Parts.Any(p => p.Compressed) ? 1 : Math.Max(1, threads - 1);
-        acc.Touch(); // while the reader reads the first block
         try
         {
+            // The frames' addresses in each buffer, made once (nothing is allocated per block).
+            var addresses = new Dictionary<FrameBuffer, nint[]>();
+            foreach (var b in buf1 is null ? new[] { buf0 } : new[] { buf0, buf1 })
+                addresses[b] = Enumerable.Range(0, blockFrames).Select(f => (nint)b.Pointer + (nint)(f * stride * elem)).ToArray();
             foreach (var (buf, count) in full.GetConsumingEnumerable(stop.Token))
             {
+                var frames = addresses[buf].AsSpan(0, count);
                 if (wide)
-                    PixelStatusKernel.Accumulate(acc, buf.AsSpan<int>(0, count * px), kernelThreads);
+                    PixelStatusKernel.AccumulateInt32(acc, frames, kernelThreads);
                 else
-                    PixelStatusKernel.Accumulate(acc, buf.AsSpan<ushort>(0, count * px), (ushort)(mask & 0xFFFF), kernelThreads, KernelPath.Auto);
+                    PixelStatusKernel.AccumulateUInt16(acc, frames, (ushort)(mask & 0xFFFF), kernelThreads, KernelPath.Auto);
                 done += count;
                 progress?.Invoke(new PixelStatusProgress(det.Dataset, done, want));
                 free.Add(buf);
@@ -269,10 +280,11 @@ public static class PixelReadPipeline
     {
         var pieces = plan[0].Source.FramePieces;
         var piecePx = acc.PixelCount / pieces;
-        // Frames that are not one contiguous stack (xtc2: arrays inside dgrams) come in blocks of
-        // at most 64 MiB, so filling the next block's page tables overlaps the scan of this one.
-        if (plan.Any(p => p.Source.TryGetUInt16Pointer(0, 1) == null))
-            blockFrames = (int)Math.Clamp((64L << 20) / (acc.PixelCount * 2L), 16, blockFrames);
+        // Blocks are long (up to 4 × BlockBytes): each block ends with a fold that reads and writes
+        // the whole accumulator (40 B/px: ~21.6 MB for an epix10ka quad, as much as 20 of its
+        // events), so xtc2's former 64 MiB blocks spent about as much time on folds as on frames.
+        // Filling a block's page tables is cheap where the page cache holds the file in large
+        // folios (1.5 ms for 219 MB; measured 2026-12-02), so it need not be cut finer to overlap.
         var blocks = new List<(FrameSource Src, long Start, int Count)>();
         foreach (var (src, start, count) in plan)
             for (long f = 0; f < count;)
@@ -308,7 +320,6 @@ public static class PixelReadPipeline
         }
         var current = Pointers(0);
         Task populate = Task.Run(() => Populate(current));
-        acc.Touch();
         long done = 0;
         for (var b = 0; b < blocks.Count; b++)
         {
@@ -329,6 +340,13 @@ public static class PixelReadPipeline
         }
         populate.Wait(cancel);
         return acc;
+    }
+
+    /// <summary>Reads <paramref name="count"/> frames (back to back) into <paramref name="buf"/> from element <paramref name="at"/>.</summary>
+    private static void ReadFrames(FrameSource src, long first, int count, FrameBuffer buf, long at, bool wide, uint mask, int px)
+    {
+        if (wide) src.ReadInt32(first, count, buf.AsSpan<int>(at, checked(count * px)), mask);
+        else src.ReadUInt16(first, count, buf.AsSpan<ushort>(at, checked(count * px)));
     }
 
     private static unsafe bool HasPieces(FrameSource s)
