@@ -49,6 +49,9 @@ public static class Program
                 foreach (var file in args.Skip(1))
                     EndToEnd(file);
                 return 0;
+            case "acclab":
+                Xtc2Lab.Accumulators();
+                return 0;
             case "xtc2lab":
                 Xtc2Lab.Run(args[1]);
                 return 0;
@@ -196,7 +199,18 @@ public static class Program
         Array.Fill(bestCpu, double.MaxValue);
         var acc = new PixelStatusAccumulator(Pixels, 1, 16000);
         var reps = int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_REPS"), out var r) ? r : 7;
+        // The one-thread memory ceiling, in the same rounds: the plain frames read with no work.
+        double ceiling = double.MaxValue, ceilingCpu = double.MaxValue;
+        ushort sink = 0;
         for (var rep = 0; rep < reps; rep++)
+        {
+            {
+                var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+                var sw = Stopwatch.StartNew();
+                sink ^= ReadAll((ushort*)bufs[0].Pointer, (long)Frames * Pixels);
+                ceiling = Math.Min(ceiling, sw.Elapsed.TotalSeconds);
+                ceilingCpu = Math.Min(ceilingCpu, (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds);
+            }
             for (var i = 0; i < strides.Length; i++)
             {
                 var ptrs = new nint[Frames];
@@ -208,13 +222,31 @@ public static class Program
                 best[i] = Math.Min(best[i], sw.Elapsed.TotalSeconds);
                 bestCpu[i] = Math.Min(bestCpu[i], (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds);
             }
+        }
+        Console.WriteLine($"memory ceiling (the plain frames read with no work, 1 thread): {ceiling * 1e3:F1} ms {2.0 * Frames * Pixels / ceiling / 1e9:F2} GB/s, CPU {ceilingCpu * 1e3:F1} ms ({sink & 0})");
         for (var i = 0; i < strides.Length; i++)
         {
+            Console.WriteLine($"  pad {strides[i]} px: share of the ceiling {ceiling / best[i]:F3} (wall), {ceilingCpu / bestCpu[i]:F3} (CPU time)");
             var stride = 2L * (Pixels + strides[i]);
             Console.WriteLine($"stride {stride,9} B ({stride / 131072.0,7:F3} x 128 KiB, pad {strides[i],5} px, k {ks[i],2}): {best[i] * 1e3,7:F1} ms {2.0 * Frames * Pixels / best[i] / 1e9,6:F2} GB/s = {best[0] / best[i]:F3} x the plain stride; CPU {bestCpu[i] * 1e3,7:F1} ms = {bestCpu[0] / bestCpu[i]:F3} x; huge pages {bufs[i].HugePages}");
-            Console.WriteLine("RESULT " + JsonSerializer.Serialize(new { kind = "alias", pad = strides[i], strideBytes = stride, seconds = best[i], cpuSeconds = bestCpu[i], ratioToPlain = best[0] / best[i], cpuRatioToPlain = bestCpu[0] / bestCpu[i] }));
+            Console.WriteLine("RESULT " + JsonSerializer.Serialize(new { kind = "alias", pad = strides[i], strideBytes = stride, seconds = best[i], cpuSeconds = bestCpu[i], ratioToPlain = best[0] / best[i], cpuRatioToPlain = bestCpu[0] / bestCpu[i], shareOfCeiling = ceiling / best[i], cpuShareOfCeiling = ceilingCpu / bestCpu[i] }));
         }
         foreach (var b in byPad.Values) b.Dispose();
+    }
+
+    /// <summary>One pass over <paramref name="n"/> values with four independent max chains (the memory ceiling's loop).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    internal static unsafe ushort ReadAll(ushort* q, long n)
+    {
+        Vector256<ushort> m0 = default, m1 = default, m2 = default, m3 = default;
+        for (long i = 0; i + 64 <= n; i += 64)
+        {
+            m0 = Vector256.Max(m0, Vector256.Load(q + i));
+            m1 = Vector256.Max(m1, Vector256.Load(q + i + 16));
+            m2 = Vector256.Max(m2, Vector256.Load(q + i + 32));
+            m3 = Vector256.Max(m3, Vector256.Load(q + i + 48));
+        }
+        return Vector256.Max(Vector256.Max(m0, m1), Vector256.Max(m2, m3)).ToScalar();
     }
 
     /// <summary>`summary [PIXELS]`: PixelStatusSummary.Compute alone on a 200-event accumulator (default an epix10ka quad), best of 15 wall and CPU time.</summary>

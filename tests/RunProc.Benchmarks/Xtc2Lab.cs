@@ -10,6 +10,22 @@ internal static class Xtc2Lab
 {
     static long MinorFaults() => long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[7], CultureInfo.InvariantCulture);
 
+    /// <summary>`acclab`: the cost of a new quad-sized accumulator in a fresh process (first, second, third; GCs seen).</summary>
+    public static void Accumulators()
+    {
+        for (var i = 0; i < 4; i++)
+        {
+            var g = GC.CollectionCount(0) + GC.CollectionCount(2) * 1000;
+            var f0 = MinorFaults();
+            var sw = Stopwatch.StartNew();
+            var acc = new PixelStatusAccumulator(540_672, 1, 16000);
+            var t = sw.Elapsed.TotalMilliseconds;
+            sw.Restart();
+            acc.BelowLow.AsSpan().Clear(); acc.AboveHigh.AsSpan().Clear(); acc.Sum.AsSpan().Clear(); acc.SumSquares.AsSpan().Clear();
+            Console.WriteLine($"new accumulator {t:F2} ms ({MinorFaults() - f0} faults, gen0+1000*gen2 GCs {GC.CollectionCount(0) + GC.CollectionCount(2) * 1000 - g}); then clearing the rest {sw.Elapsed.TotalMilliseconds:F2} ms");
+        }
+    }
+
     public static unsafe void Run(string dir)
     {
         Directory.CreateDirectory(dir);
@@ -37,6 +53,10 @@ internal static class Xtc2Lab
             sw.Restart();
             MappedPages.Populate((void*)lo, hi - lo);
             Note("populate all", sw.Elapsed.TotalMilliseconds, MinorFaults() - f0);
+            sw.Restart();
+            var sum = 0;
+            for (var q = lo; q < hi; q += 4096) sum += *(byte*)q;
+            Note("touch one byte per 4 KiB page after populate", sw.Elapsed.TotalMilliseconds, sum & 0);
             f0 = MinorFaults();
             sw.Restart();
             var acc = new PixelStatusAccumulator(src.FramePixels, 1, 16000);

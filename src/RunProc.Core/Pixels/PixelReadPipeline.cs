@@ -158,7 +158,6 @@ public static class PixelReadPipeline
                 ? $"no events to analyse: {x.EventsSelected} of the run's {x.EventsInRun} L1Accept events selected (-SkipEvents {req.SkipEvents}, -Events {(req.Events is { } n ? n : "all")}), {x.SkippedIncomplete} lacking a segment, {x.DamagedEvents} damaged{(x.DamagedIncluded ? "" : " (see -IncludeDamaged)")}; nothing was written."
                 : $"no frames to analyse ({total} event(s) in {det.Parts.Count} file(s), {first} skipped, -Events {(req.Events is { } e ? e : "all")}); nothing was written.");
         var px = det.Parts[0].FramePixels;
-        var acc = new PixelStatusAccumulator(px, lo, hi);
         var plan = Plan(det, first, want);
         var type = det.Parts[0].ElementType;
         var threads = Math.Max(1, req.Threads);
@@ -170,7 +169,7 @@ public static class PixelReadPipeline
         // kernel in place, with all cores on the kernel. Nothing is copied, so blocks can be long:
         // the wide arrays are folded once per block.
         if (type == FrameElementType.UInt16 && req.ZeroCopy && plan.All(p => HasPieces(p.Source)))
-            return AccumulateInPlace(acc, det, plan, (ushort)(mask & 0xFFFF), threads, (int)Math.Clamp(4 * req.BlockBytes / frameBytes, 1, 4096), want, progress, cancel);
+            return AccumulateInPlace(() => new PixelStatusAccumulator(px, lo, hi), px, det, plan, (ushort)(mask & 0xFFFF), threads, (int)Math.Clamp(4 * req.BlockBytes / frameBytes, 1, 4096), want, progress, cancel);
 
         // Pipeline: a reader task fills one buffer while the kernel scans the other.
         long done = 0;
@@ -232,6 +231,9 @@ public static class PixelReadPipeline
             }
         }, stop.Token);
 
+        // Set up while the reader reads the first block (its first writes are page faults).
+        var acc = new PixelStatusAccumulator(px, lo, hi);
+
         // The kernel uses the cores the reader leaves: one while an uncompressed block is being
         // read (the reader is the bottleneck there), all of them otherwise.
         var kernelThreads = det.Parts.Any(p => p.Compressed) ? 1 : Math.Max(1, threads - 1);
@@ -275,11 +277,11 @@ public static class PixelReadPipeline
     /// The page tables of the next block are filled on a helper thread while the kernel scans this
     /// one (a first touch costs a fault per 4 KiB page otherwise).
     /// </summary>
-    private static unsafe PixelStatusAccumulator AccumulateInPlace(PixelStatusAccumulator acc, DetectorFrames det, List<(FrameSource Source, long Start, long Count)> plan,
+    private static unsafe PixelStatusAccumulator AccumulateInPlace(Func<PixelStatusAccumulator> newAccumulator, int pixels, DetectorFrames det, List<(FrameSource Source, long Start, long Count)> plan,
         ushort mask, int threads, int blockFrames, long want, Action<PixelStatusProgress>? progress, CancellationToken cancel)
     {
         var pieces = plan[0].Source.FramePieces;
-        var piecePx = acc.PixelCount / pieces;
+        var piecePx = pixels / pieces;
         // Blocks are long (up to 4 × BlockBytes): each block ends with a fold that reads and writes
         // the whole accumulator (40 B/px: ~21.6 MB for an epix10ka quad, as much as 20 of its
         // events), so xtc2's former 64 MiB blocks spent about as much time on folds as on frames.
@@ -318,6 +320,7 @@ public static class PixelReadPipeline
             if (range <= 2L * pieces * ptrs[0].Length * pieceBytes + MappedPages.HugePage)
                 MappedPages.Populate((void*)lo, range);
         }
+        var acc = newAccumulator();
         var current = Pointers(0);
         Task populate = Task.Run(() => Populate(current));
         long done = 0;

@@ -26,11 +26,12 @@ public sealed class PixelStatusAccumulator
         PixelCount = pixelCount;
         GateLow = gateLow;
         GateHigh = gateHigh;
-        // Allocated without zeroing and advised onto 2 MiB pages before the first write: the
-        // first writes (the fill below, or a merge's copy of its first part) then take a few
-        // dozen page faults instead of ~5,000 per 20 MB (measured on the 2-core VM: 48 ms for a
-        // 540,672-pixel accumulator on 4 KiB pages, a fixed cost of every xtc2 quad analysis).
-        // A merge's sum starts as a copy of its first part: no fill it would overwrite.
+        // Allocated without the GC's zeroing (which would be the first write, on 4 KiB pages)
+        // and advised onto 2 MiB pages before the first write: the fill below (or a merge's copy
+        // of its first part) then takes a few dozen page faults instead of ~5,000 per 20 MB.
+        // Page faults are dear in this VM: 48 ms for a 540,672-pixel accumulator (an epix10ka
+        // quad) on 4 KiB pages, a fixed cost of every xtc2 quad analysis. A merge's sum starts as
+        // a copy of its first part: no fill it would overwrite.
         BelowLow = GC.AllocateUninitializedArray<int>(pixelCount);
         AboveHigh = GC.AllocateUninitializedArray<int>(pixelCount);
         Sum = GC.AllocateUninitializedArray<long>(pixelCount);
