@@ -15,8 +15,10 @@ namespace RunProc.Benchmarks;
 
 /// <summary>
 /// Pixel-status benchmarks. `kernel`: BenchmarkDotNet over 200 frames × 2,162,688 px uint16 in
-/// memory (RunProc's kernel on its best path and on AVX2, a plain scalar C# loop; 1 and 2
-/// threads). `numpy`: the original np.select float64 formulation in /usr/bin/python3.
+/// memory (RunProc's kernel on its best path and on AVX2 on the reader blocks' padded layout, on
+/// frames back to back as files are scanned in place, a plain scalar C# loop; 1 and 2 threads).
+/// `alias [PAD...]`: the plain against padded strides and the one-thread ceiling, rounds interleaved.
+/// `xtc2lab DIR`, `acclab`: where the xtc2 analysis's time goes. `numpy`: the original np.select float64 formulation in /usr/bin/python3.
 /// `e2e FILE...`: reader alone vs the end-to-end pipeline (read + kernel + summary) per file.
 /// `xtc2 DIR`: a 200-event epix10ka-quad xtc2 run, the analysis vs reading it with no work (<see cref="Xtc2Bench"/>).
 /// `lab`: where the 1-thread kernel's time goes (sequential read, access pattern, L1-resident compute).

@@ -30,7 +30,10 @@ public sealed class DetectorFrames
 /// The read pipeline of pixel_status: opens a run's files (xtc2, HDF5, .npy), groups their frame
 /// stacks by detector and accumulates a detector's selected events, either in place from the
 /// memory map (uint16 frames that lie contiguous in the file) or block by block through two
-/// buffers (the next block is read while the kernel scans the current one).
+/// buffers (the next block is read while the kernel scans the current one), where frames that
+/// are a whole number of 4 KiB lie <see cref="FrameBuffer.FrameStride"/> apart instead of back
+/// to back (the kernel reads 16 frames at one offset at once; at a 4 KiB-multiple stride their
+/// lines share one cache set).
 /// </summary>
 public static class PixelReadPipeline
 {
