@@ -234,14 +234,15 @@ public static class PixelReadPipeline
             }
         }, stop.Token);
 
-        // Set up while the reader reads the first block (its first writes are page faults).
-        var acc = new PixelStatusAccumulator(px, lo, hi);
-
         // The kernel uses the cores the reader leaves: one while an uncompressed block is being
         // read (the reader is the bottleneck there), all of them otherwise.
         var kernelThreads = det.Parts.Any(p => p.Compressed) ? 1 : Math.Max(1, threads - 1);
+        PixelStatusAccumulator acc;
         try
         {
+            // Set up while the reader reads the first block (its first writes are page faults);
+            // inside the try, so a failure here stops the reader before its buffers are freed.
+            acc = new PixelStatusAccumulator(px, lo, hi);
             // The frames' addresses in each buffer, made once (nothing is allocated per block).
             var addresses = new Dictionary<FrameBuffer, nint[]>();
             foreach (var b in buf1 is null ? new[] { buf0 } : new[] { buf0, buf1 })
@@ -323,9 +324,18 @@ public static class PixelReadPipeline
             if (range <= 2L * pieces * ptrs[0].Length * pieceBytes + MappedPages.HugePage)
                 MappedPages.Populate((void*)lo, range);
         }
-        var acc = newAccumulator();
         var current = Pointers(0);
         Task populate = Task.Run(() => Populate(current));
+        PixelStatusAccumulator acc;
+        try
+        {
+            acc = newAccumulator(); // while the first block's page tables are filled
+        }
+        catch
+        {
+            populate.Wait(CancellationToken.None);
+            throw;
+        }
         long done = 0;
         for (var b = 0; b < blocks.Count; b++)
         {
