@@ -251,12 +251,14 @@ internal sealed class ExperimentScan
             all.CopyTo(span);
             return;
         }
-        var starts = new int[range + 1];
+        // Per-thread scratch: a full scan sorts 1,000 listings (see RunCatalog.List).
+        var starts = Scratch(ref t_starts, (int)range + 1);
+        starts.AsSpan(0, (int)range + 1).Clear();
         foreach (ref readonly var name in span)
             starts[name.Run - min + 1]++;
-        for (var r = 1; r < starts.Length; r++)
+        for (var r = 1; r <= range; r++)
             starts[r] += starts[r - 1];
-        var items = new RunFileName[n];
+        var items = Scratch(ref t_items, n);
         foreach (ref readonly var name in span)
             items[starts[name.Run - min]++] = name;
         // Within a run (a few files): insertion sort by the key.
@@ -272,7 +274,25 @@ internal sealed class ExperimentScan
             }
             items[j + 1] = item;
         }
-        items.CopyTo(span);
+        items.AsSpan(0, n).CopyTo(span);
+        // No references kept from a scratch buffer (the prefixes are the experiments' names).
+        items.AsSpan(0, n).Clear();
+    }
+
+    [ThreadStatic] private static int[]? t_starts;
+    [ThreadStatic] private static RunFileName[]? t_items;
+    [ThreadStatic] private static List<int>? t_index;
+    [ThreadStatic] private static List<RunRecord>? t_runs;
+
+    /// <summary>A per-thread buffer of at least <paramref name="size"/> elements (a huge one is not kept).</summary>
+    private static T[] Scratch<T>(ref T[]? slot, int size)
+    {
+        if (slot is { } a && a.Length >= size)
+            return a;
+        var fresh = new T[Math.Max(size, 1024)];
+        if (fresh.Length <= 1 << 16)
+            slot = fresh;
+        return fresh;
     }
 
     // run < 2^21 (Names.IsRun), stream and chunk < 2^10 (3 digits), kind 2 bits, in progress 1 bit
@@ -320,8 +340,11 @@ internal sealed class ExperimentScan
         // A run's files differ from another run's only by the run number: a few patterns, found by a
         // linear search; a dictionary only for a directory with many (a long-running stream/chunk set).
         Dictionary<RunFileName, int>? patternIndex = null;
-        var index = new List<int>(sorted.Count);
-        var runs = new List<RunRecord>();
+        // Per-thread scratch, copied out once at the end.
+        var index = t_index ??= new List<int>(1024);
+        var runs = t_runs ??= new List<RunRecord>(512);
+        index.Clear();
+        runs.Clear();
         var i = 0;
         while (i < sorted.Count)
         {
@@ -382,10 +405,13 @@ internal sealed class ExperimentScan
                 record.Settled = IsReady(record, nowUtc, settleSeconds) ? (byte)1 : (byte)0;
             runs.Add(record);
         }
-        return new ExperimentScan
+        var result = new ExperimentScan
         {
             Instrument = instrument, Experiment = experiment, Directory = directory, DirectoryExists = true,
             DirectoryMtimeTicks = mtime, ListedAtTicks = listedAt, Patterns = patterns.ToArray(), FileIndex = index.ToArray(), Runs = runs.ToArray(),
         };
+        if (index.Capacity > 1 << 16) t_index = null; else index.Clear();
+        if (runs.Capacity > 1 << 14) t_runs = null; else runs.Clear();
+        return result;
     }
 }

@@ -21,7 +21,7 @@ namespace RunProc.Db;
 internal sealed class DoneRunCache
 {
     private const uint Magic = 0x43445052; // "RPDC"
-    private const int Version = 8; // 8: stamps from the DB directory's listing and statx (no directory sightings); compact runs
+    private const int Version = 9; // 9: done runs kept as ranges, pending scans length-prefixed (decoded on first use)
     private const int HeaderSize = 16;
     // Entries are small (runs as ranges), so few shards: fewer files to open on every scan.
     private const int Shards = 4;
@@ -49,10 +49,79 @@ internal sealed class DoneRunCache
     /// <summary>Corrupt or unreadable cache files met so far (each was ignored).</summary>
     public IReadOnlyList<string> LoadMessages => _loadMessages;
 
-    private sealed record Entry(FileStamp[] Stamps, long ReadAtTicks, int[] Runs)
+    /// <summary>
+    /// One experiment's entry. A loaded entry keeps its done runs as ranges and its pending runs as
+    /// the bytes of the cache file, decoded on first use: an incremental scan of an unchanged
+    /// experiment needs neither (only the stamps), so loading 1,000 entries costs no per-run work.
+    /// </summary>
+    private sealed class Entry(FileStamp[] stamps, long readAtTicks)
     {
+        private int[]? _runs;
+        private int[]? _ranges; // (first, count) pairs, validated at load
+        private ExperimentScan? _pending;
+        private byte[]? _pendingData; // the cache file's bytes, with the pending scan at _pendingAt
+        private int _pendingAt;
+
+        public FileStamp[] Stamps { get; } = stamps;
+        public long ReadAtTicks { get; } = readAtTicks;
+
+        public static Entry Of(FileStamp[] stamps, long readAtTicks, int[] sortedRuns) => new(stamps, readAtTicks) { _runs = sortedRuns };
+
+        public static Entry Loaded(FileStamp[] stamps, long readAtTicks, int[] ranges) => new(stamps, readAtTicks) { _ranges = ranges };
+
+        /// <summary>The sorted done runs (expanded from the ranges on first use; a race only expands twice).</summary>
+        public int[] Runs => _runs ??= Expand(_ranges!);
+
         /// <summary>The experiment's runs that were not done, with their files, as of a trusted listing (null: not known).</summary>
-        public ExperimentScan? Pending { get; set; }
+        public ExperimentScan? Pending
+        {
+            get
+            {
+                if (_pending is null && Volatile.Read(ref _pendingData) is { } data)
+                {
+                    try
+                    {
+                        var len = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(_pendingAt - 4));
+                        var r = new CacheReader(data, _pendingAt, _pendingAt + len);
+                        _pending = CacheCodec.ReadScan(r, null);
+                        if (!r.AtEnd)
+                            _pending = null;
+                    }
+                    catch (Exception ex) when (ex is InvalidDataException or OverflowException or ArgumentException)
+                    {
+                        // The checksum held, so only a writer's bug gets here: the memo is not used.
+                        _pending = null;
+                    }
+                    Volatile.Write(ref _pendingData, null);
+                }
+                return _pending;
+            }
+            set
+            {
+                _pending = value;
+                Volatile.Write(ref _pendingData, null);
+            }
+        }
+
+        public void SetPendingBytes(byte[] data, int at)
+        {
+            _pendingAt = at;
+            Volatile.Write(ref _pendingData, data);
+        }
+
+        /// <summary>The ranges to write (from the loaded ones when the runs were never expanded).</summary>
+        public int[] Ranges => _runs is null ? _ranges! : ToRanges(_runs);
+
+        /// <summary>The pending scan's bytes as loaded, if it was never decoded (written back as they are).</summary>
+        public ReadOnlySpan<byte> UndecodedPending(out bool has)
+        {
+            var data = Volatile.Read(ref _pendingData);
+            has = data is not null || _pending is not null;
+            if (data is null)
+                return default;
+            var len = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(_pendingAt - 4));
+            return data.AsSpan(_pendingAt, len);
+        }
     }
 
     private sealed class Shard
@@ -66,7 +135,10 @@ internal sealed class DoneRunCache
     public bool Has(string experiment) => Find(experiment) is not null;
 
     /// <summary>The cached sorted run numbers if the files still carry <paramref name="stamps"/> and are old enough.</summary>
-    public int[]? TryGet(string experiment, FileStamp[] stamps)
+    public int[]? TryGet(string experiment, FileStamp[] stamps) => Valid(experiment, stamps)?.Runs;
+
+    /// <summary>The entry if the files still carry <paramref name="stamps"/> and are old enough (its runs not yet expanded).</summary>
+    private Entry? Valid(string experiment, FileStamp[] stamps)
     {
         var e = Find(experiment);
         if (e is null || e.Stamps.Length != stamps.Length)
@@ -78,7 +150,7 @@ internal sealed class DoneRunCache
             if (stamps[i].Exists && e.ReadAtTicks - stamps[i].MtimeTicks <= Granularity.Ticks)
                 return null;
         }
-        return e.Runs;
+        return e;
     }
 
     public void Put(string experiment, FileStamp[] stamps, long readAtTicks, int[] sortedRuns)
@@ -86,7 +158,7 @@ internal sealed class DoneRunCache
         lock (_gate)
         {
             var shard = ShardFor(experiment);
-            shard.Entries[experiment] = new Entry(stamps, readAtTicks, sortedRuns);
+            shard.Entries[experiment] = Entry.Of(stamps, readAtTicks, sortedRuns);
             shard.Dirty = true;
         }
     }
@@ -98,7 +170,7 @@ internal sealed class DoneRunCache
     /// </summary>
     public ExperimentScan? TryGetPending(string experiment, FileStamp[] stamps)
     {
-        return TryGet(experiment, stamps) is null ? null : Find(experiment)!.Pending;
+        return Valid(experiment, stamps)?.Pending;
     }
 
     /// <summary>Remembers the not-done runs next to the done set read with <paramref name="stamps"/>.</summary>
@@ -156,10 +228,20 @@ internal sealed class DoneRunCache
                         w.I64(s.Length);
                         w.I64(s.MtimeTicks);
                     }
-                    WriteRanges(w, e.Runs);
-                    w.U8(e.Pending is null ? (byte)0 : (byte)1);
-                    if (e.Pending is not null)
-                        CacheCodec.WriteScan(w, e.Pending);
+                    WriteRanges(w, e.Ranges);
+                    // The pending scan with its length, so a load can skip it (decoded on first use).
+                    var undecoded = e.UndecodedPending(out var has);
+                    w.U8(has ? (byte)1 : (byte)0);
+                    if (has)
+                    {
+                        var lengthAt = w.Length;
+                        w.I32(0);
+                        if (!undecoded.IsEmpty)
+                            w.Raw(undecoded);
+                        else
+                            CacheCodec.WriteScan(w, e.Pending!);
+                        w.PatchI32(lengthAt, w.Length - lengthAt - 4);
+                    }
                 }
                 Write(Path.Join(_directory, key + ".cache"), w);
                 shard.Dirty = false;
@@ -245,29 +327,37 @@ internal sealed class DoneRunCache
         return r;
     }
 
-    /// <summary>Sorted run numbers as (first, count) ranges: processed runs are mostly contiguous.</summary>
-    private static void WriteRanges(CacheWriter w, int[] runs)
+    /// <summary>Sorted run numbers as (first, count) pairs: processed runs are mostly contiguous.</summary>
+    private static int[] ToRanges(int[] runs)
     {
-        var ranges = new List<(int First, int Count)>();
+        var ranges = new List<int>();
         foreach (var r in runs)
         {
-            if (ranges.Count > 0 && ranges[^1].First + ranges[^1].Count == r)
-                ranges[^1] = (ranges[^1].First, ranges[^1].Count + 1);
+            if (ranges.Count > 0 && ranges[^2] + ranges[^1] == r)
+                ranges[^1]++;
             else
-                ranges.Add((r, 1));
+            {
+                ranges.Add(r);
+                ranges.Add(1);
+            }
         }
-        w.I32(ranges.Count);
-        foreach (var (first, count) in ranges)
-        {
-            w.I32(first);
-            w.I32(count);
-        }
+        return ranges.ToArray();
     }
 
+    private static void WriteRanges(CacheWriter w, int[] ranges)
+    {
+        w.I32(ranges.Length / 2);
+        foreach (var v in ranges)
+            w.I32(v);
+    }
+
+    /// <summary>The (first, count) pairs, validated (ascending, disjoint, every run in range); not expanded.</summary>
     private static int[] ReadRanges(CacheReader r)
     {
         var n = r.Count();
-        var runs = new List<int>();
+        if (n > r.Remaining / 8)
+            throw new InvalidDataException("bad run range count");
+        var ranges = new int[2 * n];
         var last = -1;
         for (var i = 0; i < n; i++)
         {
@@ -275,11 +365,24 @@ internal sealed class DoneRunCache
             var count = r.I32();
             if (count < 1 || first <= last || !Names.IsRun(first) || !Names.IsRun(checked(first + count - 1)))
                 throw new InvalidDataException("bad run range");
-            for (var k = 0; k < count; k++)
-                runs.Add(first + k);
+            ranges[2 * i] = first;
+            ranges[2 * i + 1] = count;
             last = first + count - 1;
         }
-        return runs.ToArray();
+        return ranges;
+    }
+
+    private static int[] Expand(int[] ranges)
+    {
+        var total = 0;
+        for (var i = 1; i < ranges.Length; i += 2)
+            total += ranges[i];
+        var runs = new int[total];
+        var k = 0;
+        for (var i = 0; i < ranges.Length; i += 2)
+            for (var c = 0; c < ranges[i + 1]; c++)
+                runs[k++] = ranges[i] + c;
+        return runs;
     }
 
     private static void Load(byte[] data, string key, Shard shard)
@@ -297,12 +400,15 @@ internal sealed class DoneRunCache
             var stamps = new FileStamp[r.Count()];
             for (var k = 0; k < stamps.Length; k++)
                 stamps[k] = new FileStamp(r.U8() != 0, r.I64(), r.I64());
-            var entry = new Entry(stamps, readAt, ReadRanges(r));
+            var entry = Entry.Loaded(stamps, readAt, ReadRanges(r));
             if (r.U8() != 0)
             {
-                entry.Pending = CacheCodec.ReadScan(r, null);
-                if (entry.Pending.Experiment != exp)
+                // Skipped now, decoded when an unchanged experiment's memo is used; its experiment checked here.
+                var length = r.Count();
+                var at = r.Position;
+                if (length > r.Remaining || !CacheCodec.IsScanOf(r.Raw(length), exp))
                     throw new InvalidDataException("pending runs of another experiment");
+                entry.SetPendingBytes(data, at);
             }
             shard.Entries[exp] = entry;
         }
