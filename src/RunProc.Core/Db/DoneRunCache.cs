@@ -253,7 +253,7 @@ internal sealed class DoneRunCache
         }
     }
 
-    private static string KeyOf(string experiment)
+    internal static string KeyOf(string experiment)
     {
         var h = 2166136261u;
         foreach (var c in experiment)
