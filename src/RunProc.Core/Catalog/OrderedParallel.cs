@@ -3,8 +3,8 @@ using System.Runtime.ExceptionServices;
 namespace RunProc.Catalog;
 
 /// <summary>
-/// Runs <c>work(0..count-1)</c> on up to <c>degree</c> dedicated threads and yields the results in
-/// index order as each becomes available. Meant for I/O-bound work (listing directories, reading
+/// Runs <c>work(0..count-1)</c> on up to <c>degree</c> dedicated threads (and the caller's, while
+/// it waits for the next result) and yields the results in index order as each becomes available. Meant for I/O-bound work (listing directories, reading
 /// record files): on a network file system each call is a round trip, and several in flight hide
 /// the latency. Dedicated threads, not the thread pool, because the work blocks (the pool would add
 /// threads only slowly). An exception is rethrown when its index is reached, so the items before it
@@ -33,22 +33,27 @@ internal static class OrderedParallel
         // The index the consumer sleeps on (-1: none): a worker wakes it only for that item, so the
         // many small items of an incremental scan cost no lock or context switch each.
         var waitingFor = -1;
+        // Claims and runs the next item; false when none is left.
+        bool RunNext()
+        {
+            var i = Interlocked.Increment(ref next);
+            if (i >= count)
+                return false;
+            try { results[i] = work(i); }
+            catch (Exception ex) { errors[i] = ExceptionDispatchInfo.Capture(ex); }
+            Interlocked.Exchange(ref finished[i], 1); // full fence: the result is visible, then waitingFor is read
+            if (Volatile.Read(ref waitingFor) == i)
+                lock (gate)
+                    Monitor.PulseAll(gate);
+            return true;
+        }
         void Worker()
         {
-            while (!Volatile.Read(ref stop) && !cancel.IsCancellationRequested)
+            while (!Volatile.Read(ref stop) && !cancel.IsCancellationRequested && RunNext())
             {
-                var i = Interlocked.Increment(ref next);
-                if (i >= count)
-                    return;
-                try { results[i] = work(i); }
-                catch (Exception ex) { errors[i] = ExceptionDispatchInfo.Capture(ex); }
-                Interlocked.Exchange(ref finished[i], 1); // full fence: the result is visible, then waitingFor is read
-                if (Volatile.Read(ref waitingFor) == i)
-                    lock (gate)
-                        Monitor.PulseAll(gate);
             }
         }
-        var threads = new Thread[Math.Min(degree, count)];
+        var threads = new Thread[Math.Min(degree - 1, count)]; // the caller is the degree-th
         for (var t = 0; t < threads.Length; t++)
         {
             threads[t] = new Thread(Worker) { IsBackground = true, Name = "RunProc scan " + t };
@@ -58,6 +63,11 @@ internal static class OrderedParallel
         {
             for (var i = 0; i < count; i++)
             {
+                // The consumer works too rather than sleep while items are left: an incremental
+                // scan's items take microseconds, and a sleep and wake-up for each cost more.
+                while (Volatile.Read(ref finished[i]) == 0 && !cancel.IsCancellationRequested && RunNext())
+                {
+                }
                 if (Volatile.Read(ref finished[i]) == 0)
                 {
                     lock (gate)

@@ -18,13 +18,14 @@ namespace RunProc.Db;
 /// otherwise be missed). Files with malformed lines are never cached, so their warnings repeat.
 /// A corrupt cache file is ignored.
 /// </summary>
-internal sealed class DoneRunCache
+internal sealed class DoneRunCache : IDisposable
 {
     private const uint Magic = 0x43445052; // "RPDC"
     private const int Version = 9; // 9: done runs kept as ranges, pending scans length-prefixed (decoded on first use)
     private const int HeaderSize = 16;
-    // Entries are small (runs as ranges), so few shards: fewer files to open on every scan.
-    private const int Shards = 4;
+    // Entries are small (runs as ranges, pending runs copied as loaded), so one file an instrument:
+    // fewer files to open on every scan and to create on a first one.
+    private const int Shards = 1;
 
     private readonly Dictionary<string, Shard> _shards = new(StringComparer.Ordinal);
 
@@ -202,6 +203,10 @@ internal sealed class DoneRunCache
 
     private void SaveUnderLock(Action<string>? verbose)
     {
+        // A shard first asked for after a save opens the (perhaps new) directory again.
+        _dir?.Dispose();
+        _dir = null;
+        _dirOpened = false;
         try
         {
             if (_shards.Values.Any(s => s.Dirty))
@@ -290,7 +295,7 @@ internal sealed class DoneRunCache
         var path = Path.Join(_directory, key + ".cache");
         try
         {
-            if (SafeFile.ReadAllBytes(path) is { } bytes)
+            if (ReadShardFile(key + ".cache") is { } bytes)
                 Load(bytes, key, shard);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or OverflowException)
@@ -300,6 +305,33 @@ internal sealed class DoneRunCache
         }
         _shards[key] = shard;
         return shard;
+    }
+
+    // The cache directory, opened (checked, no link on the way) once for all its shards: a scan reads
+    // 40 of them, and a checked open of each path walked the DB tree again (four opens a file).
+    private DbDirectory? _dir;
+    private bool _dirOpened;
+
+    /// <summary>A shard file's bytes, or null when it (or the cache directory) does not exist. Called under the gate.</summary>
+    private byte[]? ReadShardFile(string name)
+    {
+        if (!_dirOpened)
+        {
+            _dirOpened = true;
+            _dir = DbDirectory.Open(_directory);
+        }
+        return _dir is not null && _dir.TryRead(name, out var content, out _) ? content.AsSpan().ToArray() : null;
+    }
+
+    /// <summary>Closes the cache directory (the entries stay usable; a later shard is then opened by path again).</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _dir?.Dispose();
+            _dir = null;
+            _dirOpened = false;
+        }
     }
 
     private static CacheWriter Header()

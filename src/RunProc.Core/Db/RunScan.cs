@@ -70,6 +70,7 @@ public sealed class RunScan
         finally
         {
             records.Dispose();
+            doneCache?.Dispose();
             if (cache is not null)
             {
                 foreach (var m in cache.LoadMessages)
