@@ -225,5 +225,15 @@ public class ScanStatTests
             }));
             Assert.InRange(most, 1, degree);
         }
+
+        // Items that take long (a round trip each): threads are started, and the order still holds.
+        var threadsSeen = new System.Collections.Concurrent.ConcurrentDictionary<int, bool>();
+        Assert.Equal(Enumerable.Range(0, 60), OrderedParallel.Run(60, 4, i =>
+        {
+            threadsSeen[Environment.CurrentManagedThreadId] = true;
+            Thread.Sleep(3);
+            return i;
+        }));
+        Assert.True(threadsSeen.Count > 1, "slow items ran on the caller alone");
     }
 }
