@@ -72,8 +72,8 @@ try {
     # difference is $($Frames - $framesPerPart) frames of kernel and reading, not noise.
     function Measure-Analysis([long] $events) {
         $sw = [Diagnostics.Stopwatch]::StartNew()
-        $opened = [RunProc.Pixels.PixelStatusRunner]::OpenDetectors($req.Files, [string[]]@())
-        try { $acc = $runner.Accumulate($opened.Item1[0], ([RunProc.Pixels.PixelStatusRequest]@{ Files = $req.Files; Experiment = 'xppbench1'; Run = 1; Events = $events }), $null, [Threading.CancellationToken]::None) }
+        $opened = [RunProc.Pixels.PixelReadPipeline]::OpenDetectors($req.Files, [string[]]@())
+        try { $acc = [RunProc.Pixels.PixelReadPipeline]::Accumulate($opened.Item1[0], ([RunProc.Pixels.PixelStatusRequest]@{ Files = $req.Files; Experiment = 'xppbench1'; Run = 1; Events = $events }), $null, [Threading.CancellationToken]::None) }
         finally { $opened.Item2.Dispose() }
         $sw.Stop()
         if ($acc.Events -ne $events) { throw "analysed $($acc.Events) events, expected $events" }

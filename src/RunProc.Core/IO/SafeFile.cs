@@ -174,6 +174,10 @@ public static class SafeFile
     public static void WriteAllBytesAtomic(string path, byte[] content, int fileMode) =>
         NoFollow.WriteAtomic(path, content, fileMode, null);
 
+    /// <summary>Replaces a file with content written piece by piece into the new file's handle, atomically and durably (temp file, fsync, rename).</summary>
+    public static void WriteDurableAtomic(string path, Action<Microsoft.Win32.SafeHandles.SafeFileHandle> write, int fileMode) =>
+        NoFollow.WriteAtomic(path, write, fileMode, null);
+
     /// <summary>
     /// Replaces a derived output (a text array, a picture: made again by rerunning its job)
     /// atomically, temp file then rename, like <see cref="WriteAllBytesAtomic"/> but without the

@@ -171,19 +171,23 @@ public class SplitRunTests : IDisposable
     }
 
     [Fact]
-    public void A_part_of_format_version_1_is_refused_naming_it_and_what_to_do()
+    public void A_part_of_an_older_format_version_is_refused_naming_it_and_what_to_do()
     {
-        // Version 2 added the xtc2 event counts to the header; a version-1 part would merge them as 0.
+        // Version 2 added the xtc2 event counts to the header (a version-1 part would merge them as
+        // 0); version 3 the checksummed blocks at narrow widths.
         var dir = SplitDir(2, out _);
         var path = Path.Combine(dir, PixelStatusSplit.PartialName("entry.data.epix", 0, 2));
         var b = File.ReadAllBytes(path);
-        Assert.Equal(2u, BitConverter.ToUInt32(b, 8));
-        BitConverter.GetBytes(1u).CopyTo(b, 8);
-        File.WriteAllBytes(path, b);
-        var ex = Assert.Throws<InvalidDataException>(() => PixelStatusSplit.Merge(dir, 2, null, null, default));
-        Assert.Contains(path, ex.Message);
-        Assert.Contains("format version 1", ex.Message);
-        Assert.Contains("run the parts again", ex.Message);
+        Assert.Equal(3u, BitConverter.ToUInt32(b, 8));
+        foreach (var old in new[] { 1u, 2u })
+        {
+            BitConverter.GetBytes(old).CopyTo(b, 8);
+            File.WriteAllBytes(path, b);
+            var ex = Assert.Throws<InvalidDataException>(() => PixelStatusSplit.Merge(dir, 2, null, null, default));
+            Assert.Contains(path, ex.Message);
+            Assert.Contains($"format version {old}", ex.Message);
+            Assert.Contains("run the parts again", ex.Message);
+        }
     }
 
     [Fact]

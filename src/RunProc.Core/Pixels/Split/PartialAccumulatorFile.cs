@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.IO.Hashing;
-using System.IO.MemoryMappedFiles;
+using Microsoft.Win32.SafeHandles;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -59,19 +59,40 @@ public sealed record PartialHeader
 
 /// <summary>
 /// The file a part of a split pixel_status run leaves for the merge: one detector's exact integer
-/// accumulator. Layout (little endian): magic "RPPACC\r\n", u32 format version, u32 header length,
-/// the header as UTF-8 JSON (version 2 added the xtc2 event counts SkippedIncomplete, DamagedEvents
-/// and DamagedIncluded; a version-1 file is refused, naming the part to run again), then the per-pixel arrays below-low i32, above-high i32, sum i64,
-/// sum of squares u128, max i32, min i32, and last the 128-bit XxHash3 of everything before it (a
-/// checksum against damage, not a signature; SHA-256 cost most of a merge's time).
+/// accumulator, in blocks of pixels that each carry their own checksum, so the merge checks a
+/// block and adds it in one pass while it is in cache. Layout (little endian), format version 3:
+/// <code>
+///   0   magic "RPPACC\r\n"
+///   8   u32 format version
+///  12   u32 header length L
+///  16   u32 pixels per block B
+///  20   u8 ×4: the widths in bytes of the counts (2|4), the sum (4|8), the sum of squares (8|16), max/min (2|4)
+///  24   the header, UTF-8 JSON (L bytes), zero padding, and the 128-bit XxHash3 of all before it,
+///       ending on a 64-byte boundary
+///  then for each block of c = min(B, pixels left) pixels: below-low, above-high, sum, sum of
+///  squares, max and min (c values each, at the widths above), the 128-bit XxHash3 of those six
+///  (seeded with the block's index, so blocks cannot trade places), zero padding to 64 bytes.
+/// </code>
+/// The widths are the narrowest that hold every value of this part — unsigned 16-bit counts and
+/// max/min for up to 65,535 events of 16-bit data, 32-bit sums, 64-bit squares — so a 2.16 Mpx
+/// part is 43 MB instead of the 87 MB of the full-width arrays. Version 2 added the xtc2 event
+/// counts to the header; version 3 the blocks and widths. Older files are refused, naming the
+/// part to run again. The checksum is against damage, not a signature.
 /// </summary>
 public static class PartialAccumulatorFile
 {
-    public const int FormatVersion = 2;
+    public const int FormatVersion = 3;
     public const string Extension = ".rpacc";
     private static readonly byte[] Magic = "RPPACC\r\n"u8.ToArray();
-    private const int BytesPerPixel = 4 + 4 + 8 + 16 + 4 + 4;
+    private const int PrefixBytes = 24;
     private const int HashBytes = 16;
+    private const int Align = 64;
+
+    /// <summary>Pixels per block: the merged sum's 40 B/px of a block (320 KiB) stay in L2 while every part's block is added into it.</summary>
+    internal const int BlockPixels = 8192;
+
+    /// <summary>Blocks filled (in parallel) per write to the file.</summary>
+    private const int BlocksPerWrite = 16;
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -83,58 +104,91 @@ public static class PartialAccumulatorFile
     public static string RunProcVersion { get; } =
         typeof(PartialAccumulatorFile).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
 
-    /// <summary>Writes the accumulator atomically (temp file, fsync, rename).</summary>
-    public static void Write(string path, PartialHeader header, PixelStatusAccumulator acc, int fileMode)
+    /// <summary>Writes the accumulator atomically (temp file, fsync, rename), at the narrowest widths that hold its values.</summary>
+    public static void Write(string path, PartialHeader header, PixelStatusAccumulator acc, int fileMode) =>
+        Write(path, header, acc, fileMode, PartialLayout.Narrowest(acc));
+
+    /// <summary>Writes at the given widths (tests: every width on any data); they must hold every value.</summary>
+    internal static void Write(string path, PartialHeader header, PixelStatusAccumulator acc, int fileMode, PartialLayout layout)
     {
         if (acc.PixelCount != header.Shape.Aggregate(1L, (a, b) => a * b) || acc.GateLow != header.GateLow || acc.GateHigh != header.GateHigh || acc.Events != header.Events)
             throw new ArgumentException("the header does not describe this accumulator (pixels, gates or events differ).", nameof(header));
+        if (!layout.Holds(acc))
+            throw new ArgumentException($"the widths {layout} do not hold this accumulator's values.", nameof(layout));
         var json = JsonSerializer.SerializeToUtf8Bytes(header, Json);
+        var headerEnd = AlignUp(PrefixBytes + json.Length + HashBytes);
+        var head = new byte[headerEnd];
+        Magic.CopyTo(head, 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(head.AsSpan(8), FormatVersion);
+        BinaryPrimitives.WriteUInt32LittleEndian(head.AsSpan(12), (uint)json.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(head.AsSpan(16), BlockPixels);
+        layout.WriteTo(head.AsSpan(20, 4));
+        json.CopyTo(head, PrefixBytes);
+        XxHash128.Hash(head.AsSpan(0, headerEnd - HashBytes), head.AsSpan(headerEnd - HashBytes));
+
         var n = acc.PixelCount;
-        var length = Magic.Length + 8 + json.Length + (long)n * BytesPerPixel + HashBytes;
-        var bytes = new byte[checked((int)length)];
-        var at = 0;
-        Magic.CopyTo(bytes, at); at += Magic.Length;
-        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(at), FormatVersion); at += 4;
-        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(at), (uint)json.Length); at += 4;
-        json.CopyTo(bytes, at); at += json.Length;
-        at = Put<int>(bytes, at, acc.BelowLow);
-        at = Put<int>(bytes, at, acc.AboveHigh);
-        at = Put<long>(bytes, at, acc.Sum);
-        at = Put<UInt128>(bytes, at, acc.SumSquares);
-        at = Put<int>(bytes, at, acc.Max);
-        at = Put<int>(bytes, at, acc.Min);
-        XxHash128.Hash(bytes.AsSpan(0, at), bytes.AsSpan(at, HashBytes));
-        SafeFile.WriteAllBytesAtomic(path, bytes, fileMode);
+        var blocks = (n + BlockPixels - 1) / BlockPixels;
+        var stride = BlockStride(layout, BlockPixels);
+        var buffer = new byte[Math.Min(blocks, BlocksPerWrite) * stride];
+        SafeFile.WriteDurableAtomic(path, handle =>
+        {
+            RandomAccess.Write(handle, head, 0);
+            long at = headerEnd;
+            for (var b0 = 0; b0 < blocks; b0 += BlocksPerWrite)
+            {
+                var count = Math.Min(BlocksPerWrite, blocks - b0);
+                Parallel.For(0, count, i =>
+                {
+                    var b = b0 + i;
+                    var first = b * BlockPixels;
+                    var block = buffer.AsSpan(i * stride, stride);
+                    var used = layout.Put(acc, first, Math.Min(BlockPixels, n - first), block);
+                    XxHash128.Hash(block[..used], block.Slice(used, HashBytes), b);
+                    block[(used + HashBytes)..].Clear();
+                });
+                var last = b0 + count == blocks;
+                var bytes = (count - 1) * stride + (last ? BlockStride(layout, n - (blocks - 1) * BlockPixels) : stride);
+                RandomAccess.Write(handle, buffer.AsSpan(0, bytes), at);
+                at += bytes;
+            }
+        }, fileMode);
     }
 
-    /// <summary>Reads only the header (after checking the magic and version), e.g. to list parts.</summary>
+    private static int AlignUp(int bytes) => (bytes + Align - 1) / Align * Align;
+
+    /// <summary>Bytes a block of <paramref name="pixels"/> takes in the file: its arrays, its checksum, the padding.</summary>
+    private static int BlockStride(PartialLayout layout, int pixels) => AlignUp(pixels * layout.BytesPerPixel + HashBytes);
+
+    /// <summary>Reads only the header (after checking the prefix, version and the header's checksum), e.g. to list parts.</summary>
     public static PartialHeader ReadHeader(string path)
     {
-        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-        var head = new byte[Magic.Length + 8];
-        if (fs.Read(head) != head.Length)
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+        var prefix = new byte[PrefixBytes];
+        if (fs.Read(prefix) != prefix.Length)
             throw Bad(path, "too short for a partial accumulator file");
-        var jsonLength = CheckPrefix(path, head, fs.Length);
-        var json = new byte[jsonLength];
-        fs.ReadExactly(json);
-        return ParseHeader(path, json);
+        var (jsonLength, _, _) = CheckPrefix(path, prefix, fs.Length);
+        var head = new byte[AlignUp(PrefixBytes + jsonLength + HashBytes)];
+        prefix.CopyTo(head, 0);
+        fs.ReadExactly(head.AsSpan(PrefixBytes));
+        return CheckHeader(path, head, jsonLength);
     }
 
-    /// <summary>Reads and verifies a file: magic, version, checksum, header, array sizes. Every failure names the file.</summary>
+    /// <summary>Reads and verifies a file: prefix, version, checksums, header, array sizes. Every failure names the file.</summary>
     public static (PartialHeader Header, PixelStatusAccumulator Accumulator) Read(string path)
     {
-        using var part = MappedPartial.Open(path);
+        using var part = OpenPartial.Open(path);
         return (part.Header, Sum(new[] { part }, 1));
     }
 
     /// <summary>
     /// Adds the accumulators of <paramref name="parts"/> (all of one detector, already opened and
-    /// checked to agree): first every checksum (parallel over the files, at memory speed), then
-    /// the exact integer additions of <see cref="PixelStatusAccumulator.Merge"/>, vectorised and
-    /// parallel over pixel blocks, straight from the mapped files. One accumulator is allocated
-    /// (its arrays start as the first part's), nothing per pixel or per part.
+    /// checked to agree) with the exact integer additions of <see cref="PixelStatusAccumulator.Merge"/>,
+    /// parallel over blocks of pixels: each part's block is read into the thread's buffer, checked
+    /// against its checksum and then widened and added while it is in cache, so every file is read
+    /// once. One accumulator is allocated (its arrays start as the first part's), nothing per
+    /// pixel or per part. A damaged part is named (the first in part order) and nothing is returned.
     /// </summary>
-    public static PixelStatusAccumulator Sum(IReadOnlyList<MappedPartial> parts, int threads)
+    public static PixelStatusAccumulator Sum(IReadOnlyList<OpenPartial> parts, int threads)
     {
         if (parts.Count == 0)
             throw new ArgumentException("no parts to add.", nameof(parts));
@@ -142,12 +196,8 @@ public static class PartialAccumulatorFile
         foreach (var p in parts)
             if (p.Pixels != p0.Pixels || p.Header.GateLow != p0.Header.GateLow || p.Header.GateHigh != p0.Header.GateHigh)
                 throw Bad(p.Path, $"{p.Pixels} px gates [{p.Header.GateLow},{p.Header.GateHigh}] cannot be added to {p0.Pixels} px gates [{p0.Header.GateLow},{p0.Header.GateHigh}]");
-        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) };
-        // Every file is checked; the first bad one in part order is named (whatever the threads' order).
-        var bad = new InvalidDataException?[parts.Count];
-        Parallel.For(0, parts.Count, options, k => bad[k] = parts[k].ChecksumError());
-        if (bad.FirstOrDefault(e => e is not null) is { } damaged)
-            throw damaged;
+            else if (p.BlockPixels != p0.BlockPixels)
+                throw Bad(p.Path, $"blocks of {p.BlockPixels} px cannot be added to blocks of {p0.BlockPixels} px ({p0.Path}); run the parts again with one RunProc version");
         var sum = PixelStatusAccumulator.Uninitialized(p0.Pixels, p0.Header.GateLow, p0.Header.GateHigh);
         long events = 0;
         foreach (var p in parts)
@@ -157,150 +207,165 @@ public static class PartialAccumulatorFile
                 sum.CheckEventBudget(events); // throws: the per-pixel counters are 32-bit
         }
         var n = p0.Pixels;
-        var blocks = (n + MergeBlock - 1) / MergeBlock;
-        Parallel.For(0, blocks, options, b =>
+        var per = p0.BlockPixels;
+        var blocks = (n + per - 1) / per;
+        // A damaged block is marked and the rest still checked, so the part named is always the
+        // first damaged one in part order, whatever the threads' order.
+        var damaged = new int[parts.Count];
+        var bufferBytes = parts.Max(p => p.BlockBytes);
+        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, () => new byte[bufferBytes], (b, _, buffer) =>
         {
-            var a = b * MergeBlock;
-            var count = Math.Min(MergeBlock, n - a);
-            // The block of the sum stays in L2 while every part's block is streamed into it.
+            var first = b * per;
+            var count = Math.Min(per, n - first);
+            var copy = true;
             for (var k = 0; k < parts.Count; k++)
-                sum.AddBlock(parts[k].Source, a, count, copy: k == 0);
-        });
+            {
+                if (!parts[k].ReadBlock(b, count, buffer))
+                {
+                    Volatile.Write(ref damaged[k], 1);
+                    continue;
+                }
+                if (Volatile.Read(ref damaged[k]) == 0)
+                    unsafe
+                    {
+                        // The block is in this thread's L2-sized buffer: widened and added from there.
+                        fixed (byte* src = buffer)
+                            parts[k].Layout.AddTo(sum, src, first, count, copy);
+                    }
+                copy = false;
+            }
+            return buffer;
+        }, _ => { });
+        for (var k = 0; k < parts.Count; k++)
+            if (damaged[k] != 0)
+                throw Bad(parts[k].Path, "the checksum does not match: the file is damaged or was cut short; run this part again");
         sum.Events = events;
         return sum;
     }
 
-    /// <summary>Pixels per merge block: the sum's 40 B/px of it (320 KiB) stay in L2 across the parts.</summary>
-    internal const int MergeBlock = 8192;
-
     /// <summary>
-    /// A partial accumulator file mapped read-only, its prefix and header checked and its arrays
-    /// located (the checksum is checked by <see cref="ChecksumError"/>, which <see cref="Sum"/>
-    /// calls before adding). Part files are only ever replaced by rename, never rewritten in
-    /// place, so a mapping stays whole.
+    /// A partial accumulator file opened for reading, its prefix, header and header checksum
+    /// checked, its length exactly that of its blocks (the blocks' checksums are checked by
+    /// <see cref="Sum"/> as it adds them). Blocks are read with pread into the reader's own
+    /// buffer, not mapped: on this VM faulting a mapping of the page cache in cost several times
+    /// the merge's arithmetic. Part files are only ever replaced by rename, never rewritten in
+    /// place, so an open file stays whole.
     /// </summary>
-    public sealed unsafe class MappedPartial : IDisposable
+    public sealed class OpenPartial : IDisposable
     {
-        private MemoryMappedFile? _map;
-        private MemoryMappedViewAccessor? _view;
-        private byte* _base;
-        private readonly long _length;
+        private readonly SafeFileHandle _file;
+        private long _blocksAt;
+        private int _stride;
 
-        private MappedPartial(string path, long length)
+        private OpenPartial(string path, SafeFileHandle file)
         {
             Path = path;
-            _length = length;
+            _file = file;
         }
 
         public string Path { get; }
         public PartialHeader Header { get; private set; } = null!;
         public int Pixels { get; private set; }
 
-        /// <summary>The per-pixel arrays in the mapping (in the file's order, each <see cref="Pixels"/> long).</summary>
-        internal PixelStatusAccumulator.Arrays Source { get; private set; }
+        /// <summary>The widths of this file's arrays.</summary>
+        internal PartialLayout Layout { get; private set; }
 
-        public static MappedPartial Open(string path)
+        internal int BlockPixels { get; private set; }
+
+        /// <summary>Bytes of the largest block with its checksum (a reader's buffer for <see cref="ReadBlock"/>).</summary>
+        internal int BlockBytes => BlockPixels * Layout.BytesPerPixel + HashBytes;
+
+        public static OpenPartial Open(string path)
         {
-            FileStream fs;
-            try { fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1); }
+            SafeFileHandle file;
+            try { file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read); }
             catch (FileNotFoundException) { throw Bad(path, "the file does not exist"); }
             catch (DirectoryNotFoundException) { throw Bad(path, "the file does not exist"); }
-            MappedPartial? m = null;
+            var m = new OpenPartial(path, file);
             try
             {
-                var length = fs.Length;
-                if (length > int.MaxValue)
-                    throw Bad(path, "too large for a partial accumulator file");
-                if (length < Magic.Length + 8 + HashBytes)
+                var length = RandomAccess.GetLength(file);
+                if (length < PrefixBytes + HashBytes)
                     throw Bad(path, "too short for a partial accumulator file");
-                m = new MappedPartial(path, length);
-                m._map = MemoryMappedFile.CreateFromFile(fs, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
-                fs = null!; // owned by the map now
-                m._view = m._map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
-                byte* p = null;
-                m._view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-                m._base = p + m._view.PointerOffset;
-                var bytes = new ReadOnlySpan<byte>(m._base, (int)length);
-                var jsonLength = CheckPrefix(path, bytes, length);
-                var at = Magic.Length + 8;
-                m.Header = ParseHeader(path, bytes.Slice(at, jsonLength).ToArray());
-                at += jsonLength;
-                var body = length - HashBytes;
+                var prefix = new byte[PrefixBytes];
+                RandomAccess.Read(file, prefix, 0);
+                var (jsonLength, blockPixels, layout) = CheckPrefix(path, prefix, length);
+                var head = new byte[AlignUp(PrefixBytes + jsonLength + HashBytes)];
+                if (RandomAccess.Read(file, head, 0) != head.Length)
+                    throw Bad(path, "too short for its header");
+                m.Header = CheckHeader(path, head, jsonLength);
                 var pixels = m.Header.Shape.Aggregate(1L, (a, b) => a * b);
-                if (pixels <= 0 || pixels > int.MaxValue || body - at != pixels * BytesPerPixel)
-                    throw Bad(path, $"the arrays hold {body - at} bytes, not {pixels} pixels × {BytesPerPixel}");
+                if (pixels <= 0 || pixels > int.MaxValue)
+                    throw Bad(path, $"the header's shape [{string.Join(", ", m.Header.Shape)}] is not a detector's");
+                var blocks = (pixels + blockPixels - 1) / blockPixels;
+                var expected = head.Length + (blocks - 1) * (long)BlockStride(layout, blockPixels) + BlockStride(layout, (int)(pixels - (blocks - 1) * blockPixels));
+                if (length != expected)
+                    throw Bad(path, $"the file holds {length} bytes, not the {expected} of {pixels} pixels at {layout}: it was cut short or is damaged; run this part again");
                 m.Pixels = (int)pixels;
-                var a0 = m._base + at;
-                var n = pixels;
-                m.Source = new PixelStatusAccumulator.Arrays((int*)a0, (int*)(a0 + 4 * n), (long*)(a0 + 8 * n), (UInt128*)(a0 + 16 * n), (int*)(a0 + 32 * n), (int*)(a0 + 36 * n));
+                m.BlockPixels = blockPixels;
+                m.Layout = layout;
+                m._blocksAt = head.Length;
+                m._stride = BlockStride(layout, blockPixels);
                 return m;
             }
             catch
             {
-                m?.Dispose();
-                fs?.Dispose();
+                m.Dispose();
                 throw;
             }
         }
 
-        /// <summary>Checks the 128-bit XxHash3 of everything before it (pre-faulting the mapping first); the error naming the file, or null.</summary>
-        public InvalidDataException? ChecksumError()
+        /// <summary>
+        /// Reads block <paramref name="block"/> (<paramref name="count"/> pixels and its checksum)
+        /// into <paramref name="buffer"/>; whether it matches its checksum.
+        /// </summary>
+        internal bool ReadBlock(int block, int count, byte[] buffer)
         {
-            var body = (int)(_length - HashBytes);
-            RunProc.Formats.MappedPages.Populate(_base, _length);
+            var used = count * Layout.BytesPerPixel;
+            var span = buffer.AsSpan(0, used + HashBytes);
+            if (RandomAccess.Read(_file, span, _blocksAt + (long)block * _stride) != span.Length)
+                return false; // the file shrank after it was opened
             Span<byte> hash = stackalloc byte[HashBytes];
-            XxHash128.Hash(new ReadOnlySpan<byte>(_base, body), hash);
-            return hash.SequenceEqual(new ReadOnlySpan<byte>(_base + body, HashBytes)) ? null
-                : Bad(Path, "the checksum does not match: the file is damaged or was cut short; run this part again");
+            XxHash128.Hash(span[..used], hash, block);
+            return hash.SequenceEqual(span[used..]);
         }
 
-        public void Dispose()
-        {
-            if (_view is not null)
-            {
-                if (_base != null)
-                    _view.SafeMemoryMappedViewHandle.ReleasePointer();
-                _view.Dispose();
-                _view = null;
-            }
-            _map?.Dispose();
-            _map = null;
-            _base = null;
-        }
+        public void Dispose() => _file.Dispose();
     }
 
-    private static int CheckPrefix(string path, ReadOnlySpan<byte> head, long fileLength)
+    private static (int JsonLength, int BlockPixels, PartialLayout Layout) CheckPrefix(string path, ReadOnlySpan<byte> prefix, long fileLength)
     {
-        if (!head[..Magic.Length].SequenceEqual(Magic))
+        if (!prefix[..Magic.Length].SequenceEqual(Magic))
             throw Bad(path, "not a RunProc partial accumulator file (wrong magic)");
-        var version = BinaryPrimitives.ReadUInt32LittleEndian(head[Magic.Length..]);
+        var version = BinaryPrimitives.ReadUInt32LittleEndian(prefix[8..]);
         if (version != FormatVersion)
             throw Bad(path, $"format version {version}; this RunProc reads version {FormatVersion}: run the parts again with this version");
-        var jsonLength = BinaryPrimitives.ReadUInt32LittleEndian(head[(Magic.Length + 4)..]);
-        if (jsonLength == 0 || jsonLength > 16 << 20 || Magic.Length + 8 + jsonLength > fileLength)
+        var jsonLength = BinaryPrimitives.ReadUInt32LittleEndian(prefix[12..]);
+        if (jsonLength == 0 || jsonLength > 16 << 20 || PrefixBytes + jsonLength + HashBytes > fileLength)
             throw Bad(path, $"header length {jsonLength} does not fit the file");
-        return (int)jsonLength;
+        var blockPixels = BinaryPrimitives.ReadUInt32LittleEndian(prefix[16..]);
+        if (blockPixels == 0 || blockPixels > 1 << 20 || blockPixels % 64 != 0)
+            throw Bad(path, $"{blockPixels} pixels per block is not a block size of this format");
+        if (!PartialLayout.TryRead(prefix.Slice(20, 4), out var layout))
+            throw Bad(path, $"the array widths {prefix[20]}/{prefix[21]}/{prefix[22]}/{prefix[23]} are not of this format");
+        return ((int)jsonLength, (int)blockPixels, layout);
     }
 
-    private static PartialHeader ParseHeader(string path, byte[] json)
+    /// <summary>Checks the header's checksum (the prefix, the JSON and its padding) and parses the JSON.</summary>
+    private static PartialHeader CheckHeader(string path, ReadOnlySpan<byte> head, int jsonLength)
     {
+        Span<byte> hash = stackalloc byte[HashBytes];
+        XxHash128.Hash(head[..^HashBytes], hash);
+        if (!hash.SequenceEqual(head[^HashBytes..]))
+            throw Bad(path, "the header's checksum does not match: the file is damaged; run this part again");
         try
         {
-            return JsonSerializer.Deserialize<PartialHeader>(json, Json) ?? throw Bad(path, "empty header");
+            return JsonSerializer.Deserialize<PartialHeader>(head.Slice(PrefixBytes, jsonLength), Json) ?? throw Bad(path, "empty header");
         }
         catch (JsonException ex) { throw Bad(path, "unreadable header: " + ex.Message); }
     }
 
     private static InvalidDataException Bad(string path, string what) => new($"{path}: {what}.");
-
-    private static int Put<T>(byte[] dest, int at, T[] values) where T : unmanaged
-    {
-        // The per-pixel arrays are written as they are in memory: this is a little-endian format.
-        var src = MemoryMarshal.AsBytes(values.AsSpan());
-        src.CopyTo(dest.AsSpan(at));
-        return at + src.Length;
-    }
-
 
     static PartialAccumulatorFile()
     {

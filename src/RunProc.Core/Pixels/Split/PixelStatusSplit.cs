@@ -250,8 +250,8 @@ public static class PixelStatusSplit
                 CheckSame(h0, h, path);
             if (h0.Coverage.By == SplitMode.Events)
                 CheckCover(list.Select(x => (x.H.Part, x.H.Coverage)), h0.Coverage.TotalFirst, h0.Coverage.Total, $"events of {source}", partDirectory, parts);
-            // Every part's file mapped and its header read again: it must be the file checked above.
-            var mapped = new List<PartialAccumulatorFile.MappedPartial>(list.Count);
+            // Every part's file opened and its header read again: it must be the file checked above.
+            var opened = new List<PartialAccumulatorFile.OpenPartial>(list.Count);
             PixelStatusAccumulator acc;
             var files = new List<string>();
             long incomplete = 0, damaged = 0;
@@ -259,8 +259,8 @@ public static class PixelStatusSplit
             {
                 foreach (var (h0Part, path) in list.OrderBy(x => x.H.Part))
                 {
-                    var part = PartialAccumulatorFile.MappedPartial.Open(path);
-                    mapped.Add(part);
+                    var part = PartialAccumulatorFile.OpenPartial.Open(path);
+                    opened.Add(part);
                     var h = part.Header;
                     if (h.Part != h0Part.Part || h.Events != h0Part.Events || h.Coverage != h0Part.Coverage)
                         throw new InvalidDataException($"{path}: the file changed while it was merged; merge again.");
@@ -270,11 +270,11 @@ public static class PixelStatusSplit
                     damaged += h.DamagedEvents;
                 }
                 cancel.ThrowIfCancellationRequested();
-                acc = PartialAccumulatorFile.Sum(mapped, Environment.ProcessorCount); // checksums checked here
+                acc = PartialAccumulatorFile.Sum(opened, Environment.ProcessorCount); // checksums checked here
             }
             finally
             {
-                foreach (var m in mapped) m.Dispose();
+                foreach (var m in opened) m.Dispose();
             }
             result.Add(new MergedDetector(h0 with { Part = -1, Events = acc.Events, SourceFiles = files, SkippedIncomplete = incomplete, DamagedEvents = damaged }, acc, files));
         }
