@@ -20,7 +20,7 @@ internal static class OrderedParallel
     public static readonly TimeSpan ParallelAfter = TimeSpan.FromMilliseconds(50);
 
     // The mean is trusted after this many items, or after this much work (a first item pays for JIT and cold caches).
-    private const int MinSample = 16;
+    private const int MinSample = 64;
     private static readonly long MinSampleTicks = System.Diagnostics.Stopwatch.Frequency / 200; // 5 ms
 
     public static IEnumerable<T> Run<T>(int count, int degree, Func<int, T> work, CancellationToken cancel = default)
