@@ -10,7 +10,8 @@ namespace RunProc.Catalog;
 
 /// <summary>
 /// The incremental scan cache: the last listing of every experiment's run directory, one file per
-/// shard of an instrument's experiments under <c>&lt;DbRoot&gt;/.catalog-cache/</c>. A listing is reused only when the
+/// shard of an instrument's experiments (<see cref="ShardsPerInstrument"/>) under
+/// <c>&lt;DbRoot&gt;/.catalog-cache/</c>, each listing decoded only when used. A listing is reused only when the
 /// directory's mtime is unchanged AND the listing began more than <see cref="TimestampGranularity"/>
 /// after that mtime (otherwise a change in the same timestamp tick would be invisible). Runs that
 /// are not ready are re-stat'ed on every use. Files are written atomically and carry a checksum;

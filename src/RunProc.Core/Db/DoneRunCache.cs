@@ -10,7 +10,8 @@ namespace RunProc.Db;
 /// instead of reading them; and the runs that were not done then, with their files, so an
 /// experiment whose run directory and records are both unchanged costs two stats and no listing or
 /// catalog cache load at all. Stored in <c>&lt;DbRoot&gt;/&lt;proc&gt;/.done-cache/</c>: one small file
-/// per shard of an instrument's experiments (a cycle rewrites only the shards that changed). Which
+/// per instrument (a cycle rewrites only those that changed; entries it did not use are copied as
+/// loaded, see <see cref="Entry"/>). Which
 /// record files exist comes from one listing of the DB instrument directory per scan
 /// (<see cref="RecordFileSet"/>), so only existing record files are stat'ed.
 /// An entry is used only when every stamp is unchanged and the files were last written more than
