@@ -93,8 +93,8 @@ internal sealed class DoneRunCache : IDisposable
                     {
                         // The checksum held, so only a writer's bug gets here: the memo is not used.
                         _pending = null;
+                        Volatile.Write(ref _pendingData, null);
                     }
-                    Volatile.Write(ref _pendingData, null);
                 }
                 return _pending;
             }
@@ -103,6 +103,17 @@ internal sealed class DoneRunCache : IDisposable
                 _pending = value;
                 Volatile.Write(ref _pendingData, null);
             }
+        }
+
+        /// <summary>
+        /// The decoded pending scan was changed in place (re-stat'ed runs): it is encoded again at the
+        /// save. Until then a decoded scan is written back as the bytes it was loaded from (a cycle
+        /// uses every unchanged experiment's memo, and re-encoding them all was most of its save).
+        /// </summary>
+        public void Changed()
+        {
+            if (_pending is not null)
+                Volatile.Write(ref _pendingData, null);
         }
 
         public void SetPendingBytes(byte[] data, int at)
@@ -114,7 +125,7 @@ internal sealed class DoneRunCache : IDisposable
         /// <summary>The ranges to write (from the loaded ones when the runs were never expanded).</summary>
         public int[] Ranges => _runs is null ? _ranges! : ToRanges(_runs);
 
-        /// <summary>The pending scan's bytes as loaded, if it was never decoded (written back as they are).</summary>
+        /// <summary>The pending scan's bytes as loaded, unless it was set or changed since (then it is encoded again).</summary>
         public ReadOnlySpan<byte> UndecodedPending(out bool has)
         {
             var data = Volatile.Read(ref _pendingData);
@@ -193,7 +204,12 @@ internal sealed class DoneRunCache : IDisposable
     public void MarkDirty(string experiment)
     {
         lock (_gate)
-            ShardFor(experiment).Dirty = true;
+        {
+            var shard = ShardFor(experiment);
+            shard.Dirty = true;
+            if (shard.Entries.TryGetValue(experiment, out var e))
+                e.Changed();
+        }
     }
 
     public void Save(Action<string>? verbose)

@@ -206,6 +206,11 @@ public class DoneRunCacheTests
         var c2 = new DoneRunCache(dir, 0x1B4, 0x5FD, g);
         Assert.True(c2.Has(exps[0]));
         c2.Put(exps[1], stamps, readAt, [5, 6]);
+        // A memo used as it was is written back as loaded; one re-stat'ed in place is encoded again.
+        Assert.Equal(202, c2.TryGetPending(exps[2], stamps)!.Runs[0].Run);
+        var restatted = c2.TryGetPending(exps[0], stamps)!;
+        restatted.Runs[1].Bytes = 123456;
+        c2.MarkDirty(exps[0]);
         c2.Save(null);
         Assert.Empty(c2.LoadMessages);
 
@@ -220,6 +225,8 @@ public class DoneRunCacheTests
             var memo = c3.TryGetPending(exps[k], stamps);
             Assert.NotNull(memo);
             var want = PendingScan(exps[k], 200 + k, 300 + k);
+            if (k == 0)
+                want.Runs[1].Bytes = 123456;
             Assert.Equal(want.Experiment, memo.Experiment);
             Assert.Equal(want.Directory, memo.Directory);
             Assert.Equal(want.DirectoryMtimeTicks, memo.DirectoryMtimeTicks);
