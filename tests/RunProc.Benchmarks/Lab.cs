@@ -19,7 +19,6 @@ internal static unsafe class Lab
         if (buffer is not null) data.AsSpan().CopyTo(buffer.AsSpan<ushort>(0, data.Length));
         Console.WriteLine($"frames on {(buffer is null ? "4 KiB pages" : buffer.HugePages ? "2 MiB pages" : "4 KiB pages (huge-page advice refused)")}");
         var acc = new PixelStatusAccumulator(pixels, 1, 16000);
-        acc.Touch();
         double gb = 2.0 * frames * pixels / 1e9;
         fixed (ushort* pd = data)
         {

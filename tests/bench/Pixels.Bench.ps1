@@ -107,15 +107,22 @@ Write-Host '== xtc2: analysis vs reading the run with no work (2 threads)' -Fore
 $xtcDir = Join-Path $work 'xtc2'
 $xtc = @(Get-Results (& dotnet $exe xtc2 $xtcDir))
 if ($LASTEXITCODE -ne 0 -or -not $xtc) { throw 'xtc2 benchmark failed' }
-$xtcFile = Join-Path $xtcDir $xtc[0].file
+# The headline: the file in the page cache as reading it from disk puts it there (large folios);
+# a run the benchmark has just written is also measured as written (small folios), where a
+# fresh mapping is several times slower to read the first time for the baseline and the analysis alike.
+$xtcHead = $xtc | Where-Object { $_.cache -eq 'as read from disk' } | Select-Object -First 1
+$xtcFile = Join-Path $xtcDir $xtcHead.file
 $best = [double]::MaxValue
 foreach ($i in 1..3) {
     $t = Measure-Command { Invoke-PixelStatus -Path $xtcFile -ArrayType sta -OutputDirectory (Join-Path $work 'xtc2-out') -ThrottleLimit 2 -ConfigPath $cfg | Out-Null }
     $best = [Math]::Min($best, $t.TotalSeconds)
 }
-$xtcRow = [pscustomobject]@{
-    Run = "$($xtc[0].events) events epix10ka quad"; ReadGBps = [Math]::Round($xtc[0].readGBps, 2); AnalysisGBps = [Math]::Round($xtc[0].analysisGBps, 2)
-    AnalysisRatio = [Math]::Round($xtc[0].ratio, 2); CmdletSeconds = [Math]::Round($best, 3); CmdletRatio = [Math]::Round($xtc[0].readSeconds / $best, 2)
+$xtcRow = foreach ($x in $xtc) {
+    [pscustomobject]@{
+        Run = "$($x.events) events epix10ka quad"; Cache = $x.cache; ReadGBps = [Math]::Round($x.readGBps, 2); AnalysisGBps = [Math]::Round($x.analysisGBps, 2)
+        AnalysisRatio = [Math]::Round($x.ratio, 2); KernelPatternReadGBps = [Math]::Round($x.kernelPatternReadGBps, 2); SequentialReadGBps = [Math]::Round($x.sequentialReadGBps, 2)
+        CmdletSeconds = if ($x -eq $xtcHead) { [Math]::Round($best, 3) } else { '-' }; CmdletRatio = if ($x -eq $xtcHead) { [Math]::Round($x.readSeconds / $best, 2) } else { '-' }
+    }
 }
 
 $np = $numpy | Select-Object -First 1
@@ -130,9 +137,9 @@ $table = foreach ($k in $kernel | Sort-Object method, threads) {
     }
 }
 $table += [pscustomobject]@{ Method = 'numpy np.select float64'; Threads = 1; FramesPerSec = [Math]::Round($np.framesPerSecond, 1); GBps = [Math]::Round($np.gbPerSecond, 3); VsNumpy = 1; VsScalar1T = [Math]::Round($np.framesPerSecond / $scalar1.framesPerSecond, 3); OfReadCeiling = '-' }
-Write-Host '== Kernel: 200 frames x 2,162,688 px uint16 (targets: >= 70x numpy, >= 14 GB/s on 1 thread; OfReadCeiling = share of SequentialRead, the same frames read with no work, same threads)' -ForegroundColor Green
+Write-Host '== Kernel: 200 frames x 2,162,688 px uint16; RunProc/RunProcAvx2 = the layout of the reader blocks the cmdlet scans (frames FrameStride apart, 2 MiB pages), RunProcPlainStride = frames back to back as uncompressed HDF5/.npy are scanned in place (targets: >= 70x numpy, >= 14 GB/s on 1 thread, >= 0.40 of the ceiling; OfReadCeiling = share of SequentialRead, the same frames read with no work, same threads)' -ForegroundColor Green
 $table | Format-Table -AutoSize | Out-String -Width 300 | Out-Host
 Write-Host '== End to end (target: Invoke-PixelStatus >= 0.8 of the reader alone = PureHDF reading every frame into a reused buffer; MappedTouch = reading the memory map in place, where RunProc scans contiguous data without PureHDF)' -ForegroundColor Green
 $cmdlet | Format-Table -AutoSize | Out-String -Width 300 | Out-Host
-Write-Host '== xtc2 (target: analysis >= 0.7 of reading the run with no work = open + touch every segment in place, 2 threads; AnalysisRatio = open + kernel + summary in process, CmdletRatio = Invoke-PixelStatus -ArrayType sta)' -ForegroundColor Green
+Write-Host '== xtc2 (target: analysis >= 0.7 of reading the run with no work = open + touch every segment word in place, 2 threads, the faster of the kernel-order and the sequential touch; AnalysisRatio = open + kernel + summary in process, CmdletRatio = Invoke-PixelStatus -ArrayType sta as a whole cmdlet call)' -ForegroundColor Green
 $xtcRow | Format-Table -AutoSize | Out-String -Width 300 | Out-Host

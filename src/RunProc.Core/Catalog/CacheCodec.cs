@@ -88,6 +88,16 @@ internal static class CacheCodec
         }
     }
 
+    /// <summary>Whether a block <see cref="WriteScan"/> wrote is the listing of <paramref name="experiment"/> (without decoding it).</summary>
+    public static bool IsScanOf(ReadOnlySpan<byte> scan, string experiment)
+    {
+        if (scan.Length < 4)
+            return false;
+        var n = BinaryPrimitives.ReadInt32LittleEndian(scan);
+        return n == experiment.Length && scan.Length >= 4 + n && Encoding.UTF8.GetByteCount(experiment) == n
+            && Ascii.Equals(scan.Slice(4, n), experiment);
+    }
+
     /// <summary>Reads what <see cref="WriteScan"/> wrote, validating every field (a bad value is <see cref="InvalidDataException"/>).</summary>
     public static ExperimentScan ReadScan(CacheReader r, string? expectedInstrument)
     {
@@ -185,6 +195,12 @@ internal sealed class CacheWriter(int capacity = 1 << 16)
     private byte[] _buf = new byte[Math.Max(capacity, 64)];
     private int _n;
 
+    /// <summary>Bytes written so far.</summary>
+    public int Length => _n;
+
+    /// <summary>Overwrites the 4 bytes at <paramref name="at"/> (a length known only after the block).</summary>
+    public void PatchI32(int at, int v) => BinaryPrimitives.WriteInt32LittleEndian(_buf.AsSpan(at, 4), v);
+
     /// <summary>What was written so far (no copy; valid until the next write).</summary>
     public Span<byte> Written => _buf.AsSpan(0, _n);
 
@@ -230,20 +246,37 @@ internal sealed class CacheWriter(int capacity = 1 << 16)
 }
 
 /// <summary>Bounds-checked little-endian reader; running off the end is <see cref="InvalidDataException"/>.</summary>
-internal sealed class CacheReader(byte[] data)
+internal sealed class CacheReader
 {
+    private readonly byte[] data;
+    private readonly int _end;
     private int _p;
+
+    public CacheReader(byte[] data) : this(data, 0, data.Length) { }
+
+    /// <summary>Reads <paramref name="data"/>[<paramref name="start"/>..<paramref name="end"/>) (one block of a larger file).</summary>
+    public CacheReader(byte[] data, int start, int end)
+    {
+        if ((uint)start > (uint)end || (uint)end > (uint)data.Length)
+            throw new InvalidDataException("bad block bounds");
+        this.data = data;
+        _p = start;
+        _end = end;
+    }
 
     private ReadOnlySpan<byte> Take(int size)
     {
-        if (size < 0 || _p + size > data.Length)
+        if (size < 0 || size > _end - _p)
             throw new InvalidDataException("truncated");
         var s = data.AsSpan(_p, size);
         _p += size;
         return s;
     }
 
-    public bool AtEnd => _p == data.Length;
+    /// <summary>Offset of the next byte in the array.</summary>
+    public int Position => _p;
+
+    public bool AtEnd => _p == _end;
     public byte U8() => Take(1)[0];
     public ushort U16() => BinaryPrimitives.ReadUInt16LittleEndian(Take(2));
     public uint U32() => BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
@@ -253,7 +286,7 @@ internal sealed class CacheReader(byte[] data)
     public int Count()
     {
         var n = I32();
-        if (n < 0 || n > data.Length)
+        if (n < 0 || n > _end)
             throw new InvalidDataException("bad count");
         return n;
     }
@@ -262,7 +295,7 @@ internal sealed class CacheReader(byte[] data)
 
     public ReadOnlySpan<byte> Raw(int size) => Take(size);
 
-    public int Remaining => data.Length - _p;
+    public int Remaining => _end - _p;
 
     /// <summary>What <see cref="CacheWriter.Var"/> wrote (at most 5 bytes).</summary>
     public uint Var()

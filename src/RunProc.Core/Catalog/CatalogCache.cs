@@ -10,7 +10,8 @@ namespace RunProc.Catalog;
 
 /// <summary>
 /// The incremental scan cache: the last listing of every experiment's run directory, one file per
-/// shard of an instrument's experiments under <c>&lt;DbRoot&gt;/.catalog-cache/</c>. A listing is reused only when the
+/// shard of an instrument's experiments (<see cref="ShardsPerInstrument"/>) under
+/// <c>&lt;DbRoot&gt;/.catalog-cache/</c>, each listing decoded only when used. A listing is reused only when the
 /// directory's mtime is unchanged AND the listing began more than <see cref="TimestampGranularity"/>
 /// after that mtime (otherwise a change in the same timestamp tick would be invisible). Runs that
 /// are not ready are re-stat'ed on every use. Files are written atomically and carry a checksum;
@@ -19,7 +20,7 @@ namespace RunProc.Catalog;
 public sealed class CatalogCache
 {
     private const uint Magic = 0x43435052; // "RPCC"
-    private const int Version = 7; // 7: runs encoded compactly (delta, flags, files only when they differ from the run before)
+    private const int Version = 8; // 8: each listing length-prefixed (decoded on first use, written back as loaded); one file an instrument
 
     private readonly Dictionary<string, ShardEntries> _shards = new(StringComparer.Ordinal);
     private readonly int _fileMode;
@@ -66,15 +67,56 @@ public sealed class CatalogCache
 
     private sealed class ShardEntries
     {
-        public Dictionary<string, ExperimentScan> Scans { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, Slot> Scans { get; } = new(StringComparer.Ordinal);
         public bool Dirty { get; set; }
     }
 
     /// <summary>
-    /// Experiments are spread over this many files per instrument, so a cycle in which a few
-    /// experiments changed rewrites a few small files, not the whole cache.
+    /// One experiment's listing: decoded, or (as loaded) the bytes of its block in the shard file,
+    /// decoded on first use. A scan that needs a few experiments of a shard decodes only those, and
+    /// its save copies the others' blocks as they were.
     /// </summary>
-    public const int ShardsPerInstrument = 16;
+    private sealed class Slot
+    {
+        public ExperimentScan? Scan;
+        public byte[]? Data;
+        public int At, Length;
+
+        public ReadOnlySpan<byte> Block => Data.AsSpan(At, Length);
+    }
+
+    /// <summary>The slot's listing (decoded now if needed; a block that does not decode is dropped: the experiment is listed again).</summary>
+    private ExperimentScan? Decoded(ShardEntries e, string experiment, Slot slot, string instrument)
+    {
+        if (slot.Scan is null && slot.Data is { } data)
+        {
+            try
+            {
+                var r = new CacheReader(data, slot.At, slot.At + slot.Length);
+                var scan = CacheCodec.ReadScan(r, instrument);
+                if (!r.AtEnd || scan.Experiment != experiment)
+                    throw new InvalidDataException("bad listing block");
+                slot.Scan = scan;
+                slot.Data = null;
+            }
+            catch (Exception ex) when (ex is InvalidDataException or OverflowException or ArgumentException or FormatException)
+            {
+                e.Scans.Remove(experiment);
+                e.Dirty = true;
+                LoadMessages.Add($"Ignoring the scan cache's listing of {experiment}: {ex.Message}");
+                return null;
+            }
+        }
+        return slot.Scan;
+    }
+
+    /// <summary>
+    /// Experiments are spread over this many files per instrument. One: a listing that was not
+    /// used is copied as loaded, so rewriting an instrument's file costs a copy of some 70 KB, while
+    /// every file written is a new inode (temp file, then rename), which on ext4 costs 0.1 to 0.6 ms
+    /// here, and a cycle's or a first scan's writes were most of its time with 16 files an instrument.
+    /// </summary>
+    public const int ShardsPerInstrument = 1;
 
     /// <summary>The cache file holding an experiment's listing: <c>&lt;INS&gt;-&lt;nn&gt;.cache</c>.</summary>
     public string FileOf(string instrument, string experiment) => Path.Join(Directory, ShardOf(instrument, experiment) + ".cache");
@@ -93,7 +135,7 @@ public sealed class CatalogCache
         lock (_gate)
         {
             var e = Entries(instrument, experiment);
-            return e.Scans.TryGetValue(experiment, out var s) && s.Directory == runDirectory ? s : null;
+            return e.Scans.TryGetValue(experiment, out var slot) && Decoded(e, experiment, slot, instrument) is { } s && s.Directory == runDirectory ? s : null;
         }
     }
 
@@ -102,7 +144,7 @@ public sealed class CatalogCache
         lock (_gate)
         {
             var e = Entries(instrument, scan.Experiment);
-            e.Scans[scan.Experiment] = scan;
+            e.Scans[scan.Experiment] = new Slot { Scan = scan };
             e.Dirty = true;
         }
     }
@@ -139,6 +181,8 @@ public sealed class CatalogCache
 
     private void SaveUnderLock(Action<string>? verbose)
     {
+        // A shard first asked for after a save looks for the directory again.
+        _dirExists = null;
         foreach (var (shard, e) in _shards)
         {
             if (!e.Dirty)
@@ -167,7 +211,7 @@ public sealed class CatalogCache
         try
         {
             // Like every DB file (issue 13): no link followed, a regular file only, a non-blocking open.
-            if (SafeFile.ReadAllBytes(path) is { } bytes)
+            if (ReadShardFile(shard + ".cache") is { } bytes)
                 Deserialize(bytes, shard, instrument, e);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException
@@ -181,20 +225,48 @@ public sealed class CatalogCache
         return e;
     }
 
+    // Whether the cache directory exists, checked once: a first (or cleared) full scan asks for 160
+    // shards, and a checked open of each path walked the DB tree again under the lock that every
+    // scan thread waits on. A directory made later (by this cache's save) is seen by the next cache.
+    private bool? _dirExists;
+
+    /// <summary>A shard file's bytes, or null when it (or the cache directory) does not exist. Called under the gate.</summary>
+    private byte[]? ReadShardFile(string name)
+    {
+        if (_dirExists is null)
+        {
+            using var dir = RunProc.IO.DbDirectory.Open(Directory);
+            _dirExists = dir is not null;
+        }
+        return _dirExists == true ? SafeFile.ReadAllBytes(Path.Join(Directory, name)) : null;
+    }
+
     private static CacheWriter Serialize(string shard, ShardEntries e)
     {
         // Sized up front: the runs and file index blocks dominate (a shard of a full catalog is some 100 KB).
         long size = 64 + shard.Length;
-        foreach (var sc in e.Scans.Values)
-            size += 256 + sc.Directory.Length * 3L + sc.Patterns.Length * 16L + sc.Runs.Length * 4L + sc.FileIndex.Length;
+        foreach (var slot in e.Scans.Values)
+            size += slot.Scan is { } sc ? 256 + sc.Directory.Length * 3L + sc.Patterns.Length * 16L + sc.Runs.Length * 4L + sc.FileIndex.Length : 4 + slot.Length;
         var w = new CacheWriter((int)Math.Min(size, Array.MaxLength));
         w.U32(Magic);
         w.I32(Version);
         w.I64(0); // checksum placeholder
         w.Str(shard);
         w.I32(e.Scans.Count);
-        foreach (var s in e.Scans.Values)
-            CacheCodec.WriteScan(w, s);
+        foreach (var slot in e.Scans.Values)
+        {
+            // Each listing length-prefixed, so a load can skip it; one never decoded is copied as it was.
+            if (slot.Scan is null)
+            {
+                w.I32(slot.Length);
+                w.Raw(slot.Block);
+                continue;
+            }
+            var lengthAt = w.Length;
+            w.I32(0);
+            CacheCodec.WriteScan(w, slot.Scan);
+            w.PatchI32(lengthAt, w.Length - lengthAt - 4);
+        }
         w.SealChecksum(8, HeaderSize);
         return w;
     }
@@ -215,8 +287,16 @@ public sealed class CatalogCache
         var count = r.Count();
         for (var i = 0; i < count; i++)
         {
-            var scan = CacheCodec.ReadScan(r, instrument);
-            e.Scans[scan.Experiment] = scan;
+            var length = r.Count();
+            var at = r.Position;
+            if (length > r.Remaining)
+                throw new InvalidDataException("truncated listing");
+            var block = r.Raw(length);
+            // The experiment's name leads the block (see CacheCodec.WriteScan); the rest is decoded on use.
+            var exp = new CacheReader(data, at, at + length).Str();
+            if (!Names.IsExperiment(exp) || !CacheCodec.IsScanOf(block, exp) || ShardOf(instrument, exp) != shard)
+                throw new InvalidDataException("bad experiment name");
+            e.Scans[exp] = new Slot { Data = data, At = at, Length = length };
         }
         if (!r.AtEnd)
             throw new InvalidDataException("trailing data");

@@ -251,12 +251,14 @@ internal sealed class ExperimentScan
             all.CopyTo(span);
             return;
         }
-        var starts = new int[range + 1];
+        // Per-thread scratch: a full scan sorts 1,000 listings (see RunCatalog.List).
+        var starts = Scratch(ref t_starts, (int)range + 1);
+        starts.AsSpan(0, (int)range + 1).Clear();
         foreach (ref readonly var name in span)
             starts[name.Run - min + 1]++;
-        for (var r = 1; r < starts.Length; r++)
+        for (var r = 1; r <= range; r++)
             starts[r] += starts[r - 1];
-        var items = new RunFileName[n];
+        var items = Scratch(ref t_items, n);
         foreach (ref readonly var name in span)
             items[starts[name.Run - min]++] = name;
         // Within a run (a few files): insertion sort by the key.
@@ -272,7 +274,25 @@ internal sealed class ExperimentScan
             }
             items[j + 1] = item;
         }
-        items.CopyTo(span);
+        items.AsSpan(0, n).CopyTo(span);
+        // No references kept from a scratch buffer (the prefixes are the experiments' names).
+        items.AsSpan(0, n).Clear();
+    }
+
+    [ThreadStatic] private static int[]? t_starts;
+    [ThreadStatic] private static RunFileName[]? t_items;
+    [ThreadStatic] private static List<int>? t_index;
+    [ThreadStatic] private static List<RunRecord>? t_runs;
+
+    /// <summary>A per-thread buffer of at least <paramref name="size"/> elements (a huge one is not kept).</summary>
+    private static T[] Scratch<T>(ref T[]? slot, int size)
+    {
+        if (slot is { } a && a.Length >= size)
+            return a;
+        var fresh = new T[Math.Max(size, 1024)];
+        if (fresh.Length <= 1 << 16)
+            slot = fresh;
+        return fresh;
     }
 
     // run < 2^21 (Names.IsRun), stream and chunk < 2^10 (3 digits), kind 2 bits, in progress 1 bit
@@ -304,6 +324,126 @@ internal sealed class ExperimentScan
         return -1;
     }
 
+    /// <summary>True when run <paramref name="i"/> has exactly the files <paramref name="keys"/>[start..end) (sorted, the experiment's own prefix).</summary>
+    public bool SameFiles(int i, ReadOnlySpan<ulong> keys, int start, int end)
+    {
+        ref readonly var r = ref Runs[i];
+        if (r.FileCount != end - start)
+            return false;
+        for (var k = 0; k < r.FileCount; k++)
+        {
+            var name = FileName(r, k);
+            if (!string.Equals(name.Prefix, Experiment, StringComparison.Ordinal) || !RunFileKey.Fits(name) || RunFileKey.Pack(name) != keys[start + k])
+                return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// <see cref="Build"/> for a listing whose names all have the experiment's own prefix, given as
+    /// sorted <see cref="RunFileKey"/>s (the common case: no string-holding struct is copied per file).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static ExperimentScan BuildOwn(string instrument, string experiment, string directory, long mtime, long listedAt,
+        ReadOnlySpan<ulong> sorted, Func<RunFileName, (long Length, long Mtime)?> stat, DateTime nowUtc, int settleSeconds,
+        Func<int, int, RunRecord?>? reuse = null, Func<int, bool>? needsStat = null)
+    {
+        // A run's files differ from another run's only by the run number: a few patterns, found by a
+        // linear search; a dictionary only for a directory with many.
+        var patterns = t_patterns ??= new List<ulong>(16);
+        patterns.Clear();
+        Dictionary<ulong, int>? patternIndex = null;
+        var index = t_index ??= new List<int>(1024);
+        var runs = t_runs ??= new List<RunRecord>(512);
+        index.Clear();
+        runs.Clear();
+        var i = 0;
+        while (i < sorted.Length)
+        {
+            var start = i;
+            var run = RunFileKey.Run(sorted[i]);
+            while (i < sorted.Length && RunFileKey.Run(sorted[i]) == run) i++;
+            var fileStart = index.Count;
+            var reused = reuse?.Invoke(start, i);
+            var statted = reused is not null || needsStat is null || needsStat(run);
+            long bytes = 0, newest = long.MinValue;
+            int newestFile = 0, count = 0;
+            var inProgress = false;
+            for (var k = start; k < i; k++)
+            {
+                long length = 0, fmtime = 0;
+                if (reused is null && statted)
+                {
+                    if (stat(RunFileKey.Unpack(sorted[k], experiment)) is not { } st)
+                        continue; // removed between listing and stat
+                    (length, fmtime) = st;
+                }
+                var key = sorted[k] & RunFileKey.PatternMask;
+                int p;
+                if (patternIndex is not null)
+                {
+                    if (!patternIndex.TryGetValue(key, out p))
+                        patternIndex[key] = p = Add(patterns, key);
+                }
+                else
+                {
+                    p = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(patterns).IndexOf(key);
+                    if (p < 0)
+                    {
+                        p = Add(patterns, key);
+                        if (patterns.Count > 16)
+                        {
+                            patternIndex = new Dictionary<ulong, int>();
+                            for (var q = 0; q < patterns.Count; q++)
+                                patternIndex[patterns[q]] = q;
+                        }
+                    }
+                }
+                index.Add(p);
+                bytes += length;
+                if (fmtime > newest) { newest = fmtime; newestFile = count; }
+                inProgress |= ((sorted[k] >> 20) & 1) != 0;
+                count++;
+            }
+            if (count == 0)
+                continue;
+            var record = new RunRecord { Run = run, FileStart = fileStart, FileCount = count, Bytes = bytes, NewestTicks = newest, NewestFile = newestFile, InProgress = inProgress ? (byte)1 : (byte)0 };
+            if (reused is { } rr)
+            {
+                record.Bytes = rr.Bytes;
+                record.NewestTicks = rr.NewestTicks;
+                record.NewestFile = rr.NewestFile;
+            }
+            if (!statted)
+            {
+                record.NewestTicks = 0;
+                record.Settled = RunRecord.NotStatted;
+            }
+            else
+                record.Settled = IsReady(record, nowUtc, settleSeconds) ? (byte)1 : (byte)0;
+            runs.Add(record);
+        }
+        var names = new RunFileName[patterns.Count];
+        for (var p = 0; p < names.Length; p++)
+            names[p] = RunFileKey.Unpack(patterns[p], experiment);
+        var result = new ExperimentScan
+        {
+            Instrument = instrument, Experiment = experiment, Directory = directory, DirectoryExists = true,
+            DirectoryMtimeTicks = mtime, ListedAtTicks = listedAt, Patterns = names, FileIndex = index.ToArray(), Runs = runs.ToArray(),
+        };
+        if (index.Capacity > 1 << 16) t_index = null; else index.Clear();
+        if (runs.Capacity > 1 << 14) t_runs = null; else runs.Clear();
+        return result;
+    }
+
+    private static int Add(List<ulong> patterns, ulong key)
+    {
+        patterns.Add(key);
+        return patterns.Count - 1;
+    }
+
+    [ThreadStatic] private static List<ulong>? t_patterns;
+
     /// <summary>
     /// Builds a scan from listed files sorted by <see cref="CompareNames"/>. <paramref name="stat"/>
     /// gives a file's size and write time (null if it vanished); <paramref name="reuse"/> may supply a
@@ -320,8 +460,11 @@ internal sealed class ExperimentScan
         // A run's files differ from another run's only by the run number: a few patterns, found by a
         // linear search; a dictionary only for a directory with many (a long-running stream/chunk set).
         Dictionary<RunFileName, int>? patternIndex = null;
-        var index = new List<int>(sorted.Count);
-        var runs = new List<RunRecord>();
+        // Per-thread scratch, copied out once at the end.
+        var index = t_index ??= new List<int>(1024);
+        var runs = t_runs ??= new List<RunRecord>(512);
+        index.Clear();
+        runs.Clear();
         var i = 0;
         while (i < sorted.Count)
         {
@@ -382,10 +525,13 @@ internal sealed class ExperimentScan
                 record.Settled = IsReady(record, nowUtc, settleSeconds) ? (byte)1 : (byte)0;
             runs.Add(record);
         }
-        return new ExperimentScan
+        var result = new ExperimentScan
         {
             Instrument = instrument, Experiment = experiment, Directory = directory, DirectoryExists = true,
             DirectoryMtimeTicks = mtime, ListedAtTicks = listedAt, Patterns = patterns.ToArray(), FileIndex = index.ToArray(), Runs = runs.ToArray(),
         };
+        if (index.Capacity > 1 << 16) t_index = null; else index.Clear();
+        if (runs.Capacity > 1 << 14) t_runs = null; else runs.Clear();
+        return result;
     }
 }

@@ -3,52 +3,74 @@ using System.Runtime.ExceptionServices;
 namespace RunProc.Catalog;
 
 /// <summary>
-/// Runs <c>work(0..count-1)</c> on up to <c>degree</c> dedicated threads and yields the results in
-/// index order as each becomes available. Meant for I/O-bound work (listing directories, reading
-/// record files): on a network file system each call is a round trip, and several in flight hide
-/// the latency. Dedicated threads, not the thread pool, because the work blocks (the pool would add
-/// threads only slowly). An exception is rethrown when its index is reached, so the items before it
-/// are still yielded; stopping the enumeration early stops the workers after their current item.
+/// Runs <c>work(0..count-1)</c> on up to <c>degree</c> dedicated threads (the caller's among them,
+/// while it waits for the next result) and yields the results in index order as each becomes
+/// available. Meant for I/O-bound work (listing directories, reading record files): on a network
+/// file system each call is a round trip, and several in flight hide the latency. Dedicated
+/// threads, not the thread pool, because the work blocks (the pool would add threads only slowly).
+/// The items are run on the caller alone at first, and threads started only when the rest would
+/// take long (<see cref="ParallelAfter"/>): an incremental scan of unchanged experiments on a local
+/// disk is a thousand items of a few microseconds, which threads only slow down. An exception is
+/// rethrown when its index is reached, so the items before it are still yielded; stopping the
+/// enumeration early stops the workers after their current item.
 /// </summary>
 internal static class OrderedParallel
 {
+    /// <summary>Threads are started once the items left, at the mean time of those run so far, would take longer than this.</summary>
+    public static readonly TimeSpan ParallelAfter = TimeSpan.FromMilliseconds(50);
+
+    // The mean is trusted after this many items, or after this much work (a first item pays for JIT and cold caches).
+    private const int MinSample = 64;
+    private static readonly long MinSampleTicks = System.Diagnostics.Stopwatch.Frequency / 200; // 5 ms
+
     public static IEnumerable<T> Run<T>(int count, int degree, Func<int, T> work, CancellationToken cancel = default)
     {
-        if (degree <= 1 || count <= 1)
+        var first = 0;
+        long spent = 0;
+        for (; first < count; first++)
         {
-            for (var i = 0; i < count; i++)
-            {
-                cancel.ThrowIfCancellationRequested();
-                yield return work(i);
-            }
-            yield break;
+            cancel.ThrowIfCancellationRequested();
+            if (degree > 1 && first > 0 && (first >= MinSample || spent >= MinSampleTicks)
+                && (double)spent / first * (count - first) > ParallelAfter.TotalSeconds * System.Diagnostics.Stopwatch.Frequency)
+                break;
+            var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            var item = work(first);
+            spent += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+            yield return item;
         }
+        if (first >= count)
+            yield break;
 
         var results = new T[count];
         var errors = new ExceptionDispatchInfo?[count];
         var finished = new int[count];
         var gate = new object();
-        var next = -1;
+        var next = first - 1;
         var stop = false;
         // The index the consumer sleeps on (-1: none): a worker wakes it only for that item, so the
         // many small items of an incremental scan cost no lock or context switch each.
         var waitingFor = -1;
+        // Claims and runs the next item; false when none is left.
+        bool RunNext()
+        {
+            var i = Interlocked.Increment(ref next);
+            if (i >= count)
+                return false;
+            try { results[i] = work(i); }
+            catch (Exception ex) { errors[i] = ExceptionDispatchInfo.Capture(ex); }
+            Interlocked.Exchange(ref finished[i], 1); // full fence: the result is visible, then waitingFor is read
+            if (Volatile.Read(ref waitingFor) == i)
+                lock (gate)
+                    Monitor.PulseAll(gate);
+            return true;
+        }
         void Worker()
         {
-            while (!Volatile.Read(ref stop) && !cancel.IsCancellationRequested)
+            while (!Volatile.Read(ref stop) && !cancel.IsCancellationRequested && RunNext())
             {
-                var i = Interlocked.Increment(ref next);
-                if (i >= count)
-                    return;
-                try { results[i] = work(i); }
-                catch (Exception ex) { errors[i] = ExceptionDispatchInfo.Capture(ex); }
-                Interlocked.Exchange(ref finished[i], 1); // full fence: the result is visible, then waitingFor is read
-                if (Volatile.Read(ref waitingFor) == i)
-                    lock (gate)
-                        Monitor.PulseAll(gate);
             }
         }
-        var threads = new Thread[Math.Min(degree, count)];
+        var threads = new Thread[Math.Min(degree - 1, count - first)]; // the caller is the degree-th
         for (var t = 0; t < threads.Length; t++)
         {
             threads[t] = new Thread(Worker) { IsBackground = true, Name = "RunProc scan " + t };
@@ -56,8 +78,13 @@ internal static class OrderedParallel
         }
         try
         {
-            for (var i = 0; i < count; i++)
+            for (var i = first; i < count; i++)
             {
+                // The consumer works too rather than sleep while items are left: an incremental
+                // scan's items take microseconds, and a sleep and wake-up for each cost more.
+                while (Volatile.Read(ref finished[i]) == 0 && !cancel.IsCancellationRequested && RunNext())
+                {
+                }
                 if (Volatile.Read(ref finished[i]) == 0)
                 {
                     lock (gate)

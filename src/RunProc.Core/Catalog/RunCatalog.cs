@@ -235,8 +235,15 @@ public sealed class RunCatalog
     private ExperimentScan List(string instrument, string experiment, string dir, long mtime, long listedAt, DateTime nowUtc,
         ExperimentScan? previous, Func<int, bool>? needsStat, Action<string>? verbose)
     {
-        var names = new List<RunFileName>(previous is null ? 256 : previous.FileIndex.Length + 16);
-        var chars = new char[256];
+        // Names of the experiment's own prefix (nearly all) as packed keys; any other run file name
+        // (the old eNNN prefix) in the general list, which then takes all of them. Per-thread scratch:
+        // a full scan lists 1,000 directories of 600 names, and a new list each was most of its
+        // 100 MB of garbage and its 40 collections.
+        var names = t_names ??= new List<RunFileName>(64);
+        names.Clear();
+        var keys = t_keys ??= new List<ulong>(1024);
+        keys.Clear();
+        var chars = t_chars ??= new char[256];
         var own = Encoding.UTF8.GetBytes(experiment);
         // Names and d_type only: no stat here.
         DirectoryListing.List(dir, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (name, kind) =>
@@ -249,7 +256,7 @@ public sealed class RunCatalog
             // The common case straight from the bytes; anything else through the general parser, which says why.
             if (RunFileName.TryParseOwn(name, experiment, own, out var own1))
             {
-                names.Add(own1);
+                keys.Add(RunFileKey.Pack(own1));
                 return;
             }
             // Run file names are ASCII: widen without allocating (anything else is not a run file).
@@ -266,6 +273,41 @@ public sealed class RunCatalog
                 reason = "not a run file name (<exp>-rNNNN-sNN-cNN.xtc/.xtc2/.h5)";
             verbose?.Invoke($"Ignoring '{Path.Join(dir, Names.Show(Encoding.UTF8.GetString(name)))}': {reason}.");
         });
+        try
+        {
+            if (names.Count == 0)
+                return BuildOwn(instrument, experiment, dir, mtime, listedAt, nowUtc, previous, needsStat, verbose, keys);
+            foreach (var k in keys)
+                names.Add(RunFileKey.Unpack(k, experiment));
+            return BuildGeneral(instrument, experiment, dir, mtime, listedAt, nowUtc, previous, needsStat, verbose, names);
+        }
+        finally
+        {
+            // Drop a huge directory's scratch rather than keep it for the thread's life.
+            if (names.Capacity > 1 << 16) t_names = null; else names.Clear();
+            if (keys.Capacity > 1 << 16) t_keys = null; else keys.Clear();
+        }
+    }
+
+    private ExperimentScan BuildOwn(string instrument, string experiment, string dir, long mtime, long listedAt, DateTime nowUtc,
+        ExperimentScan? previous, Func<int, bool>? needsStat, Action<string>? verbose, List<ulong> keys)
+    {
+        RunFileKey.Sort(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(keys));
+        Func<int, int, RunRecord?>? reuse = previous is null ? null : (start, end) =>
+        {
+            var i = previous.Find(RunFileKey.Run(keys[start]));
+            return i >= 0 && previous.Runs[i].Settled == 1 && ExperimentScan.IsReady(previous.Runs[i], nowUtc, _config.SettleSeconds)
+                && previous.SameFiles(i, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(keys), start, end)
+                ? previous.Runs[i]
+                : null;
+        };
+        return ExperimentScan.BuildOwn(instrument, experiment, dir, mtime, listedAt, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(keys),
+            n => StatRunFile(Path.Join(dir, n.ToString()), experiment, verbose), nowUtc, _config.SettleSeconds, reuse, needsStat);
+    }
+
+    private ExperimentScan BuildGeneral(string instrument, string experiment, string dir, long mtime, long listedAt, DateTime nowUtc,
+        ExperimentScan? previous, Func<int, bool>? needsStat, Action<string>? verbose, List<RunFileName> names)
+    {
         ExperimentScan.SortNames(names);
         Func<int, int, RunRecord?>? reuse = previous is null ? null : (start, end) =>
         {
@@ -278,6 +320,10 @@ public sealed class RunCatalog
         return ExperimentScan.Build(instrument, experiment, dir, mtime, listedAt, names,
             n => StatRunFile(Path.Join(dir, n.ToString()), experiment, verbose), nowUtc, _config.SettleSeconds, reuse, needsStat);
     }
+
+    [ThreadStatic] private static List<RunFileName>? t_names;
+    [ThreadStatic] private static List<ulong>? t_keys;
+    [ThreadStatic] private static char[]? t_chars;
 
     private static IEnumerable<string> EnumerateNames(string dir, bool directories)
     {

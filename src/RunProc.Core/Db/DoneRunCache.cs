@@ -10,7 +10,8 @@ namespace RunProc.Db;
 /// instead of reading them; and the runs that were not done then, with their files, so an
 /// experiment whose run directory and records are both unchanged costs two stats and no listing or
 /// catalog cache load at all. Stored in <c>&lt;DbRoot&gt;/&lt;proc&gt;/.done-cache/</c>: one small file
-/// per shard of an instrument's experiments (a cycle rewrites only the shards that changed). Which
+/// per instrument (a cycle rewrites only those that changed; entries it did not use are copied as
+/// loaded, see <see cref="Entry"/>). Which
 /// record files exist comes from one listing of the DB instrument directory per scan
 /// (<see cref="RecordFileSet"/>), so only existing record files are stat'ed.
 /// An entry is used only when every stamp is unchanged and the files were last written more than
@@ -18,13 +19,14 @@ namespace RunProc.Db;
 /// otherwise be missed). Files with malformed lines are never cached, so their warnings repeat.
 /// A corrupt cache file is ignored.
 /// </summary>
-internal sealed class DoneRunCache
+internal sealed class DoneRunCache : IDisposable
 {
     private const uint Magic = 0x43445052; // "RPDC"
-    private const int Version = 8; // 8: stamps from the DB directory's listing and statx (no directory sightings); compact runs
+    private const int Version = 9; // 9: done runs kept as ranges, pending scans length-prefixed (decoded on first use)
     private const int HeaderSize = 16;
-    // Entries are small (runs as ranges), so few shards: fewer files to open on every scan.
-    private const int Shards = 4;
+    // Entries are small (runs as ranges, pending runs copied as loaded), so one file an instrument:
+    // fewer files to open on every scan and to create on a first one.
+    private const int Shards = 1;
 
     private readonly Dictionary<string, Shard> _shards = new(StringComparer.Ordinal);
 
@@ -49,10 +51,90 @@ internal sealed class DoneRunCache
     /// <summary>Corrupt or unreadable cache files met so far (each was ignored).</summary>
     public IReadOnlyList<string> LoadMessages => _loadMessages;
 
-    private sealed record Entry(FileStamp[] Stamps, long ReadAtTicks, int[] Runs)
+    /// <summary>
+    /// One experiment's entry. A loaded entry keeps its done runs as ranges and its pending runs as
+    /// the bytes of the cache file, decoded on first use: an incremental scan of an unchanged
+    /// experiment needs neither (only the stamps), so loading 1,000 entries costs no per-run work.
+    /// </summary>
+    private sealed class Entry(FileStamp[] stamps, long readAtTicks)
     {
+        private int[]? _runs;
+        private int[]? _ranges; // (first, count) pairs, validated at load
+        private ExperimentScan? _pending;
+        private byte[]? _pendingData; // the cache file's bytes, with the pending scan at _pendingAt
+        private int _pendingAt;
+
+        public FileStamp[] Stamps { get; } = stamps;
+        public long ReadAtTicks { get; } = readAtTicks;
+
+        public static Entry Of(FileStamp[] stamps, long readAtTicks, int[] sortedRuns) => new(stamps, readAtTicks) { _runs = sortedRuns };
+
+        public static Entry Loaded(FileStamp[] stamps, long readAtTicks, int[] ranges) => new(stamps, readAtTicks) { _ranges = ranges };
+
+        /// <summary>The sorted done runs (expanded from the ranges on first use; a race only expands twice).</summary>
+        public int[] Runs => _runs ??= Expand(_ranges!);
+
         /// <summary>The experiment's runs that were not done, with their files, as of a trusted listing (null: not known).</summary>
-        public ExperimentScan? Pending { get; set; }
+        public ExperimentScan? Pending
+        {
+            get
+            {
+                if (_pending is null && Volatile.Read(ref _pendingData) is { } data)
+                {
+                    try
+                    {
+                        var len = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(_pendingAt - 4));
+                        var r = new CacheReader(data, _pendingAt, _pendingAt + len);
+                        _pending = CacheCodec.ReadScan(r, null);
+                        if (!r.AtEnd)
+                            _pending = null;
+                    }
+                    catch (Exception ex) when (ex is InvalidDataException or OverflowException or ArgumentException)
+                    {
+                        // The checksum held, so only a writer's bug gets here: the memo is not used.
+                        _pending = null;
+                        Volatile.Write(ref _pendingData, null);
+                    }
+                }
+                return _pending;
+            }
+            set
+            {
+                _pending = value;
+                Volatile.Write(ref _pendingData, null);
+            }
+        }
+
+        /// <summary>
+        /// The decoded pending scan was changed in place (re-stat'ed runs): it is encoded again at the
+        /// save. Until then a decoded scan is written back as the bytes it was loaded from (a cycle
+        /// uses every unchanged experiment's memo, and re-encoding them all was most of its save).
+        /// </summary>
+        public void Changed()
+        {
+            if (_pending is not null)
+                Volatile.Write(ref _pendingData, null);
+        }
+
+        public void SetPendingBytes(byte[] data, int at)
+        {
+            _pendingAt = at;
+            Volatile.Write(ref _pendingData, data);
+        }
+
+        /// <summary>The ranges to write (from the loaded ones when the runs were never expanded).</summary>
+        public int[] Ranges => _runs is null ? _ranges! : ToRanges(_runs);
+
+        /// <summary>The pending scan's bytes as loaded, unless it was set or changed since (then it is encoded again).</summary>
+        public ReadOnlySpan<byte> UndecodedPending(out bool has)
+        {
+            var data = Volatile.Read(ref _pendingData);
+            has = data is not null || _pending is not null;
+            if (data is null)
+                return default;
+            var len = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(_pendingAt - 4));
+            return data.AsSpan(_pendingAt, len);
+        }
     }
 
     private sealed class Shard
@@ -66,7 +148,10 @@ internal sealed class DoneRunCache
     public bool Has(string experiment) => Find(experiment) is not null;
 
     /// <summary>The cached sorted run numbers if the files still carry <paramref name="stamps"/> and are old enough.</summary>
-    public int[]? TryGet(string experiment, FileStamp[] stamps)
+    public int[]? TryGet(string experiment, FileStamp[] stamps) => Valid(experiment, stamps)?.Runs;
+
+    /// <summary>The entry if the files still carry <paramref name="stamps"/> and are old enough (its runs not yet expanded).</summary>
+    private Entry? Valid(string experiment, FileStamp[] stamps)
     {
         var e = Find(experiment);
         if (e is null || e.Stamps.Length != stamps.Length)
@@ -78,7 +163,7 @@ internal sealed class DoneRunCache
             if (stamps[i].Exists && e.ReadAtTicks - stamps[i].MtimeTicks <= Granularity.Ticks)
                 return null;
         }
-        return e.Runs;
+        return e;
     }
 
     public void Put(string experiment, FileStamp[] stamps, long readAtTicks, int[] sortedRuns)
@@ -86,7 +171,7 @@ internal sealed class DoneRunCache
         lock (_gate)
         {
             var shard = ShardFor(experiment);
-            shard.Entries[experiment] = new Entry(stamps, readAtTicks, sortedRuns);
+            shard.Entries[experiment] = Entry.Of(stamps, readAtTicks, sortedRuns);
             shard.Dirty = true;
         }
     }
@@ -98,7 +183,7 @@ internal sealed class DoneRunCache
     /// </summary>
     public ExperimentScan? TryGetPending(string experiment, FileStamp[] stamps)
     {
-        return TryGet(experiment, stamps) is null ? null : Find(experiment)!.Pending;
+        return Valid(experiment, stamps)?.Pending;
     }
 
     /// <summary>Remembers the not-done runs next to the done set read with <paramref name="stamps"/>.</summary>
@@ -119,7 +204,12 @@ internal sealed class DoneRunCache
     public void MarkDirty(string experiment)
     {
         lock (_gate)
-            ShardFor(experiment).Dirty = true;
+        {
+            var shard = ShardFor(experiment);
+            shard.Dirty = true;
+            if (shard.Entries.TryGetValue(experiment, out var e))
+                e.Changed();
+        }
     }
 
     public void Save(Action<string>? verbose)
@@ -130,6 +220,10 @@ internal sealed class DoneRunCache
 
     private void SaveUnderLock(Action<string>? verbose)
     {
+        // A shard first asked for after a save opens the (perhaps new) directory again.
+        _dir?.Dispose();
+        _dir = null;
+        _dirOpened = false;
         try
         {
             if (_shards.Values.Any(s => s.Dirty))
@@ -156,10 +250,20 @@ internal sealed class DoneRunCache
                         w.I64(s.Length);
                         w.I64(s.MtimeTicks);
                     }
-                    WriteRanges(w, e.Runs);
-                    w.U8(e.Pending is null ? (byte)0 : (byte)1);
-                    if (e.Pending is not null)
-                        CacheCodec.WriteScan(w, e.Pending);
+                    WriteRanges(w, e.Ranges);
+                    // The pending scan with its length, so a load can skip it (decoded on first use).
+                    var undecoded = e.UndecodedPending(out var has);
+                    w.U8(has ? (byte)1 : (byte)0);
+                    if (has)
+                    {
+                        var lengthAt = w.Length;
+                        w.I32(0);
+                        if (!undecoded.IsEmpty)
+                            w.Raw(undecoded);
+                        else
+                            CacheCodec.WriteScan(w, e.Pending!);
+                        w.PatchI32(lengthAt, w.Length - lengthAt - 4);
+                    }
                 }
                 Write(Path.Join(_directory, key + ".cache"), w);
                 shard.Dirty = false;
@@ -171,7 +275,7 @@ internal sealed class DoneRunCache
         }
     }
 
-    private static string KeyOf(string experiment)
+    internal static string KeyOf(string experiment)
     {
         var h = 2166136261u;
         foreach (var c in experiment)
@@ -208,7 +312,7 @@ internal sealed class DoneRunCache
         var path = Path.Join(_directory, key + ".cache");
         try
         {
-            if (SafeFile.ReadAllBytes(path) is { } bytes)
+            if (ReadShardFile(key + ".cache") is { } bytes)
                 Load(bytes, key, shard);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or OverflowException)
@@ -218,6 +322,33 @@ internal sealed class DoneRunCache
         }
         _shards[key] = shard;
         return shard;
+    }
+
+    // The cache directory, opened (checked, no link on the way) once for all its shards: a scan reads
+    // 40 of them, and a checked open of each path walked the DB tree again (four opens a file).
+    private DbDirectory? _dir;
+    private bool _dirOpened;
+
+    /// <summary>A shard file's bytes, or null when it (or the cache directory) does not exist. Called under the gate.</summary>
+    private byte[]? ReadShardFile(string name)
+    {
+        if (!_dirOpened)
+        {
+            _dirOpened = true;
+            _dir = DbDirectory.Open(_directory);
+        }
+        return _dir is not null && _dir.TryRead(name, out var content, out _) ? content.AsSpan().ToArray() : null;
+    }
+
+    /// <summary>Closes the cache directory (the entries stay usable; a later shard is then opened by path again).</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _dir?.Dispose();
+            _dir = null;
+            _dirOpened = false;
+        }
     }
 
     private static CacheWriter Header()
@@ -245,29 +376,37 @@ internal sealed class DoneRunCache
         return r;
     }
 
-    /// <summary>Sorted run numbers as (first, count) ranges: processed runs are mostly contiguous.</summary>
-    private static void WriteRanges(CacheWriter w, int[] runs)
+    /// <summary>Sorted run numbers as (first, count) pairs: processed runs are mostly contiguous.</summary>
+    private static int[] ToRanges(int[] runs)
     {
-        var ranges = new List<(int First, int Count)>();
+        var ranges = new List<int>();
         foreach (var r in runs)
         {
-            if (ranges.Count > 0 && ranges[^1].First + ranges[^1].Count == r)
-                ranges[^1] = (ranges[^1].First, ranges[^1].Count + 1);
+            if (ranges.Count > 0 && ranges[^2] + ranges[^1] == r)
+                ranges[^1]++;
             else
-                ranges.Add((r, 1));
+            {
+                ranges.Add(r);
+                ranges.Add(1);
+            }
         }
-        w.I32(ranges.Count);
-        foreach (var (first, count) in ranges)
-        {
-            w.I32(first);
-            w.I32(count);
-        }
+        return ranges.ToArray();
     }
 
+    private static void WriteRanges(CacheWriter w, int[] ranges)
+    {
+        w.I32(ranges.Length / 2);
+        foreach (var v in ranges)
+            w.I32(v);
+    }
+
+    /// <summary>The (first, count) pairs, validated (ascending, disjoint, every run in range); not expanded.</summary>
     private static int[] ReadRanges(CacheReader r)
     {
         var n = r.Count();
-        var runs = new List<int>();
+        if (n > r.Remaining / 8)
+            throw new InvalidDataException("bad run range count");
+        var ranges = new int[2 * n];
         var last = -1;
         for (var i = 0; i < n; i++)
         {
@@ -275,11 +414,24 @@ internal sealed class DoneRunCache
             var count = r.I32();
             if (count < 1 || first <= last || !Names.IsRun(first) || !Names.IsRun(checked(first + count - 1)))
                 throw new InvalidDataException("bad run range");
-            for (var k = 0; k < count; k++)
-                runs.Add(first + k);
+            ranges[2 * i] = first;
+            ranges[2 * i + 1] = count;
             last = first + count - 1;
         }
-        return runs.ToArray();
+        return ranges;
+    }
+
+    private static int[] Expand(int[] ranges)
+    {
+        var total = 0;
+        for (var i = 1; i < ranges.Length; i += 2)
+            total += ranges[i];
+        var runs = new int[total];
+        var k = 0;
+        for (var i = 0; i < ranges.Length; i += 2)
+            for (var c = 0; c < ranges[i + 1]; c++)
+                runs[k++] = ranges[i] + c;
+        return runs;
     }
 
     private static void Load(byte[] data, string key, Shard shard)
@@ -297,12 +449,15 @@ internal sealed class DoneRunCache
             var stamps = new FileStamp[r.Count()];
             for (var k = 0; k < stamps.Length; k++)
                 stamps[k] = new FileStamp(r.U8() != 0, r.I64(), r.I64());
-            var entry = new Entry(stamps, readAt, ReadRanges(r));
+            var entry = Entry.Loaded(stamps, readAt, ReadRanges(r));
             if (r.U8() != 0)
             {
-                entry.Pending = CacheCodec.ReadScan(r, null);
-                if (entry.Pending.Experiment != exp)
+                // Skipped now, decoded when an unchanged experiment's memo is used; its experiment checked here.
+                var length = r.Count();
+                var at = r.Position;
+                if (length > r.Remaining || !CacheCodec.IsScanOf(r.Raw(length), exp))
                     throw new InvalidDataException("pending runs of another experiment");
+                entry.SetPendingBytes(data, at);
             }
             shard.Entries[exp] = entry;
         }

@@ -49,12 +49,13 @@ public sealed class RunScan
         try
         {
             var exps = ResolveExperiments(query, catalog, warn);
+            var activity = $"Scanning {Process} runs";
             var i = 0;
             foreach (var scanned in OrderedParallel.Run(exps.Count, Config.ScanConcurrency,
                          k => PendingOrSkipped(exps[k], query, now, catalog, records, doneCache, ref memoHits), query.Cancel))
             {
                 query.Cancel.ThrowIfCancellationRequested();
-                progress?.Report(new ScanProgress($"Scanning {Process} runs", exps[i].Experiment, i, exps.Count));
+                progress?.Report(new ScanProgress(activity, exps[i].Experiment, i, exps.Count));
                 scanned.Messages.Replay(query.Verbose, warn);
                 if (scanned.Skipped is { } skipped)
                 {
@@ -65,11 +66,12 @@ public sealed class RunScan
                     yield return run;
                 i++;
             }
-            progress?.Report(new ScanProgress($"Scanning {Process} runs", null, exps.Count, exps.Count));
+            progress?.Report(new ScanProgress(activity, null, exps.Count, exps.Count));
         }
         finally
         {
             records.Dispose();
+            doneCache?.Dispose();
             if (cache is not null)
             {
                 foreach (var m in cache.LoadMessages)

@@ -30,7 +30,10 @@ public sealed class DetectorFrames
 /// The read pipeline of pixel_status: opens a run's files (xtc2, HDF5, .npy), groups their frame
 /// stacks by detector and accumulates a detector's selected events, either in place from the
 /// memory map (uint16 frames that lie contiguous in the file) or block by block through two
-/// buffers (the next block is read while the kernel scans the current one).
+/// buffers (the next block is read while the kernel scans the current one), where frames that
+/// are a whole number of 4 KiB lie <see cref="FrameBuffer.FrameStride"/> apart instead of back
+/// to back (the kernel reads 16 frames at one offset at once; at a 4 KiB-multiple stride their
+/// lines share one cache set).
 /// </summary>
 public static class PixelReadPipeline
 {
@@ -147,7 +150,7 @@ public static class PixelReadPipeline
     }
 
     /// <summary>Accumulates one detector's selected events. Any unreadable frame fails the whole detector.</summary>
-    public static PixelStatusAccumulator Accumulate(DetectorFrames det, PixelStatusRequest req, Action<PixelStatusProgress>? progress, CancellationToken cancel)
+    public static unsafe PixelStatusAccumulator Accumulate(DetectorFrames det, PixelStatusRequest req, Action<PixelStatusProgress>? progress, CancellationToken cancel)
     {
         var (lo, hi) = req.Options.Gates();
         var total = det.FrameCount;
@@ -158,7 +161,6 @@ public static class PixelReadPipeline
                 ? $"no events to analyse: {x.EventsSelected} of the run's {x.EventsInRun} L1Accept events selected (-SkipEvents {req.SkipEvents}, -Events {(req.Events is { } n ? n : "all")}), {x.SkippedIncomplete} lacking a segment, {x.DamagedEvents} damaged{(x.DamagedIncluded ? "" : " (see -IncludeDamaged)")}; nothing was written."
                 : $"no frames to analyse ({total} event(s) in {det.Parts.Count} file(s), {first} skipped, -Events {(req.Events is { } e ? e : "all")}); nothing was written.");
         var px = det.Parts[0].FramePixels;
-        var acc = new PixelStatusAccumulator(px, lo, hi);
         var plan = Plan(det, first, want);
         var type = det.Parts[0].ElementType;
         var threads = Math.Max(1, req.Threads);
@@ -170,7 +172,7 @@ public static class PixelReadPipeline
         // kernel in place, with all cores on the kernel. Nothing is copied, so blocks can be long:
         // the wide arrays are folded once per block.
         if (type == FrameElementType.UInt16 && req.ZeroCopy && plan.All(p => HasPieces(p.Source)))
-            return AccumulateInPlace(acc, det, plan, (ushort)(mask & 0xFFFF), threads, (int)Math.Clamp(4 * req.BlockBytes / frameBytes, 1, 4096), want, progress, cancel);
+            return AccumulateInPlace(() => new PixelStatusAccumulator(px, lo, hi), px, det, plan, (ushort)(mask & 0xFFFF), threads, (int)Math.Clamp(4 * req.BlockBytes / frameBytes, 1, 4096), want, progress, cancel);
 
         // Pipeline: a reader task fills one buffer while the kernel scans the other.
         long done = 0;
@@ -179,10 +181,14 @@ public static class PixelReadPipeline
         foreach (var (src, start, count) in plan)
             for (long f = 0; f < count; f += blockFrames)
                 blocks.Add((src, start + f, (int)Math.Min(blockFrames, count - f)));
-        var bufLen = checked(blockFrames * px);
+        // Frames lie FrameStride apart in a block, not back to back: a frame that is a whole
+        // number of 4 KiB (this facility's detectors) would otherwise put the 16 lines the kernel
+        // reads at one pixel offset into one cache set. The kernel takes the frames' addresses.
+        var elem = wide ? 4 : 2;
+        var stride = FrameBuffer.FrameStride(px, elem);
         // Blocks live in native memory on huge pages (FrameBuffer): the kernel scans them faster.
-        using var buf0 = new FrameBuffer(bufLen * (wide ? 4L : 2L));
-        using var buf1 = blocks.Count > 1 ? new FrameBuffer(bufLen * (wide ? 4L : 2L)) : null;
+        using var buf0 = new FrameBuffer(checked(blockFrames * stride * elem));
+        using var buf1 = blocks.Count > 1 ? new FrameBuffer(checked(blockFrames * stride * elem)) : null;
         var free = new BlockingCollection<FrameBuffer>();
         free.Add(buf0);
         if (buf1 is not null)
@@ -206,8 +212,11 @@ public static class PixelReadPipeline
                             var a = count * t / parts;
                             var b = count * (t + 1) / parts;
                             if (b <= a) return;
-                            if (wide) src.ReadInt32(start + a, b - a, buf.AsSpan<int>((long)a * px, (b - a) * px), mask);
-                            else src.ReadUInt16(start + a, b - a, buf.AsSpan<ushort>((long)a * px, (b - a) * px));
+                            if (stride == px)
+                                ReadFrames(src, start + a, b - a, buf, a * stride, wide, mask, px);
+                            else
+                                for (var f = a; f < b; f++)
+                                    ReadFrames(src, start + f, 1, buf, f * stride, wide, mask, px);
                         });
                     }
                     catch (AggregateException ae)
@@ -228,15 +237,23 @@ public static class PixelReadPipeline
         // The kernel uses the cores the reader leaves: one while an uncompressed block is being
         // read (the reader is the bottleneck there), all of them otherwise.
         var kernelThreads = det.Parts.Any(p => p.Compressed) ? 1 : Math.Max(1, threads - 1);
-        acc.Touch(); // while the reader reads the first block
+        PixelStatusAccumulator acc;
         try
         {
+            // Set up while the reader reads the first block (its first writes are page faults);
+            // inside the try, so a failure here stops the reader before its buffers are freed.
+            acc = new PixelStatusAccumulator(px, lo, hi);
+            // The frames' addresses in each buffer, made once (nothing is allocated per block).
+            var addresses = new Dictionary<FrameBuffer, nint[]>();
+            foreach (var b in buf1 is null ? new[] { buf0 } : new[] { buf0, buf1 })
+                addresses[b] = Enumerable.Range(0, blockFrames).Select(f => (nint)b.Pointer + (nint)(f * stride * elem)).ToArray();
             foreach (var (buf, count) in full.GetConsumingEnumerable(stop.Token))
             {
+                var frames = addresses[buf].AsSpan(0, count);
                 if (wide)
-                    PixelStatusKernel.Accumulate(acc, buf.AsSpan<int>(0, count * px), kernelThreads);
+                    PixelStatusKernel.AccumulateInt32(acc, frames, kernelThreads);
                 else
-                    PixelStatusKernel.Accumulate(acc, buf.AsSpan<ushort>(0, count * px), (ushort)(mask & 0xFFFF), kernelThreads, KernelPath.Auto);
+                    PixelStatusKernel.AccumulateUInt16(acc, frames, (ushort)(mask & 0xFFFF), kernelThreads, KernelPath.Auto);
                 done += count;
                 progress?.Invoke(new PixelStatusProgress(det.Dataset, done, want));
                 free.Add(buf);
@@ -264,15 +281,16 @@ public static class PixelReadPipeline
     /// The page tables of the next block are filled on a helper thread while the kernel scans this
     /// one (a first touch costs a fault per 4 KiB page otherwise).
     /// </summary>
-    private static unsafe PixelStatusAccumulator AccumulateInPlace(PixelStatusAccumulator acc, DetectorFrames det, List<(FrameSource Source, long Start, long Count)> plan,
+    private static unsafe PixelStatusAccumulator AccumulateInPlace(Func<PixelStatusAccumulator> newAccumulator, int pixels, DetectorFrames det, List<(FrameSource Source, long Start, long Count)> plan,
         ushort mask, int threads, int blockFrames, long want, Action<PixelStatusProgress>? progress, CancellationToken cancel)
     {
         var pieces = plan[0].Source.FramePieces;
-        var piecePx = acc.PixelCount / pieces;
-        // Frames that are not one contiguous stack (xtc2: arrays inside dgrams) come in blocks of
-        // at most 64 MiB, so filling the next block's page tables overlaps the scan of this one.
-        if (plan.Any(p => p.Source.TryGetUInt16Pointer(0, 1) == null))
-            blockFrames = (int)Math.Clamp((64L << 20) / (acc.PixelCount * 2L), 16, blockFrames);
+        var piecePx = pixels / pieces;
+        // Blocks are long (up to 4 × BlockBytes): each block ends with a fold that reads and writes
+        // the whole accumulator (40 B/px: ~21.6 MB for an epix10ka quad, as much as 20 of its
+        // events), so xtc2's former 64 MiB blocks spent about as much time on folds as on frames.
+        // Filling a block's page tables is cheap where the page cache holds the file in large
+        // folios (1.5 ms for 219 MB; measured 2026-12-02), so it need not be cut finer to overlap.
         var blocks = new List<(FrameSource Src, long Start, int Count)>();
         foreach (var (src, start, count) in plan)
             for (long f = 0; f < count;)
@@ -308,7 +326,16 @@ public static class PixelReadPipeline
         }
         var current = Pointers(0);
         Task populate = Task.Run(() => Populate(current));
-        acc.Touch();
+        PixelStatusAccumulator acc;
+        try
+        {
+            acc = newAccumulator(); // while the first block's page tables are filled
+        }
+        catch
+        {
+            populate.Wait(CancellationToken.None);
+            throw;
+        }
         long done = 0;
         for (var b = 0; b < blocks.Count; b++)
         {
@@ -329,6 +356,13 @@ public static class PixelReadPipeline
         }
         populate.Wait(cancel);
         return acc;
+    }
+
+    /// <summary>Reads <paramref name="count"/> frames (back to back) into <paramref name="buf"/> from element <paramref name="at"/>.</summary>
+    private static void ReadFrames(FrameSource src, long first, int count, FrameBuffer buf, long at, bool wide, uint mask, int px)
+    {
+        if (wide) src.ReadInt32(first, count, buf.AsSpan<int>(at, checked(count * px)), mask);
+        else src.ReadUInt16(first, count, buf.AsSpan<ushort>(at, checked(count * px)));
     }
 
     private static unsafe bool HasPieces(FrameSource s)

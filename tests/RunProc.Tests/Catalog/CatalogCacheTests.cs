@@ -233,4 +233,57 @@ public class CatalogCacheTests
         Assert.Equal(new FileInfo(run2[0]).Length, runs[1].Bytes);
         Assert.Contains("1 s ago", runs[1].NotReadyReason);
     }
+
+    private static ExperimentScan Listing(string exp, int runs, int salt) => new()
+    {
+        Instrument = "XPP", Experiment = exp, Directory = $"/data/XPP/{exp}/xtc", DirectoryExists = true,
+        DirectoryMtimeTicks = Facility.Old.Ticks + salt, ListedAtTicks = Facility.Old.Ticks + TimeSpan.TicksPerMinute,
+        Patterns = [new RunFileName(exp, 0, 0, 0, RunFileKind.Xtc, false, 4, 2, 2), new RunFileName("e77", 0, 1, 0, RunFileKind.Xtc, true, 4, 2, 2)],
+        FileIndex = Enumerable.Range(0, runs).SelectMany(r => r % 5 == 0 ? new[] { 0, 1 } : new[] { 0 }).ToArray(),
+        Runs = Enumerable.Range(0, runs).Select(r => new RunRecord
+        {
+            Run = 3 * r + 1, FileCount = r % 5 == 0 ? 2 : 1, Bytes = r % 2 == 0 ? 0 : 1000 + r + salt, NewestTicks = r % 2 == 0 ? 0 : Facility.Old.Ticks + r,
+            InProgress = (byte)(r % 5 == 0 ? 1 : 0), Settled = r % 2 == 0 ? RunRecord.NotStatted : (byte)1,
+        }).ToArray() is var rs ? Fix(rs) : null!,
+    };
+
+    private static RunRecord[] Fix(RunRecord[] runs)
+    {
+        var start = 0;
+        for (var i = 0; i < runs.Length; i++) { runs[i].FileStart = start; start += runs[i].FileCount; }
+        return runs;
+    }
+
+    [Fact]
+    public void ListingsLoadedButNotUsed_AreWrittenBackAsTheyWere_AndDecodeWhenUsed()
+    {
+        using var f = new Facility();
+        var dir = Path.Join(f.Config.DbRoot, ".catalog-cache");
+        Directory.CreateDirectory(f.Config.DbRoot);
+        var c1 = new CatalogCache(dir);
+        var exps = Enumerable.Range(1, 100).Select(i => $"xpplazy{i}").Where(e => c1.FileOf("XPP", e) == c1.FileOf("XPP", "xpplazy1")).Take(3).ToArray();
+        Assert.Equal(3, exps.Length);
+        for (var k = 0; k < exps.Length; k++)
+            c1.Put("XPP", Listing(exps[k], 50 + k, k));
+        c1.Save();
+
+        var c2 = new CatalogCache(dir);
+        Assert.NotNull(c2.TryGet("XPP", exps[1], $"/data/XPP/{exps[1]}/xtc"));
+        c2.Put("XPP", Listing(exps[1], 7, 99));
+        c2.Save();
+        Assert.Empty(c2.LoadMessages);
+
+        var c3 = new CatalogCache(dir);
+        Assert.Null(c3.TryGet("XPP", exps[0], "/elsewhere/xtc"));
+        foreach (var (exp, want) in new[] { (exps[0], Listing(exps[0], 50, 0)), (exps[1], Listing(exps[1], 7, 99)), (exps[2], Listing(exps[2], 52, 2)) })
+        {
+            var got = c3.TryGet("XPP", exp, want.Directory);
+            Assert.NotNull(got);
+            Assert.Equal(want.DirectoryMtimeTicks, got.DirectoryMtimeTicks);
+            Assert.Equal(want.Runs, got.Runs);
+            Assert.Equal(want.Patterns, got.Patterns);
+            Assert.Equal(want.FileIndex, got.FileIndex);
+        }
+        Assert.Empty(c3.LoadMessages);
+    }
 }

@@ -96,4 +96,74 @@ public class RunFileNameTests
             Assert.Equal(expected.OrderBy(n => n.ToString()).Select(n => n.ToString()), names.OrderBy(n => n.ToString()).Select(n => n.ToString()));
         }
     }
+
+    private static List<RunFileName> RandomNames(Random rng, string exp, int count, int maxRun)
+    {
+        var kinds = new[] { RunFileKind.Xtc, RunFileKind.Xtc2, RunFileKind.H5 };
+        var set = new HashSet<RunFileName>();
+        while (set.Count < count)
+        {
+            var kind = kinds[rng.Next(3)];
+            var wide = kind == RunFileKind.Xtc2;
+            set.Add(new RunFileName(exp, rng.Next(maxRun + 1), rng.Next(wide ? 1000 : 100), rng.Next(wide ? 1000 : 100), kind, rng.Next(8) == 0,
+                (byte)(rng.Next(3) == 0 ? 5 : 4), (byte)(wide ? 3 : 2), (byte)(wide ? 3 : 2)));
+        }
+        return set.OrderBy(_ => rng.Next()).ToList();
+    }
+
+    [Fact]
+    public void PackedKeys_RoundTrip_AndSortInTheOrderOfCompareNames()
+    {
+        var rng = new Random(7);
+        foreach (var (count, maxRun) in new[] { (600, 200), (50, 99999), (3000, 1000), (1, 5) })
+        {
+            var names = RandomNames(rng, "xpptut15", count, maxRun);
+            foreach (var n in names)
+            {
+                Assert.True(RunFileKey.Fits(n));
+                Assert.Equal(n, RunFileKey.Unpack(RunFileKey.Pack(n), "xpptut15"));
+                Assert.Equal(n.Run, RunFileKey.Run(RunFileKey.Pack(n)));
+            }
+            var keys = names.Select(n => RunFileKey.Pack(n)).ToArray();
+            RunFileKey.Sort(keys);
+            var byCompare = names.ToList();
+            byCompare.Sort(ExperimentScan.CompareNames);
+            // CompareNames ignores digit widths: compare what it orders by.
+            static (int, int, int, RunFileKind, bool) Order(RunFileName n) => (n.Run, n.Stream, n.Chunk, n.Kind, n.InProgress);
+            Assert.Equal(byCompare.Select(Order), keys.Select(k => Order(RunFileKey.Unpack(k, "xpptut15"))));
+            var plain = names.Select(n => RunFileKey.Pack(n)).ToArray();
+            Array.Sort(plain);
+            Assert.Equal(plain, keys);
+        }
+    }
+
+    [Fact]
+    public void OwnPrefixBuild_GivesTheSameScanAsTheGeneralBuild()
+    {
+        var rng = new Random(11);
+        var now = DateTime.UtcNow;
+        foreach (var (count, maxRun) in new[] { (600, 200), (40, 90000), (5, 3) })
+        {
+            var names = RandomNames(rng, "xpptut15", count, maxRun);
+            (long, long)? Stat(RunFileName n) => n.Run % 17 == 0 && n.Stream == 1 ? null : (n.Run * 10L + n.Stream, now.Ticks - TimeSpan.TicksPerHour + n.Chunk);
+            bool NeedsStat(int run) => run % 3 != 0;
+            var general = names.ToList();
+            ExperimentScan.SortNames(general);
+            var a = ExperimentScan.Build("XPP", "xpptut15", "/d", 1, 2, general, Stat, now, 120, null, NeedsStat);
+            var keys = names.Select(n => RunFileKey.Pack(n)).ToArray();
+            RunFileKey.Sort(keys);
+            var b = ExperimentScan.BuildOwn("XPP", "xpptut15", "/d", 1, 2, keys, Stat, now, 120, null, NeedsStat);
+            Assert.Equal(a.Runs, b.Runs);
+            var filesA = a.Runs.SelectMany(r => Enumerable.Range(0, r.FileCount).Select(i => a.FileName(r, i).ToString()));
+            var filesB = b.Runs.SelectMany(r => Enumerable.Range(0, r.FileCount).Select(i => b.FileName(r, i).ToString()));
+            Assert.Equal(filesA, filesB);
+            for (var i = 0; i < b.Runs.Length; i++)
+            {
+                var start = Array.FindIndex(keys, k => RunFileKey.Run(k) == b.Runs[i].Run);
+                var end = Array.FindLastIndex(keys, k => RunFileKey.Run(k) == b.Runs[i].Run) + 1;
+                // SameFiles against the listing: true unless a file vanished between listing and stat.
+                Assert.Equal(b.Runs[i].FileCount == end - start, b.SameFiles(i, keys, start, end));
+            }
+        }
+    }
 }

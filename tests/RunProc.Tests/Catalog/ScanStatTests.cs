@@ -209,5 +209,31 @@ public class ScanStatTests
         var started = 0;
         Assert.Equal(new[] { 0, 1, 2 }, OrderedParallel.Run(10_000, 4, i => { Interlocked.Increment(ref started); Thread.Sleep(1); return i; }).Take(3));
         Assert.True(Volatile.Read(ref started) < 10_000);
+
+        // The caller works too (while it waits for a result), but never more than the degree run at once.
+        foreach (var degree in new[] { 2, 3, 8 })
+        {
+            int inFlight = 0, most = 0;
+            Assert.Equal(Enumerable.Range(0, 300), OrderedParallel.Run(300, degree, i =>
+            {
+                var n = Interlocked.Increment(ref inFlight);
+                for (var m = Volatile.Read(ref most); n > m; m = Volatile.Read(ref most))
+                    Interlocked.CompareExchange(ref most, n, m);
+                Thread.SpinWait(2000);
+                Interlocked.Decrement(ref inFlight);
+                return i;
+            }));
+            Assert.InRange(most, 1, degree);
+        }
+
+        // Items that take long (a round trip each): threads are started, and the order still holds.
+        var threadsSeen = new System.Collections.Concurrent.ConcurrentDictionary<int, bool>();
+        Assert.Equal(Enumerable.Range(0, 60), OrderedParallel.Run(60, 4, i =>
+        {
+            threadsSeen[Environment.CurrentManagedThreadId] = true;
+            Thread.Sleep(3);
+            return i;
+        }));
+        Assert.True(threadsSeen.Count > 1, "slow items ran on the caller alone");
     }
 }

@@ -1,3 +1,4 @@
+using RunProc.Catalog;
 using RunProc.Db;
 using RunProc.IO;
 using RunProc.Tests.Catalog;
@@ -167,5 +168,75 @@ public class DoneRunCacheTests
         // Run 1's data removed: nothing pending changes, and the run directory change is noticed.
         foreach (var p in Directory.GetFiles(f.RunDir("XPP", "xpptut15"), "*-r0002-*")) File.Delete(p);
         Assert.Empty(Q(now.AddSeconds(700)).Runs);
+    }
+
+    private static ExperimentScan PendingScan(string exp, params int[] runs) => new()
+    {
+        Instrument = "XPP", Experiment = exp, Directory = $"/data/XPP/{exp}/xtc", DirectoryExists = true,
+        DirectoryMtimeTicks = Facility.Old.Ticks, ListedAtTicks = Facility.Old.Ticks + TimeSpan.TicksPerMinute,
+        Patterns = [new RunFileName(exp, 0, 0, 0, RunFileKind.Xtc, false, 4, 2, 2), new RunFileName(exp, 0, 1, 0, RunFileKind.Xtc, false, 4, 2, 2)],
+        FileIndex = runs.SelectMany(_ => new[] { 0, 1 }).ToArray(),
+        Runs = runs.Select((r, i) => new RunRecord { Run = r, FileStart = 2 * i, FileCount = 2, Bytes = 100 + r, NewestTicks = Facility.Old.Ticks + r, NewestFile = 1, Settled = 1 }).ToArray(),
+    };
+
+    [Fact]
+    public void EntriesLoadedButNotUsed_AreWrittenBackIntact_AndDecodeWhenUsed()
+    {
+        using var f = new Facility();
+        var dir = Path.Join(f.Config.DbRoot, "pixel_status", ".done-cache");
+        Directory.CreateDirectory(f.Config.DbRoot);
+        var g = TimeSpan.FromSeconds(2);
+        // Experiments sharing one cache file with the one that is changed later.
+        var exps = Enumerable.Range(1, 200).Select(i => $"xpptest{i}").Where(e => DoneRunCache.KeyOf(e) == DoneRunCache.KeyOf("xpptest1")).Take(4).ToArray();
+        Assert.Equal(4, exps.Length);
+        var stamps = new[] { new FileStamp(true, 4242, Facility.Old.Ticks), default, default };
+        var readAt = DateTime.UtcNow.Ticks;
+        int[] Done(int k) => k == 0 ? [1, 2, 3, 7, 9, 10, 11, 99999] : Enumerable.Range(1, 150 + k).ToArray();
+
+        var c1 = new DoneRunCache(dir, 0x1B4, 0x5FD, g);
+        for (var k = 0; k < exps.Length; k++)
+        {
+            c1.Put(exps[k], stamps, readAt, Done(k));
+            if (k != 3)
+                c1.SetPending(exps[k], stamps, PendingScan(exps[k], 200 + k, 300 + k));
+        }
+        c1.Save(null);
+
+        // A second cache changes only exps[1]: the shard is rewritten with the others as loaded.
+        var c2 = new DoneRunCache(dir, 0x1B4, 0x5FD, g);
+        Assert.True(c2.Has(exps[0]));
+        c2.Put(exps[1], stamps, readAt, [5, 6]);
+        // A memo used as it was is written back as loaded; one re-stat'ed in place is encoded again.
+        Assert.Equal(202, c2.TryGetPending(exps[2], stamps)!.Runs[0].Run);
+        var restatted = c2.TryGetPending(exps[0], stamps)!;
+        restatted.Runs[1].Bytes = 123456;
+        c2.MarkDirty(exps[0]);
+        c2.Save(null);
+        Assert.Empty(c2.LoadMessages);
+
+        var c3 = new DoneRunCache(dir, 0x1B4, 0x5FD, g);
+        Assert.Equal(Done(0), c3.TryGet(exps[0], stamps));
+        Assert.Equal(new[] { 5, 6 }, c3.TryGet(exps[1], stamps));
+        Assert.Null(c3.TryGetPending(exps[1], stamps)); // a new done set drops the memo made with the old one
+        Assert.Equal(Done(2), c3.TryGet(exps[2], stamps));
+        Assert.Null(c3.TryGetPending(exps[3], stamps));
+        foreach (var k in new[] { 0, 2 })
+        {
+            var memo = c3.TryGetPending(exps[k], stamps);
+            Assert.NotNull(memo);
+            var want = PendingScan(exps[k], 200 + k, 300 + k);
+            if (k == 0)
+                want.Runs[1].Bytes = 123456;
+            Assert.Equal(want.Experiment, memo.Experiment);
+            Assert.Equal(want.Directory, memo.Directory);
+            Assert.Equal(want.DirectoryMtimeTicks, memo.DirectoryMtimeTicks);
+            Assert.Equal(want.Runs, memo.Runs);
+            Assert.Equal(want.Patterns, memo.Patterns);
+            Assert.Equal(want.FileIndex, memo.FileIndex);
+        }
+        // Other stamps: nothing is served.
+        var changed = new[] { new FileStamp(true, 4243, Facility.Old.Ticks), default, default };
+        Assert.Null(c3.TryGet(exps[0], changed));
+        Assert.Null(c3.TryGetPending(exps[0], changed));
     }
 }

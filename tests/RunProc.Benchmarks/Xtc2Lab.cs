@@ -1,0 +1,123 @@
+using System.Diagnostics;
+using System.Globalization;
+using RunProc.Formats;
+using RunProc.Pixels;
+
+namespace RunProc.Benchmarks;
+
+/// <summary>`xtc2lab DIR`: where the xtc2 analysis's time goes (open, page tables, kernel, folds), each phase on a fresh open, best of 5.</summary>
+internal static class Xtc2Lab
+{
+    static long MinorFaults() => long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[7], CultureInfo.InvariantCulture);
+
+    /// <summary>`acclab`: the cost of a new quad-sized accumulator in a fresh process (first, second, third; GCs seen).</summary>
+    public static void Accumulators()
+    {
+        for (var i = 0; i < 4; i++)
+        {
+            var g = GC.CollectionCount(0) + GC.CollectionCount(2) * 1000;
+            var f0 = MinorFaults();
+            var sw = Stopwatch.StartNew();
+            var acc = new PixelStatusAccumulator(540_672, 1, 16000);
+            var t = sw.Elapsed.TotalMilliseconds;
+            sw.Restart();
+            acc.BelowLow.AsSpan().Clear(); acc.AboveHigh.AsSpan().Clear(); acc.Sum.AsSpan().Clear(); acc.SumSquares.AsSpan().Clear();
+            Console.WriteLine($"new accumulator {t:F2} ms ({MinorFaults() - f0} faults, gen0+1000*gen2 GCs {GC.CollectionCount(0) + GC.CollectionCount(2) * 1000 - g}); then clearing the rest {sw.Elapsed.TotalMilliseconds:F2} ms");
+        }
+    }
+
+    public static unsafe void Run(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        var file = Xtc2Bench.EnsureRun(dir);
+        var files = new[] { file };
+        _ = File.ReadAllBytes(file);
+        var request = new PixelStatusRequest { Files = files, Threads = 2, ArrayTypes = new[] { "sta" } };
+        var best = new Dictionary<string, double>();
+        var faults = new Dictionary<string, long>();
+        void Note(string k, double ms, long f) { best[k] = Math.Min(best.GetValueOrDefault(k, double.MaxValue), ms); faults[k] = f; }
+        for (var rep = 0; rep < 5; rep++)
+        {
+            var f0 = MinorFaults();
+            var sw = Stopwatch.StartNew();
+            var (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
+            Note("open", sw.Elapsed.TotalMilliseconds, MinorFaults() - f0);
+            var src = dets[0].Parts[0];
+            var n = (int)src.FrameCount;
+            var pieces = src.FramePieces;
+            var piecePx = src.FramePixels / pieces;
+            var ptrs = new nint[pieces][];
+            for (var k = 0; k < pieces; k++) { ptrs[k] = new nint[n]; src.TryGetUInt16Pieces(0, n, k, ptrs[k]); }
+            nint lo = ptrs.SelectMany(p => p).Min(), hi = ptrs.SelectMany(p => p).Max() + piecePx * 2;
+            f0 = MinorFaults();
+            sw.Restart();
+            MappedPages.Populate((void*)lo, hi - lo);
+            Note("populate all", sw.Elapsed.TotalMilliseconds, MinorFaults() - f0);
+            sw.Restart();
+            var sum = 0;
+            for (var q = lo; q < hi; q += 4096) sum += *(byte*)q;
+            Note("touch one byte per 4 KiB page after populate", sw.Elapsed.TotalMilliseconds, sum & 0);
+            f0 = MinorFaults();
+            sw.Restart();
+            var acc = new PixelStatusAccumulator(src.FramePixels, 1, 16000);
+            Note("new accumulator", sw.Elapsed.TotalMilliseconds, MinorFaults() - f0);
+            sw.Restart();
+            for (var k = 0; k < pieces; k++)
+                PixelStatusKernel.AccumulatePiece(acc, ptrs[k], k * piecePx, piecePx, 0x3FFF, 2, KernelPath.Auto, countEvents: false);
+            Note("kernel 2T 1 block, first touch of the mapping", sw.Elapsed.TotalMilliseconds, 0);
+            foreach (var th in rep % 2 == 0 ? new[] { 1, 2, 1 } : new[] { 2, 1, 2 })
+            {
+                f0 = MinorFaults();
+                sw.Restart();
+                for (var k = 0; k < pieces; k++)
+                    PixelStatusKernel.AccumulatePiece(acc, ptrs[k], k * piecePx, piecePx, 0x3FFF, th, KernelPath.Auto, countEvents: false);
+                Console.WriteLine($"  rep {rep} 1 block {th}T {sw.Elapsed.TotalMilliseconds:F1} ms faults {MinorFaults() - f0}");
+                Note($"kernel populated, 1 block, {th}T", sw.Elapsed.TotalMilliseconds, 0);
+                sw.Restart();
+                for (var b = 0; b < n; b += 62)
+                    for (var k = 0; k < pieces; k++)
+                        PixelStatusKernel.AccumulatePiece(acc, ptrs[k].AsSpan(b, Math.Min(62, n - b)), k * piecePx, piecePx, 0x3FFF, th, KernelPath.Auto, countEvents: false);
+                Note($"kernel populated, 62-ev blocks, {th}T", sw.Elapsed.TotalMilliseconds, 0);
+                sw.Restart();
+                for (var b = 0; b < n; b += 200)
+                    PixelStatusKernel.AccumulatePiece(acc, ptrs[0].AsSpan(b, Math.Min(200, n - b)), 0, piecePx, 0x3FFF, th, KernelPath.Auto, countEvents: false);
+                Note($"kernel populated, seg0 only x4, {th}T", 4 * sw.Elapsed.TotalMilliseconds, 0);
+            }
+            handle.Dispose();
+
+            // The accumulate as the runner does it.
+            sw.Restart();
+            (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
+            var t0 = sw.Elapsed.TotalMilliseconds;
+            f0 = MinorFaults();
+            var a2 = PixelReadPipeline.Accumulate(dets[0], request, null, CancellationToken.None);
+            Note("runner Accumulate", sw.Elapsed.TotalMilliseconds - t0, MinorFaults() - f0);
+            sw.Restart();
+            _ = PixelStatusSummary.Compute(a2, request.Options);
+            Note("summary", sw.Elapsed.TotalMilliseconds, 0);
+            handle.Dispose();
+
+            // pread the file into a huge-page buffer (no mapping).
+            using (var buf = new FrameBuffer(new FileInfo(file).Length))
+            {
+                f0 = MinorFaults();
+                sw.Restart();
+                using var fs = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.None);
+                var span = new Span<byte>(buf.Pointer, (int)buf.Bytes);
+                var got = 0;
+                while (got < span.Length) { var r = fs.Read(span[got..]); if (r <= 0) break; got += r; }
+                Note("pread whole file into FrameBuffer (first touch)", sw.Elapsed.TotalMilliseconds, MinorFaults() - f0);
+                sw.Restart();
+                fs.Position = 0; got = 0;
+                while (got < span.Length) { var r = fs.Read(span[got..]); if (r <= 0) break; got += r; }
+                Note("pread whole file into FrameBuffer (again)", sw.Elapsed.TotalMilliseconds, 0);
+                sw.Restart();
+                fs.Position = 0; got = 0;
+                while (got < span.Length) { var r = fs.Read(span.Slice(got, Math.Min(8 << 20, span.Length - got))); if (r <= 0) break; got += r; }
+                Note("pread 8 MiB pieces (again)", sw.Elapsed.TotalMilliseconds, 0);
+            }
+        }
+        foreach (var (k, v) in best)
+            Console.WriteLine($"{k,-50} {v,8:F1} ms  faults {faults[k]}");
+    }
+}
