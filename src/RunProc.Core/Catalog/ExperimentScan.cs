@@ -96,6 +96,30 @@ internal sealed class ExperimentScan
         return -1;
     }
 
+    /// <summary>
+    /// A run's record from its files: sizes and newest time as summed and found, or as <paramref name="reused"/>
+    /// (a cached listing whose files did not change) has them; not stat'ed, no time and "not stat'ed".
+    /// </summary>
+    private static RunRecord Record(int run, int fileStart, int count, long bytes, long newest, int newestFile, bool inProgress,
+        RunRecord? reused, bool statted, DateTime nowUtc, int settleSeconds)
+    {
+        var record = new RunRecord { Run = run, FileStart = fileStart, FileCount = count, Bytes = bytes, NewestTicks = newest, NewestFile = newestFile, InProgress = inProgress ? (byte)1 : (byte)0 };
+        if (reused is { } rr)
+        {
+            record.Bytes = rr.Bytes;
+            record.NewestTicks = rr.NewestTicks;
+            record.NewestFile = rr.NewestFile;
+        }
+        if (!statted)
+        {
+            record.NewestTicks = 0;
+            record.Settled = RunRecord.NotStatted;
+        }
+        else
+            record.Settled = IsReady(record, nowUtc, settleSeconds) ? (byte)1 : (byte)0;
+        return record;
+    }
+
     /// <summary>Readiness against <paramref name="nowUtc"/>; recomputed on every use so a cached run never has stale readiness.</summary>
     public static bool IsReady(in RunRecord run, DateTime nowUtc, int settleSeconds) =>
         run.InProgress == 0 && nowUtc.Ticks - run.NewestTicks >= TimeSpan.TicksPerSecond * settleSeconds;
@@ -407,21 +431,7 @@ internal sealed class ExperimentScan
             }
             if (count == 0)
                 continue;
-            var record = new RunRecord { Run = run, FileStart = fileStart, FileCount = count, Bytes = bytes, NewestTicks = newest, NewestFile = newestFile, InProgress = inProgress ? (byte)1 : (byte)0 };
-            if (reused is { } rr)
-            {
-                record.Bytes = rr.Bytes;
-                record.NewestTicks = rr.NewestTicks;
-                record.NewestFile = rr.NewestFile;
-            }
-            if (!statted)
-            {
-                record.NewestTicks = 0;
-                record.Settled = RunRecord.NotStatted;
-            }
-            else
-                record.Settled = IsReady(record, nowUtc, settleSeconds) ? (byte)1 : (byte)0;
-            runs.Add(record);
+            runs.Add(Record(run, fileStart, count, bytes, newest, newestFile, inProgress, reused, statted, nowUtc, settleSeconds));
         }
         var names = new RunFileName[patterns.Count];
         for (var p = 0; p < names.Length; p++)
@@ -509,21 +519,7 @@ internal sealed class ExperimentScan
             }
             if (count == 0)
                 continue;
-            var record = new RunRecord { Run = run, FileStart = fileStart, FileCount = count, Bytes = bytes, NewestTicks = newest, NewestFile = newestFile, InProgress = inProgress ? (byte)1 : (byte)0 };
-            if (reused is { } rr)
-            {
-                record.Bytes = rr.Bytes;
-                record.NewestTicks = rr.NewestTicks;
-                record.NewestFile = rr.NewestFile;
-            }
-            if (!statted)
-            {
-                record.NewestTicks = 0;
-                record.Settled = RunRecord.NotStatted;
-            }
-            else
-                record.Settled = IsReady(record, nowUtc, settleSeconds) ? (byte)1 : (byte)0;
-            runs.Add(record);
+            runs.Add(Record(run, fileStart, count, bytes, newest, newestFile, inProgress, reused, statted, nowUtc, settleSeconds));
         }
         var result = new ExperimentScan
         {
