@@ -1,6 +1,3 @@
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
-
 namespace RunProc.Pixels;
 
 /// <summary>
@@ -62,7 +59,7 @@ public sealed class PixelStatusAccumulator
             RunProc.Formats.MappedPages.AdviseHugePages(p, (long)array.Length * sizeof(T));
     }
 
-    /// <summary>An accumulator whose arrays hold garbage: the caller's first <see cref="AddBlock"/> of every pixel copies (a merge).</summary>
+    /// <summary>An accumulator whose arrays hold garbage: the caller's first add of every pixel copies (a merge of partial files, <see cref="Split.PartialLayout.AddTo"/>).</summary>
     internal static PixelStatusAccumulator Uninitialized(int pixelCount, int gateLow, int gateHigh) => new(pixelCount, gateLow, gateHigh, uninitialized: true);
 
     public int PixelCount { get; }
@@ -104,106 +101,21 @@ public sealed class PixelStatusAccumulator
         CheckEventBudget(other.Events);
         unsafe
         {
-            fixed (int* below = other.BelowLow, above = other.AboveHigh, max = other.Max, min = other.Min)
-            fixed (long* sum = other.Sum)
-            fixed (UInt128* sq = other.SumSquares)
-                AddBlock(new Arrays(below, above, sum, sq, max, min), 0, PixelCount, copy: false);
+            // Exact integers, vectorised: the same result as the per-pixel loop.
+            var n = PixelCount;
+            fixed (int* below = BelowLow, above = AboveHigh, max = Max, min = Min, oBelow = other.BelowLow, oAbove = other.AboveHigh, oMax = other.Max, oMin = other.Min)
+            fixed (long* sum = Sum, oSum = other.Sum)
+            fixed (UInt128* sq = SumSquares, oSq = other.SumSquares)
+            {
+                Widen.Ints(below, (byte*)oBelow, 4, n, copy: false, Widen.Op.Add);
+                Widen.Ints(above, (byte*)oAbove, 4, n, copy: false, Widen.Op.Add);
+                Widen.Longs(sum, (byte*)oSum, 8, n, copy: false);
+                Widen.Squares(sq, (byte*)oSq, 16, n, copy: false);
+                Widen.Ints(max, (byte*)oMax, 4, n, copy: false, Widen.Op.Max);
+                Widen.Ints(min, (byte*)oMin, 4, n, copy: false, Widen.Op.Min);
+            }
         }
         Events += other.Events;
-    }
-
-    /// <summary>The six per-pixel arrays of an accumulator elsewhere (another accumulator, or a mapped partial file).</summary>
-    internal readonly unsafe struct Arrays(int* below, int* above, long* sum, UInt128* squares, int* max, int* min)
-    {
-        public readonly int* Below = below, Above = above, Max = max, Min = min;
-        public readonly long* Sum = sum;
-        public readonly UInt128* Squares = squares;
-    }
-
-    /// <summary>
-    /// Adds pixels [first, first + count) of <paramref name="src"/> into this accumulator (counts
-    /// and sums added, max/min taken), or copies them when <paramref name="copy"/> (the first part
-    /// of a merge into an <see cref="Uninitialized"/> accumulator). Exact integers, vectorised:
-    /// the same result as the per-pixel loop. Events are the caller's to add.
-    /// </summary>
-    internal unsafe void AddBlock(in Arrays src, int first, int count, bool copy)
-    {
-        if (first < 0 || count < 0 || first > PixelCount - count)
-            throw new ArgumentOutOfRangeException(nameof(first), $"pixels {first}..{first + count} are outside the accumulator's 0..{PixelCount}.");
-        fixed (int* below = BelowLow, above = AboveHigh, max = Max, min = Min)
-        fixed (long* sum = Sum)
-        fixed (UInt128* sq = SumSquares)
-        {
-            if (copy)
-            {
-                Copy(src.Below + first, below + first, count);
-                Copy(src.Above + first, above + first, count);
-                Copy(src.Sum + first, sum + first, count);
-                Copy(src.Squares + first, sq + first, count);
-                Copy(src.Max + first, max + first, count);
-                Copy(src.Min + first, min + first, count);
-                return;
-            }
-            AddInts(below + first, src.Below + first, count);
-            AddInts(above + first, src.Above + first, count);
-            AddLongs((ulong*)(sum + first), (ulong*)(src.Sum + first), count);
-            AddWide(sq + first, src.Squares + first, count);
-            MaxMin(max + first, min + first, src.Max + first, src.Min + first, count);
-        }
-    }
-
-    private static unsafe void Copy<T>(T* from, T* to, int count) where T : unmanaged =>
-        new ReadOnlySpan<T>(from, count).CopyTo(new Span<T>(to, count));
-
-    private static unsafe void AddInts(int* dst, int* src, int n)
-    {
-        var i = 0;
-        for (; i <= n - 8; i += 8)
-            Vector256.Store(Vector256.Load(dst + i) + Vector256.Load(src + i), dst + i);
-        for (; i < n; i++)
-            dst[i] += src[i];
-    }
-
-    private static unsafe void AddLongs(ulong* dst, ulong* src, int n)
-    {
-        var i = 0;
-        for (; i <= n - 4; i += 4)
-            Vector256.Store(Vector256.Load(dst + i) + Vector256.Load(src + i), dst + i);
-        for (; i < n; i++)
-            dst[i] += src[i];
-    }
-
-    /// <summary>128-bit adds, two per 256-bit vector (little endian: low word, high word), the low words' carry into the high words.</summary>
-    private static unsafe void AddWide(UInt128* dst, UInt128* src, int n)
-    {
-        var i = 0;
-        if (Avx2.IsSupported)
-        {
-            for (; i <= n - 2; i += 2)
-            {
-                var x = Avx.LoadVector256((ulong*)(src + i));
-                var s = Avx2.Add(Avx.LoadVector256((ulong*)(dst + i)), x);
-                var carry = Vector256.LessThan(s, x); // meaningful in the low words; the high words' is shifted out
-                Avx.Store((ulong*)(dst + i), Avx2.Subtract(s, Avx2.ShiftLeftLogical128BitLane(carry.AsByte(), 8).AsUInt64()));
-            }
-        }
-        for (; i < n; i++)
-            dst[i] += src[i];
-    }
-
-    private static unsafe void MaxMin(int* max, int* min, int* srcMax, int* srcMin, int n)
-    {
-        var i = 0;
-        for (; i <= n - 8; i += 8)
-        {
-            Vector256.Store(Vector256.Max(Vector256.Load(max + i), Vector256.Load(srcMax + i)), max + i);
-            Vector256.Store(Vector256.Min(Vector256.Load(min + i), Vector256.Load(srcMin + i)), min + i);
-        }
-        for (; i < n; i++)
-        {
-            if (srcMax[i] > max[i]) max[i] = srcMax[i];
-            if (srcMin[i] < min[i]) min[i] = srcMin[i];
-        }
     }
 
     /// <summary>The per-pixel event counters are 32-bit: refuse to go past them instead of wrapping.</summary>
