@@ -106,15 +106,21 @@ public static class PartialAccumulatorFile
 
     /// <summary>Writes the accumulator atomically (temp file, fsync, rename), at the narrowest widths that hold its values.</summary>
     public static void Write(string path, PartialHeader header, PixelStatusAccumulator acc, int fileMode) =>
-        Write(path, header, acc, fileMode, PartialLayout.Narrowest(acc));
+        WriteAt(path, header, acc, fileMode, PartialLayout.Narrowest(acc));
 
     /// <summary>Writes at the given widths (tests: every width on any data); they must hold every value.</summary>
     internal static void Write(string path, PartialHeader header, PixelStatusAccumulator acc, int fileMode, PartialLayout layout)
     {
-        if (acc.PixelCount != header.Shape.Aggregate(1L, (a, b) => a * b) || acc.GateLow != header.GateLow || acc.GateHigh != header.GateHigh || acc.Events != header.Events)
-            throw new ArgumentException("the header does not describe this accumulator (pixels, gates or events differ).", nameof(header));
         if (!layout.Holds(acc))
             throw new ArgumentException($"the widths {layout} do not hold this accumulator's values.", nameof(layout));
+        WriteAt(path, header, acc, fileMode, layout);
+    }
+
+    /// <summary>Writes at widths known to hold every value (the narrowest, or checked by the caller).</summary>
+    private static void WriteAt(string path, PartialHeader header, PixelStatusAccumulator acc, int fileMode, PartialLayout layout)
+    {
+        if (acc.PixelCount != header.Shape.Aggregate(1L, (a, b) => a * b) || acc.GateLow != header.GateLow || acc.GateHigh != header.GateHigh || acc.Events != header.Events)
+            throw new ArgumentException("the header does not describe this accumulator (pixels, gates or events differ).", nameof(header));
         var json = JsonSerializer.SerializeToUtf8Bytes(header, Json);
         var headerEnd = AlignUp(PrefixBytes + json.Length + HashBytes);
         var head = new byte[headerEnd];
