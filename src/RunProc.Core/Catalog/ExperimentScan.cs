@@ -276,13 +276,13 @@ internal sealed class ExperimentScan
             return;
         }
         // Per-thread scratch: a full scan sorts 1,000 listings (see RunCatalog.List).
-        var starts = Scratch(ref t_starts, (int)range + 1);
+        var starts = RunFileKey.Scratch(ref t_starts, (int)range + 1);
         starts.AsSpan(0, (int)range + 1).Clear();
         foreach (ref readonly var name in span)
             starts[name.Run - min + 1]++;
         for (var r = 1; r <= range; r++)
             starts[r] += starts[r - 1];
-        var items = Scratch(ref t_items, n);
+        var items = RunFileKey.Scratch(ref t_items, n);
         foreach (ref readonly var name in span)
             items[starts[name.Run - min]++] = name;
         // Within a run (a few files): insertion sort by the key.
@@ -308,16 +308,6 @@ internal sealed class ExperimentScan
     [ThreadStatic] private static List<int>? t_index;
     [ThreadStatic] private static List<RunRecord>? t_runs;
 
-    /// <summary>A per-thread buffer of at least <paramref name="size"/> elements (a huge one is not kept).</summary>
-    private static T[] Scratch<T>(ref T[]? slot, int size)
-    {
-        if (slot is { } a && a.Length >= size)
-            return a;
-        var fresh = new T[Math.Max(size, 1024)];
-        if (fresh.Length <= 1 << 16)
-            slot = fresh;
-        return fresh;
-    }
 
     // run < 2^21 (Names.IsRun), stream and chunk < 2^10 (3 digits), kind 2 bits, in progress 1 bit
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
