@@ -51,6 +51,9 @@ public static class Program
                 foreach (var file in args.Skip(1))
                     EndToEnd(file);
                 return 0;
+            case "natlab":
+                Xtc2Lab.Native();
+                return 0;
             case "acclab":
                 Xtc2Lab.Accumulators();
                 return 0;
@@ -66,6 +69,27 @@ public static class Program
             case "lab":
                 Lab.Run();
                 return 0;
+            case "sumlab":
+            {
+                var px = 540_672;
+                var acc = new PixelStatusAccumulator(px, 1, 16000);
+                var frames = MakeFrames(16, px);
+                for (var i = 0; i < 12; i++) PixelStatusKernel.Accumulate(acc, frames, 0xFFFF, 2);
+                var st = new int[px];
+                var lim = new PixelStatusSummary.StatusLimits(0.1, 16000, 1, 16000, 0.2, 1, 16000);
+                var bits = new long[8];
+                for (var rep = 0; rep < 10; rep++)
+                {
+                    var sw = Stopwatch.StartNew();
+                    PixelStatusSummary.StatusRange(acc, st, 0, px, lim, bits);
+                    var t1 = sw.Elapsed.TotalMilliseconds;
+                    sw.Restart();
+                    var fresh = GC.AllocateUninitializedArray<int>(px);
+                    PixelStatusSummary.StatusRange(acc, fresh, 0, px, lim, bits);
+                    Console.WriteLine($"status 1 thread: reused array {t1:F2} ms, fresh array {sw.Elapsed.TotalMilliseconds:F2} ms");
+                }
+                return 0;
+            }
             case "summary":
                 SummaryBench(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 4 * 352 * 384);
                 return 0;

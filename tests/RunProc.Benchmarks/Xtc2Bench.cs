@@ -11,7 +11,8 @@ namespace RunProc.Benchmarks;
 /// `xtc2 DIR`: a 200-event epix10ka-quad xtc2 run (4 × 352 × 384 uint16 a segment, raw + aux per
 /// segment as the DAQ writes it, gain bit 14 set) in the page cache. The analysis (open, the
 /// kernel on every segment in place, the summary; 2 threads) against reading the same run with no
-/// work: open it and touch every segment's words on 2 threads. Both timed from the open, best of 3.
+/// work: open it and touch every segment's words on 2 threads. Both timed from the open, in 15
+/// interleaved rounds; the ratio is the median of the rounds' ratios, with its min and max.
 /// </summary>
 internal static class Xtc2Bench
 {
@@ -80,13 +81,15 @@ internal static class Xtc2Bench
         const int threads = 2;
         var bytes = (long)Events * Segments * Rows * Cols * 2;
         var request = new PixelStatusRequest { Files = files, Threads = threads, ArrayTypes = new[] { "sta" } };
-        var reps = int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_REPS"), out var r) ? r : 7;
+        var reps = int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_REPS"), out var r) ? r : 15;
         // As written is only known for a file this run wrote; the headline is the cache as a read from disk fills it.
         foreach (var asRead in fresh ? new[] { false, true } : new[] { true })
         {
             Cache(file, asRead);
             var state = asRead ? "as read from disk" : "as written";
-            double readSeconds = double.MaxValue, seqSeconds = double.MaxValue, analysisSeconds = double.MaxValue;
+            // Every round's three times are kept: the ratio is the median of the rounds' own
+            // ratios (baseline and analysis measured back to back), the spread their min and max.
+            var reads = new List<double>(); var seqs = new List<double>(); var analyses = new List<double>(); var ratios = new List<double>();
             for (var rep = 0; rep < reps; rep++)
             {
                 // Rounds interleaved, each on a fresh open (a fresh mapping: its first read is part of the cost).
@@ -94,13 +97,13 @@ internal static class Xtc2Bench
                 var (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
                 using (handle)
                     TouchAsTheKernelReads(dets[0].Parts[0], threads, request.BlockBytes);
-                readSeconds = Math.Min(readSeconds, sw.Elapsed.TotalSeconds);
+                var roundRead = sw.Elapsed.TotalSeconds;
 
                 sw.Restart();
                 (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
                 using (handle)
                     TouchSequentially(dets[0].Parts[0], threads);
-                seqSeconds = Math.Min(seqSeconds, sw.Elapsed.TotalSeconds);
+                var roundSeq = sw.Elapsed.TotalSeconds;
 
                 sw.Restart();
                 (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
@@ -112,15 +115,20 @@ internal static class Xtc2Bench
                     accumulated = sw.Elapsed.TotalSeconds;
                     _ = PixelStatusSummary.Compute(acc, request.Options);
                 }
-                analysisSeconds = Math.Min(analysisSeconds, sw.Elapsed.TotalSeconds);
-                Console.WriteLine($"{state}: analysis: open {opened * 1e3:F1} ms, accumulate {(accumulated - opened) * 1e3:F1} ms, summary {(sw.Elapsed.TotalSeconds - accumulated) * 1e3:F1} ms; best so far: analysis {analysisSeconds * 1e3:F1} ms, read alone {readSeconds * 1e3:F1} ms as the kernel reads, {seqSeconds * 1e3:F1} ms sequentially");
+                var roundAnalysis = sw.Elapsed.TotalSeconds;
+                reads.Add(roundRead); seqs.Add(roundSeq); analyses.Add(roundAnalysis);
+                // The no-work baseline is the faster of the two ways of reading every segment word.
+                ratios.Add(Math.Min(roundRead, roundSeq) / roundAnalysis);
+                Console.WriteLine($"{state}: round {rep + 1}: analysis {roundAnalysis * 1e3:F1} ms (open {opened * 1e3:F1}, accumulate {(accumulated - opened) * 1e3:F1}, summary {(roundAnalysis - accumulated) * 1e3:F1}), read alone {roundRead * 1e3:F1} ms as the kernel reads, {roundSeq * 1e3:F1} ms sequentially; ratio {ratios[^1]:F2}");
             }
-            // The no-work baseline is the faster of the two ways of reading every segment word.
-            var baseline = Math.Min(readSeconds, seqSeconds);
+            static double Median(List<double> v) { var s = v.Order().ToList(); return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2; }
+            var readMedian = Median(reads); var seqMedian = Median(seqs); var analysisSeconds = Median(analyses);
+            var baseline = Math.Min(readMedian, seqMedian);
+            var readSeconds = readMedian; var seqSeconds = seqMedian;
             Console.WriteLine("RESULT " + JsonSerializer.Serialize(new
             {
                 kind = "xtc2", cache = state, file = Path.GetFileName(file), events = Events, threads, readSeconds = baseline, analysisSeconds,
-                readGBps = bytes / baseline / 1e9, analysisGBps = bytes / analysisSeconds / 1e9, ratio = baseline / analysisSeconds,
+                readGBps = bytes / baseline / 1e9, analysisGBps = bytes / analysisSeconds / 1e9, ratio = Median(ratios), ratioMin = ratios.Min(), ratioMax = ratios.Max(), rounds = reps,
                 kernelPatternReadGBps = bytes / readSeconds / 1e9, sequentialReadGBps = bytes / seqSeconds / 1e9,
             }));
         }

@@ -120,7 +120,7 @@ foreach ($i in 1..3) {
 $xtcRow = foreach ($x in $xtc) {
     [pscustomobject]@{
         Run = "$($x.events) events epix10ka quad"; Cache = $x.cache; ReadGBps = [Math]::Round($x.readGBps, 2); AnalysisGBps = [Math]::Round($x.analysisGBps, 2)
-        AnalysisRatio = [Math]::Round($x.ratio, 2); KernelPatternReadGBps = [Math]::Round($x.kernelPatternReadGBps, 2); SequentialReadGBps = [Math]::Round($x.sequentialReadGBps, 2)
+        AnalysisRatio = [Math]::Round($x.ratio, 2); RatioSpread = '{0:F2}-{1:F2} ({2} rounds)' -f $x.ratioMin, $x.ratioMax, $x.rounds; KernelPatternReadGBps = [Math]::Round($x.kernelPatternReadGBps, 2); SequentialReadGBps = [Math]::Round($x.sequentialReadGBps, 2)
         CmdletSeconds = if ($x -eq $xtcHead) { [Math]::Round($best, 3) } else { '-' }; CmdletRatio = if ($x -eq $xtcHead) { [Math]::Round($x.readSeconds / $best, 2) } else { '-' }
     }
 }
@@ -141,5 +141,5 @@ Write-Host '== Kernel: 200 frames x 2,162,688 px uint16; RunProc/RunProcAvx2 = t
 $table | Format-Table -AutoSize | Out-String -Width 300 | Out-Host
 Write-Host '== End to end (target: Invoke-PixelStatus >= 0.8 of the reader alone = PureHDF reading every frame into a reused buffer; MappedTouch = reading the memory map in place, where RunProc scans contiguous data without PureHDF)' -ForegroundColor Green
 $cmdlet | Format-Table -AutoSize | Out-String -Width 300 | Out-Host
-Write-Host '== xtc2 (target: analysis >= 0.7 of reading the run with no work = open + touch every segment word in place, 2 threads, the faster of the kernel-order and the sequential touch; AnalysisRatio = open + kernel + summary in process, CmdletRatio = Invoke-PixelStatus -ArrayType sta as a whole cmdlet call)' -ForegroundColor Green
+Write-Host '== xtc2 (target: analysis >= 0.7 of reading the run with no work = open + touch every segment word in place, 2 threads, the faster of the kernel-order and the sequential touch; AnalysisRatio = open + kernel + summary in process, the median of interleaved rounds' ratios, RatioSpread their min-max, CmdletRatio = Invoke-PixelStatus -ArrayType sta as a whole cmdlet call)' -ForegroundColor Green
 $xtcRow | Format-Table -AutoSize | Out-String -Width 300 | Out-Host

@@ -223,6 +223,7 @@ public sealed class PixelStatusSummary
         options.Validate();
         var n = acc.PixelCount;
         var status = GC.AllocateUninitializedArray<int>(n);
+        PrefaultArray(status);
         var summary = new PixelStatusSummary(acc, status);
         (double, double) meanLim, rmsLim;
         if (options.Method == PixelLimitMethod.Absolute)
@@ -245,38 +246,13 @@ public sealed class PixelStatusSummary
         var (extLo, extHi) = options.Method == PixelLimitMethod.Absolute ? meanLim : (options.IntensityLow, options.IntensityHigh);
         var perBit = new long[8];
         long bad = 0;
-        var any = acc.Events > 0;
-        var (rmsLo, rmsHi) = rmsLim;
-        var (meanLo, meanHi) = meanLim;
-        var frac = options.FractionLimit;
-        var max = acc.Max;
-        var min = acc.Min;
+        var limits = new StatusLimits(rmsLim.Item1, rmsLim.Item2, meanLim.Item1, meanLim.Item2, options.FractionLimit,
+            acc.Events > 0 ? extLo : double.NegativeInfinity, acc.Events > 0 ? extHi : double.PositiveInfinity);
         var gate = new object();
         ForRanges(n, (a, b) =>
         {
-            var localBits = new long[8];
-            long localBad = 0;
-            for (var p = a; p < b; p++)
-            {
-                Moments(acc, p, out var mean, out var rms);
-                var (flo, fhi) = FractionsOf(acc, p);
-                var s = 0;
-                if (rms > rmsHi) s |= 1;
-                if (fhi > frac) s |= 2;
-                if (flo > frac) s |= 4;
-                if (rms < rmsLo) s |= 8;
-                if (mean > meanHi) s |= 16;
-                if (mean < meanLo) s |= 32;
-                if (any && max[p] > extHi) s |= 64;
-                if (any && min[p] < extLo) s |= 128;
-                status[p] = s;
-                if (s != 0)
-                {
-                    localBad++;
-                    for (var bit = 0; bit < 8; bit++)
-                        localBits[bit] += (s >> bit) & 1;
-                }
-            }
+            Span<long> localBits = stackalloc long[8];
+            var localBad = StatusRange(acc, status, a, b, limits, localBits);
             lock (gate)
             {
                 bad += localBad;
@@ -288,6 +264,74 @@ public sealed class PixelStatusSummary
         summary.CountPerBit = perBit;
         summary.BadPixels = bad;
         return summary;
+    }
+
+    /// <summary>A fresh array's pages faulted in with one call instead of one fault per 4 KiB page on its first write.</summary>
+    internal static unsafe void PrefaultArray<T>(T[] array) where T : unmanaged
+    {
+        if (array.Length == 0) return;
+        fixed (T* p = array)
+            RunProc.Formats.MappedPages.PopulateWrite(p, (long)array.Length * sizeof(T));
+    }
+
+    /// <summary>The limits a pixel's status is decided on; the extremes' limits are infinite without events (bits 6/7 never set then).</summary>
+    internal readonly record struct StatusLimits(double RmsLow, double RmsHigh, double MeanLow, double MeanHigh, double Fraction, double ExtremeLow, double ExtremeHigh);
+
+    /// <summary>
+    /// The status of pixels [a, b) and their count per bit: the arithmetic of <see cref="Moments"/>
+    /// and <see cref="FractionsOf"/> in the same order (so the same doubles), over raw pointers and
+    /// optimised from the first call (the per-pixel loop ran at Tier0/OSR in every job before:
+    /// 12.8 ms CPU for an epix10ka quad, 540,672 px; measured 2026-12-02).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static unsafe long StatusRange(PixelStatusAccumulator acc, int[] status, int a, int b, in StatusLimits lim, Span<long> bits)
+    {
+        var events = acc.Events;
+        var eventsD = (double)events;
+        var withEvents = events > 0;
+        long bad = 0;
+        long b0 = 0, b1 = 0, b2 = 0, b3 = 0, b4 = 0, b5 = 0, b6 = 0, b7 = 0;
+        double rmsLo = lim.RmsLow, rmsHi = lim.RmsHigh, meanLo = lim.MeanLow, meanHi = lim.MeanHigh, frac = lim.Fraction, extLo = lim.ExtremeLow, extHi = lim.ExtremeHigh;
+        fixed (int* below = acc.BelowLow, above = acc.AboveHigh, max = acc.Max, min = acc.Min, st = status)
+        fixed (long* sum = acc.Sum)
+        fixed (UInt128* sqs = acc.SumSquares)
+        {
+            var sq64 = (ulong*)sqs; // little-endian UInt128: the low half, then the high half
+            for (var p = a; p < b; p++)
+            {
+                int lo = below[p], hi = above[p];
+                var good = events - lo - hi;
+                double mean = 0, rms = 0;
+                if (good > 0)
+                {
+                    var m = sum[p] / (double)good;
+                    var high = sq64[2 * p + 1];
+                    var sqd = high == 0 ? (double)sq64[2 * p] : (double)sqs[p];
+                    var v = sqd / good - m * m;
+                    mean = m;
+                    rms = v > 0 ? Math.Sqrt(v) : 0;
+                }
+                double flo = 0, fhi = 0;
+                if (withEvents)
+                {
+                    flo = lo / eventsD;
+                    fhi = hi / eventsD;
+                }
+                var s = 0;
+                if (rms > rmsHi) { s |= 1; b0++; }
+                if (fhi > frac) { s |= 2; b1++; }
+                if (flo > frac) { s |= 4; b2++; }
+                if (rms < rmsLo) { s |= 8; b3++; }
+                if (mean > meanHi) { s |= 16; b4++; }
+                if (mean < meanLo) { s |= 32; b5++; }
+                if (max[p] > extHi) { s |= 64; b6++; }
+                if (min[p] < extLo) { s |= 128; b7++; }
+                st[p] = s;
+                if (s != 0) bad++;
+            }
+        }
+        bits[0] = b0; bits[1] = b1; bits[2] = b2; bits[3] = b3; bits[4] = b4; bits[5] = b5; bits[6] = b6; bits[7] = b7;
+        return bad;
     }
 
     /// <summary>The original evaluate(): n-sigma limits around the array mean where asked, clamped by the absolute ones.</summary>
