@@ -528,12 +528,12 @@ public unsafe class KernelBench
     {
         _acc ??= new PixelStatusAccumulator(Program.Pixels, 1, 16000);
         _acc.Events = 0;
-        _acc.BelowLow.AsSpan().Clear();
-        _acc.AboveHigh.AsSpan().Clear();
-        _acc.Sum.AsSpan().Clear();
-        _acc.SumSquares.AsSpan().Clear();
-        _acc.Max.AsSpan().Fill(int.MinValue);
-        _acc.Min.AsSpan().Fill(int.MaxValue);
+        _acc.BelowLow.Clear();
+        _acc.AboveHigh.Clear();
+        _acc.Sum.Clear();
+        _acc.SumSquares.Clear();
+        _acc.Max.Fill(int.MinValue);
+        _acc.Min.Fill(int.MaxValue);
     }
 
     [Benchmark(Baseline = true, Description = "RunProc kernel (best path), the reader's blocks (padded stride)")]

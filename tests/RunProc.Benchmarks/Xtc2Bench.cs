@@ -114,6 +114,7 @@ internal static class Xtc2Bench
                     var acc = PixelReadPipeline.Accumulate(dets[0], request, null, CancellationToken.None);
                     accumulated = sw.Elapsed.TotalSeconds;
                     _ = PixelStatusSummary.Compute(acc, request.Options);
+                    acc.Dispose(); // as a job's end frees it
                 }
                 var roundAnalysis = sw.Elapsed.TotalSeconds;
                 reads.Add(roundRead); seqs.Add(roundSeq); analyses.Add(roundAnalysis);

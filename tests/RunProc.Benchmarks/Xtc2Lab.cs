@@ -21,7 +21,7 @@ internal static class Xtc2Lab
             var acc = new PixelStatusAccumulator(540_672, 1, 16000);
             var t = sw.Elapsed.TotalMilliseconds;
             sw.Restart();
-            acc.BelowLow.AsSpan().Clear(); acc.AboveHigh.AsSpan().Clear(); acc.Sum.AsSpan().Clear(); acc.SumSquares.AsSpan().Clear();
+            acc.BelowLow.Clear(); acc.AboveHigh.Clear(); acc.Sum.Clear(); acc.SumSquares.Clear();
             Console.WriteLine($"new accumulator {t:F2} ms ({MinorFaults() - f0} faults, gen0+1000*gen2 GCs {GC.CollectionCount(0) + GC.CollectionCount(2) * 1000 - g}); then clearing the rest {sw.Elapsed.TotalMilliseconds:F2} ms");
         }
     }

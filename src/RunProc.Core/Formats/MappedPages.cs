@@ -19,7 +19,6 @@ internal static unsafe partial class MappedPages
 {
     private const int MadvHugePage = 14;
     private const int MadvPopulateRead = 22;
-    private const int MadvPopulateWrite = 23;
     private const long SmallPage = 4096;
 
     /// <summary>The size of a PMD (huge) page on x86-64 and arm64 with 4 KiB base pages.</summary>
@@ -40,20 +39,6 @@ internal static unsafe partial class MappedPages
             return;
         if (!Advise(start, bytes, MadvPopulateRead))
             _noPopulate = true; // e.g. EINVAL before Linux 5.14: stop asking
-    }
-
-    /// <summary>
-    /// Faults a fresh writable range in with one system call (MADV_POPULATE_WRITE), before its
-    /// first write: in this VM a write fault costs ~10–20 µs a 4 KiB page taken one at a time
-    /// (a 2.1 MB status array: 531 faults, ~10 ms), far less populated in one call. The memory
-    /// reads as it did (zero for fresh pages, unchanged otherwise).
-    /// </summary>
-    public static void PopulateWrite(void* start, long bytes)
-    {
-        if (_noMadvise || _noPopulate || bytes <= 0)
-            return;
-        if (!Advise(start, bytes, MadvPopulateWrite))
-            _noPopulate = true;
     }
 
     /// <summary>

@@ -7,8 +7,21 @@ namespace RunProc.Pixels;
 /// All integer, so two accumulators over the two halves of a run merge into exactly the
 /// accumulator of the whole run (<see cref="Merge"/>).
 /// </summary>
-public sealed class PixelStatusAccumulator
+/// <remarks>
+/// The arrays live in one block of native memory, aligned to 2 MiB and advised onto huge pages
+/// before its first write: in this VM every first write of a fresh 4 KiB page is a costly page
+/// fault, and managed arrays on the GC heap stayed on 4 KiB pages (~3,240 faults, 47–100 ms for
+/// an epix10ka quad's 21.6 MB at load 7–15) where this block takes ~15 faults (~2 ms; measured
+/// 2026-12-02, `RunProc.Benchmarks acclab`/`natlab`). The arrays are spans over it: a span must
+/// not outlive the accumulator (keep the accumulator referenced while its spans are used).
+/// Disposing frees the block at once; otherwise the finalizer does.
+/// </remarks>
+public sealed unsafe class PixelStatusAccumulator : IDisposable
 {
+    private byte* _block;
+    private readonly long _bytes;
+    private readonly long _sum, _below, _above, _max, _min; // byte offsets of the arrays (SumSquares at 0)
+
     /// <summary>Creates an empty accumulator for <paramref name="pixelCount"/> pixels with gates lo &lt;= v &lt;= hi.</summary>
     public PixelStatusAccumulator(int pixelCount, int gateLow, int gateHigh) : this(pixelCount, gateLow, gateHigh, uninitialized: false)
     {
@@ -23,41 +36,71 @@ public sealed class PixelStatusAccumulator
         PixelCount = pixelCount;
         GateLow = gateLow;
         GateHigh = gateHigh;
-        // Allocated without the GC's zeroing (which would be the first write, on 4 KiB pages)
-        // and advised onto 2 MiB pages before the first write: the fill below (or a merge's copy
-        // of its first part) then takes a few dozen page faults instead of ~5,000 per 20 MB.
-        // Page faults are dear in this VM: 48 ms for a 540,672-pixel accumulator (an epix10ka
-        // quad) on 4 KiB pages, a fixed cost of every xtc2 quad analysis. A merge's sum starts as
-        // a copy of its first part: no fill it would overwrite.
-        BelowLow = GC.AllocateUninitializedArray<int>(pixelCount);
-        AboveHigh = GC.AllocateUninitializedArray<int>(pixelCount);
-        Sum = GC.AllocateUninitializedArray<long>(pixelCount);
-        SumSquares = GC.AllocateUninitializedArray<UInt128>(pixelCount);
-        Max = GC.AllocateUninitializedArray<int>(pixelCount);
-        Min = GC.AllocateUninitializedArray<int>(pixelCount);
-        AdviseHugePages(BelowLow);
-        AdviseHugePages(AboveHigh);
-        AdviseHugePages(Sum);
-        AdviseHugePages(SumSquares);
-        AdviseHugePages(Max);
-        AdviseHugePages(Min);
+        // The widest first: every array starts on a 64-byte line.
+        static long Up(long x) => (x + 63) & ~63L;
+        long n = pixelCount;
+        _sum = Up(16 * n);
+        _below = _sum + Up(8 * n);
+        _above = _below + Up(4 * n);
+        _max = _above + Up(4 * n);
+        _min = _max + Up(4 * n);
+        var bytes = _min + Up(4 * n);
+        var huge = RunProc.Formats.MappedPages.HugePage;
+        _bytes = (bytes + huge - 1) & ~(huge - 1);
+        _block = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)_bytes, (nuint)huge);
+        GC.AddMemoryPressure(_bytes);
+        RunProc.Formats.MappedPages.AdviseHugePages(_block, _bytes);
+        // A merge's sum starts as a copy of its first part: no fill it would overwrite.
         if (uninitialized)
             return;
-        BelowLow.AsSpan().Clear();
-        AboveHigh.AsSpan().Clear();
-        Sum.AsSpan().Clear();
-        SumSquares.AsSpan().Clear();
-        Array.Fill(Max, int.MinValue);
-        Array.Fill(Min, int.MaxValue);
+        BelowLow.Clear();
+        AboveHigh.Clear();
+        Sum.Clear();
+        SumSquares.Clear();
+        Max.Fill(int.MinValue);
+        Min.Fill(int.MaxValue);
     }
 
-    private static unsafe void AdviseHugePages<T>(T[] array) where T : unmanaged
+    ~PixelStatusAccumulator() => Free();
+
+    /// <summary>Frees the arrays' memory now (spans taken from them must not be used afterwards).</summary>
+    public void Dispose()
     {
-        if ((long)array.Length * sizeof(T) < RunProc.Formats.MappedPages.HugePage)
-            return;
-        fixed (T* p = array)
-            RunProc.Formats.MappedPages.AdviseHugePages(p, (long)array.Length * sizeof(T));
+        Free();
+        GC.SuppressFinalize(this);
     }
+
+    private void Free()
+    {
+        var b = _block;
+        if (b == null)
+            return;
+        _block = null;
+        System.Runtime.InteropServices.NativeMemory.AlignedFree(b);
+        GC.RemoveMemoryPressure(_bytes);
+    }
+
+    private T* At<T>(long offset) where T : unmanaged =>
+        _block != null ? (T*)(_block + offset) : throw new ObjectDisposedException(nameof(PixelStatusAccumulator));
+
+    private int[]? _status;
+
+    /// <summary>
+    /// Allocates the summary's status array and writes every 4 KiB page of it once, meant for a
+    /// helper thread while the kernel runs: the status is a managed int[] (on 4 KiB pages of the
+    /// GC heap), and its first writes cost ~530 page faults (6–10 ms) for an epix10ka quad,
+    /// ~2,100 for a 2.16 Mpx detector, on the summary's path otherwise. Taken by <see cref="TakeStatus"/>.
+    /// </summary>
+    internal void PrepareStatus()
+    {
+        var status = GC.AllocateUninitializedArray<int>(PixelCount);
+        for (var i = 0; i < status.Length; i += 1024)
+            status[i] = 0;
+        Volatile.Write(ref _status, status);
+    }
+
+    /// <summary>The prepared status array (once), else a new one; its contents are garbage: the summary writes every pixel.</summary>
+    internal int[] TakeStatus() => Interlocked.Exchange(ref _status, null) ?? GC.AllocateUninitializedArray<int>(PixelCount);
 
     /// <summary>An accumulator whose arrays hold garbage: the caller's first add of every pixel copies (a merge of partial files, <see cref="Split.PartialLayout.AddTo"/>).</summary>
     internal static PixelStatusAccumulator Uninitialized(int pixelCount, int gateLow, int gateHigh) => new(pixelCount, gateLow, gateHigh, uninitialized: true);
@@ -73,20 +116,20 @@ public sealed class PixelStatusAccumulator
     /// <summary>Events accumulated.</summary>
     public long Events { get; internal set; }
 
-    public int[] BelowLow { get; }
-    public int[] AboveHigh { get; }
+    public Span<int> BelowLow => new(At<int>(_below), PixelCount);
+    public Span<int> AboveHigh => new(At<int>(_above), PixelCount);
 
     /// <summary>Sum of the values inside the gates (|v| &lt; 2^31, so 2^32 events cannot overflow).</summary>
-    public long[] Sum { get; }
+    public Span<long> Sum => new(At<long>(_sum), PixelCount);
 
     /// <summary>Sum of squares inside the gates; 128-bit so any value type and any event count stay exact.</summary>
-    public UInt128[] SumSquares { get; }
+    public Span<UInt128> SumSquares => new(At<UInt128>(0), PixelCount);
 
     /// <summary>Largest value over all events (int.MinValue before the first event).</summary>
-    public int[] Max { get; }
+    public Span<int> Max => new(At<int>(_max), PixelCount);
 
     /// <summary>Smallest value over all events (int.MaxValue before the first event).</summary>
-    public int[] Min { get; }
+    public Span<int> Min => new(At<int>(_min), PixelCount);
 
     /// <summary>Events inside the gates for pixel <paramref name="p"/> (every event is below, above or inside).</summary>
     public long Good(int p) => Events - BelowLow[p] - AboveHigh[p];
@@ -99,7 +142,6 @@ public sealed class PixelStatusAccumulator
             throw new ArgumentException(
                 $"cannot merge: {other.PixelCount} px gates [{other.GateLow},{other.GateHigh}] into {PixelCount} px gates [{GateLow},{GateHigh}].", nameof(other));
         CheckEventBudget(other.Events);
-        unsafe
         {
             // Exact integers, vectorised: the same result as the per-pixel loop.
             var n = PixelCount;

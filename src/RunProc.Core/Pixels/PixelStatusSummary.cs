@@ -167,7 +167,7 @@ public sealed class PixelStatusSummary
         _fhi = fhi;
     }
 
-    private int[] Extremes(int[] values) => _events > 0 ? (int[])values.Clone() : new int[values.Length];
+    private int[] Extremes(ReadOnlySpan<int> values) => _events > 0 ? values.ToArray() : new int[values.Length];
 
     /// <summary>
     /// The old formula in float64: mean = sum/n, rms = sqrt(sumsq/n - mean²) over the n events
@@ -222,8 +222,7 @@ public sealed class PixelStatusSummary
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var n = acc.PixelCount;
-        var status = GC.AllocateUninitializedArray<int>(n);
-        PrefaultArray(status);
+        var status = acc.TakeStatus();
         var summary = new PixelStatusSummary(acc, status);
         (double, double) meanLim, rmsLim;
         if (options.Method == PixelLimitMethod.Absolute)
@@ -264,14 +263,6 @@ public sealed class PixelStatusSummary
         summary.CountPerBit = perBit;
         summary.BadPixels = bad;
         return summary;
-    }
-
-    /// <summary>A fresh array's pages faulted in with one call instead of one fault per 4 KiB page on its first write.</summary>
-    internal static unsafe void PrefaultArray<T>(T[] array) where T : unmanaged
-    {
-        if (array.Length == 0) return;
-        fixed (T* p = array)
-            RunProc.Formats.MappedPages.PopulateWrite(p, (long)array.Length * sizeof(T));
     }
 
     /// <summary>The limits a pixel's status is decided on; the extremes' limits are infinite without events (bits 6/7 never set then).</summary>

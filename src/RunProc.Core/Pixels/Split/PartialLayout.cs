@@ -35,8 +35,11 @@ internal readonly record struct PartialLayout(int CountBytes, int SumBytes, int 
     /// <summary>The narrowest widths that hold every value of <paramref name="acc"/>.</summary>
     public static PartialLayout Narrowest(PixelStatusAccumulator acc)
     {
-        var counts = Math.Max(acc.BelowLow.Max(), acc.AboveHigh.Max()) <= ushort.MaxValue && Math.Min(acc.BelowLow.Min(), acc.AboveHigh.Min()) >= 0 ? 2 : 4;
-        var sums = acc.Sum.Min() >= int.MinValue && acc.Sum.Max() <= int.MaxValue ? 4 : 8;
+        var (belowMin, belowMax) = Range<int>(acc.BelowLow);
+        var (aboveMin, aboveMax) = Range<int>(acc.AboveHigh);
+        var counts = Math.Max(belowMax, aboveMax) <= ushort.MaxValue && Math.Min(belowMin, aboveMin) >= 0 ? 2 : 4;
+        var (sumMin, sumMax) = Range<long>(acc.Sum);
+        var sums = sumMin >= int.MinValue && sumMax <= int.MaxValue ? 4 : 8;
         var squares = HighWordsZero(acc.SumSquares) ? 8 : 16;
         var extremes = InUInt16(acc.Max) && InUInt16(acc.Min) ? 2 : 4;
         return new(counts, sums, squares, extremes);
@@ -49,11 +52,43 @@ internal readonly record struct PartialLayout(int CountBytes, int SumBytes, int 
         return n.CountBytes <= CountBytes && n.SumBytes <= SumBytes && n.SquareBytes <= SquareBytes && n.ExtremeBytes <= ExtremeBytes;
     }
 
-    private static bool InUInt16(int[] values) => values.Min() >= 0 && values.Max() <= ushort.MaxValue;
-
-    private static bool HighWordsZero(UInt128[] values)
+    private static bool InUInt16(ReadOnlySpan<int> values)
     {
-        var words = MemoryMarshal.Cast<UInt128, ulong>(values.AsSpan());
+        var (min, max) = Range(values);
+        return min >= 0 && max <= ushort.MaxValue;
+    }
+
+    /// <summary>The smallest and largest value (vectorised; the accumulator's arrays are spans over native memory, not arrays LINQ could scan).</summary>
+    private static (T Min, T Max) Range<T>(ReadOnlySpan<T> values) where T : unmanaged, System.Numerics.INumber<T>
+    {
+        T min = values[0], max = values[0];
+        var vectors = MemoryMarshal.Cast<T, System.Numerics.Vector<T>>(values);
+        if (vectors.Length > 0)
+        {
+            var vmin = vectors[0];
+            var vmax = vmin;
+            foreach (var v in vectors)
+            {
+                vmin = System.Numerics.Vector.Min(vmin, v);
+                vmax = System.Numerics.Vector.Max(vmax, v);
+            }
+            for (var k = 0; k < System.Numerics.Vector<T>.Count; k++)
+            {
+                min = T.Min(min, vmin[k]);
+                max = T.Max(max, vmax[k]);
+            }
+        }
+        for (var i = vectors.Length * System.Numerics.Vector<T>.Count; i < values.Length; i++)
+        {
+            min = T.Min(min, values[i]);
+            max = T.Max(max, values[i]);
+        }
+        return (min, max);
+    }
+
+    private static bool HighWordsZero(ReadOnlySpan<UInt128> values)
+    {
+        var words = MemoryMarshal.Cast<UInt128, ulong>(values);
         ulong any = 0;
         for (var i = 1; i < words.Length; i += 2)
             any |= words[i];
@@ -64,30 +99,30 @@ internal readonly record struct PartialLayout(int CountBytes, int SumBytes, int 
     public int Put(PixelStatusAccumulator acc, int first, int count, Span<byte> dest)
     {
         var at = 0;
-        at += PutInts(acc.BelowLow.AsSpan(first, count), CountBytes, dest[at..]);
-        at += PutInts(acc.AboveHigh.AsSpan(first, count), CountBytes, dest[at..]);
+        at += PutInts(acc.BelowLow.Slice(first, count), CountBytes, dest[at..]);
+        at += PutInts(acc.AboveHigh.Slice(first, count), CountBytes, dest[at..]);
         if (SumBytes == 8)
-            at += Raw<long>(acc.Sum.AsSpan(first, count), dest[at..]);
+            at += Raw<long>(acc.Sum.Slice(first, count), dest[at..]);
         else
         {
             var to = MemoryMarshal.Cast<byte, int>(dest.Slice(at, 4 * count));
-            var from = acc.Sum.AsSpan(first, count);
+            var from = acc.Sum.Slice(first, count);
             for (var i = 0; i < count; i++)
                 to[i] = (int)from[i];
             at += 4 * count;
         }
         if (SquareBytes == 16)
-            at += Raw<UInt128>(acc.SumSquares.AsSpan(first, count), dest[at..]);
+            at += Raw<UInt128>(acc.SumSquares.Slice(first, count), dest[at..]);
         else
         {
             var to = MemoryMarshal.Cast<byte, ulong>(dest.Slice(at, 8 * count));
-            var from = acc.SumSquares.AsSpan(first, count);
+            var from = acc.SumSquares.Slice(first, count);
             for (var i = 0; i < count; i++)
                 to[i] = (ulong)from[i];
             at += 8 * count;
         }
-        at += PutInts(acc.Max.AsSpan(first, count), ExtremeBytes, dest[at..]);
-        at += PutInts(acc.Min.AsSpan(first, count), ExtremeBytes, dest[at..]);
+        at += PutInts(acc.Max.Slice(first, count), ExtremeBytes, dest[at..]);
+        at += PutInts(acc.Min.Slice(first, count), ExtremeBytes, dest[at..]);
         return at;
     }
 

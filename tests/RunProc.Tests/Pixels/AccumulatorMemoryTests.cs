@@ -1,0 +1,104 @@
+using RunProc.Pixels;
+using Xunit;
+
+namespace RunProc.Tests.Pixels;
+
+/// <summary>The accumulator's native block (huge pages) and the summary's prepared status array.</summary>
+public class AccumulatorMemoryTests
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(13)]
+    [InlineData(540_672)] // an epix10ka quad: several 2 MiB pages
+    public void ANewAccumulatorIsEmptyInEveryArrayAndRefusedAfterDispose(int px)
+    {
+        var acc = new PixelStatusAccumulator(px, 1, 16000);
+        Assert.Equal(px, acc.BelowLow.Length);
+        Assert.True(acc.BelowLow.IndexOfAnyExcept(0) < 0);
+        Assert.True(acc.AboveHigh.IndexOfAnyExcept(0) < 0);
+        Assert.True(acc.Sum.IndexOfAnyExcept(0L) < 0);
+        Assert.True(acc.SumSquares.IndexOfAnyExcept(UInt128.Zero) < 0);
+        Assert.True(acc.Max.IndexOfAnyExcept(int.MinValue) < 0);
+        Assert.True(acc.Min.IndexOfAnyExcept(int.MaxValue) < 0);
+        // The arrays do not overlap: writing the last pixel of each leaves the others' first and last alone.
+        acc.SumSquares[px - 1] = 7; acc.Sum[px - 1] = 6; acc.BelowLow[px - 1] = 5; acc.AboveHigh[px - 1] = 4; acc.Max[px - 1] = 3; acc.Min[px - 1] = 2;
+        Assert.Equal((UInt128)7, acc.SumSquares[px - 1]);
+        Assert.Equal(6, acc.Sum[px - 1]);
+        Assert.Equal(5, acc.BelowLow[px - 1]);
+        Assert.Equal(4, acc.AboveHigh[px - 1]);
+        Assert.Equal(3, acc.Max[px - 1]);
+        Assert.Equal(2, acc.Min[px - 1]);
+        if (px > 1)
+        {
+            Assert.Equal(0, acc.BelowLow[0]);
+            Assert.Equal(int.MinValue, acc.Max[0]);
+            Assert.Equal(int.MaxValue, acc.Min[0]);
+        }
+        acc.Dispose();
+        acc.Dispose(); // twice is harmless
+        Assert.Throws<ObjectDisposedException>(() => acc.Max.Length);
+        Assert.Throws<ObjectDisposedException>(() => acc.SumSquares.Length);
+    }
+
+    /// <summary>
+    /// The status pass against the per-pixel formula of the arrays (Mean/Rms/fractions, computed
+    /// by the other code path), over square sums past 2^64 and pixels with no good event.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TheStatusPassAgreesWithTheArraysOnWideSquaresAndEmptyPixels_PreparedOrNot(bool prepared)
+    {
+        const int px = 140_001; // > 65,536: two parallel ranges, odd tail
+        var options = new PixelStatusOptions { RmsLow = 2, RmsHigh = 5e8, IntensityLow = 1, IntensityHigh = 1.5e9 };
+        var acc = new PixelStatusAccumulator(px, 1, int.MaxValue);
+        var rng = new Random(11);
+        const long events = 1_000;
+        typeof(PixelStatusAccumulator).GetProperty(nameof(PixelStatusAccumulator.Events))!.SetValue(acc, events);
+        for (var p = 0; p < px; p++)
+        {
+            var below = p % 9 == 0 ? (int)events : rng.Next(0, 300); // every 9th pixel: no good event
+            var above = p % 9 == 0 ? 0 : rng.Next(0, 300);
+            var good = events - below - above;
+            var mean = (long)rng.Next(1, 2_000_000_000);
+            acc.BelowLow[p] = below;
+            acc.AboveHigh[p] = above;
+            acc.Sum[p] = good * mean;
+            // mean² · good (≈ 4e21 > 2^64 for large means) plus a spread
+            acc.SumSquares[p] = (UInt128)(ulong)mean * (ulong)mean * (ulong)good + (p % 5 == 0 ? (UInt128)(ulong)mean * (ulong)mean * (ulong)good / 2 : 0) + (ulong)rng.NextInt64(0, 1L << 40);
+            acc.Max[p] = (int)Math.Min(int.MaxValue, mean + rng.Next(0, 1000));
+            acc.Min[p] = rng.Next(-5, 100);
+        }
+        Assert.Contains(acc.SumSquares.ToArray(), q => q > ulong.MaxValue);
+        if (prepared)
+            acc.PrepareStatus();
+        var s = PixelStatusSummary.Compute(acc, options);
+        var (mLo, mHi) = s.MeanLimits;
+        var (rLo, rHi) = s.RmsLimits;
+        var perBit = new long[8];
+        for (var p = 0; p < px; p++)
+        {
+            var bits = (s.Rms[p] > rHi ? 1 : 0) | (s.FractionHigh[p] > options.FractionLimit ? 2 : 0) | (s.FractionLow[p] > options.FractionLimit ? 4 : 0)
+                | (s.Rms[p] < rLo ? 8 : 0) | (s.Mean[p] > mHi ? 16 : 0) | (s.Mean[p] < mLo ? 32 : 0) | (acc.Max[p] > mHi ? 64 : 0) | (acc.Min[p] < mLo ? 128 : 0);
+            Assert.Equal(bits, s.Status[p]);
+            for (var b = 0; b < 8; b++) perBit[b] += (bits >> b) & 1;
+        }
+        Assert.Equal(perBit, s.CountPerBit);
+        Assert.True(new[] { 0, 3, 4, 5, 6, 7 }.All(b => perBit[b] > 0 && perBit[b] < px), string.Join(",", perBit));
+        // A second summary of the same accumulator gets its own array (the prepared one is taken once).
+        var again = PixelStatusSummary.Compute(acc, options);
+        Assert.NotSame(s.Status, again.Status);
+        Assert.Equal(s.Status, again.Status);
+    }
+
+    [Fact]
+    public void WithoutEventsNoPixelGetsTheExtremeBits()
+    {
+        var acc = new PixelStatusAccumulator(70_000, 1, 16000);
+        acc.PrepareStatus();
+        var s = PixelStatusSummary.Compute(acc, new PixelStatusOptions());
+        Assert.Equal(0, s.CountPerBit[6]);
+        Assert.Equal(0, s.CountPerBit[7]);
+        Assert.True(s.Status.All(v => (v & 0xC0) == 0));
+    }
+}
