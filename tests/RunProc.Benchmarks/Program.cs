@@ -51,6 +51,9 @@ public static class Program
                 foreach (var file in args.Skip(1))
                     EndToEnd(file);
                 return 0;
+            case "h5lab":
+                H5Lab(args[1]);
+                return 0;
             case "natlab":
                 Xtc2Lab.Native();
                 return 0;
@@ -354,8 +357,9 @@ public static class Program
     private static void Parts(string file)
     {
         var runner = new PixelStatusRunner(new RunProcConfig());
-        for (var rep = 0; rep < 3; rep++)
+        for (var rep = 0; rep < 6; rep++)
         {
+            PixelReadPipeline.PreferPread = rep % 2 == 0;
             var sw = Stopwatch.StartNew();
             var (dets, handle) = PixelReadPipeline.OpenDetectors(new[] { file }, Array.Empty<string>());
             var open = sw.Elapsed.TotalMilliseconds;
@@ -400,6 +404,51 @@ public static class Program
     }
 
     /// <summary>Reader alone (same blocks, same parallel decode, no kernel) vs the full pipeline with summary.</summary>
+    /// <summary>`h5lab FILE`: a contiguous uint16 HDF5 run, the pipeline's read + kernel phase (pread into reused blocks) against its parts: pread alone into one reused block, the kernel alone on one block.</summary>
+    private static unsafe void H5Lab(string file)
+    {
+        var request = new PixelStatusRequest { Files = new[] { file }, Threads = 2 };
+        for (var rep = 0; rep < 6; rep++)
+        {
+            PixelReadPipeline.PreferPread = rep % 2 == 0;
+            var sw = Stopwatch.StartNew();
+            var (dets, handle) = PixelReadPipeline.OpenDetectors(new[] { file }, Array.Empty<string>());
+            var open = sw.Elapsed.TotalMilliseconds;
+            PixelStatusAccumulator acc;
+            using (handle)
+                acc = PixelReadPipeline.Accumulate(dets[0], request, null, CancellationToken.None);
+            var accumulate = sw.Elapsed.TotalMilliseconds - open;
+            sw.Restart();
+            var s = PixelStatusSummary.Compute(acc, request.Options);
+            var summary = sw.Elapsed.TotalMilliseconds;
+            acc.Dispose();
+            (dets, handle) = PixelReadPipeline.OpenDetectors(new[] { file }, Array.Empty<string>());
+            double readMs, freshMs, kernelMs; int blockFrames;
+            using (handle)
+            {
+                var src = dets[0].Parts[0];
+                var px = src.FramePixels;
+                var n = (int)src.FrameCount;
+                blockFrames = (int)Math.Clamp(request.BlockBytes / (px * 2L), 1, 4096);
+                sw.Restart();
+                using var buf = new FrameBuffer(blockFrames * px * 2L);
+                new Span<byte>(buf.Pointer, (int)buf.Bytes).Clear();
+                freshMs = sw.Elapsed.TotalMilliseconds;
+                sw.Restart();
+                for (var f = 0; f < n; f += blockFrames)
+                    src.ReadUInt16(f, Math.Min(blockFrames, n - f), buf.AsSpan<ushort>(0, Math.Min(blockFrames, n - f) * px));
+                readMs = sw.Elapsed.TotalMilliseconds;
+                using var a2 = new PixelStatusAccumulator(px, 1, 16000);
+                var ptrs = Enumerable.Range(0, blockFrames).Select(f => (nint)buf.Pointer + (nint)f * px * 2).ToArray();
+                sw.Restart();
+                for (var f = 0; f < n; f += blockFrames)
+                    PixelStatusKernel.AccumulateUInt16(a2, ptrs.AsSpan(0, Math.Min(blockFrames, n - f)), 0xFFFF, 1, KernelPath.Auto);
+                kernelMs = sw.Elapsed.TotalMilliseconds;
+            }
+            Console.WriteLine($"round {rep + 1} ({(PixelReadPipeline.PreferPread ? "pread" : "in place")}): open {open:F0} ms, read + kernel {accumulate:F0} ms, summary {summary:F0} ms | parts: a fresh {blockFrames}-frame block {freshMs:F0} ms, pread every frame into it {readMs:F0} ms, kernel 1T over it as often {kernelMs:F0} ms (bad pixels {s.BadPixels})");
+        }
+    }
+
     private static void EndToEnd(string file)
     {
         var runner = new PixelStatusRunner(new RunProcConfig());

@@ -23,6 +23,7 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
     private readonly MemoryMappedFile? _map;
     private readonly MemoryMappedViewAccessor? _view;
     private readonly NativeFile _file;
+    private Microsoft.Win32.SafeHandles.SafeFileHandle? _handle;
     private byte* _base;
     private readonly long _length;
 
@@ -261,7 +262,11 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
             Compressed = layout == H5DataLayoutClass.Chunked,
         };
         if (layout == H5DataLayoutClass.Contiguous && et == FrameElementType.UInt16 && dims[0] > 0)
+        {
             src.Direct = owner.DirectPointer(ds, src, bytes);
+            if (src.Direct != null)
+                (src.Handle, src.DirectOffset) = (owner.Handle(), (long)((byte*)src.Direct - owner._base));
+        }
         return src;
     }
 
@@ -312,6 +317,10 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
         }
     }
 
+    /// <summary>A handle for pread of the verified contiguous frames (opened once, on first use).</summary>
+    private Microsoft.Win32.SafeHandles.SafeFileHandle Handle() =>
+        _handle ??= File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read);
+
     public void Dispose()
     {
         if (_base != null)
@@ -319,6 +328,7 @@ public sealed unsafe class Hdf5FrameFile : IDisposable
             _view?.SafeMemoryMappedViewHandle.ReleasePointer();
             _base = null;
         }
+        _handle?.Dispose();
         _file.Dispose();
         _view?.Dispose();
         _map?.Dispose();
@@ -332,6 +342,12 @@ public sealed unsafe class Hdf5FrameSource : FrameSource
 
     /// <summary>The verified in-place address of contiguous uint16 frames, or null.</summary>
     internal ushort* Direct { get; set; }
+
+    /// <summary>With <see cref="Direct"/>: the file and the frames' byte offset in it, for pread.</summary>
+    internal Microsoft.Win32.SafeHandles.SafeFileHandle? Handle { get; set; }
+    internal long DirectOffset { get; set; }
+
+    public override bool ReadsByPread => Direct != null && Handle is not null;
 
     public override ushort* TryGetUInt16Pointer(long first, int count)
     {
@@ -387,6 +403,24 @@ public sealed unsafe class Hdf5FrameSource : FrameSource
     {
         if (ElementType != FrameElementType.UInt16)
             throw new InvalidOperationException($"{Where} holds {ElementType}, not uint16.");
+        if (ReadsByPread)
+        {
+            // The frames' place in the file was checked against PureHDF's reads at open (DirectPointer).
+            if (first < 0 || count < 0 || first + count > FrameCount)
+                throw new ArgumentOutOfRangeException(nameof(first), $"frames {first}..{first + count} are outside 0..{FrameCount}.");
+            var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(dest[..checked(count * FramePixels)]);
+            var at = DirectOffset + first * FramePixels * 2L;
+            for (var got = 0; got < bytes.Length;)
+            {
+                int n;
+                try { n = RandomAccess.Read(Handle!, bytes[got..], at + got); }
+                catch (IOException ex) { throw new FrameReadException(File, Dataset, first + got / (FramePixels * 2L), $"cannot be read: {ex.Message}", ex); }
+                if (n <= 0)
+                    throw new FrameReadException(File, Dataset, first + got / (FramePixels * 2L), "cannot be read: the file ends before this frame (truncated while open?).");
+                got += n;
+            }
+            return;
+        }
         Read(first, count, dest);
     }
 

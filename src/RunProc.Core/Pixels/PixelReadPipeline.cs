@@ -149,6 +149,9 @@ public static class PixelReadPipeline
         }
     }
 
+    /// <summary>Whether sources that read by pread take the buffered path (default false: scanned in place; `h5lab` compares both).</summary>
+    internal static bool PreferPread;
+
     /// <summary>Accumulates one detector's selected events. Any unreadable frame fails the whole detector.</summary>
     public static unsafe PixelStatusAccumulator Accumulate(DetectorFrames det, PixelStatusRequest req, Action<PixelStatusProgress>? progress, CancellationToken cancel)
     {
@@ -171,7 +174,12 @@ public static class PixelReadPipeline
         // Zero copy: memory-mapped uint16 frames (.npy, contiguous HDF5, xtc2 segments) go to the
         // kernel in place, with all cores on the kernel. Nothing is copied, so blocks can be long:
         // the wide arrays are folded once per block.
-        if (type == FrameElementType.UInt16 && req.ZeroCopy && plan.All(p => HasPieces(p.Source)))
+        // Sources that read by pread (contiguous HDF5) could take the buffered path instead (copy
+        // into reused blocks rather than a first pass over a fresh mapping); not by default: on the
+        // 300-frame 2.16 Mpx run it was no faster (`RunProc.Benchmarks h5lab`, 2026-12-02 05:23,
+        // load 2-3: warm 246/403 ms against 368/540/413 in place; a fresh process 1.04 s against
+        // ~0.8 in place, its 2 × 134 MB blocks being fresh memory).
+        if (type == FrameElementType.UInt16 && req.ZeroCopy && plan.All(p => HasPieces(p.Source)) && !(PreferPread && plan.All(p => p.Source.ReadsByPread)))
             return AccumulateInPlace(() => new PixelStatusAccumulator(px, lo, hi), px, det, plan, (ushort)(mask & 0xFFFF), threads, (int)Math.Clamp(4 * req.BlockBytes / frameBytes, 1, 4096), want, progress, cancel);
 
         // Pipeline: a reader task fills one buffer while the kernel scans the other.

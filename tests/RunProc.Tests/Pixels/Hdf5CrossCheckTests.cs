@@ -102,6 +102,22 @@ print(json.dumps({"A": stats(a), "B": stats(b), "Askip": stats(a[3:13])}))
             unsafe { Assert.True(a.Parts[0].TryGetUInt16Pointer(0, 1) != null, "contiguous uint16 is scanned in place"); }
             var accCopy = PixelReadPipeline.Accumulate(a, req with { ZeroCopy = false }, null, CancellationToken.None);
             AssertArrays(json.GetProperty("A"), PixelStatusSummary.Compute(accCopy, req.Options), "A through the read buffers");
+            // The read buffers are filled by pread at the frames' verified offset (not PureHDF), in pieces of a block or of one frame.
+            Assert.True(a.Parts[0].ReadsByPread);
+            Assert.False(b.Parts[0].ReadsByPread);
+            var byPread = new ushort[5 * 2 * 33 * 40];
+            a.Parts[0].ReadUInt16(7, 5, byPread);
+            var byPureHdf = new ushort[byPread.Length];
+            var src = (Hdf5FrameSource)a.Parts[0];
+            var keep = src.Handle;
+            src.Handle = null;
+            try { src.ReadUInt16(7, 5, byPureHdf); }
+            finally { src.Handle = keep; }
+            Assert.Equal(byPureHdf, byPread);
+            Assert.Throws<ArgumentOutOfRangeException>(() => a.Parts[0].ReadUInt16(8, 5, byPread));
+            PixelReadPipeline.PreferPread = true;
+            try { AssertArrays(json.GetProperty("A"), PixelStatusSummary.Compute(PixelReadPipeline.Accumulate(a, req, null, CancellationToken.None), req.Options), "A read by pread"); }
+            finally { PixelReadPipeline.PreferPread = false; }
 
             var accB = PixelReadPipeline.Accumulate(b, req with { BlockBytes = 4 * 17 * 19 * 4 }, null, CancellationToken.None);
             AssertArrays(json.GetProperty("B"), PixelStatusSummary.Compute(accB, req.Options), "B");
