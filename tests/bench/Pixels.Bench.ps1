@@ -141,5 +141,5 @@ Write-Host '== Kernel: 200 frames x 2,162,688 px uint16; RunProc/RunProcAvx2 = t
 $table | Format-Table -AutoSize | Out-String -Width 300 | Out-Host
 Write-Host '== End to end (target: Invoke-PixelStatus >= 0.8 of the reader alone = PureHDF reading every frame into a reused buffer; MappedTouch = reading the memory map in place, where RunProc scans contiguous data without PureHDF)' -ForegroundColor Green
 $cmdlet | Format-Table -AutoSize | Out-String -Width 300 | Out-Host
-Write-Host '== xtc2 (target: analysis >= 0.7 of reading the run with no work = open + touch every segment word in place, 2 threads, the faster of the kernel-order and the sequential touch; AnalysisRatio = open + kernel + summary in process, the median of interleaved rounds' ratios, RatioSpread their min-max, CmdletRatio = Invoke-PixelStatus -ArrayType sta as a whole cmdlet call)' -ForegroundColor Green
+Write-Host '== xtc2 (target: analysis >= 0.7 of reading the run with no work = open + touch every segment word in place, 2 threads, the faster of the kernel-order and the sequential touch; AnalysisRatio = open + kernel + summary in process, the median of the ratios of interleaved rounds, RatioSpread their min-max, CmdletRatio = Invoke-PixelStatus -ArrayType sta as a whole cmdlet call)' -ForegroundColor Green
 $xtcRow | Format-Table -AutoSize | Out-String -Width 300 | Out-Host
