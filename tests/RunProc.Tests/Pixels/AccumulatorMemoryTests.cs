@@ -102,3 +102,51 @@ public class AccumulatorMemoryTests
         Assert.True(s.Status.All(v => (v & 0xC0) == 0));
     }
 }
+
+/// <summary>The status pass's AVX-512 loop against its scalar loop, bit for bit.</summary>
+public class StatusVectorTests
+{
+    [Theory]
+    [InlineData(0L, false)]
+    [InlineData(1_000L, false)]
+    [InlineData(1_000L, true)]
+    public void TheAvx512StatusIsTheScalarOne(long events, bool someWideSquares)
+    {
+        const int px = 100_003; // two parallel ranges, a tail of 3
+        var options = new PixelStatusOptions { RmsLow = 2, RmsHigh = 4e7, IntensityLow = 5, IntensityHigh = 5e7, FractionLimit = 0.1 };
+        var acc = new PixelStatusAccumulator(px, 1, int.MaxValue);
+        typeof(PixelStatusAccumulator).GetProperty(nameof(PixelStatusAccumulator.Events))!.SetValue(acc, events);
+        var rng = new Random(5);
+        for (var p = 0; p < px; p++)
+        {
+            var below = events == 0 ? 0 : p % 13 == 0 ? (int)events : rng.Next(0, 150);
+            var above = events == 0 || p % 13 == 0 ? 0 : rng.Next(0, 150);
+            var good = Math.Max(0, events - below - above);
+            var mean = (long)rng.Next(0, 100_000_000); // mean² · good up to 1e19: past 2^53, below 2^64
+            acc.BelowLow[p] = below;
+            acc.AboveHigh[p] = above;
+            acc.Sum[p] = good * mean + rng.Next(0, 1000);
+            var sq = (UInt128)(ulong)mean * (ulong)mean * (ulong)good + (ulong)rng.NextInt64(0, 1L << 50);
+            acc.SumSquares[p] = someWideSquares && p == px / 2 ? sq + ((UInt128)1 << 64) : sq;
+            acc.Max[p] = (int)(mean + rng.Next(0, 1000));
+            acc.Min[p] = rng.Next(-5, 100);
+        }
+        PixelStatusSummary vector, scalar;
+        try
+        {
+            PixelStatusSummary.VectorStatus = true;
+            vector = PixelStatusSummary.Compute(acc, options);
+            PixelStatusSummary.VectorStatus = false;
+            scalar = PixelStatusSummary.Compute(acc, options);
+        }
+        finally
+        {
+            PixelStatusSummary.VectorStatus = true;
+        }
+        Assert.Equal(scalar.Status, vector.Status);
+        Assert.Equal(scalar.CountPerBit, vector.CountPerBit);
+        Assert.Equal(scalar.BadPixels, vector.BadPixels);
+        if (events > 0)
+            Assert.True(scalar.CountPerBit.Count(c => c > 0 && c < px) >= 6, string.Join(",", scalar.CountPerBit));
+    }
+}
