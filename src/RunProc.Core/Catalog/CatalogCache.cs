@@ -9,9 +9,8 @@ using RunProc.IO;
 namespace RunProc.Catalog;
 
 /// <summary>
-/// The incremental scan cache: the last listing of every experiment's run directory, one file per
-/// shard of an instrument's experiments (<see cref="ShardsPerInstrument"/>) under
-/// <c>&lt;DbRoot&gt;/.catalog-cache/</c>, each listing decoded only when used. A listing is reused only when the
+/// The incremental scan cache: the last listing of every experiment's run directory, in one file
+/// (<see cref="FileName"/>) under <c>&lt;DbRoot&gt;/.catalog-cache/</c>, each listing decoded only when used. A listing is reused only when the
 /// directory's mtime is unchanged AND the listing began more than <see cref="TimestampGranularity"/>
 /// after that mtime (otherwise a change in the same timestamp tick would be invisible). Runs that
 /// are not ready are re-stat'ed on every use. Files are written atomically and carry a checksum;
@@ -20,7 +19,7 @@ namespace RunProc.Catalog;
 public sealed class CatalogCache
 {
     private const uint Magic = 0x43435052; // "RPCC"
-    private const int Version = 8; // 8: each listing length-prefixed (decoded on first use, written back as loaded); one file an instrument
+    private const int Version = 9; // 9: one file for every instrument (8: one an instrument); each listing length-prefixed (decoded on first use, written back as loaded)
 
     private readonly Dictionary<string, ShardEntries> _shards = new(StringComparer.Ordinal);
     private readonly int _fileMode;
@@ -69,6 +68,8 @@ public sealed class CatalogCache
     {
         public Dictionary<string, Slot> Scans { get; } = new(StringComparer.Ordinal);
         public bool Dirty { get; set; }
+        /// <summary>The file was there (in this version) when loaded; else an upgrade may have left older files.</summary>
+        public bool Existed { get; set; }
     }
 
     /// <summary>
@@ -101,7 +102,7 @@ public sealed class CatalogCache
             }
             catch (Exception ex) when (ex is InvalidDataException or OverflowException or ArgumentException or FormatException)
             {
-                e.Scans.Remove(experiment);
+                e.Scans.Remove(SlotKey(instrument, experiment));
                 e.Dirty = true;
                 LoadMessages.Add($"Ignoring the scan cache's listing of {experiment}: {ex.Message}");
                 return null;
@@ -111,31 +112,29 @@ public sealed class CatalogCache
     }
 
     /// <summary>
-    /// Experiments are spread over this many files per instrument. One: a listing that was not
-    /// used is copied as loaded, so rewriting an instrument's file costs a copy of some 70 KB, while
-    /// every file written is a new inode (temp file, then rename), which on ext4 costs 0.1 to 0.6 ms
-    /// here, and a cycle's or a first scan's writes were most of its time with 16 files an instrument.
+    /// The one cache file (its name without <c>.cache</c>). One file for all instruments: a listing
+    /// that was not used is copied as loaded, so rewriting the file costs a copy of some 60 KB an
+    /// instrument, while every file written is a new inode (temp file, then rename), which on ext4
+    /// costs 0.1 to 0.6 ms here. With one file an instrument, the 10 experiments a cycle typically
+    /// finds changed were in 6 or 7 files, and their creation was a large part of the cycle.
     /// </summary>
-    public const int ShardsPerInstrument = 1;
+    public const string FileName = "listings";
 
-    /// <summary>The cache file holding an experiment's listing: <c>&lt;INS&gt;-&lt;nn&gt;.cache</c>.</summary>
+    /// <summary>The cache file holding an experiment's listing (the same file for every experiment).</summary>
     public string FileOf(string instrument, string experiment) => Path.Join(Directory, ShardOf(instrument, experiment) + ".cache");
 
-    private static string ShardOf(string instrument, string experiment)
-    {
-        // FNV-1a: stable across processes (string.GetHashCode is randomized).
-        var h = 2166136261u;
-        foreach (var c in experiment)
-            h = (h ^ c) * 16777619u;
-        return $"{Names.Instrument(instrument)}-{h % ShardsPerInstrument:D2}";
-    }
+    private static string ShardOf(string instrument, string experiment) => FileName;
+
+    // Listings are keyed by instrument and experiment: an experiment's directory may be found under
+    // another configured instrument than the one it was listed under.
+    private static string SlotKey(string instrument, string experiment) => instrument + "/" + experiment;
 
     internal ExperimentScan? TryGet(string instrument, string experiment, string runDirectory)
     {
         lock (_gate)
         {
             var e = Entries(instrument, experiment);
-            return e.Scans.TryGetValue(experiment, out var slot) && Decoded(e, experiment, slot, instrument) is { } s && s.Directory == runDirectory ? s : null;
+            return e.Scans.TryGetValue(SlotKey(instrument, experiment), out var slot) && Decoded(e, experiment, slot, instrument) is { } s && s.Directory == runDirectory ? s : null;
         }
     }
 
@@ -144,7 +143,7 @@ public sealed class CatalogCache
         lock (_gate)
         {
             var e = Entries(instrument, scan.Experiment);
-            e.Scans[scan.Experiment] = new Slot { Scan = scan };
+            e.Scans[SlotKey(instrument, scan.Experiment)] = new Slot { Scan = scan };
             e.Dirty = true;
         }
     }
@@ -154,7 +153,7 @@ public sealed class CatalogCache
         lock (_gate)
         {
             var e = Entries(instrument, experiment);
-            if (e.Scans.Remove(experiment))
+            if (e.Scans.Remove(SlotKey(instrument, experiment)))
                 e.Dirty = true;
         }
     }
@@ -193,6 +192,11 @@ public sealed class CatalogCache
                 SafeFile.EnsureDirectory(Directory, _directoryMode);
                 CacheCodec.WriteAtomic(path, Serialize(shard, e).Written, _fileMode);
                 e.Dirty = false;
+                if (!e.Existed)
+                {
+                    e.Existed = true;
+                    CacheCodec.RemoveOtherCacheFiles(Directory, shard + ".cache");
+                }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
@@ -212,7 +216,10 @@ public sealed class CatalogCache
         {
             // Like every DB file (issue 13): no link followed, a regular file only, a non-blocking open.
             if (ReadShardFile(shard + ".cache") is { } bytes)
-                Deserialize(bytes, shard, instrument, e);
+                {
+                Deserialize(bytes, shard, e);
+                e.Existed = true;
+            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException
                                        or EndOfStreamException or ArgumentException or FormatException or OverflowException)
@@ -273,7 +280,7 @@ public sealed class CatalogCache
 
     private const int HeaderSize = 16;
 
-    private static void Deserialize(byte[] data, string shard, string instrument, ShardEntries e)
+    private static void Deserialize(byte[] data, string shard, ShardEntries e)
     {
         var r = new CacheReader(data);
         if (!BitConverter.IsLittleEndian)
@@ -292,11 +299,13 @@ public sealed class CatalogCache
             if (length > r.Remaining)
                 throw new InvalidDataException("truncated listing");
             var block = r.Raw(length);
-            // The experiment's name leads the block (see CacheCodec.WriteScan); the rest is decoded on use.
-            var exp = new CacheReader(data, at, at + length).Str();
-            if (!Names.IsExperiment(exp) || !CacheCodec.IsScanOf(block, exp) || ShardOf(instrument, exp) != shard)
+            // The experiment's and the instrument's names lead the block (see CacheCodec.WriteScan); the rest is decoded on use.
+            var head = new CacheReader(data, at, at + length);
+            var exp = head.Str();
+            var ins = head.Str();
+            if (!Names.IsExperiment(exp) || !Names.IsInstrument(ins) || !CacheCodec.IsScanOf(block, exp) || ShardOf(ins, exp) != shard)
                 throw new InvalidDataException("bad experiment name");
-            e.Scans[exp] = new Slot { Data = data, At = at, Length = length };
+            e.Scans[SlotKey(ins, exp)] = new Slot { Data = data, At = at, Length = length };
         }
         if (!r.AtEnd)
             throw new InvalidDataException("trailing data");

@@ -234,9 +234,9 @@ public class CatalogCacheTests
         Assert.Contains("1 s ago", runs[1].NotReadyReason);
     }
 
-    private static ExperimentScan Listing(string exp, int runs, int salt) => new()
+    private static ExperimentScan Listing(string exp, int runs, int salt, string ins = "XPP") => new()
     {
-        Instrument = "XPP", Experiment = exp, Directory = $"/data/XPP/{exp}/xtc", DirectoryExists = true,
+        Instrument = ins, Experiment = exp, Directory = $"/data/{ins}/{exp}/xtc", DirectoryExists = true,
         DirectoryMtimeTicks = Facility.Old.Ticks + salt, ListedAtTicks = Facility.Old.Ticks + TimeSpan.TicksPerMinute,
         Patterns = [new RunFileName(exp, 0, 0, 0, RunFileKind.Xtc, false, 4, 2, 2), new RunFileName("e77", 0, 1, 0, RunFileKind.Xtc, true, 4, 2, 2)],
         FileIndex = Enumerable.Range(0, runs).SelectMany(r => r % 5 == 0 ? new[] { 0, 1 } : new[] { 0 }).ToArray(),
@@ -285,5 +285,36 @@ public class CatalogCacheTests
             Assert.Equal(want.FileIndex, got.FileIndex);
         }
         Assert.Empty(c3.LoadMessages);
+    }
+
+    [Fact]
+    public void OneFileForEveryInstrument_KeyedByInstrumentAndExperiment_OlderFilesRemoved()
+    {
+        using var f = new Facility();
+        var dir = Path.Join(f.Config.DbRoot, ".catalog-cache");
+        Directory.CreateDirectory(dir);
+        // The per-instrument files of cache version 8: never read now, removed at the first write.
+        File.WriteAllText(Path.Join(dir, "XPP-00.cache"), "old");
+        File.WriteAllText(Path.Join(dir, "AMO-00.cache"), "old");
+        var c1 = new CatalogCache(dir);
+        Assert.Equal(c1.FileOf("XPP", "xpptut15"), c1.FileOf("AMO", "amotut15"));
+        var xpp = Listing("xpptut15", 5, 1);
+        // The same experiment name listed under another instrument's directory is a listing of its own.
+        var other = Listing("xpptut15", 9, 2, "AMO");
+        c1.Put("XPP", xpp);
+        c1.Put("AMO", other);
+        c1.Save();
+        Assert.Equal(new[] { "listings.cache" }, Directory.GetFiles(dir).Select(Path.GetFileName));
+
+        var c2 = new CatalogCache(dir);
+        Assert.Equal(xpp.Runs, c2.TryGet("XPP", "xpptut15", xpp.Directory)!.Runs);
+        Assert.Equal(other.Runs, c2.TryGet("AMO", "xpptut15", other.Directory)!.Runs);
+        Assert.Null(c2.TryGet("AMO", "xpptut15", xpp.Directory));
+        Assert.Empty(c2.LoadMessages);
+        c2.Remove("AMO", "xpptut15");
+        c2.Save();
+        var c3 = new CatalogCache(dir);
+        Assert.NotNull(c3.TryGet("XPP", "xpptut15", xpp.Directory));
+        Assert.Null(c3.TryGet("AMO", "xpptut15", other.Directory));
     }
 }

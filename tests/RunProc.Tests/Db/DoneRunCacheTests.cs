@@ -32,7 +32,8 @@ public class DoneRunCacheTests
         File.SetLastWriteTimeUtc(file, Facility.Old);
         Assert.Equal(new[] { 2 }, Pending(db));
         Assert.Equal(new[] { 2 }, Pending(db));
-        Assert.NotEmpty(Directory.GetFiles(db.DoneCacheDirectory, "XPP-*.cache"));
+        // One file for every instrument.
+        Assert.Equal(new[] { "records.cache" }, Directory.GetFiles(db.DoneCacheDirectory).Select(Path.GetFileName));
 
         File.AppendAllText(file, "0002 2017-10-05T15:19:22 a b cwd:/ cmd:x\n");
         File.SetLastWriteTimeUtc(file, Facility.Old); // even with an unchanged mtime, the size tells
@@ -238,5 +239,24 @@ public class DoneRunCacheTests
         var changed = new[] { new FileStamp(true, 4243, Facility.Old.Ticks), default, default };
         Assert.Null(c3.TryGet(exps[0], changed));
         Assert.Null(c3.TryGetPending(exps[0], changed));
+    }
+
+    [Fact]
+    public void OlderPerInstrumentCacheFiles_AreRemovedAtTheFirstWrite()
+    {
+        using var f = new Facility();
+        var dir = Path.Join(f.Config.DbRoot, "pixel_status", ".done-cache");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Join(dir, "XPP-00.cache"), "version 9");
+        var stamps = new[] { new FileStamp(true, 42, Facility.Old.Ticks), default, default };
+        var c1 = new DoneRunCache(dir, 0x1B4, 0x5FD, TimeSpan.FromSeconds(2));
+        c1.Put("xpptut15", stamps, DateTime.UtcNow.Ticks, [1, 2]);
+        c1.Put("amotut15", stamps, DateTime.UtcNow.Ticks, [3]);
+        c1.Save(null);
+        Assert.Equal(new[] { "records.cache" }, Directory.GetFiles(dir).Select(Path.GetFileName));
+        var c2 = new DoneRunCache(dir, 0x1B4, 0x5FD, TimeSpan.FromSeconds(2));
+        Assert.Equal(new[] { 1, 2 }, c2.TryGet("xpptut15", stamps));
+        Assert.Equal(new[] { 3 }, c2.TryGet("amotut15", stamps));
+        Assert.Empty(c2.LoadMessages);
     }
 }
