@@ -14,12 +14,14 @@ namespace RunProc.Catalog;
 /// directory's mtime is unchanged AND the listing began more than <see cref="TimestampGranularity"/>
 /// after that mtime (otherwise a change in the same timestamp tick would be invisible). Runs that
 /// are not ready are re-stat'ed on every use. Files are written atomically and carry a checksum;
-/// a missing, foreign or corrupt file is ignored (everything is listed again).
+/// a missing, foreign or corrupt file is ignored (everything is listed again). A save that changed
+/// only some listings appends them to the file's journal (<see cref="CacheJournal"/>) instead,
+/// until the journal has grown to a quarter of the file; then the file is written again.
 /// </summary>
 public sealed class CatalogCache
 {
     private const uint Magic = 0x43435052; // "RPCC"
-    private const int Version = 9; // 9: one file for every instrument (8: one an instrument); each listing length-prefixed (decoded on first use, written back as loaded)
+    private const int Version = 10; // 10: with a journal (CacheJournal); 9: one file for every instrument (8: one an instrument); each listing length-prefixed (decoded on first use, written back as loaded)
 
     private readonly Dictionary<string, ShardEntries> _shards = new(StringComparer.Ordinal);
     private readonly int _fileMode;
@@ -70,6 +72,14 @@ public sealed class CatalogCache
         public bool Dirty { get; set; }
         /// <summary>The file was there (in this version) when loaded; else an upgrade may have left older files.</summary>
         public bool Existed { get; set; }
+        /// <summary>The id of the cache file as loaded or last written (its journal carries it); 0: none.</summary>
+        public ulong Id { get; set; }
+        /// <summary>The listings changed since the load or the last save (appended to the journal).</summary>
+        public HashSet<string> Changed { get; } = new(StringComparer.Ordinal);
+        /// <summary>The next save writes the whole file (a removal, a bad journal or listing).</summary>
+        public bool Rewrite { get; set; }
+        public long FileBytes { get; set; }
+        public long JournalBytes { get; set; }
     }
 
     /// <summary>
@@ -104,6 +114,7 @@ public sealed class CatalogCache
             {
                 e.Scans.Remove(SlotKey(instrument, experiment));
                 e.Dirty = true;
+                e.Rewrite = true;
                 LoadMessages.Add($"Ignoring the scan cache's listing of {experiment}: {ex.Message}");
                 return null;
             }
@@ -143,7 +154,9 @@ public sealed class CatalogCache
         lock (_gate)
         {
             var e = Entries(instrument, scan.Experiment);
-            e.Scans[SlotKey(instrument, scan.Experiment)] = new Slot { Scan = scan };
+            var key = SlotKey(instrument, scan.Experiment);
+            e.Scans[key] = new Slot { Scan = scan };
+            e.Changed.Add(key);
             e.Dirty = true;
         }
     }
@@ -154,14 +167,21 @@ public sealed class CatalogCache
         {
             var e = Entries(instrument, experiment);
             if (e.Scans.Remove(SlotKey(instrument, experiment)))
+            {
                 e.Dirty = true;
+                e.Rewrite = true; // the journal has no removals
+            }
         }
     }
 
     internal void MarkDirty(string instrument, string experiment)
     {
         lock (_gate)
-            Entries(instrument, experiment).Dirty = true;
+        {
+            var e = Entries(instrument, experiment);
+            e.Dirty = true;
+            e.Changed.Add(SlotKey(instrument, experiment));
+        }
     }
 
     /// <summary>
@@ -190,7 +210,34 @@ public sealed class CatalogCache
             try
             {
                 SafeFile.EnsureDirectory(Directory, _directoryMode);
-                CacheCodec.WriteAtomic(path, Serialize(shard, e).Written, _fileMode);
+                var journal = CacheJournal.PathOf(path);
+                CacheWriter? batch = null;
+                if (!e.Rewrite && e.Id != 0)
+                {
+                    batch = CacheJournal.Batch();
+                    foreach (var key in e.Changed)
+                        if (e.Scans.TryGetValue(key, out var slot))
+                            CacheJournal.Record(batch, w => WriteBlock(w, slot));
+                    if (CacheJournal.Full(e.JournalBytes + batch.Length, e.FileBytes))
+                        batch = null;
+                }
+                if (batch is not null)
+                {
+                    if (batch.Length > 0)
+                        CacheJournal.Append(journal, Version, e.Id, batch, _fileMode);
+                    e.JournalBytes += batch.Length;
+                }
+                else
+                {
+                    e.Id = CacheJournal.NewId();
+                    var w = Serialize(shard, e);
+                    CacheCodec.WriteAtomic(path, w.Written, _fileMode);
+                    CacheJournal.Delete(journal);
+                    e.FileBytes = w.Length;
+                    e.JournalBytes = 0;
+                    e.Rewrite = false;
+                }
+                e.Changed.Clear();
                 e.Dirty = false;
                 if (!e.Existed)
                 {
@@ -216,9 +263,11 @@ public sealed class CatalogCache
         {
             // Like every DB file (issue 13): no link followed, a regular file only, a non-blocking open.
             if (ReadShardFile(shard + ".cache") is { } bytes)
-                {
+            {
                 Deserialize(bytes, shard, e);
                 e.Existed = true;
+                e.FileBytes = bytes.Length;
+                ApplyJournal(path, shard, e);
             }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException
@@ -226,6 +275,7 @@ public sealed class CatalogCache
         {
             // A corrupt or unreadable cache only costs a full listing.
             e.Scans.Clear();
+            e.Id = 0;
             LoadMessages.Add($"Ignoring scan cache '{path}': {ex.Message}");
         }
         _shards[shard] = e;
@@ -248,6 +298,70 @@ public sealed class CatalogCache
         return _dirExists == true ? SafeFile.ReadAllBytes(Path.Join(Directory, name)) : null;
     }
 
+    /// <summary>
+    /// Applies the journal of the loaded file: its listings replace the file's. A journal of another
+    /// file, or with a bad record, makes the next save write the whole file (its good records are used).
+    /// </summary>
+    private void ApplyJournal(string path, string shard, ShardEntries e)
+    {
+        var journal = CacheJournal.PathOf(path);
+        byte[]? data;
+        try
+        {
+            data = SafeFile.ReadAllBytes(journal);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LoadMessages.Add($"Ignoring scan cache journal '{journal}': {ex.Message}");
+            e.Rewrite = true;
+            return;
+        }
+        if (data is null)
+            return;
+        e.JournalBytes = data.Length;
+        var records = CacheJournal.Read(data, Version, e.Id, out var damaged);
+        foreach (var (at, length) in records)
+        {
+            if (!TryBlock(data, at, length, shard, out var key))
+            {
+                e.Rewrite = true;
+                break;
+            }
+            e.Scans[key] = new Slot { Data = data, At = at, Length = length };
+        }
+        if (damaged)
+            e.Rewrite = true;
+    }
+
+    /// <summary>A listing block's key, checked as far as a load checks it (the rest is checked when it is decoded).</summary>
+    private static bool TryBlock(byte[] data, int at, int length, string shard, out string key)
+    {
+        key = "";
+        try
+        {
+            var head = new CacheReader(data, at, at + length);
+            var exp = head.Str();
+            var ins = head.Str();
+            if (!Names.IsExperiment(exp) || !Names.IsInstrument(ins) || !CacheCodec.IsScanOf(data.AsSpan(at, length), exp) || ShardOf(ins, exp) != shard)
+                return false;
+            key = SlotKey(ins, exp);
+            return true;
+        }
+        catch (Exception ex) when (ex is InvalidDataException or ArgumentException or DecoderFallbackException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>One listing block: encoded, or copied as loaded when it was never decoded.</summary>
+    private static void WriteBlock(CacheWriter w, Slot slot)
+    {
+        if (slot.Scan is null)
+            w.Raw(slot.Block);
+        else
+            CacheCodec.WriteScan(w, slot.Scan);
+    }
+
     private static CacheWriter Serialize(string shard, ShardEntries e)
     {
         // Sized up front: the runs and file index blocks dominate (a shard of a full catalog is some 100 KB).
@@ -259,6 +373,7 @@ public sealed class CatalogCache
         w.I32(Version);
         w.I64(0); // checksum placeholder
         w.Str(shard);
+        w.I64((long)e.Id);
         w.I32(e.Scans.Count);
         foreach (var slot in e.Scans.Values)
         {
@@ -291,6 +406,7 @@ public sealed class CatalogCache
             throw new InvalidDataException("checksum mismatch");
         if (r.Str() != shard)
             throw new InvalidDataException("cache of another instrument or shard");
+        e.Id = (ulong)r.I64();
         var count = r.Count();
         for (var i = 0; i < count; i++)
         {

@@ -317,4 +317,78 @@ public class CatalogCacheTests
         Assert.NotNull(c3.TryGet("XPP", "xpptut15", xpp.Directory));
         Assert.Null(c3.TryGet("AMO", "xpptut15", other.Directory));
     }
+
+    [Fact]
+    public void ChangedListings_AreAppendedToTheJournal_ATornOrForeignJournalIsNotTrusted()
+    {
+        using var f = new Facility();
+        var dir = Path.Join(f.Config.DbRoot, ".catalog-cache");
+        Directory.CreateDirectory(f.Config.DbRoot);
+        var c1 = new CatalogCache(dir);
+        var file = c1.FileOf("XPP", "xppjour1");
+        var journal = Path.ChangeExtension(file, ".journal");
+        c1.Put("XPP", Listing("xppjour1", 5, 1));
+        c1.Put("XPP", Listing("xppjour2", 6, 2));
+        c1.Save();
+        Assert.False(File.Exists(journal)); // a first save writes the file
+        var fileBytes = File.ReadAllBytes(file);
+
+        // A cycle that changed one listing appends it; the file is not written again.
+        var c2 = new CatalogCache(dir);
+        Assert.NotNull(c2.TryGet("XPP", "xppjour1", "/data/XPP/xppjour1/xtc"));
+        c2.Put("XPP", Listing("xppjour1", 9, 3));
+        c2.Save();
+        Assert.Equal(fileBytes, File.ReadAllBytes(file));
+        Assert.True(File.Exists(journal));
+        var c3 = new CatalogCache(dir);
+        Assert.Equal(Listing("xppjour1", 9, 3).Runs, c3.TryGet("XPP", "xppjour1", "/data/XPP/xppjour1/xtc")!.Runs);
+        Assert.Equal(Listing("xppjour2", 6, 2).Runs, c3.TryGet("XPP", "xppjour2", "/data/XPP/xppjour2/xtc")!.Runs);
+        Assert.Empty(c3.LoadMessages);
+
+        // A torn append: the good records before it are used, the torn one not; the next save writes the file again.
+        var c4 = new CatalogCache(dir);
+        c4.Put("XPP", Listing("xppjour2", 11, 4));
+        c4.Save();
+        var good = File.ReadAllBytes(journal);
+        File.WriteAllBytes(journal, good.AsSpan(0, good.Length - 3).ToArray());
+        var c5 = new CatalogCache(dir);
+        Assert.Equal(Listing("xppjour1", 9, 3).Runs, c5.TryGet("XPP", "xppjour1", "/data/XPP/xppjour1/xtc")!.Runs);
+        Assert.Equal(Listing("xppjour2", 6, 2).Runs, c5.TryGet("XPP", "xppjour2", "/data/XPP/xppjour2/xtc")!.Runs);
+        c5.Put("XPP", Listing("xppjour3", 4, 5));
+        c5.Save();
+        Assert.False(File.Exists(journal));
+        Assert.NotEqual(fileBytes, File.ReadAllBytes(file));
+
+        // A journal of an earlier file (another id) is not read.
+        File.WriteAllBytes(journal, good);
+        var c6 = new CatalogCache(dir);
+        Assert.Equal(Listing("xppjour2", 6, 2).Runs, c6.TryGet("XPP", "xppjour2", "/data/XPP/xppjour2/xtc")!.Runs);
+        Assert.Equal(Listing("xppjour1", 9, 3).Runs, c6.TryGet("XPP", "xppjour1", "/data/XPP/xppjour1/xtc")!.Runs);
+        Assert.NotNull(c6.TryGet("XPP", "xppjour3", "/data/XPP/xppjour3/xtc"));
+    }
+
+    [Fact]
+    public void AGrownJournal_IsFoldedIntoTheFile()
+    {
+        using var f = new Facility();
+        var dir = Path.Join(f.Config.DbRoot, ".catalog-cache");
+        Directory.CreateDirectory(f.Config.DbRoot);
+        var c0 = new CatalogCache(dir);
+        c0.Put("XPP", Listing("xppgrow0", 3, 0));
+        c0.Save();
+        var journal = Path.ChangeExtension(c0.FileOf("XPP", "xppgrow0"), ".journal");
+        var rewritten = false;
+        for (var k = 1; k <= 100 && !rewritten; k++)
+        {
+            var c = new CatalogCache(dir);
+            c.Put("XPP", Listing("xppgrow1", 200, k));
+            c.Save();
+            rewritten = !File.Exists(journal);
+            Assert.True(rewritten || new FileInfo(journal).Length <= 16 * 1024 + new FileInfo(c0.FileOf("XPP", "x")).Length / 4 + 4096);
+        }
+        Assert.True(rewritten);
+        var last = new CatalogCache(dir);
+        Assert.NotNull(last.TryGet("XPP", "xppgrow0", "/data/XPP/xppgrow0/xtc"));
+        Assert.NotNull(last.TryGet("XPP", "xppgrow1", "/data/XPP/xppgrow1/xtc"));
+    }
 }
