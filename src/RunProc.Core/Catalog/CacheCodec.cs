@@ -216,6 +216,9 @@ internal sealed class CacheWriter(int capacity = 1 << 16)
     /// <summary>Bytes written so far.</summary>
     public int Length => _n;
 
+    /// <summary>Starts again at the beginning (the buffer is kept).</summary>
+    public void Clear() => _n = 0;
+
     /// <summary>Overwrites the 4 bytes at <paramref name="at"/> (a length known only after the block).</summary>
     public void PatchI32(int at, int v) => BinaryPrimitives.WriteInt32LittleEndian(_buf.AsSpan(at, 4), v);
 

@@ -84,7 +84,8 @@ public sealed class CatalogCache
 
     /// <summary>
     /// One experiment's listing: decoded, or (as loaded) the bytes of its block in the shard file,
-    /// decoded on first use. A scan that needs a few experiments of a shard decodes only those, and
+    /// decoded on first use; or both, the bytes then being the listing's encoding (a new listing is
+    /// encoded on the scan thread that made it, so the save only copies blocks). A scan that needs a few experiments of a shard decodes only those, and
     /// its save copies the others' blocks as they were.
     /// </summary>
     private sealed class Slot
@@ -107,8 +108,8 @@ public sealed class CatalogCache
                 var scan = CacheCodec.ReadScan(r, instrument);
                 if (!r.AtEnd || scan.Experiment != experiment)
                     throw new InvalidDataException("bad listing block");
-                slot.Scan = scan;
-                slot.Data = null;
+                slot.Scan = scan; // the block stays: it is the listing's encoding until MarkDirty
+
             }
             catch (Exception ex) when (ex is InvalidDataException or OverflowException or ArgumentException or FormatException)
             {
@@ -151,11 +152,16 @@ public sealed class CatalogCache
 
     internal void Put(string instrument, ExperimentScan scan)
     {
+        // Encoded here, outside the lock: on the scan threads of a full scan, not in its serial save.
+        var w = t_writer ??= new CacheWriter(4096);
+        w.Clear();
+        CacheCodec.WriteScan(w, scan);
+        var block = w.Written.ToArray();
         lock (_gate)
         {
             var e = Entries(instrument, scan.Experiment);
             var key = SlotKey(instrument, scan.Experiment);
-            e.Scans[key] = new Slot { Scan = scan };
+            e.Scans[key] = new Slot { Scan = scan, Data = block, Length = block.Length };
             e.Changed.Add(key);
             e.Dirty = true;
         }
@@ -179,8 +185,12 @@ public sealed class CatalogCache
         lock (_gate)
         {
             var e = Entries(instrument, experiment);
+            var key = SlotKey(instrument, experiment);
             e.Dirty = true;
-            e.Changed.Add(SlotKey(instrument, experiment));
+            e.Changed.Add(key);
+            // Changed in place: encoded again at the save.
+            if (e.Scans.TryGetValue(key, out var slot) && slot.Scan is not null)
+                slot.Data = null;
         }
     }
 
@@ -354,12 +364,14 @@ public sealed class CatalogCache
     }
 
     /// <summary>One listing block: encoded, or copied as loaded when it was never decoded.</summary>
+    [ThreadStatic] private static CacheWriter? t_writer;
+
     private static void WriteBlock(CacheWriter w, Slot slot)
     {
-        if (slot.Scan is null)
+        if (slot.Data is not null)
             w.Raw(slot.Block);
         else
-            CacheCodec.WriteScan(w, slot.Scan);
+            CacheCodec.WriteScan(w, slot.Scan!);
     }
 
     private static CacheWriter Serialize(string shard, ShardEntries e)
@@ -367,7 +379,7 @@ public sealed class CatalogCache
         // Sized up front: the runs and file index blocks dominate (a shard of a full catalog is some 100 KB).
         long size = 64 + shard.Length;
         foreach (var slot in e.Scans.Values)
-            size += slot.Scan is { } sc ? 256 + sc.Directory.Length * 3L + sc.Patterns.Length * 16L + sc.Runs.Length * 4L + sc.FileIndex.Length : 4 + slot.Length;
+            size += slot.Data is null && slot.Scan is { } sc ? 256 + sc.Directory.Length * 3L + sc.Patterns.Length * 16L + sc.Runs.Length * 4L + sc.FileIndex.Length : 4 + slot.Length;
         var w = new CacheWriter((int)Math.Min(size, Array.MaxLength));
         w.U32(Magic);
         w.I32(Version);
@@ -378,7 +390,7 @@ public sealed class CatalogCache
         foreach (var slot in e.Scans.Values)
         {
             // Each listing length-prefixed, so a load can skip it; one never decoded is copied as it was.
-            if (slot.Scan is null)
+            if (slot.Data is not null)
             {
                 w.I32(slot.Length);
                 w.Raw(slot.Block);

@@ -202,17 +202,28 @@ internal sealed class DoneRunCache : IDisposable
     /// <summary>Remembers the not-done runs next to the done set read with <paramref name="stamps"/>.</summary>
     public void SetPending(string experiment, FileStamp[] stamps, ExperimentScan pending)
     {
+        // Encoded here, outside the lock (on a full scan's scan threads, not in its serial save):
+        // the length, then the scan, as the file holds it.
+        var w = t_writer ??= new CacheWriter(4096);
+        w.Clear();
+        w.I32(0);
+        CacheCodec.WriteScan(w, pending);
+        w.PatchI32(0, w.Length - 4);
+        var bytes = w.Written.ToArray();
         lock (_gate)
         {
             var shard = ShardFor(experiment);
             if (shard.Entries.TryGetValue(experiment, out var e) && e.Stamps.AsSpan().SequenceEqual(stamps))
             {
                 e.Pending = pending;
+                e.SetPendingBytes(bytes, 4);
                 shard.Changed.Add(experiment);
                 shard.Dirty = true;
             }
         }
     }
+
+    [ThreadStatic] private static CacheWriter? t_writer;
 
     /// <summary>An entry's pending runs were re-checked and changed: save its shard again.</summary>
     public void MarkDirty(string experiment)

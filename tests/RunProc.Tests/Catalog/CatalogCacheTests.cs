@@ -391,4 +391,31 @@ public class CatalogCacheTests
         Assert.NotNull(last.TryGet("XPP", "xppgrow0", "/data/XPP/xppgrow0/xtc"));
         Assert.NotNull(last.TryGet("XPP", "xppgrow1", "/data/XPP/xppgrow1/xtc"));
     }
+
+    [Fact]
+    public void AListingChangedInPlace_IsEncodedAgain_OneUsedAsItWasIsCopied()
+    {
+        using var f = new Facility();
+        var dir = Path.Join(f.Config.DbRoot, ".catalog-cache");
+        Directory.CreateDirectory(f.Config.DbRoot);
+        var c1 = new CatalogCache(dir);
+        c1.Put("XPP", Listing("xppself1", 8, 1));
+        c1.Put("XPP", Listing("xppself2", 8, 2));
+        c1.Save();
+        foreach (var rewrite in new[] { false, true })
+        {
+            // Decoded, re-stat'ed in place (as a not-ready run's files are), marked: the change is what is saved.
+            var c2 = new CatalogCache(dir);
+            var got = c2.TryGet("XPP", "xppself1", "/data/XPP/xppself1/xtc")!;
+            Assert.NotNull(c2.TryGet("XPP", "xppself2", "/data/XPP/xppself2/xtc"));
+            got.Runs[1].Bytes = rewrite ? 777 : 555;
+            c2.MarkDirty("XPP", "xppself1");
+            if (rewrite)
+                c2.Remove("XPP", "xppnone"); // nothing removed: still a journal append
+            c2.Save();
+            var c3 = new CatalogCache(dir);
+            Assert.Equal(rewrite ? 777 : 555, c3.TryGet("XPP", "xppself1", "/data/XPP/xppself1/xtc")!.Runs[1].Bytes);
+            Assert.Equal(Listing("xppself2", 8, 2).Runs, c3.TryGet("XPP", "xppself2", "/data/XPP/xppself2/xtc")!.Runs);
+        }
+    }
 }
