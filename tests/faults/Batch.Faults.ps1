@@ -56,7 +56,7 @@ try {
             $tot.DupRec += $m.DuplicateRecords; $tot.Warn += $m.DbWarnings + $m.BadJournalLines
             Write-Host ("  {0} #{1}: {2} runs, {3} executions, {4} jobs, dup sub {5}, dup exec {6}, lost {7}, not done {8}, DB warnings {9}; {10} of {11} cycles ran; {12:0.0} s concurrent, {13} more cycle(s)" -f `
                     $mode, $rep, $m.Runs, $m.Executions, $m.Jobs, $m.DuplicateSubmissions, $m.DuplicateExecutions, $m.Lost, $m.NotDone, ($m.DbWarnings + $m.BadJournalLines), $ran, $Controllers, $concSeconds, $cycles)
-            Check ($m.DuplicateSubmissions -eq 0 -and $m.DuplicateExecutions -eq 0 -and $m.DuplicateRecords -eq 0) "concurrency $mode #${rep}: duplicates"
+            Check ($m.DuplicateSubmissions -eq 0 -and $m.DuplicateExecutions -eq 0 -and $m.DuplicateRecords -eq 0) "concurrency $mode #${rep}: duplicates: $($m.DuplicatedRuns)"
             Check ($m.Lost -eq 0 -and $m.NotDone -eq 0) "concurrency $mode #${rep}: lost runs"
             Check ($m.DbWarnings -eq 0 -and $m.BadJournalLines -eq 0) "concurrency $mode #${rep}: DB files do not parse"
             $failed = @($out | Where-Object ExitCode -ne 0)
@@ -111,7 +111,7 @@ try {
     $m = Measure-FaultOutcome $f
     Write-Host ("  after {0} clean cycle(s): {1} runs, {2} executions, {3} jobs, dup sub {4}, dup exec {5}, dup records {6}, lost {7}, not done {8}, DB warnings {9}, bad journal lines {10}" -f `
             $cycles, $m.Runs, $m.Executions, $m.Jobs, $m.DuplicateSubmissions, $m.DuplicateExecutions, $m.DuplicateRecords, $m.Lost, $m.NotDone, $m.DbWarnings, $m.BadJournalLines)
-    Check ($m.DuplicateSubmissions + $m.DuplicateExecutions + $m.DuplicateRecords -eq 0) 'crash: duplicates'
+    Check ($m.DuplicateSubmissions + $m.DuplicateExecutions + $m.DuplicateRecords -eq 0) "crash: duplicates: $($m.DuplicatedRuns)"
     Check ($m.Lost + $m.NotDone -eq 0) 'crash: lost runs'
     Check ($m.DbWarnings + $m.BadJournalLines -eq 0) 'crash: DB files do not parse'
     Fig 'crash: SIGKILL trials' $trialsRun "seed $Seed; kills landed: $($landed.Cycle) in Invoke-ProcCycle, $($landed.SubmitWatch) in Submit|Watch"
