@@ -104,6 +104,40 @@ public sealed class PixelStatusSummary
 
     public int[] Status { get; }
 
+    /// <summary>
+    /// <see cref="Max"/> for the outputs, without its copy: the accumulator's own array when there
+    /// were events (the same values; 8.6 MB of fresh pages fewer for a 2.16 Mpx detector, and
+    /// fresh pages are dear on this VM). Internal: a caller must not write to it.
+    /// </summary>
+    internal int[] MaxForOutput => _max ?? (Unchanged() && _events > 0 ? _acc.Max : Max);
+
+    /// <summary><see cref="Min"/> for the outputs, without its copy (as <see cref="MaxForOutput"/>).</summary>
+    internal int[] MinForOutput => _min ?? (Unchanged() && _events > 0 ? _acc.Min : Min);
+
+    /// <summary>
+    /// <see cref="FractionLow"/> (<paramref name="high"/> false) or <see cref="FractionHigh"/> of the
+    /// pixels [first, first + dst.Length) into <paramref name="dst"/>, by the same code: the HDF5
+    /// file writes them a block at a time instead of holding 2 × 17 MB of new arrays.
+    /// </summary>
+    internal void FractionsInto(bool high, int first, Span<double> dst)
+    {
+        if ((high ? _fhi : _flo) is { } done)
+        {
+            done.AsSpan(first, dst.Length).CopyTo(dst);
+            return;
+        }
+        Unchanged();
+        for (var i = 0; i < dst.Length; i++)
+        {
+            var (low, hi) = FractionsOf(_acc, first + i);
+            dst[i] = high ? hi : low;
+        }
+    }
+
+    private bool Unchanged() => _acc.Events == _events
+        ? true
+        : throw new InvalidOperationException($"the accumulator has {_acc.Events} events now, {_events} when the summary was computed: compute the summary again.");
+
     /// <summary>1 where the status is 0 (a good pixel), else 0.</summary>
     public int[] Mask => Lazy(ref _mask, () =>
     {
