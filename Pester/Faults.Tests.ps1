@@ -218,8 +218,8 @@ Describe 'Faults: batch on the local scheduler (short versions of tests/faults/B
         Wait-FaultQuiet $f -Minutes 5 | Out-Null
         $m = Measure-FaultOutcome $f
         $m.Executions | Should -Be 120
-        $m.DuplicateSubmissions | Should -Be 0
-        $m.DuplicateExecutions | Should -Be 0
+        $m.DuplicateSubmissions | Should -Be 0 -Because "duplicated: $($m.DuplicatedRuns)"
+        $m.DuplicateExecutions | Should -Be 0 -Because "duplicated: $($m.DuplicatedRuns)"
         $m.DuplicateRecords | Should -Be 0
         $m.Lost | Should -Be 0
         $m.NotDone | Should -Be 0
@@ -243,7 +243,7 @@ Describe 'Faults: batch on the local scheduler (short versions of tests/faults/B
         Wait-FaultQuiet $f -Minutes 5 | Out-Null
         $m = Measure-FaultOutcome $f
         $m.Runs | Should -Be 25
-        $m.DuplicateSubmissions + $m.DuplicateExecutions + $m.DuplicateRecords | Should -Be 0
+        $m.DuplicateSubmissions + $m.DuplicateExecutions + $m.DuplicateRecords | Should -Be 0 -Because "duplicated: $($m.DuplicatedRuns)"
         $m.Lost + $m.NotDone | Should -Be 0
         $m.DbWarnings + $m.BadJournalLines | Should -Be 0
     }

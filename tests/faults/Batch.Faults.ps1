@@ -3,7 +3,7 @@
 .SYNOPSIS
     Long batch fault runs on the local scheduler: concurrency (8 controllers started at the same
     instant over one DB and 1,000 pending runs, repeated), crash (SIGKILL of the controller at random
-    instants during submit and watch, >= 200 trials), and hostile names (never executed). Prints and
+    instants during submit and watch, >= 200 trials), a query racing a job's end, and hostile names (never executed). Prints and
     records the figures: duplicates and lost runs must be 0.
 .PARAMETER Quick
     A shortened long run (fewer repeats and trials) when time is short.
@@ -16,13 +16,14 @@ param(
     [int] $Repeats = 3,
     [int] $CrashTrials = 200,
     [int] $RunsPerCrashTrial = 5,
+    [int] $EndRaceJobs = 300,
     [int] $Seed = [Environment]::TickCount,
     [switch] $Quick,
     [int] $RunId = $PID
 )
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
-if ($Quick) { $Repeats = 1; $CrashTrials = [Math]::Min($CrashTrials, 40) }
+if ($Quick) { $Repeats = 1; $CrashTrials = [Math]::Min($CrashTrials, 40); $EndRaceJobs = [Math]::Min($EndRaceJobs, 60) }
 $Manifest = Join-Path $Root 'RunProc.psd1'
 Import-Module $Manifest -Force
 Import-Module (Join-Path $PSScriptRoot 'FaultKit.psm1') -Force
@@ -55,7 +56,7 @@ try {
             $tot.DupRec += $m.DuplicateRecords; $tot.Warn += $m.DbWarnings + $m.BadJournalLines
             Write-Host ("  {0} #{1}: {2} runs, {3} executions, {4} jobs, dup sub {5}, dup exec {6}, lost {7}, not done {8}, DB warnings {9}; {10} of {11} cycles ran; {12:0.0} s concurrent, {13} more cycle(s)" -f `
                     $mode, $rep, $m.Runs, $m.Executions, $m.Jobs, $m.DuplicateSubmissions, $m.DuplicateExecutions, $m.Lost, $m.NotDone, ($m.DbWarnings + $m.BadJournalLines), $ran, $Controllers, $concSeconds, $cycles)
-            Check ($m.DuplicateSubmissions -eq 0 -and $m.DuplicateExecutions -eq 0 -and $m.DuplicateRecords -eq 0) "concurrency $mode #${rep}: duplicates"
+            Check ($m.DuplicateSubmissions -eq 0 -and $m.DuplicateExecutions -eq 0 -and $m.DuplicateRecords -eq 0) "concurrency $mode #${rep}: duplicates: $($m.DuplicatedRuns)"
             Check ($m.Lost -eq 0 -and $m.NotDone -eq 0) "concurrency $mode #${rep}: lost runs"
             Check ($m.DbWarnings -eq 0 -and $m.BadJournalLines -eq 0) "concurrency $mode #${rep}: DB files do not parse"
             $failed = @($out | Where-Object ExitCode -ne 0)
@@ -110,7 +111,7 @@ try {
     $m = Measure-FaultOutcome $f
     Write-Host ("  after {0} clean cycle(s): {1} runs, {2} executions, {3} jobs, dup sub {4}, dup exec {5}, dup records {6}, lost {7}, not done {8}, DB warnings {9}, bad journal lines {10}" -f `
             $cycles, $m.Runs, $m.Executions, $m.Jobs, $m.DuplicateSubmissions, $m.DuplicateExecutions, $m.DuplicateRecords, $m.Lost, $m.NotDone, $m.DbWarnings, $m.BadJournalLines)
-    Check ($m.DuplicateSubmissions + $m.DuplicateExecutions + $m.DuplicateRecords -eq 0) 'crash: duplicates'
+    Check ($m.DuplicateSubmissions + $m.DuplicateExecutions + $m.DuplicateRecords -eq 0) "crash: duplicates: $($m.DuplicatedRuns)"
     Check ($m.Lost + $m.NotDone -eq 0) 'crash: lost runs'
     Check ($m.DbWarnings + $m.BadJournalLines -eq 0) 'crash: DB files do not parse'
     Fig 'crash: SIGKILL trials' $trialsRun "seed $Seed; kills landed: $($landed.Cycle) in Invoke-ProcCycle, $($landed.SubmitWatch) in Submit|Watch"
@@ -118,6 +119,26 @@ try {
     Fig 'crash: duplicate submissions/executions' ($m.DuplicateSubmissions + $m.DuplicateExecutions + $m.DuplicateRecords) 'must be 0'
     Fig 'crash: lost runs (no Done job / never ran)' ($m.Lost + $m.NotDone) 'must be 0'
     Fig 'crash: DB checks with unparsable lines' $parseFailures "checked every 10 trials and at the end"
+
+    # ------------------------------------------------------------------ end race
+    # A query racing a job's end (status read before the end line, wrapper gone after it) must read
+    # Done, never Lost (Lost is retried: the run would run twice). Short jobs polled back to back.
+    Write-Host "== end race: $EndRaceJobs short jobs polled back to back until they end" -ForegroundColor Cyan
+    $raceDir = Join-Path $work 'endrace'
+    New-Item -ItemType Directory -Force $raceDir | Out-Null
+    $wrapper = (Get-ChildItem -Recurse -File (Join-Path $Root 'bin') -Filter 'runproc-job.sh' | Select-Object -First 1).FullName
+    $raceLost = 0
+    foreach ($i in 1..$EndRaceJobs) {
+        $sched = [RunProc.Batch.LocalScheduler]::new("$raceDir/spool", "$raceDir/slots", 4)
+        $name = "race$i"
+        $spec = [RunProc.Batch.JobSpec]@{ Name = $name; Command = [string[]]@('/bin/sh', '-c', 'exit 0'); LogFile = "$raceDir/$name.txt"; StatusFile = "$raceDir/$name.status"; WorkDirectory = $raceDir; TimeLimitMinutes = 5; WrapperScript = $wrapper }
+        $null = $sched.Submit($spec, [Threading.CancellationToken]::None)
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        do { $st = $sched.Query([string[]]@($name), [Threading.CancellationToken]::None).Known[$name] } until ($st.State.ToString() -in 'Done', 'Lost', 'Failed' -or [DateTime]::UtcNow -gt $deadline)
+        if ($st.State.ToString() -ne 'Done') { $raceLost++ }
+    }
+    Check ($raceLost -eq 0) "end race: $raceLost of $EndRaceJobs jobs read as something else than Done"
+    Fig 'end race: jobs not read as Done' $raceLost "of $EndRaceJobs exit-0 jobs polled back to back (before the fix: 8 of 150 read Lost)"
 
     # ------------------------------------------------------------------ hostile names
     Write-Host '== hostile names: nothing executed' -ForegroundColor Cyan

@@ -177,6 +177,7 @@ function Measure-FaultOutcome {
     $recByRun = $records | Group-Object { "$($_.Experiment) $($_.Run)" } -AsHashTable -AsString
     if (-not $recByRun) { $recByRun = @{} }
     $dupExec = 0; $dupSubmit = 0; $lost = 0; $notDone = 0; $dupRecords = 0; $unknown = 0
+    $dupRuns = [Collections.Generic.List[string]]::new()
     foreach ($r in $Facility.Runs) {
         $n = [int]$exec[$r]
         if ($n -gt 1) { $dupExec += $n - 1 }
@@ -187,6 +188,9 @@ function Measure-FaultOutcome {
         if (@($js | Where-Object { "$($_.State)" -eq 'Done' }).Count -ne 1) { $notDone++ }
         $rc = @($recByRun[$r] | Where-Object { $_ }).Count
         if ($rc -gt 1) { $dupRecords += $rc - 1 }
+        if ($n -gt 1 -or $real.Count -gt 1 -or $rc -gt 1) {
+            $dupRuns.Add("$r (executions $n, jobs " + (($js | ForEach-Object { "$($_.Name)=$($_.State)" }) -join ' ') + ", records $rc)")
+        }
     }
     foreach ($k in $exec.Keys) { if (-not $Facility.Runs.Contains($k)) { $unknown++ } }
     # Journal lines that do not parse as JSON (a torn write would show here).
@@ -202,6 +206,8 @@ function Measure-FaultOutcome {
         DuplicateExecutions = $dupExec; DuplicateSubmissions = $dupSubmit; DuplicateRecords = $dupRecords
         Lost = $lost; NotDone = $notDone; UnknownExecutions = $unknown
         DbWarnings = $jobWarnings + $recordWarnings; BadJournalLines = $badJournal
+        # Which runs were duplicated and how (for a failure message).
+        DuplicatedRuns = ($dupRuns -join '; ')
     }
 }
 

@@ -208,23 +208,26 @@ public sealed class LocalScheduler : IScheduler
             return null;
         var statusPath = spool.GetValueOrDefault("status") ?? "";
         var ws = WrapperStatus.TryRead(statusPath);
-        var outcome = ws?.Outcome();
-        if (outcome is { } o)
-        {
-            var word = o switch { JobState.Done => "DONE", JobState.TimedOut => "TIMEOUT", JobState.Cancelled => "CANCELLED", _ => "EXIT" };
-            return new SchedulerJobStatus(id, o, word, ws!.Signal is { } sig ? "signal " + sig : null, ws.ExitCode, id);
-        }
+        if (Ended(id, ws) is { } ended)
+            return ended;
         if (spool.GetValueOrDefault("host") is { Length: > 0 } h && !string.Equals(h, Environment.MachineName, StringComparison.OrdinalIgnoreCase))
         {
             otherHost = h;
             return null;
         }
+        AfterStatusRead?.Invoke(id);
         var pid = LivePid(spool, ws, statusPath);
         if (pid is not null)
         {
             var running = ws?.Started is not null;
             return new SchedulerJobStatus(id, running ? JobState.Running : JobState.Pending, running ? "RUN" : "PEND", running ? null : "waiting for a local slot", null, id);
         }
+        // The wrapper is gone. It records its end and then exits, so it may have ended between the
+        // read above and this check: read its status again before judging it (else a job that just
+        // finished reads as Lost, and its run is processed twice).
+        ws = WrapperStatus.TryRead(statusPath);
+        if (Ended(id, ws) is { } late)
+            return late;
         // A job is Lost only when nothing of it is left: a command outliving its wrapper still runs (and is being ended).
         if (ws is { Group: { } group } && GroupAlive(group))
         {
@@ -246,6 +249,18 @@ public sealed class LocalScheduler : IScheduler
             return new SchedulerJobStatus(id, JobState.Cancelled, "CANCELLED", "process gone after a cancel request", null, id);
         return new SchedulerJobStatus(id, JobState.Lost, "LOST", "the job process vanished without recording an exit code", null, id);
     }
+
+    /// <summary>The final status the wrapper recorded (its end line), else null.</summary>
+    private static SchedulerJobStatus? Ended(string id, WrapperStatus? ws)
+    {
+        if (ws?.Outcome() is not { } o)
+            return null;
+        var word = o switch { JobState.Done => "DONE", JobState.TimedOut => "TIMEOUT", JobState.Cancelled => "CANCELLED", _ => "EXIT" };
+        return new SchedulerJobStatus(id, o, word, ws.Signal is { } sig ? "signal " + sig : null, ws.ExitCode, id);
+    }
+
+    /// <summary>Tests: called between the first read of a job's status file and the check whether its wrapper lives.</summary>
+    internal Action<string>? AfterStatusRead { get; init; }
 
     /// <summary>The job's pid if that process is still alive and is the same process (start time or command line match).</summary>
     private static int? LivePid(Dictionary<string, string> spool, WrapperStatus? ws, string statusPath)

@@ -239,6 +239,27 @@ public class LocalSchedulerTests : IDisposable
         Assert.False(NewScheduler().Query(new[] { "j-unknown" }, default).Known.ContainsKey("j-unknown"));
     }
 
+    [Fact]
+    public void A_job_that_ends_while_its_status_is_being_read_is_done_not_lost()
+    {
+        // The wrapper writes its end line and exits. A query that read the status file just before
+        // the end line and checked the process just after the exit must not call the job Lost: Lost
+        // is retried, and the run would be processed twice (seen once in a SIGKILL fault run).
+        var spec = Spec("j-race", "/bin/sh", "-c", "exit 0");
+        var id = NewScheduler().Submit(spec, default);
+        Assert.Equal(JobState.Done, WaitFinal(id).State);
+        var ended = File.ReadAllLines(spec.StatusFile);
+        var end = Assert.Single(ended, l => l.StartsWith("end ", StringComparison.Ordinal));
+        // The same job as a query saw it an instant before its end: every line but the end line.
+        File.WriteAllLines(spec.StatusFile, ended.Where(l => l != end));
+        var racing = new LocalScheduler(_spool, _slots, 4) { AfterStatusRead = _ => File.AppendAllLines(spec.StatusFile, new[] { end }) };
+        var s = racing.Query(new[] { id }, default).Known[id];
+        Assert.Equal((JobState.Done, "DONE", 0), (s.State, s.SchedulerState, s.ExitCode));
+        // Without the end line the same dead wrapper is Lost (the check above is not vacuous).
+        File.WriteAllLines(spec.StatusFile, ended.Where(l => l != end));
+        Assert.Equal(JobState.Lost, NewScheduler().Query(new[] { id }, default).Known[id].State);
+    }
+
     [DllImport("libc", SetLastError = true)]
     private static extern int kill(int pid, int sig);
 }
