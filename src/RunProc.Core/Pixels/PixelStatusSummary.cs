@@ -141,7 +141,7 @@ public sealed class PixelStatusSummary
     /// <summary>1 where the status is 0 (a good pixel), else 0.</summary>
     public int[] Mask => Lazy(ref _mask, () =>
     {
-        var mask = GC.AllocateUninitializedArray<int>(Status.Length);
+        var mask = FreshInt32(Status.Length);
         for (var p = 0; p < mask.Length; p++) mask[p] = Status[p] == 0 ? 1 : 0;
         _mask = mask;
     });
@@ -175,8 +175,8 @@ public sealed class PixelStatusSummary
 
     private void MeanRms()
     {
-        var mean = GC.AllocateUninitializedArray<double>(_acc.PixelCount);
-        var rms = GC.AllocateUninitializedArray<double>(_acc.PixelCount);
+        var mean = FreshFloat64(_acc.PixelCount);
+        var rms = FreshFloat64(_acc.PixelCount);
         var acc = _acc;
         ForRanges(acc.PixelCount, (a, b) =>
         {
@@ -189,8 +189,8 @@ public sealed class PixelStatusSummary
 
     private void Fractions()
     {
-        var flo = GC.AllocateUninitializedArray<double>(_acc.PixelCount);
-        var fhi = GC.AllocateUninitializedArray<double>(_acc.PixelCount);
+        var flo = FreshFloat64(_acc.PixelCount);
+        var fhi = FreshFloat64(_acc.PixelCount);
         var acc = _acc;
         ForRanges(acc.PixelCount, (a, b) =>
         {
@@ -199,6 +199,34 @@ public sealed class PixelStatusSummary
         });
         _flo = flo;
         _fhi = fhi;
+    }
+
+    /// <summary>
+    /// A new per-pixel array, unzeroed and advised onto 2 MiB pages before its first write (as the
+    /// accumulator's): the summary's arrays are fresh memory, and on this VM the first touch of
+    /// each 4 KiB page is what costs (~4,200 faults for a 2.16 Mpx float64 array, a few on 2 MiB pages).
+    /// Non-generic: ReadyToRun does not precompile RunProc's generics over the runtime's types.
+    /// </summary>
+    private static unsafe int[] FreshInt32(int length)
+    {
+        var array = GC.AllocateUninitializedArray<int>(length);
+        fixed (int* p = array)
+            AdviseHugePages(p, (long)length * sizeof(int));
+        return array;
+    }
+
+    private static unsafe double[] FreshFloat64(int length)
+    {
+        var array = GC.AllocateUninitializedArray<double>(length);
+        fixed (double* p = array)
+            AdviseHugePages(p, (long)length * sizeof(double));
+        return array;
+    }
+
+    private static unsafe void AdviseHugePages(void* p, long bytes)
+    {
+        if (bytes >= RunProc.Formats.MappedPages.HugePage)
+            RunProc.Formats.MappedPages.AdviseHugePages(p, bytes);
     }
 
     private int[] Extremes(int[] values) => _events > 0 ? (int[])values.Clone() : new int[values.Length];
@@ -256,7 +284,7 @@ public sealed class PixelStatusSummary
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var n = acc.PixelCount;
-        var status = GC.AllocateUninitializedArray<int>(n);
+        var status = FreshInt32(n);
         var summary = new PixelStatusSummary(acc, status);
         (double, double) meanLim, rmsLim;
         if (options.Method == PixelLimitMethod.Absolute)
