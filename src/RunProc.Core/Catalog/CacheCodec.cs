@@ -187,6 +187,24 @@ internal static class CacheCodec
     /// </summary>
     public static void WriteAtomic(string path, ReadOnlySpan<byte> bytes, int fileMode) =>
         NoFollow.WriteAtomic(path, bytes, fileMode, null, durable: false);
+
+    /// <summary>
+    /// Deletes the <c>*.cache</c> files of a cache directory other than <paramref name="keep"/>: the
+    /// per-instrument files of an earlier RunProc version, which nothing reads any more. Called after
+    /// the first write of a cache file; a file that cannot be deleted is left (it is never read).
+    /// </summary>
+    public static void RemoveOtherCacheFiles(string directory, string keep)
+    {
+        try
+        {
+            foreach (var f in System.IO.Directory.EnumerateFiles(directory, "*.cache"))
+                if (!string.Equals(Path.GetFileName(f), keep, StringComparison.Ordinal))
+                    File.Delete(f);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
 }
 
 /// <summary>Little-endian writer into a growing buffer.</summary>
@@ -197,6 +215,9 @@ internal sealed class CacheWriter(int capacity = 1 << 16)
 
     /// <summary>Bytes written so far.</summary>
     public int Length => _n;
+
+    /// <summary>Starts again at the beginning (the buffer is kept).</summary>
+    public void Clear() => _n = 0;
 
     /// <summary>Overwrites the 4 bytes at <paramref name="at"/> (a length known only after the block).</summary>
     public void PatchI32(int at, int v) => BinaryPrimitives.WriteInt32LittleEndian(_buf.AsSpan(at, 4), v);

@@ -9,18 +9,19 @@ using RunProc.IO;
 namespace RunProc.Catalog;
 
 /// <summary>
-/// The incremental scan cache: the last listing of every experiment's run directory, one file per
-/// shard of an instrument's experiments (<see cref="ShardsPerInstrument"/>) under
-/// <c>&lt;DbRoot&gt;/.catalog-cache/</c>, each listing decoded only when used. A listing is reused only when the
+/// The incremental scan cache: the last listing of every experiment's run directory, in one file
+/// (<see cref="FileName"/>) under <c>&lt;DbRoot&gt;/.catalog-cache/</c>, each listing decoded only when used. A listing is reused only when the
 /// directory's mtime is unchanged AND the listing began more than <see cref="TimestampGranularity"/>
 /// after that mtime (otherwise a change in the same timestamp tick would be invisible). Runs that
 /// are not ready are re-stat'ed on every use. Files are written atomically and carry a checksum;
-/// a missing, foreign or corrupt file is ignored (everything is listed again).
+/// a missing, foreign or corrupt file is ignored (everything is listed again). A save that changed
+/// only some listings appends them to the file's journal (<see cref="CacheJournal"/>) instead,
+/// until the journal has grown to a quarter of the file; then the file is written again.
 /// </summary>
 public sealed class CatalogCache
 {
     private const uint Magic = 0x43435052; // "RPCC"
-    private const int Version = 8; // 8: each listing length-prefixed (decoded on first use, written back as loaded); one file an instrument
+    private const int Version = 10; // 10: with a journal (CacheJournal); 9: one file for every instrument (8: one an instrument); each listing length-prefixed (decoded on first use, written back as loaded)
 
     private readonly Dictionary<string, ShardEntries> _shards = new(StringComparer.Ordinal);
     private readonly int _fileMode;
@@ -69,11 +70,22 @@ public sealed class CatalogCache
     {
         public Dictionary<string, Slot> Scans { get; } = new(StringComparer.Ordinal);
         public bool Dirty { get; set; }
+        /// <summary>The file was there (in this version) when loaded; else an upgrade may have left older files.</summary>
+        public bool Existed { get; set; }
+        /// <summary>The id of the cache file as loaded or last written (its journal carries it); 0: none.</summary>
+        public ulong Id { get; set; }
+        /// <summary>The listings changed since the load or the last save (appended to the journal).</summary>
+        public HashSet<string> Changed { get; } = new(StringComparer.Ordinal);
+        /// <summary>The next save writes the whole file (a removal, a bad journal or listing).</summary>
+        public bool Rewrite { get; set; }
+        public long FileBytes { get; set; }
+        public long JournalBytes { get; set; }
     }
 
     /// <summary>
     /// One experiment's listing: decoded, or (as loaded) the bytes of its block in the shard file,
-    /// decoded on first use. A scan that needs a few experiments of a shard decodes only those, and
+    /// decoded on first use; or both, the bytes then being the listing's encoding (a new listing is
+    /// encoded on the scan thread that made it, so the save only copies blocks). A scan that needs a few experiments of a shard decodes only those, and
     /// its save copies the others' blocks as they were.
     /// </summary>
     private sealed class Slot
@@ -96,13 +108,14 @@ public sealed class CatalogCache
                 var scan = CacheCodec.ReadScan(r, instrument);
                 if (!r.AtEnd || scan.Experiment != experiment)
                     throw new InvalidDataException("bad listing block");
-                slot.Scan = scan;
-                slot.Data = null;
+                slot.Scan = scan; // the block stays: it is the listing's encoding until MarkDirty
+
             }
             catch (Exception ex) when (ex is InvalidDataException or OverflowException or ArgumentException or FormatException)
             {
-                e.Scans.Remove(experiment);
+                e.Scans.Remove(SlotKey(instrument, experiment));
                 e.Dirty = true;
+                e.Rewrite = true;
                 LoadMessages.Add($"Ignoring the scan cache's listing of {experiment}: {ex.Message}");
                 return null;
             }
@@ -111,40 +124,45 @@ public sealed class CatalogCache
     }
 
     /// <summary>
-    /// Experiments are spread over this many files per instrument. One: a listing that was not
-    /// used is copied as loaded, so rewriting an instrument's file costs a copy of some 70 KB, while
-    /// every file written is a new inode (temp file, then rename), which on ext4 costs 0.1 to 0.6 ms
-    /// here, and a cycle's or a first scan's writes were most of its time with 16 files an instrument.
+    /// The one cache file (its name without <c>.cache</c>). One file for all instruments: a listing
+    /// that was not used is copied as loaded, so rewriting the file costs a copy of some 60 KB an
+    /// instrument, while every file written is a new inode (temp file, then rename), which on ext4
+    /// costs 0.1 to 0.6 ms here. With one file an instrument, the 10 experiments a cycle typically
+    /// finds changed were in 6 or 7 files, and their creation was a large part of the cycle.
     /// </summary>
-    public const int ShardsPerInstrument = 1;
+    public const string FileName = "listings";
 
-    /// <summary>The cache file holding an experiment's listing: <c>&lt;INS&gt;-&lt;nn&gt;.cache</c>.</summary>
+    /// <summary>The cache file holding an experiment's listing (the same file for every experiment).</summary>
     public string FileOf(string instrument, string experiment) => Path.Join(Directory, ShardOf(instrument, experiment) + ".cache");
 
-    private static string ShardOf(string instrument, string experiment)
-    {
-        // FNV-1a: stable across processes (string.GetHashCode is randomized).
-        var h = 2166136261u;
-        foreach (var c in experiment)
-            h = (h ^ c) * 16777619u;
-        return $"{Names.Instrument(instrument)}-{h % ShardsPerInstrument:D2}";
-    }
+    private static string ShardOf(string instrument, string experiment) => FileName;
+
+    // Listings are keyed by instrument and experiment: an experiment's directory may be found under
+    // another configured instrument than the one it was listed under.
+    private static string SlotKey(string instrument, string experiment) => instrument + "/" + experiment;
 
     internal ExperimentScan? TryGet(string instrument, string experiment, string runDirectory)
     {
         lock (_gate)
         {
             var e = Entries(instrument, experiment);
-            return e.Scans.TryGetValue(experiment, out var slot) && Decoded(e, experiment, slot, instrument) is { } s && s.Directory == runDirectory ? s : null;
+            return e.Scans.TryGetValue(SlotKey(instrument, experiment), out var slot) && Decoded(e, experiment, slot, instrument) is { } s && s.Directory == runDirectory ? s : null;
         }
     }
 
     internal void Put(string instrument, ExperimentScan scan)
     {
+        // Encoded here, outside the lock: on the scan threads of a full scan, not in its serial save.
+        var w = t_writer ??= new CacheWriter(4096);
+        w.Clear();
+        CacheCodec.WriteScan(w, scan);
+        var block = w.Written.ToArray();
         lock (_gate)
         {
             var e = Entries(instrument, scan.Experiment);
-            e.Scans[scan.Experiment] = new Slot { Scan = scan };
+            var key = SlotKey(instrument, scan.Experiment);
+            e.Scans[key] = new Slot { Scan = scan, Data = block, Length = block.Length };
+            e.Changed.Add(key);
             e.Dirty = true;
         }
     }
@@ -154,15 +172,26 @@ public sealed class CatalogCache
         lock (_gate)
         {
             var e = Entries(instrument, experiment);
-            if (e.Scans.Remove(experiment))
+            if (e.Scans.Remove(SlotKey(instrument, experiment)))
+            {
                 e.Dirty = true;
+                e.Rewrite = true; // the journal has no removals
+            }
         }
     }
 
     internal void MarkDirty(string instrument, string experiment)
     {
         lock (_gate)
-            Entries(instrument, experiment).Dirty = true;
+        {
+            var e = Entries(instrument, experiment);
+            var key = SlotKey(instrument, experiment);
+            e.Dirty = true;
+            e.Changed.Add(key);
+            // Changed in place: encoded again at the save.
+            if (e.Scans.TryGetValue(key, out var slot) && slot.Scan is not null)
+                slot.Data = null;
+        }
     }
 
     /// <summary>
@@ -191,8 +220,40 @@ public sealed class CatalogCache
             try
             {
                 SafeFile.EnsureDirectory(Directory, _directoryMode);
-                CacheCodec.WriteAtomic(path, Serialize(shard, e).Written, _fileMode);
+                var journal = CacheJournal.PathOf(path);
+                CacheWriter? batch = null;
+                if (!e.Rewrite && e.Id != 0)
+                {
+                    batch = CacheJournal.Batch();
+                    foreach (var key in e.Changed)
+                        if (e.Scans.TryGetValue(key, out var slot))
+                            CacheJournal.Record(batch, w => WriteBlock(w, slot));
+                    if (CacheJournal.Full(e.JournalBytes + batch.Length, e.FileBytes))
+                        batch = null;
+                }
+                if (batch is not null)
+                {
+                    if (batch.Length > 0)
+                        CacheJournal.Append(journal, Version, e.Id, batch, _fileMode);
+                    e.JournalBytes += batch.Length;
+                }
+                else
+                {
+                    e.Id = CacheJournal.NewId();
+                    var w = Serialize(shard, e);
+                    CacheCodec.WriteAtomic(path, w.Written, _fileMode);
+                    CacheJournal.Delete(journal);
+                    e.FileBytes = w.Length;
+                    e.JournalBytes = 0;
+                    e.Rewrite = false;
+                }
+                e.Changed.Clear();
                 e.Dirty = false;
+                if (!e.Existed)
+                {
+                    e.Existed = true;
+                    CacheCodec.RemoveOtherCacheFiles(Directory, shard + ".cache");
+                }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
@@ -212,13 +273,19 @@ public sealed class CatalogCache
         {
             // Like every DB file (issue 13): no link followed, a regular file only, a non-blocking open.
             if (ReadShardFile(shard + ".cache") is { } bytes)
-                Deserialize(bytes, shard, instrument, e);
+            {
+                Deserialize(bytes, shard, e);
+                e.Existed = true;
+                e.FileBytes = bytes.Length;
+                ApplyJournal(path, shard, e);
+            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException
                                        or EndOfStreamException or ArgumentException or FormatException or OverflowException)
         {
             // A corrupt or unreadable cache only costs a full listing.
             e.Scans.Clear();
+            e.Id = 0;
             LoadMessages.Add($"Ignoring scan cache '{path}': {ex.Message}");
         }
         _shards[shard] = e;
@@ -241,22 +308,89 @@ public sealed class CatalogCache
         return _dirExists == true ? SafeFile.ReadAllBytes(Path.Join(Directory, name)) : null;
     }
 
+    /// <summary>
+    /// Applies the journal of the loaded file: its listings replace the file's. A journal of another
+    /// file, or with a bad record, makes the next save write the whole file (its good records are used).
+    /// </summary>
+    private void ApplyJournal(string path, string shard, ShardEntries e)
+    {
+        var journal = CacheJournal.PathOf(path);
+        byte[]? data;
+        try
+        {
+            data = SafeFile.ReadAllBytes(journal);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LoadMessages.Add($"Ignoring scan cache journal '{journal}': {ex.Message}");
+            e.Rewrite = true;
+            return;
+        }
+        if (data is null)
+            return;
+        e.JournalBytes = data.Length;
+        var records = CacheJournal.Read(data, Version, e.Id, out var damaged);
+        foreach (var (at, length) in records)
+        {
+            if (!TryBlock(data, at, length, shard, out var key))
+            {
+                e.Rewrite = true;
+                break;
+            }
+            e.Scans[key] = new Slot { Data = data, At = at, Length = length };
+        }
+        if (damaged)
+            e.Rewrite = true;
+    }
+
+    /// <summary>A listing block's key, checked as far as a load checks it (the rest is checked when it is decoded).</summary>
+    private static bool TryBlock(byte[] data, int at, int length, string shard, out string key)
+    {
+        key = "";
+        try
+        {
+            var head = new CacheReader(data, at, at + length);
+            var exp = head.Str();
+            var ins = head.Str();
+            if (!Names.IsExperiment(exp) || !Names.IsInstrument(ins) || !CacheCodec.IsScanOf(data.AsSpan(at, length), exp) || ShardOf(ins, exp) != shard)
+                return false;
+            key = SlotKey(ins, exp);
+            return true;
+        }
+        catch (Exception ex) when (ex is InvalidDataException or ArgumentException or DecoderFallbackException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>One listing block: encoded, or copied as loaded when it was never decoded.</summary>
+    [ThreadStatic] private static CacheWriter? t_writer;
+
+    private static void WriteBlock(CacheWriter w, Slot slot)
+    {
+        if (slot.Data is not null)
+            w.Raw(slot.Block);
+        else
+            CacheCodec.WriteScan(w, slot.Scan!);
+    }
+
     private static CacheWriter Serialize(string shard, ShardEntries e)
     {
         // Sized up front: the runs and file index blocks dominate (a shard of a full catalog is some 100 KB).
         long size = 64 + shard.Length;
         foreach (var slot in e.Scans.Values)
-            size += slot.Scan is { } sc ? 256 + sc.Directory.Length * 3L + sc.Patterns.Length * 16L + sc.Runs.Length * 4L + sc.FileIndex.Length : 4 + slot.Length;
+            size += slot.Data is null && slot.Scan is { } sc ? 256 + sc.Directory.Length * 3L + sc.Patterns.Length * 16L + sc.Runs.Length * 4L + sc.FileIndex.Length : 4 + slot.Length;
         var w = new CacheWriter((int)Math.Min(size, Array.MaxLength));
         w.U32(Magic);
         w.I32(Version);
         w.I64(0); // checksum placeholder
         w.Str(shard);
+        w.I64((long)e.Id);
         w.I32(e.Scans.Count);
         foreach (var slot in e.Scans.Values)
         {
             // Each listing length-prefixed, so a load can skip it; one never decoded is copied as it was.
-            if (slot.Scan is null)
+            if (slot.Data is not null)
             {
                 w.I32(slot.Length);
                 w.Raw(slot.Block);
@@ -273,7 +407,7 @@ public sealed class CatalogCache
 
     private const int HeaderSize = 16;
 
-    private static void Deserialize(byte[] data, string shard, string instrument, ShardEntries e)
+    private static void Deserialize(byte[] data, string shard, ShardEntries e)
     {
         var r = new CacheReader(data);
         if (!BitConverter.IsLittleEndian)
@@ -284,6 +418,7 @@ public sealed class CatalogCache
             throw new InvalidDataException("checksum mismatch");
         if (r.Str() != shard)
             throw new InvalidDataException("cache of another instrument or shard");
+        e.Id = (ulong)r.I64();
         var count = r.Count();
         for (var i = 0; i < count; i++)
         {
@@ -292,11 +427,13 @@ public sealed class CatalogCache
             if (length > r.Remaining)
                 throw new InvalidDataException("truncated listing");
             var block = r.Raw(length);
-            // The experiment's name leads the block (see CacheCodec.WriteScan); the rest is decoded on use.
-            var exp = new CacheReader(data, at, at + length).Str();
-            if (!Names.IsExperiment(exp) || !CacheCodec.IsScanOf(block, exp) || ShardOf(instrument, exp) != shard)
+            // The experiment's and the instrument's names lead the block (see CacheCodec.WriteScan); the rest is decoded on use.
+            var head = new CacheReader(data, at, at + length);
+            var exp = head.Str();
+            var ins = head.Str();
+            if (!Names.IsExperiment(exp) || !Names.IsInstrument(ins) || !CacheCodec.IsScanOf(block, exp) || ShardOf(ins, exp) != shard)
                 throw new InvalidDataException("bad experiment name");
-            e.Scans[exp] = new Slot { Data = data, At = at, Length = length };
+            e.Scans[SlotKey(ins, exp)] = new Slot { Data = data, At = at, Length = length };
         }
         if (!r.AtEnd)
             throw new InvalidDataException("trailing data");

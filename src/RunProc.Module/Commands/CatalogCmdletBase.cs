@@ -21,6 +21,18 @@ public abstract class CatalogCmdletBase : RunProcCmdlet
     [ArgumentCompleter(typeof(ProcessNameCompleter))]
     public string Process { get => _process; set => _process = ProcessOrDefault(value); }
 
+    /// <summary>
+    /// WriteVerbose when verbose output is shown (-Verbose, or $VerbosePreference), else null: the
+    /// core then builds no verbose messages at all (a scan formats some per experiment).
+    /// </summary>
+    protected Action<string>? VerboseSink()
+    {
+        var shown = MyInvocation.BoundParameters.TryGetValue("Verbose", out var v)
+            ? v is SwitchParameter sw ? sw.IsPresent : v is true
+            : GetVariableValue("VerbosePreference") is ActionPreference p && p is not (ActionPreference.SilentlyContinue or ActionPreference.Ignore);
+        return shown ? WriteVerbose : null;
+    }
+
     /// <summary>The process tree, or null after a non-terminating error when the process is unknown.</summary>
     protected ProcDb? OpenDb(string process)
     {

@@ -51,7 +51,7 @@ public sealed class GetPendingRunCommand : CatalogCmdletBase
             IncludeNotReady = IncludeNotReady,
             UseCache = !NoCache,
             Cancel = Cancel,
-            Verbose = WriteVerbose,
+            Verbose = VerboseSink(),
         };
         if (!All && Experiment is null && !File.Exists(db.ExperimentListFile))
             WriteWarning($"No experiments are under control for {db.Process}: {db.ExperimentListFile} does not exist. Add some with Add-ProcExperiment, or use -All or -Experiment.");

@@ -56,7 +56,7 @@ public sealed class GetProcExperimentCommand : CatalogCmdletBase
             UseCache = !NoCache,
             Sizes = Size,
             Cancel = Cancel,
-            Verbose = WriteVerbose,
+            Verbose = VerboseSink(),
         };
         Guard((object?)Experiment ?? db.ProcessDirectory, $"Counting {Process} runs", () =>
         {

@@ -234,9 +234,9 @@ public class CatalogCacheTests
         Assert.Contains("1 s ago", runs[1].NotReadyReason);
     }
 
-    private static ExperimentScan Listing(string exp, int runs, int salt) => new()
+    private static ExperimentScan Listing(string exp, int runs, int salt, string ins = "XPP") => new()
     {
-        Instrument = "XPP", Experiment = exp, Directory = $"/data/XPP/{exp}/xtc", DirectoryExists = true,
+        Instrument = ins, Experiment = exp, Directory = $"/data/{ins}/{exp}/xtc", DirectoryExists = true,
         DirectoryMtimeTicks = Facility.Old.Ticks + salt, ListedAtTicks = Facility.Old.Ticks + TimeSpan.TicksPerMinute,
         Patterns = [new RunFileName(exp, 0, 0, 0, RunFileKind.Xtc, false, 4, 2, 2), new RunFileName("e77", 0, 1, 0, RunFileKind.Xtc, true, 4, 2, 2)],
         FileIndex = Enumerable.Range(0, runs).SelectMany(r => r % 5 == 0 ? new[] { 0, 1 } : new[] { 0 }).ToArray(),
@@ -285,5 +285,137 @@ public class CatalogCacheTests
             Assert.Equal(want.FileIndex, got.FileIndex);
         }
         Assert.Empty(c3.LoadMessages);
+    }
+
+    [Fact]
+    public void OneFileForEveryInstrument_KeyedByInstrumentAndExperiment_OlderFilesRemoved()
+    {
+        using var f = new Facility();
+        var dir = Path.Join(f.Config.DbRoot, ".catalog-cache");
+        Directory.CreateDirectory(dir);
+        // The per-instrument files of cache version 8: never read now, removed at the first write.
+        File.WriteAllText(Path.Join(dir, "XPP-00.cache"), "old");
+        File.WriteAllText(Path.Join(dir, "AMO-00.cache"), "old");
+        var c1 = new CatalogCache(dir);
+        Assert.Equal(c1.FileOf("XPP", "xpptut15"), c1.FileOf("AMO", "amotut15"));
+        var xpp = Listing("xpptut15", 5, 1);
+        // The same experiment name listed under another instrument's directory is a listing of its own.
+        var other = Listing("xpptut15", 9, 2, "AMO");
+        c1.Put("XPP", xpp);
+        c1.Put("AMO", other);
+        c1.Save();
+        Assert.Equal(new[] { "listings.cache" }, Directory.GetFiles(dir).Select(Path.GetFileName));
+
+        var c2 = new CatalogCache(dir);
+        Assert.Equal(xpp.Runs, c2.TryGet("XPP", "xpptut15", xpp.Directory)!.Runs);
+        Assert.Equal(other.Runs, c2.TryGet("AMO", "xpptut15", other.Directory)!.Runs);
+        Assert.Null(c2.TryGet("AMO", "xpptut15", xpp.Directory));
+        Assert.Empty(c2.LoadMessages);
+        c2.Remove("AMO", "xpptut15");
+        c2.Save();
+        var c3 = new CatalogCache(dir);
+        Assert.NotNull(c3.TryGet("XPP", "xpptut15", xpp.Directory));
+        Assert.Null(c3.TryGet("AMO", "xpptut15", other.Directory));
+    }
+
+    [Fact]
+    public void ChangedListings_AreAppendedToTheJournal_ATornOrForeignJournalIsNotTrusted()
+    {
+        using var f = new Facility();
+        var dir = Path.Join(f.Config.DbRoot, ".catalog-cache");
+        Directory.CreateDirectory(f.Config.DbRoot);
+        var c1 = new CatalogCache(dir);
+        var file = c1.FileOf("XPP", "xppjour1");
+        var journal = Path.ChangeExtension(file, ".journal");
+        c1.Put("XPP", Listing("xppjour1", 5, 1));
+        c1.Put("XPP", Listing("xppjour2", 6, 2));
+        c1.Save();
+        Assert.False(File.Exists(journal)); // a first save writes the file
+        var fileBytes = File.ReadAllBytes(file);
+
+        // A cycle that changed one listing appends it; the file is not written again.
+        var c2 = new CatalogCache(dir);
+        Assert.NotNull(c2.TryGet("XPP", "xppjour1", "/data/XPP/xppjour1/xtc"));
+        c2.Put("XPP", Listing("xppjour1", 9, 3));
+        c2.Save();
+        Assert.Equal(fileBytes, File.ReadAllBytes(file));
+        Assert.True(File.Exists(journal));
+        var c3 = new CatalogCache(dir);
+        Assert.Equal(Listing("xppjour1", 9, 3).Runs, c3.TryGet("XPP", "xppjour1", "/data/XPP/xppjour1/xtc")!.Runs);
+        Assert.Equal(Listing("xppjour2", 6, 2).Runs, c3.TryGet("XPP", "xppjour2", "/data/XPP/xppjour2/xtc")!.Runs);
+        Assert.Empty(c3.LoadMessages);
+
+        // A torn append: the good records before it are used, the torn one not; the next save writes the file again.
+        var c4 = new CatalogCache(dir);
+        c4.Put("XPP", Listing("xppjour2", 11, 4));
+        c4.Save();
+        var good = File.ReadAllBytes(journal);
+        File.WriteAllBytes(journal, good.AsSpan(0, good.Length - 3).ToArray());
+        var c5 = new CatalogCache(dir);
+        Assert.Equal(Listing("xppjour1", 9, 3).Runs, c5.TryGet("XPP", "xppjour1", "/data/XPP/xppjour1/xtc")!.Runs);
+        Assert.Equal(Listing("xppjour2", 6, 2).Runs, c5.TryGet("XPP", "xppjour2", "/data/XPP/xppjour2/xtc")!.Runs);
+        c5.Put("XPP", Listing("xppjour3", 4, 5));
+        c5.Save();
+        Assert.False(File.Exists(journal));
+        Assert.NotEqual(fileBytes, File.ReadAllBytes(file));
+
+        // A journal of an earlier file (another id) is not read.
+        File.WriteAllBytes(journal, good);
+        var c6 = new CatalogCache(dir);
+        Assert.Equal(Listing("xppjour2", 6, 2).Runs, c6.TryGet("XPP", "xppjour2", "/data/XPP/xppjour2/xtc")!.Runs);
+        Assert.Equal(Listing("xppjour1", 9, 3).Runs, c6.TryGet("XPP", "xppjour1", "/data/XPP/xppjour1/xtc")!.Runs);
+        Assert.NotNull(c6.TryGet("XPP", "xppjour3", "/data/XPP/xppjour3/xtc"));
+    }
+
+    [Fact]
+    public void AGrownJournal_IsFoldedIntoTheFile()
+    {
+        using var f = new Facility();
+        var dir = Path.Join(f.Config.DbRoot, ".catalog-cache");
+        Directory.CreateDirectory(f.Config.DbRoot);
+        var c0 = new CatalogCache(dir);
+        c0.Put("XPP", Listing("xppgrow0", 3, 0));
+        c0.Save();
+        var journal = Path.ChangeExtension(c0.FileOf("XPP", "xppgrow0"), ".journal");
+        var rewritten = false;
+        for (var k = 1; k <= 100 && !rewritten; k++)
+        {
+            var c = new CatalogCache(dir);
+            c.Put("XPP", Listing("xppgrow1", 200, k));
+            c.Save();
+            rewritten = !File.Exists(journal);
+            Assert.True(rewritten || new FileInfo(journal).Length <= 16 * 1024 + new FileInfo(c0.FileOf("XPP", "x")).Length / 4 + 4096);
+        }
+        Assert.True(rewritten);
+        var last = new CatalogCache(dir);
+        Assert.NotNull(last.TryGet("XPP", "xppgrow0", "/data/XPP/xppgrow0/xtc"));
+        Assert.NotNull(last.TryGet("XPP", "xppgrow1", "/data/XPP/xppgrow1/xtc"));
+    }
+
+    [Fact]
+    public void AListingChangedInPlace_IsEncodedAgain_OneUsedAsItWasIsCopied()
+    {
+        using var f = new Facility();
+        var dir = Path.Join(f.Config.DbRoot, ".catalog-cache");
+        Directory.CreateDirectory(f.Config.DbRoot);
+        var c1 = new CatalogCache(dir);
+        c1.Put("XPP", Listing("xppself1", 8, 1));
+        c1.Put("XPP", Listing("xppself2", 8, 2));
+        c1.Save();
+        foreach (var rewrite in new[] { false, true })
+        {
+            // Decoded, re-stat'ed in place (as a not-ready run's files are), marked: the change is what is saved.
+            var c2 = new CatalogCache(dir);
+            var got = c2.TryGet("XPP", "xppself1", "/data/XPP/xppself1/xtc")!;
+            Assert.NotNull(c2.TryGet("XPP", "xppself2", "/data/XPP/xppself2/xtc"));
+            got.Runs[1].Bytes = rewrite ? 777 : 555;
+            c2.MarkDirty("XPP", "xppself1");
+            if (rewrite)
+                c2.Remove("XPP", "xppnone"); // nothing removed: still a journal append
+            c2.Save();
+            var c3 = new CatalogCache(dir);
+            Assert.Equal(rewrite ? 777 : 555, c3.TryGet("XPP", "xppself1", "/data/XPP/xppself1/xtc")!.Runs[1].Bytes);
+            Assert.Equal(Listing("xppself2", 8, 2).Runs, c3.TryGet("XPP", "xppself2", "/data/XPP/xppself2/xtc")!.Runs);
+        }
     }
 }

@@ -235,5 +235,18 @@ public class ScanStatTests
             return i;
         }));
         Assert.True(threadsSeen.Count > 1, "slow items ran on the caller alone");
+
+        // Short items with two slow ones among them (a scan's cache loads): no thread is started.
+        var caller = Environment.CurrentManagedThreadId;
+        var elsewhere = 0;
+        Assert.Equal(Enumerable.Range(0, 2000), OrderedParallel.Run(2000, 4, i =>
+        {
+            if (Environment.CurrentManagedThreadId != caller)
+                Interlocked.Increment(ref elsewhere);
+            if (i is 0 or 90)
+                Thread.Sleep(20);
+            return i;
+        }));
+        Assert.Equal(0, elsewhere);
     }
 }

@@ -32,7 +32,8 @@ public class DoneRunCacheTests
         File.SetLastWriteTimeUtc(file, Facility.Old);
         Assert.Equal(new[] { 2 }, Pending(db));
         Assert.Equal(new[] { 2 }, Pending(db));
-        Assert.NotEmpty(Directory.GetFiles(db.DoneCacheDirectory, "XPP-*.cache"));
+        // One file for every instrument.
+        Assert.Equal(new[] { "records.cache" }, Directory.GetFiles(db.DoneCacheDirectory).Select(Path.GetFileName));
 
         File.AppendAllText(file, "0002 2017-10-05T15:19:22 a b cwd:/ cmd:x\n");
         File.SetLastWriteTimeUtc(file, Facility.Old); // even with an unchanged mtime, the size tells
@@ -238,5 +239,77 @@ public class DoneRunCacheTests
         var changed = new[] { new FileStamp(true, 4243, Facility.Old.Ticks), default, default };
         Assert.Null(c3.TryGet(exps[0], changed));
         Assert.Null(c3.TryGetPending(exps[0], changed));
+    }
+
+    [Fact]
+    public void OlderPerInstrumentCacheFiles_AreRemovedAtTheFirstWrite()
+    {
+        using var f = new Facility();
+        var dir = Path.Join(f.Config.DbRoot, "pixel_status", ".done-cache");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Join(dir, "XPP-00.cache"), "version 9");
+        var stamps = new[] { new FileStamp(true, 42, Facility.Old.Ticks), default, default };
+        var c1 = new DoneRunCache(dir, 0x1B4, 0x5FD, TimeSpan.FromSeconds(2));
+        c1.Put("xpptut15", stamps, DateTime.UtcNow.Ticks, [1, 2]);
+        c1.Put("amotut15", stamps, DateTime.UtcNow.Ticks, [3]);
+        c1.Save(null);
+        Assert.Equal(new[] { "records.cache" }, Directory.GetFiles(dir).Select(Path.GetFileName));
+        var c2 = new DoneRunCache(dir, 0x1B4, 0x5FD, TimeSpan.FromSeconds(2));
+        Assert.Equal(new[] { 1, 2 }, c2.TryGet("xpptut15", stamps));
+        Assert.Equal(new[] { 3 }, c2.TryGet("amotut15", stamps));
+        Assert.Empty(c2.LoadMessages);
+    }
+
+    [Fact]
+    public void ChangedEntries_AreAppendedToTheJournal_ATornRecordIsNotUsed()
+    {
+        using var f = new Facility();
+        var dir = Path.Join(f.Config.DbRoot, "pixel_status", ".done-cache");
+        Directory.CreateDirectory(dir);
+        var g = TimeSpan.FromSeconds(2);
+        var file = Path.Join(dir, "records.cache");
+        var journal = Path.Join(dir, "records.journal");
+        var s1 = new[] { new FileStamp(true, 42, Facility.Old.Ticks), default, default };
+        var s2 = new[] { new FileStamp(true, 84, Facility.Old.Ticks), default, default };
+        var readAt = DateTime.UtcNow.Ticks;
+        var c1 = new DoneRunCache(dir, 0x1B4, 0x5FD, g);
+        c1.Put("xpptut15", s1, readAt, [1, 2]);
+        c1.Put("amotut15", s1, readAt, [3]);
+        c1.Save(null);
+        Assert.False(File.Exists(journal));
+        var fileBytes = File.ReadAllBytes(file);
+
+        // One experiment's records grew: its new entry is appended, the file stays as it was.
+        var c2 = new DoneRunCache(dir, 0x1B4, 0x5FD, g);
+        Assert.Null(c2.TryGet("xpptut15", s2));
+        c2.Put("xpptut15", s2, readAt, [1, 2, 4]);
+        c2.SetPending("xpptut15", s2, PendingScan("xpptut15", 5));
+        c2.Save(null);
+        Assert.Equal(fileBytes, File.ReadAllBytes(file));
+        Assert.True(File.Exists(journal));
+        var c3 = new DoneRunCache(dir, 0x1B4, 0x5FD, g);
+        Assert.Null(c3.TryGet("xpptut15", s1)); // the stamps it was read with are gone: never served
+        Assert.Equal(new[] { 1, 2, 4 }, c3.TryGet("xpptut15", s2));
+        Assert.Equal(5, c3.TryGetPending("xpptut15", s2)!.Runs.Single().Run);
+        Assert.Equal(new[] { 3 }, c3.TryGet("amotut15", s1));
+        Assert.Empty(c3.LoadMessages);
+
+        // A torn append: the entry it carried is not used (the older one is, with its own stamps only).
+        var c4 = new DoneRunCache(dir, 0x1B4, 0x5FD, g);
+        c4.Put("amotut15", s2, readAt, [3, 6]);
+        c4.Save(null);
+        var bytes = File.ReadAllBytes(journal);
+        File.WriteAllBytes(journal, bytes.AsSpan(0, bytes.Length - 2).ToArray());
+        var c5 = new DoneRunCache(dir, 0x1B4, 0x5FD, g);
+        Assert.Null(c5.TryGet("amotut15", s2));
+        Assert.Equal(new[] { 3 }, c5.TryGet("amotut15", s1));
+        Assert.Equal(new[] { 1, 2, 4 }, c5.TryGet("xpptut15", s2));
+        // ... and the next save writes the whole file again.
+        c5.Put("amotut15", s2, readAt, [3, 6]);
+        c5.Save(null);
+        Assert.False(File.Exists(journal));
+        var c6 = new DoneRunCache(dir, 0x1B4, 0x5FD, g);
+        Assert.Equal(new[] { 3, 6 }, c6.TryGet("amotut15", s2));
+        Assert.Equal(new[] { 1, 2, 4 }, c6.TryGet("xpptut15", s2));
     }
 }

@@ -1,0 +1,116 @@
+using System.Buffers.Binary;
+using RunProc.IO;
+
+namespace RunProc.Catalog;
+
+/// <summary>
+/// The append-only journal next to a scan cache file (<c>&lt;name&gt;.journal</c> beside
+/// <c>&lt;name&gt;.cache</c>): a cycle that changed a few entries appends them as records instead
+/// of rewriting the whole cache file. On this VM writing a file costs about its size in fresh
+/// page-cache pages (~0.8 MB for both caches of 1,000 experiments, 5-10 ms), an append a page
+/// or two. The journal belongs to one cache file: it starts with that file's random id, and a
+/// journal with another id (the cache file was rewritten since) is not read. Records are
+/// length-prefixed and checksummed; reading stops at the first bad one (a torn append, or two
+/// writers interleaved on a network file system) and the owner then rewrites the cache file.
+/// Any record is safe to apply in any order: every cache entry carries the stamps it is valid
+/// for, and an older entry only fails its check.
+/// </summary>
+internal static class CacheJournal
+{
+    private const uint Magic = 0x4A435052; // "RPCJ"
+    public const int HeaderSize = 16;      // magic, version, id of the cache file
+    private const int RecordHeader = 12;   // length, checksum
+
+    /// <summary>The journal of a cache file: the same name with <c>.journal</c>.</summary>
+    public static string PathOf(string cacheFile) => Path.ChangeExtension(cacheFile, ".journal");
+
+    /// <summary>
+    /// The record payloads of a journal for the cache file with <paramref name="id"/>, as
+    /// (offset, length) into <paramref name="data"/>. <paramref name="damaged"/>: the journal belongs to
+    /// another cache file or has a bad record (the records before it are still returned).
+    /// </summary>
+    public static List<(int At, int Length)> Read(byte[] data, int version, ulong id, out bool damaged)
+    {
+        var records = new List<(int, int)>();
+        damaged = false;
+        if (data.Length < HeaderSize || BinaryPrimitives.ReadUInt32LittleEndian(data) != Magic
+            || BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(4)) != version || BinaryPrimitives.ReadUInt64LittleEndian(data.AsSpan(8)) != id)
+        {
+            damaged = true;
+            return records;
+        }
+        var p = HeaderSize;
+        while (p < data.Length)
+        {
+            if (data.Length - p < RecordHeader)
+            {
+                damaged = true;
+                break;
+            }
+            var length = BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(p));
+            var sum = BinaryPrimitives.ReadUInt64LittleEndian(data.AsSpan(p + 4));
+            if (length < 0 || length > data.Length - p - RecordHeader || CacheCodec.Checksum(data.AsSpan(p + RecordHeader, length)) != sum)
+            {
+                damaged = true;
+                break;
+            }
+            records.Add((p + RecordHeader, length));
+            p += RecordHeader + length;
+        }
+        return records;
+    }
+
+    /// <summary>Starts a batch of records (written by <see cref="Append"/>).</summary>
+    public static CacheWriter Batch() => new(4096);
+
+    /// <summary>Adds one record whose payload <paramref name="write"/> writes.</summary>
+    public static void Record(CacheWriter w, Action<CacheWriter> write)
+    {
+        var at = w.Length;
+        w.I32(0);
+        w.I64(0);
+        write(w);
+        var length = w.Length - at - RecordHeader;
+        w.PatchI32(at, length);
+        BinaryPrimitives.WriteUInt64LittleEndian(w.Written.Slice(at + 4), CacheCodec.Checksum(w.Written.Slice(at + RecordHeader, length)));
+    }
+
+    /// <summary>
+    /// Appends a batch with one write on an O_APPEND descriptor (no link followed, a regular file
+    /// only); a journal created here starts with the header of the cache file <paramref name="id"/>.
+    /// </summary>
+    public static void Append(string journal, int version, ulong id, CacheWriter batch, int fileMode)
+    {
+        using var h = NoFollow.Open(journal, NoFollow.Access.Append, fileMode, null, out var created)!;
+        if (created || RandomAccess.GetLength(h) == 0)
+        {
+            var head = new byte[HeaderSize + batch.Length];
+            BinaryPrimitives.WriteUInt32LittleEndian(head, Magic);
+            BinaryPrimitives.WriteInt32LittleEndian(head.AsSpan(4), version);
+            BinaryPrimitives.WriteUInt64LittleEndian(head.AsSpan(8), id);
+            batch.Written.CopyTo(head.AsSpan(HeaderSize));
+            RandomAccess.Write(h, head, 0);
+        }
+        else
+            RandomAccess.Write(h, batch.Written, RandomAccess.GetLength(h));
+    }
+
+    /// <summary>Deletes the journal after its cache file was rewritten with everything (a missing one is fine).</summary>
+    public static void Delete(string journal)
+    {
+        try
+        {
+            File.Delete(journal);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A journal left behind has the old id: it is not read, and the next save rewrites again.
+        }
+    }
+
+    /// <summary>A new id for a rewritten cache file (never 0).</summary>
+    public static ulong NewId() => (ulong)Random.Shared.NextInt64(1, long.MaxValue);
+
+    /// <summary>Whether the journal has grown enough that the next save should rewrite the cache file instead.</summary>
+    public static bool Full(long journalBytes, long cacheBytes) => journalBytes > 16 * 1024 + cacheBytes / 4;
+}
