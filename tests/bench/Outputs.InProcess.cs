@@ -54,7 +54,7 @@ public static class OutputsInProcess
             () => PsanaTextArray.WriteFile(P("max"), s.Max, shape, P("max"), C("max"), mode),
             () => PsanaTextArray.WriteFile(P("min"), s.Min, shape, P("min"), C("min"), mode),
             () => PsanaTextArray.WriteFile(P("sta"), s.Status, shape, P("sta"), C("status"), mode),
-            () => PsanaTextArray.WriteFile(P("msk"), s.Mask, shape, P("msk"), C("mask"), mode),
+            () => PsanaTextArray.WriteMaskFile(P("msk"), s.Status, shape, P("msk"), C("mask"), mode),
         };
         var sw = Stopwatch.StartNew();
         Parallel.Invoke(writes);

@@ -60,10 +60,12 @@ public static class PixelStatusHdf5
         }, Hdf5Writer.Number.UInt8, dims));
         det.Datasets.Add(new("mean", s.Mean, Hdf5Writer.Number.Float64, dims));
         det.Datasets.Add(new("rms", s.Rms, Hdf5Writer.Number.Float64, dims));
-        det.Datasets.Add(new("fraction_low", s.FractionLow, Hdf5Writer.Number.Float64, dims));
-        det.Datasets.Add(new("fraction_high", s.FractionHigh, Hdf5Writer.Number.Float64, dims));
-        det.Datasets.Add(new("max", s.Max, Hdf5Writer.Number.Int32, dims));
-        det.Datasets.Add(new("min", s.Min, Hdf5Writer.Number.Int32, dims));
+        // The fractions are made a block at a time and max/min come without their copy: 52 MB of
+        // fresh pages fewer for a 2.16 Mpx detector (the first touch of a page is what is dear here).
+        det.Datasets.Add(new("fraction_low", (first, dst) => s.FractionsInto(false, (int)first, MemoryMarshal.Cast<byte, double>(dst)), Hdf5Writer.Number.Float64, dims));
+        det.Datasets.Add(new("fraction_high", (first, dst) => s.FractionsInto(true, (int)first, MemoryMarshal.Cast<byte, double>(dst)), Hdf5Writer.Number.Float64, dims));
+        det.Datasets.Add(new("max", s.MaxForOutput, Hdf5Writer.Number.Int32, dims));
+        det.Datasets.Add(new("min", s.MinForOutput, Hdf5Writer.Number.Int32, dims));
         var attrs = new List<KeyValuePair<string, object>>
         {
             new("NX_class", "NXdetector"),

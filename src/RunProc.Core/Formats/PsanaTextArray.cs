@@ -146,6 +146,17 @@ public static class PsanaTextArray
             (first, count, column, columns, rows) => FormatInt32(values.Span.Slice(first, count), column, columns, rows)), fileMode);
     }
 
+    /// <summary>
+    /// Writes the mask file of a status array (1 where the status is 0, else 0; as <see cref="WriteFile(string, ReadOnlyMemory{int}, int[], string, IEnumerable{string}, int, Metadata?)"/>
+    /// of the mask): made from the status as it is formatted, so no mask array is held.
+    /// </summary>
+    public static void WriteMaskFile(string path, ReadOnlyMemory<int> status, int[] shape, string fileName, IEnumerable<string> comments, int fileMode, Metadata? meta = null)
+    {
+        var header = Header(status.Length, shape, fileName, comments, "int64", meta);
+        IO.SafeFile.WriteOutputAtomic(path, h => Stream(h, status.Length, header, shape,
+            (first, count, column, columns, rows) => FormatInt32(status.Span.Slice(first, count), column, columns, rows, mask: true)), fileMode);
+    }
+
     /// <summary>Writes the file of a float64 array with <paramref name="decimals"/> decimals (as <see cref="WriteFile{T}"/>).</summary>
     public static void WriteFile(string path, ReadOnlyMemory<double> values, int[] shape, string fileName, IEnumerable<string> comments, int fileMode, int decimals = 3, Metadata? meta = null)
     {
@@ -232,7 +243,7 @@ public static class PsanaTextArray
     }
 
     /// <summary>A block of int32 values ('%d'), non-generic so that it is precompiled.</summary>
-    private static (byte[] Buffer, int Length) FormatInt32(ReadOnlySpan<int> values, int column, int columns, bool rows)
+    private static (byte[] Buffer, int Length) FormatInt32(ReadOnlySpan<int> values, int column, int columns, bool rows, bool mask = false)
     {
         const int reserve = FixedPoint.MaxIntegerLength + 1;
         var buffer = ArrayPool<byte>.Shared.Rent(values.Length * 7 + reserve);
@@ -241,7 +252,7 @@ public static class PsanaTextArray
         {
             if (buffer.Length - len < reserve)
                 buffer = Grow(buffer, len);
-            len += FixedPoint.WriteInt32(v, buffer.AsSpan(len));
+            len += FixedPoint.WriteInt32(mask ? (v == 0 ? 1 : 0) : v, buffer.AsSpan(len));
             if (rows && ++column == columns)
             {
                 buffer[len++] = (byte)'\n';

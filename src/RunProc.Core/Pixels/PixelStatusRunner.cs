@@ -276,7 +276,7 @@ public sealed partial class PixelStatusRunner
                 ReadOnlyMemory<int> ints = type switch
                 {
                     "ave" or "rms" => default,
-                    "sta" => summary.Status, "msk" => summary.Mask, "max" => summary.Max, "min" => summary.Min,
+                    "sta" or "msk" => summary.Status, "max" => summary.MaxForOutput, "min" => summary.MinForOutput,
                     _ => throw new ArgumentException($"unknown array type '{type}'; use ave, rms, sta, msk, max or min."),
                 };
                 var doubles = type == "ave" ? summary.Mean : type == "rms" ? summary.Rms : null;
@@ -284,6 +284,8 @@ public sealed partial class PixelStatusRunner
                 {
                     if (doubles is not null)
                         PsanaTextArray.WriteFile(path, doubles, shape, path, allComments, _config.FileMode);
+                    else if (type == "msk")
+                        PsanaTextArray.WriteMaskFile(path, ints, shape, path, allComments, _config.FileMode);
                     else
                         PsanaTextArray.WriteFile(path, ints, shape, path, allComments, _config.FileMode);
                 });

@@ -73,6 +73,28 @@ public sealed class PixelFormatsTests : IDisposable
         Assert.Contains("# DATATYPE    int64\n", b);
     }
 
+    [Theory]
+    [InlineData(new[] { 3, 301, 389 })]
+    [InlineData(new[] { 200_003 })]
+    public void TheMaskFile_MadeFromTheStatus_IsByteForByteTheTextOfTheMask(int[] shape)
+    {
+        // The job writes the mask from the status as it formats it (no mask array): the same file
+        // as the mask array's text, over several blocks and waves, in 2-D rows and in 1-D.
+        var n = shape.Aggregate(1, (a, b) => a * b);
+        var rng = new Random(13);
+        var status = Enumerable.Range(0, n).Select(_ => rng.Next(4) == 0 ? rng.Next(1, 256) : 0).ToArray();
+        var mask = status.Select(v => v == 0 ? 1 : 0).ToArray();
+        var comments = new[] { "ARR_TYPE mask" };
+        var mode = Convert.ToInt32("640", 8);
+        var path = Path.Combine(_dir, "msk.txt");
+        PsanaTextArray.WriteMaskFile(path, status, shape, "msk.txt", comments, mode, Meta);
+        var expected = PsanaTextArray.Utf8<int>(mask.AsSpan(), shape, "msk.txt", comments, Meta);
+        Assert.Equal(expected, File.ReadAllBytes(path));
+        Assert.Contains(status, v => v != 0);
+        Assert.Equal((UnixFileMode)mode, File.GetUnixFileMode(path));
+        Assert.Empty(Directory.GetFiles(_dir, ".*tmp*"));
+    }
+
     [Fact]
     public void TextArrayFiles_WrittenInBlocks_AreByteForByteTheWholeText()
     {

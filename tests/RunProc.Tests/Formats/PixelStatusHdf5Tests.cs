@@ -123,6 +123,47 @@ print(json.dumps(out, sort_keys=True))
     }
 
     [Fact]
+    public void H5pyReadsTheFractionsAndExtremes_OfALargeDetector_ValueForValue()
+    {
+        // 3 x 301 x 389 px: the fractions are made 32,768 values at a time and max/min come from
+        // the accumulator's own arrays. h5py's bytes of each dataset against the summary's arrays,
+        // read only after the file was written (so the file did not take arrays already made).
+        int[] shape = { 3, 301, 389 };
+        var px = shape.Aggregate(1, (a, b) => a * b);
+        var (lo, hi) = new PixelStatusOptions().Gates();
+        var acc = new PixelStatusAccumulator(px, lo, hi);
+        var rng = new Random(17);
+        var frame = new ushort[px];
+        for (var f = 0; f < 12; f++)
+        {
+            for (var p = 0; p < px; p++)
+                frame[p] = (ushort)(rng.Next(9) == 0 ? (rng.Next(2) == 0 ? 0 : 16383) : 900 + rng.Next(200));
+            PixelStatusKernel.Accumulate(acc, frame);
+        }
+        var s = PixelStatusSummary.Compute(acc, new PixelStatusOptions());
+        var path = Path.Combine(_dir, "large.h5");
+        PixelStatusHdf5.Write(path, "det", shape, s, Extra);
+        var hashes = Python.Run(_dir, """
+import sys, hashlib, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    g = f["entry/instrument/det"]
+    for name in ("fraction_low", "fraction_high", "max", "min"):
+        d = g[name]
+        print(name, d.dtype, list(d.shape) == [3, 301, 389], hashlib.sha256(np.ascontiguousarray(d[()]).tobytes()).hexdigest())
+""", path).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        static string Sha<T>(T[] a) where T : unmanaged =>
+            Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.AsSpan()))).ToLowerInvariant();
+        Assert.Equal(new[]
+        {
+            $"fraction_low float64 True {Sha(s.FractionLow)}", $"fraction_high float64 True {Sha(s.FractionHigh)}",
+            $"max int32 True {Sha(s.Max)}", $"min int32 True {Sha(s.Min)}",
+        }, hashes);
+        Assert.Contains(s.FractionLow, v => v > 0);
+        Assert.Contains(s.FractionHigh, v => v > 0);
+        Assert.NotSame(acc.Max, s.Max); // the public array stays the summary's own copy
+    }
+
+    [Fact]
     public void H5pySeesTheSameFileAsPureHdfsWriterMade()
     {
         var s = Summary();
