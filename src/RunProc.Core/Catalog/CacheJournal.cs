@@ -114,3 +114,69 @@ internal static class CacheJournal
     /// <summary>Whether the journal has grown enough that the next save should rewrite the cache file instead.</summary>
     public static bool Full(long journalBytes, long cacheBytes) => journalBytes > 16 * 1024 + cacheBytes / 4;
 }
+
+/// <summary>
+/// What a scan cache keeps about one of its files between saves (the listing cache and the record
+/// cache alike), and the save itself: the changed entries appended to the file's journal, or the
+/// whole file rewritten under a new id (its journal then deleted) when a rewrite is due or the
+/// journal would grow past <see cref="CacheJournal.Full"/>.
+/// </summary>
+internal abstract class JournaledCacheFile
+{
+    /// <summary>Something changed since the load or the last save.</summary>
+    public volatile bool Dirty;
+    /// <summary>The file was there (in this version) when loaded; else an upgrade may have left older files.</summary>
+    public bool Existed;
+    /// <summary>The id of the file as loaded or last written (its journal carries it); 0: none.</summary>
+    public ulong Id;
+    /// <summary>The entries changed since the load or the last save (appended to the journal).</summary>
+    public readonly HashSet<string> Changed = new(StringComparer.Ordinal);
+    /// <summary>The next save writes the whole file (a removal, a bad journal or entry).</summary>
+    public bool Rewrite;
+    public long FileBytes, JournalBytes;
+
+    /// <param name="directory">The cache directory.</param>
+    /// <param name="name">The file's name (<c>&lt;key&gt;.cache</c>).</param>
+    /// <param name="record">How a changed entry is written as a journal record; null: the entry is gone.</param>
+    /// <param name="serialize">The whole file, with <see cref="Id"/> (already the new one).</param>
+    /// <param name="write">Writes the whole file atomically.</param>
+    public void Save(string directory, string name, int version, int fileMode,
+        Func<string, Action<CacheWriter>?> record, Func<CacheWriter> serialize, Action<string, CacheWriter> write)
+    {
+        var path = Path.Join(directory, name);
+        var journal = CacheJournal.PathOf(path);
+        CacheWriter? batch = null;
+        if (!Rewrite && Id != 0)
+        {
+            batch = CacheJournal.Batch();
+            foreach (var key in Changed)
+                if (record(key) is { } r)
+                    CacheJournal.Record(batch, r);
+            if (CacheJournal.Full(JournalBytes + batch.Length, FileBytes))
+                batch = null;
+        }
+        if (batch is not null)
+        {
+            if (batch.Length > 0)
+                CacheJournal.Append(journal, version, Id, batch, fileMode);
+            JournalBytes += batch.Length;
+        }
+        else
+        {
+            Id = CacheJournal.NewId();
+            var w = serialize();
+            write(path, w);
+            CacheJournal.Delete(journal);
+            FileBytes = w.Length;
+            JournalBytes = 0;
+            Rewrite = false;
+        }
+        Changed.Clear();
+        Dirty = false;
+        if (!Existed)
+        {
+            Existed = true;
+            CacheCodec.RemoveOtherCacheFiles(directory, name);
+        }
+    }
+}

@@ -66,20 +66,9 @@ public sealed class CatalogCache
     /// <summary>Problems met while loading (corrupt or unreadable cache files), for a verbose message.</summary>
     public List<string> LoadMessages { get; } = new();
 
-    private sealed class ShardEntries
+    private sealed class ShardEntries : JournaledCacheFile
     {
         public Dictionary<string, Slot> Scans { get; } = new(StringComparer.Ordinal);
-        public bool Dirty { get; set; }
-        /// <summary>The file was there (in this version) when loaded; else an upgrade may have left older files.</summary>
-        public bool Existed { get; set; }
-        /// <summary>The id of the cache file as loaded or last written (its journal carries it); 0: none.</summary>
-        public ulong Id { get; set; }
-        /// <summary>The listings changed since the load or the last save (appended to the journal).</summary>
-        public HashSet<string> Changed { get; } = new(StringComparer.Ordinal);
-        /// <summary>The next save writes the whole file (a removal, a bad journal or listing).</summary>
-        public bool Rewrite { get; set; }
-        public long FileBytes { get; set; }
-        public long JournalBytes { get; set; }
     }
 
     /// <summary>
@@ -220,40 +209,9 @@ public sealed class CatalogCache
             try
             {
                 SafeFile.EnsureDirectory(Directory, _directoryMode);
-                var journal = CacheJournal.PathOf(path);
-                CacheWriter? batch = null;
-                if (!e.Rewrite && e.Id != 0)
-                {
-                    batch = CacheJournal.Batch();
-                    foreach (var key in e.Changed)
-                        if (e.Scans.TryGetValue(key, out var slot))
-                            CacheJournal.Record(batch, w => WriteBlock(w, slot));
-                    if (CacheJournal.Full(e.JournalBytes + batch.Length, e.FileBytes))
-                        batch = null;
-                }
-                if (batch is not null)
-                {
-                    if (batch.Length > 0)
-                        CacheJournal.Append(journal, Version, e.Id, batch, _fileMode);
-                    e.JournalBytes += batch.Length;
-                }
-                else
-                {
-                    e.Id = CacheJournal.NewId();
-                    var w = Serialize(shard, e);
-                    CacheCodec.WriteAtomic(path, w.Written, _fileMode);
-                    CacheJournal.Delete(journal);
-                    e.FileBytes = w.Length;
-                    e.JournalBytes = 0;
-                    e.Rewrite = false;
-                }
-                e.Changed.Clear();
-                e.Dirty = false;
-                if (!e.Existed)
-                {
-                    e.Existed = true;
-                    CacheCodec.RemoveOtherCacheFiles(Directory, shard + ".cache");
-                }
+                e.Save(Directory, shard + ".cache", Version, _fileMode,
+                    key => e.Scans.TryGetValue(key, out var slot) ? w => WriteBlock(w, slot) : null,
+                    () => Serialize(shard, e), (p, w) => CacheCodec.WriteAtomic(p, w.Written, _fileMode));
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {

@@ -140,20 +140,10 @@ internal sealed class DoneRunCache : IDisposable
         }
     }
 
-    private sealed class Shard
+    private sealed class Shard : JournaledCacheFile
     {
         // Read by every scan thread without a lock; written by few (under the gate).
         public System.Collections.Concurrent.ConcurrentDictionary<string, Entry> Entries { get; } = new(StringComparer.Ordinal);
-        public volatile bool Dirty;
-        // The file was there (in this version) when loaded; else an upgrade may have left older files.
-        public bool Existed;
-        // The file's id as loaded or last written (its journal carries it); 0: none.
-        public ulong Id;
-        // Entries changed since the load or the last save (under the gate): appended to the journal.
-        public readonly HashSet<string> Changed = new(StringComparer.Ordinal);
-        // The next save writes the whole file (a bad journal).
-        public bool Rewrite;
-        public long FileBytes, JournalBytes;
     }
 
     /// <summary>Whether an entry for the experiment exists (else its record files are read without stamping them first).</summary>
@@ -262,46 +252,19 @@ internal sealed class DoneRunCache : IDisposable
             {
                 if (!shard.Dirty)
                     continue;
-                var path = Path.Join(_directory, key + ".cache");
-                var journal = CacheJournal.PathOf(path);
-                CacheWriter? batch = null;
-                if (!shard.Rewrite && shard.Id != 0)
-                {
-                    batch = CacheJournal.Batch();
-                    foreach (var exp in shard.Changed)
-                        if (shard.Entries.TryGetValue(exp, out var e))
-                            CacheJournal.Record(batch, j => WriteEntry(j, exp, e));
-                    if (CacheJournal.Full(shard.JournalBytes + batch.Length, shard.FileBytes))
-                        batch = null;
-                }
-                if (batch is not null)
-                {
-                    if (batch.Length > 0)
-                        CacheJournal.Append(journal, Version, shard.Id, batch, _fileMode);
-                    shard.JournalBytes += batch.Length;
-                }
-                else
-                {
-                    shard.Id = CacheJournal.NewId();
-                    var w = Header();
-                    w.Str(key);
-                    w.I64((long)shard.Id);
-                    w.I32(shard.Entries.Count);
-                    foreach (var (exp, e) in shard.Entries)
-                        WriteEntry(w, exp, e);
-                    Write(path, w);
-                    CacheJournal.Delete(journal);
-                    shard.FileBytes = w.Length;
-                    shard.JournalBytes = 0;
-                    shard.Rewrite = false;
-                }
-                shard.Changed.Clear();
-                shard.Dirty = false;
-                if (!shard.Existed)
-                {
-                    shard.Existed = true;
-                    CacheCodec.RemoveOtherCacheFiles(_directory, key + ".cache");
-                }
+                shard.Save(_directory, key + ".cache", Version, _fileMode,
+                    exp => shard.Entries.TryGetValue(exp, out var e) ? w => WriteEntry(w, exp, e) : null,
+                    () =>
+                    {
+                        var w = Header();
+                        w.Str(key);
+                        w.I64((long)shard.Id);
+                        w.I32(shard.Entries.Count);
+                        foreach (var (exp, e) in shard.Entries)
+                            WriteEntry(w, exp, e);
+                        return w;
+                    },
+                    Write);
             }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
