@@ -356,7 +356,7 @@ public sealed class CatalogCache
             }
             var lengthAt = w.Length;
             w.I32(0);
-            CacheCodec.WriteScan(w, slot.Scan);
+            CacheCodec.WriteScan(w, slot.Scan ?? throw new InvalidOperationException("a listing cache slot holds neither a block nor a listing"));
             w.PatchI32(lengthAt, w.Length - lengthAt - 4);
         }
         w.SealChecksum(8, HeaderSize);

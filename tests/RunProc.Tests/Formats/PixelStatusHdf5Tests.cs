@@ -160,7 +160,7 @@ with h5py.File(sys.argv[1], "r") as f:
         }, hashes);
         Assert.Contains(s.FractionLow, v => v > 0);
         Assert.Contains(s.FractionHigh, v => v > 0);
-        Assert.NotSame(acc.Max, s.Max); // the public array stays the summary's own copy
+        Assert.False(((ReadOnlySpan<int>)acc.Max).Overlaps(s.Max)); // the public array stays the summary's own copy
     }
 
     [Fact]
