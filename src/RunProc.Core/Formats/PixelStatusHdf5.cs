@@ -64,8 +64,8 @@ public static class PixelStatusHdf5
         // fresh pages fewer for a 2.16 Mpx detector (the first touch of a page is what is dear here).
         det.Datasets.Add(new("fraction_low", (first, dst) => s.FractionsInto(false, (int)first, MemoryMarshal.Cast<byte, double>(dst)), Hdf5Writer.Number.Float64, dims));
         det.Datasets.Add(new("fraction_high", (first, dst) => s.FractionsInto(true, (int)first, MemoryMarshal.Cast<byte, double>(dst)), Hdf5Writer.Number.Float64, dims));
-        det.Datasets.Add(new("max", s.MaxForOutput, Hdf5Writer.Number.Int32, dims));
-        det.Datasets.Add(new("min", s.MinForOutput, Hdf5Writer.Number.Int32, dims));
+        det.Datasets.Add(new("max", s.Max, Hdf5Writer.Number.Int32, dims));
+        det.Datasets.Add(new("min", s.Min, Hdf5Writer.Number.Int32, dims));
         var attrs = new List<KeyValuePair<string, object>>
         {
             new("NX_class", "NXdetector"),

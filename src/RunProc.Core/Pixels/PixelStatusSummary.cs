@@ -108,15 +108,6 @@ public sealed class PixelStatusSummary
     public int[] Status { get; }
 
     /// <summary>
-    /// <see cref="Max"/> for the outputs. The accumulator's arrays live in native memory (spans), and
-    /// the writers take arrays, so this is the copy; writing from the span directly is a next step.
-    /// </summary>
-    internal int[] MaxForOutput => Max;
-
-    /// <summary><see cref="Min"/> for the outputs (as <see cref="MaxForOutput"/>).</summary>
-    internal int[] MinForOutput => Min;
-
-    /// <summary>
     /// <see cref="FractionLow"/> (<paramref name="high"/> false) or <see cref="FractionHigh"/> of the
     /// pixels [first, first + dst.Length) into <paramref name="dst"/>, by the same code: the HDF5
     /// file writes them a block at a time instead of holding 2 × 17 MB of new arrays.
