@@ -63,6 +63,9 @@ public static class Program
             case "xtc2lab":
                 Xtc2Lab.Run(args[1]);
                 return 0;
+            case "firsttouch":
+                Xtc2Lab.FirstTouch(args[1]);
+                return 0;
             case "xtc2":
                 Xtc2Bench.Run(args[1]);
                 return 0;
@@ -84,11 +87,11 @@ public static class Program
                 for (var rep = 0; rep < 10; rep++)
                 {
                     var sw = Stopwatch.StartNew();
-                    PixelStatusSummary.StatusRange(acc, st, 0, px, lim, bits);
+                    PixelStatusSummary.StatusRange(acc, st.AsSpan(), 0, px, lim, bits);
                     var t1 = sw.Elapsed.TotalMilliseconds;
                     sw.Restart();
                     var fresh = GC.AllocateUninitializedArray<int>(px);
-                    PixelStatusSummary.StatusRange(acc, fresh, 0, px, lim, bits);
+                    PixelStatusSummary.StatusRange(acc, fresh.AsSpan(), 0, px, lim, bits);
                     Console.WriteLine($"status 1 thread: reused array {t1:F2} ms, fresh array {sw.Elapsed.TotalMilliseconds:F2} ms");
                 }
                 return 0;

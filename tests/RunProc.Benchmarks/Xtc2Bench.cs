@@ -93,11 +93,15 @@ internal static class Xtc2Bench
             for (var rep = 0; rep < reps; rep++)
             {
                 // Rounds interleaved, each on a fresh open (a fresh mapping: its first read is part of the cost).
+                var me = Process.GetCurrentProcess();
+                var cpu0 = me.TotalProcessorTime;
                 var sw = Stopwatch.StartNew();
                 var (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
                 using (handle)
                     TouchAsTheKernelReads(dets[0].Parts[0], threads, request.BlockBytes);
                 var roundRead = sw.Elapsed.TotalSeconds;
+                me.Refresh();
+                var cpuRead = (me.TotalProcessorTime - cpu0).TotalMilliseconds;
 
                 sw.Restart();
                 (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
@@ -105,6 +109,8 @@ internal static class Xtc2Bench
                     TouchSequentially(dets[0].Parts[0], threads);
                 var roundSeq = sw.Elapsed.TotalSeconds;
 
+                me.Refresh();
+                cpu0 = me.TotalProcessorTime;
                 sw.Restart();
                 (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
                 var opened = sw.Elapsed.TotalSeconds;
@@ -117,10 +123,12 @@ internal static class Xtc2Bench
                     acc.Dispose(); // as a job's end frees it
                 }
                 var roundAnalysis = sw.Elapsed.TotalSeconds;
+                me.Refresh();
+                var cpuAnalysis = (me.TotalProcessorTime - cpu0).TotalMilliseconds;
                 reads.Add(roundRead); seqs.Add(roundSeq); analyses.Add(roundAnalysis);
                 // The no-work baseline is the faster of the two ways of reading every segment word.
                 ratios.Add(Math.Min(roundRead, roundSeq) / roundAnalysis);
-                Console.WriteLine($"{state}: round {rep + 1}: analysis {roundAnalysis * 1e3:F1} ms (open {opened * 1e3:F1}, accumulate {(accumulated - opened) * 1e3:F1}, summary {(roundAnalysis - accumulated) * 1e3:F1}), read alone {roundRead * 1e3:F1} ms as the kernel reads, {roundSeq * 1e3:F1} ms sequentially; ratio {ratios[^1]:F2}");
+                Console.WriteLine($"{state}: round {rep + 1}: analysis {roundAnalysis * 1e3:F1} ms (open {opened * 1e3:F1}, accumulate {(accumulated - opened) * 1e3:F1}, summary {(roundAnalysis - accumulated) * 1e3:F1}), read alone {roundRead * 1e3:F1} ms as the kernel reads, {roundSeq * 1e3:F1} ms sequentially; ratio {ratios[^1]:F2}; CPU (all threads) read as the kernel reads {cpuRead:F0} ms, analysis {cpuAnalysis:F0} ms");
             }
             static double Median(List<double> v) { var s = v.Order().ToList(); return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2; }
             var readMedian = Median(reads); var seqMedian = Median(seqs); var analysisSeconds = Median(analyses);
@@ -200,13 +208,18 @@ internal static class Xtc2Bench
     }
 
     /// <summary>Every word of pixels [start, end) of the frames, in the kernel's order (16 frames, 64-pixel strips of a tile); optimised from the first call.</summary>
+    internal static bool PreWalk = Environment.GetEnvironmentVariable("RP_PREWALK") is not null;
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static unsafe ushort TouchRange(nint[] frames, int start, int end)
+    internal static unsafe ushort TouchRange(nint[] frames, int start, int end)
     {
         var m = Vector256<ushort>.Zero;
         for (var p0 = start; p0 < end; p0 += PixelStatusKernel.TilePixels)
         {
             var tile = Math.Min(PixelStatusKernel.TilePixels, end - p0) & ~63;
+            if (PreWalk)
+                foreach (var fr in frames)
+                    for (var i = 0; i < tile; i += 2048)
+                        System.Runtime.Intrinsics.X86.Sse.Prefetch0((ushort*)fr + p0 + i);
             for (var f0 = 0; f0 < frames.Length; f0 += 16)
                 for (var i = 0; i < tile; i += 64)
                     for (var f = f0; f < Math.Min(frames.Length, f0 + 16); f++)

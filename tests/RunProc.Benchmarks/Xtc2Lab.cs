@@ -66,10 +66,6 @@ internal static class Xtc2Lab
             sw.Restart();
             MappedPages.Populate((void*)lo, hi - lo);
             Note("populate all", sw.Elapsed.TotalMilliseconds, MinorFaults() - f0);
-            sw.Restart();
-            var sum = 0;
-            for (var q = lo; q < hi; q += 4096) sum += *(byte*)q;
-            Note("touch one byte per 4 KiB page after populate", sw.Elapsed.TotalMilliseconds, sum & 0);
             f0 = MinorFaults();
             sw.Restart();
             var acc = new PixelStatusAccumulator(src.FramePixels, 1, 16000);
@@ -78,6 +74,10 @@ internal static class Xtc2Lab
             for (var k = 0; k < pieces; k++)
                 PixelStatusKernel.AccumulatePiece(acc, ptrs[k], k * piecePx, piecePx, 0x3FFF, 2, KernelPath.Auto, countEvents: false);
             Note("kernel 2T 1 block, first touch of the mapping", sw.Elapsed.TotalMilliseconds, 0);
+            sw.Restart();
+            var sum = 0;
+            for (var q = lo; q < hi; q += 4096) sum += *(byte*)q;
+            Note("touch one byte per 4 KiB page after the kernel", sw.Elapsed.TotalMilliseconds, sum & 0);
             foreach (var th in rep % 2 == 0 ? new[] { 1, 2, 1 } : new[] { 2, 1, 2 })
             {
                 f0 = MinorFaults();
@@ -132,5 +132,52 @@ internal static class Xtc2Lab
         }
         foreach (var (k, v) in best)
             Console.WriteLine($"{k,-50} {v,8:F1} ms  faults {faults[k]}");
+    }
+
+    /// <summary>`firsttouch DIR`: on fresh opens of the run (mapping populated), the kernel against the no-work touch, each the first reader of the mapping, then again (warm).</summary>
+    public static unsafe void FirstTouch(string dir)
+    {
+        var file = Xtc2Bench.EnsureRun(dir);
+        var files = new[] { file };
+        var request = new PixelStatusRequest { Files = files, Threads = 2, ArrayTypes = new[] { "sta" } };
+        var res = new Dictionary<string, List<double>>();
+        void Add(string k, double v) { if (!res.TryGetValue(k, out var l)) res[k] = l = new(); l.Add(v); }
+        var acc = new PixelStatusAccumulator(540_672, 1, 16000);
+        if (int.TryParse(Environment.GetEnvironmentVariable("RP_TILE"), out var tile)) PixelStatusKernel.TilePixels = tile;
+        if (int.TryParse(Environment.GetEnvironmentVariable("RP_CHUNK"), out var chunk)) PixelStatusKernel.MaxChunk = chunk;
+        for (var rep = 0; rep < 16; rep++)
+        {
+            foreach (var kernelFirst in new[] { rep % 2 == 0, rep % 2 != 0 })
+            {
+                var (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
+                var src = dets[0].Parts[0];
+                var n = (int)src.FrameCount; var pieces = src.FramePieces; var piecePx = src.FramePixels / pieces;
+                var ptrs = new nint[pieces][];
+                for (var k = 0; k < pieces; k++) { ptrs[k] = new nint[n]; src.TryGetUInt16Pieces(0, n, k, ptrs[k]); }
+                nint lo = ptrs.SelectMany(p => p).Min(), hi = ptrs.SelectMany(p => p).Max() + piecePx * 2;
+                MappedPages.Populate((void*)lo, hi - lo);
+                void Kernel() { for (var k = 0; k < pieces; k++) PixelStatusKernel.AccumulatePiece(acc, ptrs[k], k * piecePx, piecePx, 0x3FFF, 2, KernelPath.Auto, countEvents: false); }
+                void Touch()
+                {
+                    foreach (var fr in ptrs)
+                    {
+                        var per = (piecePx / 2 + 31) & ~31;
+                        Parallel.For(0, 2, new ParallelOptions { MaxDegreeOfParallelism = 2 }, t => Xtc2Bench.TouchRange(fr, t * per, t == 1 ? piecePx : per));
+                    }
+                }
+                var sw = Stopwatch.StartNew();
+                if (kernelFirst) Kernel(); else Touch();
+                Add(kernelFirst ? "kernel first touch" : "touch first touch", sw.Elapsed.TotalMilliseconds);
+                sw.Restart();
+                if (kernelFirst) Kernel(); else Touch();
+                Add(kernelFirst ? "kernel again" : "touch again", sw.Elapsed.TotalMilliseconds);
+                handle.Dispose();
+            }
+        }
+        foreach (var (k, v) in res)
+        {
+            var s = v.Skip(2).Order().ToList();
+            Console.WriteLine($"{k,-22} median {s[s.Count / 2],6:F1} ms  min {s[0],6:F1}  max {s[^1],6:F1}");
+        }
     }
 }

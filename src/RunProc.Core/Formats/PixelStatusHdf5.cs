@@ -43,18 +43,18 @@ public static class PixelStatusHdf5
     {
         var dims = shape.Select(d => (ulong)d).ToArray();
         // The mask and the 8-bit status are derived from the status as they are written (no 10 MB of new arrays).
-        var src = s.Status;
+        var src = s.StatusValues;
         var det = new Hdf5Writer.Group(source);
         det.Datasets.Add(new("pixel_mask", (first, dst) =>
         {
             var mask = MemoryMarshal.Cast<byte, uint>(dst);
-            var from = src.AsSpan((int)first, mask.Length);
+            var from = src.Span.Slice((int)first, mask.Length);
             for (var i = 0; i < mask.Length; i++)
                 mask[i] = BitConverter.IsLittleEndian ? MaskOf[from[i] & 0xFF] : BinaryPrimitives.ReverseEndianness(MaskOf[from[i] & 0xFF]);
         }, Hdf5Writer.Number.UInt32, dims));
         det.Datasets.Add(new("pixel_status", (first, dst) =>
         {
-            var from = src.AsSpan((int)first, dst.Length);
+            var from = src.Span.Slice((int)first, dst.Length);
             for (var i = 0; i < dst.Length; i++)
                 dst[i] = (byte)from[i];
         }, Hdf5Writer.Number.UInt8, dims));

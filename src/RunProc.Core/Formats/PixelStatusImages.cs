@@ -135,7 +135,7 @@ public static class PixelStatusImages
     }
 
     /// <summary>Per raster cell the most severe rank of the detector pixels under it (255 = gap between segments).</summary>
-    private static byte[] WorstRanks(Geometry g, int[] status, byte[] rank)
+    private static byte[] WorstRanks(Geometry g, ReadOnlySpan<int> status, byte[] rank)
     {
         var cells = new byte[g.RasterW * g.RasterH];
         Array.Fill(cells, (byte)255);
@@ -246,16 +246,17 @@ public static class PixelStatusImages
         colourOfRank[0] = GoodColour;
         for (var k = 0; k < classes.Count; k++)
             colourOfRank[classes.Count - k] = PlotCanvas.Rgba(classes[k].Colour.R, classes[k].Colour.G, classes[k].Colour.B);
-        var (counts, bad) = CountByClass(s.Status, rank, classes.Count);
+        var status = s.StatusValues.Span;
+        var (counts, bad) = CountByClass(status, rank, classes.Count);
 
         const int legendW = 290;
         var width = Math.Max(760, Margin + g.ShownW + 24 + legendW + Margin);
         var height = TitleHeight + Math.Max(g.ShownH, 330) + 2 * Margin;
         using var pc = new PlotCanvas(width, height);
-        var pixels = s.Status.LongLength;
+        var pixels = (long)status.Length;
         Title(pc, t, s, "pixel status", $"{bad.ToString("N0", CultureInfo.InvariantCulture)} bad of {pixels.ToString("N0", CultureInfo.InvariantCulture)} pixels ({100.0 * bad / Math.Max(1, pixels):0.###} %)");
         float ox = Margin, oy = TitleHeight + Margin;
-        pc.Blit(WorstRanks(g, s.Status, rank), colourOfRank, GapColour, g.RasterW, g.RasterH, (int)ox, (int)oy, g.Up);
+        pc.Blit(WorstRanks(g, status, rank), colourOfRank, GapColour, g.RasterW, g.RasterH, (int)ox, (int)oy, g.Up);
 
         // A bad pixel shown smaller than 4 screen pixels is enlarged to a 4-pixel square (least
         // severe first, so the most severe stays on top); past 20,000 the map itself says enough.
@@ -264,9 +265,15 @@ public static class PixelStatusImages
         {
             const float m = 4;
             using var paint = new SKPaint { Style = SKPaintStyle.Fill };
-            foreach (var p in BadPixels(s.Status, (int)bad).OrderBy(p => rank[s.Status[p] & 0xFF]))
+            var badPixels = BadPixels(status, (int)bad);
+            var order = new long[badPixels.Length]; // rank, then pixel order (stable)
+            for (var i = 0; i < badPixels.Length; i++)
+                order[i] = (long)rank[status[badPixels[i]] & 0xFF] << 32 | (uint)i;
+            Array.Sort(order);
+            foreach (var key in order)
             {
-                paint.Color = PlotCanvas.Colour(colourOfRank[rank[s.Status[p] & 0xFF]]);
+                var p = badPixels[(int)(key & 0xFFFFFFFF)];
+                paint.Color = PlotCanvas.Colour(colourOfRank[key >> 32]);
                 var (x, y) = g.Place(p);
                 pc.Canvas.DrawRect(ox + (x + 0.5f) * g.Up - m / 2, oy + (y + 0.5f) * g.Up - m / 2, m, m, paint);
             }
@@ -446,7 +453,7 @@ public static class PixelStatusImages
     }
 
     /// <summary>Pixels per class (index = position in the severity list) by their most severe class, and all bad pixels.</summary>
-    private static (long[] Counts, long Bad) CountByClass(int[] status, byte[] rank, int classes)
+    private static (long[] Counts, long Bad) CountByClass(ReadOnlySpan<int> status, byte[] rank, int classes)
     {
         var counts = new long[classes];
         long bad = 0;
@@ -459,7 +466,7 @@ public static class PixelStatusImages
         return (counts, bad);
     }
 
-    private static int[] BadPixels(int[] status, int count)
+    private static int[] BadPixels(ReadOnlySpan<int> status, int count)
     {
         var list = new int[count];
         var n = 0;

@@ -84,7 +84,7 @@ public sealed class CalibrationStore
         var (header, historyLine) = Provenance(data, summary, events, req, comments, kept, oldBad);
         return new Deployment(() =>
         {
-            SafeFile.WriteAllBytesAtomic(data, PsanaTextArray.Utf8(summary.Status.AsSpan(), shape, data, header), _config.FileMode);
+            SafeFile.WriteAllBytesAtomic(data, PsanaTextArray.Utf8(summary.StatusValues.Span, shape, data, header), _config.FileMode);
             SafeFile.AppendLines(history, new[] { historyLine }, _config.FileMode);
         }, kept, oldBad);
     }

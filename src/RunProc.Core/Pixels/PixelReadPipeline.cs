@@ -246,13 +246,11 @@ public static class PixelReadPipeline
         // read (the reader is the bottleneck there), all of them otherwise.
         var kernelThreads = det.Parts.Any(p => p.Compressed) ? 1 : Math.Max(1, threads - 1);
         PixelStatusAccumulator acc;
-        Task? statusTask = null;
         try
         {
             // Set up while the reader reads the first block (its first writes are page faults);
             // inside the try, so a failure here stops the reader before its buffers are freed.
             acc = new PixelStatusAccumulator(px, lo, hi);
-            statusTask = Task.Run(acc.PrepareStatus); // the summary's array, faulted in beside the kernel
             // The frames' addresses in each buffer, made once (nothing is allocated per block).
             var addresses = new Dictionary<FrameBuffer, nint[]>();
             foreach (var b in buf1 is null ? new[] { buf0 } : new[] { buf0, buf1 })
@@ -275,7 +273,6 @@ public static class PixelReadPipeline
             try { reader.Wait(); } catch (AggregateException) { }
             throw;
         }
-        statusTask?.Wait(CancellationToken.None);
         try { reader.Wait(); }
         catch (AggregateException ex) when (ex.InnerException is not null)
         {
@@ -306,8 +303,7 @@ public static class PixelReadPipeline
         foreach (var (src, start, count) in plan)
             for (long f = 0; f < count;)
             {
-                // A short first block: its page tables are filled before the scan starts.
-                var n = (int)Math.Min(blocks.Count == 0 ? Math.Min(16, blockFrames) : blockFrames, count - f);
+                var n = (int)Math.Min(blockFrames, count - f);
                 blocks.Add((src, start + f, n));
                 f += n;
             }
@@ -347,7 +343,6 @@ public static class PixelReadPipeline
             populate.Wait(CancellationToken.None);
             throw;
         }
-        var status = Task.Run(acc.PrepareStatus); // the summary's array, faulted in beside the kernel
         long done = 0;
         for (var b = 0; b < blocks.Count; b++)
         {
@@ -367,7 +362,6 @@ public static class PixelReadPipeline
             progress?.Invoke(new PixelStatusProgress(det.Dataset, done, want));
         }
         populate.Wait(cancel);
-        status.Wait(cancel);
         return acc;
     }
 

@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace RunProc.Pixels;
 
 /// <summary>
@@ -20,7 +22,7 @@ public sealed unsafe class PixelStatusAccumulator : IDisposable
 {
     private byte* _block;
     private readonly long _bytes;
-    private readonly long _sum, _below, _above, _max, _min; // byte offsets of the arrays (SumSquares at 0)
+    private readonly long _sum, _below, _above, _max, _min, _status; // byte offsets of the arrays (SumSquares at 0)
 
     /// <summary>Creates an empty accumulator for <paramref name="pixelCount"/> pixels with gates lo &lt;= v &lt;= hi.</summary>
     public PixelStatusAccumulator(int pixelCount, int gateLow, int gateHigh) : this(pixelCount, gateLow, gateHigh, uninitialized: false)
@@ -44,7 +46,8 @@ public sealed unsafe class PixelStatusAccumulator : IDisposable
         _above = _below + Up(4 * n);
         _max = _above + Up(4 * n);
         _min = _max + Up(4 * n);
-        var bytes = _min + Up(4 * n);
+        _status = _min + Up(4 * n);
+        var bytes = _status + Up(4 * n);
         var huge = RunProc.Formats.MappedPages.HugePage;
         _bytes = (bytes + huge - 1) & ~(huge - 1);
         _block = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)_bytes, (nuint)huge);
@@ -53,12 +56,26 @@ public sealed unsafe class PixelStatusAccumulator : IDisposable
         // A merge's sum starts as a copy of its first part: no fill it would overwrite.
         if (uninitialized)
             return;
-        BelowLow.Clear();
-        AboveHigh.Clear();
-        Sum.Clear();
-        SumSquares.Clear();
-        Max.Fill(int.MinValue);
-        Min.Fill(int.MaxValue);
+        // SumSquares, Sum, BelowLow, AboveHigh lie back to back from 0: one zeroed range. A large
+        // block is filled on all cores (its first writes are the kernel zeroing fresh huge pages:
+        // ~4 ms on one core for an epix10ka quad's 21.6 MB here).
+        var pieces = _bytes >= 4 * huge ? Math.Min(Environment.ProcessorCount, (int)(_bytes / huge)) : 1;
+        if (pieces <= 1)
+            Fill(0, 1);
+        else
+            Parallel.For(0, pieces, new ParallelOptions { MaxDegreeOfParallelism = pieces }, k => Fill(k, pieces));
+    }
+
+    /// <summary>Piece <paramref name="k"/> of <paramref name="pieces"/> of each array's initial fill (zero, Max int.MinValue, Min int.MaxValue).</summary>
+    private void Fill(int k, int pieces)
+    {
+        static (long From, long To) Part(long length, int k, int pieces) => (length * k / pieces & ~63L, k == pieces - 1 ? length : length * (k + 1) / pieces & ~63L);
+        var (z0, z1) = Part(_max, k, pieces);
+        new Span<byte>(_block + z0, checked((int)(z1 - z0))).Clear();
+        var (e0, e1) = Part(PixelCount, k, pieces);
+        var n = checked((int)(e1 - e0));
+        new Span<int>(At<int>(_max) + e0, n).Fill(int.MinValue);
+        new Span<int>(At<int>(_min) + e0, n).Fill(int.MaxValue);
     }
 
     ~PixelStatusAccumulator() => Free();
@@ -83,24 +100,27 @@ public sealed unsafe class PixelStatusAccumulator : IDisposable
     private T* At<T>(long offset) where T : unmanaged =>
         _block != null ? (T*)(_block + offset) : throw new ObjectDisposedException(nameof(PixelStatusAccumulator));
 
-    private int[]? _status;
+    private int _statusTaken;
 
     /// <summary>
-    /// Allocates the summary's status array and writes every 4 KiB page of it once, meant for a
-    /// helper thread while the kernel runs: the status is a managed int[] (on 4 KiB pages of the
-    /// GC heap), and its first writes cost ~530 page faults (6–10 ms) for an epix10ka quad,
-    /// ~2,100 for a 2.16 Mpx detector, on the summary's path otherwise. Taken by <see cref="TakeStatus"/>.
+    /// The status array of the first summary computed from this accumulator: a region of the
+    /// block, on its huge pages (a fresh managed int[] is on 4 KiB pages of the GC heap, and its
+    /// first writes cost ~530 page faults, 6–10 ms here, for an epix10ka quad, ~2,100 for a
+    /// 2.16 Mpx detector). A later summary of the same accumulator gets an array of its own, so
+    /// one summary's status never changes under it. The memory keeps the accumulator alive.
     /// </summary>
-    internal void PrepareStatus()
-    {
-        var status = GC.AllocateUninitializedArray<int>(PixelCount);
-        for (var i = 0; i < status.Length; i += 1024)
-            status[i] = 0;
-        Volatile.Write(ref _status, status);
-    }
+    internal Memory<int> TakeStatus() => Interlocked.Exchange(ref _statusTaken, 1) == 0
+        ? new StatusRegion(this).Memory
+        : GC.AllocateUninitializedArray<int>(PixelCount);
 
-    /// <summary>The prepared status array (once), else a new one; its contents are garbage: the summary writes every pixel.</summary>
-    internal int[] TakeStatus() => Interlocked.Exchange(ref _status, null) ?? GC.AllocateUninitializedArray<int>(PixelCount);
+    /// <summary>The block's status region as Memory (native memory: nothing to pin).</summary>
+    private sealed class StatusRegion(PixelStatusAccumulator owner) : MemoryManager<int>
+    {
+        public override Span<int> GetSpan() => new(owner.At<int>(owner._status), owner.PixelCount);
+        public override MemoryHandle Pin(int elementIndex = 0) => new(owner.At<int>(owner._status) + elementIndex);
+        public override void Unpin() { }
+        protected override void Dispose(bool disposing) { }
+    }
 
     /// <summary>An accumulator whose arrays hold garbage: the caller's first add of every pixel copies (a merge of partial files, <see cref="Split.PartialLayout.AddTo"/>).</summary>
     internal static PixelStatusAccumulator Uninitialized(int pixelCount, int gateLow, int gateHigh) => new(pixelCount, gateLow, gateHigh, uninitialized: true);

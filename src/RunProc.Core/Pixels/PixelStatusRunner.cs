@@ -276,7 +276,7 @@ public sealed partial class PixelStatusRunner
                 ReadOnlyMemory<int> ints = type switch
                 {
                     "ave" or "rms" => default,
-                    "sta" or "msk" => summary.Status, "max" => summary.Max, "min" => summary.Min,
+                    "sta" or "msk" => summary.StatusValues, "max" => summary.Max, "min" => summary.Min,
                     _ => throw new ArgumentException($"unknown array type '{type}'; use ave, rms, sta, msk, max or min."),
                 };
                 var doubles = type == "ave" ? summary.Mean : type == "rms" ? summary.Rms : null;

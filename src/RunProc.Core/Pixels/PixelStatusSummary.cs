@@ -84,13 +84,14 @@ public sealed class PixelStatusSummary
     private readonly PixelStatusAccumulator _acc;
     private readonly long _events;
     private double[]? _mean, _rms, _flo, _fhi;
-    private int[]? _max, _min, _mask;
+    private int[]? _max, _min, _mask, _statusArray;
+    private readonly Memory<int> _status;
 
-    private PixelStatusSummary(PixelStatusAccumulator acc, int[] status)
+    private PixelStatusSummary(PixelStatusAccumulator acc, Memory<int> status)
     {
         _acc = acc;
         _events = acc.Events;
-        Status = status;
+        _status = status;
     }
 
     public long Events => _events;
@@ -105,7 +106,25 @@ public sealed class PixelStatusSummary
     /// <summary>Smallest value per pixel (0 where there were no events).</summary>
     public int[] Min => Lazy(ref _min, () => _min = Extremes(_acc.Min));
 
-    public int[] Status { get; }
+    /// <summary>
+    /// The 8-bit status per pixel (bits 0..7 as <see cref="CountPerBit"/>), as an array of its own,
+    /// copied on first use from <see cref="StatusValues"/> (the writers read that, without a copy).
+    /// </summary>
+    public int[] Status
+    {
+        get
+        {
+            if (Volatile.Read(ref _statusArray) is { } done)
+                return done;
+            var array = System.Runtime.InteropServices.MemoryMarshal.TryGetArray<int>(_status, out var seg) && seg.Offset == 0 && seg.Count == seg.Array!.Length
+                ? seg.Array : _status.ToArray();
+            Interlocked.CompareExchange(ref _statusArray, array, null);
+            return _statusArray!;
+        }
+    }
+
+    /// <summary>The status where the summary computed it (in the accumulator's memory: valid while the summary is referenced).</summary>
+    public ReadOnlyMemory<int> StatusValues => _status;
 
     /// <summary>
     /// <see cref="FractionLow"/> (<paramref name="high"/> false) or <see cref="FractionHigh"/> of the
@@ -134,8 +153,9 @@ public sealed class PixelStatusSummary
     /// <summary>1 where the status is 0 (a good pixel), else 0.</summary>
     public int[] Mask => Lazy(ref _mask, () =>
     {
-        var mask = FreshInt32(Status.Length);
-        for (var p = 0; p < mask.Length; p++) mask[p] = Status[p] == 0 ? 1 : 0;
+        var status = _status.Span;
+        var mask = FreshInt32(status.Length);
+        for (var p = 0; p < mask.Length; p++) mask[p] = status[p] == 0 ? 1 : 0;
         _mask = mask;
     });
 
@@ -306,7 +326,7 @@ public sealed class PixelStatusSummary
         ForRanges(n, (a, b) =>
         {
             Span<long> localBits = stackalloc long[8];
-            var localBad = StatusRange(acc, status, a, b, limits, localBits);
+            var localBad = StatusRange(acc, status.Span, a, b, limits, localBits);
             lock (gate)
             {
                 bad += localBad;
@@ -330,7 +350,7 @@ public sealed class PixelStatusSummary
     /// 12.8 ms CPU for an epix10ka quad, 540,672 px; measured 2026-12-02).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe long StatusRange(PixelStatusAccumulator acc, int[] status, int a, int b, in StatusLimits lim, Span<long> bits)
+    internal static unsafe long StatusRange(PixelStatusAccumulator acc, Span<int> status, int a, int b, in StatusLimits lim, Span<long> bits)
     {
         var events = acc.Events;
         var eventsD = (double)events;

@@ -3,7 +3,7 @@ using Xunit;
 
 namespace RunProc.Tests.Pixels;
 
-/// <summary>The accumulator's native block (huge pages) and the summary's prepared status array.</summary>
+/// <summary>The accumulator's native block (huge pages) and the status region in it that its first summary takes.</summary>
 public class AccumulatorMemoryTests
 {
     [Theory]
@@ -47,7 +47,7 @@ public class AccumulatorMemoryTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void TheStatusPassAgreesWithTheArraysOnWideSquaresAndEmptyPixels_PreparedOrNot(bool prepared)
+    public void TheStatusPassAgreesWithTheArraysOnWideSquaresAndEmptyPixels_InTheRegionOrAnArray(bool regionTaken)
     {
         const int px = 140_001; // > 65,536: two parallel ranges, odd tail
         var options = new PixelStatusOptions { RmsLow = 2, RmsHigh = 5e8, IntensityLow = 1, IntensityHigh = 1.5e9 };
@@ -70,9 +70,11 @@ public class AccumulatorMemoryTests
             acc.Min[p] = rng.Next(-5, 100);
         }
         Assert.Contains(acc.SumSquares.ToArray(), q => q > ulong.MaxValue);
-        if (prepared)
-            acc.PrepareStatus();
+        // The first summary writes the accumulator's status region, a later one an array of its own.
+        var first = regionTaken ? PixelStatusSummary.Compute(acc, options) : null;
+        var firstStatus = first?.StatusValues.ToArray();
         var s = PixelStatusSummary.Compute(acc, options);
+        Assert.Equal(regionTaken, System.Runtime.InteropServices.MemoryMarshal.TryGetArray(s.StatusValues, out _));
         var (mLo, mHi) = s.MeanLimits;
         var (rLo, rHi) = s.RmsLimits;
         var perBit = new long[8];
@@ -85,17 +87,21 @@ public class AccumulatorMemoryTests
         }
         Assert.Equal(perBit, s.CountPerBit);
         Assert.True(new[] { 0, 3, 4, 5, 6, 7 }.All(b => perBit[b] > 0 && perBit[b] < px), string.Join(",", perBit));
-        // A second summary of the same accumulator gets its own array (the prepared one is taken once).
-        var again = PixelStatusSummary.Compute(acc, options);
+        // A second summary of the same accumulator gets its own array and leaves the first one's status as it was.
+        var before = s.StatusValues.ToArray();
+        var again = PixelStatusSummary.Compute(acc, new PixelStatusOptions { RmsLow = 0, RmsHigh = 1e30, IntensityLow = 0, IntensityHigh = 1e30, FractionLimit = 1 });
+        Assert.NotEqual(before, again.StatusValues.ToArray()); // other limits, another status
+        Assert.Equal(before, s.StatusValues.ToArray());
+        Assert.Equal(before, s.Status);
         Assert.NotSame(s.Status, again.Status);
-        Assert.Equal(s.Status, again.Status);
+        if (firstStatus is not null)
+            Assert.Equal(firstStatus, first!.StatusValues.ToArray());
     }
 
     [Fact]
     public void WithoutEventsNoPixelGetsTheExtremeBits()
     {
         var acc = new PixelStatusAccumulator(70_000, 1, 16000);
-        acc.PrepareStatus();
         var s = PixelStatusSummary.Compute(acc, new PixelStatusOptions());
         Assert.Equal(0, s.CountPerBit[6]);
         Assert.Equal(0, s.CountPerBit[7]);
