@@ -208,7 +208,6 @@ internal static class Xtc2Bench
     }
 
     /// <summary>Every word of pixels [start, end) of the frames, in the kernel's order (16 frames, 64-pixel strips of a tile); optimised from the first call.</summary>
-    internal static bool PreWalk = Environment.GetEnvironmentVariable("RP_PREWALK") is not null;
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal static unsafe ushort TouchRange(nint[] frames, int start, int end)
     {
@@ -216,10 +215,6 @@ internal static class Xtc2Bench
         for (var p0 = start; p0 < end; p0 += PixelStatusKernel.TilePixels)
         {
             var tile = Math.Min(PixelStatusKernel.TilePixels, end - p0) & ~63;
-            if (PreWalk)
-                foreach (var fr in frames)
-                    for (var i = 0; i < tile; i += 2048)
-                        System.Runtime.Intrinsics.X86.Sse.Prefetch0((ushort*)fr + p0 + i);
             for (var f0 = 0; f0 < frames.Length; f0 += 16)
                 for (var i = 0; i < tile; i += 64)
                     for (var f = f0; f < Math.Min(frames.Length, f0 + 16); f++)
