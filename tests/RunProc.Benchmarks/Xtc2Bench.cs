@@ -114,13 +114,15 @@ internal static class Xtc2Bench
                 sw.Restart();
                 (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
                 var opened = sw.Elapsed.TotalSeconds;
-                double accumulated;
+                double accumulated, summarised, freed;
                 using (handle)
                 {
                     var acc = PixelReadPipeline.Accumulate(dets[0], request, null, CancellationToken.None);
                     accumulated = sw.Elapsed.TotalSeconds;
                     _ = PixelStatusSummary.Compute(acc, request.Options);
+                    summarised = sw.Elapsed.TotalSeconds;
                     acc.Dispose(); // as a job's end frees it
+                    freed = sw.Elapsed.TotalSeconds;
                 }
                 var roundAnalysis = sw.Elapsed.TotalSeconds;
                 me.Refresh();
@@ -128,7 +130,7 @@ internal static class Xtc2Bench
                 reads.Add(roundRead); seqs.Add(roundSeq); analyses.Add(roundAnalysis);
                 // The no-work baseline is the faster of the two ways of reading every segment word.
                 ratios.Add(Math.Min(roundRead, roundSeq) / roundAnalysis);
-                Console.WriteLine($"{state}: round {rep + 1}: analysis {roundAnalysis * 1e3:F1} ms (open {opened * 1e3:F1}, accumulate {(accumulated - opened) * 1e3:F1}, summary {(roundAnalysis - accumulated) * 1e3:F1}), read alone {roundRead * 1e3:F1} ms as the kernel reads, {roundSeq * 1e3:F1} ms sequentially; ratio {ratios[^1]:F2}; CPU (all threads) read as the kernel reads {cpuRead:F0} ms, analysis {cpuAnalysis:F0} ms");
+                Console.WriteLine($"{state}: round {rep + 1}: analysis {roundAnalysis * 1e3:F1} ms (open {opened * 1e3:F1}, accumulate {(accumulated - opened) * 1e3:F1}, summary {(summarised - accumulated) * 1e3:F1}, free the accumulator {(freed - summarised) * 1e3:F1}, unmap {(roundAnalysis - freed) * 1e3:F1}), read alone {roundRead * 1e3:F1} ms as the kernel reads, {roundSeq * 1e3:F1} ms sequentially; ratio {ratios[^1]:F2}; CPU (all threads) read as the kernel reads {cpuRead:F0} ms, analysis {cpuAnalysis:F0} ms");
             }
             static double Median(List<double> v) { var s = v.Order().ToList(); return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2; }
             var readMedian = Median(reads); var seqMedian = Median(seqs); var analysisSeconds = Median(analyses);

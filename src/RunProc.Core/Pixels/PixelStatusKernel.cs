@@ -91,9 +91,13 @@ public static unsafe class PixelStatusKernel
     /// Adds pixels [firstPixel, firstPixel + pixels) of uint16 frames given as pointers to that
     /// range (a frame stored in pieces, e.g. an xtc2 detector's segments, each scanned in place
     /// into its part of one accumulator). The caller counts the events once per frame unless
-    /// <paramref name="countEvents"/>.
+    /// <paramref name="countEvents"/>. <paramref name="afterTile"/> (pixel start, count) is called
+    /// on the scanning thread for each tile once the call's last pass has added it, while the
+    /// tile's accumulator lines are still in cache (the status of a run's last block is computed
+    /// there, <see cref="PixelStatusAccumulator.StatusInScan"/>).
     /// </summary>
-    internal static void AccumulatePiece(PixelStatusAccumulator acc, ReadOnlySpan<nint> frames, int firstPixel, int pixels, ushort dataMask, int threads, KernelPath path, bool countEvents)
+    internal static void AccumulatePiece(PixelStatusAccumulator acc, ReadOnlySpan<nint> frames, int firstPixel, int pixels, ushort dataMask, int threads, KernelPath path, bool countEvents,
+        Action<int, int>? afterTile = null)
     {
         if (firstPixel < 0 || pixels <= 0 || firstPixel > acc.PixelCount - pixels)
             throw new ArgumentOutOfRangeException(nameof(firstPixel), $"pixels {firstPixel}..{firstPixel + pixels} are outside the accumulator's 0..{acc.PixelCount}.");
@@ -118,7 +122,8 @@ public static unsafe class PixelStatusKernel
             while (j < ptrs.Length && ptrs[j] - ptrs[j - 1] == stride && j - i < MaxFramesPerPass)
                 j++;
             var pass = new FramePass((byte*)ptrs[i], stride, j - i);
-            RunParallel(firstPixel, firstPixel + pixels, threads, (start, end) => RangeUInt16(acc, pass, dataMask, start, end, simd));
+            var after = j == ptrs.Length ? afterTile : null;
+            RunParallel(firstPixel, firstPixel + pixels, threads, (start, end) => RangeUInt16(acc, pass, dataMask, start, end, simd, after));
             if (countEvents)
                 acc.Events += pass.Count;
             i = j;
@@ -175,7 +180,7 @@ public static unsafe class PixelStatusKernel
         _ => Avx512BW.IsSupported ? KernelPath.Avx512 : Avx2.IsSupported ? KernelPath.Avx2 : KernelPath.Scalar,
     };
 
-    private static void RangeUInt16(PixelStatusAccumulator acc, FramePass frames, ushort mask, int start, int end, KernelPath path)
+    private static void RangeUInt16(PixelStatusAccumulator acc, FramePass frames, ushort mask, int start, int end, KernelPath path, Action<int, int>? afterTile)
     {
         var simd = path != KernelPath.Scalar;
         using var scratch = simd ? new Scratch(TilePixels) : null;
@@ -215,6 +220,7 @@ public static unsafe class PixelStatusKernel
             }
             if (n > nv)
                 TileScalarUInt16(acc, frames, p0 + nv, n - nv, mask);
+            afterTile?.Invoke(p0, n);
         }
     }
 
