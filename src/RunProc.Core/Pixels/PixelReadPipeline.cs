@@ -365,7 +365,7 @@ public static class PixelReadPipeline
                     status = acc.BeginStatusInScan(limits);
             }
             for (var k = 0; k < pieces; k++)
-                PixelStatusKernel.AccumulatePiece(acc, ptrs[k], k * piecePx, piecePx, mask, threads, KernelPath.Auto, countEvents: false, status is null ? null : status.Tile);
+                PixelStatusKernel.AccumulatePiece(acc, ptrs[k], k * piecePx, piecePx, mask, threads, KernelPath.Auto, countEvents: false, status is null ? null : status.Tile, mapped: true);
             if (b < blocks.Count - 1)
                 acc.Events += blocks[b].Count;
             status?.Complete();
