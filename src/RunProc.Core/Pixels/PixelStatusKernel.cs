@@ -117,34 +117,61 @@ public static unsafe class PixelStatusKernel
         // changes nothing for uint16 values, except a low gate above 65535 (everything is "below").
         if (acc.GateLow > 65535 || acc.GateHigh < 0)
             simd = KernelPath.Scalar;
-        // Frames a constant distance apart (a block of one buffer or one mapped file: the normal
-        // case) are walked with one pointer increment; other lists are cut into such runs.
         // The tiles index frames and accumulator alike by pixel number: the pointers are moved
         // back by the range's start (never read below it).
         var ptrs = frames.ToArray();
         if (firstPixel != 0)
             for (var i = 0; i < ptrs.Length; i++) ptrs[i] -= (nint)firstPixel * sizeof(ushort);
-        for (var i = 0; i < ptrs.Length;)
+        // One pass (one fold of each tile into the accumulator) per call, up to the scratch's
+        // 16-bit counters; inside it, register runs of frames a constant distance apart.
+        var k = ChunkFrames(Math.Clamp(acc.GateHigh, 0, 65535));
+        for (var i = 0; i < ptrs.Length; i += MaxFramesPerPass)
         {
-            var j = i + 1;
-            var stride = j < ptrs.Length ? ptrs[j] - ptrs[i] : 0;
-            while (j < ptrs.Length && ptrs[j] - ptrs[j - 1] == stride && j - i < MaxFramesPerPass)
-                j++;
-            var pass = new FramePass((byte*)ptrs[i], stride, j - i);
-            var after = j == ptrs.Length ? afterTile : null;
+            var count = Math.Min(MaxFramesPerPass, ptrs.Length - i);
+            var pass = new FramePass(ptrs, i, count, k);
+            var after = i + count == ptrs.Length ? afterTile : null;
             RunParallel(firstPixel, firstPixel + pixels, threads, (start, end) => RangeUInt16(acc, pass, dataMask, start, end, simd, after, tile));
             if (countEvents)
-                acc.Events += pass.Count;
-            i = j;
+                acc.Events += count;
         }
     }
 
-    /// <summary>A run of frames: the first frame and the byte distance between consecutive frames.</summary>
-    private readonly struct FramePass(byte* first, nint stride, int count)
+    /// <summary>A register run: up to k frames, the first at <see cref="First"/>, each <see cref="Stride"/> bytes after the one before.</summary>
+    private readonly record struct FrameRun(nint First, nint Stride, int Count);
+
+    /// <summary>
+    /// The frames of one pass, by pointer, cut into register runs of at most k frames a constant
+    /// distance apart: a block of one buffer or of one mapped file is a few runs of k; a list whose
+    /// distances change (an xtc2 stream's events around another transition or another detector's
+    /// data of varying size, a chunk boundary) is cut at each change, and still folded into the
+    /// accumulator once per tile (cutting the pass itself cost a fold of the whole accumulator per change).
+    /// </summary>
+    private sealed class FramePass
     {
-        public nint Stride { get; } = stride;
-        public int Count { get; } = count;
-        public ushort* Frame(int f) => (ushort*)(first + f * Stride);
+        private readonly nint[] _ptrs;
+        private readonly int _start;
+
+        public FramePass(nint[] ptrs, int start, int count, int k)
+        {
+            _ptrs = ptrs;
+            _start = start;
+            Count = count;
+            var runs = new List<FrameRun>(count / k + 1);
+            for (var f = 0; f < count;)
+            {
+                var stride = f + 1 < count ? ptrs[start + f + 1] - ptrs[start + f] : 0;
+                var n = 1;
+                while (f + n < count && n < k && ptrs[start + f + n] - ptrs[start + f + n - 1] == stride)
+                    n++;
+                runs.Add(new FrameRun(ptrs[start + f], stride, n));
+                f += n;
+            }
+            Runs = runs.ToArray();
+        }
+
+        public int Count { get; }
+        public FrameRun[] Runs { get; }
+        public ushort* Frame(int f) => (ushort*)_ptrs[_start + f];
     }
 
     /// <summary>Adds int32 frames given as pointers (scalar: the wide types are not the fast path).</summary>
@@ -286,14 +313,15 @@ public static unsafe class PixelStatusKernel
         where TMask : struct, IFlag where TMadd : struct, IFlag
     {
         s.ResetCounters(nv);
-        var k = ChunkFrames(hi);
-        var count = frames.Count;
-        for (var f0 = 0; f0 < count; f0 += k)
+        var runs = frames.Runs;
+        for (var r = 0; r < runs.Length; r++)
         {
-            var f1 = Math.Min(count, f0 + k);
+            var run = runs[r];
+            var last = r + 1 == runs.Length;
+            var toNext = (last ? runs[0].First : runs[r + 1].First) - run.First;
             for (var i = 0; i < nv; i += 32)
-                StripAvx2<TMask, TMadd>(s, i, frames.Frame(f0) + p0 + i, frames.Stride, f1 - f0,
-                    PrefetchOffset(i, nv, f0, f1, count, frames.Stride), (ushort)lo, (ushort)hi, mask, f0 == 0);
+                StripAvx2<TMask, TMadd>(s, i, (ushort*)run.First + p0 + i, run.Stride, run.Count,
+                    PrefetchOffset(i, nv, toNext, last), (ushort)lo, (ushort)hi, mask, r == 0);
         }
         s.Fold(acc, p0, nv);
     }
@@ -423,20 +451,21 @@ public static unsafe class PixelStatusKernel
         where TMask : struct, IFlag where TMadd : struct, IFlag
     {
         s.ResetCounters(nv);
-        var k = ChunkFrames(hi);
-        var count = frames.Count;
-        for (var f0 = 0; f0 < count; f0 += k)
+        var runs = frames.Runs;
+        for (var r = 0; r < runs.Length; r++)
         {
-            var f1 = Math.Min(count, f0 + k);
-            var first = f0 == 0;
+            var run = runs[r];
+            var first = r == 0;
+            var last = r + 1 == runs.Length;
+            var toNext = (last ? runs[0].First : runs[r + 1].First) - run.First;
             var i = 0;
             if (WideStrips)
                 for (; i + 64 <= nv; i += 64)
-                    StripAvx512Wide<TMask, TMadd>(s, i, frames.Frame(f0) + p0 + i, frames.Stride, f1 - f0,
-                        PrefetchOffset(i, nv, f0, f1, count, frames.Stride), (ushort)lo, (ushort)hi, mask, first);
+                    StripAvx512Wide<TMask, TMadd>(s, i, (ushort*)run.First + p0 + i, run.Stride, run.Count,
+                        PrefetchOffset(i, nv, toNext, last), (ushort)lo, (ushort)hi, mask, first);
             for (; i < nv; i += 32)
-                StripAvx512Masked<TMask, TMadd>(s, i, frames.Frame(f0) + p0 + i, frames.Stride, f1 - f0,
-                    PrefetchOffset(i, nv, f0, f1, count, frames.Stride), (ushort)lo, (ushort)hi, mask, first);
+                StripAvx512Masked<TMask, TMadd>(s, i, (ushort*)run.First + p0 + i, run.Stride, run.Count,
+                    PrefetchOffset(i, nv, toNext, last), (ushort)lo, (ushort)hi, mask, first);
         }
         s.Fold(acc, p0, nv);
     }
@@ -632,14 +661,13 @@ public static unsafe class PixelStatusKernel
     /// in the tile's last run, the start of the next tile in the first run's frames. A prefetch
     /// past the frames (the last tile, a short last run) is harmless: it never faults.
     /// </summary>
-    private static nint PrefetchOffset(int i, int nv, int f0, int f1, int count, nint stride)
+    private static nint PrefetchOffset(int i, int nv, nint toNextRun, bool lastRun)
     {
         var pj = i + PrefetchPixels;
         if (pj < nv)
             return PrefetchPixels * 2;
-        if (f1 < count)
-            return (f1 - f0) * stride + (pj - nv - i) * 2;
-        return -f0 * stride + (pj - i) * 2;
+        // toNextRun: from this run's first frame to the next run's (the tile's first run's from the last run)
+        return lastRun ? toNextRun + (pj - i) * 2 : toNextRun + (pj - nv - i) * 2;
     }
 
     /// <summary>Frames per register run: k·hi² must stay below 2^32 in the 32-bit square accumulators.</summary>
