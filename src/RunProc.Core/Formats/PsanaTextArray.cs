@@ -168,6 +168,26 @@ public static class PsanaTextArray
             (first, count, column, columns, rows) => FormatFloat64(values.Span.Slice(first, count), column, columns, rows, decimals, format)), fileMode);
     }
 
+    /// <summary>Fills <paramref name="dst"/> with the array's values from element <paramref name="first"/> on.</summary>
+    public delegate void Float64Source(int first, Span<double> dst);
+
+    /// <summary>
+    /// Writes the file of a float64 array of <paramref name="count"/> values (as
+    /// <see cref="WriteFile(string, ReadOnlyMemory{double}, int[], string, IEnumerable{string}, int, int, Metadata?)"/>)
+    /// whose values are made as they are formatted, a few hundred at a time into a buffer on the
+    /// stack: the mean and rms files of a detector need no 17 MB array each.
+    /// </summary>
+    public static void WriteFile(string path, int count, Float64Source values, int[] shape, string fileName, IEnumerable<string> comments, int fileMode, int decimals = 3, Metadata? meta = null)
+    {
+        if (decimals is < 0 or > 9)
+            throw new ArgumentOutOfRangeException(nameof(decimals), decimals, "0 to 9 decimals.");
+        ArgumentNullException.ThrowIfNull(values);
+        var header = Header(count, shape, fileName, comments, "float64", meta);
+        var format = "F" + decimals.ToString(CultureInfo.InvariantCulture);
+        IO.SafeFile.WriteOutputAtomic(path, h => Stream(h, count, header, shape,
+            (first, n, column, columns, rows) => FormatFloat64(values, first, n, column, columns, rows, decimals, format)), fileMode);
+    }
+
     /// <summary>Columns a row, whether values are cut into rows (2-D and more), and values a block (whole rows).</summary>
     private static (int Columns, bool Rows, int PerBlock) Layout(int[] shape)
     {
@@ -267,9 +287,30 @@ public static class PsanaTextArray
     /// <summary>A block of float64 values ('%.Nf'), non-generic so that it is precompiled.</summary>
     private static (byte[] Buffer, int Length) FormatFloat64(ReadOnlySpan<double> values, int column, int columns, bool rows, int decimals, string format)
     {
-        const int reserve = FixedPoint.MaxLength + 1;
-        var buffer = ArrayPool<byte>.Shared.Rent(values.Length * (7 + decimals) + reserve);
+        var buffer = ArrayPool<byte>.Shared.Rent(values.Length * (7 + decimals) + FixedPoint.MaxLength + 1);
         var len = 0;
+        AppendFloat64(values, ref buffer, ref len, ref column, columns, rows, decimals, format);
+        return (buffer, len);
+    }
+
+    /// <summary>A block of float64 values made by <paramref name="source"/> a chunk at a time (as the other <c>FormatFloat64</c>).</summary>
+    private static (byte[] Buffer, int Length) FormatFloat64(Float64Source source, int first, int count, int column, int columns, bool rows, int decimals, string format)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(count * (7 + decimals) + FixedPoint.MaxLength + 1);
+        var len = 0;
+        Span<double> chunk = stackalloc double[512];
+        for (var k = 0; k < count; k += chunk.Length)
+        {
+            var values = chunk[..Math.Min(chunk.Length, count - k)];
+            source(first + k, values);
+            AppendFloat64(values, ref buffer, ref len, ref column, columns, rows, decimals, format);
+        }
+        return (buffer, len);
+    }
+
+    private static void AppendFloat64(ReadOnlySpan<double> values, ref byte[] buffer, ref int len, ref int column, int columns, bool rows, int decimals, string format)
+    {
+        const int reserve = FixedPoint.MaxLength + 1;
         foreach (var v in values)
         {
             if (buffer.Length - len < reserve)
@@ -283,7 +324,6 @@ public static class PsanaTextArray
             else
                 buffer[len++] = (byte)' ';
         }
-        return (buffer, len);
     }
 
     private static byte[] Grow(byte[] buffer, int len)

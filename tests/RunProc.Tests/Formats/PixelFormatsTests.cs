@@ -129,6 +129,30 @@ public sealed class PixelFormatsTests : IDisposable
     }
 
     [Fact]
+    public void TextArrayOfAFloat64Source_MadeAsItIsFormatted_IsByteForByteTheArraysText()
+    {
+        // The mean and rms files are formatted from values made a chunk at a time (no array): the
+        // same bytes as the array's text, with chunks, blocks and rows that do not line up.
+        var shape = new[] { 3, 301, 389 };
+        var n = 3 * 301 * 389;
+        var rng = new Random(12);
+        var doubles = Enumerable.Range(0, n).Select(i => i % 97 == 0 ? -rng.NextDouble() * 5 : rng.NextDouble() * 20000).ToArray();
+        var asked = new bool[n];
+        var path = Path.Combine(_dir, "s.txt");
+        PsanaTextArray.WriteFile(path, n, (first, dst) =>
+        {
+            doubles.AsSpan(first, dst.Length).CopyTo(dst);
+            for (var i = 0; i < dst.Length; i++)
+            {
+                Assert.False(asked[first + i], $"value {first + i} asked twice");
+                asked[first + i] = true;
+            }
+        }, shape, "d.txt", new[] { "ARR_TYPE average" }, Convert.ToInt32("640", 8), 3, Meta);
+        Assert.All(asked, Assert.True);
+        Assert.Equal(PsanaTextArray.Utf8(doubles.AsSpan(), shape, "d.txt", new[] { "ARR_TYPE average" }, 3, Meta), File.ReadAllBytes(path));
+    }
+
+    [Fact]
     public void TextArrayRoundTripsThroughTheReader()
     {
         var path = Path.Combine(_dir, "rt.txt");
