@@ -63,6 +63,22 @@ public sealed class PixelFormatsTests : IDisposable
     }
 
     [Fact]
+    public void TextArrayInt32s_AtEveryDigitCount_AreTheRuntimesFormatting()
+    {
+        // The int32 writer's short paths (1 to 4 digits without a loop) and the long one, both signs.
+        var values = new List<int> { 0, int.MinValue, int.MaxValue, -1 };
+        for (var p = 1; p <= 1_000_000_000; p *= 10)
+            values.AddRange(new[] { p - 1, p, p + 1, -p, -(p - 1), p * 5 + 3 });
+        var rng = new Random(4);
+        for (var i = 0; i < 50_000; i++)
+            values.Add(rng.Next(-20000, 20000));
+        var path = Path.Combine(_dir, "i.txt");
+        PsanaTextArray.WriteFile(path, (ReadOnlyMemory<int>)values.ToArray(), new[] { values.Count }, "i.txt", Array.Empty<string>(), Convert.ToInt32("640", 8), Meta);
+        var text = File.ReadAllText(path);
+        Assert.EndsWith("\n\n " + string.Join(" ", values.Select(v => v.ToString(CultureInfo.InvariantCulture))) + " ", text);
+    }
+
+    [Fact]
     public void TextArrayIntegers_OfAnyWidth_AreWrittenAsInt64()
     {
         var ints = new[] { 0, -1, int.MaxValue, int.MinValue, 196, 16383 };
