@@ -528,10 +528,8 @@ public static class PixelStatusImages
         var stride = Math.Max(1, n / 65536);
         var mean = new double[(n + stride - 1) / stride];
         var rms = new double[mean.Length];
-        for (int i = 0, j = 0; i < n; i += stride, j++)
-            (mean[j], rms[j]) = s.MomentsAt(i);
-        Array.Sort(mean);
-        Array.Sort(rms);
+        s.MomentsSample(stride, mean, rms);
+        Parallel.Invoke(() => Array.Sort(mean), () => Array.Sort(rms));
         return (mean, rms);
     }
 

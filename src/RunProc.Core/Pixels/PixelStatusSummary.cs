@@ -234,16 +234,6 @@ public sealed class PixelStatusSummary
             MomentsRange(acc.Events, below + first, above + first, sum + first, sqs + first, mean.Length == 0 ? null : mp, rms.Length == 0 ? null : rp, n);
     }
 
-    /// <summary>The mean and rms of one pixel (<see cref="Moments"/>), for a sample of pixels.</summary>
-    internal (double Mean, double Rms) MomentsAt(int p)
-    {
-        if (_mean is { } m && _rms is { } r)
-            return (m[p], r[p]);
-        Unchanged();
-        Moments(_acc, p, out var mean, out var rms);
-        return (mean, rms);
-    }
-
     /// <summary>
     /// <see cref="Moments"/> over pointers for n pixels (mean or rms null: not written). The
     /// AVX-512 lanes do the scalar formula's operations in the same order (correctly rounded
@@ -284,20 +274,51 @@ public sealed class PixelStatusSummary
         }
         for (; p < n; p++)
         {
-            var good = events - below[p] - above[p];
-            double mv = 0, rv = 0;
-            if (good > 0)
-            {
-                var m = sum[p] / (double)good;
-                var high = sq64[2 * p + 1];
-                var sqd = high == 0 ? (double)sq64[2 * p] : (double)sqs[p];
-                var v = sqd / good - m * m;
-                mv = m;
-                rv = v > 0 ? Math.Sqrt(v) : 0;
-            }
+            MomentOf(events, below, above, sum, sqs, p, out var mv, out var rv);
             if (mean != null) mean[p] = mv;
             if (rms != null) rms[p] = rv;
         }
+    }
+
+    /// <summary><see cref="Moments"/> of pixel p over pointers (the scalar lane of <see cref="MomentsRange"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void MomentOf(long events, int* below, int* above, long* sum, UInt128* sqs, long p, out double mean, out double rms)
+    {
+        var good = events - below[p] - above[p];
+        mean = 0;
+        rms = 0;
+        if (good > 0)
+        {
+            var m = sum[p] / (double)good;
+            var sq64 = (ulong*)sqs;
+            var high = sq64[2 * p + 1];
+            var sqd = high == 0 ? (double)sq64[2 * p] : (double)sqs[p];
+            var v = sqd / good - m * m;
+            mean = m;
+            rms = v > 0 ? Math.Sqrt(v) : 0;
+        }
+    }
+
+    /// <summary>Mean and rms of every <paramref name="stride"/>-th pixel from 0 (mean.Length of them), e.g. a sample for quantiles.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal unsafe void MomentsSample(int stride, Span<double> mean, Span<double> rms)
+    {
+        if (stride < 1 || rms.Length != mean.Length || (long)(mean.Length - 1) * stride >= _acc.PixelCount)
+            throw new ArgumentOutOfRangeException(nameof(stride), stride, $"{mean.Length} samples {stride} pixels apart do not fit {_acc.PixelCount} pixels.");
+        if (_mean is { } ma && _rms is { } ra)
+        {
+            for (var j = 0; j < mean.Length; j++)
+                (mean[j], rms[j]) = (ma[j * stride], ra[j * stride]);
+            return;
+        }
+        Unchanged();
+        var acc = _acc;
+        fixed (int* below = acc.BelowLow, above = acc.AboveHigh)
+        fixed (long* sum = acc.Sum)
+        fixed (UInt128* sqs = acc.SumSquares)
+        fixed (double* mp = mean, rp = rms)
+            for (var j = 0; j < mean.Length; j++)
+                MomentOf(acc.Events, below, above, sum, sqs, (long)j * stride, out mp[j], out rp[j]);
     }
 
     private bool Unchanged() => _acc.Events == _events

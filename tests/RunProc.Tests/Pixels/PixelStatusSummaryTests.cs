@@ -202,6 +202,18 @@ public class PixelStatusSummaryTests
             {
                 PixelStatusSummary.VectorStatus = true;
             }
+            var sample = (Mean: new double[(px + 6) / 7], Rms: new double[(px + 6) / 7]);
+            try
+            {
+                PixelStatusSummary.VectorStatus = vector;
+                s.MomentsSample(7, sample.Mean, sample.Rms);
+            }
+            finally
+            {
+                PixelStatusSummary.VectorStatus = true;
+            }
+            Assert.Equal(expectMean.Where((_, p) => p % 7 == 0).Select(BitConverter.DoubleToInt64Bits), sample.Mean.Select(BitConverter.DoubleToInt64Bits));
+            Assert.Equal(expectRms.Where((_, p) => p % 7 == 0).Select(BitConverter.DoubleToInt64Bits), sample.Rms.Select(BitConverter.DoubleToInt64Bits));
             Assert.Equal(expectMean.Select(BitConverter.DoubleToInt64Bits), mean.Select(BitConverter.DoubleToInt64Bits));
             Assert.Equal(expectRms.Select(BitConverter.DoubleToInt64Bits), rms.Select(BitConverter.DoubleToInt64Bits));
             Assert.Equal(expectRms.Select(BitConverter.DoubleToInt64Bits), onlyRms.Select(BitConverter.DoubleToInt64Bits));
