@@ -112,7 +112,7 @@ public static class PsanaTextArray
     }
 
     /// <summary>Values formatted a block at a time.</summary>
-    private const int BlockValues = 1 << 16;
+    private const int BlockValues = 1 << 14;
 
     /// <summary>
     /// Writes the file of an integer array (as <see cref="Utf8{T}"/>) to <paramref name="path"/>,
