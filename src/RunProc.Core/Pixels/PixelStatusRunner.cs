@@ -366,12 +366,15 @@ public sealed partial class PixelStatusRunner
     }
 
     /// <summary>
-    /// Called when a detector is about to be read: what the outputs need once per process (the picture
-    /// library's native code, font and PNG encoder) is loaded on a background thread meanwhile, so the
-    /// outputs do not wait for it at the end of the job.
+    /// Called when a detector is about to be read (the job entry calls it as soon as its arguments
+    /// are bound, so it overlaps the single-threaded opening of the files): what the summary and the
+    /// outputs need once per process (their optimised loops compiled; the picture library's native
+    /// code, font and PNG encoder) is made ready on background threads meanwhile, so the end of the
+    /// job does not wait for it.
     /// </summary>
     public static void PrepareOutputs(PixelStatusRequest req)
     {
+        PixelStatusSummary.StartWarmUp();
         if (req.ImageDirectory is not null)
             PixelStatusImages.StartWarmUp();
     }

@@ -572,6 +572,22 @@ public sealed class PixelStatusSummary
         return bad;
     }
 
+    private static readonly Lazy<Task> WarmUp = new(() => Task.Run(() =>
+    {
+        // Not precompiled (AggressiveOptimization, AVX-512): compiled on first call, on the job's
+        // critical path (the status pass right after the last frame, then the outputs) unless here.
+        foreach (var name in new[] { nameof(StatusRange), nameof(StatusVector512), nameof(MomentsRange), nameof(FractionRange), nameof(MomentsSample) })
+            foreach (var m in typeof(PixelStatusSummary).GetMethods(System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic))
+                if (m.Name == name)
+                {
+                    try { RuntimeHelpers.PrepareMethod(m.MethodHandle); }
+                    catch (Exception ex) when (ex is not OutOfMemoryException) { } // only a head start
+                }
+    }));
+
+    /// <summary>Compiles the summary's and the outputs' optimised loops on a background thread (once per process), while the job opens and reads its files.</summary>
+    public static void StartWarmUp() => _ = WarmUp.Value;
+
     /// <summary>Whether the status pass may use its AVX-512 loop (false: the scalar loop only; the tests compare both).</summary>
     internal static bool VectorStatus = true;
 
@@ -584,6 +600,7 @@ public sealed class PixelStatusSummary
     /// or past 2^64 goes through the scalar formula. The divisions bound the scalar loop (~4 ms
     /// for an epix10ka quad on one thread).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe int StatusVector512(int a, int b, long events, int* below, int* above, long* sum, ulong* sq64, int* max, int* min, int* st, in StatusLimits lim,
         ref long bad, ref long b0, ref long b1, ref long b2, ref long b3, ref long b4, ref long b5, ref long b6, ref long b7)
     {
