@@ -34,64 +34,54 @@ public static class OutputsInProcess
     public static PixelStatusSummary Summary(PixelStatusAccumulator acc) => PixelStatusSummary.Compute(acc, new PixelStatusOptions());
 
     /// <summary>
-    /// The outputs as PixelStatusRunner.Finish writes them: the six text arrays, the HDF5 result and
-    /// the four pictures, all at once on every core; seconds.
+    /// The outputs as a job writes them: PixelStatusRunner.Finish with the six text arrays, the HDF5
+    /// result and the four pictures (its own order and parallelism, and the arrays read where it
+    /// reads them); seconds of its output phase (the summary it computes first is not counted).
     /// </summary>
-    public static double Outputs(PixelStatusSummary s, int[] shape, string dir, int events)
+    public static double Outputs(PixelStatusAccumulator acc, int[] shape, string dir, int events) =>
+        Finish(acc, shape, dir, PixelStatusRunner.AllArrayTypes, hdf5: true, pictures: true);
+
+    private static readonly PixelStatusRunner Runner = new(new RunProc.Config.RunProcConfig());
+
+    private static double Finish(PixelStatusAccumulator acc, int[] shape, string dir, IReadOnlyList<string> types, bool hdf5, bool pictures)
     {
         Directory.CreateDirectory(dir);
-        var comments = new[] { "DATASET exp=benchexp:run=1", "STATISTICS " + events };
-        var baseName = Path.Combine(dir, "nda-benchexp-r0001-det-e" + events.ToString("D6"));
-        const int mode = 0x1B4;
-        string[] C(string arr) => comments.Append("ARR_TYPE " + arr).ToArray();
-        string P(string type) => $"{baseName}-{type}.txt";
-        var writes = new Action[]
+        var req = new PixelStatusRequest
         {
-            () => PixelStatusImages.Write(baseName, shape, s, new PictureTitle("benchexp", 1, "det", events, new PixelStatusOptions()), mode),
-            () => PixelStatusHdf5.Write(baseName + "-status.h5", "det", shape, s),
-            () => PsanaTextArray.WriteFile(P("ave"), s.Mean, shape, P("ave"), C("average"), mode),
-            () => PsanaTextArray.WriteFile(P("rms"), s.Rms, shape, P("rms"), C("rms"), mode),
-            () => PsanaTextArray.WriteFile(P("max"), s.Max, shape, P("max"), C("max"), mode),
-            () => PsanaTextArray.WriteFile(P("min"), s.Min, shape, P("min"), C("min"), mode),
-            () => PsanaTextArray.WriteFile(P("sta"), s.Status, shape, P("sta"), C("status"), mode),
-            () => PsanaTextArray.WriteMaskFile(P("msk"), s.Status, shape, P("msk"), C("mask"), mode),
+            Files = Array.Empty<string>(), OutputDirectory = dir, ArrayTypes = types, WriteHdf5 = hdf5,
+            ImageDirectory = pictures ? Path.Combine(dir, "png") : null,
         };
-        var sw = Stopwatch.StartNew();
-        Parallel.Invoke(writes);
-        return sw.Elapsed.TotalSeconds;
+        var result = Runner.Finish(new PixelStatusRunner.OutputDetector("det", "/det", shape), acc, req, "benchexp", 1);
+        var outputTime = (TimeSpan)typeof(PixelStatusResult).GetProperty("OutputTime", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(result)!;
+        return outputTime.TotalSeconds;
     }
 
     /// <summary>Each output alone, one after the other (where the time goes); seconds by name.</summary>
-    public static string Parts(PixelStatusSummary s, int[] shape, string dir)
+    public static string Parts(PixelStatusAccumulator acc, int[] shape, string dir)
     {
-        Directory.CreateDirectory(dir);
-        var parts = new List<string>();
-        void Time(string name, Action a)
+        var none = Array.Empty<string>();
+        var parts = new List<string>
         {
-            var sw = Stopwatch.StartNew();
-            a();
-            parts.Add($"{name} {sw.Elapsed.TotalSeconds:F3}");
-        }
-        var c = new[] { "x" };
-        Time("ave", () => PsanaTextArray.WriteFile(Path.Combine(dir, "ave.txt"), s.Mean, shape, "ave", c, 0x1B4));
-        Time("max", () => PsanaTextArray.WriteFile(Path.Combine(dir, "max.txt"), s.Max, shape, "max", c, 0x1B4));
-        Time("sta", () => PsanaTextArray.WriteFile(Path.Combine(dir, "sta.txt"), s.Status, shape, "sta", c, 0x1B4));
-        Time("hdf5", () => PixelStatusHdf5.Write(Path.Combine(dir, "s.h5"), "det", shape, s));
-        Time("pictures", () => PixelStatusImages.Write(Path.Combine(dir, "p"), shape, s, new PictureTitle("benchexp", 1, "det", 20, new PixelStatusOptions())));
+            $"ave {Finish(acc, shape, dir, new[] { "ave" }, false, false):F3}",
+            $"max {Finish(acc, shape, dir, new[] { "max" }, false, false):F3}",
+            $"sta {Finish(acc, shape, dir, new[] { "sta" }, false, false):F3}",
+            $"hdf5 {Finish(acc, shape, dir, none, true, false):F3}",
+            $"pictures {Finish(acc, shape, dir, none, false, true):F3}",
+        };
         return string.Join(", ", parts) + " s";
     }
 
     /// <summary>The same bytes as the files in <paramref name="dir"/>, written with File.WriteAllBytes (one file each, on every core); seconds.</summary>
     public static double Baseline(string dir, string target)
     {
-        var contents = Directory.GetFiles(dir).Select(File.ReadAllBytes).ToArray();
+        var contents = Directory.GetFiles(dir).Concat(Directory.GetFiles(Path.Combine(dir, "png"))).Select(File.ReadAllBytes).ToArray();
         Directory.CreateDirectory(target);
         var sw = Stopwatch.StartNew();
         Parallel.For(0, contents.Length, i => File.WriteAllBytes(Path.Combine(target, "copy" + i), contents[i]));
         return sw.Elapsed.TotalSeconds;
     }
 
-    public static long Bytes(string dir) => Directory.GetFiles(dir).Sum(f => new FileInfo(f).Length);
+    public static long Bytes(string dir) => Directory.GetFiles(dir, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
 
-    public static int Files(string dir) => Directory.GetFiles(dir).Length;
+    public static int Files(string dir) => Directory.GetFiles(dir, "*", SearchOption.AllDirectories).Length;
 }

@@ -2,8 +2,10 @@
 <#
 .SYNOPSIS
     The in-process half of Outputs.Bench.ps1 (run by it in a fresh pwsh, so the first call is as
-    cold as in a job): the outputs of one 2.16 Mpx result alone, against writing the same bytes
-    with File.WriteAllBytes in the same run. Prints one line per figure.
+    cold as in a job): the outputs of one 2.16 Mpx result alone, written by the job's own code
+    (PixelStatusRunner.Finish: its order and parallelism, the arrays read where it reads them; its
+    output phase timed, not the summary before it), against writing the same bytes with
+    File.WriteAllBytes in the same run. Prints one line per figure.
 #>
 [CmdletBinding()]
 param(
@@ -19,25 +21,25 @@ Set-StrictMode -Version Latest
 Import-Module $Manifest
 $core = [RunProc.Pixels.PixelStatusSummary].Assembly.Location
 $refs = @($core, 'System.Runtime', 'System.Runtime.Extensions', 'System.Collections', 'System.Collections.Concurrent', 'System.Linq',
-    'System.Memory', 'System.Threading.Tasks.Parallel', 'System.Console')
+    'System.Memory', 'System.Threading.Tasks.Parallel', 'System.Console', 'System.Reflection', 'System.Runtime.InteropServices')
 Add-Type -Path (Join-Path $PSScriptRoot 'Outputs.InProcess.cs') -ReferencedAssemblies $refs
 
 $shape = [int[]](16, 352, 384)
 if ($WarmUp) { [RunProc.Pixels.PixelStatusRunner]::PrepareOutputs([RunProc.Pixels.PixelStatusRequest]@{ Files = [string[]]@(); ImageDirectory = $Work }) }
-$summary = [OutputsInProcess]::Summary([OutputsInProcess]::Accumulator(20, $shape))
+$acc = [OutputsInProcess]::Accumulator(20, $shape)
 $out = Join-Path $Work 'inprocess/out'
 $copy = Join-Path $Work 'inprocess/copy'
 Remove-Item -Recurse -Force (Join-Path $Work 'inprocess') -ErrorAction Ignore
 
 function Get-Median($values) { ($values | Sort-Object)[[int][Math]::Floor($values.Count / 2)] }
-$cold = [OutputsInProcess]::Outputs($summary, $shape, $out, 20)
+$cold = [OutputsInProcess]::Outputs($acc, $shape, $out, 20)
 $warm = [Collections.Generic.List[double]]::new()
 $base = [Collections.Generic.List[double]]::new()
 foreach ($k in 1..$Rounds) {
-    $warm.Add([OutputsInProcess]::Outputs($summary, $shape, $out, 20))
+    $warm.Add([OutputsInProcess]::Outputs($acc, $shape, $out, 20))
     $base.Add([OutputsInProcess]::Baseline($out, $copy))
 }
-$parts = [OutputsInProcess]::Parts($summary, $shape, (Join-Path $Work 'inprocess/parts'))
+$parts = [OutputsInProcess]::Parts($acc, $shape, (Join-Path $Work 'inprocess/parts'))
 $w = Get-Median $warm; $b = Get-Median $base
 $bytes = [OutputsInProcess]::Bytes($out); $files = [OutputsInProcess]::Files($out)
 $load = ((Get-Content /proc/loadavg -ErrorAction Ignore) -split ' ' | Select-Object -First 3) -join ' '

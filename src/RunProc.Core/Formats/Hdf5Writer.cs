@@ -31,15 +31,19 @@ internal static class Hdf5Writer
         /// <summary>A dataset whose elements are made while it is written (a derived array need not be held whole).</summary>
         public Dataset(string name, Generator generate, Number type, ulong[] dims) => (Name, Generate, Type, Dims) = (name, generate, type, dims);
 
+        /// <summary>A dataset of int32 values held elsewhere (e.g. the accumulator's max and min), written without a copy.</summary>
+        public Dataset(string name, ReadOnlyMemory<int> ints, Number type, ulong[] dims) => (Name, Ints, Type, Dims) = (name, ints, type, dims);
+
         public string Name { get; }
         public Array? Data { get; }
+        public ReadOnlyMemory<int>? Ints { get; }
         public Generator? Generate { get; }
         public Number Type { get; }
         public ulong[] Dims { get; }
 
         public long Length => Generate is null ? Bytes.Length : (long)Dims.Aggregate(1UL, (a, b) => a * b) * SizeOf(Type);
 
-        public ReadOnlySpan<byte> Bytes => Data switch
+        public ReadOnlySpan<byte> Bytes => Ints is { } ints ? MemoryMarshal.AsBytes(ints.Span) : Data switch
         {
             byte[] a => a,
             int[] a => MemoryMarshal.AsBytes(a.AsSpan()),

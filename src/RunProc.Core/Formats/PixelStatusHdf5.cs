@@ -58,14 +58,15 @@ public static class PixelStatusHdf5
             for (var i = 0; i < dst.Length; i++)
                 dst[i] = (byte)from[i];
         }, Hdf5Writer.Number.UInt8, dims));
-        det.Datasets.Add(new("mean", s.Mean, Hdf5Writer.Number.Float64, dims));
-        det.Datasets.Add(new("rms", s.Rms, Hdf5Writer.Number.Float64, dims));
-        // The fractions are made a block at a time and max/min come without their copy: 52 MB of
-        // fresh pages fewer for a 2.16 Mpx detector (the first touch of a page is what is dear here).
+        // Mean, rms and the fractions are made a block at a time from the accumulator, and max/min
+        // are written from it without a copy: 86 MB of fresh pages fewer for a 2.16 Mpx detector
+        // (the first touch of memory is what is dear here).
+        det.Datasets.Add(new("mean", (first, dst) => s.MomentsInto((int)first, MemoryMarshal.Cast<byte, double>(dst), default), Hdf5Writer.Number.Float64, dims));
+        det.Datasets.Add(new("rms", (first, dst) => s.MomentsInto((int)first, default, MemoryMarshal.Cast<byte, double>(dst)), Hdf5Writer.Number.Float64, dims));
         det.Datasets.Add(new("fraction_low", (first, dst) => s.FractionsInto(false, (int)first, MemoryMarshal.Cast<byte, double>(dst)), Hdf5Writer.Number.Float64, dims));
         det.Datasets.Add(new("fraction_high", (first, dst) => s.FractionsInto(true, (int)first, MemoryMarshal.Cast<byte, double>(dst)), Hdf5Writer.Number.Float64, dims));
-        det.Datasets.Add(new("max", s.Max, Hdf5Writer.Number.Int32, dims));
-        det.Datasets.Add(new("min", s.Min, Hdf5Writer.Number.Int32, dims));
+        det.Datasets.Add(new("max", s.MaxValues, Hdf5Writer.Number.Int32, dims));
+        det.Datasets.Add(new("min", s.MinValues, Hdf5Writer.Number.Int32, dims));
         var attrs = new List<KeyValuePair<string, object>>
         {
             new("NX_class", "NXdetector"),
@@ -92,5 +93,6 @@ public static class PixelStatusHdf5
         root.Groups.Add(entry);
         Hdf5Writer.Validate(root);
         IO.SafeFile.WriteOutputAtomic(Path.GetFullPath(path), h => Hdf5Writer.Write(h, root), fileMode);
+        GC.KeepAlive(s); // its accumulator holds the memory max and min were written from
     }
 }

@@ -80,18 +80,31 @@ public static class PixelStatusImages
     {
         var g = Geometry.For(shape);
         var files = new[] { prefix + "-status.png", prefix + "-mean.png", prefix + "-rms.png", prefix + "-hist.png" };
+        // The value maps and the histograms read mean and rms from the accumulator as they go (no
+        // 2 × 17 MB arrays) and share one sorted sample of each for their colour and axis ranges.
+        var samples = new Lazy<(double[] Mean, double[] Rms)>(() => SortedSamples(s));
         // Four independent pictures: drawn on all cores (the job's other outputs are written meanwhile too).
         Parallel.For(0, 4, i =>
         {
             switch (i)
             {
                 case 0: StatusMap(files[0], g, s, title, fileMode); break;
-                case 1: ValueMap(files[1], g, s.Mean, "mean", title, s, fileMode); break;
-                case 2: ValueMap(files[2], g, s.Rms, "rms", title, s, fileMode); break;
-                default: Histograms(files[3], s, title, fileMode); break;
+                case 1: ValueMap(files[1], g, s, rms: false, samples, title, fileMode); break;
+                case 2: ValueMap(files[2], g, s, rms: true, samples, title, fileMode); break;
+                default: Histograms(files[3], s, samples, title, fileMode); break;
             }
         });
+        GC.KeepAlive(s); // its accumulator holds the memory the pictures were drawn from
         return files;
+    }
+
+    /// <summary>Mean or rms of the pixels [first, first + dst.Length).</summary>
+    private static void ValuesInto(PixelStatusSummary s, bool rms, int first, Span<double> dst)
+    {
+        if (rms)
+            s.MomentsInto(first, default, dst);
+        else
+            s.MomentsInto(first, dst, default);
     }
 
     // ---------------------------------------------------------------- layout of the detector
@@ -162,14 +175,16 @@ public static class PixelStatusImages
 
     /// <summary>
     /// Per raster cell the average of the detector values under it, as a colour-map index (255 =
-    /// gap). One raster row at a time: only a row of sums is held, not a picture of them.
+    /// gap). One raster row at a time: only a row of sums is held, not a picture of them, and the
+    /// values are made a detector row at a time.
     /// </summary>
-    private static byte[] AverageIndex(Geometry g, double[] values, double lo, double scale)
+    private static byte[] AverageIndex(Geometry g, PixelStatusSummary s, bool rms, double lo, double scale)
     {
         var index = new byte[g.RasterW * g.RasterH];
         Array.Fill(index, (byte)255);
         var sums = new double[g.CellW];
         var counts = new int[g.CellW];
+        var row = new double[g.Cols];
         var colCell = ColumnCells(g);
         for (var seg = 0; seg < g.Segs; seg++)
         {
@@ -180,16 +195,16 @@ public static class PixelStatusImages
                 Array.Clear(counts);
                 for (var r = r0; r < Math.Min(r0 + g.Block, g.Rows); r++)
                 {
-                    var p = (seg * g.Rows + r) * g.Cols;
+                    ValuesInto(s, rms, (seg * g.Rows + r) * g.Cols, row);
                     for (var c = 0; c < g.Cols; c++)
                     {
-                        sums[colCell[c]] += values[p + c];
+                        sums[colCell[c]] += row[c];
                         counts[colCell[c]]++;
                     }
                 }
-                var row = (oy + r0 / g.Block) * g.RasterW + ox;
+                var at = (oy + r0 / g.Block) * g.RasterW + ox;
                 for (var k = 0; k < g.CellW; k++)
-                    index[row + k] = (byte)Math.Clamp((sums[k] / counts[k] - lo) * scale, 0, 63);
+                    index[at + k] = (byte)Math.Clamp((sums[k] / counts[k] - lo) * scale, 0, 63);
             }
         }
         return index;
@@ -310,9 +325,10 @@ public static class PixelStatusImages
 
     // ---------------------------------------------------------------- mean and rms maps
 
-    private static void ValueMap(string path, Geometry g, double[] values, string name, PictureTitle t, PixelStatusSummary s, int fileMode)
+    private static void ValueMap(string path, Geometry g, PixelStatusSummary s, bool rms, Lazy<(double[] Mean, double[] Rms)> samples, PictureTitle t, int fileMode)
     {
-        var (lo, hi) = Quantiles(values, 0.01, 0.99);
+        var name = rms ? "rms" : "mean";
+        var (lo, hi) = Quantiles(rms ? samples.Value.Rms : samples.Value.Mean, 0.01, 0.99);
         if (!(hi > lo)) hi = lo + 1;
         var lut = PlotCanvas.Viridis64;
         const int barW = 18, barArea = 110;
@@ -323,7 +339,7 @@ public static class PixelStatusImages
         float ox = Margin, oy = TitleHeight + Margin;
         // 64 colour steps: the eye cannot tell more apart, and the PNG of a noisy map is half the size.
         var scale = 63.999 / (hi - lo);
-        pc.Blit(AverageIndex(g, values, lo, scale), lut, GapColour, g.RasterW, g.RasterH, (int)ox, (int)oy, g.Up);
+        pc.Blit(AverageIndex(g, s, rms, lo, scale), lut, GapColour, g.RasterW, g.RasterH, (int)ox, (int)oy, g.Up);
         DrawSegments(pc, g, ox, oy);
 
         // Colour bar with ticks in ADU.
@@ -350,24 +366,24 @@ public static class PixelStatusImages
 
     // ---------------------------------------------------------------- histograms
 
-    private static void Histograms(string path, PixelStatusSummary s, PictureTitle t, int fileMode)
+    private static void Histograms(string path, PixelStatusSummary s, Lazy<(double[] Mean, double[] Rms)> samples, PictureTitle t, int fileMode)
     {
         const int panelW = 470, panelH = 330;
         using var pc = new PlotCanvas(2 * panelW + 3 * Margin, TitleHeight + panelH + 2 * Margin);
         Title(pc, t, s, "mean and rms histograms", "limits in red; an arrow at the edge when a limit is off the axis; orange: pixels outside the axis");
-        HistogramPanel(pc, Margin, TitleHeight + Margin, panelW, panelH, s.Mean, s.MeanLimits, "mean");
-        HistogramPanel(pc, 2 * Margin + panelW, TitleHeight + Margin, panelW, panelH, s.Rms, s.RmsLimits, "rms");
+        HistogramPanel(pc, Margin, TitleHeight + Margin, panelW, panelH, s, rms: false, samples.Value.Mean, s.MeanLimits, "mean");
+        HistogramPanel(pc, 2 * Margin + panelW, TitleHeight + Margin, panelW, panelH, s, rms: true, samples.Value.Rms, s.RmsLimits, "rms");
         pc.SavePng(path, fileMode);
     }
 
-    private static void HistogramPanel(PlotCanvas pc, float x0, float y0, float w, float h, double[] values, (double Low, double High) limits, string name)
+    private static void HistogramPanel(PlotCanvas pc, float x0, float y0, float w, float h, PixelStatusSummary s, bool rms, double[] sample, (double Low, double High) limits, string name)
     {
         const int bins = 100;
         const float left = 62, right = 14, top = 42, bottom = 44, overflowW = 14;
         var plot = SKRect.Create(x0 + left, y0 + top, w - left - right, h - top - bottom);
         // The axis covers the data's 0.1st-99.9th percentiles (plus a margin) and each limit close
         // enough to be drawn without squashing the data into a few bins.
-        var (p0, p1) = Quantiles(values, 0.001, 0.999);
+        var (p0, p1) = Quantiles(sample, 0.001, 0.999);
         var span = Math.Max(p1 - p0, Math.Max(Math.Abs(p1) * 1e-3, 1e-6));
         double lo = p0 - 0.1 * span, hi = p1 + 0.1 * span;
         foreach (var lim in new[] { limits.Low, limits.High })
@@ -376,7 +392,7 @@ public static class PixelStatusImages
                 lo = Math.Min(lo, lim - 0.05 * span);
                 hi = Math.Max(hi, lim + 0.05 * span);
             }
-        var (counts, under, over) = Bin(values, lo, hi, bins);
+        var (counts, under, over) = Bin(s, rms, lo, hi, bins);
         var max = Math.Max(1, Math.Max(counts.Max(), Math.Max(under, over)));
         var decades = Math.Max(1, (int)Math.Ceiling(Math.Log10(max) + 0.05));
         // Log counts: a bin of 1 pixel still shows (the axis starts at 0.5).
@@ -475,16 +491,23 @@ public static class PixelStatusImages
         return list;
     }
 
-    private static (long[] Counts, long Under, long Over) Bin(double[] values, double lo, double hi, int bins)
+    private static (long[] Counts, long Under, long Over) Bin(PixelStatusSummary s, bool rms, double lo, double hi, int bins)
     {
         var counts = new long[bins];
         long under = 0, over = 0;
         var perUnit = bins / (hi - lo);
-        foreach (var v in values)
+        var n = s.PixelCount;
+        Span<double> chunk = stackalloc double[1024];
+        for (var first = 0; first < n; first += chunk.Length)
         {
-            if (v < lo) under++;
-            else if (v >= hi) over++;
-            else counts[Math.Min(bins - 1, (int)((v - lo) * perUnit))]++;
+            var values = chunk[..Math.Min(chunk.Length, n - first)];
+            ValuesInto(s, rms, first, values);
+            foreach (var v in values)
+            {
+                if (v < lo) under++;
+                else if (v >= hi) over++;
+                else counts[Math.Min(bins - 1, (int)((v - lo) * perUnit))]++;
+            }
         }
         return (counts, under, over);
     }
@@ -494,15 +517,26 @@ public static class PixelStatusImages
         0 => "1", 1 => "10", 2 => "100", 3 => "1k", 4 => "10k", 5 => "100k", 6 => "1M", 7 => "10M", _ => "1e" + d.ToString(CultureInfo.InvariantCulture),
     };
 
-    /// <summary>Two quantiles from an even sample of at most 65,536 values (a full sort of 2 Mpx would cost more than the picture).</summary>
-    private static (double A, double B) Quantiles(double[] values, double qa, double qb)
+    /// <summary>
+    /// An even sample of at most 65,536 pixels' mean and rms (every stride-th pixel), each sorted:
+    /// the quantiles of the colour scales and histogram axes are read from them (a full sort of
+    /// 2 Mpx would cost more than the picture).
+    /// </summary>
+    private static (double[] Mean, double[] Rms) SortedSamples(PixelStatusSummary s)
     {
-        if (values.Length == 0) return (0, 1);
-        var stride = Math.Max(1, values.Length / 65536);
-        var sample = new double[(values.Length + stride - 1) / stride];
-        for (int i = 0, j = 0; i < values.Length; i += stride, j++)
-            sample[j] = values[i];
-        Array.Sort(sample);
-        return (sample[(int)(qa * (sample.Length - 1))], sample[(int)(qb * (sample.Length - 1))]);
+        var n = s.PixelCount;
+        var stride = Math.Max(1, n / 65536);
+        var mean = new double[(n + stride - 1) / stride];
+        var rms = new double[mean.Length];
+        s.MomentsSample(stride, mean, rms);
+        Parallel.Invoke(() => Array.Sort(mean), () => Array.Sort(rms));
+        return (mean, rms);
+    }
+
+    /// <summary>Two quantiles of a sorted sample.</summary>
+    private static (double A, double B) Quantiles(double[] sorted, double qa, double qb)
+    {
+        if (sorted.Length == 0) return (0, 1);
+        return (sorted[(int)(qa * (sorted.Length - 1))], sorted[(int)(qb * (sorted.Length - 1))]);
     }
 }

@@ -112,7 +112,7 @@ public static class PsanaTextArray
     }
 
     /// <summary>Values formatted a block at a time.</summary>
-    private const int BlockValues = 1 << 16;
+    private const int BlockValues = 1 << 14;
 
     /// <summary>
     /// Writes the file of an integer array (as <see cref="Utf8{T}"/>) to <paramref name="path"/>,
@@ -166,6 +166,26 @@ public static class PsanaTextArray
         var format = "F" + decimals.ToString(CultureInfo.InvariantCulture);
         IO.SafeFile.WriteOutputAtomic(path, h => Stream(h, values.Length, header, shape,
             (first, count, column, columns, rows) => FormatFloat64(values.Span.Slice(first, count), column, columns, rows, decimals, format)), fileMode);
+    }
+
+    /// <summary>Fills <paramref name="dst"/> with the array's values from element <paramref name="first"/> on.</summary>
+    public delegate void Float64Source(int first, Span<double> dst);
+
+    /// <summary>
+    /// Writes the file of a float64 array of <paramref name="count"/> values (as
+    /// <see cref="WriteFile(string, ReadOnlyMemory{double}, int[], string, IEnumerable{string}, int, int, Metadata?)"/>)
+    /// whose values are made as they are formatted, a few hundred at a time into a buffer on the
+    /// stack: the mean and rms files of a detector need no 17 MB array each.
+    /// </summary>
+    public static void WriteFile(string path, int count, Float64Source values, int[] shape, string fileName, IEnumerable<string> comments, int fileMode, int decimals = 3, Metadata? meta = null)
+    {
+        if (decimals is < 0 or > 9)
+            throw new ArgumentOutOfRangeException(nameof(decimals), decimals, "0 to 9 decimals.");
+        ArgumentNullException.ThrowIfNull(values);
+        var header = Header(count, shape, fileName, comments, "float64", meta);
+        var format = "F" + decimals.ToString(CultureInfo.InvariantCulture);
+        IO.SafeFile.WriteOutputAtomic(path, h => Stream(h, count, header, shape,
+            (first, n, column, columns, rows) => FormatFloat64(values, first, n, column, columns, rows, decimals, format)), fileMode);
     }
 
     /// <summary>Columns a row, whether values are cut into rows (2-D and more), and values a block (whole rows).</summary>
@@ -243,47 +263,169 @@ public static class PsanaTextArray
     }
 
     /// <summary>A block of int32 values ('%d'), non-generic so that it is precompiled.</summary>
-    private static (byte[] Buffer, int Length) FormatInt32(ReadOnlySpan<int> values, int column, int columns, bool rows, bool mask = false)
+    private static unsafe (byte[] Buffer, int Length) FormatInt32(ReadOnlySpan<int> values, int column, int columns, bool rows, bool mask = false)
     {
         const int reserve = FixedPoint.MaxIntegerLength + 1;
         var buffer = ArrayPool<byte>.Shared.Rent(values.Length * 7 + reserve);
         var len = 0;
-        foreach (var v in values)
+        var i = 0;
+        while (i < values.Length)
         {
             if (buffer.Length - len < reserve)
                 buffer = Grow(buffer, len);
-            len += FixedPoint.WriteInt32(mask ? (v == 0 ? 1 : 0) : v, buffer.AsSpan(len));
-            if (rows && ++column == columns)
+            fixed (byte* start = buffer)
+            fixed (byte* pairs = Pairs)
+            fixed (int* from = values)
             {
-                buffer[len++] = (byte)'\n';
-                column = 0;
+                var p = start + len;
+                var limit = start + buffer.Length - reserve;
+                for (; i < values.Length && p <= limit; i++)
+                {
+                    var v = from[i];
+                    if (mask)
+                        v = v == 0 ? 1 : 0;
+                    if (v >= 0)
+                        p = Digits((uint)v, p, pairs);
+                    else
+                    {
+                        *p++ = (byte)'-';
+                        p = Digits(0u - (uint)v, p, pairs);
+                    }
+                    if (rows && ++column == columns)
+                    {
+                        *p++ = (byte)'\n';
+                        column = 0;
+                    }
+                    else
+                        *p++ = (byte)' ';
+                }
+                len = (int)(p - start);
             }
-            else
-                buffer[len++] = (byte)' ';
         }
         return (buffer, len);
+    }
+
+    /// <summary>"00" "01" … "99": two digits a 16-bit store.</summary>
+    private static ReadOnlySpan<byte> Pairs =>
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"u8;
+
+    /// <summary>
+    /// The decimal digits of v at p (as <see cref="FixedPoint.WriteUInt32"/>), two at a time from
+    /// the pairs table by 16-bit stores, the short lengths of detector values without a loop.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe byte* Digits(uint v, byte* p, byte* pairs)
+    {
+        if (v < 10)
+        {
+            *p = (byte)('0' + v);
+            return p + 1;
+        }
+        if (v < 100)
+        {
+            *(ushort*)p = *(ushort*)(pairs + 2 * v);
+            return p + 2;
+        }
+        if (v < 10_000)
+        {
+            var hi = v / 100;
+            var lo = v - hi * 100;
+            if (hi < 10)
+            {
+                *p = (byte)('0' + hi);
+                *(ushort*)(p + 1) = *(ushort*)(pairs + 2 * lo);
+                return p + 3;
+            }
+            *(ushort*)p = *(ushort*)(pairs + 2 * hi);
+            *(ushort*)(p + 2) = *(ushort*)(pairs + 2 * lo);
+            return p + 4;
+        }
+        return p + FixedPoint.WriteUInt32(v, new Span<byte>(p, FixedPoint.MaxIntegerLength));
+    }
+
+    /// <summary>
+    /// '%.3f' of v at p: <see cref="FixedPoint.Write"/>'s fast path inlined (the same test, so the
+    /// same digits: v·1000 below 10^9 and not within 10^-6 of a half), every other value through it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe byte* Fixed3(double v, byte* p, byte* pairs, string format)
+    {
+        if (v >= 0 && !double.IsNegative(v))
+        {
+            var scaled = v * 1e3;
+            if (scaled < 1e9)
+            {
+                var whole = Math.Floor(scaled);
+                var frac = scaled - whole;
+                if (Math.Abs(frac - 0.5) > 1e-6)
+                {
+                    var n = (uint)whole + (frac > 0.5 ? 1u : 0u);
+                    var ip = n / 1000;
+                    var fp = n - ip * 1000;
+                    p = Digits(ip, p, pairs);
+                    var first2 = fp / 10;
+                    *p = (byte)'.';
+                    *(ushort*)(p + 1) = *(ushort*)(pairs + 2 * first2);
+                    p[3] = (byte)('0' + (fp - first2 * 10));
+                    return p + 4;
+                }
+            }
+        }
+        return p + FixedPoint.Write(v, 3, format, new Span<byte>(p, FixedPoint.MaxLength));
     }
 
     /// <summary>A block of float64 values ('%.Nf'), non-generic so that it is precompiled.</summary>
     private static (byte[] Buffer, int Length) FormatFloat64(ReadOnlySpan<double> values, int column, int columns, bool rows, int decimals, string format)
     {
-        const int reserve = FixedPoint.MaxLength + 1;
-        var buffer = ArrayPool<byte>.Shared.Rent(values.Length * (7 + decimals) + reserve);
+        var buffer = ArrayPool<byte>.Shared.Rent(values.Length * (7 + decimals) + FixedPoint.MaxLength + 1);
         var len = 0;
-        foreach (var v in values)
+        AppendFloat64(values, ref buffer, ref len, ref column, columns, rows, decimals, format);
+        return (buffer, len);
+    }
+
+    /// <summary>A block of float64 values made by <paramref name="source"/> a chunk at a time (as the other <c>FormatFloat64</c>).</summary>
+    private static (byte[] Buffer, int Length) FormatFloat64(Float64Source source, int first, int count, int column, int columns, bool rows, int decimals, string format)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(count * (7 + decimals) + FixedPoint.MaxLength + 1);
+        var len = 0;
+        Span<double> chunk = stackalloc double[512];
+        for (var k = 0; k < count; k += chunk.Length)
+        {
+            var values = chunk[..Math.Min(chunk.Length, count - k)];
+            source(first + k, values);
+            AppendFloat64(values, ref buffer, ref len, ref column, columns, rows, decimals, format);
+        }
+        return (buffer, len);
+    }
+
+    private static unsafe void AppendFloat64(ReadOnlySpan<double> values, ref byte[] buffer, ref int len, ref int column, int columns, bool rows, int decimals, string format)
+    {
+        const int reserve = FixedPoint.MaxLength + 1;
+        var i = 0;
+        while (i < values.Length)
         {
             if (buffer.Length - len < reserve)
                 buffer = Grow(buffer, len);
-            len += FixedPoint.Write(v, decimals, format, buffer.AsSpan(len));
-            if (rows && ++column == columns)
+            fixed (byte* start = buffer)
+            fixed (byte* pairs = Pairs)
+            fixed (double* from = values)
             {
-                buffer[len++] = (byte)'\n';
-                column = 0;
+                var p = start + len;
+                var limit = start + buffer.Length - reserve;
+                for (; i < values.Length && p <= limit; i++)
+                {
+                    p = decimals == 3 ? Fixed3(from[i], p, pairs, format) : p + FixedPoint.Write(from[i], decimals, format, new Span<byte>(p, reserve));
+                    if (rows && ++column == columns)
+                    {
+                        *p++ = (byte)'\n';
+                        column = 0;
+                    }
+                    else
+                        *p++ = (byte)' ';
+                }
+                len = (int)(p - start);
             }
-            else
-                buffer[len++] = (byte)' ';
         }
-        return (buffer, len);
     }
 
     private static byte[] Grow(byte[] buffer, int len)

@@ -149,6 +149,11 @@ public static class PixelJobEntry
             ArrayTypes = Get("ArrayType", ArrayTypes), Deploy = Get("Deploy", false), Threads = Get("ThrottleLimit", Environment.ProcessorCount),
             JobName = Get<string?>("JobName", null), Part = Get("Part", 0), PartCount = Get("PartCount", 0), PartDirectory = OptionalPath(p, "PartDirectory"),
         };
+        // A job runs one analysis: its one-time output start-up (the pictures' library, the summary's
+        // compiled loops) begins now, beside the single-threaded opening of the files, not beside the
+        // kernel's two threads.
+        if (request.PartCount == 0)
+            PixelStatusRunner.PrepareOutputs(request);
         var job = new PixelStatusJob(config, host);
         if (!pathSet)
         {

@@ -273,17 +273,25 @@ public sealed partial class PixelStatusRunner
                     continue;
                 SafeFile.EnsureDirectory(req.OutputDirectory, _config.DirectoryMode);
                 var allComments = comments.Append($"ARR_TYPE {ArrTypeName(type)}").ToArray();
+                // Every array straight from where the summary holds it: the status and max/min in the
+                // accumulator's memory, mean and rms made from the accumulator as they are formatted
+                // (no per-job copies: on this VM fresh memory costs more than reading it again).
                 ReadOnlyMemory<int> ints = type switch
                 {
                     "ave" or "rms" => default,
-                    "sta" or "msk" => summary.StatusValues, "max" => summary.Max, "min" => summary.Min,
+                    "sta" or "msk" => summary.StatusValues, "max" => summary.MaxValues, "min" => summary.MinValues,
                     _ => throw new ArgumentException($"unknown array type '{type}'; use ave, rms, sta, msk, max or min."),
                 };
-                var doubles = type == "ave" ? summary.Mean : type == "rms" ? summary.Rms : null;
+                PsanaTextArray.Float64Source? doubles = type switch
+                {
+                    "ave" => (first, dst) => summary.MomentsInto(first, dst, default),
+                    "rms" => (first, dst) => summary.MomentsInto(first, default, dst),
+                    _ => null,
+                };
                 writes.Add(() =>
                 {
                     if (doubles is not null)
-                        PsanaTextArray.WriteFile(path, doubles, shape, path, allComments, _config.FileMode);
+                        PsanaTextArray.WriteFile(path, summary.PixelCount, doubles, shape, path, allComments, _config.FileMode);
                     else if (type == "msk")
                         PsanaTextArray.WriteMaskFile(path, ints, shape, path, allComments, _config.FileMode);
                     else
@@ -338,6 +346,7 @@ public sealed partial class PixelStatusRunner
             }
         }
         WriteInParallel(writes);
+        GC.KeepAlive(summary); // the arrays were written from its accumulator's memory
         var outputTime = clock.Elapsed - summaryTime;
         files.AddRange(pictures);
         if (deployed is not null)
@@ -357,12 +366,15 @@ public sealed partial class PixelStatusRunner
     }
 
     /// <summary>
-    /// Called when a detector is about to be read: what the outputs need once per process (the picture
-    /// library's native code, font and PNG encoder) is loaded on a background thread meanwhile, so the
-    /// outputs do not wait for it at the end of the job.
+    /// Called when a detector is about to be read (the job entry calls it as soon as its arguments
+    /// are bound, so it overlaps the single-threaded opening of the files): what the summary and the
+    /// outputs need once per process (their optimised loops compiled; the picture library's native
+    /// code, font and PNG encoder) is made ready on background threads meanwhile, so the end of the
+    /// job does not wait for it.
     /// </summary>
     public static void PrepareOutputs(PixelStatusRequest req)
     {
+        PixelStatusSummary.StartWarmUp();
         if (req.ImageDirectory is not null)
             PixelStatusImages.StartWarmUp();
     }

@@ -94,16 +94,55 @@ public sealed class PixelStatusSummary
     }
 
     public long Events => _events;
+
+    /// <summary>Pixels of the detector (the length of every per-pixel array).</summary>
+    public int PixelCount => _acc.PixelCount;
     public double[] Mean => Lazy(ref _mean, MeanRms);
     public double[] Rms => Lazy(ref _rms, MeanRms);
     public double[] FractionLow => Lazy(ref _flo, Fractions);
     public double[] FractionHigh => Lazy(ref _fhi, Fractions);
 
-    /// <summary>Largest value per pixel (0 where there were no events).</summary>
+    /// <summary>Largest value per pixel (0 where there were no events), as an array of its own (a copy; the writers read <see cref="MaxValues"/>).</summary>
     public int[] Max => Lazy(ref _max, () => _max = Extremes(_acc.Max));
 
-    /// <summary>Smallest value per pixel (0 where there were no events).</summary>
+    /// <summary>Smallest value per pixel (0 where there were no events), as an array of its own (a copy; the writers read <see cref="MinValues"/>).</summary>
     public int[] Min => Lazy(ref _min, () => _min = Extremes(_acc.Min));
+
+    /// <summary>
+    /// <see cref="Max"/> without the copy: the accumulator's own array (or zeros without events).
+    /// A copy is 8.6 MB of fresh memory for a 2.16 Mpx detector, and on this VM the first touch of
+    /// memory is what the outputs pay for. Valid while the accumulator is referenced and unchanged
+    /// (checked when taken, as the lazy arrays are).
+    /// </summary>
+    public ReadOnlyMemory<int> MaxValues => ExtremeValues(max: true);
+
+    /// <summary><see cref="Min"/> without the copy (as <see cref="MaxValues"/>).</summary>
+    public ReadOnlyMemory<int> MinValues => ExtremeValues(max: false);
+
+    private int[]? _zeros;
+
+    private ReadOnlyMemory<int> ExtremeValues(bool max)
+    {
+        if (Volatile.Read(ref max ? ref _max : ref _min) is { } copied)
+            return copied;
+        Unchanged();
+        if (_events == 0)
+            return Lazy(ref _zeros, () => _zeros = new int[_acc.PixelCount]);
+        return new AccumulatorInts(_acc, max).Memory;
+    }
+
+    /// <summary>The accumulator's max or min array as Memory (native memory: nothing to pin; the manager keeps the accumulator alive).</summary>
+    private sealed unsafe class AccumulatorInts(PixelStatusAccumulator acc, bool max) : System.Buffers.MemoryManager<int>
+    {
+        public override Span<int> GetSpan() => max ? acc.Max : acc.Min;
+
+        public override System.Buffers.MemoryHandle Pin(int elementIndex = 0) =>
+            new((int*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(GetSpan())) + elementIndex, default, this);
+
+        public override void Unpin() { }
+
+        protected override void Dispose(bool disposing) { }
+    }
 
     /// <summary>
     /// The 8-bit status per pixel (bits 0..7 as <see cref="CountPerBit"/>), as an array of its own,
@@ -130,7 +169,7 @@ public sealed class PixelStatusSummary
     /// pixels [first, first + dst.Length) into <paramref name="dst"/>, by the same code: the HDF5
     /// file writes them a block at a time instead of holding 2 × 17 MB of new arrays.
     /// </summary>
-    internal void FractionsInto(bool high, int first, Span<double> dst)
+    internal unsafe void FractionsInto(bool high, int first, Span<double> dst)
     {
         if ((high ? _fhi : _flo) is { } done)
         {
@@ -138,11 +177,147 @@ public sealed class PixelStatusSummary
             return;
         }
         Unchanged();
-        for (var i = 0; i < dst.Length; i++)
+        var counts = (high ? _acc.AboveHigh : _acc.BelowLow).Slice(first, dst.Length);
+        fixed (int* c = counts)
+        fixed (double* d = dst)
+            FractionRange(c, d, dst.Length, _acc.Events);
+    }
+
+    /// <summary>count / events per pixel (0 without events): <see cref="FractionsOf"/>'s arithmetic over pointers, 8 lanes at a time where AVX-512 is.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void FractionRange(int* counts, double* dst, int n, long events)
+    {
+        if (events <= 0)
         {
-            var (low, hi) = FractionsOf(_acc, first + i);
-            dst[i] = high ? hi : low;
+            new Span<double>(dst, n).Clear();
+            return;
         }
+        var e = (double)events;
+        var p = 0;
+        if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported)
+        {
+            var ve = Vector512.Create(e);
+            for (; p + 8 <= n; p += 8)
+                (Avx512F.ConvertToVector512Double(Vector256.Load(counts + p)) / ve).Store(dst + p);
+        }
+        for (; p < n; p++)
+            dst[p] = counts[p] / e;
+    }
+
+    /// <summary>
+    /// <see cref="Mean"/> and/or <see cref="Rms"/> of the pixels [first, first + length) into the
+    /// given spans (either may be empty: not asked; else both the same length), by the same
+    /// arithmetic, without the 2 × 17 MB arrays: the text arrays, the HDF5 file and the pictures
+    /// make them a block at a time from the accumulator (fresh memory is what is dear here, and
+    /// reading the accumulator again is cheap).
+    /// </summary>
+    internal unsafe void MomentsInto(int first, Span<double> mean, Span<double> rms)
+    {
+        var n = Math.Max(mean.Length, rms.Length);
+        if (mean.Length != 0 && rms.Length != 0 && mean.Length != rms.Length)
+            throw new ArgumentException("mean and rms spans of different lengths.");
+        if (_mean is { } m && _rms is { } r)
+        {
+            m.AsSpan(first, mean.Length).CopyTo(mean);
+            r.AsSpan(first, rms.Length).CopyTo(rms);
+            return;
+        }
+        Unchanged();
+        if ((uint)first > (uint)_acc.PixelCount || n > _acc.PixelCount - first)
+            throw new ArgumentOutOfRangeException(nameof(first), first, $"pixels {first}..{first + n} outside the detector's {_acc.PixelCount}.");
+        var acc = _acc;
+        fixed (int* below = acc.BelowLow, above = acc.AboveHigh)
+        fixed (long* sum = acc.Sum)
+        fixed (UInt128* sqs = acc.SumSquares)
+        fixed (double* mp = mean, rp = rms)
+            MomentsRange(acc.Events, below + first, above + first, sum + first, sqs + first, mean.Length == 0 ? null : mp, rms.Length == 0 ? null : rp, n);
+    }
+
+    /// <summary>
+    /// <see cref="Moments"/> over pointers for n pixels (mean or rms null: not written). The
+    /// AVX-512 lanes do the scalar formula's operations in the same order (correctly rounded
+    /// conversions, divisions and square root, no fused multiply-add), so the same doubles; a
+    /// group with a square sum at or past 2^64 goes through the scalar formula (as the status pass).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void MomentsRange(long events, int* below, int* above, long* sum, UInt128* sqs, double* mean, double* rms, int n)
+    {
+        var sq64 = (ulong*)sqs; // little-endian UInt128: the low half, then the high half
+        var p = 0;
+        if (VectorStatus && Avx512DQ.IsSupported)
+        {
+            var vEvents = Vector512.Create(events);
+            var zero = Vector512<double>.Zero;
+            var lowIdx = Vector512.Create(0UL, 2, 4, 6, 8, 10, 12, 14);
+            var highIdx = Vector512.Create(1UL, 3, 5, 7, 9, 11, 13, 15);
+            for (; p + 8 <= n; p += 8)
+            {
+                var q0 = Vector512.Load(sq64 + 2 * p);
+                var q1 = Vector512.Load(sq64 + 2 * p + 8);
+                if (Avx512F.PermuteVar8x64x2(q0, highIdx, q1) != Vector512<ulong>.Zero)
+                    break; // the scalar loop takes it from here (UInt128 -> double)
+                var lo = Avx512F.ConvertToVector512Int64(Vector256.Load(below + p));
+                var hi = Avx512F.ConvertToVector512Int64(Vector256.Load(above + p));
+                var goodL = vEvents - lo - hi;
+                var good = Vector512.ConvertToDouble(goodL);
+                var hasGood = Vector512.GreaterThan(goodL, Vector512<long>.Zero).AsDouble();
+                var m = Vector512.ConvertToDouble(Vector512.Load(sum + p)) / good;
+                if (mean != null)
+                    (hasGood & m).Store(mean + p);
+                if (rms != null)
+                {
+                    var v = Vector512.ConvertToDouble(Avx512F.PermuteVar8x64x2(q0, lowIdx, q1)) / good - m * m;
+                    (hasGood & Vector512.GreaterThan(v, zero) & Vector512.Sqrt(v)).Store(rms + p);
+                }
+            }
+        }
+        for (; p < n; p++)
+        {
+            MomentOf(events, below, above, sum, sqs, p, out var mv, out var rv);
+            if (mean != null) mean[p] = mv;
+            if (rms != null) rms[p] = rv;
+        }
+    }
+
+    /// <summary><see cref="Moments"/> of pixel p over pointers (the scalar lane of <see cref="MomentsRange"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void MomentOf(long events, int* below, int* above, long* sum, UInt128* sqs, long p, out double mean, out double rms)
+    {
+        var good = events - below[p] - above[p];
+        mean = 0;
+        rms = 0;
+        if (good > 0)
+        {
+            var m = sum[p] / (double)good;
+            var sq64 = (ulong*)sqs;
+            var high = sq64[2 * p + 1];
+            var sqd = high == 0 ? (double)sq64[2 * p] : (double)sqs[p];
+            var v = sqd / good - m * m;
+            mean = m;
+            rms = v > 0 ? Math.Sqrt(v) : 0;
+        }
+    }
+
+    /// <summary>Mean and rms of every <paramref name="stride"/>-th pixel from 0 (mean.Length of them), e.g. a sample for quantiles.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal unsafe void MomentsSample(int stride, Span<double> mean, Span<double> rms)
+    {
+        if (stride < 1 || rms.Length != mean.Length || (long)(mean.Length - 1) * stride >= _acc.PixelCount)
+            throw new ArgumentOutOfRangeException(nameof(stride), stride, $"{mean.Length} samples {stride} pixels apart do not fit {_acc.PixelCount} pixels.");
+        if (_mean is { } ma && _rms is { } ra)
+        {
+            for (var j = 0; j < mean.Length; j++)
+                (mean[j], rms[j]) = (ma[j * stride], ra[j * stride]);
+            return;
+        }
+        Unchanged();
+        var acc = _acc;
+        fixed (int* below = acc.BelowLow, above = acc.AboveHigh)
+        fixed (long* sum = acc.Sum)
+        fixed (UInt128* sqs = acc.SumSquares)
+        fixed (double* mp = mean, rp = rms)
+            for (var j = 0; j < mean.Length; j++)
+                MomentOf(acc.Events, below, above, sum, sqs, (long)j * stride, out mp[j], out rp[j]);
     }
 
     private bool Unchanged() => _acc.Events == _events
@@ -189,12 +364,7 @@ public sealed class PixelStatusSummary
     {
         var mean = FreshFloat64(_acc.PixelCount);
         var rms = FreshFloat64(_acc.PixelCount);
-        var acc = _acc;
-        ForRanges(acc.PixelCount, (a, b) =>
-        {
-            for (var p = a; p < b; p++)
-                Moments(acc, p, out mean[p], out rms[p]);
-        });
+        ForRanges(_acc.PixelCount, (a, b) => MomentsInto(a, mean.AsSpan(a, b - a), rms.AsSpan(a, b - a)));
         _mean = mean;
         _rms = rms;
     }
@@ -203,11 +373,10 @@ public sealed class PixelStatusSummary
     {
         var flo = FreshFloat64(_acc.PixelCount);
         var fhi = FreshFloat64(_acc.PixelCount);
-        var acc = _acc;
-        ForRanges(acc.PixelCount, (a, b) =>
+        ForRanges(_acc.PixelCount, (a, b) =>
         {
-            for (var p = a; p < b; p++)
-                (flo[p], fhi[p]) = FractionsOf(acc, p);
+            FractionsInto(false, a, flo.AsSpan(a, b - a));
+            FractionsInto(true, a, fhi.AsSpan(a, b - a));
         });
         _flo = flo;
         _fhi = fhi;
@@ -430,6 +599,22 @@ public sealed class PixelStatusSummary
         return bad;
     }
 
+    private static readonly Lazy<Task> WarmUp = new(() => Task.Run(() =>
+    {
+        // Not precompiled (AggressiveOptimization, AVX-512): compiled on first call, on the job's
+        // critical path (the status pass right after the last frame, then the outputs) unless here.
+        foreach (var name in new[] { nameof(StatusRange), nameof(StatusVector512), nameof(MomentsRange), nameof(FractionRange), nameof(MomentsSample) })
+            foreach (var m in typeof(PixelStatusSummary).GetMethods(System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic))
+                if (m.Name == name)
+                {
+                    try { RuntimeHelpers.PrepareMethod(m.MethodHandle); }
+                    catch (Exception ex) when (ex is not OutOfMemoryException) { } // only a head start
+                }
+    }));
+
+    /// <summary>Compiles the summary's and the outputs' optimised loops on a background thread (once per process), while the job opens and reads its files.</summary>
+    public static void StartWarmUp() => _ = WarmUp.Value;
+
     /// <summary>Whether the status pass may use its AVX-512 loop (false: the scalar loop only; the tests compare both).</summary>
     internal static bool VectorStatus = true;
 
@@ -442,6 +627,7 @@ public sealed class PixelStatusSummary
     /// or past 2^64 goes through the scalar formula. The divisions bound the scalar loop (~4 ms
     /// for an epix10ka quad on one thread).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe int StatusVector512(int a, int b, long events, int* below, int* above, long* sum, ulong* sq64, int* max, int* min, int* st, in StatusLimits lim,
         ref long bad, ref long b0, ref long b1, ref long b2, ref long b3, ref long b4, ref long b5, ref long b6, ref long b7)
     {

@@ -63,6 +63,22 @@ public sealed class PixelFormatsTests : IDisposable
     }
 
     [Fact]
+    public void TextArrayInt32s_AtEveryDigitCount_AreTheRuntimesFormatting()
+    {
+        // The int32 writer's short paths (1 to 4 digits without a loop) and the long one, both signs.
+        var values = new List<int> { 0, int.MinValue, int.MaxValue, -1 };
+        for (var p = 1; p <= 1_000_000_000; p *= 10)
+            values.AddRange(new[] { p - 1, p, p + 1, -p, -(p - 1), p * 5 + 3 });
+        var rng = new Random(4);
+        for (var i = 0; i < 50_000; i++)
+            values.Add(rng.Next(-20000, 20000));
+        var path = Path.Combine(_dir, "i.txt");
+        PsanaTextArray.WriteFile(path, (ReadOnlyMemory<int>)values.ToArray(), new[] { values.Count }, "i.txt", Array.Empty<string>(), Convert.ToInt32("640", 8), Meta);
+        var text = File.ReadAllText(path);
+        Assert.EndsWith("\n\n " + string.Join(" ", values.Select(v => v.ToString(CultureInfo.InvariantCulture))) + " ", text);
+    }
+
+    [Fact]
     public void TextArrayIntegers_OfAnyWidth_AreWrittenAsInt64()
     {
         var ints = new[] { 0, -1, int.MaxValue, int.MinValue, 196, 16383 };
@@ -126,6 +142,30 @@ public sealed class PixelFormatsTests : IDisposable
             for (var r = 0; r < 3 * 301; r++)
                 Assert.True(row(r) == lines[r], $"row {r}: {lines[r][..Math.Min(80, lines[r].Length)]}");
         }
+    }
+
+    [Fact]
+    public void TextArrayOfAFloat64Source_MadeAsItIsFormatted_IsByteForByteTheArraysText()
+    {
+        // The mean and rms files are formatted from values made a chunk at a time (no array): the
+        // same bytes as the array's text, with chunks, blocks and rows that do not line up.
+        var shape = new[] { 3, 301, 389 };
+        var n = 3 * 301 * 389;
+        var rng = new Random(12);
+        var doubles = Enumerable.Range(0, n).Select(i => i % 97 == 0 ? -rng.NextDouble() * 5 : rng.NextDouble() * 20000).ToArray();
+        var asked = new bool[n];
+        var path = Path.Combine(_dir, "s.txt");
+        PsanaTextArray.WriteFile(path, n, (first, dst) =>
+        {
+            doubles.AsSpan(first, dst.Length).CopyTo(dst);
+            for (var i = 0; i < dst.Length; i++)
+            {
+                Assert.False(asked[first + i], $"value {first + i} asked twice");
+                asked[first + i] = true;
+            }
+        }, shape, "d.txt", new[] { "ARR_TYPE average" }, Convert.ToInt32("640", 8), 3, Meta);
+        Assert.All(asked, Assert.True);
+        Assert.Equal(PsanaTextArray.Utf8(doubles.AsSpan(), shape, "d.txt", new[] { "ARR_TYPE average" }, 3, Meta), File.ReadAllBytes(path));
     }
 
     [Fact]

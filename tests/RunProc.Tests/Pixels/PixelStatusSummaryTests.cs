@@ -140,4 +140,110 @@ public class PixelStatusSummaryTests
         Assert.All(s.Rms, v => Assert.Equal(0, v));
         Assert.All(s.Status, v => Assert.Equal(4 | 8 | 32 | 128, v));
     }
+
+    [Theory]
+    [InlineData(0L, false)]
+    [InlineData(1_000L, false)]
+    [InlineData(1_000L, true)]
+    public void BlockwiseMomentsFractionsAndExtremes_AreTheOldFormulasValues_BitForBit_VectorAndScalar(long events, bool someWideSquares)
+    {
+        // What the writers read instead of the arrays: mean/rms and the fractions made a block at a
+        // time (AVX-512 lanes and the scalar tail), max/min straight from the accumulator. Each value
+        // against the old formula computed here, per pixel, in plain double arithmetic.
+        const int px = 70_007;
+        var acc = new PixelStatusAccumulator(px, 1, int.MaxValue);
+        typeof(PixelStatusAccumulator).GetProperty(nameof(PixelStatusAccumulator.Events))!.SetValue(acc, events);
+        var rng = new Random(9);
+        for (var p = 0; p < px; p++)
+        {
+            var below = events == 0 ? 0 : p % 13 == 0 ? (int)events : rng.Next(0, 150);
+            var above = events == 0 || p % 13 == 0 ? 0 : rng.Next(0, 150);
+            var good = Math.Max(0, events - below - above);
+            var mean = (long)rng.Next(0, 100_000_000);
+            acc.BelowLow[p] = below;
+            acc.AboveHigh[p] = above;
+            acc.Sum[p] = good * mean + rng.Next(0, 1000);
+            var sq = (UInt128)(ulong)mean * (ulong)mean * (ulong)good + (ulong)rng.NextInt64(0, 1L << 50);
+            acc.SumSquares[p] = someWideSquares && p % 1000 == 7 ? sq + ((UInt128)1 << 64) : sq;
+            acc.Max[p] = events == 0 ? int.MinValue : (int)(mean + rng.Next(0, 1000));
+            acc.Min[p] = events == 0 ? int.MaxValue : rng.Next(-5, 100);
+        }
+        var s = PixelStatusSummary.Compute(acc, new PixelStatusOptions());
+        var expectMean = new double[px];
+        var expectRms = new double[px];
+        for (var p = 0; p < px; p++)
+        {
+            var good = events - acc.BelowLow[p] - acc.AboveHigh[p];
+            if (good <= 0) continue;
+            expectMean[p] = acc.Sum[p] / (double)good;
+            var v = (double)acc.SumSquares[p] / good - expectMean[p] * expectMean[p];
+            expectRms[p] = v > 0 ? Math.Sqrt(v) : 0;
+        }
+        foreach (var vector in new[] { true, false })
+        {
+            var mean = new double[px];
+            var rms = new double[px];
+            var onlyRms = new double[px];
+            var flo = new double[px];
+            var fhi = new double[px];
+            try
+            {
+                PixelStatusSummary.VectorStatus = vector;
+                for (var first = 0; first < px; first += 4099) // odd blocks: groups of 8 straddle them
+                {
+                    var n = Math.Min(4099, px - first);
+                    s.MomentsInto(first, mean.AsSpan(first, n), rms.AsSpan(first, n));
+                    s.MomentsInto(first, default, onlyRms.AsSpan(first, n));
+                    s.FractionsInto(false, first, flo.AsSpan(first, n));
+                    s.FractionsInto(true, first, fhi.AsSpan(first, n));
+                }
+            }
+            finally
+            {
+                PixelStatusSummary.VectorStatus = true;
+            }
+            var sample = (Mean: new double[(px + 6) / 7], Rms: new double[(px + 6) / 7]);
+            try
+            {
+                PixelStatusSummary.VectorStatus = vector;
+                s.MomentsSample(7, sample.Mean, sample.Rms);
+            }
+            finally
+            {
+                PixelStatusSummary.VectorStatus = true;
+            }
+            Assert.Equal(expectMean.Where((_, p) => p % 7 == 0).Select(BitConverter.DoubleToInt64Bits), sample.Mean.Select(BitConverter.DoubleToInt64Bits));
+            Assert.Equal(expectRms.Where((_, p) => p % 7 == 0).Select(BitConverter.DoubleToInt64Bits), sample.Rms.Select(BitConverter.DoubleToInt64Bits));
+            Assert.Equal(expectMean.Select(BitConverter.DoubleToInt64Bits), mean.Select(BitConverter.DoubleToInt64Bits));
+            Assert.Equal(expectRms.Select(BitConverter.DoubleToInt64Bits), rms.Select(BitConverter.DoubleToInt64Bits));
+            Assert.Equal(expectRms.Select(BitConverter.DoubleToInt64Bits), onlyRms.Select(BitConverter.DoubleToInt64Bits));
+            for (var p = 0; p < px; p++)
+            {
+                Assert.Equal(events == 0 ? 0 : acc.BelowLow[p] / (double)events, flo[p]);
+                Assert.Equal(events == 0 ? 0 : acc.AboveHigh[p] / (double)events, fhi[p]);
+            }
+        }
+        Assert.Equal(s.Mean.Select(BitConverter.DoubleToInt64Bits), expectMean.Select(BitConverter.DoubleToInt64Bits));
+        if (events > 0)
+            Assert.True(expectRms.Count(v => v > 0) > px / 2);
+        Assert.Equal(events == 0 ? new int[px] : acc.Max.ToArray(), s.MaxValues.ToArray());
+        Assert.Equal(events == 0 ? new int[px] : acc.Min.ToArray(), s.MinValues.ToArray());
+        Assert.Equal(s.Max, s.MaxValues.ToArray());
+        Assert.Equal(s.Min, s.MinValues.ToArray());
+        var fresh = PixelStatusSummary.Compute(acc, new PixelStatusOptions());
+        typeof(PixelStatusAccumulator).GetProperty(nameof(PixelStatusAccumulator.Events))!.SetValue(acc, events + 1);
+        Assert.Contains("compute the summary again", Assert.Throws<InvalidOperationException>(() => fresh.MaxValues).Message);
+        Assert.Contains("compute the summary again", Assert.Throws<InvalidOperationException>(() => fresh.MomentsInto(0, new double[8], default)).Message);
+    }
+
+    [Fact]
+    public void MaxValuesAreTheAccumulatorsMemoryNotACopy()
+    {
+        var acc = new PixelStatusAccumulator(1000, 1, 16000);
+        PixelStatusKernel.Accumulate(acc, Enumerable.Range(0, 1000).Select(p => (ushort)(1000 + p)).ToArray());
+        var s = PixelStatusSummary.Compute(acc, new PixelStatusOptions());
+        Assert.True(s.MaxValues.Span.Overlaps(acc.Max));
+        Assert.True(s.MinValues.Span.Overlaps(acc.Min));
+        Assert.Equal(1999, s.MaxValues.Span[999]);
+    }
 }
