@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.IO.Hashing;
 using Microsoft.Win32.SafeHandles;
@@ -149,7 +150,7 @@ public static class PartialAccumulatorFile
                     var first = b * BlockPixels;
                     var block = buffer.AsSpan(i * stride, stride);
                     var used = layout.Put(acc, first, Math.Min(BlockPixels, n - first), block);
-                    XxHash128.Hash(block[..used], block.Slice(used, HashBytes), b);
+                    BlockChecksum.Hash(block[..used], block.Slice(used, HashBytes), b);
                     block[(used + HashBytes)..].Clear();
                 });
                 var last = b0 + count == blocks;
@@ -221,25 +222,7 @@ public static class PartialAccumulatorFile
         var bufferBytes = parts.Max(p => p.BlockBytes);
         Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, () => new byte[bufferBytes], (b, _, buffer) =>
         {
-            var first = b * per;
-            var count = Math.Min(per, n - first);
-            var copy = true;
-            for (var k = 0; k < parts.Count; k++)
-            {
-                if (!parts[k].ReadBlock(b, count, buffer))
-                {
-                    Volatile.Write(ref damaged[k], 1);
-                    continue;
-                }
-                if (Volatile.Read(ref damaged[k]) == 0)
-                    unsafe
-                    {
-                        // The block is in this thread's L2-sized buffer: widened and added from there.
-                        fixed (byte* src = buffer)
-                            parts[k].Layout.AddTo(sum, src, first, count, copy);
-                    }
-                copy = false;
-            }
+            AddBlock(parts, sum, b, buffer, damaged);
             return buffer;
         }, _ => { });
         for (var k = 0; k < parts.Count; k++)
@@ -247,6 +230,29 @@ public static class PartialAccumulatorFile
                 throw Bad(parts[k].Path, "the checksum does not match: the file is damaged or was cut short; run this part again");
         sum.Events = events;
         return sum;
+    }
+
+    /// <summary>Block <paramref name="b"/> of every part read, checked and added into <paramref name="sum"/> (the first part's copied); a damaged part is marked in <paramref name="damaged"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void AddBlock(IReadOnlyList<OpenPartial> parts, PixelStatusAccumulator sum, int b, byte[] buffer, int[] damaged)
+    {
+        var per = parts[0].BlockPixels;
+        var first = b * per;
+        var count = Math.Min(per, sum.PixelCount - first);
+        var copy = true;
+        for (var k = 0; k < parts.Count; k++)
+        {
+            if (!parts[k].ReadBlock(b, count, buffer))
+            {
+                Volatile.Write(ref damaged[k], 1);
+                continue;
+            }
+            // The block is in this thread's L2-sized buffer: widened and added from there.
+            if (Volatile.Read(ref damaged[k]) == 0)
+                fixed (byte* src = buffer)
+                    parts[k].Layout.AddTo(sum, src, first, count, copy);
+            copy = false;
+        }
     }
 
     /// <summary>
@@ -325,15 +331,14 @@ public static class PartialAccumulatorFile
         /// Reads block <paramref name="block"/> (<paramref name="count"/> pixels and its checksum)
         /// into <paramref name="buffer"/>; whether it matches its checksum.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         internal bool ReadBlock(int block, int count, byte[] buffer)
         {
             var used = count * Layout.BytesPerPixel;
             var span = buffer.AsSpan(0, used + HashBytes);
             if (RandomAccess.Read(_file, span, _blocksAt + (long)block * _stride) != span.Length)
                 return false; // the file shrank after it was opened
-            Span<byte> hash = stackalloc byte[HashBytes];
-            XxHash128.Hash(span[..used], hash, block);
-            return hash.SequenceEqual(span[used..]);
+            return BlockChecksum.Matches(span[..used], span[used..], block);
         }
 
         public void Dispose() => _file.Dispose();
