@@ -193,7 +193,7 @@ public static class PartialAccumulatorFile
     /// parallel over blocks of pixels: each part's block is read into the thread's buffer, checked
     /// against its checksum and then widened and added while it is in cache, so every file is read
     /// once. One accumulator is allocated (its arrays start as the first part's), nothing per
-    /// pixel or per part. A damaged part is named (the first in part order) and nothing is returned.
+    /// pixel or per part. A damaged part is named (the first in part order) and nothing is returned (the accumulator is freed).
     /// </summary>
     public static PixelStatusAccumulator Sum(IReadOnlyList<OpenPartial> parts, int threads)
     {
@@ -207,27 +207,35 @@ public static class PartialAccumulatorFile
                 throw Bad(p.Path, $"blocks of {p.BlockPixels} px cannot be added to blocks of {p0.BlockPixels} px ({p0.Path}); run the parts again with one RunProc version");
         var sum = PixelStatusAccumulator.Uninitialized(p0.Pixels, p0.Header.GateLow, p0.Header.GateHigh);
         long events = 0;
-        foreach (var p in parts)
+        try
         {
-            events += p.Header.Events;
-            if (events > int.MaxValue)
-                sum.CheckEventBudget(events); // throws: the per-pixel counters are 32-bit
+            foreach (var p in parts)
+            {
+                events += p.Header.Events;
+                if (events > int.MaxValue)
+                    sum.CheckEventBudget(events); // throws: the per-pixel counters are 32-bit
+            }
+            var n = p0.Pixels;
+            var per = p0.BlockPixels;
+            var blocks = (n + per - 1) / per;
+            // A damaged block is marked and the rest still checked, so the part named is always the
+            // first damaged one in part order, whatever the threads' order.
+            var damaged = new int[parts.Count];
+            var bufferBytes = parts.Max(p => p.BlockBytes);
+            Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, () => new byte[bufferBytes], (b, _, buffer) =>
+            {
+                AddBlock(parts, sum, b, buffer, damaged);
+                return buffer;
+            }, _ => { });
+            for (var k = 0; k < parts.Count; k++)
+                if (damaged[k] != 0)
+                    throw Bad(parts[k].Path, "the checksum does not match: the file is damaged or was cut short; run this part again");
         }
-        var n = p0.Pixels;
-        var per = p0.BlockPixels;
-        var blocks = (n + per - 1) / per;
-        // A damaged block is marked and the rest still checked, so the part named is always the
-        // first damaged one in part order, whatever the threads' order.
-        var damaged = new int[parts.Count];
-        var bufferBytes = parts.Max(p => p.BlockBytes);
-        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, () => new byte[bufferBytes], (b, _, buffer) =>
+        catch
         {
-            AddBlock(parts, sum, b, buffer, damaged);
-            return buffer;
-        }, _ => { });
-        for (var k = 0; k < parts.Count; k++)
-            if (damaged[k] != 0)
-                throw Bad(parts[k].Path, "the checksum does not match: the file is damaged or was cut short; run this part again");
+            sum.Dispose(); // its 2 MiB pages now, not at a finalizer's leisure
+            throw;
+        }
         sum.Events = events;
         return sum;
     }
