@@ -140,6 +140,7 @@ public static class PixelStatusSplit
                         ? PixelReadPipeline.Accumulate(det, req with { SkipEvents = first, Events = count }, progress, cancel)
                         : new PixelStatusAccumulator(det.Parts[0].FramePixels, lo, hi);
                 using var shareHandle = share;
+                using var accumulator = acc; // its 2 MiB pages freed once the file is written, not at a finalizer's leisure
                 var header = new PartialHeader
                 {
                     RunProcVersion = PartialAccumulatorFile.RunProcVersion, Experiment = experiment, Run = run, Instrument = req.Instrument,
