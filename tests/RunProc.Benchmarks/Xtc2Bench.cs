@@ -72,6 +72,8 @@ internal static class Xtc2Bench
         while (fs.Read(buf) > 0) { }
     }
 
+    private static long MinorFaults() => long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[7], System.Globalization.CultureInfo.InvariantCulture);
+
     public static void Run(string dir)
     {
         Directory.CreateDirectory(dir);
@@ -95,6 +97,7 @@ internal static class Xtc2Bench
                 // Rounds interleaved, each on a fresh open (a fresh mapping: its first read is part of the cost).
                 var me = Process.GetCurrentProcess();
                 var cpu0 = me.TotalProcessorTime;
+                var readFaults0 = MinorFaults();
                 var sw = Stopwatch.StartNew();
                 var (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
                 using (handle)
@@ -102,6 +105,7 @@ internal static class Xtc2Bench
                 var roundRead = sw.Elapsed.TotalSeconds;
                 me.Refresh();
                 var cpuRead = (me.TotalProcessorTime - cpu0).TotalMilliseconds;
+                var faultsRead = MinorFaults() - readFaults0;
 
                 sw.Restart();
                 (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
@@ -111,24 +115,28 @@ internal static class Xtc2Bench
 
                 me.Refresh();
                 cpu0 = me.TotalProcessorTime;
+                var faults0 = MinorFaults();
                 sw.Restart();
                 (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
                 var opened = sw.Elapsed.TotalSeconds;
-                double accumulated;
+                double accumulated, summarised, freed;
                 using (handle)
                 {
                     var acc = PixelReadPipeline.Accumulate(dets[0], request, null, CancellationToken.None);
                     accumulated = sw.Elapsed.TotalSeconds;
                     _ = PixelStatusSummary.Compute(acc, request.Options);
+                    summarised = sw.Elapsed.TotalSeconds;
                     acc.Dispose(); // as a job's end frees it
+                    freed = sw.Elapsed.TotalSeconds;
                 }
                 var roundAnalysis = sw.Elapsed.TotalSeconds;
                 me.Refresh();
                 var cpuAnalysis = (me.TotalProcessorTime - cpu0).TotalMilliseconds;
+                var faultsAnalysis = MinorFaults() - faults0;
                 reads.Add(roundRead); seqs.Add(roundSeq); analyses.Add(roundAnalysis);
                 // The no-work baseline is the faster of the two ways of reading every segment word.
                 ratios.Add(Math.Min(roundRead, roundSeq) / roundAnalysis);
-                Console.WriteLine($"{state}: round {rep + 1}: analysis {roundAnalysis * 1e3:F1} ms (open {opened * 1e3:F1}, accumulate {(accumulated - opened) * 1e3:F1}, summary {(roundAnalysis - accumulated) * 1e3:F1}), read alone {roundRead * 1e3:F1} ms as the kernel reads, {roundSeq * 1e3:F1} ms sequentially; ratio {ratios[^1]:F2}; CPU (all threads) read as the kernel reads {cpuRead:F0} ms, analysis {cpuAnalysis:F0} ms");
+                Console.WriteLine($"{state}: round {rep + 1}: analysis {roundAnalysis * 1e3:F1} ms (open {opened * 1e3:F1}, accumulate {(accumulated - opened) * 1e3:F1}, summary {(summarised - accumulated) * 1e3:F1}, free the accumulator {(freed - summarised) * 1e3:F1}, unmap {(roundAnalysis - freed) * 1e3:F1}), read alone {roundRead * 1e3:F1} ms as the kernel reads, {roundSeq * 1e3:F1} ms sequentially; ratio {ratios[^1]:F2}; CPU (all threads) read as the kernel reads {cpuRead:F0} ms, analysis {cpuAnalysis:F0} ms; minor faults: read {faultsRead}, analysis {faultsAnalysis}");
             }
             static double Median(List<double> v) { var s = v.Order().ToList(); return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2; }
             var readMedian = Median(reads); var seqMedian = Median(seqs); var analysisSeconds = Median(analyses);

@@ -91,7 +91,7 @@ try {
     $partFile = (Get-ChildItem $partDir -Filter *.rpacc | Select-Object -First 1).Length / 1MB
     Write-Host ('Split bench: 2,162,688 px uint16, {0} frames in {1} parts by events ({2} frames a part); partial file {3:N1} MiB' -f $Frames, $Parts, $framesPerPart, $partFile)
     Write-Host ('Split bench: one part (open, analyse, write its accumulator): median {0:N0} ms for {1} frames; analysis best of 7 interleaved: {2:N1} ms for {1} frames, {3:N1} ms for {4}: {5:N3} ms a further frame ({6:N2} GB/s), so {7:N0} ms fixed a part' -f $part, $framesPerPart, $few, $all, $Frames, $perFrame, (2 * 2162688 / $perFrame / 1e6), $fixed)
-    Write-Host ('Split bench: merge of {0} parts (manifests, headers, checksums, add): median {1:N0} ms = {2:P1} of one part here' -f $Parts, $merge, ($merge / $part))
+    Write-Host ('Split bench: merge of {0} parts (manifests, headers, checksums, add): median {1:N0} ms = {2:P1} of one part here (in order: {3} ms; the first in this process pays its one-time costs)' -f $Parts, $merge, ($merge / $part), (($mergeTimes | ForEach-Object { $_.ToString('N0') }) -join ', '))
     foreach ($events in 1250, 12500) {
         $partMs = $fixed + $perFrame * $events
         Write-Host ('Split bench:   ... for a part of {0:N0} events (a 10^4 / 10^5-event run in {1}): that part {2:N0} ms, the merge {3:P2} of it (target for 12,500 events: <= 5 %)' -f $events, $Parts, $partMs, ($merge / $partMs))

@@ -180,7 +180,7 @@ public static class PixelReadPipeline
         // load 2-3: warm 246/403 ms against 368/540/413 in place; a fresh process 1.04 s against
         // ~0.8 in place, its 2 × 134 MB blocks being fresh memory).
         if (type == FrameElementType.UInt16 && req.ZeroCopy && plan.All(p => HasPieces(p.Source)) && !(PreferPread && plan.All(p => p.Source.ReadsByPread)))
-            return AccumulateInPlace(() => new PixelStatusAccumulator(px, lo, hi), px, det, plan, (ushort)(mask & 0xFFFF), threads, (int)Math.Clamp(4 * req.BlockBytes / frameBytes, 1, 4096), want, progress, cancel);
+            return AccumulateInPlace(() => new PixelStatusAccumulator(px, lo, hi), px, det, plan, (ushort)(mask & 0xFFFF), threads, (int)Math.Clamp(4 * req.BlockBytes / frameBytes, 1, 4096), want, req.Options, progress, cancel);
 
         // Pipeline: a reader task fills one buffer while the kernel scans the other.
         long done = 0;
@@ -290,7 +290,7 @@ public static class PixelReadPipeline
     /// one (a first touch costs a fault per 4 KiB page otherwise).
     /// </summary>
     private static unsafe PixelStatusAccumulator AccumulateInPlace(Func<PixelStatusAccumulator> newAccumulator, int pixels, DetectorFrames det, List<(FrameSource Source, long Start, long Count)> plan,
-        ushort mask, int threads, int blockFrames, long want, Action<PixelStatusProgress>? progress, CancellationToken cancel)
+        ushort mask, int threads, int blockFrames, long want, PixelStatusOptions options, Action<PixelStatusProgress>? progress, CancellationToken cancel)
     {
         var pieces = plan[0].Source.FramePieces;
         var piecePx = pixels / pieces;
@@ -355,9 +355,20 @@ public static class PixelReadPipeline
                 populate = Task.Run(() => Populate(next));
             }
             acc.CheckEventBudget(blocks[b].Count);
+            // The last block: the events are counted first, and each tile's status is computed as
+            // the scan finishes it (the summary then need not read the whole accumulator again).
+            PixelStatusAccumulator.StatusInScan? status = null;
+            if (b == blocks.Count - 1)
+            {
+                acc.Events += blocks[b].Count;
+                if (PixelStatusSummary.LimitsWithoutArrays(options, acc.Events) is { } limits)
+                    status = acc.BeginStatusInScan(limits);
+            }
             for (var k = 0; k < pieces; k++)
-                PixelStatusKernel.AccumulatePiece(acc, ptrs[k], k * piecePx, piecePx, mask, threads, KernelPath.Auto, countEvents: false);
-            acc.Events += blocks[b].Count;
+                PixelStatusKernel.AccumulatePiece(acc, ptrs[k], k * piecePx, piecePx, mask, threads, KernelPath.Auto, countEvents: false, status is null ? null : status.Tile, mapped: true);
+            if (b < blocks.Count - 1)
+                acc.Events += blocks[b].Count;
+            status?.Complete();
             done += blocks[b].Count;
             progress?.Invoke(new PixelStatusProgress(det.Dataset, done, want));
         }

@@ -113,6 +113,66 @@ public sealed unsafe class PixelStatusAccumulator : IDisposable
         ? new StatusRegion(this).Memory
         : GC.AllocateUninitializedArray<int>(PixelCount);
 
+    private StatusInScan? _scanned;
+
+    /// <summary>
+    /// The status of the last block's scan, written tile by tile into the status region by the
+    /// scanning threads while each tile's sums are still in cache (<see cref="PixelStatusKernel.AccumulatePiece"/>'s
+    /// afterTile), instead of a pass of its own over the whole accumulator after the scan. For limits
+    /// known before the scan (<see cref="PixelStatusSummary.LimitsWithoutArrays"/>); the summary takes
+    /// it when its limits and the event count are the ones it was computed with. Null if the status
+    /// region is taken already.
+    /// </summary>
+    internal StatusInScan? BeginStatusInScan(in PixelStatusSummary.StatusLimits limits) =>
+        Volatile.Read(ref _statusTaken) == 0 ? new StatusInScan(this, limits) : null;
+
+    /// <summary>The status region and its counts when a scan computed it with <paramref name="limits"/> over this accumulator's current events (once: it takes the region).</summary>
+    internal bool TryTakeScannedStatus(in PixelStatusSummary.StatusLimits limits, out Memory<int> status, out long[] perBit, out long bad)
+    {
+        if (_scanned is { Done: true } s && s.Limits == limits && s.Events == Events && Interlocked.Exchange(ref _statusTaken, 1) == 0)
+        {
+            status = new StatusRegion(this).Memory;
+            perBit = (long[])s.PerBit.Clone();
+            bad = s.Bad;
+            return true;
+        }
+        (status, perBit, bad) = (default, Array.Empty<long>(), 0);
+        return false;
+    }
+
+    /// <summary>Whether a scan computed the status (tests).</summary>
+    internal bool HasScannedStatus => _scanned is { Done: true };
+
+    internal sealed class StatusInScan(PixelStatusAccumulator owner, PixelStatusSummary.StatusLimits limits)
+    {
+        private readonly object _gate = new();
+        public PixelStatusSummary.StatusLimits Limits { get; } = limits;
+        public long[] PerBit { get; } = new long[8];
+        public long Bad { get; private set; }
+        public long Events { get; private set; } = -1;
+        public bool Done { get; private set; }
+
+        /// <summary>The status of pixels [p0, p0 + n), final in the accumulator (any thread; tiles do not overlap).</summary>
+        public void Tile(int p0, int n)
+        {
+            Span<long> bits = stackalloc long[8];
+            var bad = PixelStatusSummary.StatusRange(owner, new Span<int>(owner.At<int>(owner._status), owner.PixelCount), p0, p0 + n, Limits, bits);
+            lock (_gate)
+            {
+                Bad += bad;
+                for (var b = 0; b < 8; b++) PerBit[b] += bits[b];
+            }
+        }
+
+        /// <summary>Every pixel's tile is done: the summary may take the status (for the accumulator's events now).</summary>
+        public void Complete()
+        {
+            Events = owner.Events;
+            Done = true;
+            owner._scanned = this;
+        }
+    }
+
     /// <summary>The block's status region as Memory (native memory: nothing to pin).</summary>
     private sealed class StatusRegion(PixelStatusAccumulator owner) : MemoryManager<int>
     {

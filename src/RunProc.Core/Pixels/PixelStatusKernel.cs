@@ -30,6 +30,14 @@ public static unsafe class PixelStatusKernel
     /// <summary>Pixels per tile: its scratch (20 B/px, 320 KiB) stays in L2 while each frame is read as a 32 KiB slice.</summary>
     internal static int TilePixels = 16384;
 
+    /// <summary>
+    /// Pixels per tile for frames scanned where a file mapping holds them (4 KiB pages): a register
+    /// run reads 16 frames at once, each its own pages, and 16 × 16 KiB slices (4–5 pages each) stay
+    /// within the L1 data TLB's 72 entries where 16 × 32 KiB did not (`RunProc.Benchmarks firsttouch`,
+    /// 2026-12-02: the xtc2 quad's 200 events in 20.1–21.4 ms against 22.2–22.6, minima over 16 fresh mappings).
+    /// </summary>
+    internal static int MappedTilePixels = 8192;
+
     /// <summary>Software prefetch distance in pixels (32 lines ahead in each frame's stream).</summary>
     internal static int PrefetchPixels = 32 * 32;
 
@@ -91,10 +99,15 @@ public static unsafe class PixelStatusKernel
     /// Adds pixels [firstPixel, firstPixel + pixels) of uint16 frames given as pointers to that
     /// range (a frame stored in pieces, e.g. an xtc2 detector's segments, each scanned in place
     /// into its part of one accumulator). The caller counts the events once per frame unless
-    /// <paramref name="countEvents"/>.
+    /// <paramref name="countEvents"/>. <paramref name="afterTile"/> (pixel start, count) is called
+    /// on the scanning thread for each tile once the call's last pass has added it, while the
+    /// tile's accumulator lines are still in cache (the status of a run's last block is computed
+    /// there, <see cref="PixelStatusAccumulator.StatusInScan"/>).
     /// </summary>
-    internal static void AccumulatePiece(PixelStatusAccumulator acc, ReadOnlySpan<nint> frames, int firstPixel, int pixels, ushort dataMask, int threads, KernelPath path, bool countEvents)
+    internal static void AccumulatePiece(PixelStatusAccumulator acc, ReadOnlySpan<nint> frames, int firstPixel, int pixels, ushort dataMask, int threads, KernelPath path, bool countEvents,
+        Action<int, int>? afterTile = null, bool mapped = false)
     {
+        var tile = mapped ? MappedTilePixels : TilePixels;
         if (firstPixel < 0 || pixels <= 0 || firstPixel > acc.PixelCount - pixels)
             throw new ArgumentOutOfRangeException(nameof(firstPixel), $"pixels {firstPixel}..{firstPixel + pixels} are outside the accumulator's 0..{acc.PixelCount}.");
         if (countEvents)
@@ -104,33 +117,61 @@ public static unsafe class PixelStatusKernel
         // changes nothing for uint16 values, except a low gate above 65535 (everything is "below").
         if (acc.GateLow > 65535 || acc.GateHigh < 0)
             simd = KernelPath.Scalar;
-        // Frames a constant distance apart (a block of one buffer or one mapped file: the normal
-        // case) are walked with one pointer increment; other lists are cut into such runs.
         // The tiles index frames and accumulator alike by pixel number: the pointers are moved
         // back by the range's start (never read below it).
         var ptrs = frames.ToArray();
         if (firstPixel != 0)
             for (var i = 0; i < ptrs.Length; i++) ptrs[i] -= (nint)firstPixel * sizeof(ushort);
-        for (var i = 0; i < ptrs.Length;)
+        // One pass (one fold of each tile into the accumulator) per call, up to the scratch's
+        // 16-bit counters; inside it, register runs of frames a constant distance apart.
+        var k = ChunkFrames(Math.Clamp(acc.GateHigh, 0, 65535));
+        for (var i = 0; i < ptrs.Length; i += MaxFramesPerPass)
         {
-            var j = i + 1;
-            var stride = j < ptrs.Length ? ptrs[j] - ptrs[i] : 0;
-            while (j < ptrs.Length && ptrs[j] - ptrs[j - 1] == stride && j - i < MaxFramesPerPass)
-                j++;
-            var pass = new FramePass((byte*)ptrs[i], stride, j - i);
-            RunParallel(firstPixel, firstPixel + pixels, threads, (start, end) => RangeUInt16(acc, pass, dataMask, start, end, simd));
+            var count = Math.Min(MaxFramesPerPass, ptrs.Length - i);
+            var pass = new FramePass(ptrs, i, count, k);
+            var after = i + count == ptrs.Length ? afterTile : null;
+            RunParallel(firstPixel, firstPixel + pixels, threads, (start, end) => RangeUInt16(acc, pass, dataMask, start, end, simd, after, tile));
             if (countEvents)
-                acc.Events += pass.Count;
-            i = j;
+                acc.Events += count;
         }
     }
 
-    /// <summary>A run of frames: the first frame and the byte distance between consecutive frames.</summary>
-    private readonly struct FramePass(byte* first, nint stride, int count)
+    /// <summary>A register run: up to k frames, the first at <see cref="First"/>, each <see cref="Stride"/> bytes after the one before.</summary>
+    private readonly record struct FrameRun(nint First, nint Stride, int Count);
+
+    /// <summary>
+    /// The frames of one pass, by pointer, cut into register runs of at most k frames a constant
+    /// distance apart: a block of one buffer or of one mapped file is a few runs of k; a list whose
+    /// distances change (an xtc2 stream's events around another transition or another detector's
+    /// data of varying size, a chunk boundary) is cut at each change, and still folded into the
+    /// accumulator once per tile (cutting the pass itself cost a fold of the whole accumulator per change).
+    /// </summary>
+    private sealed class FramePass
     {
-        public nint Stride { get; } = stride;
-        public int Count { get; } = count;
-        public ushort* Frame(int f) => (ushort*)(first + f * Stride);
+        private readonly nint[] _ptrs;
+        private readonly int _start;
+
+        public FramePass(nint[] ptrs, int start, int count, int k)
+        {
+            _ptrs = ptrs;
+            _start = start;
+            Count = count;
+            var runs = new List<FrameRun>(count / k + 1);
+            for (var f = 0; f < count;)
+            {
+                var stride = f + 1 < count ? ptrs[start + f + 1] - ptrs[start + f] : 0;
+                var n = 1;
+                while (f + n < count && n < k && ptrs[start + f + n] - ptrs[start + f + n - 1] == stride)
+                    n++;
+                runs.Add(new FrameRun(ptrs[start + f], stride, n));
+                f += n;
+            }
+            Runs = runs.ToArray();
+        }
+
+        public int Count { get; }
+        public FrameRun[] Runs { get; }
+        public ushort* Frame(int f) => (ushort*)_ptrs[_start + f];
     }
 
     /// <summary>Adds int32 frames given as pointers (scalar: the wide types are not the fast path).</summary>
@@ -175,15 +216,15 @@ public static unsafe class PixelStatusKernel
         _ => Avx512BW.IsSupported ? KernelPath.Avx512 : Avx2.IsSupported ? KernelPath.Avx2 : KernelPath.Scalar,
     };
 
-    private static void RangeUInt16(PixelStatusAccumulator acc, FramePass frames, ushort mask, int start, int end, KernelPath path)
+    private static void RangeUInt16(PixelStatusAccumulator acc, FramePass frames, ushort mask, int start, int end, KernelPath path, Action<int, int>? afterTile, int tilePixels)
     {
         var simd = path != KernelPath.Scalar;
-        using var scratch = simd ? new Scratch(TilePixels) : null;
+        var scratch = simd ? Scratch.ForThisThread(tilePixels) : null;
         var lo = Math.Max(acc.GateLow, 0);
         var hi = Math.Min(acc.GateHigh, 65535);
-        for (var p0 = start; p0 < end; p0 += TilePixels)
+        for (var p0 = start; p0 < end; p0 += tilePixels)
         {
-            var n = Math.Min(TilePixels, end - p0);
+            var n = Math.Min(tilePixels, end - p0);
             var nv = simd ? n & ~31 : 0;
             if (nv > 0)
             {
@@ -215,6 +256,7 @@ public static unsafe class PixelStatusKernel
             }
             if (n > nv)
                 TileScalarUInt16(acc, frames, p0 + nv, n - nv, mask);
+            afterTile?.Invoke(p0, n);
         }
     }
 
@@ -271,14 +313,15 @@ public static unsafe class PixelStatusKernel
         where TMask : struct, IFlag where TMadd : struct, IFlag
     {
         s.ResetCounters(nv);
-        var k = ChunkFrames(hi);
-        var count = frames.Count;
-        for (var f0 = 0; f0 < count; f0 += k)
+        var runs = frames.Runs;
+        for (var r = 0; r < runs.Length; r++)
         {
-            var f1 = Math.Min(count, f0 + k);
+            var run = runs[r];
+            var last = r + 1 == runs.Length;
+            var toNext = (last ? runs[0].First : runs[r + 1].First) - run.First;
             for (var i = 0; i < nv; i += 32)
-                StripAvx2<TMask, TMadd>(s, i, frames.Frame(f0) + p0 + i, frames.Stride, f1 - f0,
-                    PrefetchOffset(i, nv, f0, f1, count, frames.Stride), (ushort)lo, (ushort)hi, mask, f0 == 0);
+                StripAvx2<TMask, TMadd>(s, i, (ushort*)run.First + p0 + i, run.Stride, run.Count,
+                    PrefetchOffset(i, nv, toNext, last), (ushort)lo, (ushort)hi, mask, r == 0);
         }
         s.Fold(acc, p0, nv);
     }
@@ -408,20 +451,21 @@ public static unsafe class PixelStatusKernel
         where TMask : struct, IFlag where TMadd : struct, IFlag
     {
         s.ResetCounters(nv);
-        var k = ChunkFrames(hi);
-        var count = frames.Count;
-        for (var f0 = 0; f0 < count; f0 += k)
+        var runs = frames.Runs;
+        for (var r = 0; r < runs.Length; r++)
         {
-            var f1 = Math.Min(count, f0 + k);
-            var first = f0 == 0;
+            var run = runs[r];
+            var first = r == 0;
+            var last = r + 1 == runs.Length;
+            var toNext = (last ? runs[0].First : runs[r + 1].First) - run.First;
             var i = 0;
             if (WideStrips)
                 for (; i + 64 <= nv; i += 64)
-                    StripAvx512Wide<TMask, TMadd>(s, i, frames.Frame(f0) + p0 + i, frames.Stride, f1 - f0,
-                        PrefetchOffset(i, nv, f0, f1, count, frames.Stride), (ushort)lo, (ushort)hi, mask, first);
+                    StripAvx512Wide<TMask, TMadd>(s, i, (ushort*)run.First + p0 + i, run.Stride, run.Count,
+                        PrefetchOffset(i, nv, toNext, last), (ushort)lo, (ushort)hi, mask, first);
             for (; i < nv; i += 32)
-                StripAvx512Masked<TMask, TMadd>(s, i, frames.Frame(f0) + p0 + i, frames.Stride, f1 - f0,
-                    PrefetchOffset(i, nv, f0, f1, count, frames.Stride), (ushort)lo, (ushort)hi, mask, first);
+                StripAvx512Masked<TMask, TMadd>(s, i, (ushort*)run.First + p0 + i, run.Stride, run.Count,
+                    PrefetchOffset(i, nv, toNext, last), (ushort)lo, (ushort)hi, mask, first);
         }
         s.Fold(acc, p0, nv);
     }
@@ -617,14 +661,13 @@ public static unsafe class PixelStatusKernel
     /// in the tile's last run, the start of the next tile in the first run's frames. A prefetch
     /// past the frames (the last tile, a short last run) is harmless: it never faults.
     /// </summary>
-    private static nint PrefetchOffset(int i, int nv, int f0, int f1, int count, nint stride)
+    private static nint PrefetchOffset(int i, int nv, nint toNextRun, bool lastRun)
     {
         var pj = i + PrefetchPixels;
         if (pj < nv)
             return PrefetchPixels * 2;
-        if (f1 < count)
-            return (f1 - f0) * stride + (pj - nv - i) * 2;
-        return -f0 * stride + (pj - i) * 2;
+        // toNextRun: from this run's first frame to the next run's (the tile's first run's from the last run)
+        return lastRun ? toNextRun + (pj - i) * 2 : toNextRun + (pj - nv - i) * 2;
     }
 
     /// <summary>Frames per register run: k·hi² must stay below 2^32 in the 32-bit square accumulators.</summary>
@@ -662,8 +705,26 @@ public static unsafe class PixelStatusKernel
         public readonly uint* SumEven, SumOdd;
         public readonly ulong* SqEven, SqOdd;
 
+        [ThreadStatic] private static Scratch? t_scratch;
+
+        /// <summary>
+        /// This thread's scratch for tiles of up to <paramref name="pixels"/> (kept for its next
+        /// call: a fresh 330 KB block per range was ~80 first-touch page faults each time; one per
+        /// kernel thread stays allocated for the thread's life).
+        /// </summary>
+        public static Scratch ForThisThread(int pixels)
+        {
+            if (t_scratch is { } s && s.Pixels >= pixels)
+                return s;
+            t_scratch?.Dispose();
+            return t_scratch = new Scratch(pixels);
+        }
+
+        public int Pixels { get; }
+
         public Scratch(int pixels)
         {
+            Pixels = pixels;
             var bytes = (nuint)pixels * 20 + 8 * 64;
             _block = NativeMemory.AlignedAlloc(bytes, 64);
             var b = (byte*)_block;

@@ -85,13 +85,12 @@ public sealed class PixelStatusSummary
     private readonly long _events;
     private double[]? _mean, _rms, _flo, _fhi;
     private int[]? _max, _min, _mask, _statusArray;
-    private readonly Memory<int> _status;
+    private Memory<int> _status; // set once in Compute
 
-    private PixelStatusSummary(PixelStatusAccumulator acc, Memory<int> status)
+    private PixelStatusSummary(PixelStatusAccumulator acc)
     {
         _acc = acc;
         _events = acc.Events;
-        _status = status;
     }
 
     public long Events => _events;
@@ -466,8 +465,7 @@ public sealed class PixelStatusSummary
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var n = acc.PixelCount;
-        var status = acc.TakeStatus();
-        var summary = new PixelStatusSummary(acc, status);
+        var summary = new PixelStatusSummary(acc);
         (double, double) meanLim, rmsLim;
         if (options.Method == PixelLimitMethod.Absolute)
         {
@@ -483,14 +481,20 @@ public sealed class PixelStatusSummary
             rmsLim = Robust(summary.Rms, options.SnrMax, options.RmsLow, options.RmsHigh);
         }
 
-        // Bits 6/7 flag single events outside the intensity range: with the original rule that is
-        // the evaluated mean range (as the reference); with the robust rule a median ± k·MAD band
-        // is far too narrow for single events, so there they use the absolute gates.
-        var (extLo, extHi) = options.Method == PixelLimitMethod.Absolute ? meanLim : (options.IntensityLow, options.IntensityHigh);
+        var limits = LimitsOf(options, meanLim, rmsLim, acc.Events);
+        summary.MeanLimits = meanLim;
+        summary.RmsLimits = rmsLim;
+        // The status the last block's scan computed with these limits (the default options), else a pass of its own.
+        if (acc.TryTakeScannedStatus(limits, out var scanned, out var scannedBits, out var scannedBad))
+        {
+            summary._status = scanned;
+            summary.CountPerBit = scannedBits;
+            summary.BadPixels = scannedBad;
+            return summary;
+        }
+        var status = summary._status = acc.TakeStatus();
         var perBit = new long[8];
         long bad = 0;
-        var limits = new StatusLimits(rmsLim.Item1, rmsLim.Item2, meanLim.Item1, meanLim.Item2, options.FractionLimit,
-            acc.Events > 0 ? extLo : double.NegativeInfinity, acc.Events > 0 ? extHi : double.PositiveInfinity);
         var gate = new object();
         ForRanges(n, (a, b) =>
         {
@@ -502,11 +506,34 @@ public sealed class PixelStatusSummary
                 for (var bit = 0; bit < 8; bit++) perBit[bit] += localBits[bit];
             }
         });
-        summary.MeanLimits = meanLim;
-        summary.RmsLimits = rmsLim;
         summary.CountPerBit = perBit;
         summary.BadPixels = bad;
         return summary;
+    }
+
+    /// <summary>
+    /// Bits 6/7 flag single events outside the intensity range: with the original rule that is
+    /// the evaluated mean range (as the reference); with the robust rule a median ± k·MAD band
+    /// is far too narrow for single events, so there they use the absolute gates.
+    /// </summary>
+    private static StatusLimits LimitsOf(PixelStatusOptions options, (double Low, double High) meanLim, (double Low, double High) rmsLim, long events)
+    {
+        var (extLo, extHi) = options.Method == PixelLimitMethod.Absolute ? meanLim : (options.IntensityLow, options.IntensityHigh);
+        return new StatusLimits(rmsLim.Low, rmsLim.High, meanLim.Low, meanLim.High, options.FractionLimit,
+            events > 0 ? extLo : double.NegativeInfinity, events > 0 ? extHi : double.PositiveInfinity);
+    }
+
+    /// <summary>
+    /// The limits <see cref="Compute"/> decides on for <paramref name="events"/> events when they need
+    /// none of the arrays (the absolute method without n-sigma: the default options), so the status
+    /// can be computed during the scan; null otherwise.
+    /// </summary>
+    internal static StatusLimits? LimitsWithoutArrays(PixelStatusOptions options, long events)
+    {
+        if (options.Method != PixelLimitMethod.Absolute || options.IntensityLowSigma > 0 || options.IntensityHighSigma > 0 || options.RmsLowSigma > 0 || options.RmsHighSigma > 0)
+            return null;
+        return LimitsOf(options, Evaluate(Array.Empty<double>(), 0, 0, options.IntensityLow, options.IntensityHigh),
+            Evaluate(Array.Empty<double>(), 0, 0, options.RmsLow, options.RmsHigh), events);
     }
 
     /// <summary>The limits a pixel's status is decided on; the extremes' limits are infinite without events (bits 6/7 never set then).</summary>

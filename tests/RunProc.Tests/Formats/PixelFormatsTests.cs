@@ -229,6 +229,58 @@ public sealed class PixelFormatsTests : IDisposable
     }
 
     /// <summary>A .npy file as numpy writes it (version 1.0, header padded to 64 bytes).</summary>
+    /// <summary>
+    /// The in-place scan computes the status of its last block tile by tile (default limits); the
+    /// summary takes it, and it is the status a pass of its own gives on the reference accumulator,
+    /// over several blocks, tiles, both threads and pieces. Limits that need the arrays (n-sigma) are not
+    /// known before the scan: no status is computed there.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void TheLastBlocksScanComputesTheStatusThePassWould(int threads)
+    {
+        const int px = 2 * 200 * 103, n = 23; // several 16 Ki-pixel tiles, an odd tail
+        var data = PixelKernelTests.Frames(px, n, 1, 16000, 3);
+        for (var f = 0; f < n; f++)
+        {
+            data[f * px + 7] = 0;                           // below the gate
+            data[f * px + 1000] = (ushort)(f % 2 == 0 ? 17000 : 5);   // noisy, above the gate
+            data[f * px + px - 1] = 900;                    // dead (rms 0), in the tail
+        }
+        var path = Path.Combine(_dir, "blocks.npy");
+        WriteNpy(path, "<u2", new[] { n, 2, 200, 103 }, data);
+        var options = new PixelStatusOptions { RmsLow = 0.1, RmsHigh = 5000, IntensityLow = 1, IntensityHigh = 16000 };
+        var expected = PixelStatusSummary.Compute(PixelKernelTests.Reference(data, px, 1, 16000), options);
+        Assert.True(expected.BadPixels >= 3);
+        foreach (var sigma in new[] { false, true })
+        {
+            var opts = sigma ? new PixelStatusOptions { RmsLow = 0.1, RmsHigh = 5000, IntensityLow = 1, IntensityHigh = 16000, RmsHighSigma = 6 } : options;
+            var (dets, handle) = PixelReadPipeline.OpenDetectors(new[] { path }, Array.Empty<string>());
+            using (handle)
+            {
+                // Blocks of 4 × BlockBytes in place: 5 frames a block, so the last block is short.
+                var req = new PixelStatusRequest { Files = new[] { path }, BlockBytes = px * 2 * 5 / 4, Threads = threads, Options = opts };
+                var acc = PixelReadPipeline.Accumulate(Assert.Single(dets), req, null, CancellationToken.None);
+                Assert.Equal(!sigma, acc.HasScannedStatus);
+                var s = PixelStatusSummary.Compute(acc, opts);
+                var again = PixelStatusSummary.Compute(acc, opts); // its own pass, into an array of its own
+                Assert.Equal(again.Status, s.Status);
+                Assert.Equal(again.CountPerBit, s.CountPerBit);
+                Assert.Equal(again.BadPixels, s.BadPixels);
+                if (!sigma)
+                {
+                    Assert.Equal(expected.Status, s.Status);
+                    Assert.Equal(expected.CountPerBit, s.CountPerBit);
+                    Assert.Equal(expected.BadPixels, s.BadPixels);
+                    // Other limits than the scan's: the summary computes its own status.
+                    var other = PixelStatusSummary.Compute(acc, new PixelStatusOptions { RmsLow = 0.1, RmsHigh = 1, IntensityLow = 1, IntensityHigh = 16000 });
+                    Assert.True(other.BadPixels > s.BadPixels);
+                }
+            }
+        }
+    }
+
     internal static void WriteNpy<T>(string path, string descr, int[] shape, T[] data) where T : unmanaged
     {
         var dict = $"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({string.Join(", ", shape)}{(shape.Length == 1 ? "," : "")}), }}";

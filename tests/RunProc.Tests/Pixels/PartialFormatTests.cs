@@ -125,6 +125,66 @@ public sealed class PartialFormatTests : IDisposable
     }
 
     [Fact]
+    public void Many_parts_and_runs_of_widths_merge_to_the_in_memory_merge()
+    {
+        // 19 parts, the widths in runs and alone; an odd pixel tail after the vectors.
+        var pixels = PartialAccumulatorFile.BlockPixels + 4096 + 13;
+        var kinds = new[] { 0, 0, 0, 1, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 0 };
+        var parts = kinds.Select((kind, k) => Filled(pixels, 40 + k, wideCounts: kind == 1, wideSums: kind == 2, wideSquares: kind == 3, wideExtremes: kind == 2)).ToArray();
+        var expected = new PixelStatusAccumulator(pixels, 0, 65535);
+        foreach (var p in parts)
+            expected.Merge(p);
+        var opened = parts.Select((p, k) => PartialAccumulatorFile.OpenPartial.Open(WritePart(p, $"g{k}.rpacc"))).ToList();
+        try
+        {
+            Assert.Equal(4, opened.Select(m => m.Layout).Distinct().Count());
+            foreach (var threads in new[] { 1, 2 })
+            {
+                using var sum = PartialAccumulatorFile.Sum(opened, threads);
+                PixelKernelTests.AssertSame(expected, sum, $"{parts.Length} parts, {threads} threads");
+            }
+            // One part alone (copied only) and the first nine.
+            using (var one = PartialAccumulatorFile.Sum(opened.Take(1).ToList(), 2))
+                PixelKernelTests.AssertSame(parts[0], one, "one part");
+            var nine = new PixelStatusAccumulator(pixels, 0, 65535);
+            foreach (var p in parts.Take(9))
+                nine.Merge(p);
+            using (var sum9 = PartialAccumulatorFile.Sum(opened.Take(9).ToList(), 2))
+                PixelKernelTests.AssertSame(nine, sum9, "nine parts");
+        }
+        finally
+        {
+            foreach (var m in opened) m.Dispose();
+        }
+    }
+
+    [Fact]
+    public void Damage_in_two_late_parts_of_many_names_the_first()
+    {
+        var pixels = 2 * PartialAccumulatorFile.BlockPixels + 5;
+        var paths = Enumerable.Range(0, 11).Select(k => WritePart(Filled(pixels, 60 + k), $"l{k}.rpacc")).ToArray();
+        foreach (var k in new[] { 10, 9 })
+        {
+            var b = File.ReadAllBytes(paths[k]);
+            b[b.Length - 200 * (k - 8)] ^= 0x04; // the second block of each
+            File.WriteAllBytes(paths[k], b);
+        }
+        var opened = paths.Select(PartialAccumulatorFile.OpenPartial.Open).ToList();
+        try
+        {
+            foreach (var threads in new[] { 1, 2 })
+            {
+                var ex = Assert.Throws<InvalidDataException>(() => PartialAccumulatorFile.Sum(opened, threads));
+                Assert.StartsWith(paths[9] + ":", ex.Message);
+            }
+        }
+        finally
+        {
+            foreach (var m in opened) m.Dispose();
+        }
+    }
+
+    [Fact]
     public void Damage_anywhere_is_refused_naming_the_first_damaged_part()
     {
         var pixels = 3 * PartialAccumulatorFile.BlockPixels + 5;

@@ -59,6 +59,56 @@ public class PixelKernelFastPathTests
         }
     }
 
+    /// <summary>
+    /// Frames whose distances change (an xtc2 stream's events around other transitions, a chunk
+    /// boundary): register runs are cut at each change inside one pass, with the prefetch offsets
+    /// between runs of different strides; the scalar path and both SIMD paths equal the reference,
+    /// and so does the in-place scan of a piece (a pixel range) of such frames.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(SimdPaths))]
+    [InlineData(nameof(KernelPath.Scalar))]
+    public unsafe void FramesAtChangingDistancesEqualTheReference(string pathName)
+    {
+        var path = Enum.Parse<KernelPath>(pathName);
+        const int px = 16384 + 2048 + 40, n = 41; // two tiles and a tail
+        var data = MostlyInRange(px, n, 1, 16000, 11, 400);
+        var expected = PixelKernelTests.Reference(data, px, 1, 16000, 0x3FFF);
+        // Gaps: runs of 3 at one distance, a single frame, 20 at another (past 16: cut by k too), then irregular.
+        var gaps = Enumerable.Range(0, n).Select(f => f < 3 ? 64 : f == 3 ? 4096 + 128 : f < 24 ? 0 : (f * 37 % 5) * 64).ToArray();
+        var total = gaps.Sum(g => (long)g) + (long)n * px * 2 + 64;
+        var buffer = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)total, 64);
+        try
+        {
+            var ptrs = new nint[n];
+            var at = buffer;
+            for (var f = 0; f < n; f++)
+            {
+                at += gaps[f];
+                ptrs[f] = (nint)at;
+                data.AsSpan(f * px, px).CopyTo(new Span<ushort>(at, px));
+                at += px * 2;
+            }
+            foreach (var threads in new[] { 1, 2 })
+            {
+                var acc = new PixelStatusAccumulator(px, 1, 16000);
+                PixelStatusKernel.AccumulateUInt16(acc, ptrs, 0x3FFF, threads, path);
+                PixelKernelTests.AssertSame(expected, acc, $"{path} changing distances, threads={threads}");
+                // The same frames as two pieces (pixel ranges), in place.
+                var pieces = new PixelStatusAccumulator(px, 1, 16000);
+                var half = 9216;
+                PixelStatusKernel.AccumulatePiece(pieces, ptrs, 0, half, 0x3FFF, threads, path, countEvents: false, mapped: true);
+                var second = ptrs.Select(p => p + half * 2).ToArray();
+                PixelStatusKernel.AccumulatePiece(pieces, second, half, px - half, 0x3FFF, threads, path, countEvents: true, mapped: true);
+                PixelKernelTests.AssertSame(expected, pieces, $"{path} changing distances in two pieces, threads={threads}");
+            }
+        }
+        finally
+        {
+            System.Runtime.InteropServices.NativeMemory.AlignedFree(buffer);
+        }
+    }
+
     [Theory]
     [MemberData(nameof(SimdPaths))]
     public void AccumulatingInSeveralCallsEqualsOneCall(string pathName)

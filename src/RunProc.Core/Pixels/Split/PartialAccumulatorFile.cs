@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.IO.Hashing;
 using Microsoft.Win32.SafeHandles;
@@ -149,7 +150,7 @@ public static class PartialAccumulatorFile
                     var first = b * BlockPixels;
                     var block = buffer.AsSpan(i * stride, stride);
                     var used = layout.Put(acc, first, Math.Min(BlockPixels, n - first), block);
-                    XxHash128.Hash(block[..used], block.Slice(used, HashBytes), b);
+                    BlockChecksum.Hash(block[..used], block.Slice(used, HashBytes), b);
                     block[(used + HashBytes)..].Clear();
                 });
                 var last = b0 + count == blocks;
@@ -192,7 +193,7 @@ public static class PartialAccumulatorFile
     /// parallel over blocks of pixels: each part's block is read into the thread's buffer, checked
     /// against its checksum and then widened and added while it is in cache, so every file is read
     /// once. One accumulator is allocated (its arrays start as the first part's), nothing per
-    /// pixel or per part. A damaged part is named (the first in part order) and nothing is returned.
+    /// pixel or per part. A damaged part is named (the first in part order) and nothing is returned (the accumulator is freed).
     /// </summary>
     public static PixelStatusAccumulator Sum(IReadOnlyList<OpenPartial> parts, int threads)
     {
@@ -206,47 +207,60 @@ public static class PartialAccumulatorFile
                 throw Bad(p.Path, $"blocks of {p.BlockPixels} px cannot be added to blocks of {p0.BlockPixels} px ({p0.Path}); run the parts again with one RunProc version");
         var sum = PixelStatusAccumulator.Uninitialized(p0.Pixels, p0.Header.GateLow, p0.Header.GateHigh);
         long events = 0;
-        foreach (var p in parts)
+        try
         {
-            events += p.Header.Events;
-            if (events > int.MaxValue)
-                sum.CheckEventBudget(events); // throws: the per-pixel counters are 32-bit
-        }
-        var n = p0.Pixels;
-        var per = p0.BlockPixels;
-        var blocks = (n + per - 1) / per;
-        // A damaged block is marked and the rest still checked, so the part named is always the
-        // first damaged one in part order, whatever the threads' order.
-        var damaged = new int[parts.Count];
-        var bufferBytes = parts.Max(p => p.BlockBytes);
-        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, () => new byte[bufferBytes], (b, _, buffer) =>
-        {
-            var first = b * per;
-            var count = Math.Min(per, n - first);
-            var copy = true;
-            for (var k = 0; k < parts.Count; k++)
+            foreach (var p in parts)
             {
-                if (!parts[k].ReadBlock(b, count, buffer))
-                {
-                    Volatile.Write(ref damaged[k], 1);
-                    continue;
-                }
-                if (Volatile.Read(ref damaged[k]) == 0)
-                    unsafe
-                    {
-                        // The block is in this thread's L2-sized buffer: widened and added from there.
-                        fixed (byte* src = buffer)
-                            parts[k].Layout.AddTo(sum, src, first, count, copy);
-                    }
-                copy = false;
+                events += p.Header.Events;
+                if (events > int.MaxValue)
+                    sum.CheckEventBudget(events); // throws: the per-pixel counters are 32-bit
             }
-            return buffer;
-        }, _ => { });
-        for (var k = 0; k < parts.Count; k++)
-            if (damaged[k] != 0)
-                throw Bad(parts[k].Path, "the checksum does not match: the file is damaged or was cut short; run this part again");
+            var n = p0.Pixels;
+            var per = p0.BlockPixels;
+            var blocks = (n + per - 1) / per;
+            // A damaged block is marked and the rest still checked, so the part named is always the
+            // first damaged one in part order, whatever the threads' order.
+            var damaged = new int[parts.Count];
+            var bufferBytes = parts.Max(p => p.BlockBytes);
+            Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, () => new byte[bufferBytes], (b, _, buffer) =>
+            {
+                AddBlock(parts, sum, b, buffer, damaged);
+                return buffer;
+            }, _ => { });
+            for (var k = 0; k < parts.Count; k++)
+                if (damaged[k] != 0)
+                    throw Bad(parts[k].Path, "the checksum does not match: the file is damaged or was cut short; run this part again");
+        }
+        catch
+        {
+            sum.Dispose(); // its 2 MiB pages now, not at a finalizer's leisure
+            throw;
+        }
         sum.Events = events;
         return sum;
+    }
+
+    /// <summary>Block <paramref name="b"/> of every part read, checked and added into <paramref name="sum"/> (the first part's copied); a damaged part is marked in <paramref name="damaged"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void AddBlock(IReadOnlyList<OpenPartial> parts, PixelStatusAccumulator sum, int b, byte[] buffer, int[] damaged)
+    {
+        var per = parts[0].BlockPixels;
+        var first = b * per;
+        var count = Math.Min(per, sum.PixelCount - first);
+        var copy = true;
+        for (var k = 0; k < parts.Count; k++)
+        {
+            if (!parts[k].ReadBlock(b, count, buffer))
+            {
+                Volatile.Write(ref damaged[k], 1);
+                continue;
+            }
+            // The block is in this thread's L2-sized buffer: widened and added from there.
+            if (Volatile.Read(ref damaged[k]) == 0)
+                fixed (byte* src = buffer)
+                    parts[k].Layout.AddTo(sum, src, first, count, copy);
+            copy = false;
+        }
     }
 
     /// <summary>
@@ -325,15 +339,14 @@ public static class PartialAccumulatorFile
         /// Reads block <paramref name="block"/> (<paramref name="count"/> pixels and its checksum)
         /// into <paramref name="buffer"/>; whether it matches its checksum.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         internal bool ReadBlock(int block, int count, byte[] buffer)
         {
             var used = count * Layout.BytesPerPixel;
             var span = buffer.AsSpan(0, used + HashBytes);
             if (RandomAccess.Read(_file, span, _blocksAt + (long)block * _stride) != span.Length)
                 return false; // the file shrank after it was opened
-            Span<byte> hash = stackalloc byte[HashBytes];
-            XxHash128.Hash(span[..used], hash, block);
-            return hash.SequenceEqual(span[used..]);
+            return BlockChecksum.Matches(span[..used], span[used..], block);
         }
 
         public void Dispose() => _file.Dispose();

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace RunProc.Pixels.Split;
@@ -150,6 +151,7 @@ internal readonly record struct PartialLayout(int CountBytes, int SumBytes, int 
     /// <paramref name="copy"/> (the first part of a merge into an uninitialised accumulator).
     /// Exact integers, vectorised where the hardware is; the same result as the scalar loops.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public unsafe void AddTo(PixelStatusAccumulator sum, byte* src, int first, int count, bool copy)
     {
         if (first < 0 || count < 0 || first > sum.PixelCount - count)
