@@ -168,6 +168,48 @@ public sealed class PixelFormatsTests : IDisposable
         Assert.Equal(PsanaTextArray.Utf8(doubles.AsSpan(), shape, "d.txt", new[] { "ARR_TYPE average" }, 3, Meta), File.ReadAllBytes(path));
     }
 
+    [Theory]
+    [InlineData(PixelLimitMethod.Absolute)]
+    [InlineData(PixelLimitMethod.Robust)]
+    public void TheJobsTextArrays_MadeFromTheAccumulator_AreTheTextOfTheSummarysArrays(PixelLimitMethod method)
+    {
+        // The runner writes mean/rms a chunk at a time and max/min/status from the accumulator; the
+        // robust method has computed the Mean/Rms arrays first (they are then copied from). Either
+        // way every file's values are the text of the summary's own arrays.
+        var shape = new[] { 2, 175, 201 };
+        var px = 2 * 175 * 201;
+        var rng = new Random(21);
+        var options = new PixelStatusOptions { Method = method, RmsHigh = 30 };
+        var (lo, hi) = options.Gates();
+        var acc = new PixelStatusAccumulator(px, lo, hi);
+        var frame = new ushort[px];
+        for (var f = 0; f < 9; f++)
+        {
+            for (var p = 0; p < px; p++)
+                frame[p] = p % 97 == 0 ? (ushort)0 : p % 89 == 0 ? (ushort)16383 : (ushort)(900 + rng.Next(p % 5 == 0 ? 200 : 40));
+            PixelStatusKernel.Accumulate(acc, frame);
+        }
+        var dir = Path.Combine(_dir, method.ToString());
+        var runner = new PixelStatusRunner(new RunProcConfig());
+        var result = runner.Finish(new PixelStatusRunner.OutputDetector("det", "/det", shape), acc,
+            new PixelStatusRequest { Files = Array.Empty<string>(), OutputDirectory = dir, WriteHdf5 = false, Options = options }, "exp", 1);
+        var s = result.GetSummary();
+        static string Body(byte[] text) { var t = Encoding.UTF8.GetString(text); return t[(t.LastIndexOf("\n\n", StringComparison.Ordinal) + 2)..]; }
+        var c = Array.Empty<string>();
+        foreach (var (type, expected) in new (string, byte[])[]
+        {
+            ("ave", PsanaTextArray.Utf8(s.Mean.AsSpan(), shape, "x", c, 3, Meta)), ("rms", PsanaTextArray.Utf8(s.Rms.AsSpan(), shape, "x", c, 3, Meta)),
+            ("max", PsanaTextArray.Utf8<int>(s.Max.AsSpan(), shape, "x", c, Meta)), ("min", PsanaTextArray.Utf8<int>(s.Min.AsSpan(), shape, "x", c, Meta)),
+            ("sta", PsanaTextArray.Utf8<int>(s.Status.AsSpan(), shape, "x", c, Meta)), ("msk", PsanaTextArray.Utf8<int>(s.Mask.AsSpan(), shape, "x", c, Meta)),
+        })
+        {
+            var file = Directory.GetFiles(dir, $"*-{type}.txt").Single();
+            Assert.True(Body(expected) == Body(File.ReadAllBytes(file)), $"{method} {type}: the file's values differ from the summary's array");
+        }
+        Assert.InRange(result.BadPixels, 1, px - 1);
+        Assert.Contains(s.Rms, v => v > 30);
+    }
+
     [Fact]
     public void TextArrayRoundTripsThroughTheReader()
     {
