@@ -247,28 +247,14 @@ public sealed class PixelStatusSummary
         if (VectorStatus && Avx512DQ.IsSupported)
         {
             var vEvents = Vector512.Create(events);
-            var zero = Vector512<double>.Zero;
-            var lowIdx = Vector512.Create(0UL, 2, 4, 6, 8, 10, 12, 14);
-            var highIdx = Vector512.Create(1UL, 3, 5, 7, 9, 11, 13, 15);
             for (; p + 8 <= n; p += 8)
             {
-                var q0 = Vector512.Load(sq64 + 2 * p);
-                var q1 = Vector512.Load(sq64 + 2 * p + 8);
-                if (Avx512F.PermuteVar8x64x2(q0, highIdx, q1) != Vector512<ulong>.Zero)
+                if (!Moments8(p, vEvents, below, above, sum, sq64, rms != null, out _, out _, out var m, out var r))
                     break; // the scalar loop takes it from here (UInt128 -> double)
-                var lo = Avx512F.ConvertToVector512Int64(Vector256.Load(below + p));
-                var hi = Avx512F.ConvertToVector512Int64(Vector256.Load(above + p));
-                var goodL = vEvents - lo - hi;
-                var good = Vector512.ConvertToDouble(goodL);
-                var hasGood = Vector512.GreaterThan(goodL, Vector512<long>.Zero).AsDouble();
-                var m = Vector512.ConvertToDouble(Vector512.Load(sum + p)) / good;
                 if (mean != null)
-                    (hasGood & m).Store(mean + p);
+                    m.Store(mean + p);
                 if (rms != null)
-                {
-                    var v = Vector512.ConvertToDouble(Avx512F.PermuteVar8x64x2(q0, lowIdx, q1)) / good - m * m;
-                    (hasGood & Vector512.GreaterThan(v, zero) & Vector512.Sqrt(v)).Store(rms + p);
-                }
+                    r.Store(rms + p);
             }
         }
         for (; p < n; p++)
@@ -627,6 +613,37 @@ public sealed class PixelStatusSummary
     /// or past 2^64 goes through the scalar formula. The divisions bound the scalar loop (~4 ms
     /// for an epix10ka quad on one thread).
     /// </summary>
+    /// <summary>
+    /// Mean and rms of pixels p..p+7 as <see cref="Moments"/> computes them (the same operations in
+    /// the same order, so the same doubles), with their gate counts widened; false when a square sum
+    /// of the group is at or past 2^64 (the caller's scalar loop takes it). rms only <paramref name="withRms"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe bool Moments8(int p, Vector512<long> vEvents, int* below, int* above, long* sum, ulong* sq64, bool withRms,
+        out Vector512<long> lo, out Vector512<long> hi, out Vector512<double> mean, out Vector512<double> rms)
+    {
+        // vpermt2q indices: the low (even) and high (odd) words of 8 UInt128s in two vectors.
+        var q0 = Vector512.Load(sq64 + 2 * p);
+        var q1 = Vector512.Load(sq64 + 2 * p + 8);
+        lo = hi = default;
+        mean = rms = default;
+        if (Avx512F.PermuteVar8x64x2(q0, Vector512.Create(1UL, 3, 5, 7, 9, 11, 13, 15), q1) != Vector512<ulong>.Zero)
+            return false;
+        lo = Avx512F.ConvertToVector512Int64(Vector256.Load(below + p));
+        hi = Avx512F.ConvertToVector512Int64(Vector256.Load(above + p));
+        var goodL = vEvents - lo - hi;
+        var good = Vector512.ConvertToDouble(goodL);
+        var hasGood = Vector512.GreaterThan(goodL, Vector512<long>.Zero).AsDouble();
+        var m = Vector512.ConvertToDouble(Vector512.Load(sum + p)) / good;
+        mean = hasGood & m;
+        if (withRms)
+        {
+            var v = Vector512.ConvertToDouble(Avx512F.PermuteVar8x64x2(q0, Vector512.Create(0UL, 2, 4, 6, 8, 10, 12, 14), q1)) / good - m * m;
+            rms = hasGood & Vector512.GreaterThan(v, Vector512<double>.Zero) & Vector512.Sqrt(v);
+        }
+        return true;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe int StatusVector512(int a, int b, long events, int* below, int* above, long* sum, ulong* sq64, int* max, int* min, int* st, in StatusLimits lim,
         ref long bad, ref long b0, ref long b1, ref long b2, ref long b3, ref long b4, ref long b5, ref long b6, ref long b7)
@@ -634,32 +651,14 @@ public sealed class PixelStatusSummary
         var vEvents = Vector512.Create(events);
         var eventsD = Vector512.Create((double)events);
         var withEvents = events > 0 ? Vector512<double>.AllBitsSet : Vector512<double>.Zero;
-        var zero = Vector512<double>.Zero;
         var rmsLo = Vector512.Create(lim.RmsLow); var rmsHi = Vector512.Create(lim.RmsHigh);
         var meanLo = Vector512.Create(lim.MeanLow); var meanHi = Vector512.Create(lim.MeanHigh);
         var frac = Vector512.Create(lim.Fraction); var extLo = Vector512.Create(lim.ExtremeLow); var extHi = Vector512.Create(lim.ExtremeHigh);
-        // vpermt2q indices: the low (even) and high (odd) words of 8 UInt128s in two vectors.
-        var lowIdx = Vector512.Create(0UL, 2, 4, 6, 8, 10, 12, 14);
-        var highIdx = Vector512.Create(1UL, 3, 5, 7, 9, 11, 13, 15);
         var p = a;
         for (; p + 8 <= b; p += 8)
         {
-            var q0 = Vector512.Load(sq64 + 2 * p);
-            var q1 = Vector512.Load(sq64 + 2 * p + 8);
-            var high = Avx512F.PermuteVar8x64x2(q0, highIdx, q1);
-            if (high != Vector512<ulong>.Zero)
+            if (!Moments8(p, vEvents, below, above, sum, sq64, withRms: true, out var lo, out var hi, out var mean, out var rms))
                 break; // the scalar loop takes it from here (UInt128 → double)
-            var low = Avx512F.PermuteVar8x64x2(q0, lowIdx, q1);
-            var lo = Avx512F.ConvertToVector512Int64(Vector256.Load(below + p));
-            var hi = Avx512F.ConvertToVector512Int64(Vector256.Load(above + p));
-            var goodL = vEvents - lo - hi;
-            var good = Vector512.ConvertToDouble(goodL);
-            var hasGood = Vector512.GreaterThan(goodL, Vector512<long>.Zero).AsDouble();
-            var m = Vector512.ConvertToDouble(Vector512.Load(sum + p)) / good;
-            var sqd = Vector512.ConvertToDouble(low);
-            var v = sqd / good - m * m;
-            var mean = hasGood & m;
-            var rms = hasGood & Vector512.GreaterThan(v, zero) & Vector512.Sqrt(v);
             var flo = withEvents & (Vector512.ConvertToDouble(lo) / eventsD);
             var fhi = withEvents & (Vector512.ConvertToDouble(hi) / eventsD);
             var mx = Avx512F.ConvertToVector512Double(Vector256.Load(max + p));
