@@ -7,7 +7,8 @@ namespace RunProc.Pixels;
 /// Native memory for a block of frames: aligned to 2 MiB and advised onto huge pages before its
 /// first touch (see <see cref="MappedPages.AdviseHugePages"/> for why the kernel cares), so
 /// a block the reader fills is scanned at the speed of its memory rather than of its page walks.
-/// Not zeroed. Disposing frees it; spans taken from it must not outlive it.
+/// Not zeroed. Disposing gives it back to <see cref="HugeBlocks"/> (kept for the next buffer of
+/// its size in this process, or freed); spans taken from it must not outlive it.
 /// </summary>
 public sealed unsafe class FrameBuffer : IDisposable
 {
@@ -18,9 +19,8 @@ public sealed unsafe class FrameBuffer : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bytes);
         Bytes = bytes;
-        var rounded = (bytes + MappedPages.HugePage - 1) & ~(MappedPages.HugePage - 1);
-        _block = NativeMemory.AlignedAlloc((nuint)rounded, (nuint)MappedPages.HugePage);
-        HugePages = MappedPages.AdviseHugePages(_block, rounded);
+        _block = HugeBlocks.Rent(bytes, out var huge, out _);
+        HugePages = huge;
     }
 
     /// <summary>
@@ -85,7 +85,7 @@ public sealed unsafe class FrameBuffer : IDisposable
     {
         if (_block != null)
         {
-            NativeMemory.AlignedFree(_block);
+            HugeBlocks.Return(_block, Bytes, HugePages); // kept for the next buffer of this size, or freed
             _block = null;
         }
     }

@@ -16,12 +16,15 @@ namespace RunProc.Pixels;
 /// an epix10ka quad's 21.6 MB at load 7–15) where this block takes ~15 faults (~2 ms; measured
 /// 2026-12-02, `RunProc.Benchmarks acclab`/`natlab`). The arrays are spans over it: a span must
 /// not outlive the accumulator (keep the accumulator referenced while its spans are used).
-/// Disposing frees the block at once; otherwise the finalizer does.
+/// Disposing gives the block back at once, otherwise the finalizer does: it is kept for the next
+/// accumulator of its size in this process (<see cref="HugeBlocks"/>: a fresh block's first
+/// writes are the kernel zeroing its pages), or freed.
 /// </remarks>
 public sealed unsafe class PixelStatusAccumulator : IDisposable
 {
     private byte* _block;
     private readonly long _bytes;
+    private readonly bool _huge;
     private readonly long _sum, _below, _above, _max, _min, _status; // byte offsets of the arrays (SumSquares at 0)
 
     /// <summary>Creates an empty accumulator for <paramref name="pixelCount"/> pixels with gates lo &lt;= v &lt;= hi.</summary>
@@ -48,18 +51,16 @@ public sealed unsafe class PixelStatusAccumulator : IDisposable
         _min = _max + Up(4 * n);
         _status = _min + Up(4 * n);
         var bytes = _status + Up(4 * n);
-        var huge = RunProc.Formats.MappedPages.HugePage;
-        _bytes = (bytes + huge - 1) & ~(huge - 1);
-        _block = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)_bytes, (nuint)huge);
+        _bytes = HugeBlocks.Rounded(bytes);
+        _block = (byte*)HugeBlocks.Rent(_bytes, out _huge, out _);
         GC.AddMemoryPressure(_bytes);
-        RunProc.Formats.MappedPages.AdviseHugePages(_block, _bytes);
         // A merge's sum starts as a copy of its first part: no fill it would overwrite.
         if (uninitialized)
             return;
         // SumSquares, Sum, BelowLow, AboveHigh lie back to back from 0: one zeroed range. A large
         // block is filled on all cores (its first writes are the kernel zeroing fresh huge pages:
         // ~4 ms on one core for an epix10ka quad's 21.6 MB here).
-        var pieces = _bytes >= 4 * huge ? Math.Min(Environment.ProcessorCount, (int)(_bytes / huge)) : 1;
+        var pieces = _bytes >= 4 * RunProc.Formats.MappedPages.HugePage ? Math.Min(Environment.ProcessorCount, (int)(_bytes / RunProc.Formats.MappedPages.HugePage)) : 1;
         if (pieces <= 1)
             Fill(0, 1);
         else
@@ -78,6 +79,23 @@ public sealed unsafe class PixelStatusAccumulator : IDisposable
         new Span<int>(At<int>(_min) + e0, n).Fill(int.MaxValue);
     }
 
+    /// <summary>
+    /// Sets pixels [p0, p0 + n) to the empty state (no events: zero counts and sums, max below and
+    /// min above every value), as the constructor sets all; for an <see cref="Uninitialized"/>
+    /// accumulator filled tile by tile.
+    /// </summary>
+    internal void InitRange(int p0, int n)
+    {
+        if (p0 < 0 || n < 0 || p0 > PixelCount - n)
+            throw new ArgumentOutOfRangeException(nameof(p0), $"pixels {p0}..{p0 + n} are outside the accumulator's 0..{PixelCount}.");
+        SumSquares.Slice(p0, n).Clear();
+        Sum.Slice(p0, n).Clear();
+        BelowLow.Slice(p0, n).Clear();
+        AboveHigh.Slice(p0, n).Clear();
+        Max.Slice(p0, n).Fill(int.MinValue);
+        Min.Slice(p0, n).Fill(int.MaxValue);
+    }
+
     ~PixelStatusAccumulator() => Free();
 
     /// <summary>Frees the arrays' memory now (spans taken from them must not be used afterwards).</summary>
@@ -93,7 +111,7 @@ public sealed unsafe class PixelStatusAccumulator : IDisposable
         if (b == null)
             return;
         _block = null;
-        System.Runtime.InteropServices.NativeMemory.AlignedFree(b);
+        HugeBlocks.Return(b, _bytes, _huge); // kept for the next accumulator of this size, or freed
         GC.RemoveMemoryPressure(_bytes);
     }
 

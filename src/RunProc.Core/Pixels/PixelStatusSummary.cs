@@ -654,29 +654,43 @@ public sealed class PixelStatusSummary
         var rmsLo = Vector512.Create(lim.RmsLow); var rmsHi = Vector512.Create(lim.RmsHigh);
         var meanLo = Vector512.Create(lim.MeanLow); var meanHi = Vector512.Create(lim.MeanHigh);
         var frac = Vector512.Create(lim.Fraction); var extLo = Vector512.Create(lim.ExtremeLow); var extHi = Vector512.Create(lim.ExtremeHigh);
+        Vector512<long> bit0 = Vector512.Create(1L), bit1 = Vector512.Create(2L), bit2 = Vector512.Create(4L), bit3 = Vector512.Create(8L),
+            bit4 = Vector512.Create(16L), bit5 = Vector512.Create(32L), bit6 = Vector512.Create(64L), bit7 = Vector512.Create(128L);
         var p = a;
         for (; p + 8 <= b; p += 8)
         {
             if (!Moments8(p, vEvents, below, above, sum, sq64, withRms: true, out var lo, out var hi, out var mean, out var rms))
                 break; // the scalar loop takes it from here (UInt128 → double)
-            var flo = withEvents & (Vector512.ConvertToDouble(lo) / eventsD);
-            var fhi = withEvents & (Vector512.ConvertToDouble(hi) / eventsD);
+            // Fractions: 0 / events is +0 exactly, so a group with no gated values (the normal
+            // case) needs neither division.
+            Vector512<double> flo, fhi;
+            if ((lo | hi) == Vector512<long>.Zero)
+                flo = fhi = Vector512<double>.Zero;
+            else
+            {
+                flo = withEvents & (Vector512.ConvertToDouble(lo) / eventsD);
+                fhi = withEvents & (Vector512.ConvertToDouble(hi) / eventsD);
+            }
             var mx = Avx512F.ConvertToVector512Double(Vector256.Load(max + p));
             var mn = Avx512F.ConvertToVector512Double(Vector256.Load(min + p));
-            var m0 = Vector512.GreaterThan(rms, rmsHi).ExtractMostSignificantBits();
-            var m1 = Vector512.GreaterThan(fhi, frac).ExtractMostSignificantBits();
-            var m2 = Vector512.GreaterThan(flo, frac).ExtractMostSignificantBits();
-            var m3 = Vector512.LessThan(rms, rmsLo).ExtractMostSignificantBits();
-            var m4 = Vector512.GreaterThan(mean, meanHi).ExtractMostSignificantBits();
-            var m5 = Vector512.LessThan(mean, meanLo).ExtractMostSignificantBits();
-            var m6 = Vector512.GreaterThan(mx, extHi).ExtractMostSignificantBits();
-            var m7 = Vector512.LessThan(mn, extLo).ExtractMostSignificantBits();
-            b0 += BitOperations.PopCount(m0); b1 += BitOperations.PopCount(m1); b2 += BitOperations.PopCount(m2); b3 += BitOperations.PopCount(m3);
-            b4 += BitOperations.PopCount(m4); b5 += BitOperations.PopCount(m5); b6 += BitOperations.PopCount(m6); b7 += BitOperations.PopCount(m7);
-            bad += BitOperations.PopCount(m0 | m1 | m2 | m3 | m4 | m5 | m6 | m7);
-            for (var k = 0; k < 8; k++)
-                st[p + k] = (int)(((m0 >> k) & 1) | ((m1 >> k) & 1) << 1 | ((m2 >> k) & 1) << 2 | ((m3 >> k) & 1) << 3
-                    | ((m4 >> k) & 1) << 4 | ((m5 >> k) & 1) << 5 | ((m6 >> k) & 1) << 6 | ((m7 >> k) & 1) << 7);
+            var c0 = Vector512.GreaterThan(rms, rmsHi).AsInt64();
+            var c1 = Vector512.GreaterThan(fhi, frac).AsInt64();
+            var c2 = Vector512.GreaterThan(flo, frac).AsInt64();
+            var c3 = Vector512.LessThan(rms, rmsLo).AsInt64();
+            var c4 = Vector512.GreaterThan(mean, meanHi).AsInt64();
+            var c5 = Vector512.LessThan(mean, meanLo).AsInt64();
+            var c6 = Vector512.GreaterThan(mx, extHi).AsInt64();
+            var c7 = Vector512.LessThan(mn, extLo).AsInt64();
+            // The status word of each lane from the compares (all ones or zero) and their bits.
+            var word = (c0 & bit0) | (c1 & bit1) | (c2 & bit2) | (c3 & bit3) | (c4 & bit4) | (c5 & bit5) | (c6 & bit6) | (c7 & bit7);
+            Avx512F.ConvertToVector256Int32(word).Store(st + p);
+            if (word == Vector512<long>.Zero)
+                continue; // no bit set in the group: no counts to add
+            b0 += BitOperations.PopCount(c0.ExtractMostSignificantBits()); b1 += BitOperations.PopCount(c1.ExtractMostSignificantBits());
+            b2 += BitOperations.PopCount(c2.ExtractMostSignificantBits()); b3 += BitOperations.PopCount(c3.ExtractMostSignificantBits());
+            b4 += BitOperations.PopCount(c4.ExtractMostSignificantBits()); b5 += BitOperations.PopCount(c5.ExtractMostSignificantBits());
+            b6 += BitOperations.PopCount(c6.ExtractMostSignificantBits()); b7 += BitOperations.PopCount(c7.ExtractMostSignificantBits());
+            bad += BitOperations.PopCount(Vector512.GreaterThan(word, Vector512<long>.Zero).ExtractMostSignificantBits());
         }
         return p;
     }

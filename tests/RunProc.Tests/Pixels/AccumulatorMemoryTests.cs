@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using RunProc.Pixels;
 using Xunit;
 
@@ -38,6 +39,73 @@ public class AccumulatorMemoryTests
         acc.Dispose(); // twice is harmless
         Assert.Throws<ObjectDisposedException>(() => acc.Max.Length);
         Assert.Throws<ObjectDisposedException>(() => acc.SumSquares.Length);
+    }
+
+    /// <summary>
+    /// A disposed accumulator's block is kept for the next of its size (HugeBlocks): the next one
+    /// gets that very block, dirty, and must still start empty in every array; a kept block past
+    /// the limits is freed, not kept.
+    /// </summary>
+    [Fact]
+    public unsafe void AKeptBlockIsReusedAndStillStartsEmpty()
+    {
+        const int px = 611_111; // a size no other test uses (tests run in parallel and share the kept blocks)
+        var first = new PixelStatusAccumulator(px, 1, 16000);
+        first.Sum.Fill(123); first.SumSquares.Fill(456); first.BelowLow.Fill(7); first.AboveHigh.Fill(8); first.Max.Fill(9); first.Min.Fill(10);
+        var block = (nint)Unsafe.AsPointer(ref first.SumSquares[0]);
+        first.Dispose();
+        var second = new PixelStatusAccumulator(px, 1, 16000);
+        Assert.Equal(block, (nint)Unsafe.AsPointer(ref second.SumSquares[0])); // the very block, dirty
+        Assert.True(second.Sum.IndexOfAnyExcept(0L) < 0);
+        Assert.True(second.SumSquares.IndexOfAnyExcept(UInt128.Zero) < 0);
+        Assert.True(second.BelowLow.IndexOfAnyExcept(0) < 0);
+        Assert.True(second.AboveHigh.IndexOfAnyExcept(0) < 0);
+        Assert.True(second.Max.IndexOfAnyExcept(int.MinValue) < 0);
+        Assert.True(second.Min.IndexOfAnyExcept(int.MaxValue) < 0);
+        second.Dispose();
+        // More blocks than are kept: the oldest are freed; never more than MaxKept or MaxKeptBytes.
+        var many = Enumerable.Range(0, HugeBlocks.MaxKept + 2).Select(i => new PixelStatusAccumulator(px + (i + 1) * 100_003, 1, 16000)).ToList();
+        foreach (var a in many) a.Dispose();
+        Assert.InRange(HugeBlocks.KeptCount, 1, HugeBlocks.MaxKept);
+        Assert.InRange(HugeBlocks.KeptBytes, 1, HugeBlocks.MaxKeptBytes);
+        // Beyond MaxKeptBytes a block is freed at once, never kept.
+        Assert.False(HugeBlocks.Keeps(HugeBlocks.MaxKeptBytes + 1));
+    }
+
+    /// <summary>
+    /// The in-place scan's lazy start: an uninitialized accumulator (a dirty reused block) scanned
+    /// with initialize, each tile setting its own lines first, equals a fresh accumulator scanned
+    /// the usual way — on several tiles, two threads, pieces, a tail that is not a whole strip,
+    /// and the scalar path.
+    /// </summary>
+    [Theory]
+    [InlineData(false, 1)]
+    [InlineData(false, 2)]
+    [InlineData(true, 2)]
+    public unsafe void AnUninitializedAccumulatorScannedWithInitializeEqualsAFreshOne(bool scalar, int threads)
+    {
+        var path = scalar ? KernelPath.Scalar : KernelPath.Auto;
+        const int px = 3 * 16384 + 77, frames = 21;
+        var rng = new Random(5);
+        var data = new ushort[frames * px];
+        for (var i = 0; i < data.Length; i++) data[i] = (ushort)(rng.Next(20) == 0 ? rng.Next(0, 65536) : rng.Next(900, 1100));
+        fixed (ushort* d = data)
+        {
+            var ptrs = new nint[frames];
+            for (var f = 0; f < frames; f++) ptrs[f] = (nint)(d + (long)f * px);
+            var expected = new PixelStatusAccumulator(px, 5, 16000);
+            PixelStatusKernel.AccumulatePiece(expected, ptrs, 0, px, 0x3FFF, threads, path, countEvents: true);
+            // A dirty block first, so an uninitialized accumulator sees garbage where a tile forgot to initialize.
+            var dirty = new PixelStatusAccumulator(px, 5, 16000);
+            dirty.Sum.Fill(-1); dirty.SumSquares.Fill(UInt128.MaxValue); dirty.BelowLow.Fill(-3); dirty.AboveHigh.Fill(-4); dirty.Max.Fill(int.MaxValue); dirty.Min.Fill(int.MinValue);
+            dirty.Dispose();
+            var lazy = PixelStatusAccumulator.Uninitialized(px, 5, 16000);
+            // Two pieces (as xtc2 segments): the first px/2 rounded to a line, then the rest.
+            var half = px / 2 & ~31;
+            PixelStatusKernel.AccumulatePiece(lazy, ptrs, 0, half, 0x3FFF, threads, path, countEvents: true, initialize: true);
+            PixelStatusKernel.AccumulatePiece(lazy, ptrs.Select(q => q + half * 2).ToArray(), half, px - half, 0x3FFF, threads, path, countEvents: false, initialize: true);
+            PixelKernelTests.AssertSame(expected, lazy, $"{path} {threads}T lazily initialized");
+        }
     }
 
     /// <summary>
