@@ -95,6 +95,12 @@ internal static class Xtc2Lab
                 for (var b = 0; b < n; b += 200)
                     PixelStatusKernel.AccumulatePiece(acc, ptrs[0].AsSpan(b, Math.Min(200, n - b)), 0, piecePx, 0x3FFF, th, KernelPath.Auto, countEvents: false);
                 Note($"kernel populated, seg0 only x4, {th}T", 4 * sw.Elapsed.TotalMilliseconds, 0);
+                // Compute only: 16 frames of segment 0 (4.3 MB, in L3) repeated to 200 frames, four times over (as much work as the run).
+                var rep16 = Enumerable.Range(0, n).Select(f => ptrs[0][f % 16]).ToArray();
+                sw.Restart();
+                for (var q = 0; q < 4; q++)
+                    PixelStatusKernel.AccumulatePiece(acc, rep16, 0, piecePx, 0x3FFF, th, KernelPath.Auto, countEvents: false);
+                Note($"kernel compute only (16 frames in cache), {th}T", sw.Elapsed.TotalMilliseconds, 0);
             }
             handle.Dispose();
 

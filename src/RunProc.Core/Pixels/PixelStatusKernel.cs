@@ -536,7 +536,9 @@ public static unsafe class PixelStatusKernel
             var gb = vb;
             // Values outside the gates are rare (dead, hot or saturated pixels): one range
             // compare per line decides whether the counters are needed at all.
-            if (Vector512.GreaterThanAny(va - lov, span) || Vector512.GreaterThanAny(vb - lov, span))
+            // (Both lines' compare masks moved to general registers and or-ed: one test and
+            // branch, where two GreaterThanAny calls compiled to two kortest/setne pairs.)
+            if ((Vector512.GreaterThan(va - lov, span).ExtractMostSignificantBits() | Vector512.GreaterThan(vb - lov, span).ExtractMostSignificantBits()) != 0)
             {
                 CountOutside(s, i, va, lov, hiv);
                 CountOutside(s, i + 32, vb, lov, hiv);
@@ -608,7 +610,7 @@ public static unsafe class PixelStatusKernel
             vmax = Vector512.Max(vmax, v);
             vmin = Vector512.Min(vmin, v);
             var gv = v;
-            if (Vector512.GreaterThanAny(v - lov, span))
+            if (Vector512.GreaterThan(v - lov, span).ExtractMostSignificantBits() != 0) // kmov + test, not kortest + setne
             {
                 CountOutside(s, i, v, lov, hiv);
                 gv = Avx512BW.BlendVariable(Vector512<ushort>.Zero, v, Vector512.LessThanOrEqual(v - lov, span));
