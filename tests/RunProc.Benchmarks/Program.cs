@@ -147,12 +147,22 @@ public static class Program
         }
     }
 
-    private static void Quick()
+    /// <summary>
+    /// Tuning knobs for experiments, from the environment (the library's defaults are what the
+    /// numbers report otherwise; build.ps1 Bench sets none): RUNPROC_TILE and RUNPROC_MTILE (tile
+    /// pixels, in memory and mapped), RUNPROC_K (frames per register run), RUNPROC_PF (prefetch lines).
+    /// </summary>
+    internal static void ApplyKernelKnobs()
     {
-        // Tuning knobs for experiments (the library's defaults are what the numbers report otherwise).
         if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_TILE"), out var tile)) PixelStatusKernel.TilePixels = tile;
+        if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_MTILE"), out var mapped)) PixelStatusKernel.MappedTilePixels = mapped;
         if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_K"), out var k)) PixelStatusKernel.MaxChunk = k;
         if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_PF"), out var pf)) PixelStatusKernel.PrefetchPixels = pf * 32;
+    }
+
+    private static void Quick()
+    {
+        ApplyKernelKnobs();
         var pixels = int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_PX"), out var px) ? px : Pixels;
         if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_PAD"), out var pad))
         {
@@ -218,9 +228,7 @@ public static class Program
         })).ToArray();
         var ks = parsed.Select(x => x.K).ToArray();
         var pads = parsed.Skip(1).Select(x => x.Pad).ToArray();
-        if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_K"), out var k)) PixelStatusKernel.MaxChunk = k;
-        if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_PF"), out var pf)) PixelStatusKernel.PrefetchPixels = pf * 32;
-        if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_TILE"), out var tile)) PixelStatusKernel.TilePixels = tile;
+        ApplyKernelKnobs();
         Console.WriteLine($"// frames per register run {PixelStatusKernel.MaxChunk}, prefetch {PixelStatusKernel.PrefetchPixels / 32} lines, tile {PixelStatusKernel.TilePixels} px");
         var strides = new[] { 0 }.Concat(pads).ToArray();
         var byPad = strides.Distinct().ToDictionary(pad => pad, pad => MakeFrameBuffer(Frames, Pixels + pad));

@@ -76,10 +76,7 @@ internal static class Xtc2Bench
 
     public static void Run(string dir)
     {
-        // Lab knobs (not used by build.ps1 Bench): the mapped tile, prefetch distance (lines), frames per register run.
-        if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_MTILE"), out var mt)) PixelStatusKernel.MappedTilePixels = mt;
-        if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_PF"), out var pfl)) PixelStatusKernel.PrefetchPixels = pfl * 32;
-        if (int.TryParse(Environment.GetEnvironmentVariable("RUNPROC_K"), out var kf)) PixelStatusKernel.MaxChunk = kf;
+        Program.ApplyKernelKnobs();
         Directory.CreateDirectory(dir);
         var fresh = !File.Exists(Path.Combine(dir, "benchxtc-r0001-s000-c000.xtc2"));
         var file = EnsureRun(dir);

@@ -19,7 +19,7 @@ public sealed unsafe class FrameBuffer : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bytes);
         Bytes = bytes;
-        _block = HugeBlocks.Rent(bytes, out var huge, out _);
+        _block = HugeBlocks.Rent(bytes, out var huge);
         HugePages = huge;
     }
 

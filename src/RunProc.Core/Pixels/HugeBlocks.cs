@@ -5,7 +5,7 @@ namespace RunProc.Pixels;
 
 /// <summary>
 /// Native blocks aligned to 2 MiB and advised onto huge pages (accumulators, reader frame
-/// buffers), with the last few freed ones kept for the next of about the same size in this
+/// buffers), with the last few freed ones kept for the next of exactly the same size in this
 /// process. A fresh block's first touch is the kernel zeroing every huge page (measured
 /// 2026-12-03: ~8 ms of CPU for an epix10ka quad's 23.8 MB accumulator, about a fifth of its
 /// whole xtc2 analysis); a block kept from a finished analysis is already mapped, so a session
@@ -29,7 +29,7 @@ internal static unsafe class HugeBlocks
     /// exactly that size if there is one, else a new one. <paramref name="huge"/>: the OS took the
     /// huge-page advice (for a kept block, when it was first allocated).
     /// </summary>
-    public static void* Rent(long bytes, out bool huge, out bool reused)
+    public static void* Rent(long bytes, out bool huge)
     {
         var size = Rounded(bytes);
         lock (s_gate)
@@ -39,13 +39,12 @@ internal static unsafe class HugeBlocks
                 {
                     var b = s_kept[i];
                     s_kept.RemoveAt(i);
-                    (huge, reused) = (b.Huge, true);
+                    huge = b.Huge;
                     return (void*)b.Block;
                 }
         }
         var block = NativeMemory.AlignedAlloc((nuint)size, (nuint)MappedPages.HugePage);
         huge = MappedPages.AdviseHugePages(block, size);
-        reused = false;
         return block;
     }
 

@@ -52,31 +52,27 @@ public sealed unsafe class PixelStatusAccumulator : IDisposable
         _status = _min + Up(4 * n);
         var bytes = _status + Up(4 * n);
         _bytes = HugeBlocks.Rounded(bytes);
-        _block = (byte*)HugeBlocks.Rent(_bytes, out _huge, out _);
+        _block = (byte*)HugeBlocks.Rent(_bytes, out _huge);
         GC.AddMemoryPressure(_bytes);
         // A merge's sum starts as a copy of its first part: no fill it would overwrite.
         if (uninitialized)
             return;
-        // SumSquares, Sum, BelowLow, AboveHigh lie back to back from 0: one zeroed range. A large
-        // block is filled on all cores (its first writes are the kernel zeroing fresh huge pages:
-        // ~4 ms on one core for an epix10ka quad's 21.6 MB here).
-        var pieces = _bytes >= 4 * RunProc.Formats.MappedPages.HugePage ? Math.Min(Environment.ProcessorCount, (int)(_bytes / RunProc.Formats.MappedPages.HugePage)) : 1;
+        // A large block is filled on all cores, a pixel range each (its first writes are the kernel
+        // zeroing fresh huge pages: ~4 ms on one core for an epix10ka quad's 21.6 MB here).
+        var huge = RunProc.Formats.MappedPages.HugePage;
+        var pieces = _bytes >= 4 * huge ? Math.Min(Environment.ProcessorCount, (int)(_bytes / huge)) : 1;
         if (pieces <= 1)
             Fill(0, 1);
         else
             Parallel.For(0, pieces, new ParallelOptions { MaxDegreeOfParallelism = pieces }, k => Fill(k, pieces));
     }
 
-    /// <summary>Piece <paramref name="k"/> of <paramref name="pieces"/> of each array's initial fill (zero, Max int.MinValue, Min int.MaxValue).</summary>
+    /// <summary>Piece <paramref name="k"/> of <paramref name="pieces"/> of the pixels set to the empty state (<see cref="InitRange"/>).</summary>
     private void Fill(int k, int pieces)
     {
-        static (long From, long To) Part(long length, int k, int pieces) => (length * k / pieces & ~63L, k == pieces - 1 ? length : length * (k + 1) / pieces & ~63L);
-        var (z0, z1) = Part(_max, k, pieces);
-        new Span<byte>(_block + z0, checked((int)(z1 - z0))).Clear();
-        var (e0, e1) = Part(PixelCount, k, pieces);
-        var n = checked((int)(e1 - e0));
-        new Span<int>(At<int>(_max) + e0, n).Fill(int.MinValue);
-        new Span<int>(At<int>(_min) + e0, n).Fill(int.MaxValue);
+        var from = (int)((long)PixelCount * k / pieces & ~63L);
+        var to = k == pieces - 1 ? PixelCount : (int)((long)PixelCount * (k + 1) / pieces & ~63L);
+        InitRange(from, to - from);
     }
 
     /// <summary>

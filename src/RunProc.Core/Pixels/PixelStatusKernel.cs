@@ -219,7 +219,7 @@ public static unsafe class PixelStatusKernel
         _ => Avx512BW.IsSupported ? KernelPath.Avx512 : Avx2.IsSupported ? KernelPath.Avx2 : KernelPath.Scalar,
     };
 
-    private static void RangeUInt16(PixelStatusAccumulator acc, FramePass frames, ushort mask, int start, int end, KernelPath path, Action<int, int>? afterTile, int tilePixels, bool initialize = false)
+    private static void RangeUInt16(PixelStatusAccumulator acc, FramePass frames, ushort mask, int start, int end, KernelPath path, Action<int, int>? afterTile, int tilePixels, bool initialize)
     {
         var simd = path != KernelPath.Scalar;
         var scratch = simd ? Scratch.ForThisThread(tilePixels) : null;
