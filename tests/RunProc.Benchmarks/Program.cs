@@ -60,6 +60,9 @@ public static class Program
             case "acclab":
                 Xtc2Lab.Accumulators();
                 return 0;
+            case "l1lab":
+                Xtc2Lab.L1();
+                return 0;
             case "xtc2lab":
                 Xtc2Lab.Run(args[1]);
                 return 0;

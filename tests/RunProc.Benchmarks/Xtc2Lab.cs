@@ -39,6 +39,41 @@ internal static class Xtc2Lab
         }
     }
 
+    /// <summary>
+    /// `l1lab`: the kernel's compute alone — 16 frames of a few pixels (in L1/L2) repeated to a long
+    /// pass, 1 thread; nanoseconds per 64-pixel frame strip for several frame sizes.
+    /// </summary>
+    public static unsafe void L1()
+    {
+        foreach (var (px, outliers) in new[] { (2048, 0), (8192, 0), (2048, 30), (8192, 121) })
+        {
+            // Values 950..1050 with the gain bit set; `outliers` zeros (below the gate) a frame at
+            // random places (the xtc2 bench's density: ~1000 of 135,168 pixels a segment).
+            var data = new ushort[16 * px];
+            var rnd = new Random(7);
+            for (var i = 0; i < data.Length; i++) data[i] = (ushort)(0x4000 | (950 + rnd.Next(101)));
+            for (var f = 0; f < 16; f++)
+                for (var o = 0; o < outliers; o++) data[f * px + rnd.Next(px)] = 0x4000;
+            fixed (ushort* p = data)
+            {
+                var n = 60000;
+                var ptrs = new nint[n];
+                for (var f = 0; f < n; f++) ptrs[f] = (nint)(p + (f % 16) * px);
+                var best = double.MaxValue;
+                for (var rep = 0; rep < 7; rep++)
+                {
+                    var acc = new PixelStatusAccumulator(px, 1, 16000);
+                    var sw = Stopwatch.StartNew();
+                    PixelStatusKernel.AccumulatePiece(acc, ptrs, 0, px, 0x3FFF, 1, KernelPath.Auto, countEvents: false);
+                    best = Math.Min(best, sw.Elapsed.TotalMilliseconds);
+                    acc.Dispose();
+                }
+                var strips = (double)n * px / 64;
+                Console.WriteLine($"{px,5} px x 16 frames, {outliers,3} outliers a frame: {best:F2} ms, {best * 1e6 / strips:F2} ns per 64-px frame strip ({best * 1e6 / strips * 3.2:F1} cycles at 3.2 GHz)");
+            }
+        }
+    }
+
     public static unsafe void Run(string dir)
     {
         Directory.CreateDirectory(dir);

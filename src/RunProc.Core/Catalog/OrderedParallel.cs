@@ -19,6 +19,13 @@ internal static class OrderedParallel
     /// <summary>Threads are started once the items left, at the mean time of those run so far, would take longer than this.</summary>
     public static readonly TimeSpan ParallelAfter = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>
+    /// Below <see cref="ParallelAfter"/> but above this, the work is short CPU-bound items (an
+    /// incremental scan on a local disk: a stat or two and cache lookups each): one thread per
+    /// other core helps, the full degree only adds threads to start and contend.
+    /// </summary>
+    public static TimeSpan CoresAfter = TimeSpan.FromMilliseconds(2);
+
     // The mean is trusted after this many items, or after this much work. The two slowest items so
     // far are left out of it: a scan's first item loads the record cache and a later one the listing
     // cache (1-3 ms each), and counted in, they made an incremental scan of 1,000 items of ~15 us look
@@ -31,13 +38,19 @@ internal static class OrderedParallel
     {
         var first = 0;
         long spent = 0, slowest = 0, second = 0;
+        var helpers = 0;
+        var cores = Math.Min(degree, Environment.ProcessorCount) - 1;
         for (; first < count; first++)
         {
             cancel.ThrowIfCancellationRequested();
             var trusted = spent - slowest - second;
-            if (degree > 1 && first > Outliers && (first >= MinSample || trusted >= MinSampleTicks)
-                && (double)trusted / (first - Outliers) * (count - first) > ParallelAfter.TotalSeconds * System.Diagnostics.Stopwatch.Frequency)
-                break;
+            if (degree > 1 && first > Outliers && (first >= MinSample || trusted >= MinSampleTicks))
+            {
+                var left = (double)trusted / (first - Outliers) * (count - first) / System.Diagnostics.Stopwatch.Frequency;
+                helpers = left > ParallelAfter.TotalSeconds ? degree - 1 : left > CoresAfter.TotalSeconds ? cores : 0;
+                if (helpers > 0)
+                    break;
+            }
             var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             var item = work(first);
             var took = System.Diagnostics.Stopwatch.GetTimestamp() - t0;
@@ -78,7 +91,7 @@ internal static class OrderedParallel
             {
             }
         }
-        var threads = new Thread[Math.Min(degree - 1, count - first)]; // the caller is the degree-th
+        var threads = new Thread[Math.Min(helpers, count - first)]; // the caller works too
         for (var t = 0; t < threads.Length; t++)
         {
             threads[t] = new Thread(Worker) { IsBackground = true, Name = "RunProc scan " + t };

@@ -158,7 +158,8 @@ internal static class NoFollow
         {
             // The old file's mode is kept; the old "file" must be a regular file (a link or FIFO is refused, not replaced).
             var mode = fileMode;
-            if (TryStatType(dir, name, AT_SYMLINK_NOFOLLOW, out var type, out var oldMode))
+            var replaces = TryStatType(dir, name, AT_SYMLINK_NOFOLLOW, out var type, out var oldMode);
+            if (replaces)
             {
                 if (type != S_IFREG) throw new DbFileException(full, NotRegular(full, type));
                 mode = oldMode;
@@ -174,7 +175,7 @@ internal static class NoFollow
                     fchmod(fd, mode);
                     if (durable && fsync(fd) != 0) throw new IOException($"cannot flush '{full}' to disk (errno {Marshal.GetLastPInvokeError()}).");
                 }
-                if (renameat(dir, tmp, dir, name) != 0)
+                if (!(replaces && !durable && Exchange(dir, tmp, name)) && renameat(dir, tmp, dir, name) != 0)
                     throw new IOException($"cannot replace '{full}' (errno {Marshal.GetLastPInvokeError()}).");
             }
             catch (IOException ex)
@@ -192,6 +193,34 @@ internal static class NoFollow
         {
             if (dir != AT_FDCWD && dir >= 0) close(dir);
         }
+    }
+
+    /// <summary>
+    /// Replaces <paramref name="name"/> by <paramref name="tmp"/> as one atomic swap
+    /// (renameat2 RENAME_EXCHANGE), then removes the old file now at the temp name. For writes
+    /// without fsync only: ext4 (auto_da_alloc, its default) treats a rename over an existing file
+    /// as a replace-by-rename and allocates and starts writing the new file's data inside the
+    /// rename — 12–18 ms for a 16 MB output on this machine's disk, against 0.04 ms for the swap and
+    /// ~1 ms for the unlink (measured 2026-12-03) — which made every later call of the outputs
+    /// slower than the first. Readers see the old or the new file, never neither, as with rename.
+    /// False where the swap is refused (a file system without it, the old file gone meanwhile):
+    /// the caller renames as before.
+    /// </summary>
+    private static bool Exchange(int dir, string tmp, string name)
+    {
+        try
+        {
+            if (renameat2(dir, tmp, dir, name, RENAME_EXCHANGE) != 0)
+                return false;
+        }
+        catch (EntryPointNotFoundException)
+        {
+            return false;
+        }
+        // The old content, now under the temp name; left there only if something swapped in a
+        // non-file meanwhile (unlinkat without AT_REMOVEDIR refuses a directory).
+        unlinkat(dir, tmp, 0);
+        return true;
     }
 
     /// <summary>
@@ -310,6 +339,8 @@ internal static class NoFollow
     [DllImport("libc", SetLastError = true)] private static extern int openat(int dirfd, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, int mode);
     [DllImport("libc", SetLastError = true)] private static extern int mkdirat(int dirfd, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, int mode);
     [DllImport("libc", SetLastError = true)] private static extern int renameat(int olddir, [MarshalAs(UnmanagedType.LPUTF8Str)] string oldpath, int newdir, [MarshalAs(UnmanagedType.LPUTF8Str)] string newpath);
+    [DllImport("libc", SetLastError = true)] private static extern int renameat2(int olddir, [MarshalAs(UnmanagedType.LPUTF8Str)] string oldpath, int newdir, [MarshalAs(UnmanagedType.LPUTF8Str)] string newpath, uint flags);
+    private const uint RENAME_EXCHANGE = 2;
     [DllImport("libc", SetLastError = true)] private static extern int unlinkat(int dirfd, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
     [DllImport("libc", SetLastError = true)] private static extern unsafe int statx(int dirfd, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, uint mask, byte* buf);
     [DllImport("libc", SetLastError = true)] private static extern int fcntl(int fd, int cmd, int arg);

@@ -248,5 +248,19 @@ public class ScanStatTests
             return i;
         }));
         Assert.Equal(0, elsewhere);
+
+        // Many short CPU-bound items (an incremental scan: ~20 ms in all, below ParallelAfter but
+        // above CoresAfter): one thread per other core works beside the caller, not the full degree.
+        var threadsOnCpu = new System.Collections.Concurrent.ConcurrentDictionary<int, bool>();
+        Assert.Equal(Enumerable.Range(0, 1000), OrderedParallel.Run(1000, 8, i =>
+        {
+            threadsOnCpu[Environment.CurrentManagedThreadId] = true;
+            var until = System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency / 50_000; // 20 us
+            while (System.Diagnostics.Stopwatch.GetTimestamp() < until) { }
+            return i;
+        }));
+        Assert.InRange(threadsOnCpu.Count, 1, Math.Min(8, Environment.ProcessorCount));
+        if (Environment.ProcessorCount > 1)
+            Assert.True(threadsOnCpu.Count > 1, "short CPU-bound items ran on the caller alone");
     }
 }
