@@ -63,6 +63,9 @@ public static class Program
             case "l1lab":
                 Xtc2Lab.L1();
                 return 0;
+            case "runlab":
+                Xtc2Lab.RunnerParts(args[1]);
+                return 0;
             case "xtc2lab":
                 Xtc2Lab.Run(args[1]);
                 return 0;

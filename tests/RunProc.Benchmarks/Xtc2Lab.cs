@@ -74,6 +74,58 @@ internal static class Xtc2Lab
         }
     }
 
+    /// <summary>
+    /// `runlab DIR`: the runner's accumulate against its parts, each on a fresh open of the run
+    /// (a fresh mapping), 2 threads, 9 rounds: min and median of each.
+    /// </summary>
+    public static unsafe void RunnerParts(string dir)
+    {
+        Program.ApplyKernelKnobs();
+        var file = Xtc2Bench.EnsureRun(dir);
+        var files = new[] { file };
+        var request = new PixelStatusRequest { Files = files, Threads = 2, ArrayTypes = new[] { "sta" } };
+        var res = new Dictionary<string, List<double>>();
+        void Add(string k, double v) { if (!res.TryGetValue(k, out var l)) res[k] = l = new(); l.Add(v); }
+        var warm = new PixelStatusAccumulator(540_672, 1, 16000);
+        for (var rep = 0; rep < 9; rep++)
+        {
+            foreach (var variant in new[] { "runner Accumulate", "runner Accumulate, mapping populated first", "kernel, uninitialized + initialize, no status", "kernel on a warm accumulator" })
+            {
+                var (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
+                var src = dets[0].Parts[0];
+                var n = (int)src.FrameCount;
+                var pieces = src.FramePieces;
+                var piecePx = src.FramePixels / pieces;
+                var ptrs = new nint[pieces][];
+                for (var k = 0; k < pieces; k++) { ptrs[k] = new nint[n]; src.TryGetUInt16Pieces(0, n, k, ptrs[k]); }
+                nint lo = ptrs.SelectMany(p => p).Min(), hi = ptrs.SelectMany(p => p).Max() + piecePx * 2;
+                var sw = Stopwatch.StartNew();
+                if (variant.Contains("populated"))
+                {
+                    MappedPages.Populate((void*)lo, hi - lo);
+                    Add("  (populate, 1 thread)", sw.Elapsed.TotalMilliseconds);
+                    sw.Restart();
+                }
+                if (variant.StartsWith("runner"))
+                    PixelReadPipeline.Accumulate(dets[0], request, null, CancellationToken.None).Dispose();
+                else
+                {
+                    var acc = variant.Contains("warm") ? warm : PixelStatusAccumulator.Uninitialized(src.FramePixels, 1, 16000);
+                    for (var k = 0; k < pieces; k++)
+                        PixelStatusKernel.AccumulatePiece(acc, ptrs[k], k * piecePx, piecePx, 0x3FFF, 2, KernelPath.Auto, countEvents: false, mapped: true, initialize: !variant.Contains("warm"));
+                    if (acc != warm) acc.Dispose();
+                }
+                Add(variant, sw.Elapsed.TotalMilliseconds);
+                handle.Dispose();
+            }
+        }
+        foreach (var (k, v) in res)
+        {
+            var s = v.Order().ToList();
+            Console.WriteLine($"{k,-50} min {s[0],6:F1}  median {s[s.Count / 2],6:F1} ms");
+        }
+    }
+
     public static unsafe void Run(string dir)
     {
         Directory.CreateDirectory(dir);

@@ -66,36 +66,61 @@ internal static class Hdf5Writer
 
     private const ulong Undefined = ulong.MaxValue;
 
+    /// <summary>Bytes of a dataset written (and made) at a time.</summary>
+    private const int Piece = 1 << 20;
+
     /// <summary>Writes the file with root group <paramref name="root"/> (its name is ignored) into an open, empty file.</summary>
     public static void Write(SafeFileHandle handle, Group root)
     {
         const int superblockSize = 48;
         long at = superblockSize;
-        // The data, 8-byte aligned, from the caller's arrays.
+        // The data, 8-byte aligned, from the caller's arrays: every dataset's place first, then the
+        // data in 1 MiB pieces on all cores (made by a dataset's generator where it has one). It is
+        // most of the bytes of a job's outputs (97 MB for a 2.16 Mpx detector) and, written in one
+        // piece, it was the last of the outputs to finish.
         var addresses = new Dictionary<Dataset, long>();
-        byte[]? block = null;
+        var pieces = new List<(Dataset Data, long At, long First, int Bytes)>();
         foreach (var d in AllDatasets(root))
         {
             var expected = d.Dims.Aggregate(1UL, (a, b) => a * b) * (ulong)SizeOf(d.Type);
             if ((ulong)d.Length != expected)
                 throw new ArgumentException($"dataset '{d.Name}': {d.Length} bytes of data for dimensions ({string.Join(",", d.Dims)}), {expected} expected.");
             addresses[d] = at;
-            if (d.Generate is { } generate)
-            {
-                // Made and written 256 KiB at a time through one reused buffer.
-                block ??= new byte[256 << 10];
-                var per = block.Length / SizeOf(d.Type);
-                var count = d.Length / SizeOf(d.Type);
-                for (long first = 0; first < count; first += per)
-                {
-                    var n = (int)Math.Min(per, count - first) * SizeOf(d.Type);
-                    generate(first, block.AsSpan(0, n));
-                    RandomAccess.Write(handle, block.AsSpan(0, n), at + first * SizeOf(d.Type));
-                }
-            }
-            else
-                RandomAccess.Write(handle, d.Bytes, at);
+            var size = SizeOf(d.Type);
+            var per = Piece / size;
+            var count = d.Length / size;
+            for (long first = 0; first < count; first += per)
+                pieces.Add((d, at, first, (int)(Math.Min(per, count - first) * size)));
             at = Align8(at + d.Length);
+        }
+        try
+        {
+            Parallel.For(0, pieces.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
+                () => (byte[]?)null,
+                (k, _, block) =>
+                {
+                    var (d, start, first, bytes) = pieces[k];
+                    var offset = first * SizeOf(d.Type);
+                    if (d.Generate is { } generate)
+                    {
+                        block ??= System.Buffers.ArrayPool<byte>.Shared.Rent(Piece);
+                        generate(first, block.AsSpan(0, bytes));
+                        RandomAccess.Write(handle, block.AsSpan(0, bytes), start + offset);
+                    }
+                    else
+                        RandomAccess.Write(handle, d.Bytes.Slice((int)offset, bytes), start + offset);
+                    return block;
+                },
+                block =>
+                {
+                    if (block is not null)
+                        System.Buffers.ArrayPool<byte>.Shared.Return(block);
+                });
+        }
+        catch (AggregateException ex) when (ex.InnerExceptions.Count > 0)
+        {
+            // As itself (an IOException for a full disk): the callers catch those.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(ex.InnerExceptions[0]);
         }
 
         // Metadata: the global heap of the strings, then object headers bottom-up (a group needs its children's addresses).

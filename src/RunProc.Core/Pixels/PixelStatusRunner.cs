@@ -305,7 +305,7 @@ public sealed partial class PixelStatusRunner
                 if (shouldWrite(h5, $"write the HDF5 status of {det.Source}"))
                 {
                     SafeFile.EnsureDirectory(req.OutputDirectory, _config.DirectoryMode);
-                    // Second (after the pictures): one long write, not split across cores.
+                    // Second (after the pictures): the longest write; its datasets are written in pieces on every core free.
                     writes.Insert(Math.Min(writes.Count, picturesFirst), () => PixelStatusHdf5.Write(h5, det.Source, shape, summary, new Dictionary<string, object>
                     {
                         ["experiment"] = experiment, ["run"] = run, ["dataset"] = det.Dataset,

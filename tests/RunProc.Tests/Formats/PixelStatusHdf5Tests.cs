@@ -125,8 +125,8 @@ print(json.dumps(out, sort_keys=True))
     [Fact]
     public void H5pyReadsTheFractionsAndExtremes_OfALargeDetector_ValueForValue()
     {
-        // 3 x 301 x 389 px: the fractions are made 32,768 values at a time and max/min come from
-        // the accumulator's own arrays. h5py's bytes of each dataset against the summary's arrays,
+        // 3 x 301 x 389 px: the datasets are written in 1 MiB pieces on all cores (several for
+        // each), the derived ones made a piece at a time, max/min from the accumulator's own arrays. h5py's bytes of each dataset against the summary's arrays,
         // read only after the file was written (so the file did not take arrays already made).
         int[] shape = { 3, 301, 389 };
         var px = shape.Aggregate(1, (a, b) => a * b);
@@ -147,7 +147,7 @@ print(json.dumps(out, sort_keys=True))
 import sys, hashlib, h5py, numpy as np
 with h5py.File(sys.argv[1], "r") as f:
     g = f["entry/instrument/det"]
-    for name in ("fraction_low", "fraction_high", "max", "min"):
+    for name in ("mean", "rms", "fraction_low", "fraction_high", "max", "min", "pixel_status"):
         d = g[name]
         print(name, d.dtype, list(d.shape) == [3, 301, 389], hashlib.sha256(np.ascontiguousarray(d[()]).tobytes()).hexdigest())
 """, path).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -155,8 +155,10 @@ with h5py.File(sys.argv[1], "r") as f:
             Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.AsSpan()))).ToLowerInvariant();
         Assert.Equal(new[]
         {
+            $"mean float64 True {Sha(s.Mean)}", $"rms float64 True {Sha(s.Rms)}",
             $"fraction_low float64 True {Sha(s.FractionLow)}", $"fraction_high float64 True {Sha(s.FractionHigh)}",
             $"max int32 True {Sha(s.Max)}", $"min int32 True {Sha(s.Min)}",
+            $"pixel_status uint8 True {Sha(s.Status.Select(v => (byte)v).ToArray())}",
         }, hashes);
         Assert.Contains(s.FractionLow, v => v > 0);
         Assert.Contains(s.FractionHigh, v => v > 0);
