@@ -24,7 +24,7 @@ internal static class OrderedParallel
     /// incremental scan on a local disk: a stat or two and cache lookups each): one thread per
     /// other core helps, the full degree only adds threads to start and contend.
     /// </summary>
-    public static TimeSpan CoresAfter = TimeSpan.FromMilliseconds(2);
+    public static readonly TimeSpan CoresAfter = TimeSpan.FromMilliseconds(2);
 
     // The mean is trusted after this many items, or after this much work. The two slowest items so
     // far are left out of it: a scan's first item loads the record cache and a later one the listing
