@@ -74,6 +74,17 @@ internal static class Xtc2Lab
         }
     }
 
+    /// <summary>Every event's segment pointers of a mapped run (by segment), and the mapped range they lie in.</summary>
+    private static (nint[][] Ptrs, int Frames, int Pieces, int PiecePx, nint Lo, nint Hi) Pieces(FrameSource src)
+    {
+        var n = (int)src.FrameCount;
+        var pieces = src.FramePieces;
+        var piecePx = src.FramePixels / pieces;
+        var ptrs = new nint[pieces][];
+        for (var k = 0; k < pieces; k++) { ptrs[k] = new nint[n]; src.TryGetUInt16Pieces(0, n, k, ptrs[k]); }
+        return (ptrs, n, pieces, piecePx, ptrs.SelectMany(p => p).Min(), ptrs.SelectMany(p => p).Max() + piecePx * 2);
+    }
+
     /// <summary>
     /// `runlab DIR`: the runner's accumulate against its parts, each on a fresh open of the run
     /// (a fresh mapping), 2 threads, 9 rounds: min and median of each.
@@ -93,12 +104,7 @@ internal static class Xtc2Lab
             {
                 var (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
                 var src = dets[0].Parts[0];
-                var n = (int)src.FrameCount;
-                var pieces = src.FramePieces;
-                var piecePx = src.FramePixels / pieces;
-                var ptrs = new nint[pieces][];
-                for (var k = 0; k < pieces; k++) { ptrs[k] = new nint[n]; src.TryGetUInt16Pieces(0, n, k, ptrs[k]); }
-                nint lo = ptrs.SelectMany(p => p).Min(), hi = ptrs.SelectMany(p => p).Max() + piecePx * 2;
+                var (ptrs, _, pieces, piecePx, lo, hi) = Pieces(src);
                 var sw = Stopwatch.StartNew();
                 if (variant.Contains("populated"))
                 {
@@ -143,12 +149,7 @@ internal static class Xtc2Lab
             var (dets, handle) = PixelReadPipeline.OpenDetectors(files, Array.Empty<string>(), null, request.Xtc2Selection, null);
             Note("open", sw.Elapsed.TotalMilliseconds, MinorFaults() - f0);
             var src = dets[0].Parts[0];
-            var n = (int)src.FrameCount;
-            var pieces = src.FramePieces;
-            var piecePx = src.FramePixels / pieces;
-            var ptrs = new nint[pieces][];
-            for (var k = 0; k < pieces; k++) { ptrs[k] = new nint[n]; src.TryGetUInt16Pieces(0, n, k, ptrs[k]); }
-            nint lo = ptrs.SelectMany(p => p).Min(), hi = ptrs.SelectMany(p => p).Max() + piecePx * 2;
+            var (ptrs, n, pieces, piecePx, lo, hi) = Pieces(src);
             f0 = MinorFaults();
             sw.Restart();
             MappedPages.Populate((void*)lo, hi - lo);
