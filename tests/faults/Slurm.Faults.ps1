@@ -87,12 +87,18 @@ try {
             $queriesFailed += @($j.Warnings | Where-Object { "$_" -like '*squeue failed*' }).Count
             Check (@($j.Warnings).Count -gt 0) 'slurmctld down: no warning about the failed query'
             if (-not $j.IsActive) { $wrongWhileDown++; Check $false "slurmctld down: job became $($j.State) on a failed query" }
-            # A cycle while the controller is down: the submission fails, the run stays to be retried.
+            # A cycle while the controller is down: the submission fails, the run stays to be retried,
+            # and the cycle says so with an error record (CycleHadErrors: cron's entry exits non-zero).
             Add-FaultRun $f $okExp $r2
-            $s = Invoke-ProcCycle -Process s_ok -ConfigPath $f.Config -WarningAction SilentlyContinue
+            $cycleErrors = $null
+            $s = Invoke-ProcCycle -Process s_ok -ConfigPath $f.Config -WarningAction SilentlyContinue -ErrorAction SilentlyContinue -ErrorVariable cycleErrors
             # Slurm is shared: if another test restarted slurmctld meanwhile, a submission may rightly succeed.
             $ctldBack = (& scontrol ping 2>&1 | Out-String) -match 'UP'
-            if ($ctldBack) { $interfered++ } else { Check ($s.Submitted -eq 0) "slurmctld down: $($s.Submitted) submitted while the controller was down" }
+            if ($ctldBack) { $interfered++ }
+            else {
+                Check ($s.Submitted -eq 0) "slurmctld down: $($s.Submitted) submitted while the controller was down"
+                Check ($s.Errors -gt 0 -and @($cycleErrors | Where-Object { $_.FullyQualifiedErrorId -like 'CycleHadErrors*' }).Count -eq 1) "slurmctld down: the failed submission was not reported (Errors $($s.Errors), $(@($cycleErrors).Count) error record(s))"
+            }
             $bad = @(Get-ProcJob -Process s_ok -ConfigPath $f.Config | Where-Object { "$($_.State)" -in 'Failed', 'Lost' })
             $wrongWhileDown += $bad.Count
             Check ($bad.Count -eq 0) "slurmctld down: $($bad.Count) job(s) marked Failed/Lost"
@@ -102,7 +108,8 @@ try {
         Expect $j 'Done' 'slurmctld stopped (running job)'
         $deadline = [datetime]::UtcNow.AddMinutes(5)
         do {
-            Invoke-ProcCycle -Process s_ok -ConfigPath $f.Config -WarningAction SilentlyContinue | Out-Null
+            # Just after the restart a submission may still fail (an error record): the next cycle retries it.
+            Invoke-ProcCycle -Process s_ok -ConfigPath $f.Config -WarningAction SilentlyContinue -ErrorAction SilentlyContinue | Out-Null
             $j2 = Get-ProcJob -Process s_ok -Experiment $okExp -Run $r2 -Latest -ConfigPath $f.Config
             Start-Sleep -Milliseconds 500
         } while ((-not $j2 -or $j2.IsActive) -and [datetime]::UtcNow -lt $deadline)

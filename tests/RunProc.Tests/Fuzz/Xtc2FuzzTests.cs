@@ -63,8 +63,13 @@ public class Xtc2FuzzTests
                     foreach (var d in run.Detectors)
                     {
                         if (d.Frames is not { FrameCount: > 0 } src) continue;
-                        var buf = new ushort[src.FrameCount * src.FramePixels];
-                        src.ReadUInt16(0, (int)src.FrameCount, buf);
+                        // As the pipeline reads them: uint16 frames as they are, other types (a
+                        // mutated Names table can make the raw uint8, a frame type too) widened.
+                        if (src.ElementType == FrameElementType.UInt16)
+                        {
+                            var buf = new ushort[src.FrameCount * src.FramePixels];
+                            src.ReadUInt16(0, (int)src.FrameCount, buf);
+                        }
                         var ints = new int[src.FramePixels];
                         src.ReadInt32(src.FrameCount - 1, 1, ints, 0x3FFF);
                     }
