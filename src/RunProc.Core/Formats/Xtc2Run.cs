@@ -55,19 +55,29 @@ public sealed record Xtc2Detector
     /// <summary>Why this detector's raw is not read as frames, or null.</summary>
     public string? NotAFrame { get; init; }
 
-    /// <summary>The data bits of the raw word by detector type (epix10ka, jungfrau: 0x3FFF; the bits above are gain bits); null = all.</summary>
-    public uint? DefaultDataMask => DataMaskOf(DetType);
+    /// <summary>
+    /// The detector family whose data bits RunProc knows (Epix10ka, Jungfrau), from the detType and
+    /// psana's class: psana reads detType <c>epix</c> with raw 2.0.1 (the epix10ka's detType in older
+    /// recordings) as epix10ka (<c>epix_raw_2_0_1 = epix10ka_raw_2_0_1</c> in psana/detector/epix10ka.py);
+    /// null for other detectors (epix100, epixhr, …: not these data bits).
+    /// </summary>
+    public string? Family => FamilyOf(DetType, PsanaClass);
 
-    /// <summary>The calibration group directory, &lt;DetType&gt;::CalibV1 (Epix10ka::CalibV1, Jungfrau::CalibV1).</summary>
-    public string CalibGroup => CalibGroupOf(DetType);
+    /// <summary>The data bits of the raw word by detector family (epix10ka, jungfrau: 0x3FFF; the bits above are gain bits); null = all.</summary>
+    public uint? DefaultDataMask => Family is null ? null : 0x3FFFu;
+
+    /// <summary>The calibration group directory, &lt;DetType&gt;::CalibV1 (Epix10ka::CalibV1, Jungfrau::CalibV1; detType epix read as epix10ka: Epix10ka::CalibV1).</summary>
+    public string CalibGroup => Family == "Epix10ka" && DetType.Equals("epix", StringComparison.OrdinalIgnoreCase) ? "Epix10ka::CalibV1" : CalibGroupOf(DetType);
 
     /// <summary>"epixquad (epix10ka_raw_2_0_1, 4 segments 0..3 of (352,384), streams 0)"</summary>
     public string Description =>
         $"{DetName} ({PsanaClass}, {Segments.Count} segment{(Segments.Count == 1 ? "" : "s")} {SegmentText(Segments)}" +
         (SegmentShape.Length > 0 ? $" of ({string.Join(",", SegmentShape)})" : "") + $" {RawType}, stream{(Streams.Count == 1 ? "" : "s")} {string.Join(",", Streams)})";
 
-    public static uint? DataMaskOf(string detType) =>
-        detType.StartsWith("epix10k", StringComparison.OrdinalIgnoreCase) || detType.StartsWith("jungfrau", StringComparison.OrdinalIgnoreCase) ? 0x3FFFu : null;
+    public static string? FamilyOf(string detType, string psanaClass) =>
+        detType.StartsWith("epix10k", StringComparison.OrdinalIgnoreCase) || psanaClass.Equals("epix_raw_2_0_1", StringComparison.OrdinalIgnoreCase) ? "Epix10ka"
+        : detType.StartsWith("jungfrau", StringComparison.OrdinalIgnoreCase) ? "Jungfrau"
+        : null;
 
     public static string CalibGroupOf(string detType)
     {
@@ -264,9 +274,10 @@ public sealed unsafe partial class Xtc2Run : IDisposable
             throw smd.Error(0, 0, $"the first dgram is {configure.Transition}, not Configure.");
         var names = new Dictionary<uint, Xtc2Names>();
         ReadNames(smd, configure, names);
-        var info = names.Values.FirstOrDefault(n => n.DetName == "smdinfo" && n.IndexOf("intOffset") >= 0 && n.IndexOf("intDgramSize") >= 0);
+        static bool U64Scalar(Xtc2Names n, string field) => n.IndexOf(field) is >= 0 and var i && n.Fields[i] is { Rank: 0, Type: Xtc2DataType.UInt64 };
+        var info = names.Values.FirstOrDefault(n => n.DetName == "smdinfo" && U64Scalar(n, "intOffset") && U64Scalar(n, "intDgramSize"));
         if (info is null)
-            throw smd.Error(0, 0, "its Configure has no smdinfo Names with intOffset and intDgramSize.");
+            throw smd.Error(0, 0, "its Configure has no smdinfo Names with UINT64 scalars intOffset and intDgramSize.");
         var chunkInfo = names.Values.Where(n => n.DetName == "chunkinfo").Select(n => n.NamesId).ToHashSet();
         var chunk = 0;
         var chunkIndex = s.Chunks.ToDictionary(c => c.Chunk, c => s.Chunks.IndexOf(c));
@@ -319,9 +330,26 @@ public sealed unsafe partial class Xtc2Run : IDisposable
                 nextIndex[c] = d.Index - chunkStart + 1;
             }
         }
-        // The transitions after each chunk's last event are walked: a cut there is an error too.
+        // Each chunk after its last indexed event is walked: a cut there is an error too, and
+        // L1Accepts the index does not list yet (an index still being written, or cut at a dgram
+        // boundary: the DAQ buffers its writes) are taken from the chunk, after the indexed ones.
+        var tail = new List<EventRef>();
         for (var c = 0; c < s.Chunks.Count; c++)
-            foreach (var _ in s.Chunks[c].File.Dgrams(lastEnd[c], nextIndex[c])) { }
+        {
+            var before = tail.Count;
+            foreach (var d in s.Chunks[c].File.Dgrams(lastEnd[c], nextIndex[c]))
+                if (d.Transition == Xtc2Transition.L1Accept)
+                    tail.Add(new EventRef(d.Time, d.Env, c, d.Offset, d.Size, d.Index));
+            if (tail.Count > before)
+                Notes.Add($"{path}: the smalldata index lists {tail.Count - before} fewer L1Accept{(tail.Count - before == 1 ? "" : "s")} than {s.Chunks[c].File.Path} holds (an index still being written, or cut); they were read from the chunk.");
+        }
+        if (tail.Count > 0)
+        {
+            // Chunk by chunk in order: the index's events of a chunk, then those found after them.
+            var all = s.Events.Concat(tail).Select((e, i) => (e, i)).OrderBy(x => x.e.Chunk).ThenBy(x => x.i).Select(x => x.e).ToList();
+            s.Events.Clear();
+            s.Events.AddRange(all);
+        }
         return true;
     }
 
@@ -360,17 +388,21 @@ public sealed unsafe partial class Xtc2Run : IDisposable
     private Xtc2Detector ReadDetector(List<SegmentDef> defs, Xtc2Selection sel)
     {
         var first = defs[0];
+        // A definition RunProc cannot stack into frames leaves this detector out (listed with the
+        // reason) and lets the run's other detectors be read.
+        string? badDefinition = null;
         foreach (var d in defs)
         {
-            var where = d.Stream.Chunks[0].File;
+            var where = d.Stream.Chunks[0].File.Path;
             if (d.Names.DetType != first.Names.DetType)
-                throw where.Error(0, 0, $"detector {first.Names.DetName} is '{first.Names.DetType}' in one Names and '{d.Names.DetType}' in another.");
-            if (d.Names.Segment < 0 || defs.Count(o => o.Names.Segment == d.Names.Segment) > 1)
-                throw where.Error(0, 0, $"detector {first.Names.DetName} has segment {d.Names.Segment} {(d.Names.Segment < 0 ? "(not a segment number)" : "in more than one Names")}.");
+                badDefinition ??= $"it is '{first.Names.DetType}' in one Names and '{d.Names.DetType}' in another ({where}, NamesId 0x{d.Names.NamesId:X})";
+            else if (d.Names.Segment < 0 || defs.Count(o => o.Names.Segment == d.Names.Segment) > 1)
+                badDefinition ??= $"it has segment {d.Names.Segment} {(d.Names.Segment < 0 ? "(not a segment number)" : "in more than one Names")} ({where}, NamesId 0x{d.Names.NamesId:X})";
         }
         defs.Sort((a, b) => a.Names.Segment.CompareTo(b.Names.Segment));
         var rawField = first.Names.Fields[first.Field];
-        var notAFrame = defs.Select(d => d.Names.Fields[d.Field]).Any(f => f != rawField)
+        var notAFrame = badDefinition is not null ? badDefinition
+            : defs.Select(d => d.Names.Fields[d.Field]).Any(f => f != rawField)
             ? "its segments' raw fields differ in type or rank"
             : rawField.Rank is not (2 or 3) ? $"raw is {rawField.Type} of rank {rawField.Rank}, not a frame (rank 2 or 3)"
             : ElementTypeOf(rawField.Type) is null ? $"raw is {rawField.Type}, not a pixel type RunProc reads (uint8, uint16, int16, uint32, int32, float)"
@@ -456,6 +488,13 @@ public sealed unsafe partial class Xtc2Run : IDisposable
         {
             if (x.TypeId != Xtc2TypeId.ShapesData)
                 continue;
+            // A ShapesData the DAQ marked Corrupted is not trusted (as the C++ iterator does not
+            // descend into it): its segment counts as missing, the event as damaged.
+            if ((x.Damage & Xtc2Format.DamageCorrupted) != 0)
+            {
+                damage |= x.Damage;
+                continue;
+            }
             if (!s.Names.ContainsKey(x.NamesId))
                 throw file.Error(d.Index, x.Offset, $"a ShapesData with NamesId 0x{x.NamesId:X}, which the Configure of stream s{s.Number:D3} does not define (a corrupt dgram).");
             if (!bySegment.TryGetValue((s, x.NamesId), out var seg))
@@ -465,8 +504,10 @@ public sealed unsafe partial class Xtc2Run : IDisposable
                 throw file.Error(d.Index, x.Offset, $"segment {def.Names.Segment} of {def.Names.DetName} appears twice in one event.");
             var (offset, dims) = file.LocateField(x, def.Names, def.Field, d.Index, out var dd);
             damage |= dd;
-            if (dims.Any(v => v == 0 || v > int.MaxValue))
-                throw file.Error(d.Index, x.Offset, $"segment {def.Names.Segment} of {def.Names.DetName} has a raw shape ({string.Join(",", dims)}) with an empty or oversized dimension.");
+            if (dims.Any(v => v > int.MaxValue))
+                throw file.Error(d.Index, x.Offset, $"segment {def.Names.Segment} of {def.Names.DetName} has a raw shape ({string.Join(",", dims)}) with an oversized dimension.");
+            if (dims.Any(v => v == 0))
+                continue; // an empty raw (no pixels read out): the segment counts as missing
             if (shape.Length == 0)
                 shape = dims.Select(v => (int)v).ToArray();
             else if (!shape.SequenceEqual(dims.Select(v => (int)v)))
