@@ -26,24 +26,28 @@ internal static class OrderedParallel
     /// </summary>
     public static readonly TimeSpan CoresAfter = TimeSpan.FromMilliseconds(2);
 
-    // The mean is trusted after this many items, or after this much work. The two slowest items so
+    // The mean is trusted after this many items, or after this much work. The four slowest items so
     // far are left out of it: a scan's first item loads the record cache and a later one the listing
     // cache (1-3 ms each), and counted in, they made an incremental scan of 1,000 items of ~15 us look
-    // like 60 ms of work and start threads that only slowed it down.
+    // like 60 ms of work and start threads that only slowed it down; the other two are for the
+    // caller being descheduled for a millisecond or two on a busy machine, which, counted in, made
+    // 2,000 items of 0.1 us look like more than CoresAfter of work.
     private const int MinSample = 64;
-    private const int Outliers = 2;
+    private const int Outliers = 4;
     private static readonly long MinSampleTicks = System.Diagnostics.Stopwatch.Frequency / 200; // 5 ms
 
     public static IEnumerable<T> Run<T>(int count, int degree, Func<int, T> work, CancellationToken cancel = default)
     {
         var first = 0;
-        long spent = 0, slowest = 0, second = 0;
+        long spent = 0;
+        var slowest = new long[Outliers]; // descending
         var helpers = 0;
         var cores = Math.Min(degree, Environment.ProcessorCount) - 1;
         for (; first < count; first++)
         {
             cancel.ThrowIfCancellationRequested();
-            var trusted = spent - slowest - second;
+            var trusted = spent;
+            foreach (var t in slowest) trusted -= t;
             if (degree > 1 && first > Outliers && (first >= MinSample || trusted >= MinSampleTicks))
             {
                 var left = (double)trusted / (first - Outliers) * (count - first) / System.Diagnostics.Stopwatch.Frequency;
@@ -55,8 +59,13 @@ internal static class OrderedParallel
             var item = work(first);
             var took = System.Diagnostics.Stopwatch.GetTimestamp() - t0;
             spent += took;
-            if (took > slowest) (slowest, second) = (took, slowest);
-            else if (took > second) second = took;
+            if (took > slowest[^1])
+            {
+                var k = Outliers - 1;
+                for (; k > 0 && slowest[k - 1] < took; k--)
+                    slowest[k] = slowest[k - 1];
+                slowest[k] = took;
+            }
             yield return item;
         }
         if (first >= count)

@@ -236,7 +236,8 @@ public class ScanStatTests
         }));
         Assert.True(threadsSeen.Count > 1, "slow items ran on the caller alone");
 
-        // Short items with two slow ones among them (a scan's cache loads): no thread is started.
+        // Short items with two slow ones among them (a scan's cache loads) and two that stall for
+        // 2 ms (the caller descheduled on a busy machine): no thread is started.
         var caller = Environment.CurrentManagedThreadId;
         var elsewhere = 0;
         Assert.Equal(Enumerable.Range(0, 2000), OrderedParallel.Run(2000, 4, i =>
@@ -245,6 +246,8 @@ public class ScanStatTests
                 Interlocked.Increment(ref elsewhere);
             if (i is 0 or 90)
                 Thread.Sleep(20);
+            if (i is 300 or 700)
+                Thread.Sleep(2);
             return i;
         }));
         Assert.Equal(0, elsewhere);
