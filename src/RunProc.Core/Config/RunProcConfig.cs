@@ -22,7 +22,7 @@ public sealed class RunProcConfig
     public static readonly IReadOnlyList<string> KnownKeys = new[]
     {
         "DataRoot", "DbRoot", "Instruments", "RunDirectory", "ExperimentPattern", "SettleSeconds",
-        "FileMode", "DirectoryMode", "CalibDir", "CalibGroup", "InstrumentMap", "Processes", "ScanConcurrency",
+        "FileMode", "DirectoryMode", "CalibDir", "CalibGroup", "CalibType", "InstrumentMap", "Processes", "ScanConcurrency",
     };
 
     /// <summary>The file this came from, or "&lt;defaults&gt;".</summary>
@@ -62,6 +62,16 @@ public sealed class RunProcConfig
 
     /// <summary>Calibration group directory name (old: &lt;Group&gt;::CalibV1, e.g. Epix100a::CalibV1); empty: derived from the detector.</summary>
     public string CalibGroup { get; init; } = "";
+
+    /// <summary>
+    /// The calibration type directory the status is deployed into, under the group and source dirs:
+    /// <c>pixel_datastat</c> as the old tool's description has it; psana's own calibration type for
+    /// it (and the directory the old det_ndarr_data_status deployed into) is <c>pixel_datast</c>,
+    /// which <c>det.datast()</c> reads: set that where psana must find the file.
+    /// </summary>
+    public string CalibType { get; init; } = DefaultCalibType;
+
+    public const string DefaultCalibType = "pixel_datastat";
 
     public IReadOnlyDictionary<string, ProcessDefinition> Processes { get; init; } = DefaultProcesses();
 
@@ -184,10 +194,19 @@ public sealed class RunProcConfig
             // Relative to the config file like every other path (was: the working directory of whoever ran it).
             CalibDir = Find(data, "CalibDir") is null || string.IsNullOrWhiteSpace(GetString(data, file, "CalibDir", "")) ? d.CalibDir : GetPath(data, file, "CalibDir", ""),
             CalibGroup = GetString(data, file, "CalibGroup", d.CalibGroup),
+            CalibType = GetCalibType(data, file, d.CalibType),
             Processes = GetProcesses(data, file),
             InstrumentMap = GetInstrumentMap(data, file, instruments),
         };
         return cfg;
+    }
+
+    private static string GetCalibType(IDictionary data, string file, string fallback)
+    {
+        var t = GetString(data, file, "CalibType", fallback);
+        if (!Regex.IsMatch(t, "^[A-Za-z][A-Za-z0-9_]{0,63}$"))
+            throw new ConfigException(file, "CalibType", $"'{t}' is not a calibration type directory name (letters, digits and '_', e.g. pixel_datastat or psana's pixel_datast).");
+        return t;
     }
 
     private static IReadOnlyDictionary<string, ProcessDefinition> GetProcesses(IDictionary data, string file)

@@ -24,7 +24,7 @@ public sealed record DemoDetectorCheck(
 
 /// <summary>
 /// Checks the pixel-status results of a processed demo facility against the injected bad pixels:
-/// reads each run's deployed status file (&lt;calib&gt;/&lt;group&gt;/&lt;source&gt;/pixel_datastat/&lt;run&gt;-end.data,
+/// reads each run's deployed status file (&lt;calib&gt;/&lt;group&gt;/&lt;source&gt;/&lt;CalibType&gt;/&lt;run&gt;-end.data,
 /// psana text format) and compares it pixel by pixel.
 /// </summary>
 public static class DemoCheck
@@ -36,7 +36,7 @@ public static class DemoCheck
     {
         var results = new List<DemoDetectorCheck>();
         foreach (var run in facility.Runs.Where(r => r.ShouldBeProcessed))
-            results.AddRange(CheckRun(facility, run, CalibRoot(config, run.Instrument, run.Experiment)));
+            results.AddRange(CheckRun(facility, run, CalibRoot(config, run.Instrument, run.Experiment), config.CalibType));
         return results;
     }
 
@@ -50,13 +50,13 @@ public static class DemoCheck
     }
 
     /// <summary>The deployed status file of <paramref name="run"/> for detector <paramref name="detector"/> under <paramref name="calibRoot"/>, or null.</summary>
-    public static string? FindStatusFile(string calibRoot, string detector, int run)
+    public static string? FindStatusFile(string calibRoot, string detector, int run, string calibType = RunProcConfig.DefaultCalibType)
     {
         if (!Directory.Exists(calibRoot))
             return null;
-        // <calib>/<group>/<source>/pixel_datastat/<run>-end.data; the source directory names the detector.
+        // <calib>/<group>/<source>/<CalibType>/<run>-end.data; the source directory names the detector.
         return Directory.EnumerateFiles(calibRoot, "*-end.data", SearchOption.AllDirectories)
-            .Where(f => Path.GetFileName(Path.GetDirectoryName(f)) == "pixel_datastat")
+            .Where(f => Path.GetFileName(Path.GetDirectoryName(f)) == calibType)
             .Where(f => Path.GetFileName(Path.GetDirectoryName(Path.GetDirectoryName(f))!)!.Contains(detector, StringComparison.OrdinalIgnoreCase))
             .Where(f => EndData.Match(Path.GetFileName(f)) is { Success: true } m && int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) == run)
             .OrderBy(f => f, StringComparer.Ordinal)
@@ -64,12 +64,12 @@ public static class DemoCheck
     }
 
     /// <summary>Checks one run's detectors.</summary>
-    public static IEnumerable<DemoDetectorCheck> CheckRun(DemoFacility facility, DemoRun run, string calibRoot)
+    public static IEnumerable<DemoDetectorCheck> CheckRun(DemoFacility facility, DemoRun run, string calibRoot, string calibType = RunProcConfig.DefaultCalibType)
     {
         foreach (var d in facility.Detectors)
         {
             var injected = facility.InjectedPixels.Where(p => p.Detector == d.Name).ToArray();
-            var file = FindStatusFile(calibRoot, d.Name, run.Run);
+            var file = FindStatusFile(calibRoot, d.Name, run.Run, calibType);
             if (file is null)
             {
                 yield return new DemoDetectorCheck(run.Experiment, run.Run, d.Name, null, injected.Length, 0, 0, injected.Length, 0, 0,

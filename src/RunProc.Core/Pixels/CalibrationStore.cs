@@ -19,12 +19,33 @@ public sealed class CalibrationStore
     public CalibrationStore(RunProcConfig config) => _config = config;
 
     /// <summary>
-    /// The calibration group dir when config CalibGroup is empty, as the old tool: &lt;Type&gt;::CalibV1,
-    /// Type from the source's last meaningful component (after a ':' if any, trailing ".N" dropped,
-    /// first letter upper case): "XppGon.0:Epix100a.0" → "Epix100a::CalibV1", "entry.jungfrau.data" → "Jungfrau::CalibV1".
+    /// The old tool's groups by LCLS-I device (PSCalib's det_type_from_source and its group table,
+    /// in its order): a source naming a DetInfo (<c>…:&lt;Device&gt;.N</c>) gets that device's group.
+    /// </summary>
+    private static readonly (string Device, string Group)[] DeviceGroups =
+    {
+        ("Cspad", "CsPad"), ("Cspad2x2", "CsPad2x2"), ("pnCCD", "PNCCD"), ("Princeton", "Princeton"), ("Andor", "Andor"),
+        ("Epix100a", "Epix100a"), ("Epix10k", "Epix10ka"), ("Epix", "Epix"), ("Opal1000", "Camera"), ("Opal2000", "Camera"),
+        ("Opal4000", "Camera"), ("Opal8000", "Camera"), ("Tm6740", "Camera"), ("OrcaFl40", "Camera"), ("Fccd960", "Camera"),
+        ("Acqiris", "Acqiris"), ("Imp", "Imp"), ("Quartz4A150", "Camera"), ("Rayonix", "Camera"), ("Evr", "EvrData"),
+        ("Fccd", "Camera"), ("Timepix", "Timepix"), ("Fli", "Fli"), ("Pimax", "Pimax"), ("DualAndor", "Andor3d"),
+        ("Jungfrau", "Jungfrau"), ("Zyla", "Camera"), ("ControlsCamera", "Camera"), ("Epix10ka", "Epix10ka"), ("Uxi", "Uxi"),
+        ("Pixis", "Pixis"), ("Epix10ka2M", "Epix10ka2M"), ("Epix10kaQuad", "Epix10kaQuad"), ("StreakC7700", "Camera"),
+        ("Archon", "Camera"), ("iStar", "Camera"), ("Alvium", "Camera"),
+    };
+
+    /// <summary>
+    /// The calibration group dir when config CalibGroup is empty, as the old tool: a source naming an
+    /// LCLS-I DetInfo takes its device's group from the old table ("XppGon.0:Epix100a.0" →
+    /// "Epix100a::CalibV1", "CxiDs2.0:Cspad.0" → "CsPad::CalibV1", "…:Opal1000.1" → "Camera::CalibV1");
+    /// otherwise &lt;Type&gt;::CalibV1, Type from the source's last meaningful component (after a ':' if
+    /// any, trailing ".N" dropped, first letter upper case): "entry.jungfrau.data" → "Jungfrau::CalibV1".
     /// </summary>
     public static string DeriveGroup(string source)
     {
+        foreach (var (device, known) in DeviceGroups)
+            if (source.Contains(":" + device + ".", StringComparison.Ordinal))
+                return known + "::CalibV1";
         var generic = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "data", "raw", "image", "images", "frames", "value", "entry", "instrument", "detector" };
         var parts = source.Split('.', StringSplitOptions.RemoveEmptyEntries).ToList();
         // Rejoin "Name.N" pairs: a numeric component belongs to the one before it.
@@ -60,7 +81,7 @@ public sealed class CalibrationStore
         group = !string.IsNullOrWhiteSpace(_config.CalibGroup) ? _config.CalibGroup : group ?? DeriveGroup(source);
         if (group.Contains('/') || group.Contains("..") || group.Contains('\0'))
             throw new ArgumentException($"CalibGroup '{Names.Show(group)}' must be a single directory name.");
-        var typeDir = Path.Combine(CalibDir(experiment, instrument), group, Names.Detector(source), "pixel_datastat");
+        var typeDir = Path.Combine(CalibDir(experiment, instrument), group, Names.Detector(source), _config.CalibType);
         return (Path.Combine(typeDir, $"{Names.ValidateRun(run)}-end.data"), Path.Combine(typeDir, "HISTORY"));
     }
 

@@ -27,6 +27,13 @@ public class RunProcConfigTests
     }
 
     [Fact]
+    public void CalibType_DefaultsToTheDescribedDirectory_AndIsSet()
+    {
+        Assert.Equal("pixel_datastat", RunProcConfig.FromDictionary(new Hashtable(), "/site/runproc.psd1").CalibType);
+        Assert.Equal("pixel_datast", RunProcConfig.FromDictionary(new Hashtable { ["CalibType"] = "pixel_datast" }, "/site/runproc.psd1").CalibType);
+    }
+
+    [Fact]
     public void RelativeRoots_AreRelativeToTheConfigFile()
     {
         var cfg = RunProcConfig.FromDictionary(new Hashtable { ["DataRoot"] = "data", ["DbRoot"] = "/abs/db" }, "/site/runproc.psd1");
@@ -41,6 +48,8 @@ public class RunProcConfigTests
     [InlineData("RunDirectory", "../etc", "RunDirectory")]
     [InlineData("ScanConcurrency", 0, "ScanConcurrency")]
     [InlineData("ScanConcurrency", "many", "ScanConcurrency")]
+    [InlineData("CalibType", "../pixel_status", "CalibType")]
+    [InlineData("CalibType", "", "CalibType")]
     public void InvalidValues_NameFileAndKey(string key, object value, string expectedKey)
     {
         var ex = Assert.Throws<ConfigException>(() => RunProcConfig.FromDictionary(new Hashtable { [key] = value }, "/site/runproc.psd1"));

@@ -390,12 +390,23 @@ public sealed class PixelFormatsTests : IDisposable
         }
         var configured = new PixelStatusRunner(new RunProcConfig { DataRoot = "/d", CalibDir = Path.Combine(_dir, "{ins}", "{exp}", "c"), CalibGroup = "Epix100a::CalibV1" });
         Assert.Equal(Path.Combine(_dir, "XPP", "xpptut15", "c", "Epix100a::CalibV1", "cam", "pixel_datastat", "12-end.data"), configured.Store.Paths("xpptut15", 12, "cam").DataFile);
+        // psana's own calibration type (det.datast() reads pixel_datast), where a site sets it.
+        var psanaType = new PixelStatusRunner(new RunProcConfig { DataRoot = "/d", CalibType = "pixel_datast" });
+        Assert.Equal(Path.Combine("/d", "XPP", "xpptut15", "calib", "Epix100a::CalibV1", "XppGon.0:Epix100a.0", "pixel_datast", "12-end.data"), psanaType.Store.Paths("xpptut15", 12, "XppGon.0:Epix100a.0").DataFile);
     }
 
     [Theory]
     [InlineData("/data/XppGon.0:Epix100a.0", "data.XppGon.0:Epix100a.0", "Epix100a::CalibV1")]
     [InlineData("/entry/instrument/jungfrau/data", "entry.instrument.jungfrau.data", "Jungfrau::CalibV1")]
     [InlineData("/a b/../c;rm -rf", "a_b.c_rm_-rf", "C_rm_rf::CalibV1")]
+    [InlineData("/data/CxiDs2.0:Cspad.0", "data.CxiDs2.0:Cspad.0", "CsPad::CalibV1")]
+    [InlineData("/data/XcsEndstation.0:Cspad2x2.1", "data.XcsEndstation.0:Cspad2x2.1", "CsPad2x2::CalibV1")]
+    [InlineData("/Camp.0:pnCCD.1", "Camp.0:pnCCD.1", "PNCCD::CalibV1")]
+    [InlineData("/XppEndstation.0:Opal1000.1/image", "XppEndstation.0:Opal1000.1.image", "Camera::CalibV1")]
+    [InlineData("/MecTargetChamber.0:DualAndor.0", "MecTargetChamber.0:DualAndor.0", "Andor3d::CalibV1")]
+    [InlineData("/XcsEndstation.0:Epix10ka2M.0", "XcsEndstation.0:Epix10ka2M.0", "Epix10ka2M::CalibV1")]
+    [InlineData("/MfxEndstation.0:Epix10kaQuad.0", "MfxEndstation.0:Epix10kaQuad.0", "Epix10kaQuad::CalibV1")]
+    [InlineData("/XppGon.0:Epix.0", "XppGon.0:Epix.0", "Epix::CalibV1")]
     public void SourceNamesAreSafeAndGroupsDerivedLikeTheOldTool(string dataset, string source, string group)
     {
         Assert.Equal(source, PixelStatusRunner.SourceName(dataset));
