@@ -9,24 +9,12 @@ using static RunProc.Tests.Formats.Xtc2Sample;
 
 namespace RunProc.Tests.Formats;
 
-public sealed class Xtc2ReaderTests : IDisposable
+public sealed partial class Xtc2ReaderTests : IDisposable
 {
     private readonly string _dir = Python.TempDir();
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    private static readonly Det Quad = new("epixquad", "epix10ka", 4, 12, 16);
-    private static readonly Det Jf = new("jungfrau", "jungfrau", 1, 8, 24, Rank3: true);
-
-    private static ushort[] ReadAll(FrameSource src)
-    {
-        var all = new ushort[src.FrameCount * src.FramePixels];
-        src.ReadUInt16(0, (int)src.FrameCount, all);
-        return all;
-    }
-
-    private static ushort[] Expected(Spec spec, int det, IEnumerable<int> events) =>
-        events.SelectMany(e => Frame(spec, det, e)).ToArray();
 
     /// <summary>The real jungfrau L1Accept of the format document, byte for byte in its layout: sizes, offsets, the unaligned scalar.</summary>
     [Fact]
@@ -231,15 +219,6 @@ public sealed class Xtc2ReaderTests : IDisposable
         var sd = f.Children(d.Root, d.Index).First();
         var kids = f.Children(sd, d.Index).ToList();
         return (d.Offset, sd.Offset, kids.First(k => k.TypeId == Xtc2TypeId.Shapes).Offset, kids.First(k => k.TypeId == Xtc2TypeId.Data).Offset);
-    }
-
-    private static void Poke(string file, long offset, uint value)
-    {
-        using var fs = new FileStream(file, FileMode.Open);
-        fs.Position = offset;
-        Span<byte> b = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(b, value);
-        fs.Write(b);
     }
 
     public static TheoryData<string, string> Corruptions => new()

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using RunProc.Formats;
 
 namespace RunProc.Tests.Formats;
@@ -40,6 +41,32 @@ internal static class Xtc2Sample
 
         /// <summary>A uint8 scalar before raw, so raw and every later dgram sit at odd offsets.</summary>
         public bool OddOffsets { get; init; }
+    }
+
+    /// <summary>An epix10ka-like quad (4 segments of 12 × 16) and a jungfrau-like detector (rank-3 raw, one segment).</summary>
+    public static readonly Det Quad = new("epixquad", "epix10ka", 4, 12, 16);
+    public static readonly Det Jf = new("jungfrau", "jungfrau", 1, 8, 24, Rank3: true);
+
+    /// <summary>Every frame of a source, back to back.</summary>
+    public static ushort[] ReadAll(FrameSource src)
+    {
+        var all = new ushort[src.FrameCount * src.FramePixels];
+        src.ReadUInt16(0, (int)src.FrameCount, all);
+        return all;
+    }
+
+    /// <summary>The frames the sample wrote for these events of detector <paramref name="det"/>.</summary>
+    public static ushort[] Expected(Spec spec, int det, IEnumerable<int> events) =>
+        events.SelectMany(e => Frame(spec, det, e)).ToArray();
+
+    /// <summary>Overwrites 4 bytes of a written file (a corruption, a changed field).</summary>
+    public static void Poke(string file, long offset, uint value)
+    {
+        using var fs = new FileStream(file, FileMode.Open);
+        fs.Position = offset;
+        Span<byte> b = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(b, value);
+        fs.Write(b);
     }
 
     public static ulong Time(int evt) => (ulong)(1_100_000_000u + (uint)evt / 4) << 32 | (uint)(evt % 4) * 250_000_000u + 17;

@@ -2,37 +2,18 @@ using System.Buffers.Binary;
 using System.Text;
 using RunProc.Formats;
 using RunProc.Pixels;
-using RunProc.Tests.Pixels;
 using Xunit;
 using static RunProc.Tests.Formats.Xtc2Sample;
 
 namespace RunProc.Tests.Formats;
 
-/// <summary>
-/// What recorded xtc2 files hold and the sample writer's own runs do not: a dgram built byte by
-/// byte from the format document (not with <see cref="Xtc2DgramBuilder"/>), NamesIds reused
-/// across streams, a smalldata index that lags its chunks (a run being written), blocks the DAQ
-/// marked Corrupted, empty raw arrays, the epix10ka's older detType, and a detector RunProc cannot
-/// stack beside one it can.
-/// </summary>
-public sealed class Xtc2RecordedFileTests : IDisposable
+// The reader tests' second part: what recorded xtc2 files hold and the sample writer's own runs
+// do not: a dgram built byte by byte from the format document (not with Xtc2DgramBuilder),
+// NamesIds reused across streams, a smalldata index that lags its chunks (a run being written),
+// blocks the DAQ marked Corrupted, empty raw arrays, the epix10ka's older detType, and a detector
+// RunProc cannot stack beside one it can.
+public sealed partial class Xtc2ReaderTests
 {
-    private readonly string _dir = Python.TempDir();
-
-    public void Dispose() => Directory.Delete(_dir, true);
-
-    private static readonly Det Quad = new("epixquad", "epix10ka", 4, 12, 16);
-
-    private static ushort[] ReadAll(FrameSource src)
-    {
-        var all = new ushort[src.FrameCount * src.FramePixels];
-        src.ReadUInt16(0, (int)src.FrameCount, all);
-        return all;
-    }
-
-    private static ushort[] Expected(Spec spec, int det, IEnumerable<int> events) =>
-        events.SelectMany(e => Frame(spec, det, e)).ToArray();
-
     /// <summary>Little-endian bytes as the format document lays them out, with no helper from the project.</summary>
     private sealed class Bytes
     {
@@ -242,13 +223,6 @@ public sealed class Xtc2RecordedFileTests : IDisposable
         var d = f.Dgrams().First(x => x.Transition == Xtc2Transition.L1Accept);
         var sd = f.Children(d.Root, d.Index).First();
         return (sd.Offset, f.Children(sd, d.Index).First(k => k.TypeId == Xtc2TypeId.Shapes).Offset);
-    }
-
-    private static void Poke(string file, long offset, uint value)
-    {
-        using var fs = new FileStream(file, FileMode.Open);
-        fs.Position = offset;
-        fs.Write(BitConverter.GetBytes(value));
     }
 
     [Fact]
