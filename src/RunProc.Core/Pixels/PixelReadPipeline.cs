@@ -35,7 +35,7 @@ public sealed class DetectorFrames
 /// to back (the kernel reads 16 frames at one offset at once; at a 4 KiB-multiple stride their
 /// lines share one cache set).
 /// </summary>
-public static class PixelReadPipeline
+public static partial class PixelReadPipeline
 {
     /// <summary>Opens the files and groups their frame stacks by detector (disposed with the returned handle).</summary>
     public static (List<DetectorFrames> Detectors, IDisposable Handle) OpenDetectors(IReadOnlyList<string> files, IReadOnlyList<string> filter) =>
@@ -101,7 +101,7 @@ public static class PixelReadPipeline
                         continue;
                     if (!byName.TryGetValue(key, out var d))
                     {
-                        d = new DetectorFrames { Dataset = display, Source = PixelStatusRunner.SourceName(npy ? file : s.Dataset, npy), Parts = new() };
+                        d = new DetectorFrames { Dataset = display, Source = npy ? PixelStatusRunner.SourceName(file, true) : SourceOf(s.Dataset, sources), Parts = new() };
                         byName[key] = d;
                         order.Add(d);
                     }
@@ -121,6 +121,24 @@ public static class PixelReadPipeline
         }
         return (order, new Disposer(handles));
     }
+
+    /// <summary>
+    /// The source name of an HDF5 dataset: the LCLS-I DetInfo its path names (psana's source, as the
+    /// old tool named its outputs and calibration dirs: <c>/Configure:0000/…/XppGon.0:Epix100a.0/data</c>
+    /// → <c>XppGon.0:Epix100a.0</c>) where no other frame dataset of the file names the same one;
+    /// else the whole path, dotted (<c>/entry/data/epix10ka</c> → <c>entry.data.epix10ka</c>).
+    /// </summary>
+    internal static string SourceOf(string dataset, IEnumerable<FrameSource> fileSources)
+    {
+        static string? DetInfo(string path) => path.Split('/', StringSplitOptions.RemoveEmptyEntries).LastOrDefault(c => DetInfoName().IsMatch(c));
+        var info = DetInfo(dataset);
+        if (info is not null && fileSources.Count(o => DetInfo(o.Dataset) == info) == 1)
+            return PixelStatusRunner.SourceName(info);
+        return PixelStatusRunner.SourceName(dataset);
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[A-Za-z][A-Za-z0-9]*\.\d+:[A-Za-z][A-Za-z0-9]*\.\d+$", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
+    private static partial System.Text.RegularExpressions.Regex DetInfoName();
 
     /// <summary>The files without repeats: a file given twice, or under another name through a symbolic link, is read once.</summary>
     private static List<string> DistinctFiles(IReadOnlyList<string> files, List<string>? notes)

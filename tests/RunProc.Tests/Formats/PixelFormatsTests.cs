@@ -415,6 +415,37 @@ public sealed class PixelFormatsTests : IDisposable
     }
 
     [Fact]
+    public void AnHdf5DatasetUnderAnLcls1DetInfoIsNamedByIt_UnlessAnotherDatasetSharesIt()
+    {
+        // As psana's translator lays out a converted LCLS-I run: the source is the DetInfo, as the old
+        // tool named its outputs and calibration dirs (nda-xpptut15-r0260-XppGon.0:Epix100a.0-…).
+        var frames = new ushort[3 * 4 * 5];
+        var path = Path.Combine(_dir, "xpptut15-r0260-s00-c00.h5");
+        var cycle = new PureHDF.H5Group
+        {
+            ["Epix::ElementV3"] = new PureHDF.H5Group { ["XppGon.0:Epix100a.0"] = new PureHDF.H5Group { ["data"] = new PureHDF.H5Dataset(frames, fileDims: new ulong[] { 3, 4, 5 }) } },
+            ["CsPad::ElementV2"] = new PureHDF.H5Group
+            {
+                ["CxiDs1.0:Cspad.0"] = new PureHDF.H5Group
+                {
+                    ["data"] = new PureHDF.H5Dataset(frames, fileDims: new ulong[] { 3, 4, 5 }),
+                    ["image"] = new PureHDF.H5Dataset(frames, fileDims: new ulong[] { 3, 4, 5 }),
+                },
+            },
+        };
+        new PureHDF.H5File { ["Configure:0000"] = new PureHDF.H5Group { ["Run:0000"] = new PureHDF.H5Group { ["CalibCycle:0000"] = cycle } } }.Write(path);
+        var (dets, handle) = PixelReadPipeline.OpenDetectors(new[] { path }, Array.Empty<string>());
+        using (handle)
+        {
+            Assert.Equal("XppGon.0:Epix100a.0", dets.Single(d => d.Dataset.Contains("Epix100a")).Source);
+            // Two datasets under one DetInfo keep their whole paths (one name each).
+            Assert.Equal(new[] { "Configure:0000.Run:0000.CalibCycle:0000.CsPad::ElementV2.CxiDs1.0:Cspad.0.data", "Configure:0000.Run:0000.CalibCycle:0000.CsPad::ElementV2.CxiDs1.0:Cspad.0.image" },
+                dets.Where(d => d.Dataset.Contains("Cspad")).Select(d => d.Source).Order(StringComparer.Ordinal));
+        }
+        Assert.Equal("Epix100a::CalibV1", CalibrationStore.DeriveGroup("XppGon.0:Epix100a.0"));
+    }
+
+    [Fact]
     public void NexusMaskRejectsExactlyTheBadPixelsAndKeepsTheStatus()
     {
         for (var s = 0; s < 256; s++)

@@ -87,7 +87,7 @@ print(json.dumps({"A": stats(a), "B": stats(b), "Askip": stats(a[3:13])}))
             Assert.Equal(new[] { "/det/B", "/det/XppGon.0:Epix100a.0" }, dets.Select(d => d.Dataset).Order(StringComparer.Ordinal));
             var a = dets.Single(d => d.Dataset.EndsWith("Epix100a.0", StringComparison.Ordinal));
             var b = dets.Single(d => d.Dataset == "/det/B");
-            Assert.Equal("det.XppGon.0:Epix100a.0", a.Source);
+            Assert.Equal("XppGon.0:Epix100a.0", a.Source);
             Assert.Equal(new[] { 2, 33, 40 }, a.FrameShape);
             Assert.Equal(20, a.FrameCount);
             Assert.True(b.Parts[0].Compressed);
@@ -127,7 +127,7 @@ print(json.dumps({"A": stats(a), "B": stats(b), "Askip": stats(a[3:13])}))
 
             // Outputs: text arrays read back equal, HDF5 read back by h5py.
             var result = runner.Finish(a, accA, req, "xpptut15", 260);
-            var sta = Path.Combine(_dir, "out", "nda-xpptut15-r0260-det.XppGon.0:Epix100a.0-e000020-sta.txt");
+            var sta = Path.Combine(_dir, "out", "nda-xpptut15-r0260-XppGon.0:Epix100a.0-e000020-sta.txt");
             Assert.Contains(sta, result.Files);
             var (values, shape, dtype, comments) = PsanaTextArray.Read(sta);
             Assert.Equal(new[] { 2, 33, 40 }, shape);
@@ -135,14 +135,14 @@ print(json.dumps({"A": stats(a), "B": stats(b), "Askip": stats(a[3:13])}))
             Assert.Equal(result.Summary.Status.Select(v => (double)v), values);
             Assert.Contains("# DATASET exp=xpptut15:run=260", comments);
             Assert.Contains("# ARR_TYPE status", comments);
-            var ave = PsanaTextArray.Read(Path.Combine(_dir, "out", "nda-xpptut15-r0260-det.XppGon.0:Epix100a.0-e000020-ave.txt"));
+            var ave = PsanaTextArray.Read(Path.Combine(_dir, "out", "nda-xpptut15-r0260-XppGon.0:Epix100a.0-e000020-ave.txt"));
             Assert.Equal(Math.Round(result.Summary.Mean[5], 3), ave.Values[5], 9);
 
             var h5 = result.Files.Single(f => f.EndsWith(".h5", StringComparison.Ordinal));
             var check = Python.Run(_dir, """
 import sys, json, h5py, numpy as np
 with h5py.File(sys.argv[1], "r") as f:
-    g = f["entry/instrument/det.XppGon.0:Epix100a.0"]
+    g = f["entry/instrument/XppGon.0:Epix100a.0"]
     m = g["pixel_mask"]
     st = g["pixel_status"][()]
     print(json.dumps({"dtype": str(m.dtype), "shape": list(m.shape), "nx": g.attrs["NX_class"].decode() if isinstance(g.attrs["NX_class"], bytes) else str(g.attrs["NX_class"]),
