@@ -405,6 +405,8 @@ public sealed unsafe partial class Xtc2Run : IDisposable
             : defs.Select(d => d.Names.Fields[d.Field]).Any(f => f != rawField)
             ? "its segments' raw fields differ in type or rank"
             : rawField.Rank is not (2 or 3) ? $"raw is {rawField.Type} of rank {rawField.Rank}, not a frame (rank 2 or 3)"
+            : rawField.Type != Xtc2DataType.UInt16 && Xtc2Detector.FamilyOf(first.Names.DetType, PsanaClassOf(first.Names)) is { } family
+                ? $"raw is {rawField.Type}, but a {family.ToLowerInvariant()}'s raw is a UINT16 word (data bits and gain bits): not read as this detector"
             : ElementTypeOf(rawField.Type) is null ? $"raw is {rawField.Type}, not a pixel type RunProc reads (uint8, uint16, int16, uint32, int32, float)"
             : null;
         var streams = defs.Select(d => d.Stream).Distinct().ToList();
@@ -464,13 +466,15 @@ public sealed unsafe partial class Xtc2Run : IDisposable
         return new Xtc2Detector
         {
             DetName = first.Names.DetName, DetType = first.Names.DetType,
-            PsanaClass = $"{first.Names.DetType}_{first.Names.Alg}_{first.Names.AlgVersionText.Replace('.', '_')}",
+            PsanaClass = PsanaClassOf(first.Names),
             Segments = defs.Select(d => d.Names.Segment).ToArray(), Streams = streams.Select(s => s.Number).ToArray(),
             SegmentShape = shape, RawType = rawField.Type, EventsInRun = timeline.Count, EventsSelected = take,
             SkippedIncomplete = incomplete, DamagedEvents = damaged, DamagedIncluded = sel.IncludeDamaged,
             Frames = frames, NotAFrame = notAFrame,
         };
     }
+
+    private static string PsanaClassOf(Xtc2Names n) => $"{n.DetType}_{n.Alg}_{n.AlgVersionText.Replace('.', '_')}";
 
     /// <summary>
     /// Reads one stream's dgram of an event: checks it (against its smalldata entry too), finds
