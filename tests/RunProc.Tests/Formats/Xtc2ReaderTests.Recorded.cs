@@ -266,22 +266,6 @@ public sealed partial class Xtc2ReaderTests
         Assert.Equal(family, Xtc2Detector.FamilyOf(detType, psanaClass));
 
     [Fact]
-    public void AJungfrauOrEpix10kaRawThatIsNotAUint16WordIsNotReadAsThatDetector()
-    {
-        using (var w = new Xtc2StreamWriter(_dir, "mfx101332224", 3, 0))
-        {
-            var j = w.Declare(0, "jf", "jungfrau", "raw", 0x200, 0, new Xtc2Field("raw", Xtc2DataType.Int32, 3));
-            var o = w.Declare(1, "cam", "opal", "raw", 0x10000, 0, new Xtc2Field("raw", Xtc2DataType.Int32, 2));
-            w.Configure(Time(0) - 100);
-            w.L1Accept(Time(0), new[] { (j, new[] { Xtc2Value.Array<int>(new int[4], 1, 2, 2) }), (o, new[] { Xtc2Value.Array<int>(new int[4], 2, 2) }) });
-            w.EndRun(Time(1));
-        }
-        using var run = Xtc2Run.Open(Directory.GetFiles(_dir, "*.xtc2"), Array.Empty<string>());
-        Assert.Contains("UINT16", run.Detectors.Single(d => d.DetName == "jf").NotAFrame);
-        Assert.Null(run.Detectors.Single(d => d.DetName == "cam").NotAFrame); // other types keep their int32 frames
-    }
-
-    [Fact]
     public void AnEpix10kaRecordedWithTheOlderDetTypeEpixGetsItsDataBitsAndGroup()
     {
         var spec = new Spec { Events = 4, Detectors = new[] { Quad with { Type = "epix" } } };

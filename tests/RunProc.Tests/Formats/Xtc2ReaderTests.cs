@@ -258,8 +258,10 @@ public sealed partial class Xtc2ReaderTests : IDisposable
         {
             var n = w.Declare(0, "wave", "hsd", "raw", 0x10000, 0, new Xtc2Field("raw", Xtc2DataType.UInt64, 1));
             var m = w.Declare(1, "img", "opal", "raw", 0x10000, 0, new Xtc2Field("raw", Xtc2DataType.Double, 2));
+            // A jungfrau's raw is the UINT16 word (data and gain bits): an int32 one is not masked as if it were.
+            var j = w.Declare(2, "jf", "jungfrau", "raw", 0x200, 0, new Xtc2Field("raw", Xtc2DataType.Int32, 3));
             w.Configure(Time(0) - 100);
-            w.L1Accept(Time(0), new[] { (n, new[] { Xtc2Value.Array<ulong>(new ulong[3], 3) }), (m, new[] { Xtc2Value.Array<double>(new double[4], 2, 2) }) });
+            w.L1Accept(Time(0), new[] { (n, new[] { Xtc2Value.Array<ulong>(new ulong[3], 3) }), (m, new[] { Xtc2Value.Array<double>(new double[4], 2, 2) }), (j, new[] { Xtc2Value.Array<int>(new int[4], 1, 2, 2) }) });
             w.EndRun(Time(1));
         }
         var skipped = new List<string>();
@@ -269,6 +271,7 @@ public sealed partial class Xtc2ReaderTests : IDisposable
             Assert.Empty(dets);
             Assert.Contains(skipped, s => s.Contains("wave") && s.Contains("rank 1"));
             Assert.Contains(skipped, s => s.Contains("img") && s.Contains("Double"));
+            Assert.Contains(skipped, s => s.Contains("jf") && s.Contains("UINT16"));
         }
     }
 
