@@ -345,8 +345,8 @@ public sealed unsafe partial class Xtc2Run : IDisposable
         }
         if (tail.Count > 0)
         {
-            // Chunk by chunk in order: the index's events of a chunk, then those found after them.
-            var all = s.Events.Concat(tail).Select((e, i) => (e, i)).OrderBy(x => x.e.Chunk).ThenBy(x => x.i).Select(x => x.e).ToList();
+            // Chunk by chunk in order (OrderBy is stable): the index's events of a chunk, then those found after them.
+            var all = s.Events.Concat(tail).OrderBy(e => e.Chunk).ToList();
             s.Events.Clear();
             s.Events.AddRange(all);
         }
@@ -388,6 +388,7 @@ public sealed unsafe partial class Xtc2Run : IDisposable
     private Xtc2Detector ReadDetector(List<SegmentDef> defs, Xtc2Selection sel)
     {
         var first = defs[0];
+        var psanaClass = $"{first.Names.DetType}_{first.Names.Alg}_{first.Names.AlgVersionText.Replace('.', '_')}";
         // A definition RunProc cannot stack into frames leaves this detector out (listed with the
         // reason) and lets the run's other detectors be read.
         string? badDefinition = null;
@@ -405,7 +406,7 @@ public sealed unsafe partial class Xtc2Run : IDisposable
             : defs.Select(d => d.Names.Fields[d.Field]).Any(f => f != rawField)
             ? "its segments' raw fields differ in type or rank"
             : rawField.Rank is not (2 or 3) ? $"raw is {rawField.Type} of rank {rawField.Rank}, not a frame (rank 2 or 3)"
-            : rawField.Type != Xtc2DataType.UInt16 && Xtc2Detector.FamilyOf(first.Names.DetType, PsanaClassOf(first.Names)) is { } family
+            : rawField.Type != Xtc2DataType.UInt16 && Xtc2Detector.FamilyOf(first.Names.DetType, psanaClass) is { } family
                 ? $"raw is {rawField.Type}, but a {family.ToLowerInvariant()}'s raw is a UINT16 word (data bits and gain bits): not read as this detector"
             : ElementTypeOf(rawField.Type) is null ? $"raw is {rawField.Type}, not a pixel type RunProc reads (uint8, uint16, int16, uint32, int32, float)"
             : null;
@@ -466,15 +467,13 @@ public sealed unsafe partial class Xtc2Run : IDisposable
         return new Xtc2Detector
         {
             DetName = first.Names.DetName, DetType = first.Names.DetType,
-            PsanaClass = PsanaClassOf(first.Names),
+            PsanaClass = psanaClass,
             Segments = defs.Select(d => d.Names.Segment).ToArray(), Streams = streams.Select(s => s.Number).ToArray(),
             SegmentShape = shape, RawType = rawField.Type, EventsInRun = timeline.Count, EventsSelected = take,
             SkippedIncomplete = incomplete, DamagedEvents = damaged, DamagedIncluded = sel.IncludeDamaged,
             Frames = frames, NotAFrame = notAFrame,
         };
     }
-
-    private static string PsanaClassOf(Xtc2Names n) => $"{n.DetType}_{n.Alg}_{n.AlgVersionText.Replace('.', '_')}";
 
     /// <summary>
     /// Reads one stream's dgram of an event: checks it (against its smalldata entry too), finds
