@@ -287,6 +287,38 @@ Describe 'OnFailure' {
         Join-Path $notes 'xpptut15-r3-Failed' | Should -Exist
     }
 
+    It 'runs at the first failure when the job exits with a NoRetryExitCodes code (65 by default), and not before the last attempt otherwise' {
+        $notes = New-Item -ItemType Directory -Force (Join-Path $TestDrive 'notes65')
+        $cfg = Join-Path $TestDrive 'onfailure65.psd1'
+        Set-Content $cfg @"
+@{
+    DataRoot = '$($Demo.DataRoot)'; DbRoot = '$($Demo.DbRoot)'; SettleSeconds = 1
+    Processes = @{
+        data_error = @{
+            Command = @('/bin/sh', '-c', 'echo "error: no usable frames in `$0" >&2; exit 65', '{exp}')
+            Attempts = 3; PollSeconds = 1
+            OnFailure = @('/usr/bin/touch', '$notes/{exp}-r{run}-{state}')
+        }
+        data_error_retried = @{
+            Command = @('/bin/sh', '-c', 'exit 65')
+            Attempts = 3; PollSeconds = 1; NoRetryExitCodes = @()
+            OnFailure = @('/usr/bin/touch', '$notes/retried-{exp}-r{run}-{state}')
+        }
+    }
+}
+"@
+        $end = Submit-ProcJob -Process data_error -Experiment xpptut15 -Run 3 -ConfigPath $cfg | Watch-ProcJob -PollSeconds 1 -ConfigPath $cfg -WarningAction SilentlyContinue
+        $end.State | Should -Be 'Failed'
+        $end.ExitCode | Should -Be 65
+        Join-Path $notes 'xpptut15-r3-Failed' | Should -Exist
+        Submit-ProcJob -Process data_error -Experiment xpptut15 -Run 3 -ConfigPath $cfg -WarningVariable refused -WarningAction SilentlyContinue | Should -BeNullOrEmpty
+        "$refused" | Should -Match 'exit code 65, which the process''s NoRetryExitCodes mark as not worth retrying'
+
+        $end = Submit-ProcJob -Process data_error_retried -Experiment xpptut15 -Run 3 -ConfigPath $cfg | Watch-ProcJob -PollSeconds 1 -ConfigPath $cfg -WarningAction SilentlyContinue
+        $end.ExitCode | Should -Be 65
+        Join-Path $notes 'retried-xpptut15-r3-Failed' | Should -Not -Exist
+    }
+
     It 'refuses an unknown placeholder in the config, naming the key' {
         $cfg = Join-Path $TestDrive 'bad-onfailure.psd1'
         Set-Content $cfg "@{ Processes = @{ p = @{ Command = @('/bin/true'); OnFailure = @('/usr/bin/mail', '{who}') } } }"

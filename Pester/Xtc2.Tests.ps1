@@ -70,6 +70,12 @@ Describe 'Invoke-PixelStatus on xtc2' {
         Invoke-PixelStatus -Path $x -ConfigPath $Config -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         $errs[0].FullyQualifiedErrorId | Should -BeLike 'PixelFileNotSupported,*'
         $errs[0].Exception.Message | Should -Match 'LCLS-I xtc is not read yet'
+        # As a job (the pwsh entry): exit 65, input it cannot process (the cycle does not retry it).
+        $exe = [Environment]::ProcessPath
+        $pwsh = if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { @($exe, [Environment]::GetCommandLineArgs()[0]) } else { @($exe) }
+        $log = & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -File (Join-Path $Root 'bin/scripts/Invoke-RunProcEntry.ps1') (Join-Path $Root 'RunProc.psd1') Invoke-PixelStatus -Path $x -ConfigPath $Config 2>&1
+        $LASTEXITCODE | Should -Be 65 -Because ($log -join "`n")
+        ($log -join "`n") | Should -Match 'ERROR: .*Invoke-PixelStatus.*LCLS-I xtc is not read yet'
     }
 }
 
@@ -103,6 +109,33 @@ Describe 'A cycle on an xtc2 experiment' {
         $checks = @([RunProc.Demo.DemoCheck]::CheckRun($Demo, ($Demo.Runs | Where-Object { $_.Experiment -eq 'mfx101332224' -and $_.Run -eq 8 }), $calib))
         $checks.Count | Should -Be 2
         $checks | ForEach-Object { $_.Passed | Should -BeTrue -Because "$($_.Detector): $($_.Problem)" }
+    }
+
+    It 'an LCLS-I .xtc run fails once with exit 65 (input it cannot process) and is not submitted again' {
+        $dir = Join-Path $Demo.DataRoot 'XPP/xpptut99/xtc'
+        New-Item -ItemType Directory -Force $dir | Out-Null
+        $x = Join-Path $dir 'xpptut99-r0003-s00-c00.xtc'
+        [IO.File]::WriteAllBytes($x, [byte[]](1..64))
+        (Get-Item $x).LastWriteTime = (Get-Date).AddMinutes(-5)
+        Set-Content (Join-Path $Demo.DbRoot 'pixel_status/experiments.txt') 'xpptut99'
+        $deadline = [DateTime]::UtcNow.AddSeconds(120)
+        do {
+            Invoke-ProcCycle -Process pixel_status -ConfigPath $Config -WarningAction SilentlyContinue | Out-Null
+            $jobs = @(Get-ProcJob -Process pixel_status -ConfigPath $Config -Experiment xpptut99)
+            if (@($jobs | Where-Object { -not $_.IsActive }).Count -ge 1) { break }
+            Start-Sleep -Milliseconds 500
+        } while ([DateTime]::UtcNow -lt $deadline)
+        $jobs.Count | Should -Be 1
+        $jobs[0].State | Should -Be 'Failed'
+        $jobs[0].ExitCode | Should -Be 65
+        Get-Content $jobs[0].LogFile -Raw | Should -Match 'LCLS-I xtc is not read yet'
+        # The next cycles leave it Failed: no second attempt (Attempts is 3; NoRetryExitCodes 65).
+        $next = Invoke-ProcCycle -Process pixel_status -ConfigPath $Config -WarningAction SilentlyContinue
+        $next.Submitted | Should -Be 0
+        $next.Retried | Should -Be 0
+        @(Get-ProcJob -Process pixel_status -ConfigPath $Config -Experiment xpptut99).Count | Should -Be 1
+        Submit-ProcJob -Experiment xpptut99 -Run 3 -Process pixel_status -ConfigPath $Config -ErrorVariable refused -ErrorAction SilentlyContinue -WarningVariable refusedW -WarningAction SilentlyContinue | Out-Null
+        (@($refused) + @($refusedW) | ForEach-Object { "$_" }) -join "`n" | Should -Match 'NoRetryExitCodes'
     }
 }
 

@@ -87,7 +87,7 @@ public sealed partial class BatchController
                 if (updated.State.IsFinal())
                 {
                     result.Finished.Add(updated);
-                    if (updated.State.IsRetryable() && journal.Jobs.Count(j => j.Run == updated.Run && j.State.CountsAsAttempt()) >= _process.Attempts)
+                    if (updated.State.IsRetryable() && Policy.AttemptsUsed(journal.Jobs.Where(j => j.Run == updated.Run)) >= _process.Attempts)
                         NotifyFailure(updated, result, cancel);
                 }
             }
@@ -101,7 +101,12 @@ public sealed partial class BatchController
             var updated = AdvanceSplit(journal, journal.Find(job.Name)!, answers.GetValueOrDefault(job.Scheduler) ?? new SchedulerQuery(), result, cancel);
             result.Jobs.Add(updated);
             if (updated.State.IsFinal())
+            {
                 result.Finished.Add(updated);
+                // A split attempt that failed has used every attempt (see BatchPolicy.AttemptsUsed).
+                if (updated.State.IsRetryable() && Policy.AttemptsUsed(journal.Jobs.Where(j => j.Run == updated.Run)) >= _process.Attempts)
+                    NotifyFailure(updated, result, cancel);
+            }
         }
         foreach (var j in journals.Where(j => j.NeedsCompaction || j.BadLines > 0))
         {

@@ -196,7 +196,7 @@ public sealed partial class BatchController
         {
             CancelActive(job, cancel, result);
         }
-        else if (job.PartJobs.FirstOrDefault(p => p.State.IsRetryable() && p.Tries >= _process.Attempts) is { } dead)
+        else if (job.PartJobs.FirstOrDefault(p => p.State.IsRetryable() && (p.Tries >= _process.Attempts || Policy.IsFinalFailure(p.State, p.ExitCode))) is { } dead)
         {
             // A part (or the merge) failed past its retries: the attempt has failed; stop what is left.
             CancelActive(job, cancel, result);
@@ -291,7 +291,7 @@ public sealed partial class BatchController
         var progress = $"{done}/{job.Parts}";
         if (merge.State == JobState.Done)
             return (JobState.Done, "DONE", merge.ExitCode ?? 0);
-        var dead = job.PartJobs.FirstOrDefault(p => p.State.IsRetryable() && p.Tries >= _process.Attempts);
+        var dead = job.PartJobs.FirstOrDefault(p => p.State.IsRetryable() && (p.Tries >= _process.Attempts || Policy.IsFinalFailure(p.State, p.ExitCode)));
         if (!anyActive && dead is not null)
             return (dead.State == JobState.TimedOut ? JobState.TimedOut : dead.State == JobState.Lost ? JobState.Lost : JobState.Failed,
                 $"{(dead.State == JobState.TimedOut ? "TIMEOUT" : dead.State == JobState.Lost ? "LOST" : "EXIT")} {(dead.IsMerge ? "merge" : "part " + dead.Index)}", dead.ExitCode);

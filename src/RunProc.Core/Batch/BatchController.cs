@@ -38,7 +38,7 @@ public sealed partial class BatchController
         _tree = db.Tree;
         _config = db.Config;
         _process = process;
-        Policy = new BatchPolicy(process.Attempts);
+        Policy = new BatchPolicy(process.Attempts, process.NoRetryExitCodes);
         _env = env;
         _schedulers = schedulers ?? (k => SchedulerFactory.Create(k, _config, process.Name));
         SafeFile.GuardTree(_config.DbRoot);

@@ -12,9 +12,21 @@ public readonly record struct Eligibility(bool Ok, int Attempt, string Message);
 public sealed class BatchPolicy
 {
     /// <param name="attempts">Submissions per run before it stays Failed (the process's Attempts).</param>
-    public BatchPolicy(int attempts) => Attempts = attempts;
+    /// <param name="noRetryExitCodes">Exit codes of a failed job that end its run's attempts at once (the process's NoRetryExitCodes).</param>
+    public BatchPolicy(int attempts, IReadOnlyCollection<int>? noRetryExitCodes = null)
+    {
+        Attempts = attempts;
+        NoRetryExitCodes = noRetryExitCodes ?? Array.Empty<int>();
+    }
 
     public int Attempts { get; }
+
+    /// <summary>A job that failed with one of these exit codes said that running it again will not help (the input cannot be processed).</summary>
+    public IReadOnlyCollection<int> NoRetryExitCodes { get; }
+
+    /// <summary>A job (or part) that failed with one of <see cref="NoRetryExitCodes"/>.</summary>
+    public bool IsFinalFailure(JobState state, int? exitCode) =>
+        state == JobState.Failed && exitCode is { } code && NoRetryExitCodes.Contains(code);
 
     /// <summary>
     /// Whether <paramref name="run"/> of <paramref name="experiment"/> may be submitted, given its jobs
@@ -38,6 +50,8 @@ public sealed class BatchPolicy
             return new(false, 0, $"{experiment} run {run} is recorded in -proc-runs.txt without a RunProc job (processed by the old tool?); use -Force to process it again.");
         if (last is { State: JobState.Cancelled })
             return new(false, 0, $"the last job of {experiment} run {run} was cancelled; use -Force to submit it again.");
+        if (last is not null && IsFinalFailure(last.State, last.ExitCode))
+            return new(false, 0, $"{experiment} run {run} failed with exit code {last.ExitCode}, which the process's NoRetryExitCodes mark as not worth retrying (the job found input it cannot process; see its log {last.LogFile}); it stays Failed. Use -Force to try again.");
         if (attempts >= Attempts)
             return new(false, 0, $"{experiment} run {run} failed {attempts} time(s), the configured Attempts ({Attempts}); it stays {last?.State}. Use -Force to try again.");
         return new(true, attempt, "");
@@ -45,13 +59,16 @@ public sealed class BatchPolicy
 
     /// <summary>
     /// Attempts a run has used: one per job, except that a split attempt that failed has used them
-    /// all (its failed part was already retried alone up to Attempts; running every part again would not help).
+    /// all (its failed part was already retried alone up to Attempts; running every part again would
+    /// not help), and so has a last attempt that failed with one of <see cref="NoRetryExitCodes"/>.
     /// </summary>
     public int AttemptsUsed(IEnumerable<ProcJob> jobs)
     {
         var list = jobs as IReadOnlyCollection<ProcJob> ?? jobs.ToList();
         var counted = list.Count(j => j.State.CountsAsAttempt());
-        return list.Any(j => j.Parts > 1 && j.State.IsRetryable()) ? Math.Max(Attempts, counted) : counted;
+        var last = list.LastOrDefault(j => j.State.CountsAsAttempt());
+        return list.Any(j => j.Parts > 1 && j.State.IsRetryable()) || last is not null && IsFinalFailure(last.State, last.ExitCode)
+            ? Math.Max(Attempts, counted) : counted;
     }
 
     /// <summary>

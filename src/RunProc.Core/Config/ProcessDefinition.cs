@@ -47,6 +47,19 @@ public sealed class ProcessDefinition
     /// <summary>Submissions per run before it stays Failed.</summary>
     public int Attempts { get; init; } = 3;
 
+    /// <summary>
+    /// A job that fails with one of these exit codes is not submitted again: the run stays Failed
+    /// after that attempt (Submit-ProcJob -Force still runs it). Default 65, sysexits' EX_DATAERR,
+    /// which the built-in pixel_status job returns for input it cannot process (a format it does not
+    /// read, no detector frames in the run); a site's own command can return it too. @() retries every failure.
+    /// </summary>
+    public IReadOnlyList<int> NoRetryExitCodes { get; init; } = DefaultNoRetryExitCodes;
+
+    /// <summary>sysexits.h's EX_DATAERR: the exit code of a job whose input cannot be processed.</summary>
+    public const int DataErrorExitCode = 65;
+
+    public static readonly IReadOnlyList<int> DefaultNoRetryExitCodes = new[] { DataErrorExitCode };
+
     public int TimeLimitMinutes { get; init; } = 60;
 
     /// <summary>Folder of the HTML run report Invoke-ProcCycle refreshes after each cycle; empty = none.</summary>
@@ -81,7 +94,7 @@ public sealed class ProcessDefinition
     /// </summary>
     public static readonly IReadOnlyList<string> Keys = new[]
     {
-        "Command", "Scheduler", "Queue", "MaxJobs", "PollSeconds", "Attempts", "TimeLimitMinutes",
+        "Command", "Scheduler", "Queue", "MaxJobs", "PollSeconds", "Attempts", "NoRetryExitCodes", "TimeLimitMinutes",
         "Account", "Qos", "Cpus", "MemoryGB", "Gpus", "Constraint", "Reservation", "Nodes",
         "SchedulerArguments", "Environment", "Parts", "MergeCommand", "ReportPath", "OnFailure",
     };

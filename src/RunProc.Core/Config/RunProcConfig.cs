@@ -261,6 +261,7 @@ public sealed class RunProcConfig
                 MaxJobs = Positive(p, file, key, "MaxJobs", 2),
                 PollSeconds = Positive(p, file, key, "PollSeconds", 60),
                 Attempts = Positive(p, file, key, "Attempts", 3),
+                NoRetryExitCodes = ExitCodes(p, file, key + ".NoRetryExitCodes", "NoRetryExitCodes", ProcessDefinition.DefaultNoRetryExitCodes),
                 TimeLimitMinutes = Positive(p, file, key, "TimeLimitMinutes", 60),
                 Resources = new RunProc.Batch.BatchResources
                 {
@@ -366,6 +367,31 @@ public sealed class RunProcConfig
             var entry = e.Key?.ToString() ?? "";
             yield return (entry, key + "." + entry, e.Value);
         }
+    }
+
+    /// <summary>A list of process exit codes (1 to 255; a number alone is a list of one; @() is none).</summary>
+    private static IReadOnlyList<int> ExitCodes(IDictionary p, string file, string key, string name, IReadOnlyList<int> dflt)
+    {
+        var v = Find(p, name);
+        if (v is null)
+            return dflt;
+        var items = v is IEnumerable e and not string and not IDictionary ? e.Cast<object?>().ToList() : new List<object?> { v };
+        var codes = new List<int>();
+        foreach (var item in items)
+        {
+            var code = item switch
+            {
+                int i => i,
+                long l when l is >= 0 and <= 255 => (int)l,
+                double d when d == Math.Floor(d) && d is >= 0 and <= 255 => (int)d,
+                string t when int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var ti) => ti,
+                _ => -1,
+            };
+            if (code is < 1 or > 255)
+                throw new ConfigException(file, key, $"must be exit codes from 1 to 255, e.g. @(65) or @() for none; element {codes.Count} is '{item}'.");
+            codes.Add(code);
+        }
+        return codes.Distinct().ToArray();
     }
 
     private static int Positive(IDictionary p, string file, string key, string name, int dflt)

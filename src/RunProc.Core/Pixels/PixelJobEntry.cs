@@ -13,7 +13,9 @@ namespace RunProc.Pixels;
 /// validated as the cmdlet's attributes validate them (<see cref="Parameters"/>; a test checks both
 /// agree), and run through the same use case (<see cref="PixelStatusJob"/>). The log gets what the
 /// pwsh entry writes: one table row per result, 'ERROR: ...' and 'WARNING: ...' lines.
-/// Exit code as the pwsh entry: 0 on success, 1 if an error was written, 2 for a usage error.
+/// Exit code as the pwsh entry: 0 on success, 1 if an error was written, 2 for a usage error, and
+/// 65 (EX_DATAERR, the default NoRetryExitCodes) when every error written says the run's input
+/// cannot be processed (<see cref="PixelStatusJob.IsInputError"/>): the cycle does not retry it.
 /// </summary>
 public static class PixelJobEntry
 {
@@ -124,7 +126,7 @@ public static class PixelJobEntry
             return 1;
         }
         host.Flush();
-        return host.Failed ? 1 : 0;
+        return !host.Failed ? 0 : host.OnlyInputErrors ? ProcessDefinition.DataErrorExitCode : 1;
     }
 
     private static void RunInvoke(Dictionary<string, object?> p, TextHost host)
@@ -354,6 +356,10 @@ public static class PixelJobEntry
     private sealed class TextHost(TextWriter stdout, string cmdlet, CancellationToken cancel) : IPixelStatusHost
     {
         public bool Failed { get; private set; }
+
+        /// <summary>Every error written says the run's input cannot be processed (<see cref="PixelStatusJob.IsInputError"/>): retrying will not help.</summary>
+        public bool OnlyInputErrors { get; private set; } = true;
+
         public bool VerboseOn { get; set; }
         public bool WhatIfOn { get; set; }
         public CancellationToken Cancel => cancel;
@@ -361,6 +367,7 @@ public static class PixelJobEntry
         public void Error(Exception error, string errorId, PixelErrorCategory category, object? target, string? recommendedAction = null)
         {
             Failed = true;
+            OnlyInputErrors &= PixelStatusJob.IsInputError(errorId);
             stdout.WriteLine($"ERROR: {cmdlet}: {error.Message}{(recommendedAction is null ? "" : $" ({recommendedAction})")}");
         }
 

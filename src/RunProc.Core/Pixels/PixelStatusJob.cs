@@ -91,6 +91,15 @@ public sealed class PixelStatusJob
     private readonly IPixelStatusHost _host;
     private readonly PixelStatusRunner _runner;
 
+    /// <summary>
+    /// The errors that say the run's input cannot be processed: its files are of a format this job
+    /// does not read (LCLS-I .xtc, say), or hold no detector frames (matching -Detector). Running
+    /// the same job on the same settled run again gives the same error, so the job entries exit 65
+    /// (<see cref="ProcessDefinition.DataErrorExitCode"/>) when every error is one of these, and
+    /// the cycle does not retry it (the process's NoRetryExitCodes).
+    /// </summary>
+    public static bool IsInputError(string errorId) => errorId is "PixelFileNotSupported" or "NoDetector";
+
     public PixelStatusJob(RunProcConfig config, IPixelStatusHost host)
     {
         _config = config;

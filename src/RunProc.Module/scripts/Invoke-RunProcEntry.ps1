@@ -6,7 +6,9 @@
 # Arguments are bound as data: '-Name value' and '-Name:value' become entries of a hashtable that is
 # splatted into the cmdlet, '-Name' alone (followed by another '-Name' or nothing) is a switch.
 # Nothing here is ever evaluated as code, and only cmdlets of the RunProc module can be run.
-# Exit code: 0 on success, 1 if the cmdlet wrote an error, 2 for a usage error.
+# Exit code: 0 on success, 1 if the cmdlet wrote an error, 2 for a usage error, 65 (EX_DATAERR, the
+# default NoRetryExitCodes: the cycle does not retry) when every error says the run's input cannot be
+# processed ([RunProc.Pixels.PixelStatusJob]::IsInputError, as the runproc-pixel entry decides).
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 # Logs are files: no ANSI colour sequences in them.
@@ -68,10 +70,14 @@ try {
             "WARNING: $($_.Message)"
         } else { $_ }
     } | Out-String -Stream -Width 250 | ForEach-Object { Write-EntryLine $_ }
-    if ($entryErrors) { $failed = $true }
+    if ($entryErrors) {
+        $failed = $true
+        $inputOnly = @($entryErrors | Where-Object { -not ($_ -is [System.Management.Automation.ErrorRecord] -and [RunProc.Pixels.PixelStatusJob]::IsInputError(($_.FullyQualifiedErrorId -split ',')[0])) }).Count -eq 0
+    }
 } catch {
     Write-EntryLine "ERROR: RunProc entry: $name failed: $($_.Exception.Message)"
-    exit 1
+    # ErrorActionPreference Stop: the cmdlet's first error ends it here; its id says whether retrying can help.
+    exit $(if ([RunProc.Pixels.PixelStatusJob]::IsInputError(($_.FullyQualifiedErrorId -split ',')[0])) { [RunProc.Config.ProcessDefinition]::DataErrorExitCode } else { 1 })
 }
-if ($failed) { exit 1 }
+if ($failed) { exit $(if ($inputOnly) { [RunProc.Config.ProcessDefinition]::DataErrorExitCode } else { 1 }) }
 exit 0

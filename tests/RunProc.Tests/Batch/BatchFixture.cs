@@ -93,7 +93,7 @@ internal sealed class FakeScheduler : IScheduler
                     Jobs[k] = Jobs[k] with { State = state, Word = word, Exit = exit };
     }
 
-    public void Set(string id, JobState state, string word) { lock (_gate) Jobs[id] = Jobs[id] with { State = state, Word = word }; }
+    public void Set(string id, JobState state, string word, int? exit = null) { lock (_gate) Jobs[id] = Jobs[id] with { State = state, Word = word, Exit = exit }; }
 
     public int CountFor(string exp, int run) { lock (_gate) return Jobs.Values.Count(j => j.Name.Contains($".{exp}.r{run:0000}.")); }
 }

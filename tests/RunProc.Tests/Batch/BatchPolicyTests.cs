@@ -84,6 +84,27 @@ public class BatchPolicyTests
     }
 
     [Fact]
+    public void A_job_that_exits_with_a_no_retry_code_uses_every_attempt()
+    {
+        var p = new BatchPolicy(3, new[] { 65 });
+        ProcJob Exited(JobState state, int? code, int attempt = 1) { var j = Job(state, attempt: attempt); j.ExitCode = code; j.LogFile = "/db/logs/x.log"; return j; }
+        var data = new[] { Exited(JobState.Failed, 65) };
+        Assert.Equal(3, p.AttemptsUsed(data));
+        Assert.Empty(p.RetryCandidates(data));
+        var e = p.Decide("xpptut15", 1, data, force: false, NotRecorded);
+        Assert.False(e.Ok);
+        Assert.Contains("failed with exit code 65, which the process's NoRetryExitCodes mark as not worth retrying", e.Message);
+        Assert.Contains("/db/logs/x.log", e.Message);
+        Assert.True(p.Decide("xpptut15", 1, data, force: true, NotRecorded) is { Ok: true, Attempt: 2 });
+        // Another exit code, a timeout with that code, or the code on an earlier attempt only: retried as before.
+        Assert.Single(p.RetryCandidates(new[] { Exited(JobState.Failed, 1) }));
+        Assert.Single(p.RetryCandidates(new[] { Exited(JobState.TimedOut, 65) }));
+        Assert.Equal(2, p.AttemptsUsed(new[] { Exited(JobState.Failed, 65), Exited(JobState.Failed, 1, attempt: 2) }));
+        // Without the list (NoRetryExitCodes = @()), 65 is an ordinary failure.
+        Assert.Single(new BatchPolicy(3).RetryCandidates(data));
+    }
+
+    [Fact]
     public void Retry_candidates_are_failed_or_unsubmitted_runs_with_attempts_left_in_experiment_then_run_order()
     {
         var jobs = new[]

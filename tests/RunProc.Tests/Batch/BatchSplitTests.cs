@@ -82,6 +82,27 @@ public class BatchSplitTests
     }
 
     [Fact]
+    public void A_part_that_exits_with_a_no_retry_code_fails_the_attempt_without_retries()
+    {
+        using var fx = new BatchFixture(parts: 3, attempts: 3);
+        fx.Runs("xpptut15", 1);
+        fx.Controller().Submit("xpptut15", 1, false, null, default);
+        fx.Scheduler.Set("100_0", JobState.Done, "COMPLETED", 0);
+        fx.Scheduler.Set("100_1", JobState.Failed, "FAILED", 65); // EX_DATAERR: its input cannot be processed
+        fx.Scheduler.Set("100_2", JobState.Running, "RUNNING");
+        fx.Controller().RunCycle(default);
+        Assert.Contains("100", fx.Scheduler.Cancelled);  // what is left of the attempt is stopped
+        Assert.Equal(2, fx.Scheduler.Specs.Count);       // no retry of part 1
+        fx.Controller().RunCycle(default);
+        var job = Only(fx);
+        Assert.Equal(JobState.Failed, job.State);
+        Assert.Contains("part 1", job.SchedulerState);
+        Assert.Equal(65, job.ExitCode);
+        Assert.Empty(fx.Controller().RetryCandidates());
+        Assert.Equal(2, fx.Scheduler.Specs.Count);
+    }
+
+    [Fact]
     public void Stop_cancels_the_array_and_the_merge_and_the_attempt_ends_cancelled()
     {
         using var fx = new BatchFixture(parts: 2);

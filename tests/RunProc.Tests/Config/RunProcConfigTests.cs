@@ -73,6 +73,22 @@ public class RunProcConfigTests
         Assert.NotNull(cfg.GetProcess("pixel_status"));
     }
 
+    [Fact]
+    public void NoRetryExitCodes_DefaultTo65_AndAreValidated()
+    {
+        RunProcConfig With(object value) => RunProcConfig.FromDictionary(new Hashtable { ["Processes"] = new Hashtable { ["pixel_status"] = new Hashtable { ["NoRetryExitCodes"] = value } } }, "/site/runproc.psd1");
+        Assert.Equal(new[] { 65 }, RunProcConfig.FromDictionary(new Hashtable(), "/site/runproc.psd1").GetProcess("pixel_status").NoRetryExitCodes);
+        Assert.Equal(new[] { 65, 3 }, With(new object[] { 65, 3, 65 }).GetProcess("pixel_status").NoRetryExitCodes);
+        Assert.Equal(new[] { 7 }, With(7).GetProcess("pixel_status").NoRetryExitCodes);
+        Assert.Empty(With(Array.Empty<object>()).GetProcess("pixel_status").NoRetryExitCodes);
+        foreach (var bad in new object[] { 0, 256, "sixty", new object[] { 65, -1 }, 1.5 })
+        {
+            var ex = Assert.Throws<ConfigException>(() => With(bad));
+            Assert.Equal("Processes.pixel_status.NoRetryExitCodes", ex.Key);
+            Assert.Contains("exit codes from 1 to 255", ex.Message);
+        }
+    }
+
     [Theory]
     [InlineData("Schedular", "Scheduler")]
     [InlineData("MaxJob", "MaxJobs")]

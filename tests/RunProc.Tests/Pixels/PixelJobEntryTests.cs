@@ -1,3 +1,4 @@
+using RunProc.Config;
 using System.Management.Automation;
 using System.Reflection;
 using RunProc.Module.Commands;
@@ -105,5 +106,42 @@ public class PixelJobEntryTests
         o = new StringWriter();
         Assert.Equal(1, PixelJobEntry.Run(new[] { "Invoke-PixelStatus", "-Path", missing }, o, e));
         Assert.Contains($"ERROR: Invoke-PixelStatus: Cannot find path '{missing}' because it does not exist. (Check the path of the run file.)", o.ToString());
+    }
+
+    [Fact]
+    public void Input_it_cannot_process_exits_65_so_the_cycle_does_not_retry()
+    {
+        var dir = Directory.CreateTempSubdirectory("runproc-entry-").FullName;
+        try
+        {
+            // An LCLS-I .xtc (not read), and an xtc2 run whose only detector has no 'raw' (no frames in it).
+            var lcls1 = Path.Combine(dir, "xpptut15-r0001-s00-c00.xtc");
+            File.WriteAllBytes(lcls1, new byte[64]);
+            List<string> chunks;
+            using (var w = new RunProc.Formats.Xtc2StreamWriter(dir, "mfx101332224", 1, 0))
+            {
+                var names = w.Declare(0, "hsd", "hsd", "fex", 0x010000, 0, new RunProc.Formats.Xtc2Field("peaks", RunProc.Formats.Xtc2DataType.UInt16, 1));
+                w.Configure(1UL << 32);
+                w.L1Accept((1UL << 32) + 1, new[] { (names, new[] { RunProc.Formats.Xtc2Value.Array<ushort>(new ushort[8], 8) }) });
+                chunks = w.Files;
+            }
+            var flat = chunks[0];
+            var e = new StringWriter();
+            foreach (var (file, id) in new[] { (lcls1, "LCLS-I xtc is not read yet"), (flat, "No detector frame stacks") })
+            {
+                var o = new StringWriter();
+                var code = PixelJobEntry.Run(new[] { "Invoke-PixelStatus", "-Path", file }, o, e);
+                Assert.True(code == ProcessDefinition.DataErrorExitCode, $"{code}: {o}");
+                Assert.Contains(id, o.ToString());
+            }
+            // Another error (a missing file): an ordinary failure (1), retried as before.
+            var other = new StringWriter();
+            Assert.Equal(1, PixelJobEntry.Run(new[] { "Invoke-PixelStatus", "-Path", Path.Combine(dir, "missing.h5") }, other, e));
+            Assert.Contains("does not exist", other.ToString());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }
