@@ -101,13 +101,15 @@ internal sealed class FakeScheduler : IScheduler
 /// <summary>A temp facility with one process 'p' (Slurm kind, served by a <see cref="FakeScheduler"/>) and the real ProcDb.</summary>
 internal sealed class BatchFixture : IDisposable
 {
-    public BatchFixture(int attempts = 3, int maxJobs = 2, string scheduler = "Slurm", object[]? command = null, int parts = 1, Hashtable? extra = null)
+    /// <param name="extra">Top-level config keys.</param>
+    /// <param name="process">More keys of process p.</param>
+    public BatchFixture(int attempts = 3, int maxJobs = 2, string scheduler = "Slurm", object[]? command = null, int parts = 1, Hashtable? extra = null, Hashtable? process = null)
     {
         Facility = new Facility(settleSeconds: 0, new Hashtable(extra ?? new Hashtable())
         {
             ["Processes"] = new Hashtable
             {
-                ["p"] = new Hashtable
+                ["p"] = new Hashtable(process ?? new Hashtable())
                 {
                     ["Command"] = command ?? (parts > 1 ? new object[] { "/bin/sh", "-c", "exit 0", "{exp}", "{run}", "{part}" } : new object[] { "/bin/sh", "-c", "exit 0", "{exp}", "{run}" }),
                     ["Scheduler"] = scheduler,

@@ -84,7 +84,8 @@ public class BatchSplitTests
     [Fact]
     public void A_part_that_exits_with_a_no_retry_code_fails_the_attempt_without_retries()
     {
-        using var fx = new BatchFixture(parts: 3, attempts: 3);
+        var notes = Directory.CreateTempSubdirectory("runproc-notes-").FullName;
+        using var fx = new BatchFixture(parts: 3, attempts: 3, process: new System.Collections.Hashtable { ["OnFailure"] = new object[] { "/usr/bin/touch", notes + "/{exp}-r{run}-{state}" } });
         fx.Runs("xpptut15", 1);
         fx.Controller().Submit("xpptut15", 1, false, null, default);
         fx.Scheduler.Set("100_0", JobState.Done, "COMPLETED", 0);
@@ -100,6 +101,9 @@ public class BatchSplitTests
         Assert.Equal(65, job.ExitCode);
         Assert.Empty(fx.Controller().RetryCandidates());
         Assert.Equal(2, fx.Scheduler.Specs.Count);
+        // The run failed for good: OnFailure ran, once.
+        Assert.Equal(new[] { "xpptut15-r1-Failed" }, Directory.GetFiles(notes).Select(Path.GetFileName));
+        Directory.Delete(notes, recursive: true);
     }
 
     [Fact]
