@@ -264,59 +264,53 @@ Describe 'Reprocessing with provenance' {
 }
 
 Describe 'OnFailure' {
-    It 'runs the argv template (no shell) when a run fails with no attempts left, and the job keeps the error line' {
-        $notes = New-Item -ItemType Directory -Force (Join-Path $TestDrive 'notes')
-        $cfg = Join-Path $TestDrive 'onfailure.psd1'
-        Set-Content $cfg @"
+    BeforeAll {
+        # Three processes on the demo's roots: one that fails (exit 3) with one attempt, one that
+        # exits 65 (input it cannot process) with three, and one that exits 65 with NoRetryExitCodes off.
+        $script:Notes = New-Item -ItemType Directory -Force (Join-Path $TestDrive 'notes')
+        $script:FailConfig = Join-Path $TestDrive 'onfailure.psd1'
+        Set-Content $FailConfig @"
 @{
     DataRoot = '$($Demo.DataRoot)'; DbRoot = '$($Demo.DbRoot)'; SettleSeconds = 1
     Processes = @{
         fail_once = @{
             Command = @('/bin/sh', '-c', 'echo "error: calibration constants not found for `$0" >&2; exit 3', '{exp}')
             Attempts = 1; PollSeconds = 1
-            OnFailure = @('/usr/bin/touch', '$notes/{exp}-r{run}-{state}')
+            OnFailure = @('/usr/bin/touch', '$Notes/{exp}-r{run}-{state}')
+        }
+        data_error = @{
+            Command = @('/bin/sh', '-c', 'exit 65'); Attempts = 3; PollSeconds = 1
+            OnFailure = @('/usr/bin/touch', '$Notes/65-{exp}-r{run}-{state}')
+        }
+        data_error_retried = @{
+            Command = @('/bin/sh', '-c', 'exit 65'); Attempts = 3; PollSeconds = 1; NoRetryExitCodes = @()
+            OnFailure = @('/usr/bin/touch', '$Notes/retried-{exp}-r{run}-{state}')
         }
     }
 }
 "@
-        $job = Submit-ProcJob -Process fail_once -Experiment xpptut15 -Run 3 -ConfigPath $cfg
-        $end = $job | Watch-ProcJob -PollSeconds 1 -ConfigPath $cfg -WarningAction SilentlyContinue
+    }
+
+    It 'runs the argv template (no shell) when a run fails with no attempts left, and the job keeps the error line' {
+        $job = Submit-ProcJob -Process fail_once -Experiment xpptut15 -Run 3 -ConfigPath $FailConfig
+        $end = $job | Watch-ProcJob -PollSeconds 1 -ConfigPath $FailConfig -WarningAction SilentlyContinue
         $end.State | Should -Be 'Failed'
         $end.LastError | Should -Be 'error: calibration constants not found for xpptut15'
         $end.Reason | Should -Be $end.LastError
-        Join-Path $notes 'xpptut15-r3-Failed' | Should -Exist
+        Join-Path $Notes 'xpptut15-r3-Failed' | Should -Exist
     }
 
     It 'runs at the first failure when the job exits with a NoRetryExitCodes code (65 by default), and not before the last attempt otherwise' {
-        $notes = New-Item -ItemType Directory -Force (Join-Path $TestDrive 'notes65')
-        $cfg = Join-Path $TestDrive 'onfailure65.psd1'
-        Set-Content $cfg @"
-@{
-    DataRoot = '$($Demo.DataRoot)'; DbRoot = '$($Demo.DbRoot)'; SettleSeconds = 1
-    Processes = @{
-        data_error = @{
-            Command = @('/bin/sh', '-c', 'echo "error: no usable frames in `$0" >&2; exit 65', '{exp}')
-            Attempts = 3; PollSeconds = 1
-            OnFailure = @('/usr/bin/touch', '$notes/{exp}-r{run}-{state}')
-        }
-        data_error_retried = @{
-            Command = @('/bin/sh', '-c', 'exit 65')
-            Attempts = 3; PollSeconds = 1; NoRetryExitCodes = @()
-            OnFailure = @('/usr/bin/touch', '$notes/retried-{exp}-r{run}-{state}')
-        }
-    }
-}
-"@
-        $end = Submit-ProcJob -Process data_error -Experiment xpptut15 -Run 3 -ConfigPath $cfg | Watch-ProcJob -PollSeconds 1 -ConfigPath $cfg -WarningAction SilentlyContinue
+        $end = Submit-ProcJob -Process data_error -Experiment xpptut15 -Run 3 -ConfigPath $FailConfig | Watch-ProcJob -PollSeconds 1 -ConfigPath $FailConfig -WarningAction SilentlyContinue
         $end.State | Should -Be 'Failed'
         $end.ExitCode | Should -Be 65
-        Join-Path $notes 'xpptut15-r3-Failed' | Should -Exist
-        Submit-ProcJob -Process data_error -Experiment xpptut15 -Run 3 -ConfigPath $cfg -WarningVariable refused -WarningAction SilentlyContinue | Should -BeNullOrEmpty
+        Join-Path $Notes '65-xpptut15-r3-Failed' | Should -Exist
+        Submit-ProcJob -Process data_error -Experiment xpptut15 -Run 3 -ConfigPath $FailConfig -WarningVariable refused -WarningAction SilentlyContinue | Should -BeNullOrEmpty
         "$refused" | Should -Match 'exit code 65, which the process''s NoRetryExitCodes mark as not worth retrying'
 
-        $end = Submit-ProcJob -Process data_error_retried -Experiment xpptut15 -Run 3 -ConfigPath $cfg | Watch-ProcJob -PollSeconds 1 -ConfigPath $cfg -WarningAction SilentlyContinue
+        $end = Submit-ProcJob -Process data_error_retried -Experiment xpptut15 -Run 3 -ConfigPath $FailConfig | Watch-ProcJob -PollSeconds 1 -ConfigPath $FailConfig -WarningAction SilentlyContinue
         $end.ExitCode | Should -Be 65
-        Join-Path $notes 'retried-xpptut15-r3-Failed' | Should -Not -Exist
+        Join-Path $Notes 'retried-xpptut15-r3-Failed' | Should -Not -Exist
     }
 
     It 'refuses an unknown placeholder in the config, naming the key' {
