@@ -61,7 +61,16 @@ Describe 'Invoke-PixelStatus on xtc2' {
         $errs[0].FullyQualifiedErrorId | Should -BeLike 'PixelFileDamaged,*'
         $errs[0].Exception.Message | Should -Match ([regex]::Escape($cut))
         $errs[0].Exception.Message | Should -Match 'dgram \d+ at byte \d+: .*truncated'
+        $errs[0].ErrorDetails.RecommendedAction | Should -Match '-AllowTruncated'
         $out | Should -Not -Exist
+        # Opted in: the whole events before the cut are analysed, with a warning naming where it ends.
+        $whole = Invoke-PixelStatus -Path $src -ConfigPath $Config -ArrayType sta -OutputDirectory (Join-Path $TestDrive 'uncut-out')
+        $r = Invoke-PixelStatus -Path $cut -AllowTruncated -OutputDirectory $out -ArrayType sta -ConfigPath $Config -WarningVariable cutWarnings -WarningAction SilentlyContinue
+        $r.Events | Should -BeGreaterThan 0
+        $r.Events | Should -BeLessThan $whole.Events
+        "$cutWarnings" | Should -Match ([regex]::Escape($cut))
+        "$cutWarnings" | Should -Match 'dgram \d+ at byte \d+: .*truncated.*-AllowTruncated'
+        $out | Should -Exist
     }
 
     It 'says LCLS-I .xtc is not read yet' {

@@ -81,19 +81,22 @@ public sealed unsafe class Xtc2File : IDisposable
 
     public Xtc2FormatException Error(long dgram, long offset, string message) => new(Path, dgram, offset, message);
 
+    /// <summary>The file ends inside the dgram at <paramref name="offset"/>.</summary>
+    private Xtc2FormatException Cut(long dgram, long offset, string message) => new(Path, dgram, offset, message) { Truncated = true };
+
     /// <summary>The dgram at <paramref name="offset"/>, checked to fit the file.</summary>
     public Xtc2Dgram DgramAt(long offset, long index)
     {
         var left = Length - offset;
         if (offset < 0 || left < Xtc2Format.MinDgram)
-            throw Error(index, offset, $"the file ends {Math.Max(0, left)} bytes into a dgram (a dgram has at least {Xtc2Format.MinDgram}): the file is truncated (cut, or still being written).");
+            throw Cut(index, offset, $"the file ends {Math.Max(0, left)} bytes into a dgram (a dgram has at least {Xtc2Format.MinDgram}): the file is truncated (cut, or still being written).");
         var p = _base + offset;
         var env = Xtc2Format.U32(p + 8);
         var root = XtcAt(offset + Xtc2Format.DgramHeader);
         if (root.Extent < Xtc2Format.XtcHeader)
             throw Error(index, offset, $"root xtc extent {root.Extent} is below the 12-byte header.");
         if (offset + Xtc2Format.DgramHeader + root.Extent > Length)
-            throw Error(index, offset, $"the dgram needs {Xtc2Format.DgramHeader + (long)root.Extent} bytes, the file has {left} left: the file is truncated (cut, or still being written).");
+            throw Cut(index, offset, $"the dgram needs {Xtc2Format.DgramHeader + (long)root.Extent} bytes, the file has {left} left: the file is truncated (cut, or still being written).");
         if (((env >> 24) & 0xF) > (uint)Xtc2Transition.L1Accept)
             throw Error(index, offset, $"transition id {(env >> 24) & 0xF} is not one of 0..12.");
         return new Xtc2Dgram(index, offset, Xtc2Format.U32(p + 4), Xtc2Format.U32(p), env, root);

@@ -152,4 +152,7 @@ public sealed class Xtc2FormatException : FrameReadException
 
     /// <summary>Byte offset in the file of the structure that failed its check.</summary>
     public long Offset { get; }
+
+    /// <summary>The file ends inside this dgram (cut, or still being written): the dgrams before it are whole.</summary>
+    public bool Truncated { get; init; }
 }

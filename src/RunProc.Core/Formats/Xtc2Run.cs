@@ -7,7 +7,8 @@ namespace RunProc.Formats;
 /// <param name="SkipEvents">Events of the detector's timeline (every L1Accept of its streams, joined by time) passed over first.</param>
 /// <param name="Events">At most this many timeline events after them; null = all.</param>
 /// <param name="IncludeDamaged">Analyse events with damage ≠ 0 too (they are counted either way).</param>
-public sealed record Xtc2Selection(long SkipEvents = 0, long? Events = null, bool IncludeDamaged = false);
+/// <param name="AllowTruncated">A chunk that ends inside a dgram (a DAQ crash, an interrupted copy) is read up to its last whole dgram, with an entry in <see cref="Xtc2Run.Truncations"/>, instead of failing the run.</param>
+public sealed record Xtc2Selection(long SkipEvents = 0, long? Events = null, bool IncludeDamaged = false, bool AllowTruncated = false);
 
 /// <summary>
 /// One detector of an xtc2 run (Configure Names with alg <c>raw</c> and a field <c>raw</c>, one
@@ -111,6 +112,11 @@ public sealed unsafe partial class Xtc2Run : IDisposable
     /// <summary>What the reader chose on the way (e.g. an unreadable smalldata index it did without), for -Verbose.</summary>
     public List<string> Notes { get; } = new();
 
+    /// <summary>With <see cref="Xtc2Selection.AllowTruncated"/>: the chunks read only up to a cut, each named with where it ends (for a warning).</summary>
+    public List<string> Truncations { get; } = new();
+
+    private bool _allowTruncated;
+
     /// <summary>The chunk files, streams in order, chunks in order.</summary>
     public IReadOnlyList<string> Files => _streams.SelectMany(s => s.Chunks.Select(c => c.File.Path)).ToArray();
 
@@ -144,7 +150,7 @@ public sealed unsafe partial class Xtc2Run : IDisposable
     public static Xtc2Run Open(IReadOnlyList<string> files, IReadOnlyList<string> filter, Xtc2Selection? selection = null)
     {
         selection ??= new Xtc2Selection();
-        var run = new Xtc2Run();
+        var run = new Xtc2Run { _allowTruncated = selection.AllowTruncated };
         try
         {
             run.OpenStreams(files);
@@ -241,9 +247,30 @@ public sealed unsafe partial class Xtc2Run : IDisposable
             s.Events.Clear();
         }
         for (var c = 0; c < s.Chunks.Count; c++)
-            foreach (var d in s.Chunks[c].File.Dgrams())
+            foreach (var d in Walk(s.Chunks[c].File))
                 if (d.Transition == Xtc2Transition.L1Accept)
                     s.Events.Add(new EventRef(d.Time, d.Env, c, d.Offset, d.Size, d.Index));
+    }
+
+    /// <summary>
+    /// A chunk's dgrams from <paramref name="offset"/> (as <see cref="Xtc2File.Dgrams"/>); with
+    /// AllowTruncated a file that ends inside a dgram ends the walk there, with a
+    /// <see cref="Truncations"/> entry naming the file, the dgram and its byte offset.
+    /// </summary>
+    private IEnumerable<Xtc2Dgram> Walk(Xtc2File file, long offset = 0, long index = 0)
+    {
+        for (var i = index; offset < file.Length; i++)
+        {
+            Xtc2Dgram d;
+            try { d = file.DgramAt(offset, i); }
+            catch (Xtc2FormatException ex) when (ex.Truncated && _allowTruncated)
+            {
+                Truncations.Add($"{ex.Message} -AllowTruncated: the {i} whole dgram{(i == 1 ? "" : "s")} before it {(i == 1 ? "is" : "are")} read, the {file.Length - offset} byte{(file.Length - offset == 1 ? "" : "s")} after not.");
+                yield break;
+            }
+            yield return d;
+            offset += d.Size;
+        }
     }
 
     private static string? SmallDataPath(Stream s)
@@ -283,6 +310,7 @@ public sealed unsafe partial class Xtc2Run : IDisposable
         var chunkIndex = s.Chunks.ToDictionary(c => c.Chunk, c => s.Chunks.IndexOf(c));
         var lastEnd = new long[s.Chunks.Count];
         var nextIndex = new long[s.Chunks.Count];
+        var cutEntries = new int[s.Chunks.Count];
         // The index holds the chunks' dgrams one for one, so a dgram's index in its chunk is its
         // index here less the index where the chunk began (after the Enable that switched to it).
         long chunkStart = 0;
@@ -321,6 +349,11 @@ public sealed unsafe partial class Xtc2Run : IDisposable
             if (!chunkIndex.TryGetValue(chunk, out var c))
                 continue; // a chunk not given (a -Path selection): its events are not read
             var file = s.Chunks[c].File;
+            if (size >= Xtc2Format.MinDgram && offset > file.Length - size && _allowTruncated)
+            {
+                cutEntries[c]++; // an event past the end of a cut chunk: not there to read
+                continue;
+            }
             if (size < Xtc2Format.MinDgram || offset > file.Length - size)
                 throw file.Error(d.Index - chunkStart, offset, $"the smalldata index {path} (its dgram {d.Index}) puts an L1Accept of {size} bytes here, past the end of this {file.Length}-byte chunk: the chunk is truncated (cut, or still being written).");
             s.Events.Add(new EventRef(d.Time, d.Env, c, offset, size, d.Index - chunkStart, FromIndex: true));
@@ -330,6 +363,9 @@ public sealed unsafe partial class Xtc2Run : IDisposable
                 nextIndex[c] = d.Index - chunkStart + 1;
             }
         }
+        for (var c = 0; c < s.Chunks.Count; c++)
+            if (cutEntries[c] > 0)
+                Truncations.Add($"{s.Chunks[c].File.Path}: the smalldata index {path} lists {cutEntries[c]} L1Accept{(cutEntries[c] == 1 ? "" : "s")} past the end of this {s.Chunks[c].File.Length}-byte chunk (cut); -AllowTruncated: the events before the cut are read.");
         // Each chunk after its last indexed event is walked: a cut there is an error too, and
         // L1Accepts the index does not list yet (an index still being written, or cut at a dgram
         // boundary: the DAQ buffers its writes) are taken from the chunk, after the indexed ones.
@@ -337,7 +373,7 @@ public sealed unsafe partial class Xtc2Run : IDisposable
         for (var c = 0; c < s.Chunks.Count; c++)
         {
             var before = tail.Count;
-            foreach (var d in s.Chunks[c].File.Dgrams(lastEnd[c], nextIndex[c]))
+            foreach (var d in Walk(s.Chunks[c].File, lastEnd[c], nextIndex[c]))
                 if (d.Transition == Xtc2Transition.L1Accept)
                     tail.Add(new EventRef(d.Time, d.Env, c, d.Offset, d.Size, d.Index));
             if (tail.Count > before)

@@ -68,6 +68,7 @@ public static class PixelJobEntry
             new("RmsHighSigma", Kind.Double) { Range = (0.0, double.MaxValue) },
             new("DataMask", Kind.UInt),
             new("IncludeDamaged", Kind.Switch),
+            new("AllowTruncated", Kind.Switch),
             new("ThrottleLimit", Kind.Int) { Range = (1, 1024) },
             new("Part", Kind.Int) { Range = (0, RunProcConfig.MaxParts - 1) },
             new("PartCount", Kind.Int) { Range = (1, RunProcConfig.MaxParts) },
@@ -139,7 +140,7 @@ public static class PixelJobEntry
         {
             Files = Array.Empty<string>(), Detectors = Get("Detector", Array.Empty<string>()), SkipEvents = Get("SkipEvents", 0L),
             Events = events == long.MaxValue ? null : events, DataMask = p.ContainsKey("DataMask") ? (uint)p["DataMask"]! : null,
-            IncludeDamaged = Get("IncludeDamaged", false),
+            IncludeDamaged = Get("IncludeDamaged", false), AllowTruncated = Get("AllowTruncated", false),
             Options = new PixelStatusOptions
             {
                 Method = Get("Method", PixelLimitMethod.Absolute), SnrMax = Get("SnrMax", 8.0), IntensityLow = Get("IntensityLow", 1.0),

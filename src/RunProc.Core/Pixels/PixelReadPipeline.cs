@@ -48,10 +48,11 @@ public static partial class PixelReadPipeline
     /// <summary>
     /// As above; xtc2 chunk files (of every stream, in any order) are read together as one run,
     /// with <paramref name="selection"/> applied to its L1Accepts; <paramref name="notes"/> gets
-    /// what the xtc2 reader chose on the way (for -Verbose).
+    /// what the xtc2 reader chose on the way (for -Verbose), <paramref name="cuts"/> the chunks read
+    /// only up to a cut (<see cref="Xtc2Selection.AllowTruncated"/>; for a warning; null: into the notes).
     /// </summary>
     public static (List<DetectorFrames> Detectors, IDisposable Handle) OpenDetectors(IReadOnlyList<string> files, IReadOnlyList<string> filter, List<string>? skipped,
-        Xtc2Selection? selection, List<string>? notes)
+        Xtc2Selection? selection, List<string>? notes, List<string>? cuts = null)
     {
         var handles = new List<IDisposable>();
         var byName = new Dictionary<string, DetectorFrames>(StringComparer.Ordinal);
@@ -65,6 +66,7 @@ public static partial class PixelReadPipeline
                 var run = Xtc2Run.Open(xtc2, filter, selection);
                 handles.Add(run);
                 notes?.AddRange(run.Notes);
+                (cuts ?? notes)?.AddRange(run.Truncations);
                 skipped?.AddRange(run.Unmatched.Select(u => $"{run.Files[0]}: {u} does not match -Detector"));
                 foreach (var d in run.Detectors)
                 {

@@ -184,15 +184,20 @@ public sealed class PixelStatusJob
         IDisposable handle;
         var skipped = new List<string>();
         var notes = new List<string>();
-        try { (detectors, handle) = PixelReadPipeline.OpenDetectors(files, request.Detectors, skipped, request.Xtc2Selection, notes); }
+        var cuts = new List<string>();
+        try { (detectors, handle) = PixelReadPipeline.OpenDetectors(files, request.Detectors, skipped, request.Xtc2Selection, notes, cuts); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             _host.Error(ex, ex is FrameReadException ? "PixelFileDamaged" : "PixelFileUnreadable", PixelErrorCategory.ReadError, target,
-                "Check that the file is a complete xtc2/HDF5/.npy file; re-copy it if it was truncated, or wait until the DAQ has closed it. Nothing was written.");
+                ex is Xtc2FormatException { Truncated: true }
+                    ? "Re-copy the file if the copy was cut, or wait until the DAQ has closed it; if it stays cut (a DAQ crash), -AllowTruncated analyses the events before the cut. Nothing was written."
+                    : "Check that the file is a complete xtc2/HDF5/.npy file; re-copy it if it was truncated, or wait until the DAQ has closed it. Nothing was written.");
             return;
         }
         foreach (var n in notes)
             _host.Verbose(n);
+        foreach (var c in cuts)
+            _host.Warning(c);
         using (handle)
         {
             if (detectors.Count == 0)

@@ -34,8 +34,11 @@ public sealed record PixelStatusRequest
     /// <summary>xtc2: analyse events with damage ≠ 0 too (they are counted either way).</summary>
     public bool IncludeDamaged { get; init; }
 
+    /// <summary>xtc2: a chunk cut inside a dgram is read up to the cut (with a warning) instead of failing the run.</summary>
+    public bool AllowTruncated { get; init; }
+
     /// <summary>The xtc2 event selection of this request (SkipEvents/Events count the run's L1Accepts).</summary>
-    public Xtc2Selection Xtc2Selection => new(SkipEvents, Events, IncludeDamaged);
+    public Xtc2Selection Xtc2Selection => new(SkipEvents, Events, IncludeDamaged, AllowTruncated);
 
     public PixelStatusOptions Options { get; init; } = new();
 

@@ -91,6 +91,10 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
     [Parameter]
     public SwitchParameter IncludeDamaged { get; set; }
 
+    /// <summary>xtc2: read a chunk that ends inside a dgram (a DAQ crash, an interrupted copy) up to its last whole dgram, with a warning, instead of failing.</summary>
+    [Parameter]
+    public SwitchParameter AllowTruncated { get; set; }
+
     /// <summary>Threads for decoding and the kernel (default: all cores).</summary>
     [Parameter]
     [ValidateRange(1, 1024)]
@@ -152,7 +156,7 @@ public sealed class InvokePixelStatusCommand : RunProcCmdlet
     private PixelStatusRequest Request(IReadOnlyList<string> files) => new()
     {
         Files = files, Detectors = Detector, SkipEvents = SkipEvents, Events = Events == long.MaxValue ? null : Events,
-        DataMask = MyInvocation.BoundParameters.ContainsKey(nameof(DataMask)) ? DataMask : null, IncludeDamaged = IncludeDamaged,
+        DataMask = MyInvocation.BoundParameters.ContainsKey(nameof(DataMask)) ? DataMask : null, IncludeDamaged = IncludeDamaged, AllowTruncated = AllowTruncated,
         Options = new PixelStatusOptions
         {
             Method = Method, SnrMax = SnrMax, IntensityLow = IntensityLow, IntensityHigh = IntensityHigh, RmsLow = RmsLow, RmsHigh = RmsHigh,

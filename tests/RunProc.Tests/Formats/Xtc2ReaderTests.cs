@@ -211,6 +211,33 @@ public sealed partial class Xtc2ReaderTests : IDisposable
         Assert.Contains("truncated", ex.Message);
     }
 
+    [Theory]
+    [InlineData(1, false)]
+    [InlineData(5000, false)]
+    [InlineData(5000, true)]
+    public void AllowTruncatedReadsTheWholeDgramsBeforeTheCutAndSaysWhere(int cut, bool smallData)
+    {
+        var spec = new Spec { Detectors = new[] { Quad }, SmallData = smallData };
+        var file = Write(_dir, spec).Single();
+        var len = new FileInfo(file).Length;
+        // The L1Accepts that end before the cut are whole.
+        List<long> whole;
+        using (var f = Xtc2File.Open(file))
+            whole = f.Dgrams().Where(d => d.Transition == Xtc2Transition.L1Accept && d.Offset + d.Size <= len - cut).Select(d => d.Offset).ToList();
+        Assert.InRange(whole.Count, 1, cut > 1 ? spec.Events - 1 : spec.Events); // a 5000-byte cut takes whole events too
+        using (var fs = new FileStream(file, FileMode.Open)) fs.SetLength(len - cut);
+        Assert.Throws<Xtc2FormatException>(() => Xtc2Run.Open(new[] { file }, Array.Empty<string>()));
+        using var run = Xtc2Run.Open(new[] { file }, Array.Empty<string>(), new Xtc2Selection(AllowTruncated: true));
+        var frames = run.Detectors.Single().Frames!;
+        Assert.Equal(whole.Count, (int)frames.FrameCount);
+        Assert.Equal(Expected(spec, 0, Enumerable.Range(0, whole.Count)), ReadAll(frames));
+        Assert.NotEmpty(run.Truncations);
+        Assert.All(run.Truncations, t => Assert.Contains(file, t));
+        Assert.Contains(run.Truncations, t => t.Contains("truncated") || t.Contains("past the end"));
+        if (!smallData)
+            Assert.Matches(@"dgram \d+ at byte \d+: .*truncated.*-AllowTruncated: the \d+ whole dgrams before it are read", run.Truncations.Single());
+    }
+
     /// <summary>Offsets of the first L1Accept's structures in a one-detector file.</summary>
     private static (long Dgram, long ShapesData, long Shapes, long Data) FirstEvent(string file)
     {
