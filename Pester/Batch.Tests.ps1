@@ -141,6 +141,24 @@ Describe 'Jobs on the <Name> scheduler' -ForEach @(
     }
 }
 
+Describe 'Watch-ProcJob input' {
+    It 'a pipeline that brings no job watches nothing; alone it watches every active job' {
+        $job = Submit-ProcJob -Process l_sleep -Experiment xppl1316 -Run 3 -ConfigPath $Config
+        try {
+            @(@() | Watch-ProcJob -Process l_sleep -Once -ConfigPath $Config).Count | Should -Be 0
+            # Submit-ProcJob submitting nothing (the run is active already): Watch-ProcJob returns with nothing.
+            @(Get-PendingRun -Process l_sleep -Experiment xppl1316 -ConfigPath $Config | Where-Object Run -eq 3 | Submit-ProcJob -ConfigPath $Config -WarningAction SilentlyContinue | Watch-ProcJob -Once -ConfigPath $Config).Count | Should -Be 0
+            $alone = @(Watch-ProcJob -Process l_sleep -Once -ConfigPath $Config)
+            $alone.Name | Should -Contain $job.Name
+            ($alone | Where-Object Name -eq $job.Name).IsActive | Should -BeTrue
+        }
+        finally {
+            $job | Stop-ProcJob -Confirm:$false -ConfigPath $Config
+            $job | Watch-ProcJob -PollSeconds 1 -ConfigPath $Config | Out-Null
+        }
+    }
+}
+
 Describe 'Invoke-ProcCycle' {
     It 'repeated from cron-like separate pwsh processes, takes every run of a facility to Done exactly once' {
         Add-ProcExperiment -Process cyc -Experiment xpptut15, xppl1316 -ConfigPath $Config | Out-Null

@@ -5,7 +5,8 @@ using RunProc.Batch;
 namespace RunProc.Module.Commands;
 
 /// <summary>
-/// Watch-ProcJob: polls jobs (from the pipeline, or every active job in the journals) until they
+/// Watch-ProcJob: polls jobs (from the pipeline, or every active job in the journals when run
+/// alone; an empty pipeline watches nothing) until they
 /// end, with one batched scheduler query per process and pass. Each pass appends the old status
 /// line to each log, renames the log of an unsuccessful job with -&lt;STATUS&gt; and records the
 /// state; each job is output when it ends. -Once makes a single pass and outputs every watched job.
@@ -38,8 +39,11 @@ public sealed class WatchProcJobCommand : BatchCmdletBase
     [ValidateRange(1, 86400)]
     public int PollSeconds { get; set; }
 
+    private bool _received;
+
     protected override void ProcessRecord()
     {
+        _received = true;
         if (ParameterSetName == "Job")
             foreach (var n in Name)
                 _input.Add((ProcessOrDefault(Process), Experiment ?? "", n));
@@ -47,6 +51,12 @@ public sealed class WatchProcJobCommand : BatchCmdletBase
 
     protected override void EndProcessing()
     {
+        // Piped into with nothing coming (Submit-ProcJob submitted nothing): nothing to watch, not every job.
+        if (MyInvocation.ExpectingInput && !_received)
+        {
+            WriteVerbose("No jobs came down the pipeline: nothing to watch (run Watch-ProcJob alone to watch every active job).");
+            return;
+        }
         var watcher = new JobWatcher();
         if (ParameterSetName == "Job")
         {
