@@ -79,6 +79,18 @@ Describe 'Get-PendingRun' {
         $err[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
     }
 
+    It 'warns about a named experiment or instrument that is not there (a typo), and still answers' {
+        Get-PendingRun -ConfigPath $f.Config -Experiment cxil2317 -WarningVariable w -WarningAction SilentlyContinue | Should -BeNullOrEmpty
+        "$w" | Should -Match 'experiment cxil2317 has no directory under .* and no records; check the name'
+        Get-PendingRun -ConfigPath $f.Config -All -Instrument CXY -WarningVariable w -WarningAction SilentlyContinue | Should -BeNullOrEmpty
+        "$w" | Should -Match 'instrument CXY has no directory under .*configured instruments: .*check the name'
+        # Present ones: no warning.
+        (Get-PendingRun -ConfigPath $f.Config -Experiment cxil2316 -Instrument CXI -WarningVariable w).Run | Should -Be @(1, 2)
+        $w | Should -BeNullOrEmpty
+        Get-ProcExperiment -ConfigPath $f.Config -Experiment cxil2317 -WarningVariable w -WarningAction SilentlyContinue | Out-Null
+        "$w" | Should -Match 'cxil2317 has no directory'
+    }
+
     It 'reports an unknown process' {
         Get-PendingRun -ConfigPath $f.Config -Process nosuch -ErrorVariable err -ErrorAction SilentlyContinue
         $err[0].FullyQualifiedErrorId | Should -BeLike 'ProcessNotFound,*'

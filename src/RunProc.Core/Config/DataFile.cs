@@ -370,9 +370,11 @@ public static class ConfigFile
         var file = Path.GetFullPath(explicitPath ? path! : DefaultPath());
         if (!File.Exists(file))
         {
-            var how = explicitPath
+            var how = Directory.Exists(file)
+                ? "is a directory, not a config file; give the path of the .psd1 file."
+                : explicitPath
                 ? "the file does not exist; check the -ConfigPath value."
-                : $"the file does not exist; create it (see runproc.example.psd1 in the module folder), set ${EnvironmentVariable}, or pass -ConfigPath.";
+                : $"the file does not exist; create it (the README's 'Configuration reference' and Get-Help about_RunProc list every key; New-ProcDemoFacility writes a working one), set $env:{EnvironmentVariable} to its path, or pass -ConfigPath.";
             throw new ConfigException(file, null, how);
         }
         string text;

@@ -178,6 +178,10 @@ public sealed partial class ProcDb
     /// <summary>Experiments that have a processed or archive file in this process tree, sorted.</summary>
     public IReadOnlyList<string> RecordedExperiments() => Tree.RecordedExperiments();
 
+    /// <summary>Whether any record file (processed or archived) of the experiment exists.</summary>
+    public bool HasRecords(string experiment) =>
+        RecordFileSet.NamesOf(experiment).Any(n => File.Exists(Path.Join(InstrumentDirectory(experiment), n)));
+
     // ---------------------------------------------------------------- file helpers
 
     private string Exp(string experiment) => Names.Experiment(experiment, Config);

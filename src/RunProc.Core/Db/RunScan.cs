@@ -197,6 +197,13 @@ public sealed class RunScan
                                  .Select(f => f.ToUpperInvariant());
             instruments = instruments.Concat(extra).Distinct(StringComparer.Ordinal)
                 .Where(i => insFilter.Any(f => Wildcard.IsMatch(i, f))).ToList();
+            // A literal instrument with no directory is most likely a typo: said, not just found empty.
+            foreach (var f in insFilter.Where(f => !Wildcard.Has(f)))
+            {
+                var dir = Path.Join(Config.DataRoot, f.ToUpperInvariant());
+                if (!Names.IsInstrument(f.ToUpperInvariant()) || !Directory.Exists(dir))
+                    warn?.Invoke(new DbWarning(dir, 0, $"instrument {Names.Show(f)} has no directory under {Config.DataRoot} (configured instruments: {string.Join(", ", Config.Instruments)}); check the name."));
+            }
         }
         bool InstrumentOk(string ins) => query.Instruments is not { Count: > 0 } f || f.Any(p => Wildcard.IsMatch(ins, p));
 
@@ -232,7 +239,12 @@ public sealed class RunScan
                 else
                 {
                     var exp = Names.Experiment(n, Config);
-                    Add(catalog.InstrumentOf(exp), exp);
+                    var ins = catalog.InstrumentOf(exp);
+                    // Named, with no directory and no records: most likely a typo (it is still served: its records may say more).
+                    if (InstrumentOk(ins) && !Directory.Exists(Path.Join(Config.DataRoot, ins, exp)) && !underControl.Contains(exp) && !_db.HasRecords(exp))
+                        warn?.Invoke(new DbWarning(Path.Join(Config.DataRoot, ins, exp), 0,
+                            $"experiment {exp} has no directory under {Config.DataRoot} (instruments {string.Join(", ", Config.Instruments)}) and no records; check the name (Get-ProcExperiment -All lists the experiments on disk)."));
+                    Add(ins, exp);
                 }
             }
             result.Sort((a, b) => string.CompareOrdinal(a.Experiment, b.Experiment));

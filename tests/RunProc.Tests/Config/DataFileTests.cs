@@ -89,6 +89,9 @@ public class DataFileTests
             var ex = Assert.Throws<ConfigException>(() => ConfigFile.Load(file));
             Assert.Contains(file, ex.Message);
             Assert.Contains("not a valid PowerShell data file", ex.Message);
+            // A directory given as the config: said so.
+            var dir = Path.GetDirectoryName(file)!;
+            Assert.Contains("is a directory, not a config file", Assert.Throws<ConfigException>(() => ConfigFile.Load(dir)).Message);
         }
         finally { File.Delete(file); }
     }
