@@ -41,6 +41,7 @@ BeforeAll {
         cyc     = @{ Command = @('{runproc}', 'Get-ProcConfig', '-ConfigPath', '{config}'); MaxJobs = 3; PollSeconds = 1 }
         race    = @{ Command = @('/bin/sh', '-c', 'exit 0'); MaxJobs = 100; PollSeconds = 1 }
         cron    = @{ Command = @('/bin/sh', '-c', 'echo cron ran `$0', '{run}'); MaxJobs = 100; PollSeconds = 1 }
+        multi   = @{ Command = @('/bin/sh', '-c', 'exit 0'); MaxJobs = 4; PollSeconds = 1 }
     }
 }
 "@
@@ -248,6 +249,12 @@ Describe 'Submit-ProcJob input' {
         $out | Should -BeNullOrEmpty
         $w | Should -Match 'not ready'
         @(Get-ProcJob -Process l_ok -Experiment xpplive1 -ConfigPath $Config).Count | Should -Be 0
+    }
+
+    It 'submits several runs typed by hand (-Run 1, 2), each as its own job' {
+        $jobs = @(Submit-ProcJob -Process multi -Experiment xpptut15 -Run 1, 2 -ConfigPath $Config)
+        $jobs.Run | Should -Be @(1, 2)
+        ($jobs | Watch-ProcJob -PollSeconds 1 -ConfigPath $Config).State | Should -Be @('Done', 'Done')
     }
 
     It 'refuses a run typed by hand that has no data files, and leaves one that is not ready' {

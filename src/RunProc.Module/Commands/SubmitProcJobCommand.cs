@@ -29,9 +29,10 @@ public sealed class SubmitProcJobCommand : BatchCmdletBase
     [ArgumentCompleter(typeof(ExperimentCompleter))]
     public string Experiment { get; set; } = "";
 
+    /// <summary>The run numbers (one from each piped run; several typed: -Run 1, 2, 5).</summary>
     [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
     [ValidateRange(0, RunProc.Names.MaxRun)]
-    public int Run { get; set; }
+    public int[] Run { get; set; } = Array.Empty<int>();
 
     /// <summary>Most active jobs of the process, counting those already running (default: the process's MaxJobs).</summary>
     [Parameter]
@@ -117,11 +118,17 @@ public sealed class SubmitProcJobCommand : BatchCmdletBase
     protected override void ProcessRecord()
     {
         var process = ProcessOrDefault(Process);
-        var target = $"{Experiment} run {Run}";
         if (Controller(process) is not { } controller)
             return;
         if (!_sessions.TryGetValue(process, out var session))
             _sessions[process] = session = new SubmitSession(controller, MyInvocation.BoundParameters.ContainsKey(nameof(MaxJobs)) ? MaxJobs : null);
+        foreach (var run in Run)
+            SubmitOne(process, controller, session, run);
+    }
+
+    private void SubmitOne(string process, BatchController controller, SubmitSession session, int run)
+    {
+        var target = $"{Experiment} run {run}";
         if (!Ready && !Force)
         {
             WriteWarning($"{process}: {target} is not ready ({NotReadyReason ?? "files still being written or not settled"}); it is left for a later cycle. Use -Force to submit it now.");
@@ -133,16 +140,16 @@ public sealed class SubmitProcJobCommand : BatchCmdletBase
             Guard(target, $"Submitting {process} {target}", () =>
             {
                 // A run typed by hand (or from Get-ProcJob) has not been through the catalog: check it is there and ready.
-                if (!Force && !MyInvocation.BoundParameters.ContainsKey(nameof(Ready)) && controller.CheckOnDisk(Experiment, Run) is { } problem)
+                if (!Force && !MyInvocation.BoundParameters.ContainsKey(nameof(Ready)) && controller.CheckOnDisk(Experiment, run) is { } problem)
                 {
                     if (problem.Missing)
                         WriteInputError(new ItemNotFoundException(problem.Message), "RunHasNoFiles", ErrorCategory.ObjectNotFound, target,
-                            "Check the experiment and run number (Get-PendingRun -Experiment <exp> -IncludeNotReady); use -Force to submit it anyway.");
+                            "Check the experiment and run number (Get-PendingRun -Experiment <exp> -IncludeNotReady); -Force submits it anyway (for a command that does not read the run's files).");
                     else
                         WriteWarning($"{process}: {problem.Message} It is left for a later cycle. Use -Force to submit it now.");
                     return;
                 }
-                var plan = session.Plan(Experiment, Run, Force, parameters);
+                var plan = session.Plan(Experiment, run, Force, parameters);
                 if (plan.Decision == SubmitDecision.Skipped)
                 {
                     WriteWarning($"{process}: {plan.Message}");
