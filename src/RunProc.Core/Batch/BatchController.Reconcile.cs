@@ -87,8 +87,7 @@ public sealed partial class BatchController
                 if (updated.State.IsFinal())
                 {
                     result.Finished.Add(updated);
-                    if (updated.State.IsRetryable() && Policy.AttemptsUsed(journal.Jobs.Where(j => j.Run == updated.Run)) >= _process.Attempts)
-                        NotifyFailure(updated, result, cancel);
+                    NotifyIfFailedForGood(journal, updated, result, cancel);
                 }
             }
         }
@@ -103,9 +102,7 @@ public sealed partial class BatchController
             if (updated.State.IsFinal())
             {
                 result.Finished.Add(updated);
-                // A split attempt that failed has used every attempt (see BatchPolicy.AttemptsUsed).
-                if (updated.State.IsRetryable() && Policy.AttemptsUsed(journal.Jobs.Where(j => j.Run == updated.Run)) >= _process.Attempts)
-                    NotifyFailure(updated, result, cancel);
+                NotifyIfFailedForGood(journal, updated, result, cancel); // a failed split attempt has used every attempt
             }
         }
         foreach (var j in journals.Where(j => j.NeedsCompaction || j.BadLines > 0))
@@ -193,6 +190,13 @@ public sealed partial class BatchController
             counts[job.Name] = polls;
         }
         return journal.Find(job.Name)!.Clone();
+    }
+
+    /// <summary>OnFailure for a job that just ended, if its run has no attempts left (<see cref="BatchPolicy.AttemptsUsed"/>).</summary>
+    private void NotifyIfFailedForGood(JobJournal journal, ProcJob ended, ReconcileResult result, CancellationToken cancel)
+    {
+        if (ended.State.IsRetryable() && Policy.AttemptsUsed(journal.Jobs.Where(j => j.Run == ended.Run)) >= _process.Attempts)
+            NotifyFailure(ended, result, cancel);
     }
 
     /// <summary>Runs the process's OnFailure argv for a run that failed for good; its own failure is a problem, never a job state.</summary>

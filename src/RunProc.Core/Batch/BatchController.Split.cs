@@ -196,7 +196,7 @@ public sealed partial class BatchController
         {
             CancelActive(job, cancel, result);
         }
-        else if (job.PartJobs.FirstOrDefault(p => p.State.IsRetryable() && (p.Tries >= _process.Attempts || Policy.IsFinalFailure(p.State, p.ExitCode))) is { } dead)
+        else if (job.PartJobs.FirstOrDefault(IsDead) is { } dead)
         {
             // A part (or the merge) failed past its retries: the attempt has failed; stop what is left.
             CancelActive(job, cancel, result);
@@ -260,6 +260,9 @@ public sealed partial class BatchController
         return journal.Find(job.Name)!.Clone();
     }
 
+    /// <summary>A part (or the merge) that failed past its tries, or with a NoRetryExitCodes code: the attempt has failed.</summary>
+    private bool IsDead(ProcJobPart p) => p.State.IsRetryable() && (p.Tries >= _process.Attempts || Policy.IsFinalFailure(p.State, p.ExitCode));
+
     /// <summary>
     /// The jobs the merge must wait for: the array itself while it still holds every part (one short
     /// dependency even for 1,000 tasks), else the single tasks still to succeed (an array with a
@@ -291,7 +294,7 @@ public sealed partial class BatchController
         var progress = $"{done}/{job.Parts}";
         if (merge.State == JobState.Done)
             return (JobState.Done, "DONE", merge.ExitCode ?? 0);
-        var dead = job.PartJobs.FirstOrDefault(p => p.State.IsRetryable() && (p.Tries >= _process.Attempts || Policy.IsFinalFailure(p.State, p.ExitCode)));
+        var dead = job.PartJobs.FirstOrDefault(IsDead);
         if (!anyActive && dead is not null)
             return (dead.State == JobState.TimedOut ? JobState.TimedOut : dead.State == JobState.Lost ? JobState.Lost : JobState.Failed,
                 $"{(dead.State == JobState.TimedOut ? "TIMEOUT" : dead.State == JobState.Lost ? "LOST" : "EXIT")} {(dead.IsMerge ? "merge" : "part " + dead.Index)}", dead.ExitCode);

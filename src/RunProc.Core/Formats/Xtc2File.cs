@@ -102,12 +102,22 @@ public sealed unsafe class Xtc2File : IDisposable
         return new Xtc2Dgram(index, offset, Xtc2Format.U32(p + 4), Xtc2Format.U32(p), env, root);
     }
 
-    /// <summary>Every dgram from <paramref name="offset"/> to the end of the file (the last one must end exactly at it).</summary>
-    public IEnumerable<Xtc2Dgram> Dgrams(long offset = 0, long firstIndex = 0)
+    /// <summary>
+    /// Every dgram from <paramref name="offset"/> to the end of the file (the last one must end
+    /// exactly at it). With <paramref name="atCut"/>, a file that ends inside a dgram ends the walk
+    /// there after passing it the error (<see cref="Xtc2FormatException.Truncated"/>) instead of throwing it.
+    /// </summary>
+    public IEnumerable<Xtc2Dgram> Dgrams(long offset = 0, long firstIndex = 0, Action<Xtc2FormatException>? atCut = null)
     {
         for (var i = firstIndex; offset < Length; i++)
         {
-            var d = DgramAt(offset, i);
+            Xtc2Dgram d;
+            try { d = DgramAt(offset, i); }
+            catch (Xtc2FormatException ex) when (ex.Truncated && atCut is not null)
+            {
+                atCut(ex);
+                yield break;
+            }
             yield return d;
             offset += d.Size;
         }

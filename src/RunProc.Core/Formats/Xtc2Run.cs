@@ -253,25 +253,15 @@ public sealed unsafe partial class Xtc2Run : IDisposable
     }
 
     /// <summary>
-    /// A chunk's dgrams from <paramref name="offset"/> (as <see cref="Xtc2File.Dgrams"/>); with
-    /// AllowTruncated a file that ends inside a dgram ends the walk there, with a
-    /// <see cref="Truncations"/> entry naming the file, the dgram and its byte offset.
+    /// A chunk's dgrams from <paramref name="offset"/>; with AllowTruncated a file that ends inside
+    /// a dgram ends the walk there, with a <see cref="Truncations"/> entry naming the file, the dgram and its byte offset.
     /// </summary>
-    private IEnumerable<Xtc2Dgram> Walk(Xtc2File file, long offset = 0, long index = 0)
-    {
-        for (var i = index; offset < file.Length; i++)
+    private IEnumerable<Xtc2Dgram> Walk(Xtc2File file, long offset = 0, long index = 0) =>
+        file.Dgrams(offset, index, !_allowTruncated ? null : ex =>
         {
-            Xtc2Dgram d;
-            try { d = file.DgramAt(offset, i); }
-            catch (Xtc2FormatException ex) when (ex.Truncated && _allowTruncated)
-            {
-                Truncations.Add($"{ex.Message} -AllowTruncated: the {i} whole dgram{(i == 1 ? "" : "s")} before it {(i == 1 ? "is" : "are")} read, the {file.Length - offset} byte{(file.Length - offset == 1 ? "" : "s")} after not.");
-                yield break;
-            }
-            yield return d;
-            offset += d.Size;
-        }
-    }
+            long whole = ex.DgramIndex, after = file.Length - ex.Offset;
+            Truncations.Add($"{ex.Message} -AllowTruncated: the {whole} whole dgram{(whole == 1 ? "" : "s")} before it {(whole == 1 ? "is" : "are")} read, the {after} byte{(after == 1 ? "" : "s")} after not.");
+        });
 
     private static string? SmallDataPath(Stream s)
     {

@@ -60,6 +60,10 @@ function Write-EntryLine([string] $line) {
     if ($stamp) { $line = (Get-Date).ToString('yyyy-MM-ddTHH:mm:sszzz') + ' ' + $line }
     [Console]::Out.WriteLine($line)
 }
+# An error that says the run's input cannot be processed (exit 65: the cycle does not retry it).
+function Test-InputError($record) {
+    $record -is [System.Management.Automation.ErrorRecord] -and [RunProc.Pixels.PixelStatusJob]::IsInputError(($record.FullyQualifiedErrorId -split ',')[0])
+}
 $failed = $false
 try {
     & $command @named @positional -ErrorVariable +entryErrors 2>&1 3>&1 | ForEach-Object {
@@ -72,12 +76,12 @@ try {
     } | Out-String -Stream -Width 250 | ForEach-Object { Write-EntryLine $_ }
     if ($entryErrors) {
         $failed = $true
-        $inputOnly = @($entryErrors | Where-Object { -not ($_ -is [System.Management.Automation.ErrorRecord] -and [RunProc.Pixels.PixelStatusJob]::IsInputError(($_.FullyQualifiedErrorId -split ',')[0])) }).Count -eq 0
+        $inputOnly = @($entryErrors | Where-Object { -not (Test-InputError $_) }).Count -eq 0
     }
 } catch {
     Write-EntryLine "ERROR: RunProc entry: $name failed: $($_.Exception.Message)"
     # ErrorActionPreference Stop: the cmdlet's first error ends it here; its id says whether retrying can help.
-    exit $(if ([RunProc.Pixels.PixelStatusJob]::IsInputError(($_.FullyQualifiedErrorId -split ',')[0])) { [RunProc.Config.ProcessDefinition]::DataErrorExitCode } else { 1 })
+    exit $(if (Test-InputError $_) { [RunProc.Config.ProcessDefinition]::DataErrorExitCode } else { 1 })
 }
 if ($failed) { exit $(if ($inputOnly) { [RunProc.Config.ProcessDefinition]::DataErrorExitCode } else { 1 }) }
 exit 0
