@@ -115,10 +115,25 @@ Describe 'Jobs on the <Name> scheduler' -ForEach @(
         Wait-ProcJobState $job 'Running' | Out-Null
         $job | Stop-ProcJob -WhatIf -ConfigPath $Config
         (Wait-ProcJobState $job 'Running').State | Should -Be 'Running'
-        $job | Stop-ProcJob -Confirm:$false -ConfigPath $Config
-        $end = Wait-ProcJobState $job 'Cancelled', 'Failed', 'Done'
+        # Stop-ProcJob waits for the end itself (60 s is a hang guard): no Watch-ProcJob pass is needed to see it Cancelled.
+        $end = $job | Stop-ProcJob -Confirm:$false -PassThru -WaitSeconds 60 -ConfigPath $Config -WarningVariable late
+        $late | Should -BeNullOrEmpty
         $end.State | Should -Be 'Cancelled'
         $end.LogFile | Should -BeLike '*.txt-CANCELLED'
+        $recorded = Get-ProcJob -Process "$($P)_sleep" -ConfigPath $Config | Where-Object Name -eq $job.Name
+        $recorded.State | Should -Be 'Cancelled'
+        Test-Path -LiteralPath $end.LogFile | Should -BeTrue
+    }
+
+    It 'returns at once with -WaitSeconds 0, outputs nothing without -PassThru, and the next pass records the cancel' {
+        # The run's last job was cancelled by the test before: -Force submits it again.
+        $job = Submit-ProcJob -Process "$($P)_sleep" -Experiment xpptut15 -Run 2 -Force -ConfigPath $Config
+        $job | Should -Not -BeNullOrEmpty
+        Wait-ProcJobState $job 'Running' | Out-Null
+        $out = $job | Stop-ProcJob -Confirm:$false -WaitSeconds 0 -ConfigPath $Config -WarningVariable asked -WarningAction SilentlyContinue
+        $out | Should -BeNullOrEmpty
+        "$asked" | Should -BeLike '*cancel requested; Watch-ProcJob*'
+        (Wait-ProcJobState $job 'Cancelled', 'Failed', 'Done').State | Should -Be 'Cancelled'
     }
 
     It 'makes a job the scheduler has forgotten Lost, not Done' {

@@ -92,11 +92,13 @@ public sealed class JobWatcher
 
     /// <summary>
     /// Polls until every watched job has ended (or one pass with <paramref name="once"/>), waiting
-    /// <paramref name="interval"/> between passes; stops quietly when <paramref name="cancel"/> trips.
+    /// <paramref name="interval"/> between passes; stops quietly when <paramref name="cancel"/> trips,
+    /// or before a wait that would end past <paramref name="limit"/> from the start (jobs still active then are not reported).
     /// </summary>
-    public IEnumerable<WatchEvent> Run(bool once, TimeSpan interval, CancellationToken cancel)
+    public IEnumerable<WatchEvent> Run(bool once, TimeSpan interval, CancellationToken cancel, TimeSpan? limit = null)
     {
         var pass = 0;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         while (_watch.Count > 0 && !cancel.IsCancellationRequested)
         {
             pass++;
@@ -129,7 +131,7 @@ public sealed class JobWatcher
             }
             foreach (var e in events)
                 yield return e;
-            if (once || stillActive == 0 || _watch.Count == 0 || cancel.IsCancellationRequested)
+            if (once || stillActive == 0 || _watch.Count == 0 || cancel.IsCancellationRequested || clock.Elapsed + interval > limit)
                 yield break;
             yield return new WatchEvent
             {

@@ -4,7 +4,12 @@ using RunProc.Batch;
 
 namespace RunProc.Module.Commands;
 
-/// <summary>Stop-ProcJob: cancels active jobs (scancel / bkill / the local process group). The next pass records them as Cancelled.</summary>
+/// <summary>
+/// Stop-ProcJob: cancels active jobs (scancel / bkill / the local process group), then watches them
+/// for up to -WaitSeconds so they are recorded as Cancelled at once (log renamed -CANCELLED), not at
+/// the next Watch-ProcJob or cycle. A job the scheduler has not ended by then is warned about; the
+/// next pass records it. -PassThru outputs the jobs as they are then.
+/// </summary>
 [Cmdlet(VerbsLifecycle.Stop, "ProcJob", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(ProcJob))]
 public sealed class StopProcJobCommand : BatchCmdletBase
@@ -23,6 +28,14 @@ public sealed class StopProcJobCommand : BatchCmdletBase
 
     [Parameter]
     public SwitchParameter PassThru { get; set; }
+
+    /// <summary>Seconds to wait for the scheduler to end the cancelled jobs and record them (0: do not wait).</summary>
+    [Parameter]
+    [ValidateRange(0, 3600)]
+    public int WaitSeconds { get; set; } = 10;
+
+    // The jobs cancelled, per process, to watch until they end.
+    private readonly Dictionary<string, (BatchController Controller, List<ProcJob> Jobs)> _cancelled = new(StringComparer.OrdinalIgnoreCase);
 
     protected override void ProcessRecord()
     {
@@ -51,8 +64,9 @@ public sealed class StopProcJobCommand : BatchCmdletBase
         try
         {
             var cancelled = c.Cancel(Experiment, Name, Cancel);
-            if (PassThru)
-                WriteObject(cancelled);
+            if (!_cancelled.TryGetValue(c.Process.Name, out var list))
+                _cancelled[c.Process.Name] = list = (c, new List<ProcJob>());
+            list.Jobs.Add(cancelled);
         }
         catch (SchedulerException ex)
         {
@@ -61,6 +75,42 @@ public sealed class StopProcJobCommand : BatchCmdletBase
         catch (InvalidOperationException ex)
         {
             WriteWarning(ex.Message);
+        }
+    }
+
+    protected override void EndProcessing()
+    {
+        if (_cancelled.Count == 0)
+            return;
+        var watcher = new JobWatcher();
+        foreach (var (c, jobs) in _cancelled.Values)
+            watcher.Add(c, jobs.Select(j => j.Name));
+        var ended = new Dictionary<string, ProcJob>(StringComparer.Ordinal);
+        if (WaitSeconds > 0)
+        {
+            foreach (var e in watcher.Run(once: false, TimeSpan.FromMilliseconds(500), Cancel, TimeSpan.FromSeconds(WaitSeconds)))
+            {
+                if (e.Kind == WatchEventKind.Job && e.Job is { } j)
+                    ended[j.Name] = j;
+                else if (e.Kind == WatchEventKind.Problem)
+                    WriteWarning($"{e.Process}: {e.Message}");
+            }
+        }
+        foreach (var (c, jobs) in _cancelled.Values)
+        {
+            foreach (var asked in jobs)
+            {
+                var now = ended.GetValueOrDefault(asked.Name) ?? c.Jobs(asked.Experiment).FirstOrDefault(j => j.Name == asked.Name) ?? asked;
+                var what = $"{now.Process} {now.Experiment} run {now.Run} attempt {now.Attempt}{(now.JobId.Length > 0 ? " (job " + now.JobId + ")" : "")}";
+                if (now.State.IsActive())
+                    WriteWarning(WaitSeconds > 0
+                        ? $"{what}: cancel requested, but after {WaitSeconds} s it is still {now.State}; Watch-ProcJob (or the next cycle) records it when it ends."
+                        : $"{what}: cancel requested; Watch-ProcJob (or the next cycle) records it when it ends.");
+                else
+                    WriteVerbose($"{what}: {now.State}.");
+                if (PassThru)
+                    WriteObject(now);
+            }
         }
     }
 }
