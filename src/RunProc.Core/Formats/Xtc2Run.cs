@@ -200,6 +200,32 @@ public sealed unsafe partial class Xtc2Run : IDisposable
                     $"chunk c{s.Chunks[0].Chunk:D3} needs its stream's c000 (chunks after the first have no Configure; their Names are in c000): give c000 too.");
         }
         _streams.Sort((a, b) => a.Number != b.Number ? a.Number.CompareTo(b.Number) : string.CompareOrdinal(a.Key, b.Key));
+        NoteSiblingsNotGiven(files);
+    }
+
+    /// <summary>
+    /// Chunk files of the same run beside the ones given (another stream, a later chunk) that were
+    /// not given: a note, since the run is then read in part (one stream's segments, or the events of
+    /// the chunks given) — the easy mistake of -Path on one file of a multi-file run.
+    /// </summary>
+    private void NoteSiblingsNotGiven(IReadOnlyList<string> files)
+    {
+        var given = new HashSet<string>(files.Select(Path.GetFullPath), StringComparer.Ordinal);
+        var runs = new HashSet<(string Dir, string Base)>();
+        foreach (var f in given)
+            if (ChunkName().Match(Path.GetFileName(f)) is { Success: true } m)
+                runs.Add((Path.GetDirectoryName(f)!, m.Groups["base"].Value));
+        foreach (var (dir, runBase) in runs)
+        {
+            string[] beside;
+            try { beside = Directory.GetFiles(dir, runBase + "-s*-c*.xtc2*"); }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { continue; }
+            var missing = beside.Where(b => ChunkName().Match(Path.GetFileName(b)) is { Success: true } m && m.Groups["base"].Value == runBase && !given.Contains(b))
+                .Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+            if (missing.Count > 0)
+                Notes.Add($"{Path.Combine(dir, runBase)}: {missing.Count} more file{(missing.Count == 1 ? "" : "s")} of this run {(missing.Count == 1 ? "is" : "are")} beside the ones given and not read ({string.Join(", ", missing.Take(4))}{(missing.Count > 4 ? ", ..." : "")}): " +
+                    $"the result covers only the streams and chunks given. Give them all (-Path {Path.Combine(dir, runBase)}-s*-c*.xtc2) or use -Experiment/-Run.");
+        }
     }
 
     /// <summary>The stream's Names, from the Configure that must open its c000.</summary>

@@ -97,6 +97,29 @@ public sealed partial class Xtc2ReaderTests : IDisposable
     }
 
     [Fact]
+    public void OneFileOfAMultiFileRunSaysWhichFilesOfTheRunWereNotGiven()
+    {
+        var quad = Quad with { SegmentStreams = new[] { 0, 0, 1, 1 } };
+        var files = Write(_dir, new Spec { Detectors = new[] { quad }, ChunkAt = new[] { 5 } });
+        Assert.Equal(4, files.Count);
+        // Another run's files in the same directory are not this run's siblings.
+        File.Copy(files[0], Path.Combine(_dir, "mfx101332224-r0008-s000-c000.xtc2"));
+        var c000 = files.Single(f => f.EndsWith("-s000-c000.xtc2"));
+        using (var run = Xtc2Run.Open(new[] { c000 }, Array.Empty<string>()))
+        {
+            var note = Assert.Single(run.Notes);
+            Assert.Contains("3 more files of this run", note);
+            Assert.Contains("r0007-s000-c001.xtc2", note);
+            Assert.Contains("r0007-s001-c000.xtc2", note);
+            Assert.Contains("r0007-s001-c001.xtc2", note);
+            Assert.DoesNotContain("r0008", note);
+            Assert.Contains("-s*-c*.xtc2", note);
+        }
+        using (var run = Xtc2Run.Open(files, Array.Empty<string>()))
+            Assert.Empty(run.Notes);
+    }
+
+    [Fact]
     public void EveryTransitionKindIsPassedOverAndOnlyL1AcceptsAreEvents()
     {
         var spec = new Spec { Events = 4, Detectors = new[] { Jf } };
