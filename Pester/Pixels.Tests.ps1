@@ -100,6 +100,9 @@ Describe 'Invoke-PixelStatus' {
     It 'selects detectors by name substring' {
         Invoke-PixelStatus -Experiment xpptut15 -Run 5 -Detector jungfrau -ConfigPath $Config -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         $errs[0].FullyQualifiedErrorId | Should -BeLike 'NoDetector,*'
+        # The error lists the frame stacks the run does hold (to pick a -Detector from), before any other dataset.
+        $errs[0].Exception.Message | Should -Match ": [^;]*\(\d+ uint16 frames of \(\d+(,\d+)+\)\) does not match -Detector"
+        $errs[0].ErrorDetails.RecommendedAction | Should -BeLike '*frame stacks the error lists*'
     }
 }
 

@@ -78,6 +78,9 @@ public static partial class PixelReadPipeline
                     order.Add(new DetectorFrames { Dataset = d.DetName, Source = PixelStatusRunner.SourceName(d.DetName), Parts = new() { d.Frames }, Xtc2 = d });
                 }
             }
+            // Frame stacks -Detector leaves out are listed first: with no match, they are what the user meant to pick from.
+            var unmatched = new List<string>();
+            var firstNonFrame = skipped?.Count ?? 0;
             foreach (var file in files.Where(f => !Xtc2Run.IsXtc2(f)))
             {
                 IEnumerable<FrameSource> sources;
@@ -100,7 +103,10 @@ public static partial class PixelReadPipeline
                     var key = npy ? "npy:" + Path.GetFileNameWithoutExtension(file) : s.Dataset;
                     var display = npy ? Path.GetFileNameWithoutExtension(file) : s.Dataset;
                     if (filter.Count > 0 && !filter.Any(f => display.Contains(f, StringComparison.OrdinalIgnoreCase)))
+                    {
+                        unmatched.Add($"{s.File}: {display} ({s.FrameCount} {s.ElementType.ToString().ToLowerInvariant()} frames of {PsanaTextArray.ShapeText(s.FrameShape)}) does not match -Detector");
                         continue;
+                    }
                     if (!byName.TryGetValue(key, out var d))
                     {
                         d = new DetectorFrames { Dataset = display, Source = npy ? PixelStatusRunner.SourceName(file, true) : SourceOf(s.Dataset, sources), Parts = new() };
@@ -115,6 +121,7 @@ public static partial class PixelReadPipeline
                     d.Parts.Add(s);
                 }
             }
+            skipped?.InsertRange(firstNonFrame, unmatched);
         }
         catch
         {

@@ -206,7 +206,9 @@ public sealed class PixelStatusJob
                 var seen = skipped.Count == 0 ? "no datasets" : string.Join("; ", skipped.Take(10)) + (skipped.Count > 10 ? $"; ... ({skipped.Count} in all)" : "");
                 var filter = request.Detectors;
                 _host.Error(new FileNotFoundException($"No detector frame stacks (uint8/uint16/int16/uint32/int32/float32 datasets of rank >= 3, or xtc2 'raw' fields of rank 2-3) {(filter.Count > 0 ? $"matching '{string.Join("', '", filter)}' " : "")}in {string.Join(", ", files)} ({exp}:{runNo}): {seen}."),
-                    "NoDetector", PixelErrorCategory.ObjectNotFound, target, "List the file's datasets (h5ls -r; for xtc2 the detectors are in the error above) and pass a matching -Detector.");
+                    "NoDetector", PixelErrorCategory.ObjectNotFound, target, filter.Count > 0
+                        ? "Pass a -Detector that matches one of the frame stacks the error lists (a substring of the HDF5 dataset path, or of the xtc2 detName/detType)."
+                        : "Check that these are the run's detector files (an HDF5 frame stack is a dataset of rank >= 3; h5ls -r lists them).");
                 return;
             }
             var activity = 0;
