@@ -9,20 +9,24 @@ namespace RunProc.Config;
 /// </summary>
 public static class ConfigKeys
 {
-    /// <summary>Throws a <see cref="ConfigException"/> for the first key of <paramref name="table"/> not in <paramref name="known"/> (case-insensitive).</summary>
+    /// <summary>Throws a <see cref="ConfigException"/> naming every key of <paramref name="table"/> not in <paramref name="known"/> (case-insensitive), each with its likeliest meaning.</summary>
     /// <param name="prefix">The table's own key ("Processes.pixel_status"), or "" for the top level.</param>
     public static void Check(IDictionary table, IReadOnlyList<string> known, string file, string prefix)
     {
-        foreach (var k in table.Keys)
+        var unknown = table.Keys.Cast<object?>().Select(k => k?.ToString() ?? "")
+            .Where(key => !known.Contains(key, StringComparer.OrdinalIgnoreCase)).Order(StringComparer.OrdinalIgnoreCase).ToList();
+        if (unknown.Count == 0)
+            return;
+        string Full(string key) => prefix.Length == 0 ? key : prefix + "." + key;
+        var knownList = $" Known keys: {string.Join(", ", known)}.";
+        if (unknown.Count == 1)
         {
-            var key = k?.ToString() ?? "";
-            if (known.Contains(key, StringComparer.OrdinalIgnoreCase))
-                continue;
-            var nearest = Nearest(key, known);
-            var hint = nearest is null ? "" : $" Did you mean '{nearest}'?";
-            throw new ConfigException(file, prefix.Length == 0 ? key : prefix + "." + key,
-                $"unknown key '{key}'.{hint} Known keys: {string.Join(", ", known)}.");
+            var nearest = Nearest(unknown[0], known);
+            throw new ConfigException(file, Full(unknown[0]), $"unknown key '{unknown[0]}'.{(nearest is null ? "" : $" Did you mean '{nearest}'?")}{knownList}");
         }
+        // Every typo at once, so a config is not fixed one error per run.
+        var each = unknown.Select(k => Nearest(k, known) is { } n ? $"'{k}' (did you mean '{n}'?)" : $"'{k}'");
+        throw new ConfigException(file, Full(unknown[0]), $"{unknown.Count} unknown keys{(prefix.Length == 0 ? "" : " in " + prefix)}: {string.Join(", ", each)}.{knownList}");
     }
 
     /// <summary>The known key closest to <paramref name="key"/> by edit distance (case-insensitive), if it is plausibly a typo of it.</summary>

@@ -109,6 +109,18 @@ public sealed class DemoFacility
     [JsonIgnore]
     public int InjectedCount => InjectedPixels.Count;
 
+    /// <summary>What it holds, for a confirmation: "10 runs (7 HDF5 and 10 xtc2 files, 2 detectors, 32 injected bad pixels)".</summary>
+    [JsonIgnore]
+    public string Contents
+    {
+        get
+        {
+            var files = Runs.SelectMany(r => r.Files).ToList();
+            var xtc2 = files.Count(Formats.Xtc2Run.IsXtc2);
+            return $"{Runs.Count} runs ({files.Count - xtc2} HDF5 and {xtc2} xtc2 files, {Detectors.Count} detectors, {InjectedPixels.Count} injected bad pixels)";
+        }
+    }
+
     public override string ToString() => $"Demo facility {Path}: {Runs.Count} runs, {InjectedPixels.Count} injected bad pixels";
 }
 

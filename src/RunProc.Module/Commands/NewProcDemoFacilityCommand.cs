@@ -39,10 +39,9 @@ public sealed class NewProcDemoFacilityCommand : PSCmdlet
         var full = GetUnresolvedProviderPathFromPSPath(Path);
         var options = new DemoFacilityOptions { FramesPerFile = FramesPerFile, Seed = Seed, Force = Force };
         var plan = DemoFacilityGenerator.Plan(full, options);
-        var files = plan.Runs.Sum(r => r.Files.Count);
         var exists = Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any();
         var action = (exists ? "Replace the demo facility with " : "Create ")
-            + $"{plan.Runs.Count} runs ({files} HDF5 files, {plan.Detectors.Count} detectors, {plan.InjectedPixels.Count} injected bad pixels), "
+            + $"{plan.Contents}, "
             + $"a DB and {DemoFacility.ConfigFileName}";
         if (!ShouldProcess(full, action))
             return;
@@ -54,7 +53,7 @@ public sealed class NewProcDemoFacilityCommand : PSCmdlet
             try { return DemoFacilityGenerator.Generate(full, options, queue.Add, _cts.Token); }
             finally { queue.CompleteAdding(); }
         });
-        var progress = new ProgressRecord(1, "New-ProcDemoFacility", $"Writing {files} run files in {full}");
+        var progress = new ProgressRecord(1, "New-ProcDemoFacility", $"Writing {plan.Runs.Sum(r => r.Files.Count)} run files in {full}");
         foreach (var p in queue.GetConsumingEnumerable())
         {
             progress.PercentComplete = 100 * p.FilesDone / Math.Max(1, p.FilesTotal);

@@ -44,6 +44,15 @@ public class BatchResourcesTests
     }
 
     [Fact]
+    public void Several_unknown_keys_are_named_in_one_error_each_with_its_nearest_known_key()
+    {
+        var ex = Assert.Throws<ConfigException>(() => Config(new Hashtable { ["Command"] = new object[] { "x" }, ["Cpu"] = 1, ["Acount"] = "a", ["Partition"] = "p" }));
+        Assert.Equal("Processes.p.Acount", ex.Key);
+        Assert.Contains("3 unknown keys in Processes.p: 'Acount' (did you mean 'Account'?), 'Cpu' (did you mean 'Cpus'?), 'Partition'.", ex.Message);
+        Assert.Contains("Known keys: ", ex.Message);
+    }
+
+    [Fact]
     public void Every_key_in_the_one_list_is_accepted()
     {
         // The one list the check uses holds every batch key of issue 15 (other keys are added there by other features).

@@ -352,6 +352,14 @@ public class DemoFacilityFolderTests
     }
 
     [Fact]
+    public void ThePlanSaysHowManyFilesOfEachFormatItWrites()
+    {
+        var plan = DemoFacilityGenerator.Plan("/tmp/x", new DemoFacilityOptions());
+        // xpptut15 runs 1-4 (run 4 in two chunks) and xppc00121 runs 1-2 are HDF5; mfx101332224 runs 7-10 are xtc2 (2 streams, run 8 in 2 chunks).
+        Assert.Equal("10 runs (7 HDF5 and 10 xtc2 files, 2 detectors, 32 injected bad pixels)", plan.Contents);
+    }
+
+    [Fact]
     public void TooFewFrames_IsRefused()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => DemoFacilityGenerator.Plan("/tmp/x", new DemoFacilityOptions { FramesPerFile = 5 }));
