@@ -77,6 +77,13 @@ Describe 'Help of <Name>' -ForEach $Cmdlets {
         }
     }
 
+    It 'numbers its examples 1, 2, 3 ... with distinct titles' {
+        $titles = @($Help.examples.example | ForEach-Object { ($_.title -replace '^-+\s*|\s*-+$', '').Trim() })
+        $numbers = @($titles | ForEach-Object { if ($_ -match '^Example (\d+)') { [int]$Matches[1] } else { 0 } })
+        $numbers | Should -Be @(1..$titles.Count) -Because "the examples of $Name are titled: $($titles -join ' | ')"
+        @($titles | Select-Object -Unique).Count | Should -Be $titles.Count
+    }
+
     It 'uses only real parameters in its examples' {
         $problems = foreach ($e in @($Help.examples.example)) { Test-RunProcUsage -Code $e.code -Where "$Name $($e.title.Trim('- '))" }
         $problems | Should -BeNullOrEmpty
