@@ -94,10 +94,10 @@ Describe 'Jobs on the <Name> scheduler' -ForEach @(
         $log | Should -Match 'ok run 2'
         $log | Should -Match "(?m)^\s+\d+ \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d \S+ job $([regex]::Escape($done.JobId)) status $DoneWord$"
         Get-Content (Join-Path $Base "db/$($P)_ok/XPP/xpptut15-proc-runs.txt") | Should -Match '^0002 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d \S+ \S+ cwd:\S.* cmd:Submit-ProcJob$'
-        # The table names the process and the scheduler's job id (a local job's id is its name: shown as 'local').
+        # The table names the process and the scheduler's job id (a local job's id is its name: shown by its end, attempt and token).
         $table = $done | Format-Table | Out-String -Width 250
         $table | Should -Match '(?m)^Process\s+Experiment\s+Run\s+Try\s+JobId\s+State'
-        $id = if ($P -eq 'l') { 'local' } else { [regex]::Escape($done.JobId) }
+        $id = if ($P -eq 'l') { [regex]::Escape(($done.Name.Split('.') | Select-Object -Last 2) -join '.') } else { [regex]::Escape($done.JobId) }
         $table | Should -Match "(?m)^$($P)_ok\s+xpptut15\s+2\s+1\s+$id\s+Done"
         $recorded = Get-ProcRun -Process "$($P)_ok" -Experiment xpptut15 -Run 2 -ConfigPath $Config | Format-Table | Out-String -Width 250
         $recorded | Should -Match 'Recorded by'
