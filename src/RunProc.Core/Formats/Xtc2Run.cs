@@ -115,6 +115,9 @@ public sealed unsafe partial class Xtc2Run : IDisposable
     /// <summary>With <see cref="Xtc2Selection.AllowTruncated"/>: the chunks read only up to a cut, each named with where it ends (for a warning).</summary>
     public List<string> Truncations { get; } = new();
 
+    /// <summary>Files of the same run beside the ones given that were not given (one entry per run): the result covers part of the run.</summary>
+    public List<string> NotGiven { get; } = new();
+
     private bool _allowTruncated;
 
     /// <summary>The chunk files, streams in order, chunks in order.</summary>
@@ -205,7 +208,7 @@ public sealed unsafe partial class Xtc2Run : IDisposable
 
     /// <summary>
     /// Chunk files of the same run beside the ones given (another stream, a later chunk) that were
-    /// not given: a note, since the run is then read in part (one stream's segments, or the events of
+    /// not given: a warning, since the run is then read in part (one stream's segments, or the events of
     /// the chunks given) — the easy mistake of -Path on one file of a multi-file run.
     /// </summary>
     private void NoteSiblingsNotGiven(IReadOnlyList<string> files)
@@ -223,7 +226,7 @@ public sealed unsafe partial class Xtc2Run : IDisposable
             var missing = beside.Where(b => ChunkName().Match(Path.GetFileName(b)) is { Success: true } m && m.Groups["base"].Value == runBase && !given.Contains(b))
                 .Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
             if (missing.Count > 0)
-                Notes.Add($"{Path.Combine(dir, runBase)}: {missing.Count} more file{(missing.Count == 1 ? "" : "s")} of this run {(missing.Count == 1 ? "is" : "are")} beside the ones given and not read ({string.Join(", ", missing.Take(4))}{(missing.Count > 4 ? ", ..." : "")}): " +
+                NotGiven.Add($"{Path.Combine(dir, runBase)}: {missing.Count} more file{(missing.Count == 1 ? "" : "s")} of this run {(missing.Count == 1 ? "is" : "are")} beside the ones given and not read ({string.Join(", ", missing.Take(4))}{(missing.Count > 4 ? ", ..." : "")}): " +
                     $"the result covers only the streams and chunks given. Give them all (-Path {Path.Combine(dir, runBase)}-s*-c*.xtc2) or use -Experiment/-Run.");
         }
     }

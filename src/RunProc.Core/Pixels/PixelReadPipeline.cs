@@ -48,11 +48,12 @@ public static partial class PixelReadPipeline
     /// <summary>
     /// As above; xtc2 chunk files (of every stream, in any order) are read together as one run,
     /// with <paramref name="selection"/> applied to its L1Accepts; <paramref name="notes"/> gets
-    /// what the xtc2 reader chose on the way (for -Verbose), <paramref name="cuts"/> the chunks read
-    /// only up to a cut (<see cref="Xtc2Selection.AllowTruncated"/>; for a warning; null: into the notes).
+    /// what the xtc2 reader chose on the way (for -Verbose), <paramref name="warnings"/> what the user
+    /// must see: the chunks read only up to a cut (<see cref="Xtc2Selection.AllowTruncated"/>) and the
+    /// files of the run not given (null: into the notes).
     /// </summary>
     public static (List<DetectorFrames> Detectors, IDisposable Handle) OpenDetectors(IReadOnlyList<string> files, IReadOnlyList<string> filter, List<string>? skipped,
-        Xtc2Selection? selection, List<string>? notes, List<string>? cuts = null)
+        Xtc2Selection? selection, List<string>? notes, List<string>? warnings = null)
     {
         var handles = new List<IDisposable>();
         var byName = new Dictionary<string, DetectorFrames>(StringComparer.Ordinal);
@@ -66,7 +67,8 @@ public static partial class PixelReadPipeline
                 var run = Xtc2Run.Open(xtc2, filter, selection);
                 handles.Add(run);
                 notes?.AddRange(run.Notes);
-                (cuts ?? notes)?.AddRange(run.Truncations);
+                (warnings ?? notes)?.AddRange(run.Truncations);
+                (warnings ?? notes)?.AddRange(run.NotGiven);
                 skipped?.AddRange(run.Unmatched.Select(u => $"{run.Files[0]}: {u} does not match -Detector"));
                 foreach (var d in run.Detectors)
                 {

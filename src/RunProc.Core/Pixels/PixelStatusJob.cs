@@ -184,8 +184,8 @@ public sealed class PixelStatusJob
         IDisposable handle;
         var skipped = new List<string>();
         var notes = new List<string>();
-        var cuts = new List<string>();
-        try { (detectors, handle) = PixelReadPipeline.OpenDetectors(files, request.Detectors, skipped, request.Xtc2Selection, notes, cuts); }
+        var warnings = new List<string>();
+        try { (detectors, handle) = PixelReadPipeline.OpenDetectors(files, request.Detectors, skipped, request.Xtc2Selection, notes, warnings); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             _host.Error(ex, ex is FrameReadException ? "PixelFileDamaged" : "PixelFileUnreadable", PixelErrorCategory.ReadError, target,
@@ -196,8 +196,8 @@ public sealed class PixelStatusJob
         }
         foreach (var n in notes)
             _host.Verbose(n);
-        foreach (var c in cuts)
-            _host.Warning(c);
+        foreach (var w in warnings)
+            _host.Warning(w);
         using (handle)
         {
             if (detectors.Count == 0)

@@ -107,7 +107,8 @@ public sealed partial class Xtc2ReaderTests : IDisposable
         var c000 = files.Single(f => f.EndsWith("-s000-c000.xtc2"));
         using (var run = Xtc2Run.Open(new[] { c000 }, Array.Empty<string>()))
         {
-            var note = Assert.Single(run.Notes);
+            Assert.Empty(run.Notes);
+            var note = Assert.Single(run.NotGiven);
             Assert.Contains("3 more files of this run", note);
             Assert.Contains("r0007-s000-c001.xtc2", note);
             Assert.Contains("r0007-s001-c000.xtc2", note);
@@ -116,7 +117,7 @@ public sealed partial class Xtc2ReaderTests : IDisposable
             Assert.Contains("-s*-c*.xtc2", note);
         }
         using (var run = Xtc2Run.Open(files, Array.Empty<string>()))
-            Assert.Empty(run.Notes);
+            Assert.Empty(run.NotGiven);
     }
 
     [Fact]
