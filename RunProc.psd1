@@ -7,7 +7,9 @@
     CompanyName          = 'RunProc'
     Copyright            = '(c) RunProc developers. All rights reserved.'
     Description          = 'Automatic processing of every new data run of an X-ray facility: run catalog, flat-file processing DB, batch jobs (local, Slurm, LSF) and the pixel_status bad-pixel process. Linux x64 only (linux-x64: ReadyToRun code and the native SkiaSharp library).'
-    PowerShellVersion    = '7.4'
+    # .NET 10 assemblies, compiled against PowerShell 7.6's System.Management.Automation: 7.6 or later
+    # (7.4 and 7.5 run on .NET 8 and 9 and could not load them; this makes Import-Module say so).
+    PowerShellVersion    = '7.6'
     CompatiblePSEditions = @('Core')
     # The build is linux-x64 (ReadyToRun, native SkiaSharp): Import-Module refuses another architecture,
     # and the module refuses another OS on import with a message that says so.
