@@ -45,8 +45,9 @@ internal static unsafe partial class DirectoryListing
         ListManaged(directory, handler);
     }
 
-    // A full scan runs once per process (cron): its loops are compiled optimized at once, not after a slow tier-0 pass.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    // The catalog's loops run once per process (cron) and are not marked AggressiveOptimization: that
+    // would JIT them at every start in place of their ReadyToRun code (a fresh process's full
+    // -NoCache scan of 600,000 files: median 277 ms with the mark, 171 ms from ReadyToRun code).
     private static void ListNative(string directory, EntryHandler handler)
     {
         var fd = LibC.Open(directory, LibC.ONonblock | LibC.OCloexec);
@@ -56,7 +57,6 @@ internal static unsafe partial class DirectoryListing
     }
 
     /// <summary>Lists the open directory <paramref name="fd"/> (named <paramref name="directory"/> in errors), then closes it.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ListAndClose(int fd, string directory, EntryHandler handler)
     {
         try

@@ -239,7 +239,6 @@ internal sealed class ExperimentScan
     /// (a counting sort: run numbers are dense) and the few files of a run sorted by the key, in
     /// linear time and without a generic comparer (the listing comes in hash order).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SortNames(List<RunFileName> names)
     {
         var n = names.Count;
@@ -357,7 +356,6 @@ internal sealed class ExperimentScan
     /// <see cref="Build"/> for a listing whose names all have the experiment's own prefix, given as
     /// sorted <see cref="RunFileKey"/>s (the common case: no string-holding struct is copied per file).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static ExperimentScan BuildOwn(string instrument, string experiment, string directory, long mtime, long listedAt,
         ReadOnlySpan<ulong> sorted, Func<RunFileName, (long Length, long Mtime)?> stat, DateTime nowUtc, int settleSeconds,
         Func<int, int, RunRecord?>? reuse = null, Func<int, bool>? needsStat = null)
@@ -451,7 +449,6 @@ internal sealed class ExperimentScan
     /// <paramref name="needsStat"/> false for a run: its files are not stat'ed at all
     /// (<see cref="RunRecord.NotStatted"/>; null: every run is).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static ExperimentScan Build(string instrument, string experiment, string directory, long mtime, long listedAt,
         List<RunFileName> sorted, Func<RunFileName, (long Length, long Mtime)?> stat, DateTime nowUtc, int settleSeconds,
         Func<int, int, RunRecord?>? reuse = null, Func<int, bool>? needsStat = null)

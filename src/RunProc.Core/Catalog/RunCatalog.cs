@@ -230,8 +230,7 @@ public sealed class RunCatalog
     /// have exactly the same names are not stat'ed again (a settled run file is not rewritten in
     /// place; the same rule lets an unchanged directory be skipped altogether); every other file is.
     /// </summary>
-    // Runs once per experiment and process: optimized at once (see DirectoryListing).
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    // Runs once per experiment and process: ReadyToRun code (see DirectoryListing).
     private ExperimentScan List(string instrument, string experiment, string dir, long mtime, long listedAt, DateTime nowUtc,
         ExperimentScan? previous, Func<int, bool>? needsStat, Action<string>? verbose)
     {
@@ -246,7 +245,7 @@ public sealed class RunCatalog
         var chars = t_chars ??= new char[256];
         var own = Encoding.UTF8.GetBytes(experiment);
         // Names and d_type only: no stat here.
-        DirectoryListing.List(dir, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (name, kind) =>
+        DirectoryListing.List(dir, (name, kind) =>
         {
             if (kind == DirectoryListing.EntryKind.Directory)
             {

@@ -40,7 +40,6 @@ internal static class RunFileKey
     /// placed by run number (a counting sort) and the few files of a run sorted by insertion, in
     /// linear time; sparse run numbers fall back to an ordinary sort.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Sort(Span<ulong> keys)
     {
         var n = keys.Length;

@@ -36,7 +36,6 @@ public readonly record struct RunFileName(
         TryParse(fileName.AsSpan(), experiment, out name, out reason);
 
     /// <inheritdoc cref="TryParse(string, string, out RunFileName, out string?)"/>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool TryParse(ReadOnlySpan<char> s, string experiment, out RunFileName name, out string? reason)
     {
         name = default;
@@ -91,7 +90,6 @@ public readonly record struct RunFileName(
     /// decides, and says why a name is not a run file); true exactly when the general parser would
     /// accept the name with the experiment's prefix, with the same result.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool TryParseOwn(ReadOnlySpan<byte> s, string experiment, ReadOnlySpan<byte> experimentUtf8, out RunFileName name)
     {
         name = default;
@@ -143,7 +141,6 @@ public readonly record struct RunFileName(
     }
 
     /// <summary>Reads <paramref name="tag"/> then min..max digits at <paramref name="p"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool Digits(ReadOnlySpan<char> s, ref int p, string tag, int min, int max, out int value, out int width)
     {
         value = 0;

@@ -72,7 +72,6 @@ internal sealed class RecordFileSet : IDisposable
     /// (indexes into <see cref="NamesOf"/>) to <paramref name="runs"/>; their stamps as of the open
     /// go to <paramref name="stamps"/>. Warnings name the file as the DB does.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Read(string experiment, int first, int last, List<int> runs, FileStamp[] stamps, Action<DbWarning>? warn)
     {
         var (dir, names) = Directory(experiment);

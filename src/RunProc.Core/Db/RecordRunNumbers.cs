@@ -13,7 +13,6 @@ namespace RunProc.Db;
 internal static class RecordRunNumbers
 {
     /// <summary>Appends the run of every record line of <paramref name="data"/> to <paramref name="runs"/> (file order, duplicates kept).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Parse(ReadOnlySpan<byte> data, string file, List<int> runs, Action<DbWarning>? warn)
     {
         var span = data;
@@ -51,7 +50,6 @@ internal static class RecordRunNumbers
     }
 
     /// <summary>Sorts <paramref name="runs"/> and removes duplicates (records are usually appended in run order: then only a check).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int[] SortedDistinct(List<int> runs)
     {
         var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(runs);

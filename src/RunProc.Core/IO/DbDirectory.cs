@@ -84,7 +84,6 @@ internal sealed unsafe partial class DbDirectory : IDisposable
     /// The whole of a regular file, read on this thread's buffer (valid until this thread's next
     /// read), with its stamp as of the open; false when the file does not exist.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryRead(string name, out ArraySegment<byte> content, out FileStamp stamp)
     {
         content = default;
