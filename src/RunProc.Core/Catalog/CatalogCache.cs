@@ -57,6 +57,9 @@ public sealed class CatalogCache
     public int Hits => Volatile.Read(ref _hits);
     public int Misses => Volatile.Read(ref _misses);
 
+    /// <summary>Cache files taken as this process's last scan left them (<see cref="WarmCacheFiles"/>), not read again.</summary>
+    public int WarmLoads { get; private set; }
+
     internal void CountHit() => Interlocked.Increment(ref _hits);
     internal void CountMiss() => Interlocked.Increment(ref _misses);
 
@@ -218,6 +221,19 @@ public sealed class CatalogCache
                 verbose?.Invoke($"Could not write the scan cache '{path}': {ex.Message} (the next scan lists everything again).");
             }
         }
+        // What is on disk now is what these shards hold: the next scan in this process starts from them.
+        // Kept as blocks, not as listings: a full scan decoded (or made) all of them, and kept
+        // decoded they were some 30 MB of objects for every later collection to trace; the next
+        // scan decodes only the few it needs, as it would after a load.
+        foreach (var (shard, e) in _shards)
+        {
+            if (e.Dirty || Identities(shard) is not { } ids)
+                continue;
+            foreach (var slot in e.Scans.Values)
+                if (slot.Data is not null)
+                    slot.Scan = null;
+            WarmCacheFiles.Keep(Path.Join(Directory, shard + ".cache"), e, ids.File, ids.Journal);
+        }
     }
 
     private ShardEntries Entries(string instrument, string experiment)
@@ -225,8 +241,15 @@ public sealed class CatalogCache
         var shard = ShardOf(instrument, experiment);
         if (_shards.TryGetValue(shard, out var e))
             return e;
-        e = new ShardEntries();
         var path = Path.Join(Directory, shard + ".cache");
+        // As this process left it after its last scan, if nothing wrote the file or its journal since.
+        if (Identities(shard) is var (file, journal) && WarmCacheFiles.Take<ShardEntries>(path, file, journal) is { } warm)
+        {
+            WarmLoads++;
+            _shards[shard] = warm;
+            return warm;
+        }
+        e = new ShardEntries();
         try
         {
             // Like every DB file (issue 13): no link followed, a regular file only, a non-blocking open.
@@ -254,6 +277,23 @@ public sealed class CatalogCache
     // shards, and a checked open of each path walked the DB tree again under the lock that every
     // scan thread waits on. A directory made later (by this cache's save) is seen by the next cache.
     private bool? _dirExists;
+
+    /// <summary>The identities of a shard file and its journal; null when the cache directory does not exist or cannot be read. Called under the gate.</summary>
+    private (FileIdentity File, FileIdentity Journal)? Identities(string shard)
+    {
+        if (_dirExists == false)
+            return null;
+        try
+        {
+            using var dir = RunProc.IO.DbDirectory.Open(Directory);
+            _dirExists = dir is not null;
+            return dir is null ? null : (dir.Identity(shard + ".cache"), dir.Identity(shard + ".journal"));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null; // the read that follows reports it
+        }
+    }
 
     /// <summary>A shard file's bytes, or null when it (or the cache directory) does not exist. Called under the gate.</summary>
     private byte[]? ReadShardFile(string name)

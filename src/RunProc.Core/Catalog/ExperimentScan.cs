@@ -80,7 +80,7 @@ internal sealed class ExperimentScan
 
     public RunFileName FileName(in RunRecord run, int i) => Patterns[FileIndex[run.FileStart + i]] with { Run = run.Run };
 
-    public string FilePath(in RunRecord run, int i) => Path.Join(Directory, FileName(run, i).ToString());
+    public string FilePath(in RunRecord run, int i) => FileName(run, i).PathIn(Directory);
 
     /// <summary>Index of <paramref name="run"/> in <see cref="Runs"/>, or -1.</summary>
     public int Find(int run)

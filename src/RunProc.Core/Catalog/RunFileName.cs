@@ -157,24 +157,37 @@ public readonly record struct RunFileName(
         return width >= min && width <= max;
     }
 
-    /// <summary>The file name this was parsed from.</summary>
-    public override string ToString()
+    private int NameLength => Prefix.Length + 2 + RunWidth + 2 + StreamWidth + 2 + ChunkWidth
+        + (Kind switch { RunFileKind.Xtc => 4, RunFileKind.Xtc2 => 5, _ => 3 }) + (InProgress ? 11 : 0);
+
+    private void WriteName(Span<char> span)
     {
-        var length = Prefix.Length + 2 + RunWidth + 2 + StreamWidth + 2 + ChunkWidth
-            + (Kind switch { RunFileKind.Xtc => 4, RunFileKind.Xtc2 => 5, _ => 3 }) + (InProgress ? 11 : 0);
-        return string.Create(length, this, (span, n) =>
+        var p = 0;
+        Prefix.CopyTo(span);
+        p += Prefix.Length;
+        Put(span, ref p, "-r", Run, RunWidth);
+        Put(span, ref p, "-s", Stream, StreamWidth);
+        Put(span, ref p, "-c", Chunk, ChunkWidth);
+        var e = Kind switch { RunFileKind.Xtc => ".xtc", RunFileKind.Xtc2 => ".xtc2", _ => ".h5" };
+        e.CopyTo(span[p..]);
+        p += e.Length;
+        if (InProgress)
+            ".inprogress".CopyTo(span[p..]);
+    }
+
+    /// <summary>The file name this was parsed from.</summary>
+    public override string ToString() => string.Create(NameLength, this, static (span, n) => n.WriteName(span));
+
+    /// <summary>The file's path in <paramref name="directory"/>, as <c>Path.Join(directory, ToString())</c> gives it, built once.</summary>
+    public string PathIn(string directory)
+    {
+        var sep = directory.Length > 0 && directory[^1] != '/' ? 1 : 0;
+        return string.Create(directory.Length + sep + NameLength, (Name: this, Directory: directory, Sep: sep), static (span, s) =>
         {
-            var p = 0;
-            n.Prefix.CopyTo(span);
-            p += n.Prefix.Length;
-            Put(span, ref p, "-r", n.Run, n.RunWidth);
-            Put(span, ref p, "-s", n.Stream, n.StreamWidth);
-            Put(span, ref p, "-c", n.Chunk, n.ChunkWidth);
-            var e = n.Kind switch { RunFileKind.Xtc => ".xtc", RunFileKind.Xtc2 => ".xtc2", _ => ".h5" };
-            e.CopyTo(span[p..]);
-            p += e.Length;
-            if (n.InProgress)
-                ".inprogress".CopyTo(span[p..]);
+            s.Directory.CopyTo(span);
+            if (s.Sep == 1)
+                span[s.Directory.Length] = '/';
+            s.Name.WriteName(span[(s.Directory.Length + s.Sep)..]);
         });
     }
 

@@ -377,6 +377,34 @@ public static class ConfigFile
                 : $"the file does not exist; create it (the README's 'Configuration reference' and Get-Help about_RunProc list every key; New-ProcDemoFacility writes a working one), set $env:{EnvironmentVariable} to its path, or pass -ConfigPath.";
             throw new ConfigException(file, null, how);
         }
+        // The same file, unchanged since this process last read it (a session or script calling cmdlet
+        // after cmdlet): its config again. A config is a function of the file's text, its path and
+        // the home directory (for ~), and immutable. Only a file last changed (ctime, which no one
+        // can set back) more than 2 s before it was read is remembered: a rewrite of the same size in
+        // the same timestamp tick would otherwise look unchanged.
+        var identity = RunProc.IO.DbDirectory.IdentityOf(file);
+        var settled = identity.CtimeNs < (DateTime.UtcNow - DateTime.UnixEpoch - TimeSpan.FromSeconds(2)).Ticks * 100;
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        lock (s_loaded)
+            if (identity.Exists && s_loaded.TryGetValue(file, out var known) && known.Identity == identity && known.Home == home)
+                return known.Config;
+        var config = Read(file);
+        lock (s_loaded)
+        {
+            if (s_loaded.Count >= 16)
+                s_loaded.Clear();
+            if (identity.Exists && settled)
+                s_loaded[file] = (identity, home, config);
+            else
+                s_loaded.Remove(file);
+        }
+        return config;
+    }
+
+    private static readonly Dictionary<string, (RunProc.IO.FileIdentity Identity, string Home, RunProcConfig Config)> s_loaded = new(StringComparer.Ordinal);
+
+    private static RunProcConfig Read(string file)
+    {
         string text;
         try { text = File.ReadAllText(file); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

@@ -51,6 +51,9 @@ internal sealed class DoneRunCache : IDisposable
 
     public TimeSpan Granularity { get; }
 
+    /// <summary>Cache files taken as this process's last scan left them (<see cref="WarmCacheFiles"/>), not read again.</summary>
+    public int WarmLoads { get; private set; }
+
     /// <summary>Corrupt or unreadable cache files met so far (each was ignored).</summary>
     public IReadOnlyList<string> LoadMessages => _loadMessages;
 
@@ -271,6 +274,13 @@ internal sealed class DoneRunCache : IDisposable
         {
             verbose?.Invoke($"Could not write the record cache in '{_directory}': {ex.Message} (records are read again next time).");
         }
+        // What is on disk now is what these shards hold: the next scan in this process starts from them.
+        foreach (var (key, shard) in _shards)
+            if (!shard.Dirty && Identities(key) is var (file, journal))
+                WarmCacheFiles.Keep(Path.Join(_directory, key + ".cache"), shard, file, journal);
+        _dir?.Dispose();
+        _dir = null;
+        _dirOpened = false;
     }
 
     internal static string KeyOf(string experiment) => FileKey;
@@ -366,20 +376,18 @@ internal sealed class DoneRunCache : IDisposable
 
     private Entry? Find(string experiment) => ShardFor(experiment).Entries.GetValueOrDefault(experiment);
 
-    // Experiment -> its shard: a scan asks several times per experiment, the key is computed once.
-    // Looked up without a lock; a shard is loaded (and the map written) under the gate.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Shard> _shardOf = new(StringComparer.Ordinal);
+    // The shard: one for every experiment (see FileKey), so a scan asking several times per
+    // experiment needs no lookup. Read without a lock; loaded (and set) under the gate.
+    private Shard? _only;
 
     private Shard ShardFor(string experiment)
     {
-        if (_shardOf.TryGetValue(experiment, out var known))
-            return known;
+        if (Volatile.Read(ref _only) is { } only)
+            return only;
         lock (_gate)
         {
-            if (_shardOf.TryGetValue(experiment, out known))
-                return known;
             var shard = ShardByKey(experiment);
-            _shardOf[experiment] = shard;
+            Volatile.Write(ref _only, shard);
             return shard;
         }
     }
@@ -389,8 +397,15 @@ internal sealed class DoneRunCache : IDisposable
         var key = KeyOf(experiment);
         if (_shards.TryGetValue(key, out var shard))
             return shard;
-        shard = new Shard();
         var path = Path.Join(_directory, key + ".cache");
+        // As this process left it after its last scan, if nothing wrote the file or its journal since.
+        if (Identities(key) is var (file, journal) && WarmCacheFiles.Take<Shard>(path, file, journal) is { } warm)
+        {
+            WarmLoads++;
+            _shards[key] = warm;
+            return warm;
+        }
+        shard = new Shard();
         try
         {
             if (ReadShardFile(key + ".cache") is { } bytes)
@@ -416,14 +431,33 @@ internal sealed class DoneRunCache : IDisposable
     private DbDirectory? _dir;
     private bool _dirOpened;
 
-    /// <summary>A shard file's bytes, or null when it (or the cache directory) does not exist. Called under the gate.</summary>
-    private byte[]? ReadShardFile(string name)
+    /// <summary>The identities of a shard file and its journal; null when the cache directory does not exist or cannot be read. Called under the gate.</summary>
+    private (FileIdentity File, FileIdentity Journal)? Identities(string key)
+    {
+        try
+        {
+            OpenDirectory();
+            return _dir is null ? null : (_dir.Identity(key + ".cache"), _dir.Identity(key + ".journal"));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null; // the read that follows reports it
+        }
+    }
+
+    private void OpenDirectory()
     {
         if (!_dirOpened)
         {
             _dirOpened = true;
             _dir = DbDirectory.Open(_directory);
         }
+    }
+
+    /// <summary>A shard file's bytes, or null when it (or the cache directory) does not exist. Called under the gate.</summary>
+    private byte[]? ReadShardFile(string name)
+    {
+        OpenDirectory();
         return _dir is not null && _dir.TryRead(name, out var content, out _) ? content.AsSpan().ToArray() : null;
     }
 

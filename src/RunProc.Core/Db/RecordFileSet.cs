@@ -14,7 +14,7 @@ namespace RunProc.Db;
 internal sealed class RecordFileSet : IDisposable
 {
     private readonly ProcDb _db;
-    // Read without a lock by every scan thread; each directory is opened and listed once (Lazy).
+    // Read without a lock by every scan thread; each directory (by instrument) is opened and listed once (Lazy).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<Entry>> _dirs = new(StringComparer.Ordinal);
 
     private sealed record Entry(DbDirectory? Directory, HashSet<string>? Names, Exception? Error);
@@ -27,8 +27,9 @@ internal sealed class RecordFileSet : IDisposable
 
     private (DbDirectory? Directory, HashSet<string>? Names) Directory(string experiment)
     {
-        var path = _db.InstrumentDirectory(experiment);
-        var e = _dirs.GetOrAdd(path, p => new Lazy<Entry>(() => OpenEntry(p))).Value;
+        // By the DB instrument (the config remembers each experiment's): the path is built only for an instrument's first experiment.
+        var ins = _db.Config.InstrumentOf(experiment);
+        var e = (_dirs.TryGetValue(ins, out var known) ? known : _dirs.GetOrAdd(ins, new Lazy<Entry>(() => OpenEntry(_db.InstrumentDirectory(experiment))))).Value;
         // A fresh exception per experiment (they are thrown on several scan threads).
         if (e.Error is { } error)
             throw error switch

@@ -78,7 +78,9 @@ public sealed class RunScan
                     query.Verbose?.Invoke(m);
                 foreach (var m in doneCache?.LoadMessages ?? Array.Empty<string>())
                     query.Verbose?.Invoke(m);
-                query.Verbose?.Invoke($"Scan cache: {memoHits} experiment(s) with unchanged data and records, {cache.Hits} with unchanged data, {cache.Misses} listed.");
+                var warm = cache.WarmLoads + (doneCache?.WarmLoads ?? 0);
+                query.Verbose?.Invoke($"Scan cache: {memoHits} experiment(s) with unchanged data and records, {cache.Hits} with unchanged data, {cache.Misses} listed."
+                    + (warm > 0 ? $" {warm} cache file(s) unchanged since this process's last scan were used as it left them (not read again)." : ""));
                 cache.Save(query.Verbose);
                 if (Directory.Exists(_db.ProcessDirectory))
                     doneCache?.Save(query.Verbose);

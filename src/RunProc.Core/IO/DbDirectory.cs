@@ -5,6 +5,17 @@ using System.Text;
 namespace RunProc.IO;
 
 /// <summary>Whether a file exists, and its size and write time (UTC ticks, as FileInfo computes them) when it is a regular file.</summary>
+/// <summary>
+/// Which file is at a name and what state it is in, as far as a stat tells: device, inode, size and
+/// the change and modification times in nanoseconds (default: nothing there). Two equal identities
+/// are the same file, not written since; used to tell whether a file this process read is still
+/// as it was, so its decoded content can be reused instead of read again.
+/// </summary>
+internal readonly record struct FileIdentity(ulong Device, ulong Inode, long Length, long MtimeNs, long CtimeNs)
+{
+    public bool Exists => Inode != 0 || Device != 0;
+}
+
 internal readonly record struct FileStamp(bool Exists, long Length, long MtimeTicks)
 {
     /// <summary>Something that is not a regular file (a link, a FIFO, a directory): never equal to a regular file's stamp.</summary>
@@ -78,6 +89,40 @@ internal sealed unsafe partial class DbDirectory : IDisposable
         return StampOf(buf);
     }
 
+    /// <summary>The identity of <paramref name="name"/> without following a link (one statx); default when nothing is there.</summary>
+    public FileIdentity Identity(string name)
+    {
+        var buf = stackalloc byte[256];
+        if (StatX(_fd, name, AtSymlinkNoFollow, StatxType | StatxIno | StatxSize | StatxMtime | StatxCtime, buf) != 0)
+        {
+            var e = Marshal.GetLastPInvokeError();
+            if (e is LibC.Enoent or LibC.Enotdir)
+                return default;
+            throw e == LibC.Eacces
+                ? new UnauthorizedAccessException($"Access to '{PathOf(name)}' is denied; check its owner and mode.")
+                : new IOException($"Cannot stat '{PathOf(name)}': {Marshal.GetPInvokeErrorMessage(e)} (errno {e}).");
+        }
+        return IdentityOf(buf);
+    }
+
+    // struct statx: stx_ino at 32, stx_size at 40, stx_ctime at 96 and stx_mtime at 112 (tv_sec, tv_nsec), stx_dev_major/minor at 136/140.
+    private static FileIdentity IdentityOf(byte* buf)
+    {
+        static long Ns(byte* t) => *(long*)t * 1_000_000_000L + *(uint*)(t + 8);
+        var device = ((ulong)*(uint*)(buf + 136) << 32) | *(uint*)(buf + 140);
+        var inode = *(ulong*)(buf + 32);
+        // Something other than a regular file never equals a regular file's identity.
+        var length = (Mode(buf) & NoFollow.SIfMt) == NoFollow.SIfReg ? *(long*)(buf + 40) : -1 - (Mode(buf) & NoFollow.SIfMt);
+        return new FileIdentity(device, inode == 0 && device == 0 ? 1 : inode, length, Ns(buf + 112), Ns(buf + 96));
+    }
+
+    /// <summary>The identity of the file at <paramref name="path"/> (a link followed: its target's); default when nothing is there or it cannot be stat'ed.</summary>
+    public static FileIdentity IdentityOf(string path)
+    {
+        var buf = stackalloc byte[256];
+        return StatX(AtFdCwd, path, 0, StatxType | StatxIno | StatxSize | StatxMtime | StatxCtime, buf) != 0 ? default : IdentityOf(buf);
+    }
+
     [ThreadStatic] private static byte[]? _buffer;
 
     /// <summary>
@@ -146,8 +191,8 @@ internal sealed unsafe partial class DbDirectory : IDisposable
     }
 
     private static int ODirectory => RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x4000 : 0x10000;
-    private const int ORdonly = 0, AtSymlinkNoFollow = 0x100, AtEmptyPath = 0x1000;
-    private const uint StatxType = 0x1, StatxMtime = 0x40, StatxSize = 0x200;
+    private const int ORdonly = 0, AtSymlinkNoFollow = 0x100, AtEmptyPath = 0x1000, AtFdCwd = -100;
+    private const uint StatxType = 0x1, StatxMtime = 0x40, StatxCtime = 0x80, StatxIno = 0x100, StatxSize = 0x200;
 
     private static int Mode(byte* buf) => *(ushort*)(buf + 28);
 

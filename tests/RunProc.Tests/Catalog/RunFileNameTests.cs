@@ -22,6 +22,9 @@ public class RunFileNameTests
         Assert.Equal(kind, n.Kind);
         Assert.Equal(inProgress, n.InProgress);
         Assert.Equal(file, n.ToString());
+        // The full path, built in one piece, is what Path.Join gives.
+        foreach (var dir in new[] { "/data/XPP/xpptut15/xtc", "/data/XPP/xpptut15/xtc/", "", "xtc", "/" })
+            Assert.Equal(Path.Join(dir, file), n.PathIn(dir));
     }
 
     [Theory]

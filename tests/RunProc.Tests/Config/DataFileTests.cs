@@ -95,4 +95,32 @@ public class DataFileTests
         }
         finally { File.Delete(file); }
     }
+
+    [Fact]
+    public async Task A_config_file_is_read_again_only_when_it_changed()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"runproc-datafile-{Guid.NewGuid():N}.psd1");
+        File.WriteAllText(file, "@{ DataRoot = '/d'; SettleSeconds = 11 }");
+        try
+        {
+            // Just written (within the 2 s timestamp rule): read on every load.
+            Assert.NotSame(ConfigFile.Load(file), ConfigFile.Load(file));
+            await Task.Delay(2200);
+            var first = ConfigFile.Load(file);
+            Assert.Same(first, ConfigFile.Load(file));
+            Assert.Same(first, ConfigFile.Load(Path.Join(Path.GetDirectoryName(file), ".", Path.GetFileName(file))));
+            // Rewritten with the same size and the old mtime: the change time still tells.
+            var mtime = File.GetLastWriteTimeUtc(file);
+            File.WriteAllText(file, "@{ DataRoot = '/d'; SettleSeconds = 22 }");
+            File.SetLastWriteTimeUtc(file, mtime);
+            var second = ConfigFile.Load(file);
+            Assert.Equal(22, second.SettleSeconds);
+            Assert.Equal(11, first.SettleSeconds);
+            // A broken file is an error on every load, not the last good config.
+            File.WriteAllText(file, "@{ DataRoot = $x }");
+            Assert.Throws<ConfigException>(() => ConfigFile.Load(file));
+            Assert.Throws<ConfigException>(() => ConfigFile.Load(file));
+        }
+        finally { File.Delete(file); }
+    }
 }
