@@ -77,32 +77,27 @@ internal sealed unsafe partial class DbDirectory : IDisposable
     public FileStamp Stamp(string name)
     {
         var buf = stackalloc byte[256];
-        if (StatX(_fd, name, AtSymlinkNoFollow, StatxType | StatxSize | StatxMtime, buf) != 0)
-        {
-            var e = Marshal.GetLastPInvokeError();
-            if (e is LibC.Enoent or LibC.Enotdir)
-                return default;
-            throw e == LibC.Eacces
-                ? new UnauthorizedAccessException($"Access to '{PathOf(name)}' is denied; check its owner and mode.")
-                : new IOException($"Cannot stat '{PathOf(name)}': {Marshal.GetPInvokeErrorMessage(e)} (errno {e}).");
-        }
-        return StampOf(buf);
+        return StatNoFollow(name, StatxType | StatxSize | StatxMtime, buf) ? StampOf(buf) : default;
     }
 
     /// <summary>The identity of <paramref name="name"/> without following a link (one statx); default when nothing is there.</summary>
     public FileIdentity Identity(string name)
     {
         var buf = stackalloc byte[256];
-        if (StatX(_fd, name, AtSymlinkNoFollow, StatxType | StatxIno | StatxSize | StatxMtime | StatxCtime, buf) != 0)
-        {
-            var e = Marshal.GetLastPInvokeError();
-            if (e is LibC.Enoent or LibC.Enotdir)
-                return default;
-            throw e == LibC.Eacces
-                ? new UnauthorizedAccessException($"Access to '{PathOf(name)}' is denied; check its owner and mode.")
-                : new IOException($"Cannot stat '{PathOf(name)}': {Marshal.GetPInvokeErrorMessage(e)} (errno {e}).");
-        }
-        return IdentityOf(buf);
+        return StatNoFollow(name, StatxType | StatxIno | StatxSize | StatxMtime | StatxCtime, buf) ? IdentityOf(buf) : default;
+    }
+
+    /// <summary>statx of <paramref name="name"/> in this directory, no link followed; false when nothing is there, an error naming the file otherwise.</summary>
+    private bool StatNoFollow(string name, uint mask, byte* buf)
+    {
+        if (StatX(_fd, name, AtSymlinkNoFollow, mask, buf) == 0)
+            return true;
+        var e = Marshal.GetLastPInvokeError();
+        if (e is LibC.Enoent or LibC.Enotdir)
+            return false;
+        throw e == LibC.Eacces
+            ? new UnauthorizedAccessException($"Access to '{PathOf(name)}' is denied; check its owner and mode.")
+            : new IOException($"Cannot stat '{PathOf(name)}': {Marshal.GetPInvokeErrorMessage(e)} (errno {e}).");
     }
 
     // struct statx: stx_ino at 32, stx_size at 40, stx_ctime at 96 and stx_mtime at 112 (tv_sec, tv_nsec), stx_dev_major/minor at 136/140.
