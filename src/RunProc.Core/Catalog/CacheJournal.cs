@@ -135,6 +135,33 @@ internal abstract class JournaledCacheFile
     public bool Rewrite;
     public long FileBytes, JournalBytes;
 
+    /// <summary>
+    /// The state of the cache file <paramref name="name"/> in <paramref name="dir"/> as this process
+    /// last kept it (<see cref="KeepWarm"/>), if the file and its journal are unchanged since; else null.
+    /// </summary>
+    public static T? TakeWarm<T>(DbDirectory dir, string name) where T : JournaledCacheFile =>
+        Identities(dir, name) is var (file, journal) ? WarmCacheFiles.Take<T>(dir.PathOf(name), file, journal) : null;
+
+    /// <summary>Keeps this state for the next scan in this process, unless it holds changes the file does not (a save failed).</summary>
+    public void KeepWarm(DbDirectory dir, string name)
+    {
+        if (!Dirty && Identities(dir, name) is var (file, journal))
+            WarmCacheFiles.Keep(dir.PathOf(name), this, file, journal);
+    }
+
+    // Null when they cannot be stat'ed: nothing is taken or kept (a read that follows reports the problem).
+    private static (FileIdentity File, FileIdentity Journal)? Identities(DbDirectory dir, string name)
+    {
+        try
+        {
+            return (dir.Identity(name), dir.Identity(Path.GetFileName(CacheJournal.PathOf(name))));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <param name="directory">The cache directory.</param>
     /// <param name="name">The file's name (<c>&lt;key&gt;.cache</c>).</param>
     /// <param name="record">How a changed entry is written as a journal record; null: the entry is gone.</param>

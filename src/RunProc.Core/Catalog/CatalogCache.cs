@@ -225,14 +225,17 @@ public sealed class CatalogCache
         // Kept as blocks, not as listings: a full scan decoded (or made) all of them, and kept
         // decoded they were some 30 MB of objects for every later collection to trace; the next
         // scan decodes only the few it needs, as it would after a load.
+        using var dir = OpenDirectory();
+        if (dir is null)
+            return;
         foreach (var (shard, e) in _shards)
         {
-            if (e.Dirty || Identities(shard) is not { } ids)
+            if (e.Dirty)
                 continue;
             foreach (var slot in e.Scans.Values)
                 if (slot.Data is not null)
                     slot.Scan = null;
-            WarmCacheFiles.Keep(Path.Join(Directory, shard + ".cache"), e, ids.File, ids.Journal);
+            e.KeepWarm(dir, shard + ".cache");
         }
     }
 
@@ -243,11 +246,14 @@ public sealed class CatalogCache
             return e;
         var path = Path.Join(Directory, shard + ".cache");
         // As this process left it after its last scan, if nothing wrote the file or its journal since.
-        if (Identities(shard) is var (file, journal) && WarmCacheFiles.Take<ShardEntries>(path, file, journal) is { } warm)
+        using (var dir = OpenDirectory())
         {
-            WarmLoads++;
-            _shards[shard] = warm;
-            return warm;
+            if (dir is not null && JournaledCacheFile.TakeWarm<ShardEntries>(dir, shard + ".cache") is { } warm)
+            {
+                WarmLoads++;
+                _shards[shard] = warm;
+                return warm;
+            }
         }
         e = new ShardEntries();
         try
@@ -278,16 +284,16 @@ public sealed class CatalogCache
     // scan thread waits on. A directory made later (by this cache's save) is seen by the next cache.
     private bool? _dirExists;
 
-    /// <summary>The identities of a shard file and its journal; null when the cache directory does not exist or cannot be read. Called under the gate.</summary>
-    private (FileIdentity File, FileIdentity Journal)? Identities(string shard)
+    /// <summary>The cache directory, opened (checked, no link on the way); null when it does not exist or cannot be opened. Called under the gate.</summary>
+    private RunProc.IO.DbDirectory? OpenDirectory()
     {
         if (_dirExists == false)
             return null;
         try
         {
-            using var dir = RunProc.IO.DbDirectory.Open(Directory);
+            var dir = RunProc.IO.DbDirectory.Open(Directory);
             _dirExists = dir is not null;
-            return dir is null ? null : (dir.Identity(shard + ".cache"), dir.Identity(shard + ".journal"));
+            return dir;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

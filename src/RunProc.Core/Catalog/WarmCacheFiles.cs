@@ -57,11 +57,4 @@ internal static class WarmCacheFiles
         lock (s_kept)
             return s_kept.ContainsKey(path);
     }
-
-    /// <summary>Forgets every kept state (the next scans read their cache files).</summary>
-    public static void Clear()
-    {
-        lock (s_kept)
-            s_kept.Clear();
-    }
 }

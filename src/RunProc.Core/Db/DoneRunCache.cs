@@ -275,9 +275,9 @@ internal sealed class DoneRunCache : IDisposable
             verbose?.Invoke($"Could not write the record cache in '{_directory}': {ex.Message} (records are read again next time).");
         }
         // What is on disk now is what these shards hold: the next scan in this process starts from them.
-        foreach (var (key, shard) in _shards)
-            if (!shard.Dirty && Identities(key) is var (file, journal))
-                WarmCacheFiles.Keep(Path.Join(_directory, key + ".cache"), shard, file, journal);
+        if (OpenDirectoryOrNull() is { } dir)
+            foreach (var (key, shard) in _shards)
+                shard.KeepWarm(dir, key + ".cache");
         _dir?.Dispose();
         _dir = null;
         _dirOpened = false;
@@ -399,7 +399,7 @@ internal sealed class DoneRunCache : IDisposable
             return shard;
         var path = Path.Join(_directory, key + ".cache");
         // As this process left it after its last scan, if nothing wrote the file or its journal since.
-        if (Identities(key) is var (file, journal) && WarmCacheFiles.Take<Shard>(path, file, journal) is { } warm)
+        if (OpenDirectoryOrNull() is { } dir && JournaledCacheFile.TakeWarm<Shard>(dir, key + ".cache") is { } warm)
         {
             WarmLoads++;
             _shards[key] = warm;
@@ -431,13 +431,13 @@ internal sealed class DoneRunCache : IDisposable
     private DbDirectory? _dir;
     private bool _dirOpened;
 
-    /// <summary>The identities of a shard file and its journal; null when the cache directory does not exist or cannot be read. Called under the gate.</summary>
-    private (FileIdentity File, FileIdentity Journal)? Identities(string key)
+    /// <summary>The cache directory (opened once); null when it does not exist or cannot be opened. Called under the gate.</summary>
+    private DbDirectory? OpenDirectoryOrNull()
     {
         try
         {
             OpenDirectory();
-            return _dir is null ? null : (_dir.Identity(key + ".cache"), _dir.Identity(key + ".journal"));
+            return _dir;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

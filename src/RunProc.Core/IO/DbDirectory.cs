@@ -4,7 +4,6 @@ using System.Text;
 
 namespace RunProc.IO;
 
-/// <summary>Whether a file exists, and its size and write time (UTC ticks, as FileInfo computes them) when it is a regular file.</summary>
 /// <summary>
 /// Which file is at a name and what state it is in, as far as a stat tells: device, inode, size and
 /// the change and modification times in nanoseconds (default: nothing there). Two equal identities
@@ -16,6 +15,7 @@ internal readonly record struct FileIdentity(ulong Device, ulong Inode, long Len
     public bool Exists => Inode != 0 || Device != 0;
 }
 
+/// <summary>Whether a file exists, and its size and write time (UTC ticks, as FileInfo computes them) when it is a regular file.</summary>
 internal readonly record struct FileStamp(bool Exists, long Length, long MtimeTicks)
 {
     /// <summary>Something that is not a regular file (a link, a FIFO, a directory): never equal to a regular file's stamp.</summary>
