@@ -81,7 +81,9 @@ Describe 'Get-PendingRun' {
 
     It 'warns about a named experiment or instrument that is not there (a typo), and still answers' {
         Get-PendingRun -ConfigPath $f.Config -Experiment cxil2317 -WarningVariable w -WarningAction SilentlyContinue | Should -BeNullOrEmpty
-        "$w" | Should -Match 'experiment cxil2317 has no directory under .* and no records; check the name'
+        "$w" | Should -Match 'experiment cxil2317 has no directory under .* and no records; check the name \(did you mean cxil2316\?\) \(Get-ProcExperiment lists'
+        # The command it names exists as written.
+        "$w" | Should -Not -Match 'Get-ProcExperiment -All'
         Get-PendingRun -ConfigPath $f.Config -All -Instrument CXY -WarningVariable w -WarningAction SilentlyContinue | Should -BeNullOrEmpty
         "$w" | Should -Match 'instrument CXY has no directory under .*configured instruments: .*check the name'
         # Present ones: no warning.

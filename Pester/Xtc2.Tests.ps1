@@ -170,6 +170,70 @@ Describe 'Invoke-PixelStatus -Path input hardening' {
         ($out | Select-Object -Last 1) | Should -Be '10'
     }
 
+    It 'files of two runs are an error naming both runs, and nothing is read or written' {
+        $out = Join-Path $TestDrive 'two-runs'
+        $files = (Join-Path $XtcDir 'mfx101332224-r0007-s000-c000.xtc2'), (Join-Path $XtcDir 'mfx101332224-r0008-s000-c000.xtc2')
+        Invoke-PixelStatus -Path $files -Deploy -ConfigPath $Config -OutputDirectory $out -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'PixelFilesOfSeveralRuns,*'
+        $errs[0].Exception.Message | Should -Match 'of 2 runs, not one: mfx101332224 run 7 \(mfx101332224-r0007-s000-c000\.xtc2\); mfx101332224 run 8'
+        $errs[0].ErrorDetails.RecommendedAction | Should -Match 'one run''s files at a time'
+        $out | Should -Not -Exist
+        # HDF5 files of two experiments alike.
+        $h5 = Join-Path $Demo.DataRoot 'XPP/xpptut15/xtc/xpptut15-r0002-s00-c00.h5'
+        Invoke-PixelStatus -Path $h5, $files[0] -ConfigPath $Config -OutputDirectory $out -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $errs[0].Exception.Message | Should -Match 'xpptut15 run 2 .*mfx101332224 run 7'
+    }
+
+    It 'an HDF5 file of a run still being written is analysed with a warning naming the file in progress' {
+        $dir = Join-Path $Demo.DataRoot 'XPP/xpptut15/xtc'
+        (Join-Path $dir 'xpptut15-r0004-s00-c01.h5.inprogress') | Should -Exist -Because 'the demo leaves run 4 being written'
+        $r = Invoke-PixelStatus -Path (Join-Path $dir 'xpptut15-r0004-s00-c00.h5') -ArrayType sta -ConfigPath $Config -OutputDirectory (Join-Path $TestDrive 'busy') -WarningVariable busy -WarningAction SilentlyContinue
+        $r | Should -Not -BeNullOrEmpty
+        "$busy" | Should -Match 'Run 4 of xpptut15 is still being written: xpptut15-r0004-s00-c01\.h5\.inprogress beside the files given'
+        # A finished run: no such warning.
+        $null = Invoke-PixelStatus -Path (Join-Path $dir 'xpptut15-r0002-s00-c00.h5') -ArrayType sta -ConfigPath $Config -OutputDirectory (Join-Path $TestDrive 'done2') -WarningVariable calm -WarningAction SilentlyContinue
+        "$calm" | Should -Not -Match 'still being written'
+    }
+
+    It 'a file that is no xtc2 at all is said to be that, not a truncated one' {
+        $x = Join-Path $TestDrive 'rand-r0001-s000-c000.xtc2'
+        $rng = [Random]::new(5); $bytes = [byte[]]::new(100000); $rng.NextBytes($bytes)
+        [IO.File]::WriteAllBytes($x, $bytes)
+        Invoke-PixelStatus -Path $x -ConfigPath $Config -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $errs[0].Exception.Message | Should -Match ([regex]::Escape($x))
+        $errs[0].Exception.Message | Should -Match 'does not start with an xtc2 dgram .*not an LCLS-II xtc2 file'
+        $errs[0].Exception.Message | Should -Not -Match 'truncated'
+        $errs[0].ErrorDetails.RecommendedAction | Should -Not -Match 'AllowTruncated'
+    }
+
+    It 'with -AllowTruncated given, a cut in the first dgram does not recommend -AllowTruncated again' {
+        $cut = Join-Path $TestDrive 'head-r0007-s000-c000.xtc2'
+        $src = [IO.File]::ReadAllBytes((Join-Path $XtcDir 'mfx101332224-r0007-s000-c000.xtc2'))
+        [IO.File]::WriteAllBytes($cut, $src[0..4999])
+        Invoke-PixelStatus -Path $cut -AllowTruncated -ConfigPath $Config -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $errs[0].Exception.Message | Should -Match 'dgram 0 at byte 0: .*truncated'
+        $errs[0].ErrorDetails.RecommendedAction | Should -Not -Match 'analyses the events before the cut'
+        $errs[0].ErrorDetails.RecommendedAction | Should -Match 'no events before it|there are none to keep'
+    }
+
+    It 'a -Detector that matches nothing lists each detector with the stream file that holds it' {
+        $files = Get-ChildItem (Join-Path $XtcDir 'mfx101332224-r0007-s00*-c000.xtc2')
+        Invoke-PixelStatus -Path $files -Detector nosuchdet -ConfigPath $Config -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'NoDetector,*'
+        $errs[0].Exception.Message | Should -Match 'r0007-s000-c000\.xtc2: epix10ka \(epix10ka\) does not match'
+        $errs[0].Exception.Message | Should -Match 'r0007-s001-c000\.xtc2: jungfrau \(jungfrau\) does not match'
+    }
+
+    It 'an event selection that leaves nothing is a usage error, not a damaged file' {
+        $files = Get-ChildItem (Join-Path $XtcDir 'mfx101332224-r0007-s000-c000.xtc2')
+        Invoke-PixelStatus -Path $files -SkipEvents 1000 -ConfigPath $Config -WarningAction SilentlyContinue -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'NoEventsSelected,*'
+        $errs[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $errs[0].Exception.Message | Should -Match 'no events to analyse: 0 of the run''s 10 L1Accept events selected'
+        $errs[0].ErrorDetails.RecommendedAction | Should -Match '-SkipEvents'
+        $errs[0].ErrorDetails.RecommendedAction | Should -Not -Match 'Re-copy'
+    }
+
     It 'a -Path pattern that matches nothing is an error; the same file given twice is analysed once' {
         Invoke-PixelStatus -Path (Join-Path $TestDrive 'nothing-*.xtc2') -ConfigPath $Config -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         $errs[0].FullyQualifiedErrorId | Should -BeLike 'PixelFileNotFound,*'

@@ -371,7 +371,7 @@ function Invoke-Hdf5CorruptionFuzz {
         if (-not $o.Key -or $o.Errors.Count) { throw "base file $($f.Name) does not analyse: $($o.Errors.Message)" }
         $baseline[$f.Name] = $o.Key
     }
-    $Known = 'PixelFileDamaged', 'PixelFrameUnreadable', 'NoDetector', 'PixelFileUnreadable'
+    $Known = 'PixelFileDamaged', 'PixelFrameUnreadable', 'NoDetector', 'PixelFileUnreadable', 'NoEventsSelected'
     $rng = [Random]::new($Seed)
     $stats = [ordered]@{ Cases = 0; Unaffected = 0; Undetectable = 0; Detected = 0; Hangs = 0; BadErrors = 0; PartialOutputs = 0 }
     $failures = [Collections.Generic.List[string]]::new()

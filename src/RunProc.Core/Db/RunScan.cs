@@ -244,8 +244,14 @@ public sealed class RunScan
                     var ins = catalog.InstrumentOf(exp);
                     // Named, with no directory and no records: most likely a typo (it is still served: its records may say more).
                     if (InstrumentOk(ins) && !Directory.Exists(Path.Join(Config.DataRoot, ins, exp)) && !underControl.Contains(exp) && !_db.HasRecords(exp))
+                    {
+                        // The likeliest meant name among those on disk (only on this path: a typo is rare).
+                        onDisk ??= instruments.SelectMany(i => catalog.Experiments(i, query.Verbose).Select(x => (i, x))).ToList();
+                        var nearest = ConfigKeys.Nearest(exp, onDisk.Select(d => d.Exp).ToList());
                         warn?.Invoke(new DbWarning(Path.Join(Config.DataRoot, ins, exp), 0,
-                            $"experiment {exp} has no directory under {Config.DataRoot} (instruments {string.Join(", ", Config.Instruments)}) and no records; check the name (Get-ProcExperiment -All lists the experiments on disk)."));
+                            $"experiment {exp} has no directory under {Config.DataRoot} (instruments {string.Join(", ", Config.Instruments)}) and no records; check the name"
+                            + (nearest is null ? "" : $" (did you mean {nearest}?)") + " (Get-ProcExperiment lists the experiments on disk)."));
+                    }
                     Add(ins, exp);
                 }
             }

@@ -163,6 +163,15 @@ public abstract class FrameSource : IDisposable
 }
 
 /// <summary>A frame that could not be read: names the file, the dataset and the frame.</summary>
+/// <summary>No event of a detector is left to analyse (the event selection, or every event lacking a segment or damaged): the files are fine, the request selects nothing.</summary>
+public sealed class NoEventsSelectedException : FrameReadException
+{
+    public NoEventsSelectedException(string file, string dataset, long frame, string message) : base(file, dataset, -1, message) => FirstSelected = frame;
+
+    /// <summary>The first event the selection would have taken.</summary>
+    public long FirstSelected { get; }
+}
+
 public class FrameReadException : IOException
 {
     public FrameReadException(string file, string dataset, long frame, string message, Exception? inner = null)

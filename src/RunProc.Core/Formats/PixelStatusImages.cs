@@ -301,7 +301,8 @@ public static class PixelStatusImages
         using var head = PlotCanvas.Font(13, bold: true);
         using var font = PlotCanvas.Font(12.5f);
         using var note = PlotCanvas.Font(11);
-        pc.Text("classes, most severe first", lx, ly + 10, head, Ink);
+        // A pixel with several bits is counted (and coloured) once, in its most severe class: the result's PerBit counts each bit.
+        pc.Text("each pixel in its most severe class", lx, ly + 10, head, Ink);
         ly += 30;
         void Row(SKColor colour, string name, string rule, long count)
         {
@@ -314,7 +315,7 @@ public static class PixelStatusImages
             ly += 36;
         }
         for (var k = 0; k < classes.Count; k++)
-            Row(PlotCanvas.Colour(colourOfRank[classes.Count - k]), $"{classes[k].Name}  (bit {1 << classes[k].Bit})", classes[k].Rule, counts[k]);
+            Row(PlotCanvas.Colour(colourOfRank[classes.Count - k]), $"{classes[k].Name}  (bit {classes[k].Bit} = {1 << classes[k].Bit})", classes[k].Rule, counts[k]);
         Row(PlotCanvas.Colour(GoodColour), "good", "no bit set", pixels - bad);
         if (g.Block > 1)
             pc.Text($"1 picture pixel = {g.Block}×{g.Block} detector pixels,", lx, ly + 4, note, Muted);

@@ -84,6 +84,12 @@ public sealed unsafe class Xtc2File : IDisposable
     /// <summary>The file ends inside the dgram at <paramref name="offset"/>.</summary>
     private Xtc2FormatException Cut(long dgram, long offset, string message) => new(Path, dgram, offset, message) { Truncated = true };
 
+    /// <summary>Bytes at a dgram's place that cannot be a dgram header.</summary>
+    private Xtc2FormatException NoDgram(long dgram, long offset, string why) => new(Path, dgram, offset,
+        dgram == 0 && offset == 0
+            ? $"the file does not start with an xtc2 dgram ({why}): it is not an LCLS-II xtc2 file, or its start is damaged."
+            : $"no dgram header here ({why}): the file is corrupt from this byte on.");
+
     /// <summary>The dgram at <paramref name="offset"/>, checked to fit the file.</summary>
     public Xtc2Dgram DgramAt(long offset, long index)
     {
@@ -93,12 +99,16 @@ public sealed unsafe class Xtc2File : IDisposable
         var p = _base + offset;
         var env = Xtc2Format.U32(p + 8);
         var root = XtcAt(offset + Xtc2Format.DgramHeader);
+        // What every dgram header holds, checked before its size is believed: bytes that are no
+        // dgram (another format, a corrupt file) are said to be that, not a truncated dgram.
+        if (((env >> 24) & 0xF) > (uint)Xtc2Transition.L1Accept)
+            throw NoDgram(index, offset, $"transition id {(env >> 24) & 0xF} is not one of 0..12");
+        if (root.TypeId != Xtc2TypeId.Parent)
+            throw NoDgram(index, offset, $"its root xtc has type id {(int)root.TypeId}, not Parent (0)");
         if (root.Extent < Xtc2Format.XtcHeader)
             throw Error(index, offset, $"root xtc extent {root.Extent} is below the 12-byte header.");
         if (offset + Xtc2Format.DgramHeader + root.Extent > Length)
             throw Cut(index, offset, $"the dgram needs {Xtc2Format.DgramHeader + (long)root.Extent} bytes, the file has {left} left: the file is truncated (cut, or still being written).");
-        if (((env >> 24) & 0xF) > (uint)Xtc2Transition.L1Accept)
-            throw Error(index, offset, $"transition id {(env >> 24) & 0xF} is not one of 0..12.");
         return new Xtc2Dgram(index, offset, Xtc2Format.U32(p + 4), Xtc2Format.U32(p), env, root);
     }
 

@@ -106,7 +106,7 @@ public sealed unsafe partial class Xtc2Run : IDisposable
 
     public IReadOnlyList<Xtc2Detector> Detectors { get; private set; } = Array.Empty<Xtc2Detector>();
 
-    /// <summary>Raw detectors that -Detector left out, as "detName (detType)".</summary>
+    /// <summary>Raw detectors that -Detector left out, as "file: detName (detType)" (the file: their stream's c000).</summary>
     public List<string> Unmatched { get; } = new();
 
     /// <summary>What the reader chose on the way (e.g. an unreadable smalldata index it did without), for -Verbose.</summary>
@@ -423,7 +423,8 @@ public sealed unsafe partial class Xtc2Run : IDisposable
                     continue;
                 if (filter.Count > 0 && !filter.Any(f => n.DetName.Contains(f, StringComparison.OrdinalIgnoreCase) || n.DetType.Contains(f, StringComparison.OrdinalIgnoreCase)))
                 {
-                    var what = $"{n.DetName} ({n.DetType})";
+                    // Named with the file that holds it (its stream's c000): streams hold different detectors.
+                    var what = $"{s.Chunks[0].File.Path}: {n.DetName} ({n.DetType})";
                     if (!Unmatched.Contains(what)) Unmatched.Add(what);
                     continue;
                 }

@@ -69,7 +69,7 @@ public static partial class PixelReadPipeline
                 notes?.AddRange(run.Notes);
                 (warnings ?? notes)?.AddRange(run.Truncations);
                 (warnings ?? notes)?.AddRange(run.NotGiven);
-                skipped?.AddRange(run.Unmatched.Select(u => $"{run.Files[0]}: {u} does not match -Detector"));
+                skipped?.AddRange(run.Unmatched.Select(u => $"{u} does not match -Detector"));
                 foreach (var d in run.Detectors)
                 {
                     if (d.Frames is null)
@@ -188,10 +188,8 @@ public static partial class PixelReadPipeline
         var total = det.FrameCount;
         var (first, want) = Selection(det, req);
         // No frames is an error: an "analysis" of nothing would flag every pixel and be deployed.
-        if (want <= 0)
-            throw new FrameReadException(det.Parts[0].File, det.Dataset, first, det.Xtc2 is { } x
-                ? $"no events to analyse: {x.EventsSelected} of the run's {x.EventsInRun} L1Accept events selected (-SkipEvents {req.SkipEvents}, -Events {(req.Events is { } n ? n : "all")}), {x.SkippedIncomplete} lacking a segment, {x.DamagedEvents} damaged{(x.DamagedIncluded ? "" : " (see -IncludeDamaged)")}; nothing was written."
-                : $"no frames to analyse ({total} event(s) in {det.Parts.Count} file(s), {first} skipped, -Events {(req.Events is { } e ? e : "all")}); nothing was written.");
+        if (NothingSelected(det, req) is { } none)
+            throw new NoEventsSelectedException(det.Parts[0].File, det.Dataset, first, none);
         var px = det.Parts[0].FramePixels;
         var plan = Plan(det, first, want);
         var type = det.Parts[0].ElementType;
@@ -443,4 +441,15 @@ public static partial class PixelReadPipeline
 
     /// <summary>The events a request selects from a detector.</summary>
     public static long SelectedEvents(DetectorFrames det, PixelStatusRequest req) => Selection(det, req).Want;
+
+    /// <summary>Why no event of <paramref name="det"/> is selected for analysis (the selection, the events lacking a segment or damaged), or null when some are.</summary>
+    public static string? NothingSelected(DetectorFrames det, PixelStatusRequest req)
+    {
+        var (first, want) = Selection(det, req);
+        if (want > 0)
+            return null;
+        return det.Xtc2 is { } x
+            ? $"no events to analyse: {x.EventsSelected} of the run's {x.EventsInRun} L1Accept events selected (-SkipEvents {req.SkipEvents}, -Events {(req.Events is { } n ? n : "all")}), {x.SkippedIncomplete} lacking a segment, {x.DamagedEvents} damaged{(x.DamagedIncluded ? "" : " (see -IncludeDamaged)")}; nothing was written."
+            : $"no frames to analyse ({det.FrameCount} event(s) in {det.Parts.Count} file(s), {first} skipped, -Events {(req.Events is { } e ? e : "all")}); nothing was written.";
+    }
 }

@@ -139,6 +139,53 @@ public sealed class PixelStatusJob
         Run(request with { Files = info.Files, Experiment = exp, Run = info.Run, Instrument = info.Instrument }, info);
     }
 
+    /// <summary>
+    /// Null when every file named as a run file (<c>&lt;exp&gt;-rNNNN-...</c>) is of one experiment and run;
+    /// else the runs found, with their files: files of several runs would be analysed as one run,
+    /// named (and deployed) as the first file's.
+    /// </summary>
+    internal static string? SeveralRuns(IReadOnlyList<string> files)
+    {
+        var runs = new List<((string Experiment, int Run) Key, List<string> Files)>();
+        foreach (var f in files)
+        {
+            if (PixelStatusRunner.ParseRunFileName(f) is not { } key)
+                continue;
+            var i = runs.FindIndex(r => r.Key == key);
+            if (i < 0) runs.Add((key, new List<string> { Path.GetFileName(f) }));
+            else runs[i].Files.Add(Path.GetFileName(f));
+        }
+        if (runs.Count < 2)
+            return null;
+        var list = string.Join("; ", runs.Take(4).Select(r => $"{r.Key.Experiment} run {r.Key.Run} ({string.Join(", ", r.Files.Take(2))}{(r.Files.Count > 2 ? $", ... {r.Files.Count} files" : "")})"));
+        return $"The files given are of {runs.Count} runs, not one: {list}{(runs.Count > 4 ? "; ..." : "")}.";
+    }
+
+    /// <summary>
+    /// Warnings for HDF5/.npy run files given whose run has a file still being written
+    /// (<c>*.inprogress</c>) beside them: the result would cover a run the DAQ has not finished
+    /// (-Experiment/-Run refuses such a run; xtc2 runs get their own warning from the reader).
+    /// </summary>
+    internal static IEnumerable<string> InProgressBeside(IReadOnlyList<string> files)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var f in files)
+        {
+            if (Xtc2Run.IsXtc2(f) || PixelStatusRunner.ParseRunFileName(f) is not { } key)
+                continue;
+            var dir = Path.GetDirectoryName(Path.GetFullPath(f))!;
+            var prefix = $"{key.Experiment}-r{key.Run:D4}-";
+            if (!seen.Add(Path.Join(dir, prefix)))
+                continue;
+            string[] busy;
+            try { busy = Directory.GetFiles(dir, prefix + "*.inprogress"); }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { continue; }
+            if (busy.Length > 0)
+                yield return $"Run {key.Run} of {key.Experiment} is still being written: {Path.GetFileName(busy.Order(StringComparer.Ordinal).First())}{(busy.Length > 1 ? $" and {busy.Length - 1} more" : "")} beside the files given. " +
+                    "The result covers only the files given; wait until the DAQ has closed the run (-Experiment/-Run waits for a ready run).";
+        }
+    }
+
     /// <summary>The run of <paramref name="request"/>'s files (all one run); <paramref name="target"/> is what errors name (default: the first file).</summary>
     public void Run(PixelStatusRequest request, object? target = null)
     {
@@ -160,6 +207,12 @@ public sealed class PixelStatusJob
         {
             _host.Error(new NotSupportedException($"'{unreadable}' is not a frame file RunProc reads (LCLS-II .xtc2, HDF5 .h5/.hdf5/.nxs or NumPy .npy)."),
                 "PixelFileNotSupported", PixelErrorCategory.InvalidType, target);
+            return;
+        }
+        if (SeveralRuns(files) is { } several)
+        {
+            _host.Error(new ArgumentException(several), "PixelFilesOfSeveralRuns", PixelErrorCategory.InvalidArgument, target,
+                "Give one run's files at a time (e.g. -Path ./xtc/<exp>-r0007-*), or -Experiment/-Run for each run: a result and its deployed file are one run's. Nothing was read or written.");
             return;
         }
         if (request.Experiment is null && files.Count > 0 && PixelStatusRunner.ParseRunFileName(files[0]) is { } parsed)
@@ -189,14 +242,18 @@ public sealed class PixelStatusJob
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             _host.Error(ex, ex is FrameReadException ? "PixelFileDamaged" : "PixelFileUnreadable", PixelErrorCategory.ReadError, target,
-                ex is Xtc2FormatException { Truncated: true }
+                ex is Xtc2FormatException { Truncated: true } && !request.AllowTruncated
                     ? "Re-copy the file if the copy was cut, or wait until the DAQ has closed it; if it stays cut (a DAQ crash), -AllowTruncated analyses the events before the cut. Nothing was written."
+                    : ex is Xtc2FormatException { Truncated: true }
+                    ? "Re-copy the file if the copy was cut, or wait until the DAQ has closed it (-AllowTruncated keeps the events before a cut, but the cut is in the first dgrams: there are none to keep). Nothing was written."
                     : "Check that the file is a complete xtc2/HDF5/.npy file; re-copy it if it was truncated, or wait until the DAQ has closed it. Nothing was written.");
             return;
         }
         foreach (var n in notes)
             _host.Verbose(n);
         foreach (var w in warnings)
+            _host.Warning(w);
+        foreach (var w in InProgressBeside(files))
             _host.Warning(w);
         using (handle)
         {
@@ -240,6 +297,12 @@ public sealed class PixelStatusJob
                     results.Add(result);
                     WarnAboutReplacement(result, request.Deploy, exp, runNo);
                     _host.Output(result);
+                }
+                catch (NoEventsSelectedException ex)
+                {
+                    errors.Add($"{det.Dataset}: {ex.Message}");
+                    _host.Error(ex, "NoEventsSelected", PixelErrorCategory.InvalidArgument, target,
+                        $"Select events the run has: lower -SkipEvents or raise -Events ({det.Dataset} has {det.FrameCount} usable event(s)); nothing was written for this detector.");
                 }
                 catch (FrameReadException ex)
                 {

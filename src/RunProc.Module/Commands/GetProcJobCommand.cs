@@ -22,6 +22,7 @@ public sealed class GetProcJobCommand : BatchCmdletBase
     public string[]? Experiment { get; set; }
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateRange(0, Names.MaxRun)]
     public int[]? Run { get; set; }
 
     [Parameter]
