@@ -27,6 +27,22 @@ AfterAll {
     Remove-Item -Recurse -Force $Base -ErrorAction SilentlyContinue
 }
 
+Describe 'Invoke-ProcCycle -WhatIf' {
+    It 'names each run the cycle would submit (attempt, argv) within MaxJobs and the runs it would leave, and submits nothing' {
+        # MaxJobs 1 in the config: run 1 is shown, runs 2 and 3 would wait. Before any test here has submitted.
+        $script = Join-Path $Base 'cycle-whatif.ps1'
+        Set-Content -Path $script -Value "Import-Module '$Manifest'; Invoke-ProcCycle -Process ask -All -WhatIf -ConfigPath '$Config'"
+        $out = & $Pwsh[0] @($Pwsh | Select-Object -Skip 1) -NoProfile -File $script 2>&1
+        $LASTEXITCODE | Should -Be 0 -Because ($out -join "`n")
+        $text = ($out -join "`n") -replace '\r?\n', ''
+        $text | Should -Match 'What if: Performing the operation "Reconcile 0 active job\(s\) of ask'
+        $text | Should -Match 'What if: Performing the operation "Submit ask attempt 1 to Local: .* -- /bin/sh -c .exit 0. rp\.ask\.xpptut15\.r0001\.a1\.\w+ \S+log-xpptut15-r0001-\S+\.txt" on target "xpptut15 run 1"'
+        $text | Should -Not -Match 'on target "xpptut15 run 2"'
+        $text | Should -Match 'Leave 2 ready run\(s\) pending for a later cycle \(MaxJobs 1, 0 active\)'
+        @(Get-ProcJob -Process ask -ConfigPath $Config) | Should -BeNullOrEmpty
+    }
+}
+
 Describe 'Submit-ProcJob -Confirm' {
     BeforeAll {
         function script:Invoke-Confirm {

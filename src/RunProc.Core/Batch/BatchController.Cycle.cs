@@ -28,6 +28,19 @@ public sealed partial class BatchController
         return new RunScan(_db).EnumeratePending(query).Where(r => r.Ready).Select(r => (r.Experiment, r.Run));
     }
 
+    /// <summary>
+    /// What a cycle submits, in its order: the retry candidates, then the ready pending runs that are
+    /// not among them (<paramref name="skipped"/> hears of experiments whose DB files cannot be read).
+    /// </summary>
+    public IReadOnlyList<(string Experiment, int Run, bool Retry)> CycleWork(CancellationToken cancel, Action<string> skipped)
+    {
+        var retries = RetryCandidates();
+        var retrySet = retries.ToHashSet();
+        return retries.Select(r => (r.Experiment, r.Run, true))
+            .Concat(ReadyPendingRuns(cancel, skipped).Where(p => !retrySet.Contains(p)).Select(p => (p.Experiment, p.Run, false)))
+            .ToList();
+    }
+
     /// <summary>A missing DataRoot is an error of the cycle (else it would be a "successful" empty cycle); missing instrument directories are reported.</summary>
     private void CheckDataRoot(ProcCycleSummary summary)
     {
@@ -68,16 +81,14 @@ public sealed partial class BatchController
 
         var limit = maxJobs ?? _process.MaxJobs;
         summary.Errors += JournalErrors.Count;
-        var retries = RetryCandidates();
-        var retrySet = retries.ToHashSet();
         void Skipped(string message)
         {
             summary.Errors++;
             summary.Problems.Add(message);
         }
-        var work = retries.Concat(ReadyPendingRuns(cancel, Skipped).Where(p => !retrySet.Contains(p))).ToList();
+        var work = CycleWork(cancel, Skipped);
         var free = BatchPolicy.FreeSlots(limit, ActiveCount());
-        foreach (var (exp, run) in work)
+        foreach (var (exp, run, retry) in work)
         {
             cancel.ThrowIfCancellationRequested();
             if (free == 0)
@@ -100,7 +111,7 @@ public sealed partial class BatchController
             {
                 case SubmitDecision.Submitted:
                     summary.Submitted++;
-                    if (o.Attempt > 1 || retrySet.Contains((exp, run))) summary.Retried++;
+                    if (o.Attempt > 1 || retry) summary.Retried++;
                     summary.Jobs.Add(o.Job!);
                     free--;
                     break;

@@ -36,14 +36,62 @@ public sealed class InvokeProcCycleCommand : BatchCmdletBase
     // -All: every experiment of every instrument (old mode ALL).
     protected override RunScanQuery PendingScan(CancellationToken cancel) => new() { All = All.IsPresent, Cancel = cancel };
 
+    /// <summary>
+    /// -WhatIf: each run the cycle would submit now, as Submit-ProcJob -WhatIf shows it (attempt,
+    /// scheduler, argv), within MaxJobs; the runs it would leave for a later cycle; the active jobs it
+    /// would reconcile. Nothing is locked, submitted or written to the DB.
+    /// </summary>
+    private void ShowCycle(BatchController controller)
+    {
+        var def = controller.Process;
+        var active = controller.ActiveCount();
+        WhatIf($"Reconcile {active} active job(s) of {def.Name} with {def.Scheduler}", def.Name);
+        var session = new SubmitSession(controller, MaxJobs > 0 ? MaxJobs : null);
+        int shown = 0, deferred = 0;
+        foreach (var (exp, run, retry) in controller.CycleWork(Cancel, problem => WriteWarning($"{def.Name}: {problem}")))
+        {
+            Cancel.ThrowIfCancellationRequested();
+            var plan = session.Plan(exp, run, force: false);
+            switch (plan.Decision)
+            {
+                case SubmitDecision.Deferred:
+                    deferred++;
+                    continue;
+                case SubmitDecision.Skipped:
+                    WriteVerbose($"{def.Name}: {plan.Message}");
+                    continue;
+            }
+            WhatIf($"Submit {def.Name} attempt {plan.Attempt}{(retry ? " (a retry)" : "")} to {def.Scheduler}: {CommandTemplate.Display(plan.Argv)}"
+                + (plan.MergeArgv.Count > 0 ? $"; then the merge of its {def.Parts} parts: {CommandTemplate.Display(plan.MergeArgv)}" : ""), $"{exp} run {run}");
+            session.ShownOnly(plan);
+            shown++;
+        }
+        if (deferred > 0)
+            WhatIf($"Leave {deferred} ready run(s) pending for a later cycle (MaxJobs {(MaxJobs > 0 ? MaxJobs : def.MaxJobs)}, {active} active)", def.Name);
+        if (shown == 0 && deferred == 0)
+            WhatIf("Submit nothing: no ready pending run and no retry", def.Name);
+    }
+
+    /// <summary>One "What if:" line (ShouldProcess under -WhatIf writes it and returns false).</summary>
+    private void WhatIf(string what, string target)
+    {
+        var line = $"Performing the operation \"{what}\" on target \"{target}\".";
+        ShouldProcess(line, line, "WhatIf", out _);
+    }
+
     protected override void ProcessRecord()
     {
         if (Controller(Process) is not { } controller)
             return;
         var def = controller.Process;
-        if (!ShouldProcess($"process {def.Name} ({def.Scheduler}, MaxJobs {(MaxJobs > 0 ? MaxJobs : def.MaxJobs)})",
-                "Reconcile active jobs, retry failed runs and submit ready pending runs"))
+        var target = $"process {def.Name} ({def.Scheduler}, MaxJobs {(MaxJobs > 0 ? MaxJobs : def.MaxJobs)})";
+        var action = $"Performing the operation \"Reconcile active jobs, retry failed runs and submit ready pending runs\" on target \"{target}\".";
+        if (!ShouldProcess(action, $"Are you sure you want to perform this action?\n{action}", "Confirm", out var reason))
+        {
+            if (reason == ShouldProcessReason.WhatIf)
+                Guard(def.Name, $"The cycle of {def.Name} (-WhatIf)", () => ShowCycle(controller));
             return;
+        }
         Guard(def.Name, $"The cycle of {def.Name}", () =>
         {
             var s = controller.RunCycle(Cancel, MaxJobs > 0 ? MaxJobs : null);
