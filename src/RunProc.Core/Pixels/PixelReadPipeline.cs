@@ -189,7 +189,9 @@ public static partial class PixelReadPipeline
         var (first, want) = Selection(det, req);
         // No frames is an error: an "analysis" of nothing would flag every pixel and be deployed.
         if (NothingSelected(det, req) is { } none)
-            throw new NoEventsSelectedException(det.Parts[0].File, det.Dataset, first, none);
+            throw SelectionLeavesNothing(det)
+                ? new NoEventsSelectedException(det.Parts[0].File, det.Dataset, first, none)
+                : new FrameReadException(det.Parts[0].File, det.Dataset, first, none); // the data has none to give (no frames, all incomplete or damaged)
         var px = det.Parts[0].FramePixels;
         var plan = Plan(det, first, want);
         var type = det.Parts[0].ElementType;
@@ -441,6 +443,10 @@ public static partial class PixelReadPipeline
 
     /// <summary>The events a request selects from a detector.</summary>
     public static long SelectedEvents(DetectorFrames det, PixelStatusRequest req) => Selection(det, req).Want;
+
+    /// <summary>True when the detector has events but -SkipEvents/-Events select none of them (a usage error, not the data's).</summary>
+    private static bool SelectionLeavesNothing(DetectorFrames det) =>
+        det.Xtc2 is { } x ? x.EventsInRun > 0 && x.EventsSelected == 0 : det.FrameCount > 0;
 
     /// <summary>Why no event of <paramref name="det"/> is selected for analysis (the selection, the events lacking a segment or damaged), or null when some are.</summary>
     public static string? NothingSelected(DetectorFrames det, PixelStatusRequest req)
